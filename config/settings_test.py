@@ -1,0 +1,17 @@
+"""Test settings: the production settings plus fresh random secrets and a fast password hasher."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+
+os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
+os.environ.setdefault("IDENTITY_KEY_ENCRYPTION_KEY", base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+os.environ["DJANGO_SECURE_SSL_REDIRECT"] = "0"
+
+from config.settings import *  # noqa: E402,F403
+
+# Hashing tests opt back into Argon2 with the `settings` fixture; everything else hashes fast.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

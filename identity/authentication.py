@@ -1,0 +1,57 @@
+"""API-key authentication for the REST APIs, as FusionAuth does it.
+
+`Authorization: <raw key>` with no scheme. An empty header counts as absent (the official SDK
+sends one on anonymous calls). Bearer/JWT/Basic headers are left to other authenticators.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from identity.models import APIKey, Tenant
+from identity.selectors import tenant_resolve
+from identity.services.api_keys import api_key_authenticate
+
+TENANT_HEADER = "X-FusionAuth-TenantId"
+_OTHER_SCHEMES = frozenset({"bearer", "jwt", "basic"})
+
+
+class APIKeyAuthentication(BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[AnonymousUser, APIKey] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "").strip()
+        if not header:
+            return None
+        scheme, _, rest = header.partition(" ")
+        if rest and scheme.lower() in _OTHER_SCHEMES:
+            return None
+        api_key = api_key_authenticate(raw=header, path=request.path, method=request.method or "GET")
+        return AnonymousUser(), api_key
+
+    def authenticate_header(self, request: Request) -> str:
+        # Makes DRF answer 401 rather than 403 for a missing key; the body stays empty.
+        return "APIKey"
+
+
+class HasAPIKey(BasePermission):
+    """The request was authenticated by an API key (whose endpoint permission was already checked)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return isinstance(request.auth, APIKey)
+
+
+class HasKeyManagerAPIKey(HasAPIKey):
+    """Only key-manager keys may create, change or delete API keys."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return isinstance(request.auth, APIKey) and request.auth.key_manager
+
+
+def request_tenant(request: Request) -> Tenant:
+    """The tenant this API call acts in (lock of the key, tenant header, or the only tenant)."""
+    api_key = request.auth if isinstance(request.auth, APIKey) else None
+    return tenant_resolve(api_key=api_key, requested_id=request.headers.get(TENANT_HEADER))

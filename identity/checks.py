@@ -1,0 +1,25 @@
+"""System checks: refuse to start with key-encryption settings that would lose or leak keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Critical, register
+from django.core.exceptions import ImproperlyConfigured
+
+from identity.key_encryption import parse_kek
+
+
+@register()
+def key_encryption_keys_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    problems: list[CheckMessage] = []
+    names = [("IDENTITY_KEY_ENCRYPTION_KEY", settings.IDENTITY_KEY_ENCRYPTION_KEY)] + [
+        ("IDENTITY_KEY_ENCRYPTION_KEYS_OLD", value) for value in settings.IDENTITY_KEY_ENCRYPTION_KEYS_OLD
+    ]
+    for name, value in names:
+        try:
+            parse_kek(value or "")
+        except ImproperlyConfigured as exc:
+            problems.append(Critical(f"{name}: {exc}", id="identity.E001"))
+    return problems

@@ -1,0 +1,87 @@
+"""The one place where errors become HTTP responses, in FusionAuth's shapes.
+
+400 always carries an Errors JSON body (the official SDK raises on an empty or non-JSON 400);
+401 and 404 carry nothing, so a caller cannot tell which part of its credentials was wrong or
+whether a hidden object exists. Unknown exceptions return None and become logged 500s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from identity.exceptions import Conflict, ErrorItem, IdentityError, NotAuthenticated, NotFound, ValidationFailed
+
+# DRF's validation codes → FusionAuth's error types.
+_DRF_CODE_TO_TYPE = {
+    "required": "blank",
+    "blank": "blank",
+    "null": "blank",
+    "max_length": "tooLong",
+    "min_length": "tooShort",
+    "max_value": "tooLarge",
+    "min_value": "tooSmall",
+}
+
+
+def _empty(status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(status=status, headers=headers)
+
+
+def _flatten(detail: Any, path: str, out: dict[str, list[ErrorItem]]) -> None:
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            _flatten(value, f"{path}.{key}" if path else str(key), out)
+    elif isinstance(detail, list):
+        for index, value in enumerate(detail):
+            if isinstance(value, dict | list):
+                _flatten(value, f"{path}[{index}]", out)
+            else:
+                _flatten(value, path, out)
+    else:
+        code = getattr(detail, "code", "invalid") or "invalid"
+        error_type = _DRF_CODE_TO_TYPE.get(code, "invalid")
+        field_path = path if path and path != "non_field_errors" else ""
+        out.setdefault(field_path, []).append(ErrorItem(f"[{error_type}]{field_path}", str(detail)))
+
+
+def validation_error_body(detail: Any) -> dict[str, Any]:
+    fields: dict[str, list[ErrorItem]] = {}
+    _flatten(detail, "", fields)
+    general = fields.pop("", [])
+    return ValidationFailed(field_errors=fields, general_errors=general).as_json()
+
+
+def identity_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ValidationFailed):
+        return Response(exc.as_json(), status=400)
+    if isinstance(exc, NotAuthenticated | drf.NotAuthenticated | drf.AuthenticationFailed):
+        return _empty(401)
+    if isinstance(exc, drf.PermissionDenied | DjangoPermissionDenied):
+        return _empty(401)
+    if isinstance(exc, NotFound | drf.NotFound | Http404):
+        return _empty(404)
+    if isinstance(exc, Conflict):
+        return Response({"generalErrors": [ErrorItem(exc.code, exc.message).as_json()]}, status=409)
+    if isinstance(exc, IdentityError):
+        return Response({"generalErrors": [ErrorItem(exc.code, exc.message).as_json()]}, status=400)
+    if isinstance(exc, drf.ParseError):
+        return Response(
+            {"generalErrors": [{"code": "[invalid]", "message": "Your JSON was invalid."}]}, status=400
+        )
+    if isinstance(exc, drf.ValidationError):
+        return Response(validation_error_body(exc.detail), status=400)
+    if isinstance(exc, drf.MethodNotAllowed):
+        return _empty(405)
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, drf.APIException):
+        code = exc.get_codes()
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        response.data = {"generalErrors": [{"code": f"[{code}]" if isinstance(code, str) else "[error]",
+                                            "message": message}]}
+    return response

@@ -1,0 +1,401 @@
+"""The identity domain: tenants, applications, users, registrations, refresh tokens, keys.
+
+Models hold data, constraints and single-row predicates only. Every rule that writes lives in
+`identity.services`; the admin, the API and the management commands all go through those.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar
+
+from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin
+from django.db import models
+from django.db.models.functions import Lower
+
+from identity.managers import UserManager
+
+
+class ExpirationPolicy(models.TextChoices):
+    FIXED = "Fixed", "Fixed (from issue)"
+    SLIDING_WINDOW = "SlidingWindow", "Sliding window (from last use)"
+    SLIDING_WINDOW_WITH_MAXIMUM_LIFETIME = (
+        "SlidingWindowWithMaximumLifetime",
+        "Sliding window with maximum lifetime",
+    )
+
+
+class UsagePolicy(models.TextChoices):
+    REUSABLE = "Reusable", "Reusable"
+    ONE_TIME_USE = "OneTimeUse", "One-time use (rotated on every refresh)"
+
+
+class TimestampedModel(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class JWTConfigurationFields(models.Model):
+    """Token lifetimes and refresh-token policies, shared by Tenant and Application (FusionAuth's
+    `jwtConfiguration`). The application's copy applies only when its `jwt_enabled` is on."""
+
+    access_token_ttl_seconds = models.PositiveIntegerField(
+        default=3600, help_text="Lifetime of access and id tokens (FusionAuth timeToLiveInSeconds)."
+    )
+    refresh_token_ttl_minutes = models.PositiveIntegerField(
+        default=43_200, help_text="Refresh-token lifetime (FusionAuth refreshTokenTimeToLiveInMinutes)."
+    )
+    refresh_token_expiration_policy = models.CharField(
+        max_length=40, choices=ExpirationPolicy.choices, default=ExpirationPolicy.FIXED
+    )
+    refresh_token_max_ttl_minutes = models.PositiveIntegerField(
+        default=43_200,
+        help_text="Hard cap for SlidingWindowWithMaximumLifetime; at least the refresh-token TTL.",
+    )
+    refresh_token_usage_policy = models.CharField(
+        max_length=20, choices=UsagePolicy.choices, default=UsagePolicy.REUSABLE
+    )
+    refresh_token_grace_period_seconds = models.PositiveIntegerField(
+        default=0,
+        help_text="One-time use: how long the previous value still returns the current token (0 = off).",
+    )
+    access_token_signing_key = models.ForeignKey(
+        "identity.SigningKey", null=True, blank=True, on_delete=models.RESTRICT, related_name="+"
+    )
+    id_token_signing_key = models.ForeignKey(
+        "identity.SigningKey", null=True, blank=True, on_delete=models.RESTRICT, related_name="+"
+    )
+
+    class Meta:
+        abstract = True
+
+
+class Tenant(TimestampedModel, JWTConfigurationFields):
+    name = models.CharField(max_length=191, unique=True)
+    issuer = models.CharField(max_length=255, default="acme.com", help_text="The `iss` claim of every token.")
+    is_default = models.BooleanField(default=False, editable=False)
+    verification_keys = models.ManyToManyField(
+        "identity.SigningKey",
+        blank=True,
+        related_name="verifying_tenants",
+        help_text="Keys still trusted for verification besides the signing keys (key rotation).",
+    )
+    # Revocation policies are tenant-wide, as in FusionAuth.
+    revoke_on_password_changed = models.BooleanField(default=True)
+    revoke_on_login_prevented = models.BooleanField(default=True)
+    revoke_on_one_time_token_reuse = models.BooleanField(
+        default=True,
+        help_text="Reuse of a rotated one-time refresh token revokes its whole family (RFC 9700 §4.14.2).",
+    )
+    # loginConfiguration
+    require_authentication = models.BooleanField(
+        default=True, help_text="Require an API key on /api/login when no applicationId is sent."
+    )
+    # failedAuthenticationConfiguration
+    failed_login_max_attempts = models.PositiveIntegerField(default=5)
+    failed_login_window_seconds = models.PositiveIntegerField(default=60)
+    failed_login_lockout_seconds = models.PositiveIntegerField(default=60)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=models.Q(is_default=True), name="identity_one_default_tenant"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(refresh_token_max_ttl_minutes__gte=models.F("refresh_token_ttl_minutes")),
+                name="identity_tenant_max_ttl_gte_ttl",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(access_token_ttl_seconds__gt=0, refresh_token_ttl_minutes__gt=0),
+                name="identity_tenant_ttls_positive",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(refresh_token_grace_period_seconds__lt=86_400),
+                name="identity_tenant_grace_lt_day",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Application(TimestampedModel, JWTConfigurationFields):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="applications")
+    name = models.CharField(max_length=191)
+    active = models.BooleanField(default=True)
+    jwt_enabled = models.BooleanField(
+        default=False, help_text="Use this application's JWT configuration instead of the tenant's."
+    )
+    verification_keys = models.ManyToManyField(
+        "identity.SigningKey", blank=True, related_name="verifying_applications"
+    )
+    # loginConfiguration
+    generate_refresh_tokens = models.BooleanField(default=False)
+    allow_token_refresh = models.BooleanField(default=False)
+    require_authentication = models.BooleanField(
+        default=True, help_text="Require an API key on /api/login for this application."
+    )
+
+    class Meta:
+        ordering = ["tenant__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="identity_application_name_per_tenant"),
+            models.CheckConstraint(
+                condition=models.Q(refresh_token_max_ttl_minutes__gte=models.F("refresh_token_ttl_minutes")),
+                name="identity_application_max_ttl_gte_ttl",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(access_token_ttl_seconds__gt=0, refresh_token_ttl_minutes__gt=0),
+                name="identity_application_ttls_positive",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(refresh_token_grace_period_seconds__lt=86_400),
+                name="identity_application_grace_lt_day",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApplicationRole(TimestampedModel):
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="roles")
+    name = models.CharField(max_length=191)
+    description = models.CharField(max_length=255, blank=True)
+    is_default = models.BooleanField(default=False, help_text="Granted to new registrations.")
+    is_super_role = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "name"], name="identity_role_name_per_application")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person (or console staff member) of one tenant. Staff live in the default tenant."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="users")
+    email = models.EmailField(max_length=254)
+    username = models.CharField(max_length=191, null=True, blank=True)
+    first_name = models.CharField(max_length=150, blank=True)
+    middle_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    full_name = models.CharField(max_length=300, blank=True)
+    is_active = models.BooleanField(default=True, help_text="Inactive users cannot log in or refresh.")
+    is_staff = models.BooleanField(default=False, help_text="May sign in to the admin console.")
+    verified = models.BooleanField(default=False, help_text="Email verified.")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="After this instant login answers 410.")
+    password_changed_at = models.DateTimeField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    objects: ClassVar[UserManager] = UserManager()
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), "tenant", name="identity_user_email_ci_per_tenant"),
+            models.UniqueConstraint(Lower("username"), "tenant", name="identity_user_username_ci_per_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
+class Registration(TimestampedModel):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="registrations")
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="registrations")
+    roles = models.JSONField(default=list, blank=True, help_text="Role names of the application.")
+    username = models.CharField(max_length=191, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    verified = models.BooleanField(default=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "application"], name="identity_registration_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} → {self.application_id}"
+
+
+class RefreshToken(models.Model):
+    """A refresh-token session. The token value is never stored, only its SHA-256 digest.
+
+    `id` is the refreshTokenId and stays the same when a one-time-use token is rotated; rotated
+    values move to `RotatedRefreshToken` so a replay can be recognised and the family revoked.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    family_id = models.UUIDField(
+        db_index=True, help_text="Shared by tokens derived from one login (rotation, issue to another app)."
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="refresh_tokens")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="refresh_tokens")
+    token_digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 hex of the current value.")
+    generation = models.PositiveIntegerField(default=0, help_text="Number of one-time-use rotations so far.")
+    previous_digest = models.CharField(
+        max_length=64, blank=True, default="", help_text="Digest of the value rotated last (grace period)."
+    )
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(help_text="Base of the expiry calculation (FusionAuth startInstant).")
+    created_at = models.DateTimeField(help_text="FusionAuth insertInstant.")
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoke_reason = models.CharField(max_length=40, blank=True)
+    device_name = models.CharField(max_length=255, blank=True)
+    device_description = models.CharField(max_length=255, blank=True)
+    device_type = models.CharField(max_length=64, blank=True)
+    last_accessed_address = models.CharField(max_length=64, blank=True)
+    scopes = models.JSONField(default=list, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="identity_rt_user_newest"),
+            models.Index(fields=["application", "user"], name="identity_rt_app_user"),
+            models.Index(fields=["expires_at"], name="identity_rt_expires"),
+            models.Index(
+                fields=["revoked_at"], name="identity_rt_revoked", condition=models.Q(revoked_at__isnull=False)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"refresh token {self.id}"
+
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at <= now
+
+
+class RotatedRefreshToken(models.Model):
+    """The digest of a one-time-use value that has been rotated away. Presenting it again is reuse."""
+
+    digest = models.CharField(max_length=64, primary_key=True)
+    refresh_token = models.ForeignKey(RefreshToken, on_delete=models.CASCADE, related_name="rotated")
+    rotated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"rotated value of {self.refresh_token_id}"
+
+
+class KeyAlgorithm(models.TextChoices):
+    HS256 = "HS256"
+    HS384 = "HS384"
+    HS512 = "HS512"
+    RS256 = "RS256"
+    RS384 = "RS384"
+    RS512 = "RS512"
+    ES256 = "ES256"
+    ES384 = "ES384"
+    ES512 = "ES512"
+    EDDSA = "EdDSA"
+
+
+class KeyUse(models.TextChoices):
+    SIGN_AND_VERIFY = "SignAndVerify", "Sign and verify"
+    VERIFY_ONLY = "VerifyOnly", "Verify only"
+
+
+class SigningKey(TimestampedModel):
+    """A JWT signing or verification key. Private material is encrypted at rest (AES-256-GCM)."""
+
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="signing_keys",
+        help_text="Empty for a global key usable by every tenant.",
+    )
+    name = models.CharField(max_length=191)
+    algorithm = models.CharField(max_length=8, choices=KeyAlgorithm.choices)
+    kid = models.CharField(max_length=64, unique=True)
+    use = models.CharField(max_length=16, choices=KeyUse.choices, default=KeyUse.SIGN_AND_VERIFY)
+    length = models.PositiveIntegerField(null=True, blank=True, help_text="RSA bits or HMAC secret bytes.")
+    public_key = models.TextField(blank=True, help_text="PEM public key (asymmetric keys).")
+    certificate = models.TextField(blank=True, help_text="PEM certificate, if one was imported.")
+    issuer = models.CharField(max_length=255, blank=True)
+    encrypted_secret = models.TextField(
+        blank=True, editable=False, help_text="Private key PEM or HMAC secret, encrypted (never shown)."
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.algorithm}, kid {self.kid})"
+
+    @property
+    def key_type(self) -> str:
+        return {"H": "HMAC", "R": "RSA", "E": "EC"}.get(self.algorithm[0], "OKP")
+
+    @property
+    def has_private_key(self) -> bool:
+        return bool(self.encrypted_secret)
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
+class APIKey(TimestampedModel):
+    """A key for the REST APIs. Only its SHA-256 digest is stored; the value is shown once."""
+
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="api_keys",
+        help_text="Locks the key to one tenant. Empty: any tenant (chosen with X-FusionAuth-TenantId).",
+    )
+    name = models.CharField(max_length=191, blank=True)
+    description = models.CharField(max_length=255, blank=True)
+    key_digest = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=12, editable=False, help_text="First characters, to recognise it.")
+    permissions = models.JSONField(
+        default=dict, blank=True,
+        help_text='Endpoint → methods, e.g. {"/api/jwt/refresh": ["GET", "DELETE"]}. Empty: every endpoint.',
+    )
+    key_manager = models.BooleanField(default=False, help_text="May manage API keys.")
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return self.name or f"API key {self.prefix}…"
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    def allows(self, path: str, method: str) -> bool:
+        """Empty permissions make a super key; otherwise the longest matching endpoint decides."""
+        if not self.permissions:
+            return True
+        best: Any = None
+        for endpoint, methods in self.permissions.items():
+            prefix = endpoint.rstrip("/")
+            if (path == prefix or path.startswith(prefix + "/")) and (best is None or len(prefix) > len(best[0])):
+                best = (prefix, methods)
+        return best is not None and method.upper() in {m.upper() for m in best[1]}

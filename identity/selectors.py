@@ -1,0 +1,68 @@
+"""Read-only queries. Services and views call these instead of building querysets inline."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+from django.db.models.functions import Lower
+
+from identity.exceptions import NotAuthenticated, NotFound, TenantIdRequired, ValidationFailed
+from identity.models import APIKey, Application, RefreshToken, Tenant, User
+
+
+def tenant_get_default() -> Tenant:
+    return Tenant.objects.get(is_default=True)
+
+
+def tenant_get(*, tenant_id: uuid.UUID | str) -> Tenant:
+    try:
+        return Tenant.objects.get(pk=tenant_id)
+    except (Tenant.DoesNotExist, ValueError) as exc:
+        raise NotFound() from exc
+
+
+def tenant_resolve(*, api_key: APIKey | None, requested_id: str | None) -> Tenant:
+    """The tenant a request acts in: the API key's lock, else `X-FusionAuth-TenantId`, else the
+    only tenant there is. A locked key naming another tenant is refused, never silently re-scoped."""
+    if requested_id:
+        invalid = ValidationFailed.on_field("tenantId", "invalid", "X-FusionAuth-TenantId names no tenant.")
+        try:
+            requested = uuid.UUID(requested_id)
+        except ValueError as exc:
+            raise invalid from exc
+        if api_key is not None and api_key.tenant_id is not None and api_key.tenant_id != requested:
+            raise NotAuthenticated()
+        tenant = Tenant.objects.filter(pk=requested).first()
+        if tenant is None:
+            raise invalid
+        return tenant
+    if api_key is not None and api_key.tenant is not None:
+        return api_key.tenant
+    tenants = list(Tenant.objects.all()[:2])
+    if len(tenants) == 1:
+        return tenants[0]
+    raise TenantIdRequired()
+
+
+def application_get(*, tenant: Tenant, application_id: uuid.UUID | str) -> Application:
+    try:
+        return Application.objects.select_related("tenant").get(pk=application_id, tenant=tenant)
+    except (Application.DoesNotExist, ValueError) as exc:
+        raise NotFound() from exc
+
+
+def user_get_by_login_id(*, tenant: Tenant, login_id: str) -> User | None:
+    """Email first, then username, both ignoring case (FusionAuth's default loginIdTypes order).
+
+    Filters on LOWER(...) so the lookups use the per-tenant unique indexes on lowered values."""
+    folded = login_id.strip().lower()
+    users = User.objects.select_related("tenant").filter(tenant=tenant)
+    user = users.annotate(email_folded=Lower("email")).filter(email_folded=folded).first()
+    if user is None:
+        user = users.annotate(username_folded=Lower("username")).filter(username_folded=folded).first()
+    return user
+
+
+def refresh_tokens_of_user(*, user: User, limit: int = 1000) -> QuerySet[RefreshToken]:
+    return RefreshToken.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at")[:limit]

@@ -1,0 +1,116 @@
+"""Applications, their roles and their optional JWT configuration override."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+from identity.exceptions import ValidationFailed
+from identity.models import Application, ApplicationRole, Tenant
+from identity.services.tenants import jwt_configuration_validate
+
+APPLICATION_FIELDS = frozenset(
+    {
+        "name",
+        "active",
+        "jwt_enabled",
+        "access_token_ttl_seconds",
+        "refresh_token_ttl_minutes",
+        "refresh_token_expiration_policy",
+        "refresh_token_max_ttl_minutes",
+        "refresh_token_usage_policy",
+        "refresh_token_grace_period_seconds",
+        "access_token_signing_key",
+        "id_token_signing_key",
+        "generate_refresh_tokens",
+        "allow_token_refresh",
+        "require_authentication",
+    }
+)
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    name: str
+    is_default: bool = False
+    is_super_role: bool = False
+    description: str = ""
+
+
+def _validate_name(*, tenant: Tenant, name: str, exclude_pk: Any = None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed.on_field("application.name", "blank", "A name is required.")
+    clash = Application.objects.filter(tenant=tenant, name__iexact=name)
+    if exclude_pk is not None:
+        clash = clash.exclude(pk=exclude_pk)
+    if clash.exists():
+        raise ValidationFailed.on_field(
+            "application.name", "duplicate", "An application with this name already exists in the tenant."
+        )
+    return name
+
+
+def _check_fields(values: dict[str, Any]) -> None:
+    unknown = set(values) - APPLICATION_FIELDS
+    if unknown:
+        raise TypeError(f"Unknown application fields: {', '.join(sorted(unknown))}")
+
+
+@transaction.atomic
+def application_create(
+    *, tenant: Tenant, name: str, roles: Iterable[RoleSpec] = (), **config: Any
+) -> Application:
+    """Create an application and its roles in one transaction, so a bad role leaves nothing behind."""
+    _check_fields(config)
+    config.pop("name", None)
+    name = _validate_name(tenant=tenant, name=name)
+    defaults = {f.name: f.get_default() for f in Application._meta.concrete_fields if f.name in APPLICATION_FIELDS}
+    jwt_configuration_validate(values={**defaults, **config}, tenant=tenant, prefix="application.jwtConfiguration")
+    application = Application(tenant=tenant, name=name, **config)
+    application.save()
+    for spec in roles:
+        application_role_create(application=application, spec=spec)
+    return application
+
+
+@transaction.atomic
+def application_update(*, application: Application, **changes: Any) -> Application:
+    """Change an application; the resulting JWT configuration is validated as a whole."""
+    _check_fields(changes)
+    if "name" in changes:
+        changes["name"] = _validate_name(tenant=application.tenant, name=changes["name"], exclude_pk=application.pk)
+    current = {f: getattr(application, f) for f in APPLICATION_FIELDS}
+    jwt_configuration_validate(
+        values={**current, **changes}, tenant=application.tenant, prefix="application.jwtConfiguration"
+    )
+    for field_name, value in changes.items():
+        setattr(application, field_name, value)
+    application.save()
+    return application
+
+
+def application_set_active(*, application: Application, active: bool) -> Application:
+    """Deactivate or reactivate. An inactive application's tokens stop refreshing and validating
+    (the token services check `active`), without deleting anything, so reactivation restores them."""
+    return application_update(application=application, active=active)
+
+
+@transaction.atomic
+def application_role_create(*, application: Application, spec: RoleSpec) -> ApplicationRole:
+    """Add a role; names are unique per application, ignoring case, like FusionAuth's."""
+    name = (spec.name or "").strip()
+    if not name:
+        raise ValidationFailed.on_field("role.name", "blank", "A role name is required.")
+    if application.roles.filter(name__iexact=name).exists():
+        raise ValidationFailed.on_field("role.name", "duplicate", f"The role {name!r} already exists.")
+    return ApplicationRole.objects.create(
+        application=application,
+        name=name,
+        description=spec.description,
+        is_default=spec.is_default,
+        is_super_role=spec.is_super_role,
+    )

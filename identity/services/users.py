@@ -1,0 +1,139 @@
+"""Users: creation, passwords, activation, deletion."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from identity.exceptions import ValidationFailed
+from identity.models import Tenant, User
+from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
+
+USER_FIELDS = frozenset(
+    {
+        "username",
+        "first_name",
+        "middle_name",
+        "last_name",
+        "full_name",
+        "is_active",
+        "is_staff",
+        "is_superuser",
+        "verified",
+        "expires_at",
+        "data",
+    }
+)
+
+
+def _clean_email(*, tenant: Tenant, email: str, exclude_pk: Any = None) -> str:
+    email = (email or "").strip()
+    if not email:
+        raise ValidationFailed.on_field("user.email", "blank", "An email address is required.")
+    try:
+        validate_email(email)
+    except DjangoValidationError as exc:
+        raise ValidationFailed.on_field("user.email", "invalid", "This is not a valid email address.") from exc
+    clash = User.objects.filter(tenant=tenant, email__iexact=email)
+    if exclude_pk is not None:
+        clash = clash.exclude(pk=exclude_pk)
+    if clash.exists():
+        raise ValidationFailed.on_field("user.email", "duplicate", "A user with this email already exists.")
+    return email
+
+
+def _clean_username(*, tenant: Tenant, username: str | None, exclude_pk: Any = None) -> str | None:
+    if username is None or not username.strip():
+        return None
+    username = username.strip()
+    clash = User.objects.filter(tenant=tenant, username__iexact=username)
+    if exclude_pk is not None:
+        clash = clash.exclude(pk=exclude_pk)
+    if clash.exists():
+        raise ValidationFailed.on_field("user.username", "duplicate", "A user with this username already exists.")
+    return username
+
+
+def _check_password(password: str, user: User) -> None:
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        errors = ValidationFailed()
+        for message in exc.messages:
+            errors.add("user.password", "invalid", message)
+        raise errors from exc
+
+
+@transaction.atomic
+def user_create(
+    *,
+    tenant: Tenant,
+    email: str,
+    password: str | None,
+    username: str | None = None,
+    **fields: Any,
+) -> User:
+    """Create a user of one tenant. Email and username are unique per tenant ignoring case, checked
+    here for a clear field error and again by the database constraints against races. A user
+    created without a password cannot log in with one until a password is set."""
+    unknown = set(fields) - USER_FIELDS
+    if unknown:
+        raise TypeError(f"Unknown user fields: {', '.join(sorted(unknown))}")
+    user = User(
+        tenant=tenant,
+        email=_clean_email(tenant=tenant, email=email),
+        username=_clean_username(tenant=tenant, username=username),
+        **fields,
+    )
+    if password is None:
+        user.set_unusable_password()
+    else:
+        _check_password(password, user)
+        user.set_password(password)
+        user.password_changed_at = timezone.now()
+    user.save()
+    return user
+
+
+@transaction.atomic
+def user_update(*, user: User, **changes: Any) -> User:
+    """Change profile fields; email and username stay unique in the tenant."""
+    unknown = set(changes) - USER_FIELDS - {"email"}
+    if unknown:
+        raise TypeError(f"Unknown user fields: {', '.join(sorted(unknown))}")
+    if "email" in changes:
+        changes["email"] = _clean_email(tenant=user.tenant, email=changes["email"], exclude_pk=user.pk)
+    if "username" in changes:
+        changes["username"] = _clean_username(tenant=user.tenant, username=changes["username"], exclude_pk=user.pk)
+    deactivating = changes.get("is_active") is False and user.is_active
+    for name, value in changes.items():
+        setattr(user, name, value)
+    user.save()
+    if deactivating:
+        refresh_tokens_revoke(user=user, reason=RevokeReason.USER_DEACTIVATED)
+    return user
+
+
+@transaction.atomic
+def user_set_password(*, user: User, password: str, now: datetime | None = None) -> User:
+    """Set a new password (Argon2id). With the tenant's onPasswordChanged policy on, every refresh
+    token of the user is revoked, so a stolen session does not survive a password reset."""
+    _check_password(password, user)
+    user.set_password(password)
+    user.password_changed_at = now or timezone.now()
+    user.save(update_fields=["password", "password_changed_at", "updated_at"])
+    if user.tenant.revoke_on_password_changed:
+        refresh_tokens_revoke(user=user, reason=RevokeReason.PASSWORD_CHANGED)
+    return user
+
+
+@transaction.atomic
+def user_delete(*, user: User) -> None:
+    """Hard delete; the user's registrations and refresh tokens go with the row."""
+    user.delete()
