@@ -1,0 +1,52 @@
+# Two commands for a fresh machine: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install lint typecheck migrations-check deploy-check ci
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Development secrets, generated once into a git-ignored file so restarts keep the same keys.
+.env:
+	$(PYTHON) -c "import base64, secrets; \
+	print('DJANGO_DEBUG=1'); \
+	print('DJANGO_SECRET_KEY=' + secrets.token_urlsafe(50)); \
+	print('IDENTITY_KEY_ENCRYPTION_KEY=' + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())" > $@
+	chmod 600 $@
+
+run: install .env
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo --base-url http://$(HOST):$(PORT)
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+migrations-check: install
+	DJANGO_SETTINGS_MODULE=config.settings_test $(BIN)/python manage.py makemigrations --check --dry-run
+
+deploy-check: install
+	DJANGO_SETTINGS_MODULE=config.settings DJANGO_DEBUG=0 DJANGO_ALLOWED_HOSTS=identity.example.com \
+	DJANGO_SECRET_KEY=$$($(BIN)/python -c "import secrets; print(secrets.token_urlsafe(50))") \
+	IDENTITY_KEY_ENCRYPTION_KEY=$$($(BIN)/python -c "import base64, secrets; print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())") \
+	$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+ci: lint typecheck migrations-check deploy-check test
