@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.hashers import identify_hasher
+from django.utils import timezone
+
+from identity.exceptions import ValidationFailed
+from identity.models import RefreshToken, User
+from identity.services.tenants import tenant_update
+from identity.services.users import user_create, user_set_password, user_update
+from tests.factories import DEFAULT_PASSWORD, ApplicationFactory, TenantFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _refresh_token(user, application):
+    now = timezone.now()
+    return RefreshToken.objects.create(
+        family_id=uuid.uuid4(),
+        tenant=user.tenant,
+        application=application,
+        user=user,
+        token_digest=uuid.uuid4().hex * 2,
+        started_at=now,
+        created_at=now,
+        expires_at=now + timedelta(days=1),
+    )
+
+
+@pytest.mark.parametrize(
+    ("email", "code"),
+    [("", "[blank]user.email"), ("not-an-email", "[invalid]user.email"), ("a@b@c", "[invalid]user.email")],
+)
+def test_bad_email(default_tenant, email, code):
+    with pytest.raises(ValidationFailed) as info:
+        user_create(tenant=default_tenant, email=email, password=DEFAULT_PASSWORD)
+    assert info.value.field_errors["user.email"][0].code == code
+
+
+def test_duplicate_email_and_username_ignore_case(default_tenant):
+    UserFactory(email="ann@example.com", username="ann")
+    with pytest.raises(ValidationFailed) as info:
+        user_create(tenant=default_tenant, email="ANN@example.com", password=DEFAULT_PASSWORD)
+    assert info.value.field_errors["user.email"][0].code == "[duplicate]user.email"
+    with pytest.raises(ValidationFailed) as info:
+        user_create(tenant=default_tenant, email="b@example.com", username="ANN", password=DEFAULT_PASSWORD)
+    assert info.value.field_errors["user.username"][0].code == "[duplicate]user.username"
+    # The same email in another tenant is a different person.
+    user_create(tenant=TenantFactory(), email="ann@example.com", password=DEFAULT_PASSWORD)
+
+
+@pytest.mark.parametrize("password", ["short", "12345678901", "password"])
+def test_weak_passwords_are_refused(default_tenant, password):
+    with pytest.raises(ValidationFailed) as info:
+        user_create(tenant=default_tenant, email="x@example.com", password=password)
+    assert "user.password" in info.value.field_errors
+    assert not User.objects.filter(email="x@example.com").exists()
+
+
+def test_user_without_password_cannot_log_in_with_one(default_tenant):
+    user = user_create(tenant=default_tenant, email="x@example.com", password=None)
+    assert not user.has_usable_password()
+
+
+def test_argon2id_is_the_production_hasher(default_tenant, settings):
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.Argon2PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+    user = user_create(tenant=default_tenant, email="x@example.com", password=DEFAULT_PASSWORD)
+    assert user.password.startswith("argon2$argon2id$")
+    assert identify_hasher(user.password).algorithm == "argon2"
+    assert user.check_password(DEFAULT_PASSWORD)
+
+
+@pytest.mark.parametrize("revoke", [True, False])
+def test_password_change_applies_the_tenant_revocation_policy(revoke):
+    tenant = TenantFactory()
+    tenant_update(tenant=tenant, revoke_on_password_changed=revoke)
+    user = UserFactory(tenant=tenant)
+    token = _refresh_token(user, ApplicationFactory(tenant=tenant))
+    user_set_password(user=user, password="another good passphrase")
+    token.refresh_from_db()
+    assert (token.revoked_at is not None) is revoke
+    assert user.check_password("another good passphrase")
+
+
+def test_deactivation_revokes_refresh_tokens():
+    user = UserFactory()
+    token = _refresh_token(user, ApplicationFactory())
+    user_update(user=user, is_active=False)
+    token.refresh_from_db()
+    assert token.revoke_reason == "user_deactivated"
