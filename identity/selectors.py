@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
@@ -66,3 +67,32 @@ def user_get_by_login_id(*, tenant: Tenant, login_id: str) -> User | None:
 
 def refresh_tokens_of_user(*, user: User, limit: int = 1000) -> QuerySet[RefreshToken]:
     return RefreshToken.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at")[:limit]
+
+
+@dataclass(frozen=True)
+class JWTConfiguration:
+    """The token settings in force for one application: its own when enabled, else its tenant's."""
+
+    access_token_ttl_seconds: int
+    refresh_token_ttl_minutes: int
+    refresh_token_expiration_policy: str
+    refresh_token_max_ttl_minutes: int
+    refresh_token_usage_policy: str
+    refresh_token_grace_period_seconds: int
+    access_token_signing_key_id: uuid.UUID | None
+    id_token_signing_key_id: uuid.UUID | None
+
+
+def jwt_configuration_for(*, application: Application) -> JWTConfiguration:
+    source: Application | Tenant = application if application.jwt_enabled else application.tenant
+    return JWTConfiguration(
+        access_token_ttl_seconds=source.access_token_ttl_seconds,
+        refresh_token_ttl_minutes=source.refresh_token_ttl_minutes,
+        refresh_token_expiration_policy=source.refresh_token_expiration_policy,
+        refresh_token_max_ttl_minutes=source.refresh_token_max_ttl_minutes,
+        refresh_token_usage_policy=source.refresh_token_usage_policy,
+        refresh_token_grace_period_seconds=source.refresh_token_grace_period_seconds,
+        # An application override without its own key still signs with the tenant's key.
+        access_token_signing_key_id=source.access_token_signing_key_id or application.tenant.access_token_signing_key_id,
+        id_token_signing_key_id=source.id_token_signing_key_id or application.tenant.id_token_signing_key_id,
+    )
