@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -10,7 +11,8 @@ from django.core.exceptions import ImproperlyConfigured
 from config.env import env_bool, env_int, env_list, env_str, load_env_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-load_env_file(BASE_DIR / ".env")
+# A git-ignored file of development secrets (`make run` writes it); DJANGO_ENV_FILE points elsewhere.
+load_env_file(Path(os.environ.get("DJANGO_ENV_FILE", BASE_DIR / ".env")))
 
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
 

@@ -15,7 +15,14 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from identity.exceptions import Conflict, ErrorItem, IdentityError, NotAuthenticated, NotFound, ValidationFailed
+from identity.exceptions import (
+    Conflict,
+    ErrorItem,
+    IdentityError,
+    NotAuthenticated,
+    NotFound,
+    ValidationFailed,
+)
 
 # DRF's validation codes → FusionAuth's error types.
 _DRF_CODE_TO_TYPE = {
@@ -82,6 +89,9 @@ def identity_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
     if response is not None and isinstance(exc, drf.APIException):
         code = exc.get_codes()
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        response.data = {"generalErrors": [{"code": f"[{code}]" if isinstance(code, str) else "[error]",
-                                            "message": message}]}
+        response.data = {
+            "generalErrors": [
+                {"code": f"[{code}]" if isinstance(code, str) else "[error]", "message": message}
+            ]
+        }
     return response

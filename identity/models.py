@@ -187,7 +187,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="users")
     email = models.EmailField(max_length=254)
-    username = models.CharField(max_length=191, null=True, blank=True)
+    # NULL, not "", for users without a username: NULLs do not collide in the unique constraint.
+    username = models.CharField(max_length=191, null=True, blank=True)  # noqa: DJ001
     first_name = models.CharField(max_length=150, blank=True)
     middle_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
@@ -195,7 +196,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True, help_text="Inactive users cannot log in or refresh.")
     is_staff = models.BooleanField(default=False, help_text="May sign in to the admin console.")
     verified = models.BooleanField(default=False, help_text="Email verified.")
-    expires_at = models.DateTimeField(null=True, blank=True, help_text="After this instant login answers 410.")
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="After this instant login answers 410."
+    )
     password_changed_at = models.DateTimeField(null=True, blank=True)
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -280,7 +283,9 @@ class RefreshToken(models.Model):
             models.Index(fields=["application", "user"], name="identity_rt_app_user"),
             models.Index(fields=["expires_at"], name="identity_rt_expires"),
             models.Index(
-                fields=["revoked_at"], name="identity_rt_revoked", condition=models.Q(revoked_at__isnull=False)
+                fields=["revoked_at"],
+                name="identity_rt_revoked",
+                condition=models.Q(revoked_at__isnull=False),
             ),
         ]
 
@@ -327,7 +332,11 @@ class SigningKey(TimestampedModel):
     """A JWT signing or verification key. Private material is encrypted at rest (AES-256-GCM)."""
 
     tenant = models.ForeignKey(
-        Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="signing_keys",
+        Tenant,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="signing_keys",
         help_text="Empty for a global key usable by every tenant.",
     )
     name = models.CharField(max_length=191)
@@ -365,7 +374,11 @@ class APIKey(TimestampedModel):
     """A key for the REST APIs. Only its SHA-256 digest is stored; the value is shown once."""
 
     tenant = models.ForeignKey(
-        Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="api_keys",
+        Tenant,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="api_keys",
         help_text="Locks the key to one tenant. Empty: any tenant (chosen with X-FusionAuth-TenantId).",
     )
     name = models.CharField(max_length=191, blank=True)
@@ -373,7 +386,8 @@ class APIKey(TimestampedModel):
     key_digest = models.CharField(max_length=64, unique=True, editable=False)
     prefix = models.CharField(max_length=12, editable=False, help_text="First characters, to recognise it.")
     permissions = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text='Endpoint → methods, e.g. {"/api/jwt/refresh": ["GET", "DELETE"]}. Empty: every endpoint.',
     )
     key_manager = models.BooleanField(default=False, help_text="May manage API keys.")
@@ -396,6 +410,8 @@ class APIKey(TimestampedModel):
         best: Any = None
         for endpoint, methods in self.permissions.items():
             prefix = endpoint.rstrip("/")
-            if (path == prefix or path.startswith(prefix + "/")) and (best is None or len(prefix) > len(best[0])):
+            if (path == prefix or path.startswith(prefix + "/")) and (
+                best is None or len(prefix) > len(best[0])
+            ):
                 best = (prefix, methods)
         return best is not None and method.upper() in {m.upper() for m in best[1]}

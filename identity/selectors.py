@@ -59,10 +59,10 @@ def user_get_by_login_id(*, tenant: Tenant, login_id: str) -> User | None:
     Filters on LOWER(...) so the lookups use the per-tenant unique indexes on lowered values."""
     folded = login_id.strip().lower()
     users = User.objects.select_related("tenant").filter(tenant=tenant)
-    user = users.annotate(email_folded=Lower("email")).filter(email_folded=folded).first()
-    if user is None:
-        user = users.annotate(username_folded=Lower("username")).filter(username_folded=folded).first()
-    return user
+    by_email = users.annotate(email_folded=Lower("email")).filter(email_folded=folded).first()
+    if by_email is not None:
+        return by_email
+    return users.annotate(username_folded=Lower("username")).filter(username_folded=folded).first()
 
 
 def refresh_tokens_of_user(*, user: User, limit: int = 1000) -> QuerySet[RefreshToken]:
@@ -93,6 +93,7 @@ def jwt_configuration_for(*, application: Application) -> JWTConfiguration:
         refresh_token_usage_policy=source.refresh_token_usage_policy,
         refresh_token_grace_period_seconds=source.refresh_token_grace_period_seconds,
         # An application override without its own key still signs with the tenant's key.
-        access_token_signing_key_id=source.access_token_signing_key_id or application.tenant.access_token_signing_key_id,
+        access_token_signing_key_id=source.access_token_signing_key_id
+        or application.tenant.access_token_signing_key_id,
         id_token_signing_key_id=source.id_token_signing_key_id or application.tenant.id_token_signing_key_id,
     )

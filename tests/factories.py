@@ -75,5 +75,7 @@ def make_api_key(**kwargs: Any) -> tuple[APIKey, str]:
     return api_key_create(**kwargs)
 
 
-def make_signing_key(algorithm: str = "ES256", tenant: Tenant | None = None, name: str = "test key") -> SigningKey:
+def make_signing_key(
+    algorithm: str = "ES256", tenant: Tenant | None = None, name: str = "test key"
+) -> SigningKey:
     return signing_key_generate(tenant=tenant, algorithm=algorithm, name=name).key

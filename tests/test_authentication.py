@@ -99,7 +99,9 @@ def test_tenant_locked_key_scopes_the_request(api_client, default_tenant):
 def test_tenant_header_selects_tenant_for_global_key(api_client, default_tenant):
     tenant = TenantFactory()
     _, raw = make_api_key()
-    assert _get(api_client, key=raw, HTTP_X_FUSIONAUTH_TENANTID=str(tenant.pk)).json()["tenantId"] == str(tenant.pk)
+    assert _get(api_client, key=raw, HTTP_X_FUSIONAUTH_TENANTID=str(tenant.pk)).json()["tenantId"] == str(
+        tenant.pk
+    )
 
 
 def test_ambiguous_tenant_is_400_tenant_id_required(api_client, default_tenant):
@@ -136,7 +138,9 @@ def test_sdk_length_header_is_ignored(api_client, default_tenant):
 
 def test_invalid_json_is_400_with_errors_body(api_client, default_tenant):
     _, raw = make_api_key()
-    response = api_client.post("/api/probe", "{not json", content_type="application/json", HTTP_AUTHORIZATION=raw)
+    response = api_client.post(
+        "/api/probe", "{not json", content_type="application/json", HTTP_AUTHORIZATION=raw
+    )
     assert response.status_code == 400
     assert response.json()["generalErrors"][0]["code"] == "[invalid]"
 

@@ -28,7 +28,9 @@ def test_ciphertext_bound_to_its_row():
         decrypt_secret(blob, associated_data=b"row-2")
 
 
-@pytest.mark.parametrize("mangle", [lambda s: s[:-2] + "AA", lambda s: "v2" + s[2:], lambda s: "garbage", lambda s: ""])
+@pytest.mark.parametrize(
+    "mangle", [lambda s: s[:-2] + "AA", lambda s: "v2" + s[2:], lambda s: "garbage", lambda s: ""]
+)
 def test_tampered_or_malformed_blobs_fail(mangle):
     blob = encrypt_secret(b"private", associated_data=b"row")
     with pytest.raises(KeyDecryptionError):

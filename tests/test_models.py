@@ -38,7 +38,9 @@ def test_user_email_unique_per_tenant_ignoring_case(default_tenant):
 
 def test_username_unique_per_tenant_ignoring_case_and_optional(default_tenant):
     UserFactory(username="Ann")
-    assert _violates(lambda: User.objects.create(tenant=default_tenant, email="b@example.com", username="ANN"))
+    assert _violates(
+        lambda: User.objects.create(tenant=default_tenant, email="b@example.com", username="ANN")
+    )
     # Many users without a username are fine (NULLs are distinct).
     User.objects.create(tenant=default_tenant, email="c@example.com")
     User.objects.create(tenant=default_tenant, email="d@example.com")
@@ -53,7 +55,9 @@ def test_registration_unique_per_user_and_application():
 
 def test_application_name_unique_per_tenant(default_tenant):
     ApplicationFactory(name="Portal")
-    assert _violates(lambda: ApplicationFactory._meta.model.objects.create(tenant=default_tenant, name="Portal"))
+    assert _violates(
+        lambda: ApplicationFactory._meta.model.objects.create(tenant=default_tenant, name="Portal")
+    )
     assert not _violates(lambda: ApplicationFactory(tenant=TenantFactory(), name="Portal"))
 
 

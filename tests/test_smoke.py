@@ -1,4 +1,10 @@
-from tests.factories import ApplicationFactory, RegistrationFactory, UserFactory, make_api_key, make_signing_key
+from tests.factories import (
+    ApplicationFactory,
+    RegistrationFactory,
+    UserFactory,
+    make_api_key,
+    make_signing_key,
+)
 
 
 def test_factories_build_a_registered_user(db):

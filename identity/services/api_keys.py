@@ -27,7 +27,11 @@ def api_key_permissions_clean(permissions: Any) -> dict[str, list[str]]:
         )
     cleaned: dict[str, list[str]] = {}
     for endpoint, methods in permissions.items():
-        if not isinstance(endpoint, str) or not endpoint.startswith("/api/") or any(c.isspace() for c in endpoint):
+        if (
+            not isinstance(endpoint, str)
+            or not endpoint.startswith("/api/")
+            or any(c.isspace() for c in endpoint)
+        ):
             raise ValidationFailed.on_field(
                 "apiKey.permissions.endpoints", "invalid", f"{endpoint!r} is not an API endpoint path."
             )
@@ -39,7 +43,9 @@ def api_key_permissions_clean(permissions: Any) -> dict[str, list[str]]:
         bad = [m for m in upper if m not in HTTP_METHODS]
         if bad:
             raise ValidationFailed.on_field(
-                "apiKey.permissions.endpoints", "invalid", f"Unknown HTTP methods for {endpoint}: {', '.join(bad)}."
+                "apiKey.permissions.endpoints",
+                "invalid",
+                f"Unknown HTTP methods for {endpoint}: {', '.join(bad)}.",
             )
         cleaned[endpoint.rstrip("/") or endpoint] = upper
     return cleaned
@@ -64,7 +70,9 @@ def api_key_create(
             "apiKey.key", "tooShort", f"A supplied key needs at least {MIN_SUPPLIED_KEY_LENGTH} characters."
         )
     if expires_at is not None and expires_at <= timezone.now():
-        raise ValidationFailed.on_field("apiKey.expirationInstant", "invalid", "The expiry must be in the future.")
+        raise ValidationFailed.on_field(
+            "apiKey.expirationInstant", "invalid", "The expiry must be in the future."
+        )
     raw = key or new_secret(36)
     digest = secret_digest(raw)
     if APIKey.objects.filter(key_digest=digest).exists():

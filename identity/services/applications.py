@@ -68,8 +68,12 @@ def application_create(
     _check_fields(config)
     config.pop("name", None)
     name = _validate_name(tenant=tenant, name=name)
-    defaults = {f.name: f.get_default() for f in Application._meta.concrete_fields if f.name in APPLICATION_FIELDS}
-    jwt_configuration_validate(values={**defaults, **config}, tenant=tenant, prefix="application.jwtConfiguration")
+    defaults = {
+        f.name: f.get_default() for f in Application._meta.concrete_fields if f.name in APPLICATION_FIELDS
+    }
+    jwt_configuration_validate(
+        values={**defaults, **config}, tenant=tenant, prefix="application.jwtConfiguration"
+    )
     application = Application(tenant=tenant, name=name, **config)
     application.save()
     for spec in roles:
@@ -82,7 +86,9 @@ def application_update(*, application: Application, **changes: Any) -> Applicati
     """Change an application; the resulting JWT configuration is validated as a whole."""
     _check_fields(changes)
     if "name" in changes:
-        changes["name"] = _validate_name(tenant=application.tenant, name=changes["name"], exclude_pk=application.pk)
+        changes["name"] = _validate_name(
+            tenant=application.tenant, name=changes["name"], exclude_pk=application.pk
+        )
     current = {f: getattr(application, f) for f in APPLICATION_FIELDS}
     jwt_configuration_validate(
         values={**current, **changes}, tenant=application.tenant, prefix="application.jwtConfiguration"

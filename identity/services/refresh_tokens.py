@@ -19,7 +19,7 @@ class RevokeReason(StrEnum):
     ADMIN = "admin"
     API = "api"
     LOGOUT = "logout"
-    PASSWORD_CHANGED = "password_changed"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a reason, not a password)
     LOGIN_PREVENTED = "login_prevented"
     USER_DEACTIVATED = "user_deactivated"
     REUSE_DETECTED = "reuse_detected"

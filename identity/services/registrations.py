@@ -82,5 +82,7 @@ def registration_delete(*, registration: Registration) -> None:
     """Unregister; the user's refresh tokens for that application stop being usable with it."""
     from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
 
-    refresh_tokens_revoke(user=registration.user, application=registration.application, reason=RevokeReason.API)
+    refresh_tokens_revoke(
+        user=registration.user, application=registration.application, reason=RevokeReason.API
+    )
     registration.delete()

@@ -45,7 +45,10 @@ def jwt_configuration_validate(
     for name, path in (
         ("access_token_ttl_seconds", "timeToLiveInSeconds"),
         ("refresh_token_ttl_minutes", "refreshTokenTimeToLiveInMinutes"),
-        ("refresh_token_max_ttl_minutes", "refreshTokenSlidingWindowConfiguration.maximumTimeToLiveInMinutes"),
+        (
+            "refresh_token_max_ttl_minutes",
+            "refreshTokenSlidingWindowConfiguration.maximumTimeToLiveInMinutes",
+        ),
     ):
         if name in values and (not isinstance(values[name], int) or values[name] <= 0):
             errors.add(f"{prefix}.{path}", "invalid", "Must be a whole number greater than zero.")
@@ -67,7 +70,10 @@ def jwt_configuration_validate(
         errors.add(f"{prefix}.refreshTokenExpirationPolicy", "invalid", "Unknown expiration policy.")
     if values.get("refresh_token_usage_policy", UsagePolicy.REUSABLE) not in UsagePolicy.values:
         errors.add(f"{prefix}.refreshTokenUsagePolicy", "invalid", "Unknown usage policy.")
-    for name, path in (("access_token_signing_key", "accessTokenKeyId"), ("id_token_signing_key", "idTokenKeyId")):
+    for name, path in (
+        ("access_token_signing_key", "accessTokenKeyId"),
+        ("id_token_signing_key", "idTokenKeyId"),
+    ):
         key = values.get(name)
         if key is None:
             continue
@@ -112,7 +118,9 @@ def tenant_update(*, tenant: Tenant, **changes: Any) -> Tenant:
         if not name:
             raise ValidationFailed.on_field("tenant.name", "blank", "A name is required.")
         if Tenant.objects.filter(name__iexact=name).exclude(pk=tenant.pk).exists():
-            raise ValidationFailed.on_field("tenant.name", "duplicate", "A tenant with this name already exists.")
+            raise ValidationFailed.on_field(
+                "tenant.name", "duplicate", "A tenant with this name already exists."
+            )
         changes["name"] = name
     current = {f: getattr(tenant, f) for f in TENANT_FIELDS}
     jwt_configuration_validate(values={**current, **changes}, tenant=tenant)

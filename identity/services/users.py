@@ -39,7 +39,9 @@ def _clean_email(*, tenant: Tenant, email: str, exclude_pk: Any = None) -> str:
     try:
         validate_email(email)
     except DjangoValidationError as exc:
-        raise ValidationFailed.on_field("user.email", "invalid", "This is not a valid email address.") from exc
+        raise ValidationFailed.on_field(
+            "user.email", "invalid", "This is not a valid email address."
+        ) from exc
     clash = User.objects.filter(tenant=tenant, email__iexact=email)
     if exclude_pk is not None:
         clash = clash.exclude(pk=exclude_pk)
@@ -56,7 +58,9 @@ def _clean_username(*, tenant: Tenant, username: str | None, exclude_pk: Any = N
     if exclude_pk is not None:
         clash = clash.exclude(pk=exclude_pk)
     if clash.exists():
-        raise ValidationFailed.on_field("user.username", "duplicate", "A user with this username already exists.")
+        raise ValidationFailed.on_field(
+            "user.username", "duplicate", "A user with this username already exists."
+        )
     return username
 
 
@@ -110,7 +114,9 @@ def user_update(*, user: User, **changes: Any) -> User:
     if "email" in changes:
         changes["email"] = _clean_email(tenant=user.tenant, email=changes["email"], exclude_pk=user.pk)
     if "username" in changes:
-        changes["username"] = _clean_username(tenant=user.tenant, username=changes["username"], exclude_pk=user.pk)
+        changes["username"] = _clean_username(
+            tenant=user.tenant, username=changes["username"], exclude_pk=user.pk
+        )
     deactivating = changes.get("is_active") is False and user.is_active
     for name, value in changes.items():
         setattr(user, name, value)

@@ -62,7 +62,9 @@ def test_create_stores_only_the_digest():
 def test_application_override_decides_the_lifetime():
     registration = RegistrationFactory()
     application_update(
-        application=registration.application, jwt_enabled=True, refresh_token_ttl_minutes=5,
+        application=registration.application,
+        jwt_enabled=True,
+        refresh_token_ttl_minutes=5,
         refresh_token_max_ttl_minutes=5,
     )
     assert jwt_configuration_for(application=registration.application).refresh_token_ttl_minutes == 5
@@ -80,7 +82,9 @@ def test_revoke_by_user_application_and_ids():
     }
     assert refresh_tokens_revoke(user=user, application=app_a, reason=RevokeReason.API) == 1
     assert refresh_tokens_revoke(application=app_b, reason=RevokeReason.API) == 2
-    assert refresh_tokens_revoke(user=user, reason=RevokeReason.API) == 0  # already revoked ones stay as they are
+    assert (
+        refresh_tokens_revoke(user=user, reason=RevokeReason.API) == 0
+    )  # already revoked ones stay as they are
     assert refresh_tokens_revoke(token_ids=[tokens[(other, app_a)].pk], reason=RevokeReason.ADMIN) == 1
     assert not RefreshToken.objects.filter(revoked_at__isnull=True).exists()
     with pytest.raises(ValueError):

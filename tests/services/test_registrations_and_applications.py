@@ -26,7 +26,9 @@ def test_default_roles_are_granted(app):
 
 
 def test_explicit_roles_are_normalised(app):
-    registration = registration_create(user=UserFactory(), application=app, roles=["VIEWER", "admin", "admin"])
+    registration = registration_create(
+        user=UserFactory(), application=app, roles=["VIEWER", "admin", "admin"]
+    )
     assert registration.roles == ["admin", "viewer"]
 
 
@@ -63,7 +65,11 @@ def test_bad_role_leaves_no_application_behind(default_tenant):
 def test_application_override_is_validated(default_tenant):
     with pytest.raises(ValidationFailed) as info:
         application_create(
-            tenant=default_tenant, name="x", jwt_enabled=True, refresh_token_ttl_minutes=10, refresh_token_max_ttl_minutes=5
+            tenant=default_tenant,
+            name="x",
+            jwt_enabled=True,
+            refresh_token_ttl_minutes=10,
+            refresh_token_max_ttl_minutes=5,
         )
     assert any(path.startswith("application.jwtConfiguration.") for path in info.value.field_errors)
 

@@ -24,7 +24,9 @@ ASYMMETRIC = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "EdDSA"]
 
 
 def _rfc7638(jwk: dict) -> str:
-    required = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}[jwk["kty"]]
+    required = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}[
+        jwk["kty"]
+    ]
     canonical = json.dumps({k: jwk[k] for k in required}, sort_keys=True, separators=(",", ":"))
     return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
 
@@ -57,7 +59,8 @@ def test_hmac_secret_is_at_least_the_hash_length_and_encrypted(algorithm, size):
 
 
 @pytest.mark.parametrize(
-    ("algorithm", "length"), [("HS256", 16), ("HS512", 32), ("RS256", 1024), ("RS256", 2049), ("XX256", None), ("none", None)]
+    ("algorithm", "length"),
+    [("HS256", 16), ("HS512", 32), ("RS256", 1024), ("RS256", 2049), ("XX256", None), ("none", None)],
 )
 def test_bad_generation_requests_are_refused(algorithm, length):
     with pytest.raises(ValidationFailed):

@@ -35,7 +35,10 @@ def test_create_uses_fusionauth_defaults():
             {"name": "x", "refresh_token_grace_period_seconds": 86_400},
             "tenant.jwtConfiguration.refreshTokenOneTimeUseConfiguration.gracePeriodInSeconds",
         ),
-        ({"name": "x", "refresh_token_usage_policy": "Sometimes"}, "tenant.jwtConfiguration.refreshTokenUsagePolicy"),
+        (
+            {"name": "x", "refresh_token_usage_policy": "Sometimes"},
+            "tenant.jwtConfiguration.refreshTokenUsagePolicy",
+        ),
     ],
 )
 def test_create_refuses_bad_input_with_field_codes(default_tenant, kwargs, field):

@@ -1,0 +1,58 @@
+"""Settings fail closed: no secret key or key-encryption key, no start (outside debug)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+KEK = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def _start(tmp_path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "IDENTITY_", "DATABASE_URL"))
+    }
+    clean.update(DJANGO_SETTINGS_MODULE="config.settings", DJANGO_ENV_FILE=str(tmp_path / "absent.env"))
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"IDENTITY_KEY_ENCRYPTION_KEY": KEK}, "DJANGO_SECRET_KEY is required"),
+        ({"DJANGO_SECRET_KEY": "x" * 60}, "IDENTITY_KEY_ENCRYPTION_KEY is required"),
+        ({"DJANGO_DEBUG": "maybe", "IDENTITY_KEY_ENCRYPTION_KEY": KEK}, "DJANGO_DEBUG must be a boolean"),
+        ({"DJANGO_SECRET_KEY": "x" * 60, "IDENTITY_KEY_ENCRYPTION_KEY": "too-short"}, "identity.E001"),
+    ],
+)
+def test_missing_or_bad_secrets_refuse_to_start(tmp_path, env, message):
+    result = _start(tmp_path, **env)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_debug_runs_without_a_secret_key(tmp_path):
+    result = _start(tmp_path, DJANGO_DEBUG="1", IDENTITY_KEY_ENCRYPTION_KEY=KEK)
+    assert result.returncode == 0, result.stderr
+
+
+def test_env_file_supplies_values_but_real_environment_wins(tmp_path):
+    env_file = tmp_path / "dev.env"
+    env_file.write_text(f"# comment\nDJANGO_DEBUG=1\nIDENTITY_KEY_ENCRYPTION_KEY='{KEK}'\n")
+    assert _start(tmp_path, DJANGO_ENV_FILE=str(env_file)).returncode == 0
+    assert _start(tmp_path, DJANGO_ENV_FILE=str(env_file), DJANGO_DEBUG="0").returncode != 0
