@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 
 from identity.exceptions import ValidationFailed
+from identity.key_store import key_store_invalidate
 from identity.models import Application, ApplicationRole, Tenant
 from identity.services.tenants import jwt_configuration_validate
 
@@ -76,6 +77,7 @@ def application_create(
     )
     application = Application(tenant=tenant, name=name, **config)
     application.save()
+    key_store_invalidate()
     for spec in roles:
         application_role_create(application=application, spec=spec)
     return application
@@ -96,6 +98,7 @@ def application_update(*, application: Application, **changes: Any) -> Applicati
     for field_name, value in changes.items():
         setattr(application, field_name, value)
     application.save()
+    key_store_invalidate()
     return application
 
 

@@ -7,15 +7,20 @@ import hashlib
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from django.db import transaction
+from django.db import models, transaction
+from django.utils import timezone
 
 from identity.exceptions import ValidationFailed
-from identity.key_encryption import encrypt_secret
-from identity.models import KeyAlgorithm, KeyUse, SigningKey, Tenant
+from identity.key_encryption import decrypt_secret, encrypt_secret, encrypted_under_current_key
+from identity.key_store import key_store_invalidate
+from identity.models import Application, KeyAlgorithm, KeyUse, SigningKey, Tenant
 
 HMAC_SECRET_BYTES = {KeyAlgorithm.HS256: 32, KeyAlgorithm.HS384: 48, KeyAlgorithm.HS512: 64}
 RSA_LENGTHS = (2048, 3072, 4096)
@@ -116,6 +121,7 @@ def signing_key_generate(
             encrypted_secret=encrypt_secret(secret, associated_data=aad),
         )
         key.save()
+        key_store_invalidate()
         return GeneratedKey(key=key, hmac_secret=_b64url(secret))
     private_key, bits = _new_private_key(alg, length)
     public_key = private_key.public_key()
@@ -137,6 +143,7 @@ def signing_key_generate(
         use=KeyUse.SIGN_AND_VERIFY,
     )
     key.save()
+    key_store_invalidate()
     return GeneratedKey(key=key, hmac_secret=None)
 
 
@@ -146,3 +153,270 @@ def tenant_signing_key_set(*, tenant: Tenant, key: SigningKey) -> Tenant:
     from identity.services.tenants import tenant_update
 
     return tenant_update(tenant=tenant, access_token_signing_key=key, id_token_signing_key=key)
+
+
+def _infer_algorithm(public_key: PublicKey) -> KeyAlgorithm:
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return KeyAlgorithm.RS256
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        by_curve = {
+            "secp256r1": KeyAlgorithm.ES256,
+            "secp384r1": KeyAlgorithm.ES384,
+            "secp521r1": KeyAlgorithm.ES512,
+        }
+        if public_key.curve.name in by_curve:
+            return by_curve[public_key.curve.name]
+    elif isinstance(public_key, ed25519.Ed25519PublicKey):
+        return KeyAlgorithm.EDDSA
+    raise ValidationFailed.on_field("key.publicKey", "invalid", "Unsupported key type.")
+
+
+def _check_key_fits(public_key: PublicKey, algorithm: KeyAlgorithm, *, verify_only: bool) -> int | None:
+    """The key type must match the algorithm exactly (RS*: RSA of at least 2048 bits, or 1024 for
+    a verify-only key as FusionAuth allows; ES*: its own curve; EdDSA: Ed25519)."""
+    if algorithm.startswith("RS") and isinstance(public_key, rsa.RSAPublicKey):
+        minimum = 1024 if verify_only else 2048
+        if public_key.key_size < minimum:
+            raise ValidationFailed.on_field(
+                "key.length", "invalid", f"RSA keys need at least {minimum} bits."
+            )
+        return public_key.key_size
+    if algorithm in EC_CURVES and isinstance(public_key, ec.EllipticCurvePublicKey):
+        if public_key.curve.name != EC_CURVES[algorithm].name:
+            raise ValidationFailed.on_field(
+                "key.algorithm", "mismatch", f"{algorithm} needs a different curve."
+            )
+        return public_key.curve.key_size
+    if algorithm == KeyAlgorithm.EDDSA and isinstance(public_key, ed25519.Ed25519PublicKey):
+        return None
+    raise ValidationFailed.on_field("key.algorithm", "mismatch", f"The key is not a {algorithm} key.")
+
+
+def _clean_kid(kid: str | None, default: str) -> str:
+    from identity.signing import KID_PATTERN
+
+    value = (kid or "").strip() or default
+    if not KID_PATTERN.fullmatch(value):
+        raise ValidationFailed.on_field(
+            "key.kid", "invalid", "A kid is 1 to 64 characters of A-Z a-z 0-9 _ -."
+        )
+    if SigningKey.objects.filter(kid=value).exists():
+        raise ValidationFailed.on_field("key.kid", "duplicate", "Another key already has this kid.")
+    return value
+
+
+def _pem_bytes(value: str, path: str) -> bytes:
+    if not value.strip().startswith("-----BEGIN"):
+        raise ValidationFailed.on_field(path, "invalid", "Expected a PEM block.")
+    return value.strip().encode("ascii", errors="strict") + b"\n"
+
+
+@transaction.atomic
+def signing_key_import(
+    *,
+    tenant: Tenant | None,
+    name: str,
+    algorithm: str | None = None,
+    public_key: str = "",
+    private_key: str = "",
+    certificate: str = "",
+    secret: str = "",
+    kid: str | None = None,
+    issuer: str = "",
+) -> SigningKey:
+    """Import key material someone else generated: an HMAC secret, a PEM private key (sign and
+    verify), or a PEM public key or certificate alone (verify only). The material is fully
+    validated here, once, and the algorithm must fit the key's type and size; a certificate's
+    end of validity becomes the key's expiry, so an expired certificate can neither sign nor verify."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed.on_field("key.name", "blank", "A name is required.")
+    if algorithm is not None and algorithm not in KeyAlgorithm.values:
+        raise ValidationFailed.on_field("key.algorithm", "invalid", "Unsupported algorithm.")
+    key_id = uuid.uuid4()
+    aad = str(key_id).encode("ascii")
+    if secret:
+        alg = KeyAlgorithm(algorithm or KeyAlgorithm.HS256)
+        if alg not in HMAC_SECRET_BYTES:
+            raise ValidationFailed.on_field(
+                "key.algorithm", "mismatch", "A secret is for HS256, HS384 or HS512."
+            )
+        raw = secret.encode("utf-8")
+        if len(raw) < HMAC_SECRET_BYTES[alg]:
+            raise ValidationFailed.on_field(
+                "key.secret", "tooShort", f"{alg} secrets need at least {HMAC_SECRET_BYTES[alg]} bytes."
+            )
+        key = SigningKey(
+            id=key_id,
+            tenant=tenant,
+            name=name,
+            algorithm=alg,
+            kid=_clean_kid(kid, _b64url(os.urandom(20))),
+            length=len(raw),
+            issuer=issuer,
+            encrypted_secret=encrypt_secret(raw, associated_data=aad),
+        )
+        key.save()
+        key_store_invalidate()
+        return key
+    private: PrivateKey | None = None
+    public: PublicKey | None = None
+    expires_at = None
+    cert_pem = ""
+    try:
+        if private_key:
+            loaded = serialization.load_pem_private_key(
+                _pem_bytes(private_key, "key.privateKey"), password=None
+            )
+            if not isinstance(
+                loaded, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+            ):
+                raise ValidationFailed.on_field("key.privateKey", "invalid", "Unsupported private key type.")
+            private = loaded
+            public = loaded.public_key()
+        if certificate:
+            cert = x509.load_pem_x509_certificate(_pem_bytes(certificate, "key.certificate"))
+            cert_public = cert.public_key()
+            if not isinstance(
+                cert_public, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+            ):
+                raise ValidationFailed.on_field(
+                    "key.certificate", "invalid", "Unsupported certificate key type."
+                )
+            if public is not None and jwk_thumbprint(public) != jwk_thumbprint(cert_public):
+                raise ValidationFailed.on_field(
+                    "key.certificate", "mismatch", "Certificate and private key differ."
+                )
+            public = cert_public
+            expires_at = cert.not_valid_after_utc
+            cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+        if public_key:
+            given = serialization.load_pem_public_key(_pem_bytes(public_key, "key.publicKey"))
+            if not isinstance(given, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
+                raise ValidationFailed.on_field("key.publicKey", "invalid", "Unsupported public key type.")
+            if public is not None and jwk_thumbprint(public) != jwk_thumbprint(given):
+                raise ValidationFailed.on_field("key.publicKey", "mismatch", "The public key does not match.")
+            public = given
+    except (ValueError, TypeError, UnicodeError) as exc:
+        raise ValidationFailed.general("[invalid]key", "The key material could not be read as PEM.") from exc
+    if public is None:
+        raise ValidationFailed.general(
+            "[missing]key", "Send a secret, a private key, a public key or a certificate to import."
+        )
+    alg = KeyAlgorithm(algorithm) if algorithm else _infer_algorithm(public)
+    length = _check_key_fits(public, alg, verify_only=private is None)
+    key = SigningKey(
+        id=key_id,
+        tenant=tenant,
+        name=name,
+        algorithm=alg,
+        kid=_clean_kid(kid, jwk_thumbprint(public)),
+        use=KeyUse.SIGN_AND_VERIFY if private is not None else KeyUse.VERIFY_ONLY,
+        length=length,
+        issuer=issuer,
+        public_key=public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode("ascii"),
+        certificate=cert_pem,
+        expires_at=expires_at,
+        encrypted_secret=encrypt_secret(
+            private.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ),
+            associated_data=aad,
+        )
+        if private is not None
+        else "",
+    )
+    key.save()
+    key_store_invalidate()
+    return key
+
+
+@transaction.atomic
+def signing_key_rename(*, key: SigningKey, name: str) -> SigningKey:
+    """Only the name of a key may change (FusionAuth's rule): new material means a new key."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed.on_field("key.name", "blank", "A name is required.")
+    key.name = name
+    key.save(update_fields=["name", "updated_at"])
+    key_store_invalidate()
+    return key
+
+
+def signing_key_usages(*, key: SigningKey) -> list[str]:
+    """Where a key is in use, as readable labels (empty when it may be deleted)."""
+    usages = [
+        f"tenant {t.name}"
+        for t in Tenant.objects.filter(
+            models.Q(access_token_signing_key=key)
+            | models.Q(id_token_signing_key=key)
+            | models.Q(verification_keys=key)
+        ).distinct()
+    ]
+    usages += [
+        f"application {a.name}"
+        for a in Application.objects.filter(
+            models.Q(access_token_signing_key=key)
+            | models.Q(id_token_signing_key=key)
+            | models.Q(verification_keys=key)
+        ).distinct()
+    ]
+    return usages
+
+
+@transaction.atomic
+def signing_key_delete(*, key: SigningKey) -> None:
+    """Delete a key nobody uses. A key still signing or trusted by a tenant or application is
+    refused: deleting it would log everyone out or break verification."""
+    usages = signing_key_usages(key=key)
+    if usages:
+        raise ValidationFailed.general("[KeyInUse]", f"The key is in use by {', '.join(usages)}.")
+    key.delete()
+    key_store_invalidate()
+
+
+@transaction.atomic
+def signing_key_rotate(
+    *, tenant: Tenant, algorithm: str, name: str, verify_until: datetime, now: datetime | None = None
+) -> GeneratedKey:
+    """Make a new key the tenant's signer without logging anyone out: the previous signing keys stay
+    trusted for verification (and published in the JWKS) until `verify_until`, which should be at
+    least the longest access-token lifetime from now. Previous keys owned by this tenant get that
+    instant as their expiry; a global key shared with others keeps its own expiry."""
+    now = now or timezone.now()
+    if verify_until <= now:
+        raise ValidationFailed.on_field(
+            "verifyUntil", "invalid", "The old key must stay trusted into the future."
+        )
+    previous = [k for k in (tenant.access_token_signing_key, tenant.id_token_signing_key) if k is not None]
+    generated = signing_key_generate(tenant=tenant, algorithm=algorithm, name=name)
+    for old in {k.pk: k for k in previous}.values():
+        tenant.verification_keys.add(old)
+        if old.tenant_id == tenant.pk and (old.expires_at is None or old.expires_at > verify_until):
+            old.expires_at = verify_until
+            old.save(update_fields=["expires_at", "updated_at"])
+    tenant_signing_key_set(tenant=tenant, key=generated.key)
+    return generated
+
+
+def signing_keys_reencrypt(*, batch_size: int = 200) -> Iterator[SigningKey]:
+    """Re-encrypt every key not yet under the current key-encryption key, yielding each one done.
+
+    Each key is its own transaction under a row lock, so an interrupted run loses nothing and a
+    second run only finishes what is left; decryption accepts the old keys listed in
+    IDENTITY_KEY_ENCRYPTION_KEYS_OLD until the run is complete."""
+    pending = SigningKey.objects.exclude(encrypted_secret="").values_list("pk", flat=True)
+    for key_id in list(pending.iterator(chunk_size=batch_size)):
+        with transaction.atomic():
+            key = SigningKey.objects.select_for_update().get(pk=key_id)
+            if encrypted_under_current_key(key.encrypted_secret):
+                continue
+            aad = str(key.pk).encode("ascii")
+            key.encrypted_secret = encrypt_secret(
+                decrypt_secret(key.encrypted_secret, associated_data=aad), associated_data=aad
+            )
+            key.save(update_fields=["encrypted_secret", "updated_at"])
+            key_store_invalidate()
+        yield key

@@ -8,6 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from identity.exceptions import Conflict, ValidationFailed
+from identity.key_store import key_store_invalidate
 from identity.models import ExpirationPolicy, KeyUse, SigningKey, Tenant, UsagePolicy
 
 # Fields of the JWT configuration and login policies that callers may set on a tenant.
@@ -106,6 +107,7 @@ def tenant_create(*, name: str, issuer: str = "acme.com", **config: Any) -> Tena
     jwt_configuration_validate(values={**defaults, **config}, tenant=None)
     tenant = Tenant(name=name, issuer=issuer.strip(), **config)
     tenant.save()
+    key_store_invalidate()
     return tenant
 
 
@@ -127,6 +129,7 @@ def tenant_update(*, tenant: Tenant, **changes: Any) -> Tenant:
     for field_name, value in changes.items():
         setattr(tenant, field_name, value)
     tenant.save()
+    key_store_invalidate()
     return tenant
 
 
@@ -136,3 +139,4 @@ def tenant_delete(*, tenant: Tenant) -> None:
     if tenant.is_default:
         raise Conflict("The default tenant cannot be deleted.")
     tenant.delete()
+    key_store_invalidate()

@@ -1,0 +1,132 @@
+"""Which keys each tenant and application trusts, held in memory so verifying a token costs no SQL.
+
+A snapshot maps tenant and application ids to `{kid: LoadedKey}`. It is rebuilt when a service
+that changes keys, tenants or applications bumps the shared version (kept in Django's cache, so
+every process sees it when the cache is shared, e.g. Redis), and at the latest after
+`SNAPSHOT_MAX_AGE_SECONDS` (the bound on staleness when processes share no cache).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from identity.models import Application, SigningKey, Tenant
+from identity.signing import LoadedKey, load_key
+
+VERSION_CACHE_KEY = "identity:key-store:version"
+SNAPSHOT_MAX_AGE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class KeySnapshot:
+    version: int
+    built_at: float
+    keys: dict[uuid.UUID, LoadedKey]
+    by_kid: dict[str, LoadedKey]
+    tenant_trust: dict[uuid.UUID, dict[str, LoadedKey]]
+    application_trust: dict[uuid.UUID, dict[str, LoadedKey]] = field(default_factory=dict)
+
+    def trusted(
+        self, *, tenant_id: uuid.UUID, application_id: uuid.UUID | None = None
+    ) -> dict[str, LoadedKey]:
+        """Keys an application trusts (its own override keys plus its tenant's), or the tenant's."""
+        if application_id is not None and application_id in self.application_trust:
+            return self.application_trust[application_id]
+        return self.tenant_trust.get(tenant_id, {})
+
+
+_lock = threading.Lock()
+_snapshot: KeySnapshot | None = None
+
+
+def _current_version() -> int:
+    version = cache.get(VERSION_CACHE_KEY)
+    if version is None:
+        cache.add(VERSION_CACHE_KEY, 1, timeout=None)
+        version = cache.get(VERSION_CACHE_KEY, 1)
+    return int(version)
+
+
+def _build(version: int) -> KeySnapshot:
+    now = timezone.now()
+    records = list(SigningKey.objects.all())
+    keys = {record.pk: load_key(record) for record in records}
+    usable = {key_id: key for key_id, key in keys.items() if not key.expired(now)}
+
+    def pick(ids: Sequence[uuid.UUID | None]) -> dict[str, LoadedKey]:
+        return {usable[i].kid: usable[i] for i in ids if i is not None and i in usable}
+
+    tenant_verifiers: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for tenant_id, key_id in Tenant.verification_keys.through.objects.values_list(
+        "tenant_id", "signingkey_id"
+    ):
+        tenant_verifiers.setdefault(tenant_id, []).append(key_id)
+    tenant_trust = {
+        tenant_id: pick([access_key, id_key, *tenant_verifiers.get(tenant_id, [])])
+        for tenant_id, access_key, id_key in Tenant.objects.values_list(
+            "id", "access_token_signing_key_id", "id_token_signing_key_id"
+        )
+    }
+    app_verifiers: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for app_id, key_id in Application.verification_keys.through.objects.values_list(
+        "application_id", "signingkey_id"
+    ):
+        app_verifiers.setdefault(app_id, []).append(key_id)
+    application_trust: dict[uuid.UUID, dict[str, LoadedKey]] = {}
+    for app_id, tenant_id, enabled, access_key, id_key in Application.objects.values_list(
+        "id", "tenant_id", "jwt_enabled", "access_token_signing_key_id", "id_token_signing_key_id"
+    ):
+        own = (
+            [access_key, id_key, *app_verifiers.get(app_id, [])] if enabled else app_verifiers.get(app_id, [])
+        )
+        if any(own):
+            application_trust[app_id] = {**tenant_trust.get(tenant_id, {}), **pick(own)}
+    return KeySnapshot(
+        version=version,
+        built_at=time.monotonic(),
+        keys=keys,
+        by_kid={key.kid: key for key in usable.values()},
+        tenant_trust=tenant_trust,
+        application_trust=application_trust,
+    )
+
+
+def key_snapshot() -> KeySnapshot:
+    """The current snapshot; rebuilt only when the shared version moved or it grew too old."""
+    global _snapshot
+    version = _current_version()
+    current = _snapshot
+    if current is not None and current.version == version:
+        if time.monotonic() - current.built_at < SNAPSHOT_MAX_AGE_SECONDS:
+            return current
+    with _lock:
+        current = _snapshot
+        if (
+            current is None
+            or current.version != version
+            or time.monotonic() - current.built_at >= SNAPSHOT_MAX_AGE_SECONDS
+        ):
+            current = _snapshot = _build(version)
+        return current
+
+
+def key_store_invalidate() -> None:
+    """Tell every process that keys or key assignments changed, once the transaction commits."""
+
+    def bump() -> None:
+        global _snapshot
+        _snapshot = None
+        try:
+            cache.incr(VERSION_CACHE_KEY)
+        except ValueError:
+            cache.set(VERSION_CACHE_KEY, 2, timeout=None)
+
+    transaction.on_commit(bump)
