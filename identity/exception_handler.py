@@ -43,7 +43,10 @@ def _empty(status: int, headers: dict[str, str] | None = None) -> Response:
 def _flatten(detail: Any, path: str, out: dict[str, list[ErrorItem]]) -> None:
     if isinstance(detail, dict):
         for key, value in detail.items():
-            _flatten(value, f"{path}.{key}" if path else str(key), out)
+            # DRF reports errors of a whole (nested) object under "non_field_errors": they belong to
+            # the object's own path.
+            child = path if key == "non_field_errors" else (f"{path}.{key}" if path else str(key))
+            _flatten(value, child, out)
     elif isinstance(detail, list):
         for index, value in enumerate(detail):
             if isinstance(value, dict | list):
@@ -53,8 +56,7 @@ def _flatten(detail: Any, path: str, out: dict[str, list[ErrorItem]]) -> None:
     else:
         code = getattr(detail, "code", "invalid") or "invalid"
         error_type = _DRF_CODE_TO_TYPE.get(code, "invalid")
-        field_path = path if path and path != "non_field_errors" else ""
-        out.setdefault(field_path, []).append(ErrorItem(f"[{error_type}]{field_path}", str(detail)))
+        out.setdefault(path, []).append(ErrorItem(f"[{error_type}]{path}", str(detail)))
 
 
 def validation_error_body(detail: Any) -> dict[str, Any]:

@@ -1,7 +1,33 @@
-"""Routes of the identity service. API modules add their paths here as they land."""
+"""Routes of the identity service, on FusionAuth's paths."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+
+from identity.views.keys import KeyViewSet
+from identity.views.well_known import JWKSApi, OpenIDConfigurationApi, PublicKeyApi
 
 app_name = "identity"
 
-urlpatterns: list[URLPattern | URLResolver] = []
+keys = KeyViewSet.as_view({"get": "list"})
+key = KeyViewSet.as_view({"get": "retrieve", "put": "update", "delete": "destroy"})
+key_generate = KeyViewSet.as_view({"post": "generate"})
+key_import = KeyViewSet.as_view({"post": "import_key"})
+key_search = KeyViewSet.as_view({"get": "search", "post": "search"})
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("api/key", keys, name="keys"),
+    path("api/key/search", key_search, name="key-search"),
+    path("api/key/generate", key_generate, name="key-generate"),
+    path("api/key/generate/<str:pk>", key_generate, name="key-generate-id"),
+    path("api/key/import", key_import, name="key-import"),
+    path("api/key/import/<str:pk>", key_import, name="key-import-id"),
+    path("api/key/<str:pk>", key, name="key"),
+    path("api/jwt/public-key", PublicKeyApi.as_view(), name="public-key"),
+    path(".well-known/jwks.json", JWKSApi.as_view(), name="jwks"),
+    path("<uuid:tenant_id>/.well-known/jwks.json", JWKSApi.as_view(), name="tenant-jwks"),
+    path(".well-known/openid-configuration", OpenIDConfigurationApi.as_view(), name="openid-configuration"),
+    path(
+        "<uuid:tenant_id>/.well-known/openid-configuration",
+        OpenIDConfigurationApi.as_view(),
+        name="tenant-openid-configuration",
+    ),
+]

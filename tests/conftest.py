@@ -8,6 +8,18 @@ from identity.selectors import tenant_get_default
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 
+@pytest.fixture(autouse=True)
+def _default_tenant_exists(request: pytest.FixtureRequest) -> None:
+    """The migration creates the default tenant, but transactional tests flush every table
+    afterwards; put it back so every database test starts from what production has."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None:
+        return
+    request.getfixturevalue("transactional_db" if marker.kwargs.get("transaction") else "db")
+    if not Tenant.objects.filter(is_default=True).exists():
+        Tenant.objects.create(name="Default", issuer="acme.com", is_default=True)
+
+
 @pytest.fixture
 def default_tenant(db: None) -> Tenant:
     return tenant_get_default()

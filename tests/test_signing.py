@@ -38,7 +38,8 @@ def _b64(data: bytes | str) -> str:
 
 
 def _claims(**overrides):
-    base = {"sub": "user-1", "iss": ISSUER, "iat": int(NOW.timestamp()), "exp": int(NOW.timestamp()) + 600}
+    now = int(time.time())
+    base = {"sub": "user-1", "iss": ISSUER, "iat": now, "exp": now + 600}
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
 
@@ -232,7 +233,7 @@ def test_audience_checked_when_given(es_key):
 
 
 def test_leeway_is_small(es_key):
-    token = sign(claims=_claims(exp=int(NOW.timestamp()) - 2), key=es_key, kind=TokenKind.ACCESS, now=NOW)
+    token = sign(claims=_claims(exp=int(time.time()) - 2), key=es_key, kind=TokenKind.ACCESS, now=NOW)
     assert _verify(token, es_key)  # within the default 5 s leeway
     with pytest.raises(TokenInvalid):
         _verify(token, es_key, leeway_seconds=0)

@@ -85,9 +85,23 @@ def _new_private_key(algorithm: KeyAlgorithm, length: int | None) -> tuple[Priva
     return ed25519.Ed25519PrivateKey.generate(), None
 
 
+def _new_key_id(requested: uuid.UUID | None) -> uuid.UUID:
+    if requested is None:
+        return uuid.uuid4()
+    if SigningKey.objects.filter(pk=requested).exists():
+        raise ValidationFailed.on_field("keyId", "duplicate", "A key with this id already exists.")
+    return requested
+
+
 @transaction.atomic
 def signing_key_generate(
-    *, tenant: Tenant | None, algorithm: str, name: str, length: int | None = None, issuer: str = ""
+    *,
+    tenant: Tenant | None,
+    algorithm: str,
+    name: str,
+    length: int | None = None,
+    issuer: str = "",
+    key_id: uuid.UUID | None = None,
 ) -> GeneratedKey:
     """Generate a key pair or HMAC secret. The private part is encrypted (bound to the row id) before
     it reaches the database; an HMAC secret is at least as long as its hash output (RFC 7518 §3.2).
@@ -100,7 +114,7 @@ def signing_key_generate(
             "key.algorithm", "invalid", f"Supported algorithms: {', '.join(KeyAlgorithm.values)}."
         )
     alg = KeyAlgorithm(algorithm)
-    key_id = uuid.uuid4()
+    key_id = _new_key_id(key_id)
     aad = str(key_id).encode("ascii")
     if alg in HMAC_SECRET_BYTES:
         minimum = HMAC_SECRET_BYTES[alg]
@@ -223,6 +237,7 @@ def signing_key_import(
     secret: str = "",
     kid: str | None = None,
     issuer: str = "",
+    key_id: uuid.UUID | None = None,
 ) -> SigningKey:
     """Import key material someone else generated: an HMAC secret, a PEM private key (sign and
     verify), or a PEM public key or certificate alone (verify only). The material is fully
@@ -233,7 +248,7 @@ def signing_key_import(
         raise ValidationFailed.on_field("key.name", "blank", "A name is required.")
     if algorithm is not None and algorithm not in KeyAlgorithm.values:
         raise ValidationFailed.on_field("key.algorithm", "invalid", "Unsupported algorithm.")
-    key_id = uuid.uuid4()
+    key_id = _new_key_id(key_id)
     aad = str(key_id).encode("ascii")
     if secret:
         alg = KeyAlgorithm(algorithm or KeyAlgorithm.HS256)

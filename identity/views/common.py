@@ -1,0 +1,42 @@
+"""Small helpers every API view uses: instants in epoch milliseconds, input parsing."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from rest_framework import serializers
+from rest_framework.request import Request
+
+from identity.exceptions import NotFound, ValidationFailed
+
+
+def instant(value: datetime | None) -> int | None:
+    """FusionAuth's REST instants: epoch milliseconds."""
+    return None if value is None else int(value.timestamp() * 1000)
+
+
+def parse(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """Validate input with a plain serializer; errors surface as FusionAuth field errors."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def path_uuid(value: str | None) -> uuid.UUID:
+    """An id from the URL; a malformed one is simply not found (404 with an empty body)."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise NotFound() from exc
+
+
+def query_uuid(request: Request, name: str) -> uuid.UUID | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError as exc:
+        raise ValidationFailed.on_field(name, "couldNotConvert", f"{name} is not a valid UUID.") from exc
