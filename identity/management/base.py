@@ -1,0 +1,141 @@
+"""Plumbing shared by the identity management commands.
+
+Every command does one unit of work in one transaction, turns the services' domain errors into a
+one-line `CommandError`, and reports what it created either as a short summary or, with `--json`,
+as a JSON object for scripts. The lookups accept what a person types: an id or a name/email.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.db.models import Q, QuerySet
+
+from identity.exceptions import IdentityError
+from identity.models import Application, Tenant, User
+
+M = TypeVar("M", bound=models.Model)
+
+
+@dataclass(frozen=True)
+class Report:
+    data: dict[str, Any]
+    """Printed as a JSON object with --json; ids and datetimes are serialised for you."""
+    summary: str
+    """Printed otherwise."""
+
+
+class OneLineErrorParser(CommandParser):
+    """On the command line, a usage error is one line (argparse would print the whole usage first),
+    so the cause is what a person or a script's log sees. Called in-process (`call_command`) it
+    raises CommandError, as Django's own parser does."""
+
+    def error(self, message: str) -> NoReturn:
+        if not self.called_from_command_line:
+            raise CommandError(f"Error: {message}")
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+class IdentityCommand(BaseCommand):
+    """A command that calls the services once and reports the result.
+
+    Subclasses implement `perform`; it runs inside `transaction.atomic`, so a failure after a first
+    step (a key generated, then refused as the tenant's signer) leaves nothing behind, and secrets
+    are printed only once the rows holding their digests are committed.
+    """
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.__class__ = OneLineErrorParser  # Django builds the parser; only error() changes
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help="Print a JSON object of what was created instead of a summary.",
+        )
+        return parser
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            with transaction.atomic():
+                report = self.perform(options)
+        except IdentityError as exc:
+            raise CommandError(str(exc)) from exc
+        if options["json"]:
+            self.stdout.write(json.dumps(report.data, cls=DjangoJSONEncoder, indent=2))
+        else:
+            self.stdout.write(report.summary)
+
+    def perform(self, options: dict[str, Any]) -> Report:
+        raise NotImplementedError
+
+
+def positive_int(value: str) -> int:
+    """argparse type for counts and sizes, so `--length 0` is refused before anything runs."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return number
+
+
+def split_names(value: str | None) -> list[str]:
+    """`"admin, user"` → `["admin", "user"]`; empty items are dropped."""
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _id_or(value: str, **other: Any) -> Q:
+    query = Q(**other)
+    try:
+        return query | Q(pk=uuid.UUID(value))
+    except ValueError:
+        return query
+
+
+def _only(queryset: QuerySet[M], *, missing: str, ambiguous: str) -> M:
+    found = list(queryset[:2])
+    if not found:
+        raise CommandError(missing)
+    if len(found) > 1:
+        raise CommandError(ambiguous)
+    return found[0]
+
+
+def tenant_lookup(value: str) -> Tenant:
+    """A tenant by id or by name, ignoring case (the default tenant is named "Default")."""
+    return _only(
+        Tenant.objects.filter(_id_or(value, name__iexact=value.strip())),
+        missing=f"No tenant has the id or name {value!r}.",
+        ambiguous=f"{value!r} matches more than one tenant; pass the tenant id.",
+    )
+
+
+def application_lookup(value: str, *, tenant: Tenant) -> Application:
+    """An application by id (any tenant, so a mismatch is reported as such) or by name in `tenant`."""
+    return _only(
+        Application.objects.select_related("tenant").filter(
+            _id_or(value, tenant=tenant, name__iexact=value.strip())
+        ),
+        missing=f"No application has the id {value!r} or that name in tenant {tenant.name}.",
+        ambiguous=f"{value!r} matches more than one application; pass the application id.",
+    )
+
+
+def user_lookup(value: str, *, tenant: Tenant | None = None) -> User:
+    """A user by id or by email; an email is only unique per tenant, so `tenant` may narrow it."""
+    users = User.objects.select_related("tenant").filter(_id_or(value, email__iexact=value.strip()))
+    if tenant is not None:
+        users = users.filter(tenant=tenant)
+    return _only(
+        users,
+        missing=f"No user has the id or email {value!r}" + (f" in tenant {tenant.name}." if tenant else "."),
+        ambiguous=f"Users of several tenants have the email {value!r}; pass the user id or --tenant.",
+    )
