@@ -218,6 +218,11 @@ def verify(
                 "require": list(require),
                 "verify_aud": audience is not None,
                 "verify_iss": issuer is not None,
+                # Times are checked below against the caller's clock, the same one that decides
+                # key expiry, so a request sees one consistent "now".
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
                 "enforce_minimum_key_length": True,
             },
         )
@@ -232,4 +237,9 @@ def verify(
             or not 0 <= value <= MAX_NUMERIC_DATE
         ):
             raise TokenInvalid()
+    current = now.timestamp()
+    if "exp" in claims and claims["exp"] + leeway_seconds <= current:
+        raise TokenInvalid()
+    if any(name in claims and claims[name] - leeway_seconds > current for name in ("nbf", "iat")):
+        raise TokenInvalid()
     return claims, key

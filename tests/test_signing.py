@@ -38,7 +38,7 @@ def _b64(data: bytes | str) -> str:
 
 
 def _claims(**overrides):
-    now = int(time.time())
+    now = int(NOW.timestamp())
     base = {"sub": "user-1", "iss": ISSUER, "iat": now, "exp": now + 600}
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
@@ -202,12 +202,12 @@ def test_kind_separation(es_key):
 @pytest.mark.parametrize(
     "claims",
     [
-        _claims(exp=int(time.time()) - 3600),  # expired beyond leeway
-        _claims(nbf=int(time.time()) + 3600),
-        _claims(iat=int(time.time()) + 3600),
+        _claims(exp=int(NOW.timestamp()) - 3600),  # expired beyond leeway
+        _claims(nbf=int(NOW.timestamp()) + 3600),
+        _claims(iat=int(NOW.timestamp()) + 3600),
         _claims(exp=None),
         _claims(iat=None),
-        _claims(exp=str(int(time.time()) + 600)),
+        _claims(exp=str(int(NOW.timestamp()) + 600)),
         _claims(exp=-1),
         _claims(exp=1e300),
         _claims(exp=True),
@@ -233,10 +233,31 @@ def test_audience_checked_when_given(es_key):
 
 
 def test_leeway_is_small(es_key):
-    token = sign(claims=_claims(exp=int(time.time()) - 2), key=es_key, kind=TokenKind.ACCESS, now=NOW)
+    now = int(NOW.timestamp())
+    token = sign(claims=_claims(iat=now - 60, exp=now - 2), key=es_key, kind=TokenKind.ACCESS, now=NOW)
     assert _verify(token, es_key)  # within the default 5 s leeway
     with pytest.raises(TokenInvalid):
         _verify(token, es_key, leeway_seconds=0)
+
+
+def test_times_are_judged_by_the_callers_clock(es_key):
+    now = int(NOW.timestamp())
+    token = sign(claims=_claims(iat=now, exp=now + 60), key=es_key, kind=TokenKind.ACCESS, now=NOW)
+    assert _verify(token, es_key)
+    with pytest.raises(TokenInvalid):
+        verify(
+            token=token,
+            trusted={es_key.kid: es_key},
+            kinds=[TokenKind.ACCESS],
+            now=NOW + timedelta(seconds=70),
+        )
+    with pytest.raises(TokenInvalid):  # issued in the caller's future
+        verify(
+            token=token,
+            trusted={es_key.kid: es_key},
+            kinds=[TokenKind.ACCESS],
+            now=NOW - timedelta(seconds=70),
+        )
 
 
 @pytest.mark.parametrize("where", ["header", "payload"])
