@@ -394,7 +394,13 @@ def signing_key_delete(*, key: SigningKey) -> None:
 
 @transaction.atomic
 def signing_key_rotate(
-    *, tenant: Tenant, algorithm: str, name: str, verify_until: datetime, now: datetime | None = None
+    *,
+    tenant: Tenant,
+    algorithm: str,
+    name: str,
+    verify_until: datetime,
+    length: int | None = None,
+    now: datetime | None = None,
 ) -> GeneratedKey:
     """Make a new key the tenant's signer without logging anyone out: the previous signing keys stay
     trusted for verification (and published in the JWKS) until `verify_until`, which should be at
@@ -406,7 +412,7 @@ def signing_key_rotate(
             "verifyUntil", "invalid", "The old key must stay trusted into the future."
         )
     previous = [k for k in (tenant.access_token_signing_key, tenant.id_token_signing_key) if k is not None]
-    generated = signing_key_generate(tenant=tenant, algorithm=algorithm, name=name)
+    generated = signing_key_generate(tenant=tenant, algorithm=algorithm, name=name, length=length)
     for old in {k.pk: k for k in previous}.values():
         tenant.verification_keys.add(old)
         if old.tenant_id == tenant.pk and (old.expires_at is None or old.expires_at > verify_until):

@@ -1,0 +1,95 @@
+"""rotate_signing_key and rotate_key_encryption_key."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from identity.key_encryption import encrypted_under_current_key, generate_kek
+from identity.key_store import key_snapshot
+from identity.models import SigningKey, Tenant
+from identity.services.applications import application_create
+from identity.services.signing_keys import signing_key_generate, tenant_signing_key_set
+from tests.factories import TenantFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _run(*args: str) -> dict:
+    out = StringIO()
+    call_command(*args, "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+@pytest.fixture
+def tenant() -> Tenant:
+    tenant = TenantFactory(access_token_ttl_seconds=600)
+    tenant_signing_key_set(
+        tenant=tenant, key=signing_key_generate(tenant=tenant, algorithm="RS256", name="old").key
+    )
+    return tenant
+
+
+def test_rotation_defaults_to_the_longest_token_lifetime(tenant):
+    application_create(tenant=tenant, name="long", jwt_enabled=True, access_token_ttl_seconds=7200)
+    old = tenant.access_token_signing_key
+    before = timezone.now()
+    result = _run("rotate_signing_key", "--tenant", tenant.name, "--algorithm", "ES256")
+    tenant.refresh_from_db()
+    assert str(tenant.access_token_signing_key_id) == result["id"]
+    assert result["previousKeyId"] == str(old.pk)
+    until = parse_datetime(result["verifyUntil"])
+    assert before + timedelta(seconds=7200) < until <= timezone.now() + timedelta(seconds=7200 + 301)
+    old.refresh_from_db()
+    assert abs(old.expires_at - until) < timedelta(milliseconds=1)  # JSON keeps milliseconds
+    assert set(key_snapshot().trusted(tenant_id=tenant.pk)) == {old.kid, result["kid"]}
+
+
+def test_rotation_with_an_explicit_window(tenant):
+    result = _run(
+        "rotate_signing_key", "--tenant", str(tenant.pk), "--algorithm", "HS256", "--verify-for-seconds", "60"
+    )
+    assert len(result["secret"]) >= 43
+    until = parse_datetime(result["verifyUntil"])
+    assert until <= timezone.now() + timedelta(seconds=61)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--tenant", "nope", "--algorithm", "ES256"],
+        ["--tenant", "{tenant}", "--algorithm", "ES256", "--verify-until", "yesterday"],
+        ["--tenant", "{tenant}", "--algorithm", "ES256", "--verify-until", "2001-01-01T00:00:00Z"],
+        ["--tenant", "{tenant}", "--algorithm", "XX999"],
+        ["--tenant", "{tenant}", "--algorithm", "RS256", "--length", "1000"],
+    ],
+)
+def test_bad_rotations_change_nothing(tenant, args):
+    keys = SigningKey.objects.count()
+    signer = tenant.access_token_signing_key_id
+    with pytest.raises(CommandError):
+        call_command("rotate_signing_key", *[a.format(tenant=tenant.name) for a in args], stdout=StringIO())
+    tenant.refresh_from_db()
+    assert (SigningKey.objects.count(), tenant.access_token_signing_key_id) == (keys, signer)
+
+
+def test_key_encryption_key_rotation(settings, tenant):
+    signing_key_generate(tenant=None, algorithm="HS512", name="h")
+    assert _run("rotate_key_encryption_key")["pending"] == 0
+    old = settings.IDENTITY_KEY_ENCRYPTION_KEY
+    settings.IDENTITY_KEY_ENCRYPTION_KEY = generate_kek()
+    # Without the old key the blobs cannot be read: a clear error, nothing changed.
+    with pytest.raises(CommandError, match="IDENTITY_KEY_ENCRYPTION_KEYS_OLD"):
+        call_command("rotate_key_encryption_key", stdout=StringIO())
+    settings.IDENTITY_KEY_ENCRYPTION_KEYS_OLD = [old]
+    out = StringIO()
+    call_command("rotate_key_encryption_key", "--dry-run", stdout=out)
+    assert out.getvalue().startswith("2 of 2 keys")
+    assert _run("rotate_key_encryption_key") == {"keys": 2, "pending": 0, "reencrypted": 2}
+    assert all(encrypted_under_current_key(k.encrypted_secret) for k in SigningKey.objects.all())
