@@ -124,6 +124,8 @@ if IDENTITY_KEY_ENCRYPTION_KEY is None:
         "`make run` generates one into .env for development."
     )
 IDENTITY_KEY_ENCRYPTION_KEYS_OLD = env_list("IDENTITY_KEY_ENCRYPTION_KEYS_OLD", [])
+# Clock skew tolerated on exp/nbf/iat when verifying tokens; keep it small (RFC 8725 §3.10 spirit).
+IDENTITY_JWT_LEEWAY_SECONDS = env_int("IDENTITY_JWT_LEEWAY_SECONDS", 5)
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True

@@ -23,3 +23,11 @@ def key_encryption_keys_check(app_configs: Any = None, **kwargs: Any) -> list[Ch
         except ImproperlyConfigured as exc:
             problems.append(Critical(f"{name}: {exc}", id="identity.E001"))
     return problems
+
+
+@register()
+def jwt_leeway_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    leeway = settings.IDENTITY_JWT_LEEWAY_SECONDS
+    if not 0 <= leeway <= 300:
+        return [Critical("IDENTITY_JWT_LEEWAY_SECONDS must be between 0 and 300.", id="identity.E002")]
+    return []

@@ -23,6 +23,7 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
+from django.conf import settings
 
 from identity.exceptions import IdentityError
 from identity.key_encryption import decrypt_secret
@@ -37,7 +38,6 @@ COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 FORBIDDEN_HEADER_PARAMETERS = frozenset(
     {"jku", "x5u", "jwk", "x5c", "crit", "b64", "zip", "enc", "p2c", "p2s"}
 )
-DEFAULT_LEEWAY_SECONDS = 5
 TIME_CLAIMS = ("exp", "iat", "nbf", "auth_time")
 MAX_NUMERIC_DATE = 253_402_300_799  # 9999-12-31T23:59:59Z; beyond it a "date" is an attack, not a date
 
@@ -190,7 +190,7 @@ def verify(
     issuer: str | None = None,
     audience: str | Sequence[str] | None = None,
     require: Sequence[str] = ("exp", "iat"),
-    leeway_seconds: int = DEFAULT_LEEWAY_SECONDS,
+    leeway_seconds: int | None = None,
 ) -> tuple[dict[str, Any], LoadedKey]:
     """Verify a token against the keys the caller trusts (kid → key) and return its claims and key.
 
@@ -198,6 +198,8 @@ def verify(
     JSON numbers (no strings, no infinities). Every failure is the same TokenInvalid, so callers
     cannot leak which check failed."""
     header = unverified_header(token)
+    if leeway_seconds is None:
+        leeway_seconds = settings.IDENTITY_JWT_LEEWAY_SECONDS
     key = trusted.get(header["kid"])
     if (
         key is None

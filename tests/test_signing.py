@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.server
 import json
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -171,22 +173,46 @@ def test_hostile_kids(es_key, kid):
             _verify(token, es_key)
 
 
-def test_embedded_and_remote_keys_are_never_trusted(es_key):
+@pytest.fixture
+def canary():
+    """A loopback HTTP server counting requests: a verifier that follows jku/x5u would hit it."""
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", hits
+    server.shutdown()
+
+
+def test_embedded_and_remote_keys_are_never_trusted(es_key, canary):
+    url, hits = canary
     attacker = ec.generate_private_key(ec.SECP256R1())
     attacker_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(attacker.public_key()))
     for extra in (
         {"jwk": attacker_jwk},
-        {"jku": "http://127.0.0.1:9/jwks"},
-        {"x5u": "http://127.0.0.1:9/c"},
+        {"jku": f"{url}/jwks"},
+        {"x5u": f"{url}/cert"},
         {"x5c": ["MIIB"]},
         {"crit": ["exp"]},
         {"b64": False},
     ):
-        token = jwt.encode(
-            _claims(), attacker, algorithm="ES256", headers={"kid": es_key.kid, "tkn": "access", **extra}
-        )
-        with pytest.raises(TokenInvalid):
-            _verify(token, es_key)
+        for signer in (attacker, es_key.signer):  # forged, and even signed by the trusted key
+            token = jwt.encode(
+                _claims(), signer, algorithm="ES256", headers={"kid": es_key.kid, "tkn": "access", **extra}
+            )
+            with pytest.raises(TokenInvalid):
+                _verify(token, es_key)
+    assert hits == []
 
 
 def test_kind_separation(es_key):
@@ -232,12 +258,15 @@ def test_audience_checked_when_given(es_key):
         _verify(token, es_key, audience="app-2")
 
 
-def test_leeway_is_small(es_key):
+def test_leeway_is_small_and_configurable(es_key, settings):
     now = int(NOW.timestamp())
     token = sign(claims=_claims(iat=now - 60, exp=now - 2), key=es_key, kind=TokenKind.ACCESS, now=NOW)
     assert _verify(token, es_key)  # within the default 5 s leeway
     with pytest.raises(TokenInvalid):
         _verify(token, es_key, leeway_seconds=0)
+    settings.IDENTITY_JWT_LEEWAY_SECONDS = 1
+    with pytest.raises(TokenInvalid):
+        _verify(token, es_key)
 
 
 def test_times_are_judged_by_the_callers_clock(es_key):
