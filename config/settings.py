@@ -124,6 +124,9 @@ if IDENTITY_KEY_ENCRYPTION_KEY is None:
         "`make run` generates one into .env for development."
     )
 IDENTITY_KEY_ENCRYPTION_KEYS_OLD = env_list("IDENTITY_KEY_ENCRYPTION_KEYS_OLD", [])
+# New tenants get a signing key of this algorithm when none is chosen (ES256: small, fast, and
+# supported by JWKS-based verifiers; RS256 where a verifier only knows RSA).
+IDENTITY_DEFAULT_SIGNING_ALGORITHM = env_str("IDENTITY_DEFAULT_SIGNING_ALGORITHM", "ES256")
 # Clock skew tolerated on exp/nbf/iat when verifying tokens; keep it small (RFC 8725 §3.10 spirit).
 IDENTITY_JWT_LEEWAY_SECONDS = env_int("IDENTITY_JWT_LEEWAY_SECONDS", 5)
 

@@ -31,3 +31,17 @@ def jwt_leeway_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
     if not 0 <= leeway <= 300:
         return [Critical("IDENTITY_JWT_LEEWAY_SECONDS must be between 0 and 300.", id="identity.E002")]
     return []
+
+
+@register()
+def default_signing_algorithm_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    from identity.models import KeyAlgorithm
+
+    if settings.IDENTITY_DEFAULT_SIGNING_ALGORITHM not in KeyAlgorithm.values:
+        return [
+            Critical(
+                f"IDENTITY_DEFAULT_SIGNING_ALGORITHM must be one of {', '.join(KeyAlgorithm.values)}.",
+                id="identity.E003",
+            )
+        ]
+    return []

@@ -32,14 +32,18 @@ class KeySnapshot:
     keys: dict[uuid.UUID, LoadedKey]
     by_kid: dict[str, LoadedKey]
     tenant_trust: dict[uuid.UUID, dict[str, LoadedKey]]
-    application_trust: dict[uuid.UUID, dict[str, LoadedKey]] = field(default_factory=dict)
+    issuers: dict[uuid.UUID, str] = field(default_factory=dict)
+    application_trust: dict[uuid.UUID, tuple[uuid.UUID, dict[str, LoadedKey]]] = field(default_factory=dict)
+    """Applications with keys of their own: application id → (its tenant id, trusted keys)."""
 
     def trusted(
         self, *, tenant_id: uuid.UUID, application_id: uuid.UUID | None = None
     ) -> dict[str, LoadedKey]:
-        """Keys an application trusts (its own override keys plus its tenant's), or the tenant's."""
-        if application_id is not None and application_id in self.application_trust:
-            return self.application_trust[application_id]
+        """Keys an application of the tenant trusts (its own override keys plus its tenant's), or the
+        tenant's. An application of another tenant never widens the set."""
+        own = self.application_trust.get(application_id) if application_id is not None else None
+        if own is not None and own[0] == tenant_id:
+            return own[1]
         return self.tenant_trust.get(tenant_id, {})
 
 
@@ -69,18 +73,19 @@ def _build(version: int) -> KeySnapshot:
         "tenant_id", "signingkey_id"
     ):
         tenant_verifiers.setdefault(tenant_id, []).append(key_id)
+    tenant_rows = list(
+        Tenant.objects.values_list("id", "issuer", "access_token_signing_key_id", "id_token_signing_key_id")
+    )
     tenant_trust = {
         tenant_id: pick([access_key, id_key, *tenant_verifiers.get(tenant_id, [])])
-        for tenant_id, access_key, id_key in Tenant.objects.values_list(
-            "id", "access_token_signing_key_id", "id_token_signing_key_id"
-        )
+        for tenant_id, _, access_key, id_key in tenant_rows
     }
     app_verifiers: dict[uuid.UUID, list[uuid.UUID]] = {}
     for app_id, key_id in Application.verification_keys.through.objects.values_list(
         "application_id", "signingkey_id"
     ):
         app_verifiers.setdefault(app_id, []).append(key_id)
-    application_trust: dict[uuid.UUID, dict[str, LoadedKey]] = {}
+    application_trust: dict[uuid.UUID, tuple[uuid.UUID, dict[str, LoadedKey]]] = {}
     for app_id, tenant_id, enabled, access_key, id_key in Application.objects.values_list(
         "id", "tenant_id", "jwt_enabled", "access_token_signing_key_id", "id_token_signing_key_id"
     ):
@@ -88,13 +93,14 @@ def _build(version: int) -> KeySnapshot:
             [access_key, id_key, *app_verifiers.get(app_id, [])] if enabled else app_verifiers.get(app_id, [])
         )
         if any(own):
-            application_trust[app_id] = {**tenant_trust.get(tenant_id, {}), **pick(own)}
+            application_trust[app_id] = (tenant_id, {**tenant_trust.get(tenant_id, {}), **pick(own)})
     return KeySnapshot(
         version=version,
         built_at=time.monotonic(),
         keys=keys,
         by_kid={key.kid: key for key in usable.values()},
         tenant_trust=tenant_trust,
+        issuers={tenant_id: issuer for tenant_id, issuer, _, _ in tenant_rows},
         application_trust=application_trust,
     )
 

@@ -200,6 +200,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         null=True, blank=True, help_text="After this instant login answers 410."
     )
     password_changed_at = models.DateTimeField(null=True, blank=True)
+    # Failed-login lockout (the tenant's policy): failures counted within a window from the first.
+    failed_login_count = models.PositiveIntegerField(default=0, editable=False)
+    failed_login_window_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    locked_until = models.DateTimeField(null=True, blank=True, help_text="Login is refused (409) until then.")
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -222,6 +226,9 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
+
+    def is_locked(self, now: datetime) -> bool:
+        return self.locked_until is not None and self.locked_until > now
 
 
 class Registration(TimestampedModel):
@@ -258,6 +265,11 @@ class RefreshToken(models.Model):
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="refresh_tokens")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="refresh_tokens")
     token_digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 hex of the current value.")
+    value_salt = models.CharField(
+        max_length=32,
+        editable=False,
+        help_text="Random input of the keyed derivation of the value; useless without the server secret.",
+    )
     generation = models.PositiveIntegerField(default=0, help_text="Number of one-time-use rotations so far.")
     previous_digest = models.CharField(
         max_length=64, blank=True, default="", help_text="Digest of the value rotated last (grace period)."

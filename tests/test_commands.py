@@ -304,7 +304,7 @@ def test_generate_rsa_key_with_a_length_and_a_summary(world: dict[str, Any]) -> 
     key = SigningKey.objects.get(name="r")
     assert key.length == 3072 and key.tenant == world["other"]
     assert out.strip() == f"Generated RS256 key r ({key.pk}), kid {key.kid}."
-    assert Tenant.objects.get(pk=world["other"].pk).access_token_signing_key is None
+    assert Tenant.objects.get(pk=world["other"].pk).access_token_signing_key != key  # not made the signer
 
 
 def test_generate_signing_key_rolls_back_the_key_when_making_it_default_fails(
@@ -528,8 +528,7 @@ def test_seed_demo_creates_the_demo_world(db: None, tmp_path: Path, without_logi
 
     assert data["changes"] == [
         "credentials",
-        "tenant",
-        "signing key",
+        "tenant",  # a new tenant comes with its own signing key
         "application",
         "admin",
         "demo user",

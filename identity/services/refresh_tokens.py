@@ -1,17 +1,36 @@
-"""Refresh-token revocation. Issue, refresh and reuse detection build on the same model."""
+"""The refresh-token lifecycle: creation, exchange (rotation, grace, reuse detection), revocation.
+
+Values are never stored. A value is a keyed HMAC (Django's SECRET_KEY) over the token id, its
+rotation generation and a random salt, and only its SHA-256 digest is kept: a database dump yields
+no usable token, yet the service can recompute the *current* value, which the one-time-use grace
+period needs (a client that lost the response to a refresh gets the current value again).
+"""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
+from identity.exceptions import ValidationFailed
 from identity.hashing import new_secret, secret_digest
-from identity.models import Application, ExpirationPolicy, RefreshToken, User
+from identity.models import (
+    Application,
+    ExpirationPolicy,
+    RefreshToken,
+    Registration,
+    RotatedRefreshToken,
+    UsagePolicy,
+    User,
+)
 from identity.selectors import JWTConfiguration, jwt_configuration_for
 
 
@@ -52,6 +71,18 @@ def refresh_tokens_revoke(
     return tokens.update(revoked_at=now or timezone.now(), revoke_reason=reason.value)
 
 
+MAX_VALUE_LENGTH = 512
+
+
+class RefreshTokenUnusable(ValidationFailed):
+    """One answer for every reason a refresh token cannot be used (unknown, expired, revoked,
+    reused, refresh not allowed, lifetime too long), so a caller learns nothing from the difference."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add("refreshToken", "invalid", "The refresh token is invalid, expired or revoked.")
+
+
 @dataclass(frozen=True)
 class DeviceInfo:
     name: str = ""
@@ -64,7 +95,13 @@ class DeviceInfo:
 class IssuedRefreshToken:
     token: RefreshToken
     value: str
-    """The refresh-token value: returned to the client once, never stored."""
+    """The refresh-token value: returned to the client, never stored."""
+
+
+def refresh_token_value(*, token_id: uuid.UUID, generation: int, salt: str) -> str:
+    """The value of a token at a generation: HMAC-SHA256 keyed by the server secret, base64url."""
+    mac = salted_hmac("identity.refresh-token", f"{token_id}:{generation}:{salt}", algorithm="sha256")
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
 
 
 def refresh_token_expiry(*, config: JWTConfiguration, started_at: datetime, used_at: datetime) -> datetime:
@@ -92,13 +129,14 @@ def refresh_token_create(
 ) -> IssuedRefreshToken:
     """Start a refresh-token session for a user of an application and return its value once.
 
-    The value is 256 random bits; only its SHA-256 digest is written. `started_at` and `family_id`
-    let a token issued for another application keep the original session's start and family."""
+    `started_at` and `family_id` let a token issued for another application keep the original
+    session's start (the base of its expiry) and family (revoked together on reuse)."""
     now = now or timezone.now()
     started = started_at or now
     device = device or DeviceInfo()
-    value = new_secret(32)
     token_id = uuid.uuid4()
+    salt = new_secret(16)
+    value = refresh_token_value(token_id=token_id, generation=0, salt=salt)
     token = RefreshToken.objects.create(
         id=token_id,
         family_id=family_id or token_id,
@@ -106,8 +144,10 @@ def refresh_token_create(
         application=application,
         user=user,
         token_digest=secret_digest(value),
+        value_salt=salt,
         started_at=started,
         created_at=now,
+        last_used_at=now,
         expires_at=refresh_token_expiry(
             config=jwt_configuration_for(application=application), started_at=started, used_at=now
         ),
@@ -118,3 +158,165 @@ def refresh_token_create(
         scopes=scopes or [],
     )
     return IssuedRefreshToken(token=token, value=value)
+
+
+@dataclass(frozen=True)
+class ExchangedRefreshToken:
+    token: RefreshToken
+    value: str
+    roles: list[str]
+    config: JWTConfiguration
+    rotated: bool
+
+
+def _usable(token: RefreshToken, now: datetime) -> bool:
+    application = token.application
+    return (
+        token.revoked_at is None
+        and token.expires_at > now
+        and token.user.is_active
+        and not token.user.is_expired(now)
+        and application.active
+        and application.allow_token_refresh
+        and getattr(token, "registered", False)
+    )
+
+
+def _candidates() -> Any:
+    registration = Registration.objects.filter(
+        user=OuterRef("user_id"), application=OuterRef("application_id")
+    )
+    return RefreshToken.objects.select_related("user", "application", "application__tenant").annotate(
+        registered=Subquery(registration.values("pk")[:1]),
+        registered_roles=Subquery(registration.values("roles")[:1]),
+    )
+
+
+def refresh_token_exchange(
+    *,
+    value: str,
+    ttl_seconds: int | None = None,
+    address: str = "",
+    now: datetime | None = None,
+) -> ExchangedRefreshToken:
+    """Use a refresh token: check it, apply the expiration and usage policies, return what the new
+    access token needs.
+
+    One-time use is consumed under a row lock (SELECT … FOR UPDATE) in one transaction, so of any
+    number of concurrent uses of one value exactly one rotates it (FusionAuth #1840). A later use
+    of a rotated value is reuse: inside the grace period the immediately previous value gets the
+    current value back, unrotated; anything else is refused and, with the tenant's
+    onOneTimeTokenReuse policy, the whole token family is revoked (RFC 9700 §4.14.2; FusionAuth
+    revokes only the replayed token). A successful refresh costs three SQL statements at most.
+    """
+    now = now or timezone.now()
+    if not value or len(value) > MAX_VALUE_LENGTH:
+        raise RefreshTokenUnusable()
+    digest = secret_digest(value)
+    with transaction.atomic():
+        token = _candidates().select_for_update(of=("self",)).filter(token_digest=digest).first()
+        if token is not None:
+            return _consume(token=token, digest=digest, ttl_seconds=ttl_seconds, address=address, now=now)
+    reused = _replayed_value(digest=digest, ttl_seconds=ttl_seconds, now=now)
+    if isinstance(reused, ExchangedRefreshToken):
+        return reused
+    if reused is not None and reused.tenant.revoke_on_one_time_token_reuse:
+        refresh_tokens_revoke_family(family_id=reused.family_id, reason=RevokeReason.REUSE_DETECTED, now=now)
+    raise RefreshTokenUnusable()
+
+
+def _check_ttl(config: JWTConfiguration, ttl_seconds: int | None) -> None:
+    if ttl_seconds is not None and ttl_seconds > config.access_token_ttl_seconds:
+        raise RefreshTokenUnusable()
+
+
+def _consume(
+    *, token: RefreshToken, digest: str, ttl_seconds: int | None, address: str, now: datetime
+) -> ExchangedRefreshToken:
+    if not _usable(token, now):
+        raise RefreshTokenUnusable()
+    config = jwt_configuration_for(application=token.application)
+    _check_ttl(config, ttl_seconds)
+    changes: dict[str, Any] = {
+        "last_used_at": now,
+        "expires_at": refresh_token_expiry(config=config, started_at=token.started_at, used_at=now),
+    }
+    if address:
+        changes["last_accessed_address"] = address[:64]
+    rotate = config.refresh_token_usage_policy == UsagePolicy.ONE_TIME_USE
+    value = None
+    if rotate:
+        generation = token.generation + 1
+        value = refresh_token_value(token_id=token.pk, generation=generation, salt=token.value_salt)
+        changes.update(
+            token_digest=secret_digest(value), previous_digest=digest, generation=generation, rotated_at=now
+        )
+        RotatedRefreshToken.objects.create(digest=digest, refresh_token_id=token.pk, rotated_at=now)
+    RefreshToken.objects.filter(pk=token.pk).update(**changes)
+    for name, new in changes.items():
+        setattr(token, name, new)
+    if value is None:
+        value = refresh_token_value(token_id=token.pk, generation=token.generation, salt=token.value_salt)
+    return ExchangedRefreshToken(
+        token=token,
+        value=value,
+        roles=list(getattr(token, "registered_roles", None) or []),
+        config=config,
+        rotated=rotate,
+    )
+
+
+def _replayed_value(
+    *, digest: str, ttl_seconds: int | None, now: datetime
+) -> ExchangedRefreshToken | RefreshToken | None:
+    """A value that is no longer current: the grace-period answer, the token it was rotated out
+    of (reuse), or None when it was never ours."""
+    rotated = (
+        RotatedRefreshToken.objects.filter(digest=digest).values_list("refresh_token_id", flat=True).first()
+    )
+    if rotated is None:
+        return None
+    token = _candidates().select_related("tenant").filter(pk=rotated).first()
+    if token is None:
+        return None
+    config = jwt_configuration_for(application=token.application)
+    grace = timedelta(seconds=config.refresh_token_grace_period_seconds)
+    in_grace = (
+        token.previous_digest == digest
+        and token.rotated_at is not None
+        and grace > timedelta(0)
+        and now - token.rotated_at < grace
+    )
+    if not in_grace or not _usable(token, now):
+        return token
+    _check_ttl(config, ttl_seconds)
+    value = refresh_token_value(token_id=token.pk, generation=token.generation, salt=token.value_salt)
+    return ExchangedRefreshToken(
+        token=token,
+        value=value,
+        roles=list(getattr(token, "registered_roles", None) or []),
+        config=config,
+        rotated=False,
+    )
+
+
+@transaction.atomic
+def refresh_tokens_revoke_family(
+    *, family_id: uuid.UUID, reason: RevokeReason, now: datetime | None = None
+) -> int:
+    """Revoke a token and every token derived from it (rotation keeps one row; tokens issued for
+    other applications from it share its family)."""
+    return RefreshToken.objects.filter(family_id=family_id, revoked_at__isnull=True).update(
+        revoked_at=now or timezone.now(), revoke_reason=reason.value
+    )
+
+
+def refresh_token_find(*, value: str) -> RefreshToken | None:
+    """The live or revoked token whose current value this is (None for unknown or rotated values)."""
+    if not value or len(value) > MAX_VALUE_LENGTH:
+        return None
+    return (
+        RefreshToken.objects.select_related("user", "application")
+        .filter(token_digest=secret_digest(value))
+        .first()
+    )

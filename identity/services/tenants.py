@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from identity.exceptions import Conflict, ValidationFailed
@@ -94,7 +95,8 @@ def _check_fields(values: Mapping[str, Any], allowed: frozenset[str]) -> None:
 
 @transaction.atomic
 def tenant_create(*, name: str, issuer: str = "acme.com", **config: Any) -> Tenant:
-    """Create a tenant with FusionAuth's defaults for anything not given."""
+    """Create a tenant with FusionAuth's defaults for anything not given, and its own signing key
+    (IDENTITY_DEFAULT_SIGNING_ALGORITHM) unless one is chosen."""
     _check_fields(config, TENANT_FIELDS)
     name = (name or "").strip()
     if not name:
@@ -107,6 +109,18 @@ def tenant_create(*, name: str, issuer: str = "acme.com", **config: Any) -> Tena
     jwt_configuration_validate(values={**defaults, **config}, tenant=None)
     tenant = Tenant(name=name, issuer=issuer.strip(), **config)
     tenant.save()
+    if tenant.access_token_signing_key_id is None:
+        # Like FusionAuth, a new tenant can sign tokens at once: it gets a key of its own.
+        from identity.services.signing_keys import signing_key_generate
+
+        key = signing_key_generate(
+            tenant=tenant,
+            algorithm=str(settings.IDENTITY_DEFAULT_SIGNING_ALGORITHM),
+            name=f"{name} signing key",
+        ).key
+        tenant.access_token_signing_key = key
+        tenant.id_token_signing_key = tenant.id_token_signing_key or key
+        tenant.save(update_fields=["access_token_signing_key", "id_token_signing_key", "updated_at"])
     key_store_invalidate()
     return tenant
 
