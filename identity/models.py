@@ -323,16 +323,16 @@ class RotatedRefreshToken(models.Model):
 
 
 class KeyAlgorithm(models.TextChoices):
-    HS256 = "HS256"
-    HS384 = "HS384"
-    HS512 = "HS512"
-    RS256 = "RS256"
-    RS384 = "RS384"
-    RS512 = "RS512"
-    ES256 = "ES256"
-    ES384 = "ES384"
-    ES512 = "ES512"
-    EDDSA = "EdDSA"
+    HS256 = "HS256", "HS256"
+    HS384 = "HS384", "HS384"
+    HS512 = "HS512", "HS512"
+    RS256 = "RS256", "RS256"
+    RS384 = "RS384", "RS384"
+    RS512 = "RS512", "RS512"
+    ES256 = "ES256", "ES256"
+    ES384 = "ES384", "ES384"
+    ES512 = "ES512", "ES512"
+    EDDSA = "EdDSA", "EdDSA (Ed25519)"
 
 
 class KeyUse(models.TextChoices):

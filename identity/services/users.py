@@ -27,6 +27,7 @@ USER_FIELDS = frozenset(
         "is_superuser",
         "verified",
         "expires_at",
+        "locked_until",
         "data",
     }
 )

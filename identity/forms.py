@@ -1,0 +1,350 @@
+"""Admin-console forms. Every write goes through the same service functions as the API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Generic, TypeVar
+
+from django import forms
+from django.contrib.auth.forms import AdminPasswordChangeForm, ReadOnlyPasswordHashField, SetPasswordMixin
+from django.core.exceptions import ValidationError
+from django.db import models, router, transaction
+from django.forms.models import BaseInlineFormSet, construct_instance
+
+from identity.exceptions import ValidationFailed
+from identity.models import APIKey, Application, ApplicationRole, Registration, SigningKey, Tenant, User
+from identity.selectors import tenant_get_default
+from identity.services.api_keys import api_key_create
+from identity.services.applications import (
+    APPLICATION_FIELDS,
+    application_create,
+    application_update,
+)
+from identity.services.registrations import registration_create, registration_update
+from identity.services.signing_keys import (
+    GeneratedKey,
+    signing_key_generate,
+    signing_key_rename,
+    tenant_signing_key_set,
+)
+from identity.services.tenants import TENANT_FIELDS, tenant_create, tenant_update
+from identity.services.users import USER_FIELDS, user_create, user_set_password, user_update
+
+M = TypeVar("M", bound=models.Model)
+
+# Error paths of a JWT configuration (FusionAuth's names) → the model fields they are about.
+_JWT_CONFIGURATION_PATHS = {
+    "timeToLiveInSeconds": "access_token_ttl_seconds",
+    "refreshTokenTimeToLiveInMinutes": "refresh_token_ttl_minutes",
+    "refreshTokenSlidingWindowConfiguration.maximumTimeToLiveInMinutes": "refresh_token_max_ttl_minutes",
+    "refreshTokenOneTimeUseConfiguration.gracePeriodInSeconds": "refresh_token_grace_period_seconds",
+    "refreshTokenExpirationPolicy": "refresh_token_expiration_policy",
+    "refreshTokenUsagePolicy": "refresh_token_usage_policy",
+    "accessTokenKeyId": "access_token_signing_key",
+    "idTokenKeyId": "id_token_signing_key",
+}
+
+
+def jwt_error_fields(prefix: str) -> dict[str, str]:
+    return {f"{prefix}.{path}": field for path, field in _JWT_CONFIGURATION_PATHS.items()}
+
+
+def add_service_errors(form: forms.BaseForm, exc: ValidationFailed, error_fields: Mapping[str, str]) -> None:
+    """Show a service's ValidationFailed as form errors: on the field its path names when the form
+    has that field, otherwise above the form, prefixed with the path so the message keeps its subject."""
+    for path, items in exc.field_errors.items():
+        field = error_fields.get(path)
+        for item in items:
+            if field is not None and field in form.fields:
+                form.add_error(field, item.message)
+            else:
+                form.add_error(None, f"{path}: {item.message}")
+    for item in exc.general_errors:
+        form.add_error(None, item.message)
+
+
+def _adopt(target: models.Model, source: models.Model) -> None:
+    """Make `target` a copy of the saved `source`. The admin keeps working with the form's own
+    instance (inline formsets, the log entry and the response hold it), so that object, not the
+    one a service returned, has to carry the stored state."""
+    for field in source._meta.concrete_fields:
+        setattr(target, field.attname, getattr(source, field.attname))
+    target._state.adding = False
+    target._state.db = source._state.db
+
+
+class ServiceModelForm(forms.ModelForm, Generic[M]):
+    """A model form whose writes go through a service function instead of `Model.save()`.
+
+    The services validate the resulting object as a whole, and only while writing. So validation
+    runs the service inside a savepoint that is always rolled back: the user gets exactly the errors
+    the API would answer, as form errors, and nothing can drift between a copied validator and the
+    service. `write()` then makes the call for real (the admin calls it from save_model, after the
+    inlines validated), so each save runs the service twice, which console traffic can afford. The
+    model's own validation is replaced by the service's; the database constraints remain the backstop.
+    """
+
+    error_fields: ClassVar[Mapping[str, str]] = {}
+    """Service error path → form field."""
+
+    service_fields: ClassVar[frozenset[str]] = frozenset()
+    """The cleaned fields passed to the service as keyword arguments by `service_values()`."""
+
+    def create(self) -> M:
+        raise NotImplementedError(f"{type(self).__name__} cannot create.")
+
+    def update(self, current: M) -> M:
+        raise NotImplementedError(f"{type(self).__name__} cannot update.")
+
+    def service_values(self) -> dict[str, Any]:
+        return {name: value for name, value in self.cleaned_data.items() if name in self.service_fields}
+
+    def _run_service(self) -> M:
+        if self.instance._state.adding:
+            return self.create()
+        # A fresh copy: the form's instance already carries the submitted values, and services
+        # compare against the stored state (e.g. deactivating a user revokes their tokens).
+        return self.update(type(self.instance)._default_manager.get(pk=self.instance.pk))
+
+    def _post_clean(self) -> None:
+        self.instance = construct_instance(self, self.instance, self._meta.fields, self._meta.exclude)
+        if self.errors:
+            return
+        with transaction.atomic(using=router.db_for_write(self._meta.model)):
+            try:
+                self._run_service()
+            except ValidationFailed as exc:
+                add_service_errors(self, exc, self.error_fields)
+            transaction.set_rollback(True)
+
+    def write(self) -> M:
+        """Make the service call and bring `self.instance` up to date with the stored row."""
+        saved = self._run_service()
+        _adopt(self.instance, saved)
+        return self.instance
+
+    def save(self, commit: bool = True) -> M:
+        """With commit=False (the admin's save_form) only the unsaved instance is built; committing
+        writes through the service, never through Model.save()."""
+        instance: M = super().save(commit=False)
+        if commit:
+            self.write()
+            self.save_m2m()
+        return instance
+
+
+class TenantForm(ServiceModelForm[Tenant]):
+    error_fields = {
+        "tenant.name": "name",
+        "tenant.issuer": "issuer",
+        **jwt_error_fields("tenant.jwtConfiguration"),
+    }
+    service_fields = TENANT_FIELDS
+
+    class Meta:
+        model = Tenant
+        fields = sorted(TENANT_FIELDS)
+
+    def create(self) -> Tenant:
+        return tenant_create(**self.service_values())
+
+    def update(self, current: Tenant) -> Tenant:
+        return tenant_update(tenant=current, **self.service_values())
+
+
+class ApplicationForm(ServiceModelForm[Application]):
+    error_fields = {"application.name": "name", **jwt_error_fields("application.jwtConfiguration")}
+    service_fields = APPLICATION_FIELDS
+
+    class Meta:
+        model = Application
+        fields = ["tenant", *sorted(APPLICATION_FIELDS)]
+
+    def create(self) -> Application:
+        return application_create(tenant=self.cleaned_data["tenant"], **self.service_values())
+
+    def update(self, current: Application) -> Application:
+        return application_update(application=current, **self.service_values())
+
+
+class RoleInlineForm(forms.ModelForm):
+    """A role's name is fixed once created (registrations refer to roles by name)."""
+
+    class Meta:
+        model = ApplicationRole
+        fields = ["name", "description", "is_default", "is_super_role"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.instance._state.adding:
+            self.fields["name"].disabled = True
+
+
+class RoleInlineFormSet(BaseInlineFormSet):
+    """Role names are unique per application ignoring case, the rule application_role_create
+    enforces; checked across the whole formset so two new rows cannot clash with each other."""
+
+    def clean(self) -> None:
+        super().clean()
+        seen: set[str] = set()
+        for form in self.forms:
+            if not hasattr(form, "cleaned_data") or form.cleaned_data.get("DELETE"):
+                continue
+            name = (form.cleaned_data.get("name") or "").strip().lower()
+            if name in seen:
+                raise ValidationError(f"The role {form.cleaned_data['name']!r} is listed twice.")
+            if name:
+                seen.add(name)
+
+
+class UserCreationForm(ServiceModelForm[User]):
+    password1, password2 = SetPasswordMixin.create_password_fields()
+    error_fields = {"user.email": "email", "user.username": "username", "user.password": "password2"}
+    service_fields = USER_FIELDS
+
+    class Meta:
+        model = User
+        fields = ["tenant", "email", "username", "first_name", "last_name", "is_staff", "is_superuser"]
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        password1, password2 = self.cleaned_data.get("password1"), self.cleaned_data.get("password2")
+        if password1 and password2 and password1 != password2:
+            self.add_error("password2", "The two password fields do not match.")
+        return self.cleaned_data
+
+    def create(self) -> User:
+        return user_create(
+            tenant=self.cleaned_data["tenant"],
+            email=self.cleaned_data["email"],
+            password=self.cleaned_data["password1"],
+            **self.service_values(),
+        )
+
+
+class UserChangeForm(ServiceModelForm[User]):
+    password = ReadOnlyPasswordHashField(
+        label="Password", help_text="Raw passwords are not stored, so there is no way to see it."
+    )
+    error_fields = {"user.email": "email", "user.username": "username"}
+    service_fields = USER_FIELDS | {"email"}
+
+    class Meta:
+        model = User
+        # groups and user_permissions are Django's console permissions, saved by save_m2m().
+        fields = ["email", *sorted(USER_FIELDS), "groups", "user_permissions"]
+
+    def update(self, current: User) -> User:
+        return user_update(user=current, **self.service_values())
+
+
+class PasswordChangeForm(AdminPasswordChangeForm):
+    """Django's admin password form, saving through user_set_password so the tenant's
+    revoke-on-password-change policy applies. Disabling password login is not offered (no service
+    does it). Validation is Django's validate_password, the same the service runs."""
+
+    def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
+        super().__init__(user, *args, **kwargs)
+        self.fields.pop("usable_password", None)
+        self.fields["password1"].required = True
+        self.fields["password2"].required = True
+
+    def save(self, commit: bool = True) -> User:
+        return user_set_password(user=self.user, password=self.cleaned_data["password1"])
+
+
+class RegistrationForm(ServiceModelForm[Registration]):
+    roles = forms.CharField(
+        required=False,
+        help_text="Role names of the application, comma separated. Left empty when registering, "
+        "the application's default roles are granted.",
+    )
+    error_fields = {"registration.roles": "roles", "registration.applicationId": "application"}
+    service_fields = frozenset({"roles", "username", "data"})
+
+    class Meta:
+        model = Registration
+        fields = ["user", "application", "roles", "username", "data"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.instance._state.adding:
+            self.initial["roles"] = ", ".join(self.instance.roles)
+
+    def clean_roles(self) -> list[str]:
+        return [name.strip() for name in self.cleaned_data["roles"].split(",") if name.strip()]
+
+    def create(self) -> Registration:
+        values = self.service_values()
+        return registration_create(
+            user=self.cleaned_data["user"],
+            application=self.cleaned_data["application"],
+            **{**values, "roles": values["roles"] or None},
+        )
+
+    def update(self, current: Registration) -> Registration:
+        return registration_update(registration=current, **self.service_values())
+
+
+class APIKeyCreateForm(ServiceModelForm[APIKey]):
+    """Creates a key; its value exists only in `raw_value`, to be shown once."""
+
+    error_fields = {"apiKey.permissions.endpoints": "permissions", "apiKey.expirationInstant": "expires_at"}
+    service_fields = frozenset({"tenant", "name", "description", "permissions", "key_manager", "expires_at"})
+    raw_value: str
+
+    class Meta:
+        model = APIKey
+        fields = ["tenant", "name", "description", "permissions", "key_manager", "expires_at"]
+
+    def create(self) -> APIKey:
+        api_key, self.raw_value = api_key_create(**self.service_values())
+        return api_key
+
+
+class SigningKeyGenerateForm(ServiceModelForm[SigningKey]):
+    """Generates a key; an HMAC secret exists only in `generated`, to be shown once."""
+
+    make_signing_key = forms.BooleanField(
+        required=False,
+        label="Make it the tenant's signing key",
+        help_text="Sign the tenant's access and id tokens with the new key "
+        "(for a global key: the default tenant's).",
+    )
+    error_fields = {
+        "key.name": "name",
+        "key.algorithm": "algorithm",
+        "key.length": "length",
+        **{path: "make_signing_key" for path in jwt_error_fields("tenant.jwtConfiguration")},
+    }
+    service_fields = frozenset({"tenant", "name", "algorithm", "length"})
+    generated: GeneratedKey
+
+    class Meta:
+        model = SigningKey
+        fields = ["tenant", "name", "algorithm", "length"]
+        help_texts = {
+            "length": "RSA: 2048, 3072 or 4096 bits (default 2048). HMAC: secret bytes (default the "
+            "hash size). Not used for EC and EdDSA keys."
+        }
+
+    def create(self) -> SigningKey:
+        self.generated = signing_key_generate(**self.service_values())
+        if self.cleaned_data["make_signing_key"]:
+            tenant_signing_key_set(
+                tenant=self.cleaned_data["tenant"] or tenant_get_default(), key=self.generated.key
+            )
+        return self.generated.key
+
+
+class SigningKeyRenameForm(ServiceModelForm[SigningKey]):
+    """Only a key's name may change: new material means a new key."""
+
+    error_fields = {"key.name": "name"}
+
+    class Meta:
+        model = SigningKey
+        fields = ["name"]
+
+    def update(self, current: SigningKey) -> SigningKey:
+        return signing_key_rename(key=current, name=self.cleaned_data["name"])
