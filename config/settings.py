@@ -85,10 +85,13 @@ SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 
 # Argon2id first: new and re-hashed passwords use it; older hashes still verify and get upgraded.
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "identity.hashers.Argon2idPasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
+IDENTITY_ARGON2_TIME_COST = env_int("IDENTITY_ARGON2_TIME_COST", 2)
+IDENTITY_ARGON2_MEMORY_KIB = env_int("IDENTITY_ARGON2_MEMORY_KIB", 19_456)
+IDENTITY_ARGON2_PARALLELISM = env_int("IDENTITY_ARGON2_PARALLELISM", 1)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},

@@ -6,15 +6,20 @@ sends one on anonymous calls). Bearer/JWT/Basic headers are left to other authen
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
+from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from identity.cookies import ACCESS_COOKIE
 from identity.models import APIKey, Tenant
 from identity.selectors import tenant_resolve
+from identity.services.access_tokens import VerifiedToken, access_token_verify
 from identity.services.api_keys import api_key_authenticate
 
 TENANT_HEADER = "X-FusionAuth-TenantId"
@@ -55,3 +60,38 @@ def request_tenant(request: Request) -> Tenant:
     """The tenant this API call acts in (lock of the key, tenant header, or the only tenant)."""
     api_key = request.auth if isinstance(request.auth, APIKey) else None
     return tenant_resolve(api_key=api_key, requested_id=request.headers.get(TENANT_HEADER))
+
+
+@dataclass(frozen=True)
+class TokenPrincipal:
+    """The user an access token speaks for, known from its verified claims without a query."""
+
+    token: VerifiedToken
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def user_id(self) -> str:
+        return str(self.token.claims["sub"])
+
+
+class AccessTokenAuthentication(JWTAuthentication):
+    """A user access token as `Authorization: Bearer <jwt>` or in the `access_token` cookie.
+
+    simplejwt parses the header; verification is ours (per-tenant keys, token kinds), so a vended
+    token, an id token or a refresh-token value never authenticates a user."""
+
+    def authenticate(self, request: Request) -> tuple[TokenPrincipal, VerifiedToken] | None:  # type: ignore[override]
+        header = self.get_header(request)
+        raw = self.get_raw_token(header) if header is not None else None
+        if raw is None:
+            cookie = request.COOKIES.get(ACCESS_COOKIE)
+            if not cookie:
+                return None
+            raw = cookie.encode("ascii", errors="replace")
+        verified = access_token_verify(token=raw.decode("ascii", errors="replace"), now=timezone.now())
+        return TokenPrincipal(verified), verified
+
+    def authenticate_header(self, request: Request) -> str:
+        return "Bearer"

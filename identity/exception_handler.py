@@ -7,6 +7,7 @@ whether a hidden object exists. Unknown exceptions return None and become logged
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -66,19 +67,51 @@ def validation_error_body(detail: Any) -> dict[str, Any]:
     return ValidationFailed(field_errors=fields, general_errors=general).as_json()
 
 
-def identity_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+@cache
+def _status_table() -> tuple[dict[type[IdentityError], int], frozenset[type[IdentityError]]]:
+    """Domain error → HTTP status, and which of them answer with an empty body."""
+    from identity.services.access_tokens import SigningKeyMissing
+    from identity.services.login import LoginFailed, LoginPrevented, UserExpired, UserLocked
+    from identity.signing import TokenInvalid
+
+    statuses: dict[type[IdentityError], int] = {
+        NotAuthenticated: 401,
+        TokenInvalid: 401,
+        NotFound: 404,
+        LoginFailed: 404,
+        Conflict: 409,
+        LoginPrevented: 409,
+        UserExpired: 410,
+        UserLocked: 423,
+        SigningKeyMissing: 500,
+    }
+    empty = frozenset({NotAuthenticated, TokenInvalid, NotFound, LoginFailed})
+    return statuses, empty
+
+
+def _identity_response(exc: IdentityError) -> Response:
     if isinstance(exc, ValidationFailed):
         return Response(exc.as_json(), status=400)
-    if isinstance(exc, NotAuthenticated | drf.NotAuthenticated | drf.AuthenticationFailed):
-        return _empty(401)
-    if isinstance(exc, drf.PermissionDenied | DjangoPermissionDenied):
-        return _empty(401)
-    if isinstance(exc, NotFound | drf.NotFound | Http404):
-        return _empty(404)
-    if isinstance(exc, Conflict):
-        return Response({"generalErrors": [ErrorItem(exc.code, exc.message).as_json()]}, status=409)
+    statuses, empty = _status_table()
+    for cls in type(exc).__mro__:
+        if cls in statuses:
+            if cls in empty:
+                return _empty(statuses[cls])
+            return Response(
+                {"generalErrors": [ErrorItem(exc.code, exc.message).as_json()]}, status=statuses[cls]
+            )
+    return Response({"generalErrors": [ErrorItem(exc.code, exc.message).as_json()]}, status=400)
+
+
+def identity_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, IdentityError):
-        return Response({"generalErrors": [ErrorItem(exc.code, exc.message).as_json()]}, status=400)
+        return _identity_response(exc)
+    if isinstance(
+        exc, drf.NotAuthenticated | drf.AuthenticationFailed | drf.PermissionDenied | DjangoPermissionDenied
+    ):
+        return _empty(401)
+    if isinstance(exc, drf.NotFound | Http404):
+        return _empty(404)
     if isinstance(exc, drf.ParseError):
         return Response(
             {"generalErrors": [{"code": "[invalid]", "message": "Your JSON was invalid."}]}, status=400

@@ -53,16 +53,27 @@ def application_get(*, tenant: Tenant, application_id: uuid.UUID | str) -> Appli
         raise NotFound() from exc
 
 
-def user_get_by_login_id(*, tenant: Tenant, login_id: str) -> User | None:
-    """Email first, then username, both ignoring case (FusionAuth's default loginIdTypes order).
+LOGIN_ID_TYPES = ("email", "username")
 
-    Filters on LOWER(...) so the lookups use the per-tenant unique indexes on lowered values."""
+
+def user_get_by_login_id(
+    *, tenant: Tenant, login_id: str, types: tuple[str, ...] = LOGIN_ID_TYPES
+) -> User | None:
+    """The user a login id names, trying the id types in order (FusionAuth's loginIdTypes, email
+    then username by default), ignoring case. Filters on LOWER(...) so the per-tenant unique
+    indexes on lowered values serve the lookup."""
     folded = login_id.strip().lower()
     users = User.objects.select_related("tenant").filter(tenant=tenant)
-    by_email = users.annotate(email_folded=Lower("email")).filter(email_folded=folded).first()
-    if by_email is not None:
-        return by_email
-    return users.annotate(username_folded=Lower("username")).filter(username_folded=folded).first()
+    for kind in types:
+        if kind == "email":
+            found = users.annotate(folded=Lower("email")).filter(folded=folded).first()
+        elif kind == "username":
+            found = users.annotate(folded=Lower("username")).filter(folded=folded).first()
+        else:
+            continue
+        if found is not None:
+            return found
+    return None
 
 
 def refresh_tokens_of_user(*, user: User, limit: int = 1000) -> QuerySet[RefreshToken]:

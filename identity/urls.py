@@ -3,6 +3,8 @@
 from django.urls import URLPattern, URLResolver, path
 
 from identity.views.keys import KeyViewSet
+from identity.views.login import LoginApi, LoginPingApi, LogoutApi
+from identity.views.refresh_tokens import RefreshTokenViewSet
 from identity.views.well_known import JWKSApi, OpenIDConfigurationApi, PublicKeyApi
 
 app_name = "identity"
@@ -13,7 +15,15 @@ key_generate = KeyViewSet.as_view({"post": "generate"})
 key_import = KeyViewSet.as_view({"post": "import_key"})
 key_search = KeyViewSet.as_view({"get": "search", "post": "search"})
 
+refresh_tokens = RefreshTokenViewSet.as_view({"post": "exchange", "get": "list", "delete": "revoke"})
+refresh_token = RefreshTokenViewSet.as_view({"get": "retrieve", "delete": "destroy"})
+
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("api/login", LoginApi.as_view(), name="login"),
+    path("api/login/<str:user_id>/<str:application_id>", LoginPingApi.as_view(), name="login-ping"),
+    path("api/logout", LogoutApi.as_view(), name="logout"),
+    path("api/jwt/refresh", refresh_tokens, name="refresh-tokens"),
+    path("api/jwt/refresh/<str:pk>", refresh_token, name="refresh-token"),
     path("api/key", keys, name="keys"),
     path("api/key/search", key_search, name="key-search"),
     path("api/key/generate", key_generate, name="key-generate"),

@@ -1,0 +1,141 @@
+"""Login API: `POST /api/login`, `PUT /api/login/{userId}/{applicationId}`, `POST /api/logout`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from rest_framework import serializers
+from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from identity.authentication import TENANT_HEADER, APIKeyAuthentication, HasAPIKey, request_tenant
+from identity.cookies import REFRESH_COOKIE, clear_token_cookies, set_token_cookies
+from identity.models import APIKey
+from identity.selectors import LOGIN_ID_TYPES, application_get
+from identity.services.login import LoginResult, login, login_ping, login_target, logout
+from identity.services.refresh_tokens import DeviceInfo
+from identity.views.common import instant, parse, path_uuid
+from identity.views.representations import user_json
+
+
+class LoginInputSerializer(serializers.Serializer):
+    class MetaData(serializers.Serializer):
+        class Device(serializers.Serializer):
+            name = serializers.CharField(required=False, allow_blank=True, max_length=255)
+            description = serializers.CharField(required=False, allow_blank=True, max_length=255)
+            type = serializers.CharField(required=False, allow_blank=True, max_length=64)
+
+        device = Device(required=False)
+
+    loginId = serializers.CharField(max_length=320)
+    # Bounded so a megabyte "password" is refused before any hashing work.
+    password = serializers.CharField(max_length=1024, trim_whitespace=False)
+    applicationId = serializers.UUIDField(required=False, allow_null=True)
+    ipAddress = serializers.IPAddressField(required=False, allow_blank=True)
+    noJWT = serializers.BooleanField(required=False, default=False)
+    loginIdTypes = serializers.ListField(
+        child=serializers.ChoiceField(choices=LOGIN_ID_TYPES), required=False, allow_empty=False, max_length=2
+    )
+    metaData = MetaData(required=False)
+
+
+def login_response(result: LoginResult) -> Response:
+    body: dict[str, Any] = {"user": user_json(result.user, result.registrations)}
+    if result.access_token is not None:
+        body["token"] = result.access_token.value
+        body["tokenExpirationInstant"] = instant(result.access_token.expires_at)
+    if result.refresh_token is not None:
+        body["refreshToken"] = result.refresh_token_value
+        body["refreshTokenId"] = str(result.refresh_token.pk)
+    response = Response(body, status=result.status.value)
+    set_token_cookies(
+        response,
+        access_token=result.access_token.value if result.access_token else None,
+        refresh_token=result.refresh_token_value,
+        refresh_expires_at=result.refresh_token.expires_at if result.refresh_token else None,
+    )
+    return response
+
+
+def client_address(request: Request, given: str | None) -> str:
+    """The address recorded on the session: the caller-supplied `ipAddress`, else the peer. Never
+    used to decide anything (lockout is per account), so a spoofed value only mislabels a row."""
+    return given or request.META.get("REMOTE_ADDR", "")
+
+
+@method_decorator([sensitive_post_parameters("password"), never_cache], name="dispatch")
+class LoginApi(APIView):
+    authentication_classes = [APIKeyAuthentication]
+    permission_classes = [AllowAny]
+
+    def post(self, request: Request) -> Response:
+        data = parse(LoginInputSerializer, request.data)
+        api_key = request.auth if isinstance(request.auth, APIKey) else None
+        tenant, application = login_target(
+            api_key=api_key,
+            application_id=data.get("applicationId"),
+            tenant_header=request.headers.get(TENANT_HEADER),
+        )
+        device = (data.get("metaData") or {}).get("device") or {}
+        result = login(
+            tenant=tenant,
+            application=application,
+            login_id=data["loginId"],
+            password=data["password"],
+            login_id_types=tuple(data.get("loginIdTypes") or LOGIN_ID_TYPES),
+            no_jwt=data["noJWT"],
+            device=DeviceInfo(
+                name=device.get("name", ""),
+                description=device.get("description", ""),
+                type=device.get("type", ""),
+                address=client_address(request, data.get("ipAddress")),
+            ),
+        )
+        return login_response(result)
+
+
+@method_decorator(never_cache, name="dispatch")
+class LoginPingApi(APIView):
+    authentication_classes = [APIKeyAuthentication]
+    permission_classes = [HasAPIKey]
+
+    def put(self, request: Request, user_id: str, application_id: str) -> Response:
+        tenant = request_tenant(request)
+        application = application_get(tenant=tenant, application_id=path_uuid(application_id))
+        return login_response(login_ping(tenant=tenant, user_id=path_uuid(user_id), application=application))
+
+
+# `global` is a Python keyword, so this serializer's fields are given as a mapping.
+LogoutInputSerializer: type[serializers.Serializer] = type(
+    "LogoutInputSerializer",
+    (serializers.Serializer,),
+    {
+        "global": serializers.BooleanField(required=False, default=False),
+        "refreshToken": serializers.CharField(required=False, allow_blank=True, max_length=512),
+    },
+)
+
+
+@method_decorator(never_cache, name="dispatch")
+class LogoutApi(APIView):
+    """Revokes the refresh token and clears the cookies. A token passed as a parameter (query or
+    body) wins over the cookie, as in FusionAuth."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+    parser_classes = [JSONParser, FormParser]
+
+    def post(self, request: Request) -> Response:
+        source = request.query_params if request.query_params else request.data
+        data = parse(LogoutInputSerializer, source if hasattr(source, "get") else {})
+        value = data.get("refreshToken") or request.COOKIES.get(REFRESH_COOKIE)
+        logout(refresh_token_value=value, everywhere=data.get("global", False))
+        response = Response(status=200)
+        clear_token_cookies(response)
+        return response

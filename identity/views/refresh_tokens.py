@@ -1,0 +1,192 @@
+"""`/api/jwt/refresh`: exchange a refresh token, and retrieve or revoke refresh tokens."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+from rest_framework import serializers, viewsets
+from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from identity.authentication import (
+    TENANT_HEADER,
+    AccessTokenAuthentication,
+    APIKeyAuthentication,
+    HasAPIKey,
+    TokenPrincipal,
+)
+from identity.cookies import REFRESH_COOKIE, set_token_cookies
+from identity.exceptions import NotAuthenticated, NotFound, ValidationFailed
+from identity.models import APIKey, Application, RefreshToken, User
+from identity.services.access_tokens import AuthenticationType, access_token_issue
+from identity.services.refresh_tokens import (
+    RevokeReason,
+    refresh_token_exchange,
+    refresh_token_find,
+    refresh_tokens_revoke,
+    refresh_tokens_revoke_family,
+)
+from identity.views.common import parse, path_uuid
+from identity.views.login import client_address
+from identity.views.representations import refresh_token_json
+
+MAX_LISTED = 1000
+
+
+class RefreshInputSerializer(serializers.Serializer):
+    refreshToken = serializers.CharField(required=False, allow_blank=True, max_length=512)
+    token = serializers.CharField(required=False, allow_blank=True, max_length=16_384)
+    timeToLiveInSeconds = serializers.IntegerField(required=False, min_value=1, max_value=10**9)
+
+
+class RevokeInputSerializer(serializers.Serializer):
+    userId = serializers.UUIDField(required=False)
+    applicationId = serializers.UUIDField(required=False)
+    token = serializers.CharField(required=False, allow_blank=False, max_length=512)
+
+
+class HasAPIKeyOrUserToken(BasePermission):
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return isinstance(request.auth, APIKey) or isinstance(request.user, TokenPrincipal)
+
+
+def _visible(api_key: APIKey, tenant_header: str | None, tenant_id: uuid.UUID) -> bool:
+    """A tenant-locked key (or a tenant header) sees only its tenant's tokens, users, apps."""
+    if api_key.tenant_id is not None and api_key.tenant_id != tenant_id:
+        return False
+    return not tenant_header or tenant_header == str(tenant_id)
+
+
+def _api_key(request: Request) -> APIKey:
+    if not isinstance(request.auth, APIKey):
+        raise NotAuthenticated()
+    return request.auth
+
+
+@method_decorator(never_cache, name="dispatch")
+class RefreshTokenViewSet(viewsets.ViewSet):
+    """Routed to FusionAuth's paths: `exchange` is anonymous; reading needs an API key; revoking one
+    token also accepts its owner's access token (API key wins when both arrive)."""
+
+    authentication_classes = [APIKeyAuthentication, AccessTokenAuthentication]
+    parser_classes = [JSONParser, FormParser]
+
+    def get_authenticators(self) -> list[Any]:
+        # Exchange is anonymous: a stale access token in the Authorization header or the cookie
+        # must not turn a refresh into a 401. (DRF sets `action` only after building the request.)
+        if self.action_map.get((self.request.method or "").lower()) == "exchange":
+            return []
+        return super().get_authenticators()
+
+    def get_permissions(self) -> list[BasePermission]:
+        if self.action == "exchange":
+            return [AllowAny()]
+        if self.action in ("destroy", "revoke"):
+            return [HasAPIKeyOrUserToken()]
+        return [HasAPIKey()]
+
+    def exchange(self, request: Request) -> Response:
+        data = parse(RefreshInputSerializer, request.data if isinstance(request.data, dict) else {})
+        value: str = request.COOKIES.get(REFRESH_COOKIE) or data.get("refreshToken") or ""
+        now = timezone.now()
+        exchanged = refresh_token_exchange(
+            value=value,
+            ttl_seconds=data.get("timeToLiveInSeconds"),
+            address=client_address(request, None),
+            now=now,
+        )
+        token = exchanged.token
+        access = access_token_issue(
+            user=token.user,
+            tenant=token.application.tenant,
+            application=token.application,
+            roles=exchanged.roles,
+            authentication_type=AuthenticationType.REFRESH_TOKEN,
+            now=now,
+            session_id=token.pk,
+            auth_time=token.started_at,
+            ttl_seconds=data.get("timeToLiveInSeconds"),
+        )
+        response = Response(
+            {"token": access.value, "refreshToken": exchanged.value, "refreshTokenId": str(token.pk)}
+        )
+        set_token_cookies(
+            response,
+            access_token=access.value,
+            refresh_token=exchanged.value,
+            refresh_expires_at=token.expires_at,
+        )
+        return response
+
+    def list(self, request: Request) -> Response:
+        user_id = request.query_params.get("userId")
+        if not user_id:
+            raise ValidationFailed.on_field("userId", "missing", "userId is required.")
+        user = self._user(request, path_uuid(user_id))
+        tokens = RefreshToken.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at")[
+            :MAX_LISTED
+        ]
+        return Response({"refreshTokens": [refresh_token_json(t) for t in tokens]})
+
+    def retrieve(self, request: Request, pk: str | None = None) -> Response:
+        return Response({"refreshToken": refresh_token_json(self._token(request, path_uuid(pk)))})
+
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        token = self._token(request, path_uuid(pk))
+        refresh_tokens_revoke(token_ids=[str(token.pk)], reason=RevokeReason.API)
+        return Response(status=200)
+
+    def revoke(self, request: Request) -> Response:
+        """DELETE /api/jwt/refresh with ?token=, ?userId=, ?applicationId=, both ids, or the same
+        in a JSON body; `token` may also come form-encoded to keep it out of access logs."""
+        body = request.data if isinstance(request.data, dict) else {}
+        source = {**body, **request.query_params.dict()}
+        data = parse(RevokeInputSerializer, source)
+        if "token" in data:
+            found = refresh_token_find(value=data["token"])
+            if found is None or found.revoked_at is not None:
+                raise NotFound()
+            token = self._token(request, found.pk)
+            refresh_tokens_revoke_family(family_id=token.family_id, reason=RevokeReason.API)
+            return Response(status=200)
+        if not isinstance(request.auth, APIKey):
+            raise NotAuthenticated()  # an end user may revoke their own token, not in bulk
+        if "userId" not in data and "applicationId" not in data:
+            raise ValidationFailed.on_field("token", "missing", "Send a token, a userId or an applicationId.")
+        user = self._user(request, data["userId"]) if "userId" in data else None
+        application = self._application(request, data["applicationId"]) if "applicationId" in data else None
+        refresh_tokens_revoke(user=user, application=application, reason=RevokeReason.API)
+        return Response(status=200)
+
+    def _token(self, request: Request, token_id: uuid.UUID) -> RefreshToken:
+        token = RefreshToken.objects.filter(pk=token_id, revoked_at__isnull=True).first()
+        if token is None:
+            raise NotFound()
+        if isinstance(request.auth, APIKey):
+            if not _visible(request.auth, request.headers.get(TENANT_HEADER), token.tenant_id):
+                raise NotFound()
+        elif not isinstance(request.user, TokenPrincipal) or request.user.user_id != str(token.user_id):
+            raise NotFound()  # someone else's session looks like no session at all
+        return token
+
+    def _user(self, request: Request, user_id: uuid.UUID) -> User:
+        user = User.objects.filter(pk=user_id).first()
+        if user is None or not _visible(
+            _api_key(request), request.headers.get(TENANT_HEADER), user.tenant_id
+        ):
+            raise NotFound()
+        return user
+
+    def _application(self, request: Request, application_id: uuid.UUID) -> Application:
+        application = Application.objects.filter(pk=application_id).first()
+        if application is None or not _visible(
+            _api_key(request), request.headers.get(TENANT_HEADER), application.tenant_id
+        ):
+            raise NotFound()
+        return application
