@@ -125,7 +125,10 @@ def key_snapshot() -> KeySnapshot:
 
 
 def key_store_invalidate() -> None:
-    """Tell every process that keys or key assignments changed, once the transaction commits."""
+    """Forget the snapshot in this process now (its own transaction sees the change at once), and
+    tell every process once the transaction commits."""
+    global _snapshot
+    _snapshot = None
 
     def bump() -> None:
         global _snapshot

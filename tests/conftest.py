@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 from rest_framework.test import APIClient
 
-from identity.models import Tenant, User
+from identity.models import Application, Tenant, User
 from identity.selectors import tenant_get_default
-from tests.factories import DEFAULT_PASSWORD, UserFactory
+from identity.services.api_keys import api_key_create
+from identity.services.applications import RoleSpec, application_create
+from identity.services.registrations import registration_create
+from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
 
 
 @pytest.fixture(autouse=True)
@@ -40,3 +45,31 @@ def admin_client(client, staff_user: User):  # type: ignore[no-untyped-def]
     """Django's test client signed in to the console as a superuser of the default tenant."""
     assert client.login(username=staff_user.email, password=DEFAULT_PASSWORD)
     return client
+
+
+@dataclass
+class World:
+    """A tenant with a signing key, an application issuing refresh tokens, a registered user with a
+    known password and an API key: what the login and token APIs need."""
+
+    tenant: Tenant
+    application: Application
+    user: User
+    api_key: str
+    password: str = DEFAULT_PASSWORD
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    tenant = TenantFactory()
+    application = application_create(
+        tenant=tenant,
+        name="Portal",
+        roles=[RoleSpec("admin"), RoleSpec("user", is_default=True)],
+        generate_refresh_tokens=True,
+        allow_token_refresh=True,
+    )
+    user = UserFactory(tenant=tenant, email="ann@example.com", username="ann")
+    registration_create(user=user, application=application)
+    _, raw = api_key_create(tenant=None, name="world")
+    return World(tenant=tenant, application=application, user=user, api_key=raw)
