@@ -458,7 +458,7 @@ class RegistrationAdmin(ServiceAdmin):
 class RefreshTokenAdmin(IdentityModelAdmin):
     """Read-only: tokens are issued by logins, never typed in. They can be revoked or deleted."""
 
-    secret_fields = ("token_digest", "previous_digest", "value_salt")
+    secret_fields = ("token_digest", "value_salt")
     list_display = (
         "id",
         "user",

@@ -253,8 +253,9 @@ class Registration(TimestampedModel):
 class RefreshToken(models.Model):
     """A refresh-token session. The token value is never stored, only its SHA-256 digest.
 
-    `id` is the refreshTokenId and stays the same when a one-time-use token is rotated; rotated
-    values move to `RotatedRefreshToken` so a replay can be recognised and the family revoked.
+    `id` is the refreshTokenId and stays the same when a one-time-use token is rotated. A value
+    carries the token id and its rotation generation under a keyed MAC, so a replayed older
+    generation is recognised (reuse) without keeping the digests of rotated values.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -271,9 +272,6 @@ class RefreshToken(models.Model):
         help_text="Random input of the keyed derivation of the value; useless without the server secret.",
     )
     generation = models.PositiveIntegerField(default=0, help_text="Number of one-time-use rotations so far.")
-    previous_digest = models.CharField(
-        max_length=64, blank=True, default="", help_text="Digest of the value rotated last (grace period)."
-    )
     rotated_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(help_text="Base of the expiry calculation (FusionAuth startInstant).")
     created_at = models.DateTimeField(help_text="FusionAuth insertInstant.")
@@ -309,17 +307,6 @@ class RefreshToken(models.Model):
 
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at <= now
-
-
-class RotatedRefreshToken(models.Model):
-    """The digest of a one-time-use value that has been rotated away. Presenting it again is reuse."""
-
-    digest = models.CharField(max_length=64, primary_key=True)
-    refresh_token = models.ForeignKey(RefreshToken, on_delete=models.CASCADE, related_name="rotated")
-    rotated_at = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return f"rotated value of {self.refresh_token_id}"
 
 
 class KeyAlgorithm(models.TextChoices):

@@ -1,14 +1,17 @@
 """The refresh-token lifecycle: creation, exchange (rotation, grace, reuse detection), revocation.
 
-Values are never stored. A value is a keyed HMAC (Django's SECRET_KEY) over the token id, its
-rotation generation and a random salt, and only its SHA-256 digest is kept: a database dump yields
-no usable token, yet the service can recompute the *current* value, which the one-time-use grace
-period needs (a client that lost the response to a refresh gets the current value again).
+Values are never stored. A value is base64url(token id ‖ generation ‖ MAC), the MAC an HMAC-SHA256
+under the server secret (Django's SECRET_KEY) over id, generation and a random per-token salt;
+only the SHA-256 digest of the current value is kept. So a database dump yields no usable token,
+the current value can be recomputed (the one-time-use grace period hands it back), and a replayed
+older generation is recognised as reuse from the value alone, without a table of rotated digests.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,7 +30,6 @@ from identity.models import (
     ExpirationPolicy,
     RefreshToken,
     Registration,
-    RotatedRefreshToken,
     UsagePolicy,
     User,
 )
@@ -72,6 +74,7 @@ def refresh_tokens_revoke(
 
 
 MAX_VALUE_LENGTH = 512
+VALUE_LENGTH = 70  # base64url of 16 + 4 + 32 bytes
 
 
 class RefreshTokenUnusable(ValidationFailed):
@@ -98,10 +101,27 @@ class IssuedRefreshToken:
     """The refresh-token value: returned to the client, never stored."""
 
 
+def _mac(token_id: uuid.UUID, generation: int, salt: str) -> bytes:
+    return salted_hmac(
+        "identity.refresh-token", f"{token_id}:{generation}:{salt}", algorithm="sha256"
+    ).digest()
+
+
 def refresh_token_value(*, token_id: uuid.UUID, generation: int, salt: str) -> str:
-    """The value of a token at a generation: HMAC-SHA256 keyed by the server secret, base64url."""
-    mac = salted_hmac("identity.refresh-token", f"{token_id}:{generation}:{salt}", algorithm="sha256")
-    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
+    """The value of a token at a generation (70 URL-safe characters)."""
+    raw = token_id.bytes + generation.to_bytes(4, "big") + _mac(token_id, generation, salt)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _claimed_generation(value: str) -> tuple[uuid.UUID, int, bytes] | None:
+    """The token id, generation and MAC a value claims; None when it is not shaped like ours."""
+    if len(value) != VALUE_LENGTH:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(value + "==")
+    except (ValueError, binascii.Error):
+        return None
+    return uuid.UUID(bytes=raw[:16]), int.from_bytes(raw[16:20], "big"), raw[20:]
 
 
 def refresh_token_expiry(*, config: JWTConfiguration, started_at: datetime, used_at: datetime) -> datetime:
@@ -204,24 +224,27 @@ def refresh_token_exchange(
 
     One-time use is consumed under a row lock (SELECT … FOR UPDATE) in one transaction, so of any
     number of concurrent uses of one value exactly one rotates it (FusionAuth #1840). A later use
-    of a rotated value is reuse: inside the grace period the immediately previous value gets the
-    current value back, unrotated; anything else is refused and, with the tenant's
+    of a rotated value is reuse: inside the grace period the immediately previous generation gets
+    the current value back, unrotated; anything older, or later, is refused and, with the tenant's
     onOneTimeTokenReuse policy, the whole token family is revoked (RFC 9700 §4.14.2; FusionAuth
-    revokes only the replayed token). A successful refresh costs three SQL statements at most.
+    revokes only the replayed token). A successful refresh is one SELECT and one UPDATE.
     """
     now = now or timezone.now()
     if not value or len(value) > MAX_VALUE_LENGTH:
         raise RefreshTokenUnusable()
-    digest = secret_digest(value)
     with transaction.atomic():
-        token = _candidates().select_for_update(of=("self",)).filter(token_digest=digest).first()
+        token = (
+            _candidates().select_for_update(of=("self",)).filter(token_digest=secret_digest(value)).first()
+        )
         if token is not None:
-            return _consume(token=token, digest=digest, ttl_seconds=ttl_seconds, address=address, now=now)
-    reused = _replayed_value(digest=digest, ttl_seconds=ttl_seconds, now=now)
-    if isinstance(reused, ExchangedRefreshToken):
-        return reused
-    if reused is not None and reused.tenant.revoke_on_one_time_token_reuse:
-        refresh_tokens_revoke_family(family_id=reused.family_id, reason=RevokeReason.REUSE_DETECTED, now=now)
+            return _consume(token=token, ttl_seconds=ttl_seconds, address=address, now=now)
+    replayed = _replayed(value=value, ttl_seconds=ttl_seconds, now=now)
+    if isinstance(replayed, ExchangedRefreshToken):
+        return replayed
+    if replayed is not None and replayed.tenant.revoke_on_one_time_token_reuse:
+        refresh_tokens_revoke_family(
+            family_id=replayed.family_id, reason=RevokeReason.REUSE_DETECTED, now=now
+        )
     raise RefreshTokenUnusable()
 
 
@@ -231,7 +254,7 @@ def _check_ttl(config: JWTConfiguration, ttl_seconds: int | None) -> None:
 
 
 def _consume(
-    *, token: RefreshToken, digest: str, ttl_seconds: int | None, address: str, now: datetime
+    *, token: RefreshToken, ttl_seconds: int | None, address: str, now: datetime
 ) -> ExchangedRefreshToken:
     if not _usable(token, now):
         raise RefreshTokenUnusable()
@@ -244,19 +267,13 @@ def _consume(
     if address:
         changes["last_accessed_address"] = address[:64]
     rotate = config.refresh_token_usage_policy == UsagePolicy.ONE_TIME_USE
-    value = None
+    generation = token.generation + 1 if rotate else token.generation
+    value = refresh_token_value(token_id=token.pk, generation=generation, salt=token.value_salt)
     if rotate:
-        generation = token.generation + 1
-        value = refresh_token_value(token_id=token.pk, generation=generation, salt=token.value_salt)
-        changes.update(
-            token_digest=secret_digest(value), previous_digest=digest, generation=generation, rotated_at=now
-        )
-        RotatedRefreshToken.objects.create(digest=digest, refresh_token_id=token.pk, rotated_at=now)
+        changes.update(token_digest=secret_digest(value), generation=generation, rotated_at=now)
     RefreshToken.objects.filter(pk=token.pk).update(**changes)
     for name, new in changes.items():
         setattr(token, name, new)
-    if value is None:
-        value = refresh_token_value(token_id=token.pk, generation=token.generation, salt=token.value_salt)
     return ExchangedRefreshToken(
         token=token,
         value=value,
@@ -266,34 +283,33 @@ def _consume(
     )
 
 
-def _replayed_value(
-    *, digest: str, ttl_seconds: int | None, now: datetime
+def _replayed(
+    *, value: str, ttl_seconds: int | None, now: datetime
 ) -> ExchangedRefreshToken | RefreshToken | None:
-    """A value that is no longer current: the grace-period answer, the token it was rotated out
-    of (reuse), or None when it was never ours."""
-    rotated = (
-        RotatedRefreshToken.objects.filter(digest=digest).values_list("refresh_token_id", flat=True).first()
-    )
-    if rotated is None:
+    """A value that is not the current one of any token: the grace-period answer, the token an
+    older generation of which was replayed (reuse), or None when the value was never ours."""
+    claimed = _claimed_generation(value)
+    if claimed is None:
         return None
-    token = _candidates().select_related("tenant").filter(pk=rotated).first()
-    if token is None:
+    token_id, generation, mac = claimed
+    token = _candidates().select_related("tenant").filter(pk=token_id).first()
+    if (
+        token is None
+        or generation >= token.generation
+        or not hmac.compare_digest(mac, _mac(token.pk, generation, token.value_salt))
+    ):
         return None
     config = jwt_configuration_for(application=token.application)
     grace = timedelta(seconds=config.refresh_token_grace_period_seconds)
     in_grace = (
-        token.previous_digest == digest
-        and token.rotated_at is not None
-        and grace > timedelta(0)
-        and now - token.rotated_at < grace
+        generation == token.generation - 1 and token.rotated_at is not None and now - token.rotated_at < grace
     )
     if not in_grace or not _usable(token, now):
         return token
     _check_ttl(config, ttl_seconds)
-    value = refresh_token_value(token_id=token.pk, generation=token.generation, salt=token.value_salt)
     return ExchangedRefreshToken(
         token=token,
-        value=value,
+        value=refresh_token_value(token_id=token.pk, generation=token.generation, salt=token.value_salt),
         roles=list(getattr(token, "registered_roles", None) or []),
         config=config,
         rotated=False,

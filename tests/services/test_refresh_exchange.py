@@ -1,0 +1,201 @@
+"""Refresh-token exchange: usage and expiration policies, grace period, reuse detection, revocation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from identity.key_store import key_snapshot
+from identity.models import RefreshToken, User
+from identity.services.access_tokens import AuthenticationType, access_token_issue
+from identity.services.applications import application_set_active, application_update
+from identity.services.refresh_tokens import (
+    RefreshTokenUnusable,
+    refresh_token_create,
+    refresh_token_exchange,
+)
+from identity.services.registrations import registration_delete
+from identity.services.tenants import tenant_update
+from identity.services.users import user_set_password, user_update
+
+pytestmark = pytest.mark.django_db
+
+
+def _one_time(world, grace: int = 0, reuse_revokes: bool = True):
+    tenant_update(
+        tenant=world.tenant,
+        refresh_token_usage_policy="OneTimeUse",
+        refresh_token_grace_period_seconds=grace,
+        revoke_on_one_time_token_reuse=reuse_revokes,
+    )
+    world.application.refresh_from_db()
+
+
+@pytest.fixture
+def issued(world):
+    return refresh_token_create(user=world.user, application=world.application)
+
+
+def test_reusable_token_keeps_its_value_and_id(world, issued):
+    for _ in range(3):
+        result = refresh_token_exchange(value=issued.value)
+        assert result.value == issued.value and result.token.pk == issued.token.pk and not result.rotated
+    assert result.roles == ["user"]
+
+
+def test_one_time_use_rotates_and_refuses_the_old_value(world):
+    _one_time(world)
+    issued = refresh_token_create(user=world.user, application=world.application)
+    first = refresh_token_exchange(value=issued.value)
+    assert first.value != issued.value and first.token.pk == issued.token.pk and first.rotated
+    second = refresh_token_exchange(value=first.value)
+    assert second.value not in (issued.value, first.value)
+
+
+@pytest.mark.parametrize("reuse_revokes", [True, False])
+def test_reuse_outside_grace_revokes_the_family_when_the_policy_says_so(world, reuse_revokes):
+    _one_time(world, reuse_revokes=reuse_revokes)
+    issued = refresh_token_create(user=world.user, application=world.application)
+    current = refresh_token_exchange(value=issued.value).value
+    with pytest.raises(RefreshTokenUnusable):
+        refresh_token_exchange(value=issued.value)  # replay of the rotated value
+    if reuse_revokes:
+        with pytest.raises(RefreshTokenUnusable):
+            refresh_token_exchange(value=current)  # the thief's replay killed the whole chain
+        assert RefreshToken.objects.get(pk=issued.token.pk).revoke_reason == "reuse_detected"
+    else:
+        assert refresh_token_exchange(value=current).token.pk == issued.token.pk
+
+
+def test_grace_period_returns_the_current_value_unrotated(world):
+    _one_time(world, grace=30)
+    issued = refresh_token_create(user=world.user, application=world.application)
+    now = timezone.now()
+    current = refresh_token_exchange(value=issued.value, now=now).value
+    again = refresh_token_exchange(value=issued.value, now=now + timedelta(seconds=29))
+    assert again.value == current and not again.rotated
+    # Past the window the previous value is plain reuse.
+    with pytest.raises(RefreshTokenUnusable):
+        refresh_token_exchange(value=issued.value, now=now + timedelta(seconds=31))
+
+
+def test_grace_never_covers_older_generations(world):
+    _one_time(world, grace=60, reuse_revokes=False)
+    issued = refresh_token_create(user=world.user, application=world.application)
+    now = timezone.now()
+    second = refresh_token_exchange(value=issued.value, now=now).value
+    third = refresh_token_exchange(value=second, now=now + timedelta(seconds=1)).value
+    with pytest.raises(RefreshTokenUnusable):
+        refresh_token_exchange(value=issued.value, now=now + timedelta(seconds=2))  # two generations old
+    assert refresh_token_exchange(value=second, now=now + timedelta(seconds=2)).value == third
+
+
+@pytest.mark.parametrize(
+    ("policy", "used_after", "usable"),
+    [
+        ("Fixed", timedelta(minutes=59), True),
+        ("Fixed", timedelta(minutes=61), False),
+        ("SlidingWindow", timedelta(minutes=61), False),
+    ],
+)
+def test_expiration(world, policy, used_after, usable):
+    tenant_update(
+        tenant=world.tenant,
+        refresh_token_ttl_minutes=60,
+        refresh_token_max_ttl_minutes=120,
+        refresh_token_expiration_policy=policy,
+    )
+    world.application.refresh_from_db()
+    start = timezone.now()
+    issued = refresh_token_create(user=world.user, application=world.application, now=start)
+    if usable:
+        refresh_token_exchange(value=issued.value, now=start + used_after)
+    else:
+        with pytest.raises(RefreshTokenUnusable):
+            refresh_token_exchange(value=issued.value, now=start + used_after)
+
+
+def test_sliding_window_extends_until_the_maximum_lifetime(world):
+    tenant_update(
+        tenant=world.tenant,
+        refresh_token_ttl_minutes=60,
+        refresh_token_max_ttl_minutes=150,
+        refresh_token_expiration_policy="SlidingWindowWithMaximumLifetime",
+    )
+    world.application.refresh_from_db()
+    start = timezone.now()
+    issued = refresh_token_create(user=world.user, application=world.application, now=start)
+    for minutes in (50, 100, 145):  # each use slides the window (FusionAuth #2566 must not happen)
+        result = refresh_token_exchange(value=issued.value, now=start + timedelta(minutes=minutes))
+    assert result.token.expires_at == start + timedelta(minutes=150)  # capped, not 145 + 60
+    with pytest.raises(RefreshTokenUnusable):
+        refresh_token_exchange(value=issued.value, now=start + timedelta(minutes=151))
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda w: User.objects.filter(pk=w.user.pk).update(is_active=False),
+        lambda w: user_update(user=w.user, expires_at=timezone.now() - timedelta(seconds=1)),
+        lambda w: application_set_active(application=w.application, active=False),
+        lambda w: application_update(application=w.application, allow_token_refresh=False),
+        lambda w: registration_delete(registration=w.user.registrations.get()),
+        lambda w: user_set_password(user=w.user, password="a brand new passphrase"),
+    ],
+    ids=[
+        "user deactivated",
+        "user expired",
+        "app inactive",
+        "refresh not allowed",
+        "unregistered",
+        "password changed",
+    ],
+)
+def test_tokens_stop_working_when_the_grant_goes_away(world, issued, spoil):
+    spoil(world)
+    with pytest.raises(RefreshTokenUnusable):
+        refresh_token_exchange(value=issued.value)
+
+
+@pytest.mark.parametrize("value", ["", "x", "' OR 1=1--", "\x00", "é" * 40, "a" * 513])
+def test_unknown_values(world, issued, value):
+    with pytest.raises(RefreshTokenUnusable) as info:
+        refresh_token_exchange(value=value)
+    assert info.value.as_json() == {
+        "fieldErrors": {
+            "refreshToken": [
+                {
+                    "code": "[invalid]refreshToken",
+                    "message": "The refresh token is invalid, expired or revoked.",
+                }
+            ]
+        }
+    }
+
+
+def test_ttl_may_only_shorten(world, issued):
+    with pytest.raises(RefreshTokenUnusable):
+        refresh_token_exchange(value=issued.value, ttl_seconds=3601)
+    assert refresh_token_exchange(value=issued.value, ttl_seconds=60).value == issued.value
+
+
+@pytest.mark.django_db(transaction=True)  # outermost transaction, as in production: no savepoints
+@pytest.mark.parametrize("policy", ["Reusable", "OneTimeUse"])
+def test_a_refresh_costs_at_most_four_statements(world, django_assert_max_num_queries, policy):
+    tenant_update(tenant=world.tenant, refresh_token_usage_policy=policy)
+    world.application.refresh_from_db()
+    issued = refresh_token_create(user=world.user, application=world.application)
+    key_snapshot()  # keys are cached after the first request of a process
+    with django_assert_max_num_queries(4):
+        result = refresh_token_exchange(value=issued.value)
+        access_token_issue(
+            user=result.token.user,
+            tenant=result.token.application.tenant,
+            application=result.token.application,
+            roles=result.roles,
+            authentication_type=AuthenticationType.REFRESH_TOKEN,
+            now=timezone.now(),
+            session_id=result.token.pk,
+        )
