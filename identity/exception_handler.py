@@ -46,14 +46,13 @@ def _flatten(detail: Any, path: str, out: dict[str, list[ErrorItem]]) -> None:
         for key, value in detail.items():
             # DRF reports errors of a whole (nested) object under "non_field_errors": they belong to
             # the object's own path.
-            child = path if key == "non_field_errors" else (f"{path}.{key}" if path else str(key))
+            # Positions inside a list report on the list itself (`loginIdTypes`, not `loginIdTypes.0`).
+            nested = key == "non_field_errors" or isinstance(key, int) or str(key).isdigit()
+            child = path if nested else (f"{path}.{key}" if path else str(key))
             _flatten(value, child, out)
     elif isinstance(detail, list):
-        for index, value in enumerate(detail):
-            if isinstance(value, dict | list):
-                _flatten(value, f"{path}[{index}]", out)
-            else:
-                _flatten(value, path, out)
+        for value in detail:
+            _flatten(value, path, out)
     else:
         code = getattr(detail, "code", "invalid") or "invalid"
         error_type = _DRF_CODE_TO_TYPE.get(code, "invalid")

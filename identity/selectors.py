@@ -5,22 +5,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
 from django.db.models.functions import Lower
 
 from identity.exceptions import NotAuthenticated, NotFound, TenantIdRequired, ValidationFailed
-from identity.models import APIKey, Application, RefreshToken, Tenant, User
+from identity.models import APIKey, Application, Tenant, User
 
 
 def tenant_get_default() -> Tenant:
     return Tenant.objects.get(is_default=True)
-
-
-def tenant_get(*, tenant_id: uuid.UUID | str) -> Tenant:
-    try:
-        return Tenant.objects.get(pk=tenant_id)
-    except (Tenant.DoesNotExist, ValueError) as exc:
-        raise NotFound() from exc
 
 
 def tenant_resolve(*, api_key: APIKey | None, requested_id: str | None) -> Tenant:
@@ -46,11 +38,22 @@ def tenant_resolve(*, api_key: APIKey | None, requested_id: str | None) -> Tenan
     raise TenantIdRequired()
 
 
-def application_get(*, tenant: Tenant, application_id: uuid.UUID | str) -> Application:
+def application_visible(
+    *, api_key: APIKey | None, tenant_header: str | None, application_id: uuid.UUID | str
+) -> Application:
+    """An application the caller may address: any, for a global key, but only its own tenant's for
+    a tenant-locked key or when a tenant header is sent. Anything else is simply not found."""
     try:
-        return Application.objects.select_related("tenant").get(pk=application_id, tenant=tenant)
-    except (Application.DoesNotExist, ValueError) as exc:
+        application = Application.objects.select_related("tenant").filter(pk=application_id).first()
+    except ValueError as exc:
         raise NotFound() from exc
+    if application is None:
+        raise NotFound()
+    if api_key is not None and api_key.tenant_id is not None and api_key.tenant_id != application.tenant_id:
+        raise NotFound()
+    if tenant_header and tenant_header != str(application.tenant_id):
+        raise NotFound()
+    return application
 
 
 LOGIN_ID_TYPES = ("email", "username")
@@ -74,10 +77,6 @@ def user_get_by_login_id(
         if found is not None:
             return found
     return None
-
-
-def refresh_tokens_of_user(*, user: User, limit: int = 1000) -> QuerySet[RefreshToken]:
-    return RefreshToken.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at")[:limit]
 
 
 @dataclass(frozen=True)

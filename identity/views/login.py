@@ -14,10 +14,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from identity.authentication import TENANT_HEADER, APIKeyAuthentication, HasAPIKey, request_tenant
+from identity.authentication import TENANT_HEADER, APIKeyAuthentication, HasAPIKey
 from identity.cookies import REFRESH_COOKIE, clear_token_cookies, set_token_cookies
 from identity.models import APIKey
-from identity.selectors import LOGIN_ID_TYPES, application_get
+from identity.selectors import LOGIN_ID_TYPES, application_visible
 from identity.services.login import LoginResult, login, login_ping, login_target, logout
 from identity.services.refresh_tokens import DeviceInfo
 from identity.views.common import instant, parse, path_uuid
@@ -106,9 +106,14 @@ class LoginPingApi(APIView):
     permission_classes = [HasAPIKey]
 
     def put(self, request: Request, user_id: str, application_id: str) -> Response:
-        tenant = request_tenant(request)
-        application = application_get(tenant=tenant, application_id=path_uuid(application_id))
-        return login_response(login_ping(tenant=tenant, user_id=path_uuid(user_id), application=application))
+        application = application_visible(
+            api_key=request.auth if isinstance(request.auth, APIKey) else None,
+            tenant_header=request.headers.get(TENANT_HEADER),
+            application_id=path_uuid(application_id),
+        )
+        return login_response(
+            login_ping(tenant=application.tenant, user_id=path_uuid(user_id), application=application)
+        )
 
 
 # `global` is a Python keyword, so this serializer's fields are given as a mapping.

@@ -1,0 +1,19 @@
+"""Shared helpers for API tests."""
+
+from __future__ import annotations
+
+from identity.models import APIKey, Application, RefreshToken, Registration, SigningKey, Tenant, User
+
+
+def db_state() -> dict[str, object]:
+    """What a rejected request must leave untouched: row counts and every token's state."""
+    return {
+        "counts": {
+            m.__name__: m.objects.count()
+            for m in (Tenant, Application, User, Registration, RefreshToken, SigningKey, APIKey)
+        },
+        "tokens": sorted(
+            RefreshToken.objects.values_list("id", "token_digest", "generation", "revoked_at", "expires_at")
+        ),
+        "users": sorted(User.objects.values_list("id", "failed_login_count", "locked_until", "last_login")),
+    }
