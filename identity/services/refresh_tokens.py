@@ -301,8 +301,13 @@ def _replayed(
         return None
     config = jwt_configuration_for(application=token.application)
     grace = timedelta(seconds=config.refresh_token_grace_period_seconds)
+    # `now` was taken before waiting for the row lock, so it may precede the rotation it lost to:
+    # with no grace period configured that is still reuse.
     in_grace = (
-        generation == token.generation - 1 and token.rotated_at is not None and now - token.rotated_at < grace
+        grace > timedelta(0)
+        and generation == token.generation - 1
+        and token.rotated_at is not None
+        and now - token.rotated_at < grace
     )
     if not in_grace or not _usable(token, now):
         return token

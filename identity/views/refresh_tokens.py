@@ -63,6 +63,13 @@ def _visible(api_key: APIKey, tenant_header: str | None, tenant_id: uuid.UUID) -
     return not tenant_header or tenant_header == str(tenant_id)
 
 
+def _flat(data: Any) -> dict[str, Any]:
+    """A request body as a plain dict: form bodies arrive as a QueryDict of lists."""
+    if hasattr(data, "dict"):
+        return dict(data.dict())
+    return dict(data) if isinstance(data, dict) else {}
+
+
 def _api_key(request: Request) -> APIKey:
     if not isinstance(request.auth, APIKey):
         raise NotAuthenticated()
@@ -92,7 +99,7 @@ class RefreshTokenViewSet(viewsets.ViewSet):
         return [HasAPIKey()]
 
     def exchange(self, request: Request) -> Response:
-        data = parse(RefreshInputSerializer, request.data if isinstance(request.data, dict) else {})
+        data = parse(RefreshInputSerializer, _flat(request.data))
         value: str = request.COOKIES.get(REFRESH_COOKIE) or data.get("refreshToken") or ""
         now = timezone.now()
         exchanged = refresh_token_exchange(
@@ -145,8 +152,7 @@ class RefreshTokenViewSet(viewsets.ViewSet):
     def revoke(self, request: Request) -> Response:
         """DELETE /api/jwt/refresh with ?token=, ?userId=, ?applicationId=, both ids, or the same
         in a JSON body; `token` may also come form-encoded to keep it out of access logs."""
-        body = request.data if isinstance(request.data, dict) else {}
-        source = {**body, **request.query_params.dict()}
+        source = {**_flat(request.data), **request.query_params.dict()}
         data = parse(RevokeInputSerializer, source)
         if "token" in data:
             found = refresh_token_find(value=data["token"])

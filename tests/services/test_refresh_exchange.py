@@ -199,3 +199,13 @@ def test_a_refresh_costs_at_most_four_statements(world, django_assert_max_num_qu
             now=timezone.now(),
             session_id=result.token.pk,
         )
+
+
+def test_a_replay_that_started_before_the_rotation_is_still_reuse_without_grace(world):
+    """A request that read the clock, then waited for the row lock, arrives 'before' the rotation."""
+    _one_time(world, grace=0, reuse_revokes=False)
+    issued = refresh_token_create(user=world.user, application=world.application)
+    now = timezone.now()
+    refresh_token_exchange(value=issued.value, now=now)
+    with pytest.raises(RefreshTokenUnusable):
+        refresh_token_exchange(value=issued.value, now=now - timedelta(milliseconds=5))
