@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.utils.decorators import method_decorator
@@ -16,6 +17,7 @@ from rest_framework.views import APIView
 
 from identity.authentication import TENANT_HEADER, APIKeyAuthentication, HasAPIKey
 from identity.cookies import REFRESH_COOKIE, clear_token_cookies, set_token_cookies
+from identity.exceptions import NotAuthenticated
 from identity.models import APIKey
 from identity.selectors import LOGIN_ID_TYPES, application_visible
 from identity.services.login import LoginResult, login, login_ping, login_target, logout
@@ -99,21 +101,36 @@ class LoginApi(APIView):
         )
         return login_response(result)
 
+    def put(self, request: Request) -> Response:
+        """`PUT /api/login` with `{userId, applicationId, ipAddress}` (login_ping_with_request)."""
+        data = parse(LoginPingInputSerializer, request.data)
+        return ping_response(request, data["userId"], data["applicationId"])
+
+
+class LoginPingInputSerializer(serializers.Serializer):
+    userId = serializers.UUIDField()
+    applicationId = serializers.UUIDField()
+    ipAddress = serializers.IPAddressField(required=False, allow_blank=True)
+
+
+def ping_response(request: Request, user_id: uuid.UUID, application_id: uuid.UUID) -> Response:
+    if not isinstance(request.auth, APIKey):
+        raise NotAuthenticated()
+    application = application_visible(
+        api_key=request.auth, tenant_header=request.headers.get(TENANT_HEADER), application_id=application_id
+    )
+    return login_response(login_ping(tenant=application.tenant, user_id=user_id, application=application))
+
 
 @method_decorator(never_cache, name="dispatch")
 class LoginPingApi(APIView):
+    """`PUT /api/login/{userId}/{applicationId}` (the SDK's login_ping)."""
+
     authentication_classes = [APIKeyAuthentication]
     permission_classes = [HasAPIKey]
 
     def put(self, request: Request, user_id: str, application_id: str) -> Response:
-        application = application_visible(
-            api_key=request.auth if isinstance(request.auth, APIKey) else None,
-            tenant_header=request.headers.get(TENANT_HEADER),
-            application_id=path_uuid(application_id),
-        )
-        return login_response(
-            login_ping(tenant=application.tenant, user_id=path_uuid(user_id), application=application)
-        )
+        return ping_response(request, path_uuid(user_id), path_uuid(application_id))
 
 
 # `global` is a Python keyword, so this serializer's fields are given as a mapping.
