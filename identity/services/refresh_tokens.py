@@ -217,10 +217,12 @@ def refresh_token_exchange(
     value: str,
     ttl_seconds: int | None = None,
     address: str = "",
+    tenant_id: uuid.UUID | None = None,
     now: datetime | None = None,
 ) -> ExchangedRefreshToken:
     """Use a refresh token: check it, apply the expiration and usage policies, return what the new
-    access token needs.
+    access token needs. With `tenant_id` (the caller named a tenant), a token of any other tenant
+    is refused like an unknown one.
 
     One-time use is consumed under a row lock (SELECT … FOR UPDATE) in one transaction, so of any
     number of concurrent uses of one value exactly one rotates it (FusionAuth #1840). A later use
@@ -237,8 +239,13 @@ def refresh_token_exchange(
             _candidates().select_for_update(of=("self",)).filter(token_digest=secret_digest(value)).first()
         )
         if token is not None:
+            if tenant_id is not None and token.tenant_id != tenant_id:
+                raise RefreshTokenUnusable()
             return _consume(token=token, ttl_seconds=ttl_seconds, address=address, now=now)
     replayed = _replayed(value=value, ttl_seconds=ttl_seconds, now=now)
+    replayed_token = replayed.token if isinstance(replayed, ExchangedRefreshToken) else replayed
+    if replayed_token is not None and tenant_id is not None and replayed_token.tenant_id != tenant_id:
+        raise RefreshTokenUnusable()
     if isinstance(replayed, ExchangedRefreshToken):
         return replayed
     if replayed is not None and replayed.tenant.revoke_on_one_time_token_reuse:

@@ -70,6 +70,18 @@ def _flat(data: Any) -> dict[str, Any]:
     return dict(data) if isinstance(data, dict) else {}
 
 
+def _tenant_header(request: Request) -> uuid.UUID | None:
+    """The tenant a caller names with X-FusionAuth-TenantId (the SDK sends it on every call once
+    set); a malformed one names no tenant at all, so nothing matches it."""
+    raw = request.headers.get(TENANT_HEADER)
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return uuid.UUID(int=0)
+
+
 def _api_key(request: Request) -> APIKey:
     if not isinstance(request.auth, APIKey):
         raise NotAuthenticated()
@@ -106,6 +118,7 @@ class RefreshTokenViewSet(viewsets.ViewSet):
             value=value,
             ttl_seconds=data.get("timeToLiveInSeconds"),
             address=client_address(request, None),
+            tenant_id=_tenant_header(request),
             now=now,
         )
         token = exchanged.token

@@ -248,3 +248,28 @@ def test_applications_of_other_tenants_are_not_found(api_client, world):
         f"/api/jwt/refresh?applicationId={foreign_app.pk}", HTTP_AUTHORIZATION=locked
     )
     assert response.status_code == 404
+
+
+def test_token_of_another_tenant_than_the_one_named_is_refused(api_client, world, session):
+    other = TenantFactory()
+    before = db_state()
+    response = api_client.post(
+        "/api/jwt/refresh",
+        {"refreshToken": session["refreshToken"]},
+        format="json",
+        HTTP_X_FUSIONAUTH_TENANTID=str(other.pk),
+    )
+    assert response.status_code == 400 and "refreshToken" in response.json()["fieldErrors"]
+    assert db_state() == before
+    response = api_client.post(
+        "/api/jwt/refresh",
+        {"refreshToken": session["refreshToken"]},
+        format="json",
+        HTTP_X_FUSIONAUTH_TENANTID=str(world.tenant.pk),
+    )
+    assert response.status_code == 200
+
+
+def test_a_dumped_digest_cannot_be_replayed(api_client, world, session):
+    digest = RefreshToken.objects.get(pk=session["refreshTokenId"]).token_digest
+    assert _refresh(api_client, refreshToken=digest).status_code == 400
