@@ -113,7 +113,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["identity.parsers.SafeJSONParser"],
     "EXCEPTION_HANDLER": "identity.exception_handler.identity_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
@@ -132,6 +132,9 @@ IDENTITY_KEY_ENCRYPTION_KEYS_OLD = env_list("IDENTITY_KEY_ENCRYPTION_KEYS_OLD", 
 IDENTITY_DEFAULT_SIGNING_ALGORITHM = env_str("IDENTITY_DEFAULT_SIGNING_ALGORITHM", "ES256")
 # Clock skew tolerated on exp/nbf/iat when verifying tokens; keep it small (RFC 8725 §3.10 spirit).
 IDENTITY_JWT_LEEWAY_SECONDS = env_int("IDENTITY_JWT_LEEWAY_SECONDS", 5)
+
+# Request bodies are small JSON documents; refuse anything over 1 MB before parsing it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True

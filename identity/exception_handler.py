@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -111,6 +112,11 @@ def identity_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
         return _empty(401)
     if isinstance(exc, drf.NotFound | Http404):
         return _empty(404)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            {"generalErrors": [{"code": "[tooLarge]", "message": "The request body is too large."}]},
+            status=413,
+        )
     if isinstance(exc, drf.ParseError):
         return Response(
             {"generalErrors": [{"code": "[invalid]", "message": "Your JSON was invalid."}]}, status=400

@@ -9,7 +9,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from rest_framework import serializers
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +19,7 @@ from identity.authentication import TENANT_HEADER, APIKeyAuthentication, HasAPIK
 from identity.cookies import REFRESH_COOKIE, clear_token_cookies, set_token_cookies
 from identity.exceptions import NotAuthenticated
 from identity.models import APIKey
+from identity.parsers import SafeJSONParser
 from identity.selectors import LOGIN_ID_TYPES, application_visible
 from identity.services.login import LoginResult, login, login_ping, login_target, logout
 from identity.services.refresh_tokens import DeviceInfo
@@ -151,7 +152,7 @@ class LogoutApi(APIView):
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
-    parser_classes = [JSONParser, FormParser]
+    parser_classes = [SafeJSONParser, FormParser]
 
     def post(self, request: Request) -> Response:
         source = request.query_params if request.query_params else request.data

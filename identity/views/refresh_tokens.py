@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from rest_framework import serializers, viewsets
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,6 +24,7 @@ from identity.authentication import (
 from identity.cookies import REFRESH_COOKIE, set_token_cookies
 from identity.exceptions import NotAuthenticated, NotFound, ValidationFailed
 from identity.models import APIKey, Application, RefreshToken, User
+from identity.parsers import SafeJSONParser
 from identity.services.access_tokens import AuthenticationType, access_token_issue
 from identity.services.refresh_tokens import (
     RevokeReason,
@@ -94,7 +95,7 @@ class RefreshTokenViewSet(viewsets.ViewSet):
     token also accepts its owner's access token (API key wins when both arrive)."""
 
     authentication_classes = [APIKeyAuthentication, AccessTokenAuthentication]
-    parser_classes = [JSONParser, FormParser]
+    parser_classes = [SafeJSONParser, FormParser]
 
     def get_authenticators(self) -> list[Any]:
         # Exchange is anonymous: a stale access token in the Authorization header or the cookie
