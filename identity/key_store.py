@@ -33,6 +33,8 @@ class KeySnapshot:
     by_kid: dict[str, LoadedKey]
     tenant_trust: dict[uuid.UUID, dict[str, LoadedKey]]
     issuers: dict[uuid.UUID, str] = field(default_factory=dict)
+    validate_state: dict[uuid.UUID, bool] = field(default_factory=dict)
+    """Tenants whose /api/jwt/validate also checks user, application and session state."""
     application_trust: dict[uuid.UUID, tuple[uuid.UUID, dict[str, LoadedKey]]] = field(default_factory=dict)
     """Applications with keys of their own: application id → (its tenant id, trusted keys)."""
 
@@ -74,11 +76,13 @@ def _build(version: int) -> KeySnapshot:
     ):
         tenant_verifiers.setdefault(tenant_id, []).append(key_id)
     tenant_rows = list(
-        Tenant.objects.values_list("id", "issuer", "access_token_signing_key_id", "id_token_signing_key_id")
+        Tenant.objects.values_list(
+            "id", "issuer", "access_token_signing_key_id", "id_token_signing_key_id", "validate_checks_state"
+        )
     )
     tenant_trust = {
         tenant_id: pick([access_key, id_key, *tenant_verifiers.get(tenant_id, [])])
-        for tenant_id, _, access_key, id_key in tenant_rows
+        for tenant_id, _, access_key, id_key, _ in tenant_rows
     }
     app_verifiers: dict[uuid.UUID, list[uuid.UUID]] = {}
     for app_id, key_id in Application.verification_keys.through.objects.values_list(
@@ -100,7 +104,8 @@ def _build(version: int) -> KeySnapshot:
         keys=keys,
         by_kid={key.kid: key for key in usable.values()},
         tenant_trust=tenant_trust,
-        issuers={tenant_id: issuer for tenant_id, issuer, _, _ in tenant_rows},
+        issuers={tenant_id: issuer for tenant_id, issuer, _, _, _ in tenant_rows},
+        validate_state={tenant_id: checks for tenant_id, _, _, _, checks in tenant_rows},
         application_trust=application_trust,
     )
 

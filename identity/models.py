@@ -96,6 +96,11 @@ class Tenant(TimestampedModel, JWTConfigurationFields):
     require_authentication = models.BooleanField(
         default=True, help_text="Require an API key on /api/login when no applicationId is sent."
     )
+    validate_checks_state = models.BooleanField(
+        default=False,
+        help_text="/api/jwt/validate also refuses tokens of deactivated or locked users, inactive "
+        "applications and revoked sessions (costs a query per call; FusionAuth checks only the signature).",
+    )
     # failedAuthenticationConfiguration
     failed_login_max_attempts = models.PositiveIntegerField(default=5)
     failed_login_window_seconds = models.PositiveIntegerField(default=60)
@@ -414,3 +419,64 @@ class APIKey(TimestampedModel):
             ):
                 best = (prefix, methods)
         return best is not None and method.upper() in {m.upper() for m in best[1]}
+
+
+class ExternalJWTProvider(TimestampedModel):
+    """An identity provider whose JWTs `/api/jwt/reconcile` accepts (FusionAuth's "External JWT").
+
+    Its keys live in our key store (verify-only imports); the algorithm comes from those key
+    records. The unique claim finds or creates the user; the mapping copies claims to user fields.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="external_jwt_providers")
+    name = models.CharField(max_length=191)
+    enabled = models.BooleanField(default=True)
+    verification_keys = models.ManyToManyField(SigningKey, related_name="external_jwt_providers")
+    issuer = models.CharField(
+        max_length=255, blank=True, help_text="Required `iss` of the foreign tokens, if set."
+    )
+    audience = models.CharField(max_length=255, blank=True, help_text="Required `aud`, if set.")
+    unique_identity_claim = models.CharField(
+        max_length=64,
+        default="email",
+        help_text="The claim that identifies the user (its value is the user's email).",
+    )
+    claim_map = models.JSONField(
+        default=dict, blank=True, help_text='Foreign claim → user field, e.g. {"given_name": "first_name"}.'
+    )
+    applications = models.ManyToManyField(
+        Application,
+        blank=True,
+        related_name="external_jwt_providers",
+        help_text="Applications it may log into.",
+    )
+
+    class Meta:
+        ordering = ["tenant__name", "name"]
+        verbose_name = "external JWT identity provider"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="identity_idp_name_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IdentityProviderLink(models.Model):
+    """A user known to an external provider under a subject (its unique-claim value)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    provider = models.ForeignKey(ExternalJWTProvider, on_delete=models.CASCADE, related_name="links")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="identity_provider_links")
+    subject = models.CharField(max_length=320)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "subject"], name="identity_idp_link_subject_unique"),
+            models.UniqueConstraint(fields=["provider", "user"], name="identity_idp_link_user_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id}:{self.user_id}"

@@ -155,7 +155,7 @@ def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def unverified_header(token: str) -> dict[str, Any]:
+def unverified_header(token: str, *, require_kid: bool = True) -> dict[str, Any]:
     """The header of a compact JWS, parsed only after size and shape checks.
 
     Refuses tokens over 16 KB, anything that is not exactly three base64url segments (JWE, padded
@@ -174,7 +174,7 @@ def unverified_header(token: str) -> dict[str, Any]:
     if not isinstance(header, dict):
         raise TokenInvalid()
     kid = header.get("kid")
-    if not isinstance(kid, str) or not KID_PATTERN.fullmatch(kid):
+    if (kid is not None or require_kid) and (not isinstance(kid, str) or not KID_PATTERN.fullmatch(kid)):
         raise TokenInvalid()
     if not isinstance(header.get("alg"), str) or FORBIDDEN_HEADER_PARAMETERS.intersection(header):
         raise TokenInvalid()
@@ -185,7 +185,7 @@ def verify(
     *,
     token: str,
     trusted: Mapping[str, LoadedKey],
-    kinds: Iterable[TokenKind],
+    kinds: Iterable[TokenKind] | None,
     now: datetime,
     issuer: str | None = None,
     audience: str | Sequence[str] | None = None,
@@ -196,17 +196,18 @@ def verify(
 
     The kid picks the key; the key record fixes the only accepted algorithm. Time claims must be
     JSON numbers (no strings, no infinities). Every failure is the same TokenInvalid, so callers
-    cannot leak which check failed."""
-    header = unverified_header(token)
+    cannot leak which check failed. `kinds=None` is for foreign tokens (an external identity
+    provider's), which carry no kind header and may omit the kid when exactly one key is trusted."""
+    header = unverified_header(token, require_kid=kinds is not None)
     if leeway_seconds is None:
         leeway_seconds = settings.IDENTITY_JWT_LEEWAY_SECONDS
-    key = trusted.get(header["kid"])
-    if (
-        key is None
-        or header["alg"] != key.algorithm
-        or header.get("tkn") not in set(kinds)
-        or key.expired(now)
-    ):
+    kid = header.get("kid")
+    key = (
+        trusted.get(kid) if kid is not None else (next(iter(trusted.values())) if len(trusted) == 1 else None)
+    )
+    if key is None or header["alg"] != key.algorithm or key.expired(now):
+        raise TokenInvalid()
+    if kinds is not None and header.get("tkn") not in set(kinds):
         raise TokenInvalid()
     try:
         claims = jwt.decode(

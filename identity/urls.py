@@ -2,6 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
+from identity.views.jwt import JWTViewSet
 from identity.views.keys import KeyViewSet
 from identity.views.login import LoginApi, LoginPingApi, LogoutApi
 from identity.views.refresh_tokens import RefreshTokenViewSet
@@ -19,6 +20,10 @@ refresh_tokens = RefreshTokenViewSet.as_view({"post": "exchange", "get": "list",
 refresh_token = RefreshTokenViewSet.as_view({"get": "retrieve", "delete": "destroy"})
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("api/jwt/validate", JWTViewSet.as_view({"get": "validate"}), name="jwt-validate"),
+    path("api/jwt/issue", JWTViewSet.as_view({"get": "issue"}), name="jwt-issue"),
+    path("api/jwt/vend", JWTViewSet.as_view({"post": "vend"}), name="jwt-vend"),
+    path("api/jwt/reconcile", JWTViewSet.as_view({"post": "reconcile"}), name="jwt-reconcile"),
     path("api/login", LoginApi.as_view(), name="login"),
     path("api/login/<str:user_id>/<str:application_id>", LoginPingApi.as_view(), name="login-ping"),
     path("api/logout", LogoutApi.as_view(), name="logout"),

@@ -158,7 +158,7 @@ def login(
         raise UserLocked()
     if user.is_expired(now):
         raise UserExpired()
-    return _login_success(
+    return login_success(
         user=user,
         tenant=tenant,
         application=application,
@@ -170,7 +170,7 @@ def login(
 
 
 @transaction.atomic
-def _login_success(
+def login_success(
     *,
     user: User,
     tenant: Tenant,
@@ -180,6 +180,10 @@ def _login_success(
     now: datetime,
     authentication_type: AuthenticationType,
 ) -> LoginResult:
+    """Finish a login that has been authenticated (password, ping or a reconciled foreign JWT):
+    record it, clear the failure counter, and issue the access token and, where the application
+    generates them, a refresh token. Deactivated applications are refused here, after
+    authentication, so their existence is not revealed to a caller without credentials."""
     registrations = list(Registration.objects.filter(user=user).order_by("created_at"))
     registration = next(
         (r for r in registrations if application and r.application_id == application.pk), None
@@ -204,7 +208,7 @@ def _login_success(
         and registration is not None
         and application is not None
         and application.generate_refresh_tokens
-        and authentication_type == AuthenticationType.PASSWORD
+        and authentication_type in (AuthenticationType.PASSWORD, AuthenticationType.FEDERATED_JWT)
     ):
         refresh = refresh_token_create(user=user, application=application, device=device, now=now)
     access = None
@@ -241,7 +245,7 @@ def login_ping(
         raise UserLocked()
     if user.is_expired(now):
         raise UserExpired()
-    return _login_success(
+    return login_success(
         user=user,
         tenant=tenant,
         application=application,

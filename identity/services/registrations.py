@@ -10,6 +10,9 @@ from django.db import transaction
 from identity.exceptions import ValidationFailed
 from identity.models import Application, Registration, User
 
+# User profile fields an external identity provider's claims may fill in.
+MAPPABLE_USER_FIELDS = frozenset({"first_name", "middle_name", "last_name", "full_name", "username"})
+
 
 def _clean_roles(*, application: Application, roles: Iterable[str] | None) -> list[str]:
     known = {role.name.lower(): role.name for role in application.roles.all()}

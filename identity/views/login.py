@@ -27,15 +27,17 @@ from identity.views.common import instant, parse, path_uuid
 from identity.views.representations import user_json
 
 
+class DeviceSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    type = serializers.CharField(required=False, allow_blank=True, max_length=64)
+
+
+class MetaDataSerializer(serializers.Serializer):
+    device = DeviceSerializer(required=False)
+
+
 class LoginInputSerializer(serializers.Serializer):
-    class MetaData(serializers.Serializer):
-        class Device(serializers.Serializer):
-            name = serializers.CharField(required=False, allow_blank=True, max_length=255)
-            description = serializers.CharField(required=False, allow_blank=True, max_length=255)
-            type = serializers.CharField(required=False, allow_blank=True, max_length=64)
-
-        device = Device(required=False)
-
     loginId = serializers.CharField(max_length=320)
     # Bounded so a megabyte "password" is refused before any hashing work.
     password = serializers.CharField(max_length=1024, trim_whitespace=False)
@@ -45,7 +47,7 @@ class LoginInputSerializer(serializers.Serializer):
     loginIdTypes = serializers.ListField(
         child=serializers.ChoiceField(choices=LOGIN_ID_TYPES), required=False, allow_empty=False, max_length=2
     )
-    metaData = MetaData(required=False)
+    metaData = MetaDataSerializer(required=False)
 
 
 def login_response(result: LoginResult) -> Response:
@@ -64,6 +66,17 @@ def login_response(result: LoginResult) -> Response:
         refresh_expires_at=result.refresh_token.expires_at if result.refresh_token else None,
     )
     return response
+
+
+def device_info(request: Request, data: dict[str, Any]) -> DeviceInfo:
+    """The device a session is started from, as the request's `metaData.device` describes it."""
+    device = (data.get("metaData") or {}).get("device") or {}
+    return DeviceInfo(
+        name=device.get("name", ""),
+        description=device.get("description", ""),
+        type=device.get("type", ""),
+        address=client_address(request, data.get("ipAddress")),
+    )
 
 
 def client_address(request: Request, given: str | None) -> str:
@@ -85,7 +98,6 @@ class LoginApi(APIView):
             application_id=data.get("applicationId"),
             tenant_header=request.headers.get(TENANT_HEADER),
         )
-        device = (data.get("metaData") or {}).get("device") or {}
         result = login(
             tenant=tenant,
             application=application,
@@ -93,12 +105,7 @@ class LoginApi(APIView):
             password=data["password"],
             login_id_types=tuple(data.get("loginIdTypes") or LOGIN_ID_TYPES),
             no_jwt=data["noJWT"],
-            device=DeviceInfo(
-                name=device.get("name", ""),
-                description=device.get("description", ""),
-                type=device.get("type", ""),
-                address=client_address(request, data.get("ipAddress")),
-            ),
+            device=device_info(request, data),
         )
         return login_response(result)
 

@@ -1,0 +1,69 @@
+"""External JWT identity providers for /api/jwt/reconcile."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+
+from identity.exceptions import ValidationFailed
+from identity.models import Application, ExternalJWTProvider, SigningKey, Tenant
+from identity.services.registrations import MAPPABLE_USER_FIELDS
+
+
+@transaction.atomic
+def external_jwt_provider_create(
+    *,
+    tenant: Tenant,
+    name: str,
+    keys: Iterable[SigningKey],
+    applications: Iterable[Application],
+    unique_identity_claim: str = "email",
+    claim_map: dict[str, Any] | None = None,
+    issuer: str = "",
+    audience: str = "",
+) -> ExternalJWTProvider:
+    """Register a provider whose tokens may log users into the given applications of the tenant.
+    Its keys are our key records (import the provider's public keys first); applications of other
+    tenants and claim mappings onto anything but profile fields are refused."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed.on_field("identityProvider.name", "blank", "A name is required.")
+    if ExternalJWTProvider.objects.filter(tenant=tenant, name__iexact=name).exists():
+        raise ValidationFailed.on_field(
+            "identityProvider.name", "duplicate", "A provider with this name exists."
+        )
+    keys, applications = list(keys), list(applications)
+    if not keys:
+        raise ValidationFailed.on_field(
+            "identityProvider.keys", "blank", "At least one verification key is needed."
+        )
+    if any(key.tenant_id not in (None, tenant.pk) for key in keys):
+        raise ValidationFailed.on_field(
+            "identityProvider.keys", "invalid", "A key belongs to another tenant."
+        )
+    if any(application.tenant_id != tenant.pk for application in applications):
+        raise ValidationFailed.on_field(
+            "identityProvider.applicationIds", "invalid", "An application belongs to another tenant."
+        )
+    claim_map = claim_map or {}
+    if not isinstance(claim_map, dict) or any(
+        field not in MAPPABLE_USER_FIELDS for field in claim_map.values()
+    ):
+        raise ValidationFailed.on_field(
+            "identityProvider.claimMap",
+            "invalid",
+            f"Claims map onto {', '.join(sorted(MAPPABLE_USER_FIELDS))}.",
+        )
+    provider = ExternalJWTProvider.objects.create(
+        tenant=tenant,
+        name=name,
+        unique_identity_claim=unique_identity_claim.strip() or "email",
+        claim_map=claim_map,
+        issuer=issuer.strip(),
+        audience=audience.strip(),
+    )
+    provider.verification_keys.set(keys)
+    provider.applications.set(applications)
+    return provider

@@ -1,0 +1,283 @@
+"""The JWT API's rules: validate, issue for another application, vend, reconcile a foreign JWT."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+
+from identity.exceptions import NotAuthenticated, ValidationFailed
+from identity.key_store import key_snapshot
+from identity.models import (
+    Application,
+    ExternalJWTProvider,
+    IdentityProviderLink,
+    RefreshToken,
+    Registration,
+    SigningKey,
+    Tenant,
+    User,
+)
+from identity.selectors import jwt_configuration_for
+from identity.services.access_tokens import (
+    AccessToken,
+    AuthenticationType,
+    VerifiedToken,
+    access_token_issue,
+    access_token_verify,
+)
+from identity.services.login import LoginResult, login_success
+from identity.services.refresh_tokens import DeviceInfo, refresh_token_create, refresh_token_find
+from identity.services.registrations import MAPPABLE_USER_FIELDS, registration_create
+from identity.services.users import user_create
+from identity.signing import TokenInvalid, TokenKind, load_key, sign, unverified_header, verify
+
+MAX_VEND_CLAIMS_BYTES = 64 * 1024
+MAX_VEND_TTL_SECONDS = 10 * 365 * 24 * 3600
+RESERVED_VEND_CLAIMS = frozenset({"exp", "iat", "amr", "cnf", "jti"})
+
+
+def jwt_validate(*, token: str, now: datetime, tenant_id: uuid.UUID | None = None) -> dict[str, Any]:
+    """Check a token we issued and return its claims: a user access token (signature, expiry,
+    tenant, issuer) or a vended token (signature, expiry). With the tenant's `validate_checks_state`
+    on, a user access token is also refused when its user is deactivated, locked or expired, its
+    application inactive, or its session (`sid`) revoked or expired (FusionAuth #1013). Default
+    mode does no SQL: keys come from the in-memory key store."""
+    kind = unverified_header(token).get("tkn")
+    if kind == TokenKind.VENDED:
+        return _vended_verify(token=token, now=now, tenant_id=tenant_id)
+    verified = access_token_verify(token=token, now=now)
+    if tenant_id is not None and verified.tenant_id != tenant_id:
+        raise TokenInvalid()
+    if key_snapshot().validate_state.get(verified.tenant_id):
+        _check_state(verified, now)
+    return verified.claims
+
+
+def _vended_verify(*, token: str, now: datetime, tenant_id: uuid.UUID | None) -> dict[str, Any]:
+    snapshot = key_snapshot()
+    trusted = snapshot.by_kid if tenant_id is None else snapshot.trusted(tenant_id=tenant_id)
+    claims, _ = verify(
+        token=token, trusted=trusted, kinds=(TokenKind.VENDED,), now=now, require=("exp", "iat")
+    )
+    return claims
+
+
+def _check_state(verified: VerifiedToken, now: datetime) -> None:
+    claims = verified.claims
+    user_id = _uuid(claims.get("sub"))
+    user = User.objects.filter(pk=user_id, tenant_id=verified.tenant_id).first() if user_id else None
+    if user is None or not user.is_active or user.is_locked(now) or user.is_expired(now):
+        raise TokenInvalid()
+    application_id = _uuid(claims.get("applicationId"))
+    if application_id is not None and not Application.objects.filter(pk=application_id, active=True).exists():
+        raise TokenInvalid()
+    session_id = _uuid(claims.get("sid"))
+    if (
+        session_id is not None
+        and not RefreshToken.objects.filter(
+            pk=session_id, revoked_at__isnull=True, expires_at__gt=now
+        ).exists()
+    ):
+        raise TokenInvalid()
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class IssuedForApplication:
+    access_token: AccessToken
+    registered: bool
+    refresh_token: RefreshToken | None
+    refresh_token_value: str | None
+
+
+@transaction.atomic
+def jwt_issue(
+    *, verified: VerifiedToken, application_id: str | None, refresh_value: str | None, now: datetime
+) -> IssuedForApplication:
+    """Issue a token for another application of the same tenant to the holder of a valid access
+    token (single sign-on between applications). The new token expires when the presented one does,
+    so chaining issue calls never extends a session. A refresh token comes only with a valid one of
+    the same user, when the target application generates refresh tokens and both applications use
+    the same expiration policy; it keeps the original session's start and family."""
+    target = _uuid(application_id)
+    if target is None:
+        raise ValidationFailed.on_field("applicationId", "invalid", "applicationId must be a UUID.")
+    application = (
+        Application.objects.select_related("tenant").filter(pk=target, tenant_id=verified.tenant_id).first()
+    )
+    if application is None or not application.active:
+        raise ValidationFailed.on_field("applicationId", "invalid", "No active application has this id.")
+    user_id = _uuid(verified.claims.get("sub"))
+    user = User.objects.filter(pk=user_id, tenant_id=verified.tenant_id).first() if user_id else None
+    if user is None or not user.is_active or user.is_expired(now):
+        raise NotAuthenticated()
+    registration = Registration.objects.filter(user=user, application=application).first()
+    refresh = None
+    if registration is not None and refresh_value:
+        refresh = _refresh_for(application=application, user=user, value=refresh_value, now=now)
+    expires_at = datetime.fromtimestamp(int(verified.claims["exp"]), tz=now.tzinfo)
+    access = access_token_issue(
+        user=user,
+        tenant=application.tenant,
+        application=application,
+        roles=list(registration.roles) if registration is not None else None,
+        authentication_type=AuthenticationType.JWT_SSO,
+        now=now,
+        session_id=refresh.token.pk if refresh is not None else None,
+        auth_time=datetime.fromtimestamp(
+            int(verified.claims.get("auth_time", verified.claims["iat"])), tz=now.tzinfo
+        ),
+        expires_at=expires_at,
+    )
+    return IssuedForApplication(
+        access_token=access,
+        registered=registration is not None,
+        refresh_token=refresh.token if refresh is not None else None,
+        refresh_token_value=refresh.value if refresh is not None else None,
+    )
+
+
+def _refresh_for(*, application: Application, user: User, value: str, now: datetime) -> Any:
+    source = refresh_token_find(value=value)
+    if (
+        source is None
+        or source.user_id != user.pk
+        or source.revoked_at is not None
+        or source.expires_at <= now
+        or not application.generate_refresh_tokens
+    ):
+        return None
+    same_policy = (
+        jwt_configuration_for(application=source.application).refresh_token_expiration_policy
+        == jwt_configuration_for(application=application).refresh_token_expiration_policy
+    )
+    if not same_policy:
+        return None
+    return refresh_token_create(
+        user=user, application=application, started_at=source.started_at, family_id=source.family_id, now=now
+    )
+
+
+def jwt_vend(
+    *,
+    tenant: Tenant,
+    claims: Any,
+    key_id: uuid.UUID | None,
+    ttl_seconds: int | None,
+    now: datetime,
+) -> str:
+    """Sign free-form claims for a caller with an API key (service-to-service tokens not tied to a
+    user). `exp`, `iat`, `amr`, `cnf` are reserved and ignored if sent; `iat`, `exp` and `jti` are
+    ours. The key must be able to sign and belong to the tenant or be global: a tenant can never
+    mint tokens with another tenant's key. Vended tokens carry their own kind, so they cannot pass
+    as a user's access token."""
+    if not isinstance(claims, dict):
+        raise ValidationFailed.on_field("claims", "invalid", "claims must be a JSON object.")
+    if len(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()) > MAX_VEND_CLAIMS_BYTES:
+        raise ValidationFailed.on_field(
+            "claims", "tooLarge", f"claims may take at most {MAX_VEND_CLAIMS_BYTES} bytes."
+        )
+    ttl = ttl_seconds if ttl_seconds is not None else tenant.access_token_ttl_seconds
+    if not 0 < ttl <= MAX_VEND_TTL_SECONDS:
+        raise ValidationFailed.on_field("timeToLiveInSeconds", "invalid", "Must be between 1 and 315360000.")
+    record = (
+        SigningKey.objects.filter(pk=key_id).first()
+        if key_id is not None
+        else tenant.access_token_signing_key
+    )
+    key = load_key(record) if record is not None else None
+    if (
+        record is None
+        or key is None
+        or not key.can_sign
+        or key.expired(now)
+        or (record.tenant_id is not None and record.tenant_id != tenant.pk)
+    ):
+        raise ValidationFailed.on_field("keyId", "invalid", "keyId must name a signing key of this tenant.")
+    payload = {name: value for name, value in claims.items() if name not in RESERVED_VEND_CLAIMS}
+    issued = int(now.timestamp())
+    payload.update(iat=issued, exp=issued + ttl, jti=str(uuid.uuid4()))
+    return sign(claims=payload, key=key, kind=TokenKind.VENDED, now=now)
+
+
+def jwt_reconcile(
+    *,
+    application_id: uuid.UUID,
+    provider_id: uuid.UUID,
+    token: str,
+    device: DeviceInfo | None,
+    now: datetime,
+) -> LoginResult:
+    """Log in with a JWT from an external identity provider: verify it with the provider's keys,
+    find the user by the provider's unique claim (linking an existing account with that email, or
+    creating one without a password), register them to the application with its default roles, and
+    answer like a login. An unknown, disabled or foreign provider or application is a 401."""
+    provider = (
+        ExternalJWTProvider.objects.select_related("tenant")
+        .filter(pk=provider_id, enabled=True, applications=application_id)
+        .first()
+    )
+    application = Application.objects.select_related("tenant").filter(pk=application_id).first()
+    if provider is None or application is None or application.tenant_id != provider.tenant_id:
+        raise NotAuthenticated()
+    trusted = {key.kid: key for key in (load_key(record) for record in provider.verification_keys.all())}
+    require = ["exp"] + (["iss"] if provider.issuer else []) + (["aud"] if provider.audience else [])
+    claims, _ = verify(
+        token=token,
+        trusted=trusted,
+        kinds=None,
+        now=now,
+        issuer=provider.issuer or None,
+        audience=provider.audience or None,
+        require=tuple(require),
+    )
+    subject = claims.get(provider.unique_identity_claim)
+    if not isinstance(subject, str) or not subject.strip() or len(subject) > 320:
+        raise ValidationFailed.on_field(
+            "token", "invalid", f"The token carries no usable {provider.unique_identity_claim!r} claim."
+        )
+    with transaction.atomic():
+        user = _reconciled_user(provider=provider, subject=subject.strip(), claims=claims, now=now)
+        if not Registration.objects.filter(user=user, application=application).exists():
+            registration_create(user=user, application=application)
+        return login_success(
+            user=user,
+            tenant=provider.tenant,
+            application=application,
+            no_jwt=False,
+            device=device,
+            now=now,
+            authentication_type=AuthenticationType.FEDERATED_JWT,
+        )
+
+
+def _reconciled_user(
+    *, provider: ExternalJWTProvider, subject: str, claims: dict[str, Any], now: datetime
+) -> User:
+    link = (
+        IdentityProviderLink.objects.select_related("user").filter(provider=provider, subject=subject).first()
+    )
+    if link is not None:
+        IdentityProviderLink.objects.filter(pk=link.pk).update(last_login_at=now)
+        return link.user
+    user = User.objects.filter(tenant=provider.tenant, email__iexact=subject).first()
+    if user is None:
+        mapped = {
+            field: str(claims[claim])[:150]
+            for claim, field in provider.claim_map.items()
+            if field in MAPPABLE_USER_FIELDS and isinstance(claims.get(claim), str | int)
+        }
+        user = user_create(tenant=provider.tenant, email=subject, password=None, verified=True, **mapped)
+    IdentityProviderLink.objects.create(provider=provider, user=user, subject=subject, last_login_at=now)
+    return user

@@ -1,0 +1,154 @@
+"""The JWT API: `/api/jwt/validate`, `/api/jwt/issue`, `/api/jwt/vend`, `/api/jwt/reconcile`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+from rest_framework import serializers, viewsets
+from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from identity.authentication import (
+    TENANT_HEADER,
+    AccessTokenAuthentication,
+    APIKeyAuthentication,
+    HasAPIKey,
+    TokenPrincipal,
+    request_tenant,
+)
+from identity.cookies import ACCESS_COOKIE, REFRESH_COOKIE, set_token_cookies
+from identity.exceptions import NotAuthenticated
+from identity.services.jwt import jwt_issue, jwt_reconcile, jwt_validate, jwt_vend
+from identity.signing import MAX_TOKEN_BYTES, TokenInvalid
+from identity.views.common import parse
+from identity.views.login import MetaDataSerializer, device_info, login_response
+
+
+class VendInputSerializer(serializers.Serializer):
+    claims = serializers.JSONField(required=False, default=dict)
+    keyId = serializers.UUIDField(required=False, allow_null=True)
+    timeToLiveInSeconds = serializers.IntegerField(required=False, min_value=1, max_value=315_360_000)
+
+
+class ReconcileTokenSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=MAX_TOKEN_BYTES)
+
+
+# A field named `data` would shadow Serializer.data, so the fields are given as a mapping.
+ReconcileInputSerializer: type[serializers.Serializer] = type(
+    "ReconcileInputSerializer",
+    (serializers.Serializer,),
+    {
+        "applicationId": serializers.UUIDField(),
+        "identityProviderId": serializers.UUIDField(),
+        "data": ReconcileTokenSerializer(required=False),
+        "encodedJWT": serializers.CharField(
+            required=False, max_length=MAX_TOKEN_BYTES
+        ),  # FusionAuth's legacy name
+        "ipAddress": serializers.IPAddressField(required=False, allow_blank=True),
+        "metaData": MetaDataSerializer(required=False),
+    },
+)
+
+
+class IsUser(BasePermission):
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return isinstance(request.user, TokenPrincipal)
+
+
+def presented_token(request: Request) -> str:
+    """The JWT of `Authorization: Bearer …` (or the legacy `JWT …`), else the access_token cookie."""
+    scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
+    if scheme.lower() in ("bearer", "jwt") and value.strip():
+        return value.strip()
+    return request.COOKIES.get(ACCESS_COOKIE, "")
+
+
+def _tenant_header(request: Request) -> uuid.UUID | None:
+    raw = request.headers.get(TENANT_HEADER)
+    try:
+        return uuid.UUID(raw) if raw else None
+    except ValueError as exc:
+        raise TokenInvalid() from exc
+
+
+@method_decorator(never_cache, name="dispatch")
+class JWTViewSet(viewsets.ViewSet):
+    """Each action parses, calls one service and serializes. Authentication differs per action:
+    validate and reconcile take none but the token itself, issue takes a user access token, vend an
+    API key."""
+
+    def get_authenticators(self) -> list[Any]:
+        action = self.action_map.get((self.request.method or "").lower())
+        if action == "issue":
+            return [AccessTokenAuthentication()]
+        if action == "vend":
+            return [APIKeyAuthentication()]
+        return []
+
+    def get_permissions(self) -> list[BasePermission]:
+        if self.action == "issue":
+            return [IsUser()]
+        if self.action == "vend":
+            return [HasAPIKey()]
+        return [AllowAny()]
+
+    def validate(self, request: Request) -> Response:
+        token = presented_token(request)
+        if not token:
+            raise NotAuthenticated()
+        claims = jwt_validate(token=token, now=timezone.now(), tenant_id=_tenant_header(request))
+        return Response({"jwt": claims})
+
+    def issue(self, request: Request) -> Response:
+        principal = request.user
+        assert isinstance(principal, TokenPrincipal)  # noqa: S101 - guaranteed by IsUser
+        refresh_value = request.COOKIES.get(REFRESH_COOKIE) or request.query_params.get("refreshToken")
+        issued = jwt_issue(
+            verified=principal.token,
+            application_id=request.query_params.get("applicationId"),
+            refresh_value=refresh_value,
+            now=timezone.now(),
+        )
+        body: dict[str, Any] = {"token": issued.access_token.value}
+        if issued.refresh_token is not None:
+            body["refreshToken"] = issued.refresh_token_value
+            body["refreshTokenId"] = str(issued.refresh_token.pk)
+        response = Response(body, status=200 if issued.registered else 202)
+        set_token_cookies(
+            response,
+            access_token=issued.access_token.value,
+            refresh_token=issued.refresh_token_value,
+            refresh_expires_at=issued.refresh_token.expires_at if issued.refresh_token else None,
+        )
+        return response
+
+    def vend(self, request: Request) -> Response:
+        data = parse(VendInputSerializer, request.data)
+        token = jwt_vend(
+            tenant=request_tenant(request),
+            claims=data["claims"],
+            key_id=data.get("keyId"),
+            ttl_seconds=data.get("timeToLiveInSeconds"),
+            now=timezone.now(),
+        )
+        return Response({"token": token})
+
+    def reconcile(self, request: Request) -> Response:
+        data = parse(ReconcileInputSerializer, request.data)
+        token = (data.get("data") or {}).get("token") or data.get("encodedJWT")
+        if not token:
+            raise NotAuthenticated()
+        result = jwt_reconcile(
+            application_id=data["applicationId"],
+            provider_id=data["identityProviderId"],
+            token=token,
+            device=device_info(request, data),
+            now=timezone.now(),
+        )
+        return login_response(result)
