@@ -105,7 +105,6 @@ def _hostile_tokens(world, session) -> list[tuple[str, str]]:
     other_key = signing_key_generate(tenant=other_tenant, algorithm="ES256", name="x").key
     tenant_signing_key_set(tenant=other_tenant, key=other_key)
 
-
     cross = sign(
         claims={**claims, "tid": str(world.tenant.pk)},
         key=load_key(other_key),
