@@ -25,6 +25,7 @@ from django.utils.translation import ngettext
 from identity.forms import (
     APIKeyCreateForm,
     ApplicationForm,
+    ExternalJWTProviderForm,
     PasswordChangeForm,
     RegistrationForm,
     RoleInlineForm,
@@ -40,6 +41,8 @@ from identity.models import (
     APIKey,
     Application,
     ApplicationRole,
+    ExternalJWTProvider,
+    IdentityProviderLink,
     RefreshToken,
     Registration,
     SigningKey,
@@ -643,3 +646,34 @@ class APIKeyAdmin(ShowOnceAdmin):
 
     def shown_once(self, form: APIKeyCreateForm) -> list[tuple[str, str]]:
         return [("API key", form.raw_value)]
+
+
+@admin.register(ExternalJWTProvider)
+class ExternalJWTProviderAdmin(ServiceAdmin):
+    form = ExternalJWTProviderForm
+    list_display = ("name", "tenant", "enabled", "unique_identity_claim", "issuer", "created_at")
+    list_filter = ("enabled", "tenant")
+    search_fields = ("name", "id", "issuer")
+    list_select_related = ("tenant",)
+    autocomplete_fields = ("tenant",)
+    filter_horizontal = ("verification_keys", "applications")
+    readonly_fields = RECORD_FIELDS
+    change_readonly_fields = ("tenant",)
+
+
+@admin.register(IdentityProviderLink)
+class IdentityProviderLinkAdmin(IdentityModelAdmin):
+    """Links are made by /api/jwt/reconcile; the console can look and unlink, not edit."""
+
+    list_display = ("user", "provider", "subject", "created_at", "last_login_at")
+    list_filter = ("provider",)
+    search_fields = ("subject", "user__email", "user__id")
+    list_select_related = ("user", "provider")
+    raw_id_fields = ("user", "provider")
+    readonly_fields = ("id", "user", "provider", "subject", "created_at", "last_login_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

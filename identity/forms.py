@@ -12,7 +12,16 @@ from django.db import models, router, transaction
 from django.forms.models import BaseInlineFormSet, construct_instance
 
 from identity.exceptions import ValidationFailed
-from identity.models import APIKey, Application, ApplicationRole, Registration, SigningKey, Tenant, User
+from identity.models import (
+    APIKey,
+    Application,
+    ApplicationRole,
+    ExternalJWTProvider,
+    Registration,
+    SigningKey,
+    Tenant,
+    User,
+)
 from identity.selectors import tenant_get_default
 from identity.services.api_keys import api_key_create
 from identity.services.applications import (
@@ -20,6 +29,7 @@ from identity.services.applications import (
     application_create,
     application_update,
 )
+from identity.services.identity_providers import external_jwt_provider_create, external_jwt_provider_update
 from identity.services.registrations import registration_create, registration_update
 from identity.services.signing_keys import (
     GeneratedKey,
@@ -348,3 +358,45 @@ class SigningKeyRenameForm(ServiceModelForm[SigningKey]):
 
     def update(self, current: SigningKey) -> SigningKey:
         return signing_key_rename(key=current, name=self.cleaned_data["name"])
+
+
+class ExternalJWTProviderForm(ServiceModelForm[ExternalJWTProvider]):
+    error_fields = {
+        "identityProvider.name": "name",
+        "identityProvider.keys": "verification_keys",
+        "identityProvider.applicationIds": "applications",
+        "identityProvider.claimMap": "claim_map",
+    }
+
+    class Meta:
+        model = ExternalJWTProvider
+        fields = [
+            "tenant",
+            "name",
+            "enabled",
+            "verification_keys",
+            "issuer",
+            "audience",
+            "unique_identity_claim",
+            "claim_map",
+            "applications",
+        ]
+
+    def _values(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "keys": data["verification_keys"],
+            "applications": data["applications"],
+            "unique_identity_claim": data["unique_identity_claim"],
+            "claim_map": data["claim_map"] or {},
+            "issuer": data["issuer"],
+            "audience": data["audience"],
+            "enabled": data["enabled"],
+        }
+
+    def create(self) -> ExternalJWTProvider:
+        return external_jwt_provider_create(tenant=self.cleaned_data["tenant"], **self._values())
+
+    def update(self, current: ExternalJWTProvider) -> ExternalJWTProvider:
+        return external_jwt_provider_update(provider=current, **self._values())

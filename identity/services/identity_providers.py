@@ -12,29 +12,23 @@ from identity.models import Application, ExternalJWTProvider, SigningKey, Tenant
 from identity.services.registrations import MAPPABLE_USER_FIELDS
 
 
-@transaction.atomic
-def external_jwt_provider_create(
+def _validate(
     *,
     tenant: Tenant,
     name: str,
-    keys: Iterable[SigningKey],
-    applications: Iterable[Application],
-    unique_identity_claim: str = "email",
-    claim_map: dict[str, Any] | None = None,
-    issuer: str = "",
-    audience: str = "",
-) -> ExternalJWTProvider:
-    """Register a provider whose tokens may log users into the given applications of the tenant.
-    Its keys are our key records (import the provider's public keys first); applications of other
-    tenants and claim mappings onto anything but profile fields are refused."""
+    keys: list[SigningKey],
+    applications: list[Application],
+    claim_map: Any,
+    exclude_pk: Any = None,
+) -> str:
     name = (name or "").strip()
     if not name:
         raise ValidationFailed.on_field("identityProvider.name", "blank", "A name is required.")
-    if ExternalJWTProvider.objects.filter(tenant=tenant, name__iexact=name).exists():
+    clash = ExternalJWTProvider.objects.filter(tenant=tenant, name__iexact=name).exclude(pk=exclude_pk)
+    if clash.exists():
         raise ValidationFailed.on_field(
             "identityProvider.name", "duplicate", "A provider with this name exists."
         )
-    keys, applications = list(keys), list(applications)
     if not keys:
         raise ValidationFailed.on_field(
             "identityProvider.keys", "blank", "At least one verification key is needed."
@@ -47,7 +41,6 @@ def external_jwt_provider_create(
         raise ValidationFailed.on_field(
             "identityProvider.applicationIds", "invalid", "An application belongs to another tenant."
         )
-    claim_map = claim_map or {}
     if not isinstance(claim_map, dict) or any(
         field not in MAPPABLE_USER_FIELDS for field in claim_map.values()
     ):
@@ -56,14 +49,68 @@ def external_jwt_provider_create(
             "invalid",
             f"Claims map onto {', '.join(sorted(MAPPABLE_USER_FIELDS))}.",
         )
+    return name
+
+
+@transaction.atomic
+def external_jwt_provider_create(
+    *,
+    tenant: Tenant,
+    name: str,
+    keys: Iterable[SigningKey],
+    applications: Iterable[Application],
+    unique_identity_claim: str = "email",
+    claim_map: dict[str, Any] | None = None,
+    issuer: str = "",
+    audience: str = "",
+    enabled: bool = True,
+) -> ExternalJWTProvider:
+    """Register a provider whose tokens may log users into the given applications of the tenant.
+    Its keys are our key records (import the provider's public keys first); applications of other
+    tenants and claim mappings onto anything but profile fields are refused."""
+    keys, applications, claim_map = list(keys), list(applications), claim_map or {}
+    name = _validate(tenant=tenant, name=name, keys=keys, applications=applications, claim_map=claim_map)
     provider = ExternalJWTProvider.objects.create(
         tenant=tenant,
         name=name,
+        enabled=enabled,
         unique_identity_claim=unique_identity_claim.strip() or "email",
         claim_map=claim_map,
         issuer=issuer.strip(),
         audience=audience.strip(),
     )
+    provider.verification_keys.set(keys)
+    provider.applications.set(applications)
+    return provider
+
+
+@transaction.atomic
+def external_jwt_provider_update(
+    *,
+    provider: ExternalJWTProvider,
+    name: str,
+    keys: Iterable[SigningKey],
+    applications: Iterable[Application],
+    unique_identity_claim: str,
+    claim_map: dict[str, Any],
+    issuer: str,
+    audience: str,
+    enabled: bool,
+) -> ExternalJWTProvider:
+    """Replace a provider's settings, validated like a new one (its tenant cannot change)."""
+    keys, applications = list(keys), list(applications)
+    provider.name = _validate(
+        tenant=provider.tenant,
+        name=name,
+        keys=keys,
+        applications=applications,
+        claim_map=claim_map,
+        exclude_pk=provider.pk,
+    )
+    provider.unique_identity_claim = unique_identity_claim.strip() or "email"
+    provider.claim_map, provider.issuer, provider.audience = claim_map, issuer.strip(), audience.strip()
+    provider.enabled = enabled
+    provider.save()
     provider.verification_keys.set(keys)
     provider.applications.set(applications)
     return provider
