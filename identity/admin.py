@@ -53,22 +53,13 @@ from identity.services.applications import RoleSpec, application_role_create
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
 from identity.services.registrations import registration_delete
 from identity.services.signing_keys import signing_key_delete, signing_key_usages
-from identity.services.tenants import tenant_delete
+from identity.services.tenants import JWT_CONFIGURATION_FIELDS, tenant_delete
 from identity.services.users import user_delete
 
 DIGEST_PREFIX_LENGTH = 12
 FINGERPRINT_LENGTH = 16
 RECORD_FIELDS = ("id", "created_at", "updated_at")
-JWT_FIELDS = (
-    "access_token_ttl_seconds",
-    "refresh_token_ttl_minutes",
-    "refresh_token_expiration_policy",
-    "refresh_token_max_ttl_minutes",
-    "refresh_token_usage_policy",
-    "refresh_token_grace_period_seconds",
-    "access_token_signing_key",
-    "id_token_signing_key",
-)
+JWT_FIELDS = JWT_CONFIGURATION_FIELDS
 # Request attribute carrying a value from save_model to response_add; it lives as long as the request.
 _SHOWN_ONCE_ATTRIBUTE = "_identity_shown_once"
 

@@ -11,21 +11,14 @@ from django.db import transaction
 from identity.exceptions import ValidationFailed
 from identity.key_store import key_store_invalidate
 from identity.models import Application, ApplicationRole, Tenant
-from identity.services.tenants import jwt_configuration_validate
+from identity.services.tenants import JWT_CONFIGURATION_FIELDS, jwt_configuration_validate
 
 APPLICATION_FIELDS = frozenset(
     {
         "name",
         "active",
         "jwt_enabled",
-        "access_token_ttl_seconds",
-        "refresh_token_ttl_minutes",
-        "refresh_token_expiration_policy",
-        "refresh_token_max_ttl_minutes",
-        "refresh_token_usage_policy",
-        "refresh_token_grace_period_seconds",
-        "access_token_signing_key",
-        "id_token_signing_key",
+        *JWT_CONFIGURATION_FIELDS,
         "generate_refresh_tokens",
         "allow_token_refresh",
         "require_authentication",

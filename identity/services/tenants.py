@@ -12,19 +12,23 @@ from identity.exceptions import Conflict, ValidationFailed
 from identity.key_store import key_store_invalidate
 from identity.models import ExpirationPolicy, KeyUse, SigningKey, Tenant, UsagePolicy
 
+# The JWT configuration shared by tenants and applications (JWTConfigurationFields), in form order.
+JWT_CONFIGURATION_FIELDS = (
+    "access_token_ttl_seconds",
+    "refresh_token_ttl_minutes",
+    "refresh_token_expiration_policy",
+    "refresh_token_max_ttl_minutes",
+    "refresh_token_usage_policy",
+    "refresh_token_grace_period_seconds",
+    "access_token_signing_key",
+    "id_token_signing_key",
+)
 # Fields of the JWT configuration and login policies that callers may set on a tenant.
 TENANT_FIELDS = frozenset(
     {
         "name",
         "issuer",
-        "access_token_ttl_seconds",
-        "refresh_token_ttl_minutes",
-        "refresh_token_expiration_policy",
-        "refresh_token_max_ttl_minutes",
-        "refresh_token_usage_policy",
-        "refresh_token_grace_period_seconds",
-        "access_token_signing_key",
-        "id_token_signing_key",
+        *JWT_CONFIGURATION_FIELDS,
         "revoke_on_password_changed",
         "revoke_on_login_prevented",
         "revoke_on_one_time_token_reuse",

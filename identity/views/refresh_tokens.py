@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 from django.utils import timezone
 from django.utils.decorators import method_decorator
@@ -81,6 +81,16 @@ def _tenant_header(request: Request) -> uuid.UUID | None:
         return uuid.UUID(raw)
     except ValueError:
         return uuid.UUID(int=0)
+
+
+T = TypeVar("T", User, Application)
+
+
+def _visible_or_404(request: Request, found: T | None) -> T:
+    """A user or application the API key may address (its own tenant when locked or named)."""
+    if found is None or not _visible(_api_key(request), request.headers.get(TENANT_HEADER), found.tenant_id):
+        raise NotFound()
+    return found
 
 
 def _api_key(request: Request) -> APIKey:
@@ -196,17 +206,7 @@ class RefreshTokenViewSet(viewsets.ViewSet):
         return token
 
     def _user(self, request: Request, user_id: uuid.UUID) -> User:
-        user = User.objects.filter(pk=user_id).first()
-        if user is None or not _visible(
-            _api_key(request), request.headers.get(TENANT_HEADER), user.tenant_id
-        ):
-            raise NotFound()
-        return user
+        return _visible_or_404(request, User.objects.filter(pk=user_id).first())
 
     def _application(self, request: Request, application_id: uuid.UUID) -> Application:
-        application = Application.objects.filter(pk=application_id).first()
-        if application is None or not _visible(
-            _api_key(request), request.headers.get(TENANT_HEADER), application.tenant_id
-        ):
-            raise NotFound()
-        return application
+        return _visible_or_404(request, Application.objects.filter(pk=application_id).first())

@@ -41,22 +41,6 @@ def _unverified(token: str) -> dict:
     return jwt.decode(token, options={"verify_signature": False})
 
 
-@pytest.fixture
-def session(api_client, world):
-    body = api_client.post(
-        "/api/login",
-        {
-            "loginId": "ann@example.com",
-            "password": world.password,
-            "applicationId": str(world.application.pk),
-        },
-        format="json",
-        HTTP_AUTHORIZATION=world.api_key,
-    ).json()
-    api_client.cookies.clear()
-    return body
-
-
 def _validate(api_client, token=None, **headers):
     if token is not None:
         headers.setdefault("HTTP_AUTHORIZATION", f"Bearer {token}")

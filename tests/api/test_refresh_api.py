@@ -17,23 +17,6 @@ from tests.factories import ApplicationFactory, RegistrationFactory, TenantFacto
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def session(api_client, world):
-    """A login of the world's user: its response body (token, refreshToken, refreshTokenId)."""
-    body = api_client.post(
-        "/api/login",
-        {
-            "loginId": "ann@example.com",
-            "password": world.password,
-            "applicationId": str(world.application.pk),
-        },
-        format="json",
-        HTTP_AUTHORIZATION=world.api_key,
-    ).json()
-    api_client.cookies.clear()
-    return body
-
-
 def _refresh(api_client, **body):
     return api_client.post("/api/jwt/refresh", body, format="json")
 
