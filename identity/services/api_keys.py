@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -61,10 +62,13 @@ def api_key_create(
     key_manager: bool = False,
     expires_at: datetime | None = None,
     key: str | None = None,
+    key_id: uuid.UUID | None = None,
+    creator: APIKey | None = None,
 ) -> tuple[APIKey, str]:
     """Create an API key and return it with its value. The value is returned this once and never
     stored: only its SHA-256 digest and an 8-character prefix (to recognise it in lists) are kept.
-    A caller-supplied value must be long enough to be unguessable."""
+    A caller-supplied value must be long enough to be unguessable. Created through the API, a key
+    never holds more than its `creator`: the same tenant lock and a subset of its permissions."""
     if key is not None and len(key) < MIN_SUPPLIED_KEY_LENGTH:
         raise ValidationFailed.on_field(
             "apiKey.key", "tooShort", f"A supplied key needs at least {MIN_SUPPLIED_KEY_LENGTH} characters."
@@ -73,21 +77,83 @@ def api_key_create(
         raise ValidationFailed.on_field(
             "apiKey.expirationInstant", "invalid", "The expiry must be in the future."
         )
+    cleaned = api_key_permissions_clean(permissions)
+    if creator is not None:
+        _within(creator=creator, tenant=tenant, permissions=cleaned)
+    if key_id is not None and APIKey.objects.filter(pk=key_id).exists():
+        raise ValidationFailed.on_field("apiKeyId", "duplicate", "An API key with this id already exists.")
     raw = key or new_secret(36)
     digest = secret_digest(raw)
     if APIKey.objects.filter(key_digest=digest).exists():
         raise ValidationFailed.on_field("apiKey.key", "duplicate", "This key is already in use.")
     api_key = APIKey.objects.create(
+        id=key_id or uuid.uuid4(),
         tenant=tenant,
         name=name.strip(),
         description=description.strip(),
         key_digest=digest,
         prefix=raw[:PREFIX_LENGTH],
-        permissions=api_key_permissions_clean(permissions),
+        permissions=cleaned,
         key_manager=key_manager,
         expires_at=expires_at,
     )
     return api_key, raw
+
+
+def _within(*, creator: APIKey, tenant: Tenant | None, permissions: dict[str, list[str]]) -> None:
+    """A key manager hands out at most what it holds."""
+    if creator.tenant_id is not None and (tenant is None or tenant.pk != creator.tenant_id):
+        raise ValidationFailed.on_field(
+            "apiKey.tenantId", "invalid", "A tenant-locked key creates keys of its tenant."
+        )
+    if not creator.permissions:
+        return
+    if not permissions:
+        raise ValidationFailed.on_field(
+            "apiKey.permissions.endpoints",
+            "invalid",
+            "A key with limited permissions cannot create a super key.",
+        )
+    for endpoint, methods in permissions.items():
+        if not all(creator.allows(endpoint, method) for method in methods):
+            raise ValidationFailed.on_field(
+                "apiKey.permissions.endpoints",
+                "invalid",
+                f"The calling key may not grant {endpoint} {methods}.",
+            )
+
+
+@transaction.atomic
+def api_key_update(
+    *,
+    api_key: APIKey,
+    name: str,
+    description: str,
+    permissions: Any,
+    expires_at: datetime | None,
+    editor: APIKey | None = None,
+) -> APIKey:
+    """Change a key's name, description, permissions or expiry (its tenant lock, manager flag and
+    value never change). Through the API an editor cannot grant more than it holds itself."""
+    cleaned = api_key_permissions_clean(permissions)
+    if editor is not None:
+        _within(creator=editor, tenant=api_key.tenant, permissions=cleaned)
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationFailed.on_field(
+            "apiKey.expirationInstant", "invalid", "The expiry must be in the future."
+        )
+    api_key.name, api_key.description = name.strip(), description.strip()
+    api_key.permissions, api_key.expires_at = cleaned, expires_at
+    api_key.save()
+    return api_key
+
+
+@transaction.atomic
+def api_key_delete(*, api_key: APIKey, caller: APIKey | None = None) -> None:
+    """Delete a key; a key cannot delete itself through the API (it would lock its caller out)."""
+    if caller is not None and caller.pk == api_key.pk:
+        raise ValidationFailed.general("[CannotDeleteSelf]", "An API key cannot delete itself.")
+    api_key.delete()
 
 
 def api_key_authenticate(*, raw: str, path: str, method: str, now: datetime | None = None) -> APIKey:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +57,12 @@ def _check_fields(values: dict[str, Any]) -> None:
 
 @transaction.atomic
 def application_create(
-    *, tenant: Tenant, name: str, roles: Iterable[RoleSpec] = (), **config: Any
+    *,
+    tenant: Tenant,
+    name: str,
+    roles: Iterable[RoleSpec] = (),
+    application_id: uuid.UUID | None = None,
+    **config: Any,
 ) -> Application:
     """Create an application and its roles in one transaction, so a bad role leaves nothing behind."""
     _check_fields(config)
@@ -68,7 +74,11 @@ def application_create(
     jwt_configuration_validate(
         values={**defaults, **config}, tenant=tenant, prefix="application.jwtConfiguration"
     )
-    application = Application(tenant=tenant, name=name, **config)
+    if application_id is not None and Application.objects.filter(pk=application_id).exists():
+        raise ValidationFailed.on_field(
+            "applicationId", "duplicate", "An application with this id already exists."
+        )
+    application = Application(id=application_id or uuid.uuid4(), tenant=tenant, name=name, **config)
     application.save()
     key_store_invalidate()
     for spec in roles:
@@ -102,17 +112,58 @@ def application_set_active(*, application: Application, active: bool) -> Applica
 
 
 @transaction.atomic
-def application_role_create(*, application: Application, spec: RoleSpec) -> ApplicationRole:
+def application_delete(*, application: Application) -> None:
+    """Delete an application with its roles, registrations and refresh tokens (FusionAuth's hard
+    delete; deactivating is the reversible way)."""
+    application.delete()
+    key_store_invalidate()
+
+
+@transaction.atomic
+def application_role_create(
+    *, application: Application, spec: RoleSpec, role_id: uuid.UUID | None = None
+) -> ApplicationRole:
     """Add a role; names are unique per application, ignoring case, like FusionAuth's."""
     name = (spec.name or "").strip()
     if not name:
         raise ValidationFailed.on_field("role.name", "blank", "A role name is required.")
     if application.roles.filter(name__iexact=name).exists():
         raise ValidationFailed.on_field("role.name", "duplicate", f"The role {name!r} already exists.")
+    if role_id is not None and ApplicationRole.objects.filter(pk=role_id).exists():
+        raise ValidationFailed.on_field("roleId", "duplicate", "A role with this id already exists.")
     return ApplicationRole.objects.create(
+        id=role_id or uuid.uuid4(),
         application=application,
         name=name,
         description=spec.description,
         is_default=spec.is_default,
         is_super_role=spec.is_super_role,
     )
+
+
+@transaction.atomic
+def application_role_update(*, role: ApplicationRole, spec: RoleSpec) -> ApplicationRole:
+    """Change a role. A rename is carried into every registration holding the role, so nobody
+    silently loses or keeps a permission because of it."""
+    name = (spec.name or "").strip()
+    if not name:
+        raise ValidationFailed.on_field("role.name", "blank", "A role name is required.")
+    if role.application.roles.filter(name__iexact=name).exclude(pk=role.pk).exists():
+        raise ValidationFailed.on_field("role.name", "duplicate", f"The role {name!r} already exists.")
+    if name != role.name:
+        for registration in role.application.registrations.filter(roles__contains=[role.name]):
+            registration.roles = sorted({name if r == role.name else r for r in registration.roles})
+            registration.save(update_fields=["roles", "updated_at"])
+    role.name, role.description = name, spec.description
+    role.is_default, role.is_super_role = spec.is_default, spec.is_super_role
+    role.save()
+    return role
+
+
+@transaction.atomic
+def application_role_delete(*, role: ApplicationRole) -> None:
+    """Delete a role and take it away from every registration that held it."""
+    for registration in role.application.registrations.filter(roles__contains=[role.name]):
+        registration.roles = [r for r in registration.roles if r != role.name]
+        registration.save(update_fields=["roles", "updated_at"])
+    role.delete()

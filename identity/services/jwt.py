@@ -273,7 +273,7 @@ def _reconciled_user(
         return link.user
     user = User.objects.filter(tenant=provider.tenant, email__iexact=subject).first()
     if user is None:
-        mapped = {
+        mapped: dict[str, Any] = {
             field: str(claims[claim])[:150]
             for claim, field in provider.claim_map.items()
             if field in MAPPABLE_USER_FIELDS and isinstance(claims.get(claim), str | int)

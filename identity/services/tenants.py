@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -99,7 +100,9 @@ def _check_fields(values: Mapping[str, Any], allowed: frozenset[str]) -> None:
 
 
 @transaction.atomic
-def tenant_create(*, name: str, issuer: str = "acme.com", **config: Any) -> Tenant:
+def tenant_create(
+    *, name: str, issuer: str = "acme.com", tenant_id: uuid.UUID | None = None, **config: Any
+) -> Tenant:
     """Create a tenant with FusionAuth's defaults for anything not given, and its own signing key
     (IDENTITY_DEFAULT_SIGNING_ALGORITHM) unless one is chosen."""
     _check_fields(config, TENANT_FIELDS)
@@ -112,7 +115,9 @@ def tenant_create(*, name: str, issuer: str = "acme.com", **config: Any) -> Tena
         raise ValidationFailed.on_field("tenant.issuer", "blank", "An issuer is required.")
     defaults = {f.name: f.get_default() for f in Tenant._meta.concrete_fields if f.name in TENANT_FIELDS}
     jwt_configuration_validate(values={**defaults, **config}, tenant=None)
-    tenant = Tenant(name=name, issuer=issuer.strip(), **config)
+    if tenant_id is not None and Tenant.objects.filter(pk=tenant_id).exists():
+        raise ValidationFailed.on_field("tenantId", "duplicate", "A tenant with this id already exists.")
+    tenant = Tenant(id=tenant_id or uuid.uuid4(), name=name, issuer=issuer.strip(), **config)
     tenant.save()
     if tenant.access_token_signing_key_id is None:
         # Like FusionAuth, a new tenant can sign tokens at once: it gets a key of its own.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -82,6 +83,7 @@ def user_create(
     email: str,
     password: str | None,
     username: str | None = None,
+    user_id: uuid.UUID | None = None,
     **fields: Any,
 ) -> User:
     """Create a user of one tenant. Email and username are unique per tenant ignoring case, checked
@@ -90,7 +92,10 @@ def user_create(
     unknown = set(fields) - USER_FIELDS
     if unknown:
         raise TypeError(f"Unknown user fields: {', '.join(sorted(unknown))}")
+    if user_id is not None and User.objects.filter(pk=user_id).exists():
+        raise ValidationFailed.on_field("userId", "duplicate", "A user with this id already exists.")
     user = User(
+        id=user_id or uuid.uuid4(),
         tenant=tenant,
         email=_clean_email(tenant=tenant, email=email),
         username=_clean_username(tenant=tenant, username=username),
@@ -144,3 +149,19 @@ def user_set_password(*, user: User, password: str, now: datetime | None = None)
 def user_delete(*, user: User) -> None:
     """Hard delete; the user's registrations and refresh tokens go with the row."""
     user.delete()
+
+
+def user_change_password(*, tenant: Tenant, login_id: str, current_password: str, password: str) -> User:
+    """Change a password by proving the current one (FusionAuth's change-password by identity).
+    A wrong login id or current password is the same LoginFailed (404) after the same hashing work;
+    the new password is checked like any other and the tenant's revocation policy applies."""
+    from identity.selectors import user_get_by_login_id
+    from identity.services.login import LoginFailed
+
+    user = user_get_by_login_id(tenant=tenant, login_id=login_id)
+    if user is None or not user.has_usable_password():
+        User().set_password(current_password)
+        raise LoginFailed()
+    if not user.check_password(current_password) or not user.is_active:
+        raise LoginFailed()
+    return user_set_password(user=user, password=password)
