@@ -6,6 +6,8 @@ from identity.views.jwt import JWTViewSet
 from identity.views.keys import KeyViewSet
 from identity.views.login import LoginApi, LoginPingApi, LogoutApi
 from identity.views.refresh_tokens import RefreshTokenViewSet
+from identity.views.tenants import ApplicationViewSet, TenantViewSet
+from identity.views.users import APIKeyViewSet, ChangePasswordViewSet, RegistrationViewSet, UserViewSet
 from identity.views.well_known import JWKSApi, OpenIDConfigurationApi, PublicKeyApi
 
 app_name = "identity"
@@ -19,7 +21,48 @@ key_search = KeyViewSet.as_view({"get": "search", "post": "search"})
 refresh_tokens = RefreshTokenViewSet.as_view({"post": "exchange", "get": "list", "delete": "revoke"})
 refresh_token = RefreshTokenViewSet.as_view({"get": "retrieve", "delete": "destroy"})
 
+# Provisioning (FusionAuth's paths; PUT and PATCH both change only what they send).
+tenants = TenantViewSet.as_view({"get": "list", "post": "create"})
+tenant = TenantViewSet.as_view(
+    {"get": "retrieve", "post": "create", "put": "update", "patch": "update", "delete": "destroy"}
+)
+applications = ApplicationViewSet.as_view({"get": "list", "post": "create"})
+application = ApplicationViewSet.as_view(
+    {"get": "retrieve", "post": "create", "put": "update", "patch": "update", "delete": "destroy"}
+)
+roles = ApplicationViewSet.as_view({"post": "create_role"})
+role = ApplicationViewSet.as_view({"post": "create_role", "put": "update_role", "patch": "update_role",
+                                   "delete": "destroy_role"})  # fmt: skip
+users = UserViewSet.as_view({"get": "search", "post": "create"})
+user = UserViewSet.as_view(
+    {"get": "retrieve", "post": "create", "put": "update", "patch": "update", "delete": "destroy"}
+)
+registrations = RegistrationViewSet.as_view({"post": "create"})
+user_registrations = RegistrationViewSet.as_view({"post": "create", "put": "update", "patch": "update"})
+registration = RegistrationViewSet.as_view(
+    {"get": "retrieve", "put": "update", "patch": "update", "delete": "destroy"}
+)
+change_password = ChangePasswordViewSet.as_view({"post": "create"})
+api_keys = APIKeyViewSet.as_view({"post": "create"})
+api_key = APIKeyViewSet.as_view({"get": "retrieve", "post": "create", "put": "update", "patch": "update",
+                                 "delete": "destroy"})  # fmt: skip
+
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("api/tenant", tenants, name="tenants"),
+    path("api/tenant/<str:pk>", tenant, name="tenant"),
+    path("api/application", applications, name="applications"),
+    path("api/application/<str:pk>/role", roles, name="application-roles"),
+    path("api/application/<str:pk>/role/<str:role_id>", role, name="application-role"),
+    path("api/application/<str:pk>", application, name="application"),
+    path("api/user/registration", registrations, name="registrations"),
+    path("api/user/registration/<str:user_id>", user_registrations, name="user-registrations"),
+    path("api/user/registration/<str:user_id>/<str:application_id>", registration, name="registration"),
+    path("api/user/change-password", change_password, name="change-password"),
+    path("api/user/change-password/<str:change_password_id>", change_password, name="change-password-id"),
+    path("api/user", users, name="users"),
+    path("api/user/<str:pk>", user, name="user"),
+    path("api/api-key", api_keys, name="api-keys"),
+    path("api/api-key/<str:pk>", api_key, name="api-key"),
     path("api/jwt/validate", JWTViewSet.as_view({"get": "validate"}), name="jwt-validate"),
     path("api/jwt/issue", JWTViewSet.as_view({"get": "issue"}), name="jwt-issue"),
     path("api/jwt/vend", JWTViewSet.as_view({"post": "vend"}), name="jwt-vend"),

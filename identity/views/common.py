@@ -40,3 +40,11 @@ def query_uuid(request: Request, name: str) -> uuid.UUID | None:
         return uuid.UUID(raw)
     except ValueError as exc:
         raise ValidationFailed.on_field(name, "couldNotConvert", f"{name} is not a valid UUID.") from exc
+
+
+def body_object(request: Request, root: str) -> Any:
+    """The member `root` of a FusionAuth-style request body (`{"user": {...}}`)."""
+    data = request.data if isinstance(request.data, dict) else None
+    if data is None or root not in data:
+        raise ValidationFailed.on_field(root, "missing", f"The request needs a {root} object.")
+    return data[root]
