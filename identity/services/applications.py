@@ -11,7 +11,7 @@ from django.db import transaction
 
 from identity.exceptions import ValidationFailed
 from identity.key_store import key_store_invalidate
-from identity.models import Application, ApplicationRole, Tenant
+from identity.models import Application, ApplicationRole, Registration, Tenant
 from identity.services.tenants import JWT_CONFIGURATION_FIELDS, jwt_configuration_validate
 
 APPLICATION_FIELDS = frozenset(
@@ -151,7 +151,7 @@ def application_role_update(*, role: ApplicationRole, spec: RoleSpec) -> Applica
     if role.application.roles.filter(name__iexact=name).exclude(pk=role.pk).exists():
         raise ValidationFailed.on_field("role.name", "duplicate", f"The role {name!r} already exists.")
     if name != role.name:
-        for registration in role.application.registrations.filter(roles__contains=[role.name]):
+        for registration in _holders(role):
             registration.roles = sorted({name if r == role.name else r for r in registration.roles})
             registration.save(update_fields=["roles", "updated_at"])
     role.name, role.description = name, spec.description
@@ -163,7 +163,13 @@ def application_role_update(*, role: ApplicationRole, spec: RoleSpec) -> Applica
 @transaction.atomic
 def application_role_delete(*, role: ApplicationRole) -> None:
     """Delete a role and take it away from every registration that held it."""
-    for registration in role.application.registrations.filter(roles__contains=[role.name]):
+    for registration in _holders(role):
         registration.roles = [r for r in registration.roles if r != role.name]
         registration.save(update_fields=["roles", "updated_at"])
     role.delete()
+
+
+def _holders(role: ApplicationRole) -> list[Registration]:
+    """Registrations holding the role (filtered here: JSON containment is not portable to SQLite)."""
+    registrations = role.application.registrations.select_for_update().only("id", "roles").iterator()
+    return [registration for registration in registrations if role.name in registration.roles]
