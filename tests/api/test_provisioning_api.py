@@ -1,0 +1,256 @@
+"""Provisioning API: bad input gives FusionAuth field errors and changes nothing; tenant-locked
+keys never see or touch another tenant; key managers cannot grant more than they hold."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from identity.models import APIKey, Application, Registration, User
+from tests.api.helpers import db_state
+from tests.factories import ApplicationFactory, TenantFactory, UserFactory, make_api_key
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "a long passphrase"
+
+
+@pytest.fixture
+def global_key(world) -> str:
+    _, raw = make_api_key(name="global manager", key_manager=True)
+    return raw
+
+
+@pytest.fixture
+def locked_key(world) -> str:
+    _, raw = make_api_key(name="locked manager", tenant=world.tenant, key_manager=True)
+    return raw
+
+
+def _call(api_client, method, path, key, body=None, **headers):
+    return getattr(api_client, method)(path, body, format="json", HTTP_AUTHORIZATION=key, **headers)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"tenant": {"issuer": "x"}}, "tenant.name"),
+        ({"tenant": {"name": "", "issuer": "x"}}, "tenant.name"),
+        ({"tenant": {"name": "Default", "issuer": "x"}}, "tenant.name"),
+        ({"tenant": {"name": "n", "issuer": "x", "jwtConfiguration": {"timeToLiveInSeconds": 0}}},
+         "tenant.jwtConfiguration.timeToLiveInSeconds"),
+        ({"tenant": {"name": "n", "issuer": "x", "jwtConfiguration": {"timeToLiveInSeconds": "60"}}},
+         "tenant.jwtConfiguration.timeToLiveInSeconds"),
+        ({"tenant": {"name": "n", "issuer": "x", "jwtConfiguration": {"refreshTokenUsagePolicy": "Never"}}},
+         "tenant.jwtConfiguration.refreshTokenUsagePolicy"),
+        ({"tenant": {"name": "n", "issuer": "x", "jwtConfiguration": {"accessTokenKeyId": "nope"}}},
+         "tenant.jwtConfiguration.accessTokenKeyId"),
+        ({"tenant": {"name": "n", "issuer": "x", "loginConfiguration": {"requireAuthentication": "yes"}}},
+         "tenant.loginConfiguration.requireAuthentication"),
+        ({"tenant": "n"}, "tenant"),
+        ({}, "tenant"),
+    ],
+)  # fmt: skip
+def test_bad_tenants(api_client, global_key, body, field):
+    before = db_state()
+    response = _call(api_client, "post", "/api/tenant", global_key, body)
+    assert response.status_code == 400
+    assert field in response.json()["fieldErrors"]
+    assert db_state() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "code"),
+    [
+        ({"user": {"password": PASSWORD}}, "user.email", "[blank]user.email"),
+        ({"user": {"email": "not-an-email", "password": PASSWORD}}, "user.email", "[invalid]user.email"),
+        ({"user": {"email": "ANN@example.com", "password": PASSWORD}}, "user.email", "[duplicate]user.email"),
+        ({"user": {"email": "b@example.com", "username": "Ann", "password": PASSWORD}}, "user.username",
+         "[duplicate]user.username"),
+        ({"user": {"email": "b@example.com", "password": "short"}}, "user.password",
+         "[invalid]user.password"),
+        ({"user": {"email": "b@example.com", "active": "yes"}}, "user.active", "[invalid]user.active"),
+        ({"user": {"email": "b@example.com", "expiry": "tomorrow"}}, "user.expiry", "[invalid]user.expiry"),
+        ({"user": {"email": "b\x00@example.com"}}, "user.email", "[invalid]user.email"),
+    ],
+)  # fmt: skip
+def test_bad_users(api_client, world, global_key, body, field, code):
+    before = db_state()
+    response = _call(
+        api_client, "post", "/api/user", global_key, body, HTTP_X_FUSIONAUTH_TENANTID=str(world.tenant.pk)
+    )
+    assert response.status_code == 400
+    assert response.json()["fieldErrors"][field][0]["code"] == code
+    assert db_state() == before
+
+
+def test_user_creation_needs_a_tenant_when_ambiguous(api_client, world, global_key):
+    response = _call(api_client, "post", "/api/user", global_key, {"user": {"email": "x@example.com"}})
+    assert response.status_code == 400
+    assert response.json()["generalErrors"][0]["code"] == "[TenantIdRequired]"
+
+
+def test_tenant_locked_key_never_sees_another_tenant(api_client, world, locked_key):
+    other = TenantFactory()
+    stranger = UserFactory(tenant=other, email="stranger@example.com")
+    foreign_app = ApplicationFactory(tenant=other)
+    before = db_state()
+    for method, path in [
+        ("get", f"/api/tenant/{other.pk}"),
+        ("delete", f"/api/tenant/{other.pk}"),
+        ("get", f"/api/user/{stranger.pk}"),
+        ("patch", f"/api/user/{stranger.pk}"),
+        ("delete", f"/api/user/{stranger.pk}?hardDelete=true"),
+        ("get", f"/api/application/{foreign_app.pk}"),
+        ("delete", f"/api/application/{foreign_app.pk}"),
+        ("post", f"/api/application/{foreign_app.pk}/role"),
+        ("post", f"/api/user/registration/{stranger.pk}"),
+    ]:
+        response = _call(
+            api_client,
+            method,
+            path,
+            locked_key,
+            {"registration": {"applicationId": str(foreign_app.pk)}}
+            if "registration" in path
+            else {"user": {"lastName": "x"}, "role": {"name": "r"}},
+        )
+        assert (response.status_code, response.content) == (404, b""), (method, path)
+    assert db_state() == before
+    listed = _call(api_client, "get", "/api/tenant", locked_key).json()["tenants"]
+    assert [t["id"] for t in listed] == [str(world.tenant.pk)]
+    assert (
+        _call(
+            api_client, "post", "/api/tenant", locked_key, {"tenant": {"name": "n", "issuer": "i"}}
+        ).status_code
+        == 401
+    )
+    # Naming another tenant in the header does not widen a locked key.
+    response = _call(
+        api_client,
+        "get",
+        f"/api/user?email={stranger.email}",
+        locked_key,
+        HTTP_X_FUSIONAUTH_TENANTID=str(other.pk),
+    )
+    assert response.status_code == 401
+
+
+def test_registration_to_an_application_of_another_tenant_is_refused(api_client, world, global_key):
+    foreign_app = ApplicationFactory(tenant=TenantFactory())
+    before = db_state()
+    response = _call(
+        api_client,
+        "post",
+        f"/api/user/registration/{world.user.pk}",
+        global_key,
+        {"registration": {"applicationId": str(foreign_app.pk)}},
+    )
+    assert response.status_code == 400 and "registration.applicationId" in response.json()["fieldErrors"]
+    assert db_state() == before
+
+
+def test_combined_user_and_registration_is_all_or_nothing(api_client, world, global_key):
+    before = db_state()
+    response = _call(api_client, "post", "/api/user/registration", global_key, {
+        "user": {"email": "new@example.com", "password": "a long passphrase"},
+        "registration": {"applicationId": str(world.application.pk), "roles": ["no-such-role"]},
+    }, HTTP_X_FUSIONAUTH_TENANTID=str(world.tenant.pk))  # fmt: skip
+    assert response.status_code == 400 and "registration.roles" in response.json()["fieldErrors"]
+    assert db_state() == before
+    assert not User.objects.filter(email="new@example.com").exists()
+
+
+def test_api_keys_need_a_key_manager(api_client, world):
+    _, plain = make_api_key()
+    assert _call(api_client, "post", "/api/api-key", plain, {"apiKey": {"name": "x"}}).status_code == 401
+
+
+def test_a_key_cannot_grant_more_than_it_holds(api_client, world):
+    _, limited = make_api_key(
+        key_manager=True, permissions={"/api/api-key": ["POST"], "/api/jwt/refresh": ["GET"]}
+    )
+    before = APIKey.objects.count()
+    for body in (
+        {"apiKey": {"name": "super"}},  # empty permissions = super key
+        {"apiKey": {"name": "wider", "permissions": {"endpoints": {"/api/jwt/refresh": ["GET", "DELETE"]}}}},
+        {"apiKey": {"name": "other", "permissions": {"endpoints": {"/api/user": ["GET"]}}}},
+    ):
+        response = _call(api_client, "post", "/api/api-key", limited, body)
+        assert response.status_code == 400, body
+    assert APIKey.objects.count() == before
+    ok = _call(
+        api_client,
+        "post",
+        "/api/api-key",
+        limited,
+        {"apiKey": {"name": "narrow", "permissions": {"endpoints": {"/api/jwt/refresh": ["GET"]}}}},
+    )
+    assert ok.status_code == 200 and ok.json()["apiKey"]["key"]
+
+
+def test_locked_manager_creates_only_keys_of_its_tenant(api_client, world, locked_key):
+    created = _call(api_client, "post", "/api/api-key", locked_key, {"apiKey": {"name": "k"}}).json()[
+        "apiKey"
+    ]
+    assert created["tenantId"] == str(world.tenant.pk)
+    other = TenantFactory()
+    response = _call(
+        api_client, "post", "/api/api-key", locked_key, {"apiKey": {"name": "k", "tenantId": str(other.pk)}}
+    )
+    assert response.status_code == 400
+    foreign_key, _ = make_api_key(tenant=other)
+    assert _call(api_client, "get", f"/api/api-key/{foreign_key.pk}", locked_key).status_code == 404
+
+
+def test_a_key_cannot_delete_itself(api_client, world):
+    key, raw = make_api_key(key_manager=True)
+    response = _call(api_client, "delete", f"/api/api-key/{key.pk}", raw)
+    assert response.status_code == 400
+    assert APIKey.objects.filter(pk=key.pk).exists()
+
+
+def test_application_deactivate_and_hard_delete(api_client, world, global_key):
+    app = ApplicationFactory(tenant=world.tenant)
+    assert _call(api_client, "delete", f"/api/application/{app.pk}", global_key).status_code == 200
+    assert Application.objects.get(pk=app.pk).active is False
+    inactive = _call(api_client, "get", "/api/application?inactive=true", global_key).json()["applications"]
+    assert str(app.pk) in {a["id"] for a in inactive}
+    assert (
+        _call(api_client, "delete", f"/api/application/{app.pk}?hardDelete=true", global_key).status_code
+        == 200
+    )
+    assert not Application.objects.filter(pk=app.pk).exists()
+
+
+def test_role_rename_and_delete_follow_registrations(api_client, world, global_key):
+    role = world.application.roles.get(name="user")
+    url = f"/api/application/{world.application.pk}/role/{role.pk}"
+    assert _call(api_client, "patch", url, global_key, {"role": {"name": "member"}}).status_code == 200
+    assert Registration.objects.get(user=world.user).roles == ["member"]
+    assert _call(api_client, "delete", url, global_key).status_code == 200
+    assert Registration.objects.get(user=world.user).roles == []
+
+
+def test_change_password_with_the_wrong_current_password_is_404(api_client, world):
+    response = api_client.post("/api/user/change-password", {
+        "loginId": "ann@example.com", "currentPassword": "wrong", "password": "a brand new passphrase",
+    }, format="json", HTTP_X_FUSIONAUTH_TENANTID=str(world.tenant.pk))  # fmt: skip
+    assert (response.status_code, response.content) == (404, b"")
+    assert User.objects.get(pk=world.user.pk).check_password(world.password)
+    missing = api_client.post("/api/user/change-password", {}, format="json")
+    assert missing.status_code == 400 and set(missing.json()["fieldErrors"]) == {
+        "loginId",
+        "currentPassword",
+        "password",
+    }
+    assert api_client.post(f"/api/user/change-password/{uuid.uuid4()}", {}, format="json").status_code == 404
+
+
+def test_user_search_requires_a_parameter_and_finds_by_username(api_client, world, global_key):
+    headers = {"HTTP_X_FUSIONAUTH_TENANTID": str(world.tenant.pk)}
+    assert _call(api_client, "get", "/api/user", global_key, **headers).status_code == 400
+    found = _call(api_client, "get", "/api/user?username=ANN", global_key, **headers).json()["user"]
+    assert found["id"] == str(world.user.pk) and found["registrations"]
+    assert _call(api_client, "get", "/api/user?loginId=nobody", global_key, **headers).status_code == 404
