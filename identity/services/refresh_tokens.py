@@ -13,12 +13,13 @@ import base64
 import binascii
 import hmac
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -348,3 +349,27 @@ def refresh_token_find(*, value: str) -> RefreshToken | None:
         .filter(token_digest=secret_digest(value))
         .first()
     )
+
+
+def refresh_tokens_purge(
+    *, retention: timedelta, now: datetime | None = None, batch_size: int = 1000
+) -> Iterator[int]:
+    """Delete tokens that expired or were revoked more than `retention` ago, in batches, yielding
+    how many each batch removed. Revoked rows are kept for the retention so a replayed value is
+    still recognised (and its family still revoked) for a while; batches keep each delete's locks
+    short on a busy table."""
+    cutoff = (now or timezone.now()) - retention
+    stale = RefreshToken.objects.filter(models.Q(expires_at__lt=cutoff) | models.Q(revoked_at__lt=cutoff))
+    while True:
+        ids = list(stale.values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return
+        deleted, _ = RefreshToken.objects.filter(pk__in=ids).delete()
+        yield deleted
+
+
+def refresh_tokens_purgeable(*, retention: timedelta, now: datetime | None = None) -> int:
+    cutoff = (now or timezone.now()) - retention
+    return RefreshToken.objects.filter(
+        models.Q(expires_at__lt=cutoff) | models.Q(revoked_at__lt=cutoff)
+    ).count()

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 
 from identity.hashing import secret_digest
 from identity.models import RefreshToken
@@ -89,3 +92,27 @@ def test_revoke_by_user_application_and_ids():
     assert not RefreshToken.objects.filter(revoked_at__isnull=True).exists()
     with pytest.raises(ValueError):
         refresh_tokens_revoke(reason=RevokeReason.API)
+
+
+def test_purge_keeps_recent_revocations_and_live_tokens():
+    now = datetime.now(UTC)
+    registration = RegistrationFactory()
+    user, app = registration.user, registration.application
+    live = refresh_token_create(user=user, application=app).token
+    long_expired = refresh_token_create(user=user, application=app, now=now - timedelta(days=60)).token
+    recently_revoked = refresh_token_create(user=user, application=app).token
+    long_revoked = refresh_token_create(user=user, application=app).token
+    refresh_tokens_revoke(
+        token_ids=[str(recently_revoked.pk)], reason=RevokeReason.API, now=now - timedelta(days=1)
+    )
+    refresh_tokens_revoke(
+        token_ids=[str(long_revoked.pk)], reason=RevokeReason.API, now=now - timedelta(days=30)
+    )
+    out = StringIO()
+    call_command("purge_refresh_tokens", "--dry-run", stdout=out)
+    assert out.getvalue().startswith("2 refresh tokens")
+    out = StringIO()
+    call_command("purge_refresh_tokens", "--json", "--batch-size", "1", stdout=out)
+    assert json.loads(out.getvalue()) == {"purgeable": 2, "deleted": 2}
+    assert set(RefreshToken.objects.values_list("pk", flat=True)) == {live.pk, recently_revoked.pk}
+    assert long_expired.pk not in set(RefreshToken.objects.values_list("pk", flat=True))
