@@ -1,0 +1,82 @@
+"""Seed the identity service for bench/run_http.py, through the services (not raw SQL).
+
+Reads JSON on stdin: `{"algorithm": "ES256", "users": [{"email": ..., "password": ...}, ...]}`
+and prints JSON: the tenant, the two applications (Reusable and OneTimeUse refresh tokens), the
+users' ids and a tenant-locked API key. Run with the environment bench/run_http.py builds
+(DATABASE_URL, DJANGO_SETTINGS_MODULE, secrets); it refuses to run on a non-bench database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django
+
+django.setup()
+
+from django.conf import settings
+from django.db import transaction
+
+from identity.models import UsagePolicy
+from identity.services.api_keys import api_key_create
+from identity.services.applications import RoleSpec, application_create
+from identity.services.registrations import registration_create
+from identity.services.signing_keys import signing_key_generate, tenant_signing_key_set
+from identity.services.tenants import tenant_create
+from identity.services.users import user_create
+
+ROLE = "user"
+
+
+@transaction.atomic
+def seed(*, algorithm: str, users: list[dict[str, str]]) -> dict[str, object]:
+    tenant = tenant_create(name="Bench", issuer="http://127.0.0.1")
+    key = tenant.access_token_signing_key
+    if key is None or key.algorithm != algorithm:
+        key = signing_key_generate(tenant=tenant, algorithm=algorithm, name=f"Bench {algorithm}").key
+        tenant = tenant_signing_key_set(tenant=tenant, key=key)
+    refresh_on = {"generate_refresh_tokens": True, "allow_token_refresh": True}
+    reusable = application_create(
+        tenant=tenant, name="Bench Reusable", roles=[RoleSpec(name=ROLE, is_default=True)], **refresh_on
+    )
+    # The tenant keeps FusionAuth's default (Reusable); this application overrides it.
+    one_time = application_create(
+        tenant=tenant,
+        name="Bench OneTimeUse",
+        roles=[RoleSpec(name=ROLE, is_default=True)],
+        jwt_enabled=True,
+        refresh_token_usage_policy=UsagePolicy.ONE_TIME_USE,
+        **refresh_on,
+    )
+    ids = []
+    for spec in users:
+        user = user_create(tenant=tenant, email=spec["email"], password=spec["password"])
+        for application in (reusable, one_time):
+            registration_create(user=user, application=application, roles=[ROLE])
+        ids.append(str(user.pk))
+    _, api_key = api_key_create(tenant=tenant, name="bench", description="bench/run_http.py")
+    return {
+        "tenantId": str(tenant.pk),
+        "signingAlgorithm": str(key.algorithm),
+        "reusableApplicationId": str(reusable.pk),
+        "oneTimeUseApplicationId": str(one_time.pk),
+        "userIds": ids,
+        "apiKey": api_key,
+    }
+
+
+def main() -> None:
+    if not str(settings.DATABASES["default"]["NAME"]).startswith("bench_"):
+        raise SystemExit("seed_identity.py only seeds a bench_* database.")
+    spec = json.load(sys.stdin)
+    print(json.dumps(seed(algorithm=spec["algorithm"], users=spec["users"])))
+
+
+if __name__ == "__main__":
+    main()

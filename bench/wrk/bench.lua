@@ -1,0 +1,134 @@
+-- wrk script of bench/run_http.py: one scenario, one side (ours or the peer).
+--
+-- Run it with one connection per thread (`-tN -cN`). wrk gives every thread its own Lua state
+-- but does not tell a script which connection a request goes out on, so "one connection per
+-- thread" is what makes "this thread's state" mean "this connection's state": a thread holds one
+-- value from the file and, in chain mode, one refresh-token chain that no other connection
+-- touches. (gunicorn's sync workers close the connection after each response; wrk reconnects and
+-- the thread's state carries on.)
+--
+-- Arguments after `--`, as key=value:
+--   file=PATH threads=N   values, one a line; thread k (0-based) of the N uses lines k, k+N, k+2N...
+--   mode=cycle         each request's body is the thread's next line (e.g. login bodies)
+--   mode=fixed         every request's body is the thread's first line (e.g. a reusable refresh token)
+--   mode=bearer        no body; `Authorization: Bearer <the thread's first line>`
+--   mode=chain         body {"<send>":"<token>"}, the token starting as the thread's first line and
+--                      replaced by the `<take>` member of every 200 response (rotating refresh tokens)
+--   send=NAME take=NAME   the JSON members of chain mode
+--   method=POST path=/api/x   header=Name:Value (repeatable)
+--
+-- done() prints one line, `BENCH_RESULT {json}`: requests, duration, p50/p99 latency, wrk's
+-- error counts and every status seen, plus in chain mode the 200s that carried no new token.
+
+local threads = {}
+local thread_count = 0
+
+function setup(thread)
+   thread:set("id", thread_count)
+   thread_count = thread_count + 1
+   table.insert(threads, thread)
+end
+
+local values = {}
+local cursor = 1
+local mode, send, take, token
+local headers = {}
+statuses = {}
+chain_missing = 0
+
+function init(args)
+   local file, threads_total
+   for _, arg in ipairs(args) do
+      local name, value = arg:match("^([%w_]+)=(.*)$")
+      if name == "file" then
+         file = value
+      elseif name == "mode" then
+         mode = value
+      elseif name == "threads" then
+         threads_total = tonumber(value)
+      elseif name == "send" then
+         send = value
+      elseif name == "take" then
+         take = value
+      elseif name == "method" then
+         wrk.method = value
+      elseif name == "path" then
+         wrk.path = value
+      elseif name == "header" then
+         local header, content = value:match("^([^:]+):(.*)$")
+         headers[header] = content
+      else
+         error("bench.lua: unknown argument " .. arg)
+      end
+   end
+   local all = {}
+   for line in io.lines(file) do
+      if line ~= "" then
+         table.insert(all, line)
+      end
+   end
+   for i = id + 1, #all, threads_total do
+      table.insert(values, all[i])
+   end
+   if #values == 0 then
+      error("bench.lua: no line for thread " .. id .. " in " .. file)
+   end
+   token = values[1]
+   if mode == "bearer" then
+      headers["Authorization"] = "Bearer " .. token
+   elseif mode ~= "cycle" and mode ~= "fixed" and mode ~= "chain" then
+      error("bench.lua: unknown mode " .. tostring(mode))
+   end
+   if mode ~= "bearer" then
+      headers["Content-Type"] = "application/json"
+   end
+end
+
+function request()
+   local body = nil
+   if mode == "cycle" then
+      body = values[cursor]
+      cursor = cursor % #values + 1
+   elseif mode == "fixed" then
+      body = token
+   elseif mode == "chain" then
+      body = '{"' .. send .. '":"' .. token .. '"}'
+   end
+   return wrk.format(nil, nil, headers, body)
+end
+
+function response(status, response_headers, body)
+   local key = tostring(status)
+   statuses[key] = (statuses[key] or 0) + 1
+   if mode == "chain" and status == 200 then
+      local new = body:match('"' .. take .. '"%s*:%s*"([^"]+)"')
+      if new then
+         token = new
+      else
+         chain_missing = chain_missing + 1
+      end
+   end
+end
+
+function done(summary, latency, requests)
+   local seen, missing = {}, 0
+   for _, thread in ipairs(threads) do
+      for status, count in pairs(thread:get("statuses") or {}) do
+         seen[status] = (seen[status] or 0) + count
+      end
+      missing = missing + (thread:get("chain_missing") or 0)
+   end
+   local parts = {}
+   for status, count in pairs(seen) do
+      table.insert(parts, string.format('"%s":%d', status, count))
+   end
+   local errors = summary.errors
+   io.write(string.format(
+      'BENCH_RESULT {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,'
+         .. '"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,'
+         .. '"statuses":{%s},"chain_missing":%d}\n',
+      summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+      errors.connect, errors.read, errors.write, errors.status, errors.timeout,
+      table.concat(parts, ","), missing
+   ))
+end
