@@ -35,6 +35,7 @@ from identity.models import (
     User,
 )
 from identity.selectors import JWTConfiguration, jwt_configuration_for
+from identity.services.refresh_token_sql import refresh_token_lock, refresh_token_write
 
 
 class RevokeReason(StrEnum):
@@ -264,9 +265,7 @@ def refresh_token_exchange(
     if not value or len(value) > MAX_VALUE_LENGTH:
         raise RefreshTokenUnusable()
     with transaction.atomic():
-        token = (
-            _candidates().select_for_update(of=("self",)).filter(token_digest=secret_digest(value)).first()
-        )
+        token = refresh_token_lock(digest=secret_digest(value))
         if token is not None:
             if tenant_id is not None and token.tenant_id != tenant_id:
                 raise RefreshTokenUnusable()
@@ -307,7 +306,7 @@ def _consume(
     value = refresh_token_value(token_id=token.pk, generation=generation, salt=token.value_salt)
     if rotate:
         changes.update(token_digest=secret_digest(value), generation=generation, rotated_at=now)
-    RefreshToken.objects.filter(pk=token.pk).update(**changes)
+    refresh_token_write(token=token, changes=changes)
     for name, new in changes.items():
         setattr(token, name, new)
     return ExchangedRefreshToken(

@@ -1,0 +1,63 @@
+"""The hand-built refresh SQL returns what the ORM would, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from identity.hashing import secret_digest
+from identity.models import Application, RefreshToken, Tenant, User
+from identity.services.refresh_token_sql import (
+    APPLICATION_ATTNAMES,
+    TENANT_ATTNAMES,
+    TOKEN_ATTNAMES,
+    USER_ATTNAMES,
+    refresh_token_lock,
+    refresh_token_write,
+)
+from identity.services.refresh_tokens import DeviceInfo, refresh_token_create
+from identity.services.registrations import registration_delete
+from identity.services.users import user_update
+
+pytestmark = pytest.mark.django_db
+
+
+def test_loaded_values_equal_the_orms(world):
+    user_update(user=world.user, expires_at=timezone.now() + timedelta(days=3))
+    issued = refresh_token_create(
+        user=world.user, application=world.application, device=DeviceInfo(address="10.0.0.9")
+    )
+    token = refresh_token_lock(digest=secret_digest(issued.value))
+    assert token is not None
+    expected = RefreshToken.objects.get(pk=issued.token.pk)
+    for attname in TOKEN_ATTNAMES:
+        assert getattr(token, attname) == getattr(expected, attname), attname
+    for model, loaded, attnames in (
+        (User, token.user, USER_ATTNAMES),
+        (Application, token.application, APPLICATION_ATTNAMES),
+        (Tenant, token.application.tenant, TENANT_ATTNAMES),
+    ):
+        stored = model.objects.get(pk=loaded.pk)
+        for attname in attnames:
+            assert getattr(loaded, attname) == getattr(stored, attname), (model.__name__, attname)
+    assert token.registered_roles == ["user"]
+
+
+def test_unknown_digest_and_unregistered_user(world):
+    assert refresh_token_lock(digest="0" * 64) is None
+    issued = refresh_token_create(user=world.user, application=world.application)
+    registration_delete(registration=world.user.registrations.get())
+    assert refresh_token_lock(digest=secret_digest(issued.value)).registered_roles is None
+
+
+def test_write_updates_only_the_given_columns(world):
+    issued = refresh_token_create(user=world.user, application=world.application)
+    later = timezone.now() + timedelta(hours=1)
+    refresh_token_write(
+        token=issued.token, changes={"generation": 3, "rotated_at": later, "token_digest": "f" * 64}
+    )
+    stored = RefreshToken.objects.get(pk=issued.token.pk)
+    assert (stored.generation, stored.rotated_at, stored.token_digest) == (3, later, "f" * 64)
+    assert stored.expires_at == issued.token.expires_at
