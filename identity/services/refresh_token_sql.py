@@ -1,4 +1,4 @@
-"""The refresh hot path in hand-built SQL: one locking SELECT and one UPDATE per refresh.
+"""The refresh hot path in hand-built SQL: one SELECT and one conditional UPDATE per refresh.
 
 Building these statements through the ORM costs more CPU than running them (about 1.5 ms of a
 ~4 ms request, measured with py-spy under bench/run_http.py), so they are built once per database
@@ -97,10 +97,6 @@ def _select(alias: str) -> _Select:
         f" AND {q('r')}.{q('application_id')} = {q('rt')}.{q('application_id')}"
         f" WHERE {q('rt')}.{q('token_digest')} = %s"
     )
-    if connection.features.has_select_for_update_of:
-        sql += f" FOR UPDATE OF {q('rt')}"
-    elif connection.features.has_select_for_update:
-        sql += " FOR UPDATE"
     converters = []
     all_fields = [f for p in PARTS for f in p.fields] + [ROLES_FIELD]
     for index, field in enumerate(all_fields):
@@ -111,10 +107,10 @@ def _select(alias: str) -> _Select:
     return _Select(sql=sql, converters=tuple(converters))
 
 
-def refresh_token_lock(*, digest: str, using: str = "default") -> RefreshToken | None:
-    """The token whose current value has this digest, locked for update, with its user,
-    application and tenant attached and `registered_roles` (None when the user is no longer
-    registered for the application)."""
+def refresh_token_load(*, digest: str, using: str = "default") -> RefreshToken | None:
+    """The token whose current value has this digest, with its user, application and tenant
+    attached and `registered_roles` (None when the user is no longer registered for the
+    application). Not locked: the write that consumes it is conditional instead."""
     select = _select(using)
     connection = connections[using]
     with connection.cursor() as cursor:
@@ -146,14 +142,20 @@ def _update_sql(alias: str, attnames: tuple[str, ...]) -> tuple[str, tuple[model
     by_attname = {f.attname: f for f in RefreshToken._meta.concrete_fields}
     fields = tuple(by_attname[a] for a in attnames)
     assignments = ", ".join(f"{q(_column(f))} = %s" for f in fields)
-    return f"UPDATE {q(RefreshToken._meta.db_table)} SET {assignments} WHERE {q('id')} = %s", fields
+    table = q(RefreshToken._meta.db_table)
+    condition = f"{q('id')} = %s AND {q('token_digest')} = %s AND {q('revoked_at')} IS NULL"
+    return f"UPDATE {table} SET {assignments} WHERE {condition}", fields
 
 
-def refresh_token_write(*, token: RefreshToken, changes: dict[str, Any], using: str = "default") -> None:
-    """Write `changes` to the token's row (one UPDATE, values prepared by the fields themselves)."""
+def refresh_token_write(
+    *, token: RefreshToken, changes: dict[str, Any], expected_digest: str, using: str = "default"
+) -> bool:
+    """Write `changes` to the token's row if it still has `expected_digest` and is not revoked
+    (one atomic UPDATE); whether it did. This is what makes a one-time value usable only once."""
     connection = connections[using]
     sql, fields = _update_sql(using, tuple(sorted(changes)))
     params = [f.get_db_prep_save(changes[f.attname], connection=connection) for f in fields]
-    params.append(RefreshToken._meta.pk.get_db_prep_value(token.pk, connection))
+    params += [RefreshToken._meta.pk.get_db_prep_value(token.pk, connection), expected_digest]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        return bool(cursor.rowcount == 1)

@@ -35,7 +35,7 @@ from identity.models import (
     User,
 )
 from identity.selectors import JWTConfiguration, jwt_configuration_for
-from identity.services.refresh_token_sql import refresh_token_lock, refresh_token_write
+from identity.services.refresh_token_sql import refresh_token_load, refresh_token_write
 
 
 class RevokeReason(StrEnum):
@@ -254,22 +254,27 @@ def refresh_token_exchange(
     access token needs. With `tenant_id` (the caller named a tenant), a token of any other tenant
     is refused like an unknown one.
 
-    One-time use is consumed under a row lock (SELECT … FOR UPDATE) in one transaction, so of any
-    number of concurrent uses of one value exactly one rotates it (FusionAuth #1840). A later use
-    of a rotated value is reuse: inside the grace period the immediately previous generation gets
-    the current value back, unrotated; anything older, or later, is refused and, with the tenant's
+    A use is consumed with a conditional UPDATE (`WHERE token_digest = <presented> AND revoked_at
+    IS NULL`), so of any number of concurrent uses of one value exactly one rotates it (FusionAuth
+    #1840); the others find the value already rotated and are judged as replays. A later use of a
+    rotated value is reuse: inside the grace period the immediately previous generation gets the
+    current value back, unrotated; anything older, or later, is refused and, with the tenant's
     onOneTimeTokenReuse policy, the whole token family is revoked (RFC 9700 §4.14.2; FusionAuth
-    revokes only the replayed token). A successful refresh is one SELECT and one UPDATE.
+    revokes only the replayed token). A successful refresh is one SELECT and one UPDATE, each its
+    own autocommit statement: no BEGIN/COMMIT round trips, no row lock held across Python code.
     """
     now = now or timezone.now()
     if not value or len(value) > MAX_VALUE_LENGTH:
         raise RefreshTokenUnusable()
-    with transaction.atomic():
-        token = refresh_token_lock(digest=secret_digest(value))
-        if token is not None:
-            if tenant_id is not None and token.tenant_id != tenant_id:
-                raise RefreshTokenUnusable()
-            return _consume(token=token, ttl_seconds=ttl_seconds, address=address, now=now)
+    digest = secret_digest(value)
+    token = refresh_token_load(digest=digest)
+    if token is not None:
+        if tenant_id is not None and token.tenant_id != tenant_id:
+            raise RefreshTokenUnusable()
+        consumed = _consume(token=token, digest=digest, ttl_seconds=ttl_seconds, address=address, now=now)
+        if consumed is not None:
+            return consumed
+        # Another request rotated or revoked it between our SELECT and UPDATE: judge as a replay.
     replayed = _replayed(value=value, ttl_seconds=ttl_seconds, now=now)
     replayed_token = replayed.token if isinstance(replayed, ExchangedRefreshToken) else replayed
     if replayed_token is not None and tenant_id is not None and replayed_token.tenant_id != tenant_id:
@@ -289,8 +294,10 @@ def _check_ttl(config: JWTConfiguration, ttl_seconds: int | None) -> None:
 
 
 def _consume(
-    *, token: RefreshToken, ttl_seconds: int | None, address: str, now: datetime
-) -> ExchangedRefreshToken:
+    *, token: RefreshToken, digest: str, ttl_seconds: int | None, address: str, now: datetime
+) -> ExchangedRefreshToken | None:
+    """Apply a use to a token loaded by its current value; None when a concurrent request changed
+    the row first (the conditional UPDATE matched nothing)."""
     if not _usable(token, now):
         raise RefreshTokenUnusable()
     config = jwt_configuration_for(application=token.application)
@@ -306,7 +313,8 @@ def _consume(
     value = refresh_token_value(token_id=token.pk, generation=generation, salt=token.value_salt)
     if rotate:
         changes.update(token_digest=secret_digest(value), generation=generation, rotated_at=now)
-    refresh_token_write(token=token, changes=changes)
+    if not refresh_token_write(token=token, changes=changes, expected_digest=digest):
+        return None
     for name, new in changes.items():
         setattr(token, name, new)
     return ExchangedRefreshToken(

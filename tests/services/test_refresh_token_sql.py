@@ -14,7 +14,7 @@ from identity.services.refresh_token_sql import (
     TENANT_ATTNAMES,
     TOKEN_ATTNAMES,
     USER_ATTNAMES,
-    refresh_token_lock,
+    refresh_token_load,
     refresh_token_write,
 )
 from identity.services.refresh_tokens import DeviceInfo, refresh_token_create
@@ -29,7 +29,7 @@ def test_loaded_values_equal_the_orms(world):
     issued = refresh_token_create(
         user=world.user, application=world.application, device=DeviceInfo(address="10.0.0.9")
     )
-    token = refresh_token_lock(digest=secret_digest(issued.value))
+    token = refresh_token_load(digest=secret_digest(issued.value))
     assert token is not None
     expected = RefreshToken.objects.get(pk=issued.token.pk)
     for attname in TOKEN_ATTNAMES:
@@ -46,18 +46,28 @@ def test_loaded_values_equal_the_orms(world):
 
 
 def test_unknown_digest_and_unregistered_user(world):
-    assert refresh_token_lock(digest="0" * 64) is None
+    assert refresh_token_load(digest="0" * 64) is None
     issued = refresh_token_create(user=world.user, application=world.application)
     registration_delete(registration=world.user.registrations.get())
-    assert refresh_token_lock(digest=secret_digest(issued.value)).registered_roles is None
+    assert refresh_token_load(digest=secret_digest(issued.value)).registered_roles is None
 
 
-def test_write_updates_only_the_given_columns(world):
+def test_write_is_conditional_and_updates_only_the_given_columns(world):
     issued = refresh_token_create(user=world.user, application=world.application)
     later = timezone.now() + timedelta(hours=1)
-    refresh_token_write(
-        token=issued.token, changes={"generation": 3, "rotated_at": later, "token_digest": "f" * 64}
-    )
+    current = issued.token.token_digest
+    changes = {"generation": 3, "rotated_at": later, "token_digest": "f" * 64}
+    assert refresh_token_write(token=issued.token, changes=changes, expected_digest=current)
+    # The digest moved on: a second write expecting the old one (a lost race) changes nothing.
+    assert not refresh_token_write(token=issued.token, changes={"generation": 9}, expected_digest=current)
     stored = RefreshToken.objects.get(pk=issued.token.pk)
     assert (stored.generation, stored.rotated_at, stored.token_digest) == (3, later, "f" * 64)
     assert stored.expires_at == issued.token.expires_at
+
+
+def test_write_refuses_a_revoked_token(world):
+    issued = refresh_token_create(user=world.user, application=world.application)
+    RefreshToken.objects.filter(pk=issued.token.pk).update(revoked_at=timezone.now())
+    assert not refresh_token_write(
+        token=issued.token, changes={"generation": 1}, expected_digest=issued.token.token_digest
+    )
