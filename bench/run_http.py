@@ -916,7 +916,11 @@ def bench(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> None:
     run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], env=peer_env, cwd=PEER_DIR)
 
     users = [
-        {"email": f"user{i}@bench.example.com", "username": f"user{i}", "password": secrets.token_urlsafe(18)}
+        {
+            "email": f"user{i}@bench.example.com",
+            "username": f"user{i}",
+            "password": "pw-" + secrets.token_hex(16),
+        }
         for i in range(args.users)
     ]
     seed_input = {
