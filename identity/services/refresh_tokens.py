@@ -344,7 +344,7 @@ def _replayed(
         return None
     config = jwt_configuration_for(application=token.application)
     grace = timedelta(seconds=config.refresh_token_grace_period_seconds)
-    # `now` was taken before waiting for the row lock, so it may precede the rotation it lost to:
+    # `now` was taken before the race was lost, so it may precede the rotation that won it:
     # with no grace period configured that is still reuse.
     in_grace = (
         grace > timedelta(0)
