@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.utils import timezone
@@ -14,7 +13,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from identity.authentication import (
-    TENANT_HEADER,
     AccessTokenAuthentication,
     APIKeyAuthentication,
     HasAPIKey,
@@ -24,8 +22,8 @@ from identity.authentication import (
 from identity.cookies import ACCESS_COOKIE, REFRESH_COOKIE, set_token_cookies
 from identity.exceptions import NotAuthenticated
 from identity.services.jwt import jwt_issue, jwt_reconcile, jwt_validate, jwt_vend
-from identity.signing import MAX_TOKEN_BYTES, TokenInvalid
-from identity.views.common import parse
+from identity.signing import MAX_TOKEN_BYTES
+from identity.views.common import named_tenant, parse
 from identity.views.login import MetaDataSerializer, device_info, login_response
 
 
@@ -69,14 +67,6 @@ def presented_token(request: Request) -> str:
     return request.COOKIES.get(ACCESS_COOKIE, "")
 
 
-def _tenant_header(request: Request) -> uuid.UUID | None:
-    raw = request.headers.get(TENANT_HEADER)
-    try:
-        return uuid.UUID(raw) if raw else None
-    except ValueError as exc:
-        raise TokenInvalid() from exc
-
-
 @method_decorator(never_cache, name="dispatch")
 class JWTViewSet(viewsets.ViewSet):
     """Each action parses, calls one service and serializes. Authentication differs per action:
@@ -102,7 +92,7 @@ class JWTViewSet(viewsets.ViewSet):
         token = presented_token(request)
         if not token:
             raise NotAuthenticated()
-        claims = jwt_validate(token=token, now=timezone.now(), tenant_id=_tenant_header(request))
+        claims = jwt_validate(token=token, now=timezone.now(), tenant_id=named_tenant(request))
         return Response({"jwt": claims})
 
     def issue(self, request: Request) -> Response:

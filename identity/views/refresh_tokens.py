@@ -33,7 +33,7 @@ from identity.services.refresh_tokens import (
     refresh_tokens_revoke,
     refresh_tokens_revoke_family,
 )
-from identity.views.common import parse, path_uuid
+from identity.views.common import named_tenant, parse, path_uuid
 from identity.views.login import client_address
 from identity.views.representations import refresh_token_json
 
@@ -69,18 +69,6 @@ def _flat(data: Any) -> dict[str, Any]:
     if hasattr(data, "dict"):
         return dict(data.dict())
     return dict(data) if isinstance(data, dict) else {}
-
-
-def _tenant_header(request: Request) -> uuid.UUID | None:
-    """The tenant a caller names with X-FusionAuth-TenantId (the SDK sends it on every call once
-    set); a malformed one names no tenant at all, so nothing matches it."""
-    raw = request.headers.get(TENANT_HEADER)
-    if not raw:
-        return None
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        return uuid.UUID(int=0)
 
 
 T = TypeVar("T", User, Application)
@@ -129,7 +117,7 @@ class RefreshTokenViewSet(viewsets.ViewSet):
             value=value,
             ttl_seconds=data.get("timeToLiveInSeconds"),
             address=client_address(request, None),
-            tenant_id=_tenant_header(request),
+            tenant_id=named_tenant(request),
             now=now,
         )
         token = exchanged.token
