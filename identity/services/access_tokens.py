@@ -129,13 +129,14 @@ def access_token_verify(
         tenant_id = uuid.UUID(str(claims.get("tid")))
     except ValueError as exc:
         raise TokenInvalid() from exc
-    trusted = snapshot.trusted(tenant_id=tenant_id, application_id=_uuid_or_none(claims.get("aud")))
+    trusted = snapshot.trusted(tenant_id=tenant_id, application_id=uuid_or_none(claims.get("aud")))
     if trusted.get(key.kid) is not key or claims.get("iss") != snapshot.issuers.get(tenant_id):
         raise TokenInvalid()
     return VerifiedToken(claims=claims, tenant_id=tenant_id, key=key)
 
 
-def _uuid_or_none(value: Any) -> uuid.UUID | None:
+def uuid_or_none(value: Any) -> uuid.UUID | None:
+    """A claim's value as a UUID, or None when it is absent or not one."""
     try:
         return uuid.UUID(str(value)) if value is not None else None
     except ValueError:

@@ -29,6 +29,7 @@ from identity.services.access_tokens import (
     VerifiedToken,
     access_token_issue,
     access_token_verify,
+    uuid_or_none,
 )
 from identity.services.login import LoginResult, login_success
 from identity.services.refresh_tokens import DeviceInfo, refresh_token_create, refresh_token_find
@@ -69,14 +70,14 @@ def _vended_verify(*, token: str, now: datetime, tenant_id: uuid.UUID | None) ->
 
 def _check_state(verified: VerifiedToken, now: datetime) -> None:
     claims = verified.claims
-    user_id = _uuid(claims.get("sub"))
+    user_id = uuid_or_none(claims.get("sub"))
     user = User.objects.filter(pk=user_id, tenant_id=verified.tenant_id).first() if user_id else None
     if user is None or not user.is_active or user.is_locked(now) or user.is_expired(now):
         raise TokenInvalid()
-    application_id = _uuid(claims.get("applicationId"))
+    application_id = uuid_or_none(claims.get("applicationId"))
     if application_id is not None and not Application.objects.filter(pk=application_id, active=True).exists():
         raise TokenInvalid()
-    session_id = _uuid(claims.get("sid"))
+    session_id = uuid_or_none(claims.get("sid"))
     if (
         session_id is not None
         and not RefreshToken.objects.filter(
@@ -84,13 +85,6 @@ def _check_state(verified: VerifiedToken, now: datetime) -> None:
         ).exists()
     ):
         raise TokenInvalid()
-
-
-def _uuid(value: Any) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -110,7 +104,7 @@ def jwt_issue(
     so chaining issue calls never extends a session. A refresh token comes only with a valid one of
     the same user, when the target application generates refresh tokens and both applications use
     the same expiration policy; it keeps the original session's start and family."""
-    target = _uuid(application_id)
+    target = uuid_or_none(application_id)
     if target is None:
         raise ValidationFailed.on_field("applicationId", "invalid", "applicationId must be a UUID.")
     application = (
@@ -118,7 +112,7 @@ def jwt_issue(
     )
     if application is None or not application.active:
         raise ValidationFailed.on_field("applicationId", "invalid", "No active application has this id.")
-    user_id = _uuid(verified.claims.get("sub"))
+    user_id = uuid_or_none(verified.claims.get("sub"))
     user = User.objects.filter(pk=user_id, tenant_id=verified.tenant_id).first() if user_id else None
     if user is None or not user.is_active or user.is_expired(now):
         raise NotAuthenticated()
