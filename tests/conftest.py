@@ -73,3 +73,26 @@ def world(db: None) -> World:
     registration_create(user=user, application=application)
     _, raw = api_key_create(tenant=None, name="world")
     return World(tenant=tenant, application=application, user=user, api_key=raw)
+
+
+@pytest.fixture
+def gunicorn(transactional_db: None, tmp_path):  # type: ignore[no-untyped-def]
+    """Start real gunicorn servers on the test database (PostgreSQL only): `gunicorn(workers=2,
+    env={...})` returns a started `tests.live.LiveServer`; all are stopped after the test. Data the
+    test writes is committed (transactional test), so the servers see it."""
+    from django.db import connection
+
+    from tests import live
+
+    if connection.vendor != "postgresql":
+        pytest.skip("gunicorn servers share the database only on PostgreSQL (.ci/run uses it)")
+    servers: list[live.LiveServer] = []
+
+    def start(*, workers: int = 2, env: dict[str, str] | None = None) -> live.LiveServer:
+        server = live.start(workers=workers, env=env, log_dir=tmp_path)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
