@@ -76,6 +76,20 @@ DATABASES = {
     )
 }
 
+# With REDIS_URL, Django's Redis cache is shared by every process of every node; it carries the
+# version of in-memory state such as the key store (identity/key_store.py). Without it each process
+# has its own memory cache and that version is read from the database, at most once per second.
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "identity",
+        }
+    }
+IDENTITY_COHERENCE_CACHE = bool(REDIS_URL)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "identity.User"
 AUTHENTICATION_BACKENDS = ["identity.backends.ConsoleBackend"]

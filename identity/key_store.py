@@ -1,42 +1,188 @@
-"""Which keys each tenant and application trusts, held in memory so verifying a token costs no SQL.
+"""In-memory state every worker of every node must agree on, and the keys it is used for first.
 
-A snapshot maps tenant and application ids to `{kid: LoadedKey}`. It is rebuilt when a service
-that changes keys, tenants or applications bumps the shared version (kept in Django's cache, so
-every process sees it when the cache is shared, e.g. Redis), and at the latest after
-`SNAPSHOT_MAX_AGE_SECONDS` (the bound on staleness when processes share no cache).
+`Coherent` is the one invalidation path for such state. A value (here: which keys each tenant and
+application trusts) is built from the database and kept in the process; a shared version, named
+per channel, says when it changed. Every process reads that version at most once per
+`CHECK_INTERVAL_SECONDS`, so a request costs no SQL and no cache round trip on the hot path, and a
+removal (key deleted, no longer trusted, tenant or application changed) reaches every process
+within that interval:
+
+- with `REDIS_URL` (settings `IDENTITY_COHERENCE_CACHE`), the version is a counter in Django's cache,
+  incremented once the changing transaction commits;
+- always, a row of `identity_coherence_version` is incremented inside the changing transaction, so
+  the change and its version commit together. Without Redis (or while it is unreachable) that row
+  is what processes read: one indexed single-row SELECT per process per interval.
+
+A miss is not staleness to be waited out: a caller that needs something the snapshot lacks (a
+signer it does not hold) asks for `reload()` and gets a fresh build at once; a caller that saw
+something unknown from outside (a token's `kid`) asks for `reload_on_miss()`, which rebuilds at
+most once per `MISS_RELOAD_INTERVAL_SECONDS` per process, so garbage input cannot turn into
+database load. Revoked personal access tokens and revoked access-token `jti`s are meant to be
+further `Coherent` channels with their own builders: one mechanism, not one per feature.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import secrets
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
+from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from identity.models import Application, SigningKey, Tenant
+from identity.models import Application, ExternalJWTProvider, SigningKey, Tenant
 from identity.signing import LoadedKey, load_key
 
-VERSION_CACHE_KEY = "identity:key-store:version"
-SNAPSHOT_MAX_AGE_SECONDS = 30.0
+logger = logging.getLogger(__name__)
+
+CHECK_INTERVAL_SECONDS = 1.0
+MISS_RELOAD_INTERVAL_SECONDS = 1.0
+# A safety net for rows changed behind the services' back (raw SQL, a shell): rebuilt at least this often.
+MAX_AGE_SECONDS = 300.0
+VERSION_TABLE = "identity_coherence_version"
+CACHE_KEY_PREFIX = "identity:coherence:"
+
+T = TypeVar("T")
+
+
+def _cache_shared() -> bool:
+    return bool(getattr(settings, "IDENTITY_COHERENCE_CACHE", False))
+
+
+def _database_version(name: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT version FROM {VERSION_TABLE} WHERE name = %s", [name])  # noqa: S608
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def channel_version(name: str) -> int:
+    """The shared version of a channel: the cache's counter when one is shared, else (or when the
+    cache cannot answer) the database row's."""
+    if _cache_shared():
+        try:
+            value = cache.get(CACHE_KEY_PREFIX + name)
+            if value is None:
+                # A random start, so a flushed cache never brings back a version a process has seen.
+                cache.add(CACHE_KEY_PREFIX + name, secrets.randbits(62), timeout=None)
+                value = cache.get(CACHE_KEY_PREFIX + name)
+            if value is not None:
+                return int(value)
+        except Exception:  # the cache is down: the database row is always kept current too
+            logger.warning("coherence cache unreachable; reading the %s version from the database", name)
+    return -1 - _database_version(name)  # never equal to a cache value (those are >= 0)
+
+
+def channel_bump(name: str) -> None:
+    """Tell every process that the channel's data changed: the row inside the current transaction,
+    the cache once it commits."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {VERSION_TABLE} (name, version) VALUES (%s, 1) "  # noqa: S608
+            f"ON CONFLICT (name) DO UPDATE SET version = {VERSION_TABLE}.version + 1",
+            [name],
+        )
+    if _cache_shared():
+
+        def bump_cache() -> None:
+            try:
+                cache.incr(CACHE_KEY_PREFIX + name)
+            except ValueError:
+                cache.add(CACHE_KEY_PREFIX + name, secrets.randbits(62), timeout=None)
+            except Exception:
+                logger.warning("coherence cache unreachable; %s bump only in the database", name)
+
+        transaction.on_commit(bump_cache)
+
+
+class Coherent(Generic[T]):
+    """A value built from the database that every process keeps coherent through one channel."""
+
+    def __init__(self, name: str, build: Callable[[], T]) -> None:
+        self.name = name
+        self._build = build
+        self._lock = threading.Lock()
+        self._value: T | None = None
+        self._version: int | None = None
+        self._checked_at = float("-inf")
+        self._built_at = float("-inf")
+        self._miss_reload_at = float("-inf")
+        self.rebuilds = 0
+        """Builds so far in this process (what tests and operators count)."""
+
+    def get(self) -> T:
+        """The current value; the shared version is read at most once per check interval."""
+        value = self._value
+        if value is not None and time.monotonic() - self._checked_at < CHECK_INTERVAL_SECONDS:
+            return value
+        return self._sync(force=False, reason="version check")
+
+    def reload(self, *, reason: str) -> T:
+        """A fresh build now: the caller knows the value lacks something that must exist."""
+        return self._sync(force=True, reason=reason)
+
+    def reload_on_miss(self, *, reason: str) -> T | None:
+        """A fresh build for something unknown seen in untrusted input, at most once per interval per
+        process; None when the last one is too recent (the caller decides with what it has)."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._miss_reload_at < MISS_RELOAD_INTERVAL_SECONDS:
+                return None
+            self._miss_reload_at = now
+        return self._sync(force=True, reason=reason)
+
+    def invalidate(self) -> None:
+        """The data changed in this process's transaction: bump the channel, and rebuild here on the
+        next use (this process must see its own change at once)."""
+        channel_bump(self.name)
+        self._value = None
+
+        def forget() -> None:
+            self._value = None
+
+        transaction.on_commit(forget)
+
+    def _sync(self, *, force: bool, reason: str) -> T:
+        with self._lock:
+            now = time.monotonic()
+            value = self._value
+            if not force and value is not None and now - self._checked_at < CHECK_INTERVAL_SECONDS:
+                return value
+            # Read the version before building: a change committed meanwhile moves it again.
+            version = channel_version(self.name)
+            self._checked_at = now
+            if force or value is None or version != self._version or now - self._built_at >= MAX_AGE_SECONDS:
+                value = self._value = self._build()
+                self._version, self._built_at = version, now
+                self.rebuilds += 1
+                logger.info("%s store rebuilt (%s) in process %s", self.name, reason, os.getpid())
+            return value
 
 
 @dataclass(frozen=True)
 class KeySnapshot:
-    version: int
-    built_at: float
     keys: dict[uuid.UUID, LoadedKey]
+    """Every key record by id: signers are looked up here."""
     by_kid: dict[str, LoadedKey]
+    """Unexpired keys some tenant or application trusts for its own tokens; never a key imported
+    for an external identity provider."""
     tenant_trust: dict[uuid.UUID, dict[str, LoadedKey]]
     issuers: dict[uuid.UUID, str] = field(default_factory=dict)
     validate_state: dict[uuid.UUID, bool] = field(default_factory=dict)
     """Tenants whose /api/jwt/validate also checks user, application and session state."""
     application_trust: dict[uuid.UUID, tuple[uuid.UUID, dict[str, LoadedKey]]] = field(default_factory=dict)
     """Applications with keys of their own: application id → (its tenant id, trusted keys)."""
+    vend_by_kid: dict[str, LoadedKey] = field(default_factory=dict)
+    """Unexpired keys that can sign (any tenant's or global): what a vended token may be signed with.
+    Which tenant may use which of them is the caller's check (`LoadedKey.tenant_id`)."""
 
     def trusted(
         self, *, tenant_id: uuid.UUID, application_id: uuid.UUID | None = None
@@ -49,23 +195,14 @@ class KeySnapshot:
         return self.tenant_trust.get(tenant_id, {})
 
 
-_lock = threading.Lock()
-_snapshot: KeySnapshot | None = None
-
-
-def _current_version() -> int:
-    version = cache.get(VERSION_CACHE_KEY)
-    if version is None:
-        cache.add(VERSION_CACHE_KEY, 1, timeout=None)
-        version = cache.get(VERSION_CACHE_KEY, 1)
-    return int(version)
-
-
-def _build(version: int) -> KeySnapshot:
+def _build() -> KeySnapshot:
     now = timezone.now()
     records = list(SigningKey.objects.all())
     keys = {record.pk: load_key(record) for record in records}
-    usable = {key_id: key for key_id, key in keys.items() if not key.expired(now)}
+    # Keys imported to check an external identity provider's tokens speak for that provider only.
+    providers = ExternalJWTProvider.verification_keys.through.objects
+    foreign = set(providers.values_list("signingkey_id", flat=True))
+    usable = {key_id: key for key_id, key in keys.items() if not key.expired(now) and key_id not in foreign}
 
     def pick(ids: Sequence[uuid.UUID | None]) -> dict[str, LoadedKey]:
         return {usable[i].kid: usable[i] for i in ids if i is not None and i in usable}
@@ -98,49 +235,31 @@ def _build(version: int) -> KeySnapshot:
         )
         if any(own):
             application_trust[app_id] = (tenant_id, {**tenant_trust.get(tenant_id, {}), **pick(own)})
+    published: dict[str, LoadedKey] = {}
+    for trust in tenant_trust.values():
+        published.update(trust)
+    for _, trust in application_trust.values():
+        published.update(trust)
     return KeySnapshot(
-        version=version,
-        built_at=time.monotonic(),
         keys=keys,
-        by_kid={key.kid: key for key in usable.values()},
+        by_kid=published,
         tenant_trust=tenant_trust,
         issuers={tenant_id: issuer for tenant_id, issuer, _, _, _ in tenant_rows},
         validate_state={tenant_id: checks for tenant_id, _, _, _, checks in tenant_rows},
         application_trust=application_trust,
+        vend_by_kid={key.kid: key for key in usable.values() if key.can_sign},
     )
 
 
+KEYS: Coherent[KeySnapshot] = Coherent("keys", _build)
+
+
 def key_snapshot() -> KeySnapshot:
-    """The current snapshot; rebuilt only when the shared version moved or it grew too old."""
-    global _snapshot
-    version = _current_version()
-    current = _snapshot
-    if current is not None and current.version == version:
-        if time.monotonic() - current.built_at < SNAPSHOT_MAX_AGE_SECONDS:
-            return current
-    with _lock:
-        current = _snapshot
-        if (
-            current is None
-            or current.version != version
-            or time.monotonic() - current.built_at >= SNAPSHOT_MAX_AGE_SECONDS
-        ):
-            current = _snapshot = _build(version)
-        return current
+    """The current key snapshot (no SQL unless the check interval has passed)."""
+    return KEYS.get()
 
 
 def key_store_invalidate() -> None:
-    """Forget the snapshot in this process now (its own transaction sees the change at once), and
-    tell every process once the transaction commits."""
-    global _snapshot
-    _snapshot = None
-
-    def bump() -> None:
-        global _snapshot
-        _snapshot = None
-        try:
-            cache.incr(VERSION_CACHE_KEY)
-        except ValueError:
-            cache.set(VERSION_CACHE_KEY, 2, timeout=None)
-
-    transaction.on_commit(bump)
+    """Keys, tenants or applications changed in the current transaction: every process rebuilds
+    (this one on its next use, the others within the check interval)."""
+    KEYS.invalidate()

@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from identity.exceptions import IdentityError
-from identity.key_store import key_snapshot
+from identity.key_store import KEYS, KeySnapshot, key_snapshot
 from identity.models import Application, Tenant, User
 from identity.selectors import jwt_configuration_for
 from identity.signing import LoadedKey, TokenInvalid, TokenKind, sign, unverified_header, verify
@@ -28,7 +28,7 @@ class SigningKeyMissing(IdentityError):
     """The tenant (or application) has no usable signing key configured."""
 
     code = "[MissingSigningKey]"
-    message = "No signing key is configured; run `manage.py generate_signing_key --make-default`."
+    message = "No usable signing key."
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,13 @@ def _signing_key(*, tenant: Tenant, application: Application | None, now: dateti
         if application is not None
         else tenant.access_token_signing_key_id
     )
-    key = key_snapshot().keys.get(key_id) if key_id is not None else None
+    if key_id is None:
+        raise SigningKeyMissing()
+    key = key_snapshot().keys.get(key_id)
+    if key is None:
+        # The row names a key this process has not loaded yet (a signer changed on another worker
+        # or node moments ago): read the keys again now rather than fail the login.
+        key = KEYS.reload(reason="signer not loaded").keys.get(key_id)
     if key is None or not key.can_sign or key.expired(now):
         raise SigningKeyMissing()
     return key
@@ -116,12 +122,28 @@ def access_token_verify(
 
     The kid must be trusted by the tenant the token names in `tid`; a token signed by tenant A's
     key that claims tenant B therefore fails, as does one naming a tenant that does not trust the
-    key. The issuer must be that tenant's issuer."""
-    snapshot = key_snapshot()
+    key. The issuer must be that tenant's issuer. A kid or trust this process does not know yet
+    (a key added on another node a moment ago) costs one rate-limited reload, then the answer."""
     header = unverified_header(token)
-    key = snapshot.by_kid.get(header["kid"])
-    if key is None:
+    snapshot = key_snapshot()
+    verified = _verified_by(snapshot, token=token, kid=header["kid"], now=now, kinds=kinds)
+    if verified is None:
+        fresh = KEYS.reload_on_miss(reason="unknown kid or trust")
+        if fresh is not None:
+            verified = _verified_by(fresh, token=token, kid=header["kid"], now=now, kinds=kinds)
+    if verified is None:
         raise TokenInvalid()
+    return verified
+
+
+def _verified_by(
+    snapshot: KeySnapshot, *, token: str, kid: str, now: datetime, kinds: tuple[TokenKind, ...]
+) -> VerifiedToken | None:
+    """The verified token, None when the snapshot does not know the key or its tenant does not
+    trust it (maybe stale), TokenInvalid for everything else."""
+    key = snapshot.by_kid.get(kid)
+    if key is None:
+        return None
     claims, _ = verify(
         token=token, trusted={key.kid: key}, kinds=kinds, now=now, require=("exp", "iat", "sub")
     )
@@ -131,7 +153,7 @@ def access_token_verify(
         raise TokenInvalid() from exc
     trusted = snapshot.trusted(tenant_id=tenant_id, application_id=uuid_or_none(claims.get("aud")))
     if trusted.get(key.kid) is not key or claims.get("iss") != snapshot.issuers.get(tenant_id):
-        raise TokenInvalid()
+        return None
     return VerifiedToken(claims=claims, tenant_id=tenant_id, key=key)
 
 
