@@ -35,6 +35,7 @@ from identity.models import (
     User,
 )
 from identity.selectors import JWTConfiguration, jwt_configuration_for
+from identity.services.access_tokens import AccessToken, AuthenticationType, access_token_issue
 from identity.services.refresh_token_sql import refresh_token_load, refresh_token_write
 
 
@@ -189,6 +190,24 @@ class ExchangedRefreshToken:
     roles: list[str]
     config: JWTConfiguration
     rotated: bool
+    access_token: AccessToken
+    """Signed before the use was committed: a use that cannot be answered is never consumed."""
+
+
+def _access_token(
+    token: RefreshToken, roles: list[str], ttl_seconds: int | None, now: datetime
+) -> AccessToken:
+    return access_token_issue(
+        user=token.user,
+        tenant=token.application.tenant,
+        application=token.application,
+        roles=roles,
+        authentication_type=AuthenticationType.REFRESH_TOKEN,
+        now=now,
+        session_id=token.pk,
+        auth_time=token.started_at,
+        ttl_seconds=ttl_seconds,
+    )
 
 
 def _usable(token: RefreshToken, now: datetime) -> bool:
@@ -224,8 +243,10 @@ def refresh_token_exchange(
     tenant_id: uuid.UUID | None = None,
     now: datetime | None = None,
 ) -> ExchangedRefreshToken:
-    """Use a refresh token: check it, apply the expiration and usage policies, return what the new
-    access token needs. With `tenant_id` (the caller named a tenant), a token of any other tenant
+    """Use a refresh token: check it, apply the expiration and usage policies, and answer with the
+    new access token, signed before the use is committed (a use that cannot be answered, e.g. for
+    want of a signing key, leaves the value unconsumed, so the client's retry is not a replay).
+    With `tenant_id` (the caller named a tenant), a token of any other tenant
     is refused like an unknown one.
 
     A use is consumed with a conditional UPDATE (`WHERE token_digest = <presented> AND revoked_at
@@ -287,16 +308,15 @@ def _consume(
     value = refresh_token_value(token_id=token.pk, generation=generation, salt=token.value_salt)
     if rotate:
         changes.update(token_digest=secret_digest(value), generation=generation, rotated_at=now)
+    roles = list(getattr(token, "registered_roles", None) or [])
+    # Sign first: if no access token can be issued, the value stays unused and a retry still works.
+    access = _access_token(token, roles, ttl_seconds, now)
     if not refresh_token_write(token=token, changes=changes, expected_digest=digest):
         return None
     for name, new in changes.items():
         setattr(token, name, new)
     return ExchangedRefreshToken(
-        token=token,
-        value=value,
-        roles=list(getattr(token, "registered_roles", None) or []),
-        config=config,
-        rotated=rotate,
+        token=token, value=value, roles=roles, config=config, rotated=rotate, access_token=access
     )
 
 
@@ -329,12 +349,14 @@ def _replayed(
     if not in_grace or not _usable(token, now):
         return token
     _check_ttl(config, ttl_seconds)
+    roles = list(getattr(token, "registered_roles", None) or [])
     return ExchangedRefreshToken(
         token=token,
         value=refresh_token_value(token_id=token.pk, generation=token.generation, salt=token.value_salt),
-        roles=list(getattr(token, "registered_roles", None) or []),
+        roles=roles,
         config=config,
         rotated=False,
+        access_token=_access_token(token, roles, ttl_seconds, now),
     )
 
 

@@ -25,7 +25,6 @@ from identity.cookies import REFRESH_COOKIE, set_token_cookies
 from identity.exceptions import NotAuthenticated, NotFound, ValidationFailed
 from identity.models import APIKey, Application, RefreshToken, User
 from identity.parsers import SafeJSONParser
-from identity.services.access_tokens import AuthenticationType, access_token_issue
 from identity.services.refresh_tokens import (
     RevokeReason,
     refresh_token_exchange,
@@ -120,18 +119,7 @@ class RefreshTokenViewSet(viewsets.ViewSet):
             tenant_id=named_tenant(request),
             now=now,
         )
-        token = exchanged.token
-        access = access_token_issue(
-            user=token.user,
-            tenant=token.application.tenant,
-            application=token.application,
-            roles=exchanged.roles,
-            authentication_type=AuthenticationType.REFRESH_TOKEN,
-            now=now,
-            session_id=token.pk,
-            auth_time=token.started_at,
-            ttl_seconds=data.get("timeToLiveInSeconds"),
-        )
+        token, access = exchanged.token, exchanged.access_token
         response = Response(
             {"token": access.value, "refreshToken": exchanged.value, "refreshTokenId": str(token.pk)}
         )
