@@ -399,7 +399,13 @@ def test_tenant_with_a_cap_below_the_ttl_is_a_form_error(admin_client: Client) -
     add = admin_client.get(url(Tenant, "add"))
     response = admin_client.post(
         url(Tenant, "add"),
-        form_data(add, name="Capped", refresh_token_ttl_minutes="120", refresh_token_max_ttl_minutes="60"),
+        form_data(
+            add,
+            name="Capped",
+            issuer="https://capped.example.com",
+            refresh_token_ttl_minutes="120",
+            refresh_token_max_ttl_minutes="60",
+        ),
     )
     assert response.status_code == 200
     assert (

@@ -12,6 +12,7 @@ from django.db import transaction
 from identity.exceptions import ValidationFailed
 from identity.key_store import key_store_invalidate
 from identity.models import Application, ApplicationRole, Registration, Tenant
+from identity.services.signing_keys import signers_retire
 from identity.services.tenants import JWT_CONFIGURATION_FIELDS, jwt_configuration_validate
 
 APPLICATION_FIELDS = frozenset(
@@ -62,6 +63,7 @@ def application_create(
     name: str,
     roles: Iterable[RoleSpec] = (),
     application_id: uuid.UUID | None = None,
+    tenant_locked: bool = False,
     **config: Any,
 ) -> Application:
     """Create an application and its roles in one transaction, so a bad role leaves nothing behind."""
@@ -72,7 +74,10 @@ def application_create(
         f.name: f.get_default() for f in Application._meta.concrete_fields if f.name in APPLICATION_FIELDS
     }
     jwt_configuration_validate(
-        values={**defaults, **config}, tenant=tenant, prefix="application.jwtConfiguration"
+        values={**defaults, **config},
+        tenant=tenant,
+        prefix="application.jwtConfiguration",
+        tenant_locked=tenant_locked,
     )
     if application_id is not None and Application.objects.filter(pk=application_id).exists():
         raise ValidationFailed.on_field(
@@ -87,8 +92,11 @@ def application_create(
 
 
 @transaction.atomic
-def application_update(*, application: Application, **changes: Any) -> Application:
-    """Change an application; the resulting JWT configuration is validated as a whole."""
+def application_update(
+    *, application: Application, tenant_locked: bool = False, **changes: Any
+) -> Application:
+    """Change an application; the resulting JWT configuration is validated as a whole, and a new
+    signer retires the previous one the way a tenant's does (`signers_retire`)."""
     _check_fields(changes)
     if "name" in changes:
         changes["name"] = _validate_name(
@@ -96,11 +104,18 @@ def application_update(*, application: Application, **changes: Any) -> Applicati
         )
     current = {f: getattr(application, f) for f in APPLICATION_FIELDS}
     jwt_configuration_validate(
-        values={**current, **changes}, tenant=application.tenant, prefix="application.jwtConfiguration"
+        values={**current, **changes},
+        tenant=application.tenant,
+        prefix="application.jwtConfiguration",
+        tenant_locked=tenant_locked,
+        changed={name for name, value in changes.items() if current.get(name) != value},
     )
+    signers = (application.access_token_signing_key_id, application.id_token_signing_key_id)
     for field_name, value in changes.items():
         setattr(application, field_name, value)
     application.save()
+    if signers != (application.access_token_signing_key_id, application.id_token_signing_key_id):
+        signers_retire(owner=application, tenant=application.tenant, before=signers)
     key_store_invalidate()
     return application
 

@@ -11,7 +11,7 @@ from typing import Any
 from django.db import transaction
 
 from identity.exceptions import NotAuthenticated, ValidationFailed
-from identity.key_store import key_snapshot
+from identity.key_store import KEYS, key_snapshot
 from identity.models import (
     Application,
     ExternalJWTProvider,
@@ -34,6 +34,7 @@ from identity.services.access_tokens import (
 from identity.services.login import LoginResult, login_success
 from identity.services.refresh_tokens import DeviceInfo, refresh_token_create, refresh_token_find
 from identity.services.registrations import MAPPABLE_USER_FIELDS, registration_create
+from identity.services.signing_keys import signing_key_within_reach
 from identity.services.users import user_create
 from identity.signing import TokenInvalid, TokenKind, load_key, sign, unverified_header, verify
 
@@ -42,29 +43,55 @@ MAX_VEND_TTL_SECONDS = 10 * 365 * 24 * 3600
 RESERVED_VEND_CLAIMS = frozenset({"exp", "iat", "amr", "cnf", "jti"})
 
 
-def jwt_validate(*, token: str, now: datetime, tenant_id: uuid.UUID | None = None) -> dict[str, Any]:
-    """Check a token we issued and return its claims: a user access token (signature, expiry,
-    tenant, issuer) or a vended token (signature, expiry). With the tenant's `validate_checks_state`
-    on, a user access token is also refused when its user is deactivated, locked or expired, its
-    application inactive, or its session (`sid`) revoked or expired (FusionAuth #1013). Default
-    mode does no SQL: keys come from the in-memory key store."""
+@dataclass(frozen=True)
+class ValidatedToken:
+    kind: TokenKind
+    """What the token is: a user's access token or a vended (service) token."""
+    claims: dict[str, Any]
+
+
+def jwt_validate(*, token: str, now: datetime, tenant_id: uuid.UUID | None = None) -> ValidatedToken:
+    """Check a token we issued and say what it is: a user access token (signature by a key its
+    tenant trusts, expiry, tenant, issuer) or a vended token (signature by a signing key of the
+    tenant it names, or a global one; that tenant's issuer). Keys imported to verify an external
+    identity provider's tokens never verify anything here. With a tenant named by the caller, a
+    token of another tenant is refused. With the tenant's `validate_checks_state` on, a user access
+    token is also refused when its user is deactivated, locked or expired, its application
+    inactive, or its session (`sid`) revoked or expired (FusionAuth #1013). Default mode does no
+    SQL: keys come from the in-memory key store."""
     kind = unverified_header(token).get("tkn")
     if kind == TokenKind.VENDED:
-        return _vended_verify(token=token, now=now, tenant_id=tenant_id)
+        claims = _vended_verify(token=token, now=now)
+        if tenant_id is not None and uuid_or_none(claims["tid"]) != tenant_id:
+            raise TokenInvalid()
+        return ValidatedToken(kind=TokenKind.VENDED, claims=claims)
     verified = access_token_verify(token=token, now=now)
     if tenant_id is not None and verified.tenant_id != tenant_id:
         raise TokenInvalid()
     if key_snapshot().validate_state.get(verified.tenant_id):
         _check_state(verified, now)
-    return verified.claims
+    return ValidatedToken(kind=TokenKind.ACCESS, claims=verified.claims)
 
 
-def _vended_verify(*, token: str, now: datetime, tenant_id: uuid.UUID | None) -> dict[str, Any]:
+def _vended_verify(*, token: str, now: datetime) -> dict[str, Any]:
+    kid = unverified_header(token)["kid"]
     snapshot = key_snapshot()
-    trusted = snapshot.by_kid if tenant_id is None else snapshot.trusted(tenant_id=tenant_id)
-    claims, _ = verify(
-        token=token, trusted=trusted, kinds=(TokenKind.VENDED,), now=now, require=("exp", "iat")
+    if kid not in snapshot.vend_by_kid:
+        snapshot = KEYS.reload_on_miss(reason="unknown kid") or snapshot
+    claims, key = verify(
+        token=token,
+        trusted=snapshot.vend_by_kid,
+        kinds=(TokenKind.VENDED,),
+        now=now,
+        require=("exp", "iat", "tid", "iss"),
     )
+    tenant_id = uuid_or_none(claims["tid"])
+    if (
+        tenant_id is None
+        or (key.tenant_id is not None and key.tenant_id != tenant_id)
+        or claims["iss"] != snapshot.issuers.get(tenant_id)
+    ):
+        raise TokenInvalid()
     return claims
 
 
@@ -170,12 +197,15 @@ def jwt_vend(
     key_id: uuid.UUID | None,
     ttl_seconds: int | None,
     now: datetime,
+    tenant_locked: bool = False,
 ) -> str:
     """Sign free-form claims for a caller with an API key (service-to-service tokens not tied to a
-    user). `exp`, `iat`, `amr`, `cnf` are reserved and ignored if sent; `iat`, `exp` and `jti` are
-    ours. The key must be able to sign and belong to the tenant or be global: a tenant can never
-    mint tokens with another tenant's key. Vended tokens carry their own kind, so they cannot pass
-    as a user's access token."""
+    user). `exp`, `iat`, `amr`, `cnf` are reserved and ignored if sent; `iat`, `exp`, `jti`, and
+    the tenant claims `tid` and `iss` are ours: a token names the tenant that signed it, never one
+    the caller picks, and an `aud` naming another tenant or its application is refused. The key
+    must be able to sign and belong to the tenant or be global; a caller locked to the tenant
+    (`tenant_locked`) cannot reach a global key another tenant signs with. Vended tokens carry
+    their own kind, so they cannot pass as a user's access token."""
     if not isinstance(claims, dict):
         raise ValidationFailed.on_field("claims", "invalid", "claims must be a JSON object.")
     if len(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()) > MAX_VEND_CLAIMS_BYTES:
@@ -185,6 +215,7 @@ def jwt_vend(
     ttl = ttl_seconds if ttl_seconds is not None else tenant.access_token_ttl_seconds
     if not 0 < ttl <= MAX_VEND_TTL_SECONDS:
         raise ValidationFailed.on_field("timeToLiveInSeconds", "invalid", "Must be between 1 and 315360000.")
+    _check_audience(claims.get("aud"), tenant=tenant)
     record = (
         SigningKey.objects.filter(pk=key_id).first()
         if key_id is not None
@@ -196,13 +227,32 @@ def jwt_vend(
         or key is None
         or not key.can_sign
         or key.expired(now)
-        or (record.tenant_id is not None and record.tenant_id != tenant.pk)
+        or record.external_jwt_providers.exists()
+        or (
+            key_id is not None
+            and not signing_key_within_reach(key=record, tenant=tenant, tenant_locked=tenant_locked)
+        )
     ):
         raise ValidationFailed.on_field("keyId", "invalid", "keyId must name a signing key of this tenant.")
     payload = {name: value for name, value in claims.items() if name not in RESERVED_VEND_CLAIMS}
     issued = int(now.timestamp())
-    payload.update(iat=issued, exp=issued + ttl, jti=str(uuid.uuid4()))
+    payload.update(iat=issued, exp=issued + ttl, jti=str(uuid.uuid4()), tid=str(tenant.pk), iss=tenant.issuer)
     return sign(claims=payload, key=key, kind=TokenKind.VENDED, now=now)
+
+
+def _check_audience(audience: Any, *, tenant: Tenant) -> None:
+    """An `aud` may be anything the caller's services agree on, except the id of another tenant or
+    of another tenant's application: that would make the token look like one of theirs."""
+    values = audience if isinstance(audience, list) else [audience]
+    ids = {value for value in (uuid_or_none(v) if isinstance(v, str) else None for v in values) if value}
+    if not ids:
+        return
+    foreign = (
+        Tenant.objects.filter(pk__in=ids).exclude(pk=tenant.pk).exists()
+        or Application.objects.filter(pk__in=ids).exclude(tenant=tenant).exists()
+    )
+    if foreign:
+        raise ValidationFailed.on_field("claims.aud", "invalid", "aud names another tenant.")
 
 
 def jwt_reconcile(

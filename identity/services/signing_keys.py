@@ -7,14 +7,15 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from django.db import models, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from identity.exceptions import ValidationFailed
@@ -162,11 +163,90 @@ def signing_key_generate(
 
 
 @transaction.atomic
-def tenant_signing_key_set(*, tenant: Tenant, key: SigningKey) -> Tenant:
-    """Make `key` the tenant's access-token and id-token signer (validated like any tenant change)."""
+def tenant_signing_key_set(
+    *, tenant: Tenant, key: SigningKey, verify_until: datetime | None = None
+) -> Tenant:
+    """Make `key` the tenant's access-token and id-token signer (validated like any tenant change);
+    the previous signers stay trusted until `verify_until` (see `signers_retire`)."""
     from identity.services.tenants import tenant_update
 
-    return tenant_update(tenant=tenant, access_token_signing_key=key, id_token_signing_key=key)
+    return tenant_update(
+        tenant=tenant, access_token_signing_key=key, id_token_signing_key=key, verify_until=verify_until
+    )
+
+
+# Past the longest token lifetime, allow for clock skew and tokens minted as the change commits.
+ROTATION_MARGIN = timedelta(minutes=5)
+
+
+def signer_retirement_deadline(*, tenant: Tenant, now: datetime) -> datetime:
+    """Long enough for every token a retired signer made to expire: the longest access-token
+    lifetime of the tenant and of its applications that override it, plus a margin."""
+    longest_app = tenant.applications.filter(jwt_enabled=True).aggregate(m=Max("access_token_ttl_seconds"))[
+        "m"
+    ]
+    longest = max(tenant.access_token_ttl_seconds, longest_app or 0)
+    return now + timedelta(seconds=longest) + ROTATION_MARGIN
+
+
+def _signs_anywhere(key_id: uuid.UUID) -> bool:
+    signs = models.Q(access_token_signing_key_id=key_id) | models.Q(id_token_signing_key_id=key_id)
+    return Tenant.objects.filter(signs).exists() or Application.objects.filter(signs).exists()
+
+
+def signers_retire(
+    *,
+    owner: Tenant | Application,
+    tenant: Tenant,
+    before: Iterable[uuid.UUID | None],
+    verify_until: datetime | None = None,
+    now: datetime | None = None,
+) -> None:
+    """The one rule for every change of signer (rotation, `--make-default`, the admin, the APIs):
+    signers the owner no longer uses stay trusted, and published, as its verification keys until
+    `verify_until` (by default the tenant's longest access-token lifetime from now), so no token in
+    flight stops validating; a key of this tenant that nothing signs with any more gets that instant
+    as its expiry (a global key keeps its own). A key that was retired this way and is made a
+    signer again is taken back into service."""
+    now = now or timezone.now()
+    until = verify_until or signer_retirement_deadline(tenant=tenant, now=now)
+    if until <= now:
+        raise ValidationFailed.on_field(
+            "verifyUntil", "invalid", "The old key must stay trusted into the future."
+        )
+    current = {k for k in (owner.access_token_signing_key_id, owner.id_token_signing_key_id) if k}
+    retired = {k for k in before if k is not None} - current
+    verifiers = set(owner.verification_keys.values_list("pk", flat=True))
+    for key in SigningKey.objects.filter(pk__in=current & verifiers):
+        owner.verification_keys.remove(key)
+        if key.tenant_id == tenant.pk and not key.certificate and key.expires_at is not None:
+            key.expires_at = None
+            key.save(update_fields=["expires_at", "updated_at"])
+    for old in SigningKey.objects.filter(pk__in=retired):
+        owner.verification_keys.add(old)
+        if (
+            old.tenant_id == tenant.pk
+            and (old.expires_at is None or old.expires_at > until)
+            and not _signs_anywhere(old.pk)
+        ):
+            old.expires_at = until
+            old.save(update_fields=["expires_at", "updated_at"])
+    key_store_invalidate()
+
+
+def signing_key_signer_tenants(*, key: SigningKey) -> set[uuid.UUID]:
+    """Tenants that sign tokens with the key (themselves or through one of their applications)."""
+    signs = models.Q(access_token_signing_key=key) | models.Q(id_token_signing_key=key)
+    tenants = set(Tenant.objects.filter(signs).values_list("pk", flat=True))
+    return tenants | set(Application.objects.filter(signs).values_list("tenant_id", flat=True))
+
+
+def signing_key_within_reach(*, key: SigningKey, tenant: Tenant, tenant_locked: bool) -> bool:
+    """Whether a caller acting in `tenant` may sign with the key: a key of that tenant, or a global
+    key; a caller locked to the tenant never reaches a global key another tenant signs with."""
+    if key.tenant_id is not None:
+        return key.tenant_id == tenant.pk
+    return not tenant_locked or signing_key_signer_tenants(key=key) <= {tenant.pk}
 
 
 def _infer_algorithm(public_key: PublicKey) -> KeyAlgorithm:
@@ -398,27 +478,21 @@ def signing_key_rotate(
     tenant: Tenant,
     algorithm: str,
     name: str,
-    verify_until: datetime,
+    verify_until: datetime | None = None,
     length: int | None = None,
     now: datetime | None = None,
 ) -> GeneratedKey:
     """Make a new key the tenant's signer without logging anyone out: the previous signing keys stay
-    trusted for verification (and published in the JWKS) until `verify_until`, which should be at
-    least the longest access-token lifetime from now. Previous keys owned by this tenant get that
-    instant as their expiry; a global key shared with others keeps its own expiry."""
+    trusted for verification (and published in the JWKS) until `verify_until`, by default the
+    longest access-token lifetime from now plus a margin (`signers_retire`)."""
     now = now or timezone.now()
+    verify_until = verify_until or signer_retirement_deadline(tenant=tenant, now=now)
     if verify_until <= now:
         raise ValidationFailed.on_field(
             "verifyUntil", "invalid", "The old key must stay trusted into the future."
         )
-    previous = [k for k in (tenant.access_token_signing_key, tenant.id_token_signing_key) if k is not None]
     generated = signing_key_generate(tenant=tenant, algorithm=algorithm, name=name, length=length)
-    for old in {k.pk: k for k in previous}.values():
-        tenant.verification_keys.add(old)
-        if old.tenant_id == tenant.pk and (old.expires_at is None or old.expires_at > verify_until):
-            old.expires_at = verify_until
-            old.save(update_fields=["expires_at", "updated_at"])
-    tenant_signing_key_set(tenant=tenant, key=generated.key)
+    tenant_signing_key_set(tenant=tenant, key=generated.key, verify_until=verify_until)
     return generated
 
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from identity.exceptions import Conflict, ValidationFailed
 from identity.key_store import key_store_invalidate
 from identity.models import ExpirationPolicy, KeyUse, SigningKey, Tenant, UsagePolicy
+from identity.services.signing_keys import signers_retire, signing_key_within_reach
 
 # The JWT configuration shared by tenants and applications (JWTConfigurationFields), in form order.
 JWT_CONFIGURATION_FIELDS = (
@@ -44,11 +47,18 @@ MAX_GRACE_PERIOD_SECONDS = 86_400
 
 
 def jwt_configuration_validate(
-    *, values: Mapping[str, Any], tenant: Tenant | None, prefix: str = "tenant.jwtConfiguration"
+    *,
+    values: Mapping[str, Any],
+    tenant: Tenant | None,
+    prefix: str = "tenant.jwtConfiguration",
+    tenant_locked: bool = False,
+    changed: Iterable[str] | None = None,
 ) -> None:
     """Check a JWT configuration as a whole, so the admin, the API and the commands refuse the same
-    impossible settings (a sliding cap shorter than the TTL, a key of another tenant) with the same
-    field codes. Raises ValidationFailed listing every problem at once."""
+    impossible settings (a sliding cap shorter than the TTL, a key of another tenant, an expired
+    key) with the same field codes. A caller locked to the tenant may not newly choose a global key
+    another tenant signs with (`changed`: the fields being set; None: all). Raises
+    ValidationFailed listing every problem at once."""
     errors = ValidationFailed()
     for name, path in (
         ("access_token_ttl_seconds", "timeToLiveInSeconds"),
@@ -89,8 +99,27 @@ def jwt_configuration_validate(
             errors.add(f"{prefix}.{path}", "invalid", "The key must be a signing key with private material.")
         elif key.tenant_id is not None and (tenant is None or key.tenant_id != tenant.pk):
             errors.add(f"{prefix}.{path}", "invalid", "The key belongs to another tenant.")
+        elif key.is_expired(timezone.now()):
+            errors.add(f"{prefix}.{path}", "invalid", "The key has expired.")
+        elif (
+            tenant is not None
+            and (changed is None or name in changed)
+            and not signing_key_within_reach(key=key, tenant=tenant, tenant_locked=tenant_locked)
+        ):
+            errors.add(f"{prefix}.{path}", "invalid", "The key belongs to another tenant.")
     if errors:
         raise errors
+
+
+def _check_issuer(issuer: str, *, tenant_id: uuid.UUID | None) -> str:
+    """Issuers are unique per tenant: a token's `iss` names one tenant, never several."""
+    issuer = (issuer or "").strip()
+    if not issuer:
+        raise ValidationFailed.on_field("tenant.issuer", "blank", "An issuer is required.")
+    others = Tenant.objects.filter(issuer__iexact=issuer)
+    if (others.exclude(pk=tenant_id) if tenant_id is not None else others).exists():
+        raise ValidationFailed.on_field("tenant.issuer", "duplicate", "Another tenant has this issuer.")
+    return issuer
 
 
 def _check_fields(values: Mapping[str, Any], allowed: frozenset[str]) -> None:
@@ -101,23 +130,25 @@ def _check_fields(values: Mapping[str, Any], allowed: frozenset[str]) -> None:
 
 @transaction.atomic
 def tenant_create(
-    *, name: str, issuer: str = "acme.com", tenant_id: uuid.UUID | None = None, **config: Any
+    *, name: str, issuer: str | None = None, tenant_id: uuid.UUID | None = None, **config: Any
 ) -> Tenant:
     """Create a tenant with FusionAuth's defaults for anything not given, and its own signing key
-    (IDENTITY_DEFAULT_SIGNING_ALGORITHM) unless one is chosen."""
+    (IDENTITY_DEFAULT_SIGNING_ALGORITHM) unless one is chosen. Issuers are unique, so a tenant
+    created without one gets `urn:uuid:<tenant id>` (FusionAuth's shared `acme.com` would let one
+    tenant's tokens claim another's issuer)."""
     _check_fields(config, TENANT_FIELDS)
     name = (name or "").strip()
     if not name:
         raise ValidationFailed.on_field("tenant.name", "blank", "A name is required.")
     if Tenant.objects.filter(name__iexact=name).exists():
         raise ValidationFailed.on_field("tenant.name", "duplicate", "A tenant with this name already exists.")
-    if not (issuer or "").strip():
-        raise ValidationFailed.on_field("tenant.issuer", "blank", "An issuer is required.")
+    tenant_id = tenant_id or uuid.uuid4()
+    issuer = _check_issuer(f"urn:uuid:{tenant_id}" if issuer is None else issuer, tenant_id=None)
     defaults = {f.name: f.get_default() for f in Tenant._meta.concrete_fields if f.name in TENANT_FIELDS}
     jwt_configuration_validate(values={**defaults, **config}, tenant=None)
-    if tenant_id is not None and Tenant.objects.filter(pk=tenant_id).exists():
+    if Tenant.objects.filter(pk=tenant_id).exists():
         raise ValidationFailed.on_field("tenantId", "duplicate", "A tenant with this id already exists.")
-    tenant = Tenant(id=tenant_id or uuid.uuid4(), name=name, issuer=issuer.strip(), **config)
+    tenant = Tenant(id=tenant_id, name=name, issuer=issuer, **config)
     tenant.save()
     if tenant.access_token_signing_key_id is None:
         # Like FusionAuth, a new tenant can sign tokens at once: it gets a key of its own.
@@ -136,9 +167,16 @@ def tenant_create(
 
 
 @transaction.atomic
-def tenant_update(*, tenant: Tenant, **changes: Any) -> Tenant:
-    """Change a tenant's settings; the whole resulting configuration is validated, not just the diff."""
+def tenant_update(
+    *, tenant: Tenant, tenant_locked: bool = False, verify_until: datetime | None = None, **changes: Any
+) -> Tenant:
+    """Change a tenant's settings; the whole resulting configuration is validated, not just the diff.
+    A new signer goes through `signers_retire`: the previous one keeps verifying (until
+    `verify_until`, by default the longest token lifetime). `tenant_locked`: the caller is an API key
+    locked to this tenant."""
     _check_fields(changes, TENANT_FIELDS)
+    if "issuer" in changes:
+        changes["issuer"] = _check_issuer(changes["issuer"], tenant_id=tenant.pk)
     if "name" in changes:
         name = (changes["name"] or "").strip()
         if not name:
@@ -149,10 +187,18 @@ def tenant_update(*, tenant: Tenant, **changes: Any) -> Tenant:
             )
         changes["name"] = name
     current = {f: getattr(tenant, f) for f in TENANT_FIELDS}
-    jwt_configuration_validate(values={**current, **changes}, tenant=tenant)
+    jwt_configuration_validate(
+        values={**current, **changes},
+        tenant=tenant,
+        tenant_locked=tenant_locked,
+        changed={name for name, value in changes.items() if current.get(name) != value},
+    )
+    signers = (tenant.access_token_signing_key_id, tenant.id_token_signing_key_id)
     for field_name, value in changes.items():
         setattr(tenant, field_name, value)
     tenant.save()
+    if signers != (tenant.access_token_signing_key_id, tenant.id_token_signing_key_id):
+        signers_retire(owner=tenant, tenant=tenant, before=signers, verify_until=verify_until)
     key_store_invalidate()
     return tenant
 

@@ -21,6 +21,7 @@ from identity.authentication import (
 )
 from identity.cookies import ACCESS_COOKIE, REFRESH_COOKIE, set_token_cookies
 from identity.exceptions import NotAuthenticated
+from identity.models import APIKey
 from identity.services.jwt import jwt_issue, jwt_reconcile, jwt_validate, jwt_vend
 from identity.signing import MAX_TOKEN_BYTES
 from identity.views.common import named_tenant, parse
@@ -92,8 +93,8 @@ class JWTViewSet(viewsets.ViewSet):
         token = presented_token(request)
         if not token:
             raise NotAuthenticated()
-        claims = jwt_validate(token=token, now=timezone.now(), tenant_id=named_tenant(request))
-        return Response({"jwt": claims})
+        validated = jwt_validate(token=token, now=timezone.now(), tenant_id=named_tenant(request))
+        return Response({"jwt": validated.claims, "tokenKind": validated.kind.value})
 
     def issue(self, request: Request) -> Response:
         principal = request.user
@@ -126,6 +127,7 @@ class JWTViewSet(viewsets.ViewSet):
             key_id=data.get("keyId"),
             ttl_seconds=data.get("timeToLiveInSeconds"),
             now=timezone.now(),
+            tenant_locked=isinstance(request.auth, APIKey) and request.auth.tenant_id is not None,
         )
         return Response({"token": token})
 

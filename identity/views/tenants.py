@@ -91,7 +91,11 @@ class TenantViewSet(viewsets.ViewSet):
 
     def update(self, request: Request, pk: str | None = None) -> Response:
         tenant = self._get(request, pk)
-        tenant = tenant_update(tenant=tenant, **_tenant_values(body_object(request, "tenant"), tenant))
+        tenant = tenant_update(
+            tenant=tenant,
+            tenant_locked=caller_key(request).tenant_id is not None,
+            **_tenant_values(body_object(request, "tenant"), tenant),
+        )
         return Response({"tenant": tenant_json(tenant)})
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
@@ -167,6 +171,7 @@ class ApplicationViewSet(viewsets.ViewSet):
             tenant=tenant,
             roles=[_role_spec(role, f"application.roles[{i}]") for i, role in enumerate(roles)],
             application_id=path_uuid(pk) if pk else None,
+            tenant_locked=caller_key(request).tenant_id is not None,
             **values,
         )
         return Response({"application": application_json(application)})
@@ -179,7 +184,9 @@ class ApplicationViewSet(viewsets.ViewSet):
             values = read_object(
                 body_object(request, "application"), "application", application_specs(application.tenant)
             )
-            application = application_update(application=application, **values)
+            application = application_update(
+                application=application, tenant_locked=caller_key(request).tenant_id is not None, **values
+            )
         return Response({"application": application_json(application)})
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:

@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from identity.models import SigningKey
+from identity.models import SigningKey, Tenant
 from identity.services.applications import application_update
 from identity.services.signing_keys import signing_key_generate, tenant_signing_key_set
 from tests.factories import ApplicationFactory, TenantFactory, make_api_key
@@ -140,7 +140,10 @@ def published(default_tenant):
         alg: signing_key_generate(tenant=None, algorithm=alg, name=alg).key
         for alg in ("RS256", "ES256", "EdDSA", "HS256")
     }
-    tenant_signing_key_set(tenant=default_tenant, key=keys["ES256"])
+    # Only keys in use are published: the default tenant signed with RS256 and EdDSA before ES256,
+    # so those stay trusted (and published) as retired signers; HS256 is never published.
+    for alg in ("RS256", "EdDSA", "ES256"):
+        tenant_signing_key_set(tenant=default_tenant, key=keys[alg])
     return keys
 
 
@@ -161,8 +164,10 @@ def test_tenant_jwks_holds_only_the_tenants_keys(api_client, published, default_
     tenant_signing_key_set(tenant=other, key=own)
     mine = api_client.get(f"/{default_tenant.pk}/.well-known/jwks.json").json()["keys"]
     theirs = api_client.get("/.well-known/jwks.json", {"tenantId": str(other.pk)}).json()["keys"]
-    assert [k["kid"] for k in mine] == [published["ES256"].kid]
-    assert [k["kid"] for k in theirs] == [own.kid]
+    assert sorted(k["kid"] for k in mine) == sorted(published[a].kid for a in ("RS256", "ES256", "EdDSA"))
+    # The other tenant's own keys only: its signer and the key it was created with (retired).
+    assert own.kid in {k["kid"] for k in theirs}
+    assert not {k["kid"] for k in theirs} & {k.kid for k in published.values()}
     assert api_client.get(f"/{uuid.uuid4()}/.well-known/jwks.json").status_code == 404
 
 
@@ -176,18 +181,19 @@ def test_public_keys(api_client, published, default_tenant):
         assert response.status_code == 404 and response.content == b""
     app = ApplicationFactory(tenant=default_tenant)
     by_app = api_client.get("/api/jwt/public-key", {"applicationId": str(app.pk)}).json()["publicKeys"]
-    assert set(by_app) == {published["ES256"].kid}
+    assert set(by_app) == {published[a].kid for a in ("RS256", "ES256", "EdDSA")}
 
 
-def test_public_key_of_an_hmac_application_is_404(api_client, published, default_tenant):
-    app = ApplicationFactory(tenant=default_tenant)
+def test_public_key_of_an_hmac_application_is_404(api_client, published):
+    tenant = Tenant.objects.create(name="HMAC only", issuer="https://hmac.example.com")
+    app = ApplicationFactory(tenant=tenant)
     application_update(
         application=app,
         jwt_enabled=True,
         access_token_signing_key=published["HS256"],
         id_token_signing_key=published["HS256"],
     )
-    tenant_signing_key_set(tenant=default_tenant, key=published["HS256"])
+    tenant_signing_key_set(tenant=tenant, key=published["HS256"])
     response = api_client.get("/api/jwt/public-key", {"applicationId": str(app.pk)})
     assert response.status_code == 404
     assert published["HS256"].kid not in json.dumps(api_client.get("/api/jwt/public-key").json())
@@ -197,6 +203,6 @@ def test_openid_configuration(api_client, published, default_tenant):
     body = api_client.get("/.well-known/openid-configuration").json()
     assert body["issuer"] == default_tenant.issuer
     assert body["jwks_uri"].endswith(f"/{default_tenant.pk}/.well-known/jwks.json")
-    assert body["id_token_signing_alg_values_supported"] == ["ES256"]
+    assert body["id_token_signing_alg_values_supported"] == ["ES256", "EdDSA", "RS256"]
     other = TenantFactory()
     assert api_client.get(f"/{other.pk}/.well-known/openid-configuration").json()["issuer"] == other.issuer

@@ -106,6 +106,8 @@ def test_public_keys_and_jwks(anonymous, default_tenant):
         alg: signing_key_generate(tenant=None, algorithm=alg, name=alg).key
         for alg in ("RS256", "ES256", "HS256")
     }
+    # Published: keys a tenant signs or verifies with (RS256 stays trusted as the retired signer).
+    tenant_signing_key_set(tenant=default_tenant, key=keys["RS256"])
     tenant_signing_key_set(tenant=default_tenant, key=keys["ES256"])
 
     everything = anonymous.retrieve_jwt_public_keys()

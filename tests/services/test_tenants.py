@@ -42,7 +42,7 @@ def test_create_uses_fusionauth_defaults():
     ],
 )
 def test_create_refuses_bad_input_with_field_codes(default_tenant, kwargs, field):
-    kwargs.setdefault("issuer", "acme.com")
+    kwargs.setdefault("issuer", "https://new.example.com")
     before = Tenant.objects.count()
     with pytest.raises(ValidationFailed) as info:
         tenant_create(**kwargs)

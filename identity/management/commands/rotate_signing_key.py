@@ -6,26 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
-from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from identity.management.base import IdentityCommand, Report, positive_int, tenant_lookup
-from identity.models import KeyAlgorithm, Tenant
-from identity.services.signing_keys import signing_key_rotate
-
-# Past the longest token lifetime, allow for clock skew and tokens minted as the rotation commits.
-ROTATION_MARGIN = timedelta(minutes=5)
-
-
-def default_verify_until(tenant: Tenant, now: datetime) -> datetime:
-    """Long enough for every token the old key signed to expire: the longest access-token
-    lifetime of the tenant and of its applications that override it."""
-    longest_app = tenant.applications.filter(jwt_enabled=True).aggregate(m=Max("access_token_ttl_seconds"))[
-        "m"
-    ]
-    longest = max(tenant.access_token_ttl_seconds, longest_app or 0)
-    return now + timedelta(seconds=longest) + ROTATION_MARGIN
+from identity.models import KeyAlgorithm
+from identity.services.signing_keys import signer_retirement_deadline, signing_key_rotate
 
 
 def _parse_instant(value: str) -> datetime:
@@ -59,7 +45,7 @@ class Command(IdentityCommand):
         elif options["verify_for_seconds"]:
             until = now + timedelta(seconds=options["verify_for_seconds"])
         else:
-            until = default_verify_until(tenant, now)
+            until = signer_retirement_deadline(tenant=tenant, now=now)
         previous = tenant.access_token_signing_key
         name = options["name"] or f"{tenant.name} {options['algorithm']} {now:%Y-%m-%d}"
         generated = signing_key_rotate(
