@@ -8,6 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from identity.exceptions import ValidationFailed
+from identity.key_store import key_store_invalidate
 from identity.models import Application, ExternalJWTProvider, SigningKey, Tenant
 from identity.services.registrations import MAPPABLE_USER_FIELDS
 
@@ -81,6 +82,7 @@ def external_jwt_provider_create(
     )
     provider.verification_keys.set(keys)
     provider.applications.set(applications)
+    key_store_invalidate()  # its keys now speak for the provider only (never verify at validate)
     return provider
 
 
@@ -113,4 +115,6 @@ def external_jwt_provider_update(
     provider.save()
     provider.verification_keys.set(keys)
     provider.applications.set(applications)
+    key_store_invalidate()
+    key_store_invalidate()  # its keys now speak for the provider only (never verify at validate)
     return provider
