@@ -16,9 +16,12 @@ within that interval:
 A miss is not staleness to be waited out: a caller that needs something the snapshot lacks (a
 signer it does not hold) asks for `reload()` and gets a fresh build at once; a caller that saw
 something unknown from outside (a token's `kid`) asks for `reload_on_miss()`, which rebuilds at
-most once per `MISS_RELOAD_INTERVAL_SECONDS` per process, so garbage input cannot turn into
-database load. Revoked personal access tokens and revoked access-token `jti`s are meant to be
-further `Coherent` channels with their own builders: one mechanism, not one per feature.
+most once per `MISS_RELOAD_INTERVAL_SECONDS` per process and in between only reads the version
+(at most every `MISS_CHECK_INTERVAL_SECONDS`), so garbage input cannot turn into database load.
+
+Revoked personal access tokens and revoked access-token `jti`s are meant to be further `Coherent`
+channels with their own builders (`Coherent("revoked-jtis", build)`, `invalidate()` where they
+change): one invalidation path, not one per feature.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 CHECK_INTERVAL_SECONDS = 1.0
 MISS_RELOAD_INTERVAL_SECONDS = 1.0
+MISS_CHECK_INTERVAL_SECONDS = 0.05
 # A safety net for rows changed behind the services' back (raw SQL, a shell): rebuilt at least this often.
 MAX_AGE_SECONDS = 300.0
 VERSION_TABLE = "identity_coherence_version"
@@ -123,21 +127,30 @@ class Coherent(Generic[T]):
         value = self._value
         if value is not None and time.monotonic() - self._checked_at < CHECK_INTERVAL_SECONDS:
             return value
-        return self._sync(force=False, reason="version check")
+        return self._sync(mode="get", reason="version check")
 
     def reload(self, *, reason: str) -> T:
         """A fresh build now: the caller knows the value lacks something that must exist."""
-        return self._sync(force=True, reason=reason)
+        return self._sync(mode="build", reason=reason)
 
     def reload_on_miss(self, *, reason: str) -> T | None:
-        """A fresh build for something unknown seen in untrusted input, at most once per interval per
-        process; None when the last one is too recent (the caller decides with what it has)."""
+        """A newer value for something unknown seen in untrusted input, or None when there is none
+        to be had. At most one unconditional rebuild per second per process; in between, the shared
+        version is read (at most every `MISS_CHECK_INTERVAL_SECONDS`) and the value rebuilt only if
+        it moved, so a key added a moment ago on another node is usable at once while a flood of
+        garbage costs at most one rebuild a second and a few single-row reads."""
         with self._lock:
             now = time.monotonic()
-            if now - self._miss_reload_at < MISS_RELOAD_INTERVAL_SECONDS:
+            if now - self._miss_reload_at >= MISS_RELOAD_INTERVAL_SECONDS:
+                self._miss_reload_at = now
+                mode = "build"
+            elif now - self._checked_at >= MISS_CHECK_INTERVAL_SECONDS:
+                mode = "check"
+            else:
                 return None
-            self._miss_reload_at = now
-        return self._sync(force=True, reason=reason)
+            before = self._value
+        value = self._sync(mode=mode, reason=reason)
+        return value if value is not before else None
 
     def invalidate(self) -> None:
         """The data changed in this process's transaction: bump the channel, and rebuild here on the
@@ -150,16 +163,25 @@ class Coherent(Generic[T]):
 
         transaction.on_commit(forget)
 
-    def _sync(self, *, force: bool, reason: str) -> T:
+    def _sync(self, *, mode: str, reason: str) -> T:
+        """`get`: read the version if the interval passed; `check`: read it now; `build`: rebuild.
+        A moved version (or no value yet, or old age) rebuilds."""
         with self._lock:
             now = time.monotonic()
             value = self._value
-            if not force and value is not None and now - self._checked_at < CHECK_INTERVAL_SECONDS:
+            if mode == "get" and value is not None and now - self._checked_at < CHECK_INTERVAL_SECONDS:
                 return value
             # Read the version before building: a change committed meanwhile moves it again.
             version = channel_version(self.name)
             self._checked_at = now
-            if force or value is None or version != self._version or now - self._built_at >= MAX_AGE_SECONDS:
+            if (
+                mode == "build"
+                or value is None
+                or version != self._version
+                or now - self._built_at >= MAX_AGE_SECONDS
+            ):
+                if mode != "build":
+                    reason = f"{reason}, version moved"
                 value = self._value = self._build()
                 self._version, self._built_at = version, now
                 self.rebuilds += 1
