@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import jwt
 import pytest
+from django.utils import timezone
 
-from identity.models import RefreshToken
+from identity.key_store import key_store_invalidate
+from identity.models import RefreshToken, SigningKey
 from identity.services.refresh_tokens import refresh_token_create
 from identity.services.tenants import tenant_update
 from identity.signing import unverified_header
@@ -256,3 +259,22 @@ def test_token_of_another_tenant_than_the_one_named_is_refused(api_client, world
 def test_a_dumped_digest_cannot_be_replayed(api_client, world, session):
     digest = RefreshToken.objects.get(pk=session["refreshTokenId"]).token_digest
     assert _refresh(api_client, refreshToken=digest).status_code == 400
+
+
+def test_a_one_time_refresh_that_cannot_be_signed_leaves_the_token_unconsumed(api_client, world, session):
+    """Sign before consume: a failed answer must not turn the client's retry into reuse detection."""
+    tenant_update(tenant=world.tenant, refresh_token_usage_policy="OneTimeUse")
+    signer = SigningKey.objects.filter(pk=world.tenant.access_token_signing_key_id)
+    signer.update(expires_at=timezone.now() - timedelta(seconds=1), updated_at=timezone.now())
+    key_store_invalidate()
+    before = db_state()
+    failed = _refresh(api_client, refreshToken=session["refreshToken"])
+    assert failed.status_code == 500
+    assert db_state() == before
+    signer.update(expires_at=None, updated_at=timezone.now())
+    key_store_invalidate()
+    retried = _refresh(api_client, refreshToken=session["refreshToken"])
+    assert retried.status_code == 200, retried.content
+    token = RefreshToken.objects.get(pk=session["refreshTokenId"])
+    assert token.revoked_at is None and token.generation == 1
+    assert _refresh(api_client, refreshToken=retried.json()["refreshToken"]).status_code == 200
