@@ -52,7 +52,7 @@ from identity.models import (
 from identity.services.applications import RoleSpec, application_role_create
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
 from identity.services.registrations import registration_delete
-from identity.services.signing_keys import signing_key_delete, signing_key_usages
+from identity.services.signing_keys import signing_key_delete, signing_key_rotate, signing_key_usages
 from identity.services.tenants import JWT_CONFIGURATION_FIELDS, tenant_delete
 from identity.services.users import user_delete
 
@@ -283,6 +283,29 @@ class TenantAdmin(ServiceAdmin):
 
     def delete_refusal(self, obj: Tenant) -> str | None:
         return "The default tenant cannot be deleted: it holds the console staff." if obj.is_default else None
+
+    actions = ("rotate_signing_key",)
+
+    @admin.action(permissions=["change"], description="Rotate the signing key of selected tenants")
+    def rotate_signing_key(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        """`manage.py rotate_signing_key` for each tenant, same algorithm; HMAC keys are left to the
+        command, which shows the new secret once."""
+        for tenant in queryset.select_related("access_token_signing_key"):
+            current = tenant.access_token_signing_key
+            algorithm = current.algorithm if current is not None else "ES256"
+            if algorithm.startswith("HS"):
+                self.message_user(
+                    request, f"{tenant.name}: rotate HMAC keys with the command.", messages.WARNING
+                )
+                continue
+            key = signing_key_rotate(
+                tenant=tenant,
+                algorithm=algorithm,
+                name=f"{tenant.name} {algorithm} {timezone.now():%Y-%m-%d}",
+            ).key
+            self.message_user(
+                request, f"{tenant.name} now signs with kid {key.kid}; the previous key still verifies."
+            )
 
     def service_delete(self, obj: Tenant) -> None:
         tenant_delete(tenant=obj)

@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from identity.forms import TenantForm
+from identity.key_store import key_snapshot
 from identity.models import (
     APIKey,
     Application,
@@ -768,3 +769,18 @@ def test_refresh_tokens_filter_by_tenant(admin_client: Client, rows: Rows) -> No
         url(RefreshToken, "changelist"), {"application__tenant__id__exact": rows.tenant.pk}
     )
     assert list(response.context["cl"].result_list) == [rows.refresh_token]
+
+
+def test_rotate_action_keeps_the_previous_signer_trusted(admin_client: Client, rows: Rows) -> None:
+    previous = rows.tenant.access_token_signing_key
+    assert previous is not None
+    response = _run_action(admin_client, Tenant, "rotate_signing_key", [rows.tenant])
+    rows.tenant.refresh_from_db()
+    new = rows.tenant.access_token_signing_key
+    assert new is not None and new.pk != previous.pk and new.algorithm == previous.algorithm
+    assert messages_of(response) == [
+        f"Initech now signs with kid {new.kid}; the previous key still verifies."
+    ]
+    assert {previous.kid, new.kid} <= set(key_snapshot().trusted(tenant_id=rows.tenant.pk))
+    previous.refresh_from_db()
+    assert previous.expires_at is not None and previous.expires_at > timezone.now()
