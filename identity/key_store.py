@@ -119,6 +119,8 @@ class Coherent(Generic[T]):
         self._checked_at = float("-inf")
         self._built_at = float("-inf")
         self._miss_reload_at = float("-inf")
+        self._uncommitted = False
+        """This process changed the data in a transaction not yet known to have committed."""
         self.rebuilds = 0
         """Builds so far in this process (what tests and operators count)."""
 
@@ -156,10 +158,10 @@ class Coherent(Generic[T]):
         """The data changed in this process's transaction: bump the channel, and rebuild here on the
         next use (this process must see its own change at once)."""
         channel_bump(self.name)
-        self._value = None
+        self._value, self._uncommitted = None, True
 
         def forget() -> None:
-            self._value = None
+            self._value, self._uncommitted = None, False
 
         transaction.on_commit(forget)
 
@@ -172,7 +174,7 @@ class Coherent(Generic[T]):
             if mode == "get" and value is not None and now - self._checked_at < CHECK_INTERVAL_SECONDS:
                 return value
             # Read the version before building: a change committed meanwhile moves it again.
-            version = channel_version(self.name)
+            version: int | None = channel_version(self.name)
             self._checked_at = now
             if (
                 mode == "build"
@@ -183,6 +185,12 @@ class Coherent(Generic[T]):
                 if mode != "build":
                     reason = f"{reason}, version moved"
                 value = self._value = self._build()
+                if self._uncommitted and connection.in_atomic_block:
+                    # Built from this process's own uncommitted change: if it rolls back, no
+                    # version moves to say so, so trust this build for one interval only.
+                    version = None
+                else:
+                    self._uncommitted = False
                 self._version, self._built_at = version, now
                 self.rebuilds += 1
                 logger.info("%s store rebuilt (%s) in process %s", self.name, reason, os.getpid())

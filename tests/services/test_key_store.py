@@ -24,6 +24,8 @@ class Clock:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.now = 1_000_000.0
         monkeypatch.setattr(key_store.time, "monotonic", lambda: self.now)
+        # Test transactions never commit: forget earlier tests' "uncommitted change" mark.
+        monkeypatch.setattr(KEYS, "_uncommitted", False)
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
@@ -110,19 +112,18 @@ def test_a_signer_the_snapshot_does_not_hold_is_loaded_at_once(world):
     assert token.value.count(".") == 2
 
 
-@pytest.mark.parametrize("redis_db", ["redis://127.0.0.1:6379/4"])
-def test_with_redis_the_version_travels_through_the_cache(
-    settings, redis_db, django_capture_on_commit_callbacks
-):
+def _use_redis(settings, url: str) -> None:
     redis = pytest.importorskip("redis")
     try:
-        redis.Redis.from_url(redis_db).flushdb()
+        redis.Redis.from_url(url).flushdb()
     except redis.ConnectionError:
         pytest.skip("no Redis on 127.0.0.1:6379")
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_db}
-    }
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
     settings.IDENTITY_COHERENCE_CACHE = True
+
+
+def test_with_redis_the_version_travels_through_the_cache(settings, django_capture_on_commit_callbacks):
+    _use_redis(settings, "redis://127.0.0.1:6379/4")
     first = channel_version("keys")
     assert first >= 0 and channel_version("keys") == first  # a counter in the cache, not the row
     with django_capture_on_commit_callbacks(execute=True):
@@ -175,3 +176,16 @@ def test_a_tenant_locked_caller_cannot_choose_a_global_key_another_tenant_signs_
     tenant_update(tenant=world.tenant, access_token_signing_key=shared)  # a global caller may share
     # Once the tenant signs with it, its locked caller may keep it while changing anything else.
     tenant_update(tenant=world.tenant, tenant_locked=True, access_token_signing_key=shared, name="Renamed")
+
+
+def test_a_snapshot_built_from_a_change_that_rolled_back_is_not_kept(monkeypatch, settings):
+    """With Redis the version moves only on commit, so a rollback moves nothing."""
+    _use_redis(settings, "redis://127.0.0.1:6379/5")
+    clock = Clock(monkeypatch)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        phantom = signing_key_generate(tenant=None, algorithm="ES256", name="phantom").key
+        tenant_signing_key_set(tenant=TenantFactory(), key=phantom)
+        assert phantom.kid in key_snapshot().by_kid
+        raise RuntimeError
+    clock.advance(1.0)
+    assert phantom.kid not in key_snapshot().by_kid
