@@ -99,12 +99,12 @@ def jwt_configuration_validate(
             errors.add(f"{prefix}.{path}", "invalid", "The key must be a signing key with private material.")
         elif key.tenant_id is not None and (tenant is None or key.tenant_id != tenant.pk):
             errors.add(f"{prefix}.{path}", "invalid", "The key belongs to another tenant.")
+        elif changed is not None and name not in changed:
+            continue  # kept as it is: an expiry or a sharing decided earlier is not this change's
         elif key.is_expired(timezone.now()):
             errors.add(f"{prefix}.{path}", "invalid", "The key has expired.")
-        elif (
-            tenant is not None
-            and (changed is None or name in changed)
-            and not signing_key_within_reach(key=key, tenant=tenant, tenant_locked=tenant_locked)
+        elif tenant is not None and not signing_key_within_reach(
+            key=key, tenant=tenant, tenant_locked=tenant_locked
         ):
             errors.add(f"{prefix}.{path}", "invalid", "The key belongs to another tenant.")
     if errors:
