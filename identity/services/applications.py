@@ -12,7 +12,7 @@ from django.db import transaction
 from identity.exceptions import ValidationFailed
 from identity.key_store import key_store_invalidate
 from identity.models import Application, ApplicationRole, Registration, Tenant
-from identity.services.signing_keys import signers_retire
+from identity.services.signing_keys import signers_check, signers_retire
 from identity.services.tenants import JWT_CONFIGURATION_FIELDS, jwt_configuration_validate
 
 APPLICATION_FIELDS = frozenset(
@@ -74,10 +74,10 @@ def application_create(
         f.name: f.get_default() for f in Application._meta.concrete_fields if f.name in APPLICATION_FIELDS
     }
     jwt_configuration_validate(
-        values={**defaults, **config},
-        tenant=tenant,
-        prefix="application.jwtConfiguration",
-        tenant_locked=tenant_locked,
+        values={**defaults, **config}, tenant=tenant, prefix="application.jwtConfiguration"
+    )
+    signers_check(
+        current={}, changes=config, tenant=tenant, tenant_locked=tenant_locked, prefix="application"
     )
     if application_id is not None and Application.objects.filter(pk=application_id).exists():
         raise ValidationFailed.on_field(
@@ -104,11 +104,14 @@ def application_update(
         )
     current = {f: getattr(application, f) for f in APPLICATION_FIELDS}
     jwt_configuration_validate(
-        values={**current, **changes},
+        values={**current, **changes}, tenant=application.tenant, prefix="application.jwtConfiguration"
+    )
+    signers_check(
+        current=current,
+        changes=changes,
         tenant=application.tenant,
-        prefix="application.jwtConfiguration",
         tenant_locked=tenant_locked,
-        changed={name for name, value in changes.items() if current.get(name) != value},
+        prefix="application",
     )
     signers = (application.access_token_signing_key_id, application.id_token_signing_key_id)
     for field_name, value in changes.items():

@@ -7,9 +7,10 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -232,6 +233,35 @@ def signers_retire(
             old.expires_at = until
             old.save(update_fields=["expires_at", "updated_at"])
     key_store_invalidate()
+
+
+def signers_check(
+    *,
+    current: Mapping[str, Any],
+    changes: Mapping[str, Any],
+    tenant: Tenant | None,
+    tenant_locked: bool,
+    prefix: str = "tenant",
+) -> None:
+    """The signers a change sets (not the ones it keeps) must be usable now and within the caller's
+    reach: no expired key, and for a caller locked to the tenant no global key another tenant
+    signs with. The rest of a JWT configuration is checked by `jwt_configuration_validate`."""
+    errors = ValidationFailed()
+    for name, path in (
+        ("access_token_signing_key", "accessTokenKeyId"),
+        ("id_token_signing_key", "idTokenKeyId"),
+    ):
+        key = changes.get(name)
+        if not isinstance(key, SigningKey) or (name in current and current[name] == key):
+            continue
+        if key.is_expired(timezone.now()):
+            errors.add(f"{prefix}.jwtConfiguration.{path}", "invalid", "The key has expired.")
+        elif tenant is not None and not signing_key_within_reach(
+            key=key, tenant=tenant, tenant_locked=tenant_locked
+        ):
+            errors.add(f"{prefix}.jwtConfiguration.{path}", "invalid", "The key belongs to another tenant.")
+    if errors:
+        raise errors
 
 
 def signing_key_signer_tenants(*, key: SigningKey) -> set[uuid.UUID]:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from identity.exceptions import Conflict, ValidationFailed
 from identity.key_store import key_store_invalidate
 from identity.models import ExpirationPolicy, KeyUse, SigningKey, Tenant, UsagePolicy
-from identity.services.signing_keys import signers_retire, signing_key_within_reach
+from identity.services.signing_keys import signers_check, signers_retire
 
 # The JWT configuration shared by tenants and applications (JWTConfigurationFields), in form order.
 JWT_CONFIGURATION_FIELDS = (
@@ -47,18 +46,11 @@ MAX_GRACE_PERIOD_SECONDS = 86_400
 
 
 def jwt_configuration_validate(
-    *,
-    values: Mapping[str, Any],
-    tenant: Tenant | None,
-    prefix: str = "tenant.jwtConfiguration",
-    tenant_locked: bool = False,
-    changed: Iterable[str] | None = None,
+    *, values: Mapping[str, Any], tenant: Tenant | None, prefix: str = "tenant.jwtConfiguration"
 ) -> None:
     """Check a JWT configuration as a whole, so the admin, the API and the commands refuse the same
-    impossible settings (a sliding cap shorter than the TTL, a key of another tenant, an expired
-    key) with the same field codes. A caller locked to the tenant may not newly choose a global key
-    another tenant signs with (`changed`: the fields being set; None: all). Raises
-    ValidationFailed listing every problem at once."""
+    impossible settings (a sliding cap shorter than the TTL, a key of another tenant) with the same
+    field codes. Raises ValidationFailed listing every problem at once."""
     errors = ValidationFailed()
     for name, path in (
         ("access_token_ttl_seconds", "timeToLiveInSeconds"),
@@ -99,14 +91,6 @@ def jwt_configuration_validate(
             errors.add(f"{prefix}.{path}", "invalid", "The key must be a signing key with private material.")
         elif key.tenant_id is not None and (tenant is None or key.tenant_id != tenant.pk):
             errors.add(f"{prefix}.{path}", "invalid", "The key belongs to another tenant.")
-        elif changed is not None and name not in changed:
-            continue  # kept as it is: an expiry or a sharing decided earlier is not this change's
-        elif key.is_expired(timezone.now()):
-            errors.add(f"{prefix}.{path}", "invalid", "The key has expired.")
-        elif tenant is not None and not signing_key_within_reach(
-            key=key, tenant=tenant, tenant_locked=tenant_locked
-        ):
-            errors.add(f"{prefix}.{path}", "invalid", "The key belongs to another tenant.")
     if errors:
         raise errors
 
@@ -146,6 +130,7 @@ def tenant_create(
     issuer = _check_issuer(f"urn:uuid:{tenant_id}" if issuer is None else issuer, tenant_id=None)
     defaults = {f.name: f.get_default() for f in Tenant._meta.concrete_fields if f.name in TENANT_FIELDS}
     jwt_configuration_validate(values={**defaults, **config}, tenant=None)
+    signers_check(current={}, changes=config, tenant=None, tenant_locked=False)
     if Tenant.objects.filter(pk=tenant_id).exists():
         raise ValidationFailed.on_field("tenantId", "duplicate", "A tenant with this id already exists.")
     tenant = Tenant(id=tenant_id, name=name, issuer=issuer, **config)
@@ -187,12 +172,8 @@ def tenant_update(
             )
         changes["name"] = name
     current = {f: getattr(tenant, f) for f in TENANT_FIELDS}
-    jwt_configuration_validate(
-        values={**current, **changes},
-        tenant=tenant,
-        tenant_locked=tenant_locked,
-        changed={name for name, value in changes.items() if current.get(name) != value},
-    )
+    jwt_configuration_validate(values={**current, **changes}, tenant=tenant)
+    signers_check(current=current, changes=changes, tenant=tenant, tenant_locked=tenant_locked)
     signers = (tenant.access_token_signing_key_id, tenant.id_token_signing_key_id)
     for field_name, value in changes.items():
         setattr(tenant, field_name, value)
