@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from identity.exceptions import ValidationFailed
 from identity.models import Tenant, User
-from identity.selectors import user_get_by_login_id
 from identity.services.login import failed_logins_clear, password_verify
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
 
@@ -158,16 +157,18 @@ def user_change_password(
 ) -> User:
     """Change a password by proving the current one (FusionAuth's change-password by identity).
 
-    The proof is checked by the login's own door (password_verify), so it is no second, unlimited
+    The proof is checked by the login's own door (password_verify), so this is no second, unlimited
     password oracle: failures count against the same lockout, a locked account is refused (409)
     without a check, deactivated (423) and expired (410) accounts are refused as login refuses
-    them. The new password is validated first, against the account the login id names (or, for
-    an unknown one, a stand-in with that login id), so a right and a wrong current password both
-    get the same 400 when the new one is unacceptable. The tenant's revocation policy applies."""
+    them. The new password is validated first, the same way for every login id (against the login
+    id alone), so a right and a wrong current password get the same 400 and the 400 says nothing
+    about the account; its own attributes are compared once the caller has proven the password.
+    The tenant's revocation policy applies."""
     now = now or timezone.now()
-    named = user_get_by_login_id(tenant=tenant, login_id=login_id)
-    _check_password(password, named or User(tenant=tenant, email=login_id, username=login_id), "password")
+    _check_password(password, User(tenant=tenant, email=login_id, username=login_id), "password")
     user = password_verify(tenant=tenant, login_id=login_id, password=current_password, now=now)
-    user = user_set_password(user=user, password=password, now=now)
-    failed_logins_clear(user=user)
-    return user
+    try:
+        _check_password(password, user, "password")
+        return user_set_password(user=user, password=password, now=now)
+    finally:
+        failed_logins_clear(user=user)  # the current password was right

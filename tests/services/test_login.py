@@ -353,3 +353,17 @@ def test_console_sign_in_counts_failures_and_honours_the_lock(default_tenant):
     assert authenticate(username="boss@example.com", password=DEFAULT_PASSWORD) is None
     User.objects.filter(pk=staff.pk).update(locked_until=None)
     assert authenticate(username="BOSS@example.com", password=DEFAULT_PASSWORD) == staff
+
+
+def test_change_password_compares_with_the_accounts_attributes_only_after_the_proof(world):
+    """Before the current password is checked, the new one is judged the same way for every login
+    id (against the login id alone), so a 400 cannot tell whether an account exists or what its
+    names are; the account's own attributes are compared once the caller has proven the password."""
+    User.objects.filter(pk=world.user.pk).update(first_name="Marmaduke")
+    with pytest.raises(LoginFailed):
+        _change(world, "wrong", new="Marmaduke1")
+    with pytest.raises(ValidationFailed) as info:
+        _change(world, world.password, new="Marmaduke1")
+    assert set(info.value.field_errors) == {"password"}
+    user = User.objects.get(pk=world.user.pk)
+    assert user.check_password(world.password) and user.failed_login_count == 0  # the proof cleared it
