@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 NEW_PASSWORD = "a brand new passphrase 7"
 
 
-def _login(server, world: World, password: str | None = None, **extra):  # type: ignore[no-untyped-def]
+def _login(server, world: World, password: str | None = None, **extra):
     body = {
         "loginId": world.user.email,
         "password": password or world.password,
@@ -36,10 +36,10 @@ def _login(server, world: World, password: str | None = None, **extra):  # type:
     return server.request("POST", "/api/login", json_body=body, headers={"Authorization": world.api_key})
 
 
-def _change_password(server, world: World, current: str, new: str = NEW_PASSWORD, key: str | None = "world"):  # type: ignore[no-untyped-def]
+def _change_password(server, world: World, current: str, new: str = NEW_PASSWORD, anonymous: bool = False):
     headers = {"X-FusionAuth-TenantId": str(world.tenant.pk)}
-    if key is not None:
-        headers["Authorization"] = world.api_key if key == "world" else key
+    if not anonymous:
+        headers["Authorization"] = world.api_key
     body = {"loginId": world.user.email, "currentPassword": current, "password": new}
     return server.request("POST", "/api/user/change-password", json_body=body, headers=headers)
 
@@ -58,7 +58,7 @@ def _lock(world: World) -> None:
 
 def test_change_password_needs_what_login_needs(gunicorn, world: World) -> None:
     server = gunicorn(workers=2)
-    anonymous = _change_password(server, world, world.password, key=None)
+    anonymous = _change_password(server, world, world.password, anonymous=True)
     assert (anonymous.status, anonymous.body) == (401, b""), server.log_tail()
     assert User.objects.get(pk=world.user.pk).check_password(world.password)
     assert _change_password(server, world, world.password).status == 200, server.log_tail()
@@ -90,7 +90,7 @@ def test_change_password_checks_the_new_password_before_the_current_one(gunicorn
 
 
 @pytest.fixture
-def partner(world: World):  # type: ignore[no-untyped-def]
+def partner(world: World):
     """An external JWT identity provider of the world's tenant, linked to the world's user."""
     private = ec.generate_private_key(ec.SECP256R1())
     public = (
@@ -103,7 +103,7 @@ def partner(world: World):  # type: ignore[no-untyped-def]
         tenant=world.tenant, name="Partner", keys=[key], applications=[world.application]
     )
 
-    def reconcile(server):  # type: ignore[no-untyped-def]
+    def reconcile(server):
         now = int(time.time())
         token = jwt.encode(
             {"email": world.user.email, "iat": now, "exp": now + 60},
@@ -121,7 +121,7 @@ def partner(world: World):  # type: ignore[no-untyped-def]
     return reconcile
 
 
-def _ping(server, world: World, how: str):  # type: ignore[no-untyped-def]
+def _ping(server, world: World, how: str):
     headers = {"Authorization": world.api_key}
     if how == "path":
         return server.request("PUT", f"/api/login/{world.user.pk}/{world.application.pk}", headers=headers)
@@ -133,7 +133,7 @@ def _ping(server, world: World, how: str):  # type: ignore[no-untyped-def]
     ("state", "status"),
     [("locked", 409), ("deactivated", 423), ("expired", 410)],
 )
-def test_reconcile_and_login_ping_refuse_whom_login_refuses(  # type: ignore[no-untyped-def]
+def test_reconcile_and_login_ping_refuse_whom_login_refuses(
     gunicorn, world: World, partner, state: str, status: int
 ) -> None:
     server = gunicorn(workers=2)
@@ -158,7 +158,7 @@ def test_reconcile_and_login_ping_refuse_whom_login_refuses(  # type: ignore[no-
     assert RefreshToken.objects.count() == sessions
 
 
-def test_ping_and_reconcile_never_reset_the_failure_counter(gunicorn, world: World, partner) -> None:  # type: ignore[no-untyped-def]
+def test_ping_and_reconcile_never_reset_the_failure_counter(gunicorn, world: World, partner) -> None:
     server = gunicorn(workers=2)
     for _ in range(3):
         assert _login(server, world, "wrong guess").status == 404
