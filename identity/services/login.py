@@ -131,7 +131,7 @@ def _column(name: str) -> str:
     return connection.ops.quote_name(column)
 
 
-def _attempt_reserve(*, user: User, tenant: Tenant, now: datetime) -> int | None:
+def _attempt_reserve(*, user_id: uuid.UUID, tenant: Tenant, now: datetime) -> int | None:
     """Count a password attempt before any hashing and return its number in the tenant's window,
     or None while the account is locked. One UPDATE … RETURNING: the increment and the read happen
     under the row's lock, so parallel attempts each get their own number and none is lost (and a
@@ -153,7 +153,7 @@ def _attempt_reserve(*, user: User, tenant: Tenant, now: datetime) -> int | None
     )
     with connection.cursor() as cursor:
         cursor.execute(
-            sql, [window_start, window_start, stamp, pk_field.get_db_prep_value(user.pk, connection), stamp]
+            sql, [window_start, window_start, stamp, pk_field.get_db_prep_value(user_id, connection), stamp]
         )
         row = cursor.fetchone()
     return None if row is None else int(row[0])
@@ -187,7 +187,8 @@ def password_verify(
 ) -> User:
     """The one door for checking a user's password (login, change-password, the admin console).
 
-    - Unknown login ids and wrong passwords are the same LoginFailed after the same hashing work.
+    - Unknown login ids and wrong passwords are the same LoginFailed after the same work: the
+      counting UPDATE (matching no row for an unknown id) and a hash.
     - Every attempt is counted before hashing, atomically, within the tenant's window; an attempt
       beyond `failed_login_max_attempts` is refused like a locked account without hashing, so
       parallel guesses cannot overshoot the limit, and the failure that reaches it locks.
@@ -201,9 +202,10 @@ def password_verify(
     in the UPDATE that records the login, saving a round trip on the hot path)."""
     user = user_get_by_login_id(tenant=tenant, login_id=login_id, types=login_id_types)
     if user is None or not user.has_usable_password():
+        _attempt_reserve(user_id=uuid.uuid4(), tenant=tenant, now=now)  # the same round trip, no row
         _dummy_password_work(password)
         raise LoginFailed()
-    attempt = _attempt_reserve(user=user, tenant=tenant, now=now)
+    attempt = _attempt_reserve(user_id=user.pk, tenant=tenant, now=now)
     if attempt is None or attempt > tenant.failed_login_max_attempts:
         raise LoginPrevented()
     if not user.check_password(password):
