@@ -128,9 +128,13 @@ def jwt_issue(
 ) -> IssuedForApplication:
     """Issue a token for another application of the same tenant to the holder of a valid access
     token (single sign-on between applications). The new token expires when the presented one does,
-    so chaining issue calls never extends a session. A refresh token comes only with a valid one of
-    the same user, when the target application generates refresh tokens and both applications use
-    the same expiration policy; it keeps the original session's start and family."""
+    so chaining issue calls never extends a session. The checks of validate's state mode (user not
+    deactivated, locked or expired, application active, session `sid` neither revoked nor expired)
+    apply on every call, whatever the tenant's mode, so a locked user or a logged-out session gets
+    no fresh token (401); the new token carries the same `sid`. A refresh token comes only
+    with a valid one of the same user, when the target application generates refresh tokens and
+    both applications use the same expiration policy; it keeps the original session's start and
+    family, and the new token's `sid` is then that refresh token's id."""
     target = uuid_or_none(application_id)
     if target is None:
         raise ValidationFailed.on_field("applicationId", "invalid", "applicationId must be a UUID.")
@@ -141,12 +145,14 @@ def jwt_issue(
         raise ValidationFailed.on_field("applicationId", "invalid", "No active application has this id.")
     user_id = uuid_or_none(verified.claims.get("sub"))
     user = User.objects.filter(pk=user_id, tenant_id=verified.tenant_id).first() if user_id else None
-    if user is None or not user.is_active or user.is_expired(now):
+    if user is None:
         raise NotAuthenticated()
+    _check_state(verified, now)  # validate's state mode, applied here always
     registration = Registration.objects.filter(user=user, application=application).first()
     refresh = None
     if registration is not None and refresh_value:
         refresh = _refresh_for(application=application, user=user, value=refresh_value, now=now)
+    session_id = refresh.token.pk if refresh is not None else uuid_or_none(verified.claims.get("sid"))
     expires_at = datetime.fromtimestamp(int(verified.claims["exp"]), tz=now.tzinfo)
     access = access_token_issue(
         user=user,
@@ -155,7 +161,7 @@ def jwt_issue(
         roles=list(registration.roles) if registration is not None else None,
         authentication_type=AuthenticationType.JWT_SSO,
         now=now,
-        session_id=refresh.token.pk if refresh is not None else None,
+        session_id=session_id,
         auth_time=datetime.fromtimestamp(
             int(verified.claims.get("auth_time", verified.claims["iat"])), tz=now.tzinfo
         ),

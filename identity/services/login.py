@@ -6,9 +6,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Any
 
-from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from identity.exceptions import IdentityError, NotAuthenticated, NotFound, ValidationFailed
@@ -74,7 +75,8 @@ def _dummy_password_work(password: str) -> None:
 def login_target(
     *, api_key: APIKey | None, application_id: uuid.UUID | None, tenant_header: str | None
 ) -> tuple[Tenant, Application | None]:
-    """Which tenant and application a login is for, and whether the caller may ask.
+    """Which tenant and application a login (or a password check such as change-password) is for,
+    and whether the caller may ask.
 
     The application names its tenant; without one the tenant comes from the API key or the tenant
     header. An API key is required when the application (or, without one, the tenant) requires
@@ -101,27 +103,121 @@ def login_target(
     return tenant, application
 
 
-def _record_failure(*, user: User, tenant: Tenant, now: datetime) -> None:
-    """Count a failed password within the tenant's window; reaching the limit locks the account.
-    One conditional UPDATE, so concurrent failures are all counted."""
-    window_start = now - timedelta(seconds=tenant.failed_login_window_seconds)
-    fresh_window = Q(failed_login_window_started_at__lt=window_start) | Q(
-        failed_login_window_started_at__isnull=True
+def user_login_check(*, user: User, now: datetime) -> None:
+    """The one rule on an account's state that every path ending in a login (password login,
+    change-password, login ping, reconcile) or extending one (issue) applies, in this order: locked
+    out 409, deactivated 423, expired 410."""
+    if user.is_locked(now):
+        raise LoginPrevented()
+    if not user.is_active:
+        raise UserLocked()
+    if user.is_expired(now):
+        raise UserExpired()
+
+
+def _may_log_in(now: datetime) -> Q:
+    """user_login_check as a filter, for the conditional UPDATE that records a login."""
+    return (
+        Q(is_active=True)
+        & (Q(locked_until__isnull=True) | Q(locked_until__lte=now))
+        & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
     )
-    User.objects.filter(pk=user.pk).update(
-        failed_login_count=Case(When(fresh_window, then=Value(1)), default=F("failed_login_count") + 1),
-        failed_login_window_started_at=Case(
-            When(fresh_window, then=Value(now)), default=F("failed_login_window_started_at")
-        ),
+
+
+def _column(name: str) -> str:
+    column = User._meta.get_field(name).column  # type: ignore[union-attr]
+    if column is None:
+        raise TypeError(f"User.{name} has no column")
+    return connection.ops.quote_name(column)
+
+
+def _attempt_reserve(*, user_id: uuid.UUID, tenant: Tenant, now: datetime) -> int | None:
+    """Count a password attempt before any hashing and return its number in the tenant's window,
+    or None while the account is locked. One UPDATE … RETURNING: the increment and the read happen
+    under the row's lock, so parallel attempts each get their own number and none is lost (and a
+    login pays one round trip for it; PostgreSQL and SQLite ≥ 3.35 both speak RETURNING)."""
+    table, pk = connection.ops.quote_name(User._meta.db_table), _column("id")
+    count, started, locked = (
+        _column(name) for name in ("failed_login_count", "failed_login_window_started_at", "locked_until")
     )
-    user.refresh_from_db(fields=["failed_login_count", "failed_login_window_started_at"])
-    if user.failed_login_count >= tenant.failed_login_max_attempts:
-        locked_until = now + timedelta(seconds=tenant.failed_login_lockout_seconds)
-        User.objects.filter(pk=user.pk).update(
-            locked_until=locked_until, failed_login_count=0, failed_login_window_started_at=None
+    fresh = f"({started} IS NULL OR {started} < %s)"
+    sql = (
+        f"UPDATE {table} SET {count} = CASE WHEN {fresh} THEN 1 ELSE {count} + 1 END, "  # noqa: S608
+        f"{started} = CASE WHEN {fresh} THEN %s ELSE {started} END "
+        f"WHERE {pk} = %s AND ({locked} IS NULL OR {locked} <= %s) RETURNING {count}"
+    )  # only quoted names of our own model's columns are interpolated
+    stamp_field, pk_field = User._meta.get_field("locked_until"), User._meta.get_field("id")
+    stamp = stamp_field.get_db_prep_value(now, connection)
+    window_start = stamp_field.get_db_prep_value(
+        now - timedelta(seconds=tenant.failed_login_window_seconds), connection
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, [window_start, window_start, stamp, pk_field.get_db_prep_value(user_id, connection), stamp]
         )
-        if tenant.revoke_on_login_prevented:
-            refresh_tokens_revoke(user=user, reason=RevokeReason.LOGIN_PREVENTED, now=now)
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+def _attempt_failed(*, user: User, tenant: Tenant, attempt: int, now: datetime) -> None:
+    """A counted attempt had the wrong password: the one that reaches the limit locks the account
+    (and, by the tenant's policy, ends its sessions). Earlier ones stay counted as they are."""
+    if attempt < tenant.failed_login_max_attempts:
+        return
+    locked_until = now + timedelta(seconds=tenant.failed_login_lockout_seconds)
+    User.objects.filter(pk=user.pk).update(
+        locked_until=locked_until, failed_login_count=0, failed_login_window_started_at=None
+    )
+    if tenant.revoke_on_login_prevented:
+        refresh_tokens_revoke(user=user, reason=RevokeReason.LOGIN_PREVENTED, now=now)
+
+
+def failed_logins_clear(*, user: User) -> None:
+    """The password was right: earlier failures (and this attempt's count) no longer add up."""
+    User.objects.filter(pk=user.pk).update(failed_login_count=0, failed_login_window_started_at=None)
+
+
+def password_verify(
+    *,
+    tenant: Tenant,
+    login_id: str,
+    password: str,
+    login_id_types: tuple[str, ...] = LOGIN_ID_TYPES,
+    now: datetime,
+) -> User:
+    """The one door for checking a user's password (login, change-password, the admin console).
+
+    - Unknown login ids and wrong passwords are the same LoginFailed after the same work: the
+      counting UPDATE (matching no row for an unknown id) and a hash.
+    - Every attempt is counted before hashing, atomically, within the tenant's window; an attempt
+      beyond `failed_login_max_attempts` is refused like a locked account without hashing, so
+      parallel guesses cannot overshoot the limit, and the failure that reaches it locks.
+    - While locked the password is not checked at all: right and wrong get the same 409 at the
+      same (small) cost, so guessing gains nothing and costs the server nothing.
+    - What the other states would reveal (deactivated 423, expired 410) is said only to someone
+      who knows the password. Failures count per account, never per IP.
+
+    A right password returns the user with this attempt still counted (`failed_login_count` > 0):
+    the caller clears it with failed_logins_clear once its action is done (login_success does it
+    in the UPDATE that records the login, saving a round trip on the hot path)."""
+    user = user_get_by_login_id(tenant=tenant, login_id=login_id, types=login_id_types)
+    if user is None or not user.has_usable_password():
+        _attempt_reserve(user_id=uuid.uuid4(), tenant=tenant, now=now)  # the same round trip, no row
+        _dummy_password_work(password)
+        raise LoginFailed()
+    attempt = _attempt_reserve(user_id=user.pk, tenant=tenant, now=now)
+    if attempt is None or attempt > tenant.failed_login_max_attempts:
+        raise LoginPrevented()
+    if not user.check_password(password):
+        _attempt_failed(user=user, tenant=tenant, attempt=attempt, now=now)
+        raise LoginFailed()
+    user.failed_login_count = attempt
+    try:
+        user_login_check(user=user, now=now)
+    except IdentityError:
+        failed_logins_clear(user=user)
+        raise
+    return user
 
 
 def login(
@@ -135,38 +231,26 @@ def login(
     device: DeviceInfo | None = None,
     now: datetime | None = None,
 ) -> LoginResult:
-    """Check a password login and issue tokens.
-
-    Unknown login ids and wrong passwords give the same LoginFailed after the same hashing work.
-    What the account's state would reveal (lockout 409, expiry 410, deactivation 423) is said only
-    to someone who knows the password; a lockout counts failures per account, never per IP, so a
-    spoofed X-Forwarded-For changes nothing. A registered user of an application that generates
-    refresh tokens gets one; a user not registered for the application gets a 202 and a token
-    without application claims."""
+    """Check a password login (password_verify) and issue tokens (login_success). A registered
+    user of an application that generates refresh tokens gets one; a user not registered for the
+    application gets a 202 and a token without application claims."""
     now = now or timezone.now()
-    user = user_get_by_login_id(tenant=tenant, login_id=login_id, types=login_id_types)
-    if user is None or not user.has_usable_password():
-        _dummy_password_work(password)
-        raise LoginFailed()
-    if not user.check_password(password):
-        if not user.is_locked(now):
-            _record_failure(user=user, tenant=tenant, now=now)
-        raise LoginFailed()
-    if user.is_locked(now):
-        raise LoginPrevented()
-    if not user.is_active:
-        raise UserLocked()
-    if user.is_expired(now):
-        raise UserExpired()
-    return login_success(
-        user=user,
-        tenant=tenant,
-        application=application,
-        no_jwt=no_jwt,
-        device=device,
-        now=now,
-        authentication_type=AuthenticationType.PASSWORD,
+    user = password_verify(
+        tenant=tenant, login_id=login_id, password=password, login_id_types=login_id_types, now=now
     )
+    try:
+        return login_success(
+            user=user,
+            tenant=tenant,
+            application=application,
+            no_jwt=no_jwt,
+            device=device,
+            now=now,
+            authentication_type=AuthenticationType.PASSWORD,
+        )
+    except IdentityError:
+        failed_logins_clear(user=user)  # the password was right, whatever else refused the login
+        raise
 
 
 @transaction.atomic
@@ -181,9 +265,15 @@ def login_success(
     authentication_type: AuthenticationType,
 ) -> LoginResult:
     """Finish a login that has been authenticated (password, ping or a reconciled foreign JWT):
-    record it, clear the failure counter, and issue the access token and, where the application
-    generates them, a refresh token. Deactivated applications are refused here, after
+    apply the account-state rule (user_login_check), record it, and issue the access token and,
+    where the application generates them, a refresh token.
+
+    The login is recorded by one UPDATE conditional on that same rule, so a lock or deactivation
+    that lands while the request runs still refuses it. Only a password login clears the failure
+    counter (and the stamp of a lock that has run out); no path clears a live lock: it ends by
+    time, or by an administrator. Deactivated applications are refused here, after
     authentication, so their existence is not revealed to a caller without credentials."""
+    user_login_check(user=user, now=now)
     registrations = list(Registration.objects.filter(user=user).order_by("created_at"))
     registration = next(
         (r for r in registrations if application and r.application_id == application.pk), None
@@ -193,12 +283,16 @@ def login_success(
     )
     if application is not None and not application.active:
         raise ValidationFailed.on_field("applicationId", "inactive", "The application is not active.")
-    user.last_login = now
-    updates = ["last_login"]
-    if user.failed_login_count or user.locked_until:
-        user.failed_login_count, user.failed_login_window_started_at, user.locked_until = 0, None, None
-        updates += ["failed_login_count", "failed_login_window_started_at", "locked_until"]
-    user.save(update_fields=updates)
+    changes: dict[str, Any] = {"last_login": now}
+    if authentication_type == AuthenticationType.PASSWORD and (user.failed_login_count or user.locked_until):
+        # The UPDATE's condition guarantees any lock left here has already run out.
+        changes.update(failed_login_count=0, failed_login_window_started_at=None, locked_until=None)
+    if not User.objects.filter(_may_log_in(now), pk=user.pk).update(**changes):
+        user.refresh_from_db(fields=["is_active", "locked_until", "expires_at"])
+        user_login_check(user=user, now=now)
+        raise LoginPrevented()  # the row changed in a way the check cannot name (e.g. deleted)
+    for name, value in changes.items():
+        setattr(user, name, value)
     if registration is not None:
         registration.last_login_at = now
         registration.save(update_fields=["last_login_at"])
@@ -236,15 +330,12 @@ def login_ping(
     *, tenant: Tenant, user_id: uuid.UUID, application: Application, now: datetime | None = None
 ) -> LoginResult:
     """Record a login that happened elsewhere (FusionAuth's login ping): no password, no refresh
-    token, an access token with authenticationType PING for an active user."""
+    token, an access token with authenticationType PING, for a user login_success's state rule lets
+    in (a locked, deactivated or expired user is refused as /api/login refuses them)."""
     now = now or timezone.now()
     user = User.objects.select_related("tenant").filter(pk=user_id, tenant=tenant).first()
     if user is None or application.tenant_id != tenant.pk:
         raise NotFound()
-    if not user.is_active:
-        raise UserLocked()
-    if user.is_expired(now):
-        raise UserExpired()
     return login_success(
         user=user,
         tenant=tenant,
@@ -257,14 +348,15 @@ def login_ping(
 
 
 def logout(*, refresh_token_value: str | None, everywhere: bool, now: datetime | None = None) -> None:
-    """Revoke the presented refresh token, or with `everywhere` every token of its user. An unknown
-    or already revoked value is not an error: logging out twice is fine. The access token stays
-    valid until it expires (as in FusionAuth); resource servers that must cut it at once check
-    its `sid` with /api/jwt/validate's session check."""
+    """Revoke the presented refresh token, or with `everywhere` every token of its user. An unknown,
+    revoked or expired value does nothing and is not an error: logging out twice is fine, and a
+    dead token authorises nothing. The access token stays valid until it expires (as in
+    FusionAuth); resource servers that must cut it at once check its `sid` with
+    /api/jwt/validate's session check."""
     now = now or timezone.now()
     token = refresh_token_find(value=refresh_token_value or "")
-    if token is None:
-        return
+    if token is None or token.revoked_at is not None or token.expires_at <= now:
+        return  # a dead token authorises nothing, least of all ending the user's live sessions
     if everywhere:
         refresh_tokens_revoke(user=token.user, reason=RevokeReason.LOGOUT, now=now)
     else:

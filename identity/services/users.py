@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from identity.exceptions import ValidationFailed
 from identity.models import Tenant, User
+from identity.services.login import failed_logins_clear, password_verify
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
 
 USER_FIELDS = frozenset(
@@ -66,13 +67,13 @@ def _clean_username(*, tenant: Tenant, username: str | None, exclude_pk: Any = N
     return username
 
 
-def _check_password(password: str, user: User) -> None:
+def _check_password(password: str, user: User, field: str = "user.password") -> None:
     try:
         validate_password(password, user)
     except DjangoValidationError as exc:
         errors = ValidationFailed()
         for message in exc.messages:
-            errors.add("user.password", "invalid", message)
+            errors.add(field, "invalid", message)
         raise errors from exc
 
 
@@ -151,17 +152,23 @@ def user_delete(*, user: User) -> None:
     user.delete()
 
 
-def user_change_password(*, tenant: Tenant, login_id: str, current_password: str, password: str) -> User:
+def user_change_password(
+    *, tenant: Tenant, login_id: str, current_password: str, password: str, now: datetime | None = None
+) -> User:
     """Change a password by proving the current one (FusionAuth's change-password by identity).
-    A wrong login id or current password is the same LoginFailed (404) after the same hashing work;
-    the new password is checked like any other and the tenant's revocation policy applies."""
-    from identity.selectors import user_get_by_login_id
-    from identity.services.login import LoginFailed
 
-    user = user_get_by_login_id(tenant=tenant, login_id=login_id)
-    if user is None or not user.has_usable_password():
-        User().set_password(current_password)
-        raise LoginFailed()
-    if not user.check_password(current_password) or not user.is_active:
-        raise LoginFailed()
-    return user_set_password(user=user, password=password)
+    The proof is checked by the login's own door (password_verify), so this is no second, unlimited
+    password oracle: failures count against the same lockout, a locked account is refused (409)
+    without a check, deactivated (423) and expired (410) accounts are refused as login refuses
+    them. The new password is validated first, the same way for every login id (against the login
+    id alone), so a right and a wrong current password get the same 400 and the 400 says nothing
+    about the account; its own attributes are compared once the caller has proven the password.
+    The tenant's revocation policy applies."""
+    now = now or timezone.now()
+    _check_password(password, User(tenant=tenant, email=login_id, username=login_id), "password")
+    user = password_verify(tenant=tenant, login_id=login_id, password=current_password, now=now)
+    try:
+        _check_password(password, user, "password")
+        return user_set_password(user=user, password=password, now=now)
+    finally:
+        failed_logins_clear(user=user)  # the current password was right

@@ -11,11 +11,18 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from identity.authentication import APIKeyAuthentication, HasAPIKey, HasKeyManagerAPIKey, request_tenant
+from identity.authentication import (
+    TENANT_HEADER,
+    APIKeyAuthentication,
+    HasAPIKey,
+    HasKeyManagerAPIKey,
+    request_tenant,
+)
 from identity.exceptions import NotFound, ValidationFailed
 from identity.models import APIKey, Application, Registration, Tenant, User
 from identity.selectors import user_get_by_login_id
 from identity.services.api_keys import api_key_create, api_key_delete, api_key_update
+from identity.services.login import login_target
 from identity.services.registrations import registration_create, registration_delete, registration_update
 from identity.services.users import (
     user_change_password,
@@ -215,9 +222,10 @@ class RegistrationViewSet(viewsets.ViewSet):
 
 
 class ChangePasswordViewSet(viewsets.ViewSet):
-    """`POST /api/user/change-password` with `{loginId, currentPassword, password}`: anonymous
-    (the current password is the proof) or with an API key. Reset links (`/{changePasswordId}`)
-    are not part of this service yet and answer 404."""
+    """`POST /api/user/change-password` with `{loginId, currentPassword, password, applicationId?}`.
+    It asks what `/api/login` asks (an API key when the application, or without one the tenant,
+    requires authentication) and checks the current password through the login's door. Reset links
+    (`/{changePasswordId}`) are not part of this service yet and answer 404."""
 
     authentication_classes = [APIKeyAuthentication]
     permission_classes = [AllowAny]
@@ -232,8 +240,15 @@ class ChangePasswordViewSet(viewsets.ViewSet):
                 errors.add(name, "blank", f"{name} is required.")
         if errors:
             raise errors
+        tenant, _ = login_target(
+            api_key=request.auth if isinstance(request.auth, APIKey) else None,
+            application_id=read_uuid(data["applicationId"], "applicationId")
+            if data.get("applicationId")
+            else None,
+            tenant_header=request.headers.get(TENANT_HEADER),
+        )
         user_change_password(
-            tenant=request_tenant(request),
+            tenant=tenant,
             login_id=read_str(320)(data["loginId"], "loginId"),
             current_password=read_str(1024)(data["currentPassword"], "currentPassword"),
             password=read_str(1024)(data["password"], "password"),

@@ -9,6 +9,7 @@ import hmac
 import json
 import time
 import uuid
+from datetime import timedelta
 
 import jwt
 import pytest
@@ -297,6 +298,30 @@ def test_issue_chain_never_extends_the_expiry(api_client, world, session, second
         assert _unverified(token)["exp"] == exp
 
 
+def test_issue_carries_the_session_id(api_client, world, session, second_app):
+    issued = _issue(api_client, session["token"], second_app.pk).json()["token"]
+    assert _unverified(issued)["sid"] == session["refreshTokenId"]
+
+
+@pytest.mark.parametrize("end", ["logout", "revoked", "expired", "user locked", "user deactivated"])
+def test_issue_refuses_a_dead_session_or_a_blocked_user(api_client, world, session, second_app, end):
+    """validateChecksState's checks hold at issue whatever the tenant's validate mode (issue 18 M7)."""
+    if end == "logout":
+        api_client.post("/api/logout", {"refreshToken": session["refreshToken"]}, format="json")
+    elif end == "revoked":
+        refresh_tokens_revoke(token_ids=[session["refreshTokenId"]], reason=RevokeReason.ADMIN)
+    elif end == "expired":
+        RefreshToken.objects.filter(pk=session["refreshTokenId"]).update(expires_at=timezone.now())
+    elif end == "user locked":
+        User.objects.filter(pk=world.user.pk).update(locked_until=timezone.now() + timedelta(minutes=1))
+    else:
+        User.objects.filter(pk=world.user.pk).update(is_active=False)
+    before = db_state()
+    response = _issue(api_client, session["token"], second_app.pk, refresh=session["refreshToken"])
+    assert (response.status_code, response.content) == (401, b"")
+    assert db_state() == before
+
+
 @pytest.mark.parametrize("target", ["not-a-uuid", "", str(uuid.uuid4()), "other-tenant"])
 def test_issue_for_bad_applications_gives_no_token(api_client, world, session, target):
     if target == "other-tenant":
@@ -482,6 +507,25 @@ def test_reconcile_links_an_existing_account_by_email(api_client, world, provide
     record, external = provider
     body = _reconcile(api_client, world, record.pk, _foreign(external, email="ANN@example.com")).json()
     assert body["user"]["id"] == str(world.user.pk)
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        ({"locked_until": timezone.now() + timedelta(days=1), "failed_login_count": 2}, 409),
+        ({"is_active": False}, 423),
+        ({"expires_at": timezone.now() - timedelta(seconds=1)}, 410),
+    ],
+)
+def test_reconcile_refuses_whom_login_refuses(api_client, world, provider, change, status):
+    """Issue 18 H3: the login's state rule, and the failure counter and lock stay as they were."""
+    record, external = provider
+    User.objects.filter(pk=world.user.pk).update(**change)
+    before = db_state()
+    response = _reconcile(api_client, world, record.pk, _foreign(external, email="ann@example.com"))
+    assert response.status_code == status and "token" not in response.json()
+    assert db_state() == before
+    assert not IdentityProviderLink.objects.filter(user=world.user).exists()
 
 
 @pytest.mark.parametrize("case", ["unknown provider", "unknown app", "app not allowed", "malformed ids"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.utils import timezone
 
 from identity.models import RefreshToken
 from identity.services.applications import application_update
@@ -227,6 +228,24 @@ def test_global_logout_revokes_every_session_of_the_user(api_client, world):
     assert not RefreshToken.objects.filter(
         pk__in=[*tokens, last["refreshTokenId"]], revoked_at__isnull=True
     ).exists()
+
+
+@pytest.mark.parametrize("dead", ["revoked", "expired"])
+@pytest.mark.parametrize("everywhere", [True, False])
+def test_a_dead_refresh_token_ends_no_session(api_client, world, dead, everywhere):
+    """Issue 18 (Low): a revoked or expired token authorises nothing, not even a global logout."""
+    first = _login(api_client, world).json()
+    api_client.cookies.clear()
+    if dead == "revoked":
+        api_client.post("/api/logout", {"refreshToken": first["refreshToken"]}, format="json")
+    else:
+        RefreshToken.objects.filter(pk=first["refreshTokenId"]).update(expires_at=timezone.now())
+    _login(api_client, world)
+    api_client.cookies.clear()
+    before = db_state()
+    body = {"refreshToken": first["refreshToken"], "global": everywhere}
+    assert api_client.post("/api/logout", body, format="json").status_code == 200
+    assert db_state() == before
 
 
 def test_logout_with_unknown_token_is_still_200(api_client, world):

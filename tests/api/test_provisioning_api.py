@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from identity.models import APIKey, Application, Registration, User
+from identity.services.applications import application_update
 from tests.api.helpers import db_state
 from tests.factories import ApplicationFactory, TenantFactory, UserFactory, make_api_key
 
@@ -233,10 +234,16 @@ def test_role_rename_and_delete_follow_registrations(api_client, world, global_k
     assert Registration.objects.get(user=world.user).roles == []
 
 
+def _change_password(api_client, world, key=None, **body):
+    body = {"loginId": "ann@example.com", "currentPassword": "wrong", "password": "a new passphrase"} | body
+    headers = {"HTTP_X_FUSIONAUTH_TENANTID": str(world.tenant.pk)}
+    if key is not None:
+        headers["HTTP_AUTHORIZATION"] = key
+    return api_client.post("/api/user/change-password", body, format="json", **headers)
+
+
 def test_change_password_with_the_wrong_current_password_is_404(api_client, world):
-    response = api_client.post("/api/user/change-password", {
-        "loginId": "ann@example.com", "currentPassword": "wrong", "password": "a brand new passphrase",
-    }, format="json", HTTP_X_FUSIONAUTH_TENANTID=str(world.tenant.pk))  # fmt: skip
+    response = _change_password(api_client, world, world.api_key)
     assert (response.status_code, response.content) == (404, b"")
     assert User.objects.get(pk=world.user.pk).check_password(world.password)
     missing = api_client.post("/api/user/change-password", {}, format="json")
@@ -246,6 +253,47 @@ def test_change_password_with_the_wrong_current_password_is_404(api_client, worl
         "password",
     }
     assert api_client.post(f"/api/user/change-password/{uuid.uuid4()}", {}, format="json").status_code == 404
+
+
+def test_change_password_asks_for_what_login_asks_for(api_client, world):
+    """An API key unless the application (or, without one, the tenant) lets logins go without."""
+    before = db_state()
+    assert _change_password(api_client, world, currentPassword=world.password).status_code == 401
+    assert _change_password(api_client, world, "not a key", currentPassword=world.password).status_code == 401
+    assert db_state() == before
+    application_update(application=world.application, require_authentication=False)
+    anonymous = _change_password(api_client, world, applicationId=str(world.application.pk))
+    assert anonymous.status_code == 404  # now counted like a login without a key
+    assert User.objects.get(pk=world.user.pk).failed_login_count == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"applicationId": "not-a-uuid"}, "applicationId"),
+        ({"applicationId": str(uuid.uuid4())}, "applicationId"),
+        ({"password": "short"}, "password"),
+        ({"password": "ann@example.com"}, "password"),
+        ({"loginId": "x" * 321}, "loginId"),
+        ({"currentPassword": 7}, "currentPassword"),
+    ],
+)
+def test_bad_change_password_requests_are_400_and_change_nothing(api_client, world, body, field):
+    before = db_state()
+    response = _change_password(api_client, world, world.api_key, **body)
+    assert response.status_code == 400 and field in response.json()["fieldErrors"], response.content
+    assert db_state() == before
+
+
+def test_change_password_while_locked_is_409_for_any_password(api_client, world):
+    for _ in range(world.tenant.failed_login_max_attempts):
+        assert _change_password(api_client, world, world.api_key).status_code == 404
+    before = db_state()
+    right = _change_password(api_client, world, world.api_key, currentPassword=world.password)
+    wrong = _change_password(api_client, world, world.api_key)
+    assert (right.status_code, right.content) == (wrong.status_code, wrong.content)
+    assert right.json()["generalErrors"][0]["code"] == "[LoginPreventedException]"
+    assert db_state() == before
 
 
 def test_user_search_requires_a_parameter_and_finds_by_username(api_client, world, global_key):

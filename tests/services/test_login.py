@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from identity.exceptions import ValidationFailed
 from identity.models import RefreshToken, User
 from identity.services.login import (
     LoginFailed,
@@ -17,13 +18,14 @@ from identity.services.login import (
     UserExpired,
     UserLocked,
     login,
+    login_ping,
 )
 from identity.services.refresh_tokens import refresh_token_create
 from identity.services.registrations import registration_create
 from identity.services.tenants import tenant_update
-from identity.services.users import user_set_password, user_update
+from identity.services.users import user_change_password, user_set_password, user_update
 from identity.signing import TokenKind, unverified_header
-from tests.factories import ApplicationFactory, TenantFactory, UserFactory
+from tests.factories import DEFAULT_PASSWORD, ApplicationFactory, TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -97,7 +99,7 @@ def test_lockout_after_the_tenants_limit_and_right_password_refused_while_locked
     assert world.user.locked_until == now + timedelta(seconds=4 + 60)
     with pytest.raises(LoginPrevented):
         _login(world, now=now + timedelta(seconds=10))
-    with pytest.raises(LoginFailed):  # a wrong password while locked reveals nothing more
+    with pytest.raises(LoginPrevented):  # while locked the password is not even checked
         _login(world, password="wrong", now=now + timedelta(seconds=11))
     assert _login(world, now=now + timedelta(seconds=70)).status == LoginStatus.OK
     world.user.refresh_from_db()
@@ -166,3 +168,202 @@ def test_unknown_user_costs_the_same_as_a_wrong_password(world, settings):
     wrong = statistics.median(cost("ann@example.com") for _ in range(9))
     assert unknown > 0.005  # the dummy hash really runs
     assert abs(unknown - wrong) / max(unknown, wrong) < 0.35, (unknown, wrong)
+
+
+# --- one door for every password check and every login (issue 18) ----------------------------
+
+
+def _lock(world, now=None):
+    User.objects.filter(pk=world.user.pk).update(locked_until=(now or timezone.now()) + timedelta(minutes=5))
+
+
+def test_while_locked_no_password_is_checked(world, monkeypatch):
+    _lock(world)
+    checked = []
+    monkeypatch.setattr(User, "check_password", lambda self, raw: checked.append(raw) or True)
+    for password in (world.password, "wrong"):
+        with pytest.raises(LoginPrevented):
+            _login(world, password=password)
+    assert checked == []
+    world.user.refresh_from_db()
+    assert world.user.failed_login_count == 0  # nothing counted while locked
+
+
+def test_attempts_beyond_the_limit_are_refused_before_hashing(world, monkeypatch):
+    """The count is taken before the hash: with the limit already used up by attempts still in
+    flight, the next one is refused without a password check."""
+    User.objects.filter(pk=world.user.pk).update(
+        failed_login_count=world.tenant.failed_login_max_attempts,
+        failed_login_window_started_at=timezone.now(),
+    )
+    monkeypatch.setattr(User, "check_password", lambda self, raw: pytest.fail("hashed"))
+    with pytest.raises(LoginPrevented):
+        _login(world)
+
+
+def test_the_right_password_clears_the_count_even_when_another_state_refuses(world):
+    for _ in range(3):
+        with pytest.raises(LoginFailed):
+            _login(world, password="wrong")
+    User.objects.filter(pk=world.user.pk).update(is_active=False)
+    for _ in range(6):  # a deactivated user knowing the password stays 423, never becomes 409
+        with pytest.raises(UserLocked):
+            _login(world)
+    world.user.refresh_from_db()
+    assert (world.user.failed_login_count, world.user.locked_until) == (0, None)
+
+
+def test_a_lock_that_lands_during_a_login_refuses_it(world):
+    """login_success records the login only if the state rule still holds at write time."""
+    from identity.services.access_tokens import AuthenticationType
+    from identity.services.login import login_success
+
+    user = User.objects.get(pk=world.user.pk)
+    _lock(world)  # after the request read the user
+    with pytest.raises(LoginPrevented):
+        login_success(
+            user=user,
+            tenant=world.tenant,
+            application=world.application,
+            no_jwt=False,
+            device=None,
+            now=timezone.now(),
+            authentication_type=AuthenticationType.PING,
+        )
+    assert not RefreshToken.objects.filter(user=world.user).exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"locked_until": timezone.now() + timedelta(days=1)}, LoginPrevented),
+        ({"is_active": False}, UserLocked),
+        ({"expires_at": timezone.now() - timedelta(seconds=1)}, UserExpired),
+    ],
+)
+def test_login_ping_applies_the_login_state_rule_and_keeps_the_counter(world, change, error):
+    User.objects.filter(pk=world.user.pk).update(failed_login_count=3, **change)
+    with pytest.raises(error):
+        login_ping(tenant=world.tenant, user_id=world.user.pk, application=world.application)
+    assert User.objects.filter(pk=world.user.pk).values_list("failed_login_count", flat=True).get() == 3
+
+
+def test_login_ping_never_resets_the_failure_counter(world):
+    User.objects.filter(pk=world.user.pk).update(
+        failed_login_count=3, failed_login_window_started_at=timezone.now()
+    )
+    login_ping(tenant=world.tenant, user_id=world.user.pk, application=world.application)
+    assert User.objects.filter(pk=world.user.pk).values_list("failed_login_count", flat=True).get() == 3
+
+
+def test_unknown_and_password_less_users_are_not_counted(world):
+    user_set_password_less = UserFactory(tenant=world.tenant, email="fed@example.com", password=None)
+    for login_id in ("nobody@example.com", "fed@example.com"):
+        with pytest.raises(LoginFailed):
+            _login(world, login_id=login_id, password="anything")
+    user_set_password_less.refresh_from_db()
+    assert user_set_password_less.failed_login_count == 0
+
+
+def test_a_locked_attempt_costs_less_than_one_hash_and_the_same_for_right_and_wrong(world, settings):
+    """Checked with the production hasher: a locked account answers without hashing, so guessing
+    while locked costs the server (nearly) nothing and tells the guesser nothing by time."""
+    settings.PASSWORD_HASHERS = ["identity.hashers.Argon2idPasswordHasher"]
+    user_set_password(user=world.user, password=world.password)
+    tenant_update(tenant=world.tenant, failed_login_max_attempts=1000)
+
+    def cost(password: str, error: type[Exception]) -> float:
+        started = time.perf_counter()
+        with pytest.raises(error):
+            _login(world, password=password)
+        return time.perf_counter() - started
+
+    cost("wrong", LoginFailed)
+    hashing = statistics.median(cost("wrong", LoginFailed) for _ in range(5))
+    _lock(world)
+    right = statistics.median(cost(world.password, LoginPrevented) for _ in range(9))
+    wrong = statistics.median(cost("wrong", LoginPrevented) for _ in range(9))
+    assert max(right, wrong) < hashing / 3, (right, wrong, hashing)
+
+
+# --- change-password goes through the same door ------------------------------------------------
+
+
+def _change(world, current, new="a brand new passphrase 7"):
+    return user_change_password(
+        tenant=world.tenant, login_id="ann@example.com", current_password=current, password=new
+    )
+
+
+def test_change_password_counts_failures_and_refuses_while_locked(world):
+    for _ in range(world.tenant.failed_login_max_attempts):
+        with pytest.raises(LoginFailed):
+            _change(world, "wrong")
+    with pytest.raises(LoginPrevented):
+        _change(world, world.password)
+    with pytest.raises(LoginPrevented):  # the login shares the lock
+        _login(world)
+    assert User.objects.get(pk=world.user.pk).check_password(world.password)
+
+
+@pytest.mark.parametrize("login_id", ["ann@example.com", "nobody@example.com"])
+@pytest.mark.parametrize("current", ["correct horse battery staple", "wrong"])
+def test_change_password_validates_the_new_password_first(world, login_id, current):
+    with pytest.raises(ValidationFailed) as info:
+        user_change_password(
+            tenant=world.tenant, login_id=login_id, current_password=current, password="short"
+        )
+    assert set(info.value.field_errors) == {"password"}
+    assert User.objects.filter(pk=world.user.pk).values_list("failed_login_count", flat=True).get() == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"is_active": False}, UserLocked),
+        ({"expires_at": timezone.now() - timedelta(seconds=1)}, UserExpired),
+    ],
+)
+def test_change_password_refuses_whom_login_refuses(world, change, error):
+    User.objects.filter(pk=world.user.pk).update(**change)
+    with pytest.raises(error):
+        _change(world, world.password)
+    assert User.objects.get(pk=world.user.pk).check_password(world.password)
+
+
+def test_change_password_with_the_right_password_clears_the_count(world):
+    with pytest.raises(LoginFailed):
+        _change(world, "wrong")
+    _change(world, world.password)
+    user = User.objects.get(pk=world.user.pk)
+    assert user.check_password("a brand new passphrase 7") and user.failed_login_count == 0
+
+
+# --- the admin console checks passwords through the same door -----------------------------------
+
+
+def test_console_sign_in_counts_failures_and_honours_the_lock(default_tenant):
+    from django.contrib.auth import authenticate
+
+    staff = UserFactory(email="boss@example.com", is_staff=True)
+    for _ in range(default_tenant.failed_login_max_attempts):
+        assert authenticate(username="boss@example.com", password="wrong") is None
+    staff.refresh_from_db()
+    assert staff.is_locked(timezone.now())
+    assert authenticate(username="boss@example.com", password=DEFAULT_PASSWORD) is None
+    User.objects.filter(pk=staff.pk).update(locked_until=None)
+    assert authenticate(username="BOSS@example.com", password=DEFAULT_PASSWORD) == staff
+
+
+def test_change_password_compares_with_the_accounts_attributes_only_after_the_proof(world):
+    """Before the current password is checked, the new one is judged the same way for every login
+    id (against the login id alone), so a 400 cannot tell whether an account exists or what its
+    names are; the account's own attributes are compared once the caller has proven the password."""
+    User.objects.filter(pk=world.user.pk).update(first_name="Marmaduke")
+    with pytest.raises(LoginFailed):
+        _change(world, "wrong", new="Marmaduke1")
+    with pytest.raises(ValidationFailed) as info:
+        _change(world, world.password, new="Marmaduke1")
+    assert set(info.value.field_errors) == {"password"}
+    user = User.objects.get(pk=world.user.pk)
+    assert user.check_password(world.password) and user.failed_login_count == 0  # the proof cleared it
