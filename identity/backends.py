@@ -5,11 +5,12 @@ from typing import Any
 from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 
+from identity.login_ids import login_id_key
 from identity.models import User
 
 
 class ConsoleBackend(ModelBackend):
-    """Admin-console sign-in: staff are users of the default tenant, found by email ignoring case.
+    """Admin-console sign-in: staff are users of the default tenant, found by their email key.
 
     Email is only unique per tenant, so the lookup is pinned to the default tenant; a user of any
     other tenant can never reach the console, whatever flags their row carries.
@@ -25,7 +26,7 @@ class ConsoleBackend(ModelBackend):
         email = username or kwargs.get("email")
         if not email or password is None:
             return None
-        user = User.objects.filter(tenant__is_default=True, email__iexact=email).first()
+        user = User.objects.filter(tenant__is_default=True, email_key=login_id_key(email)).first()
         if user is None:
             User().set_password(password)  # same work as a real check: no timing oracle for emails
             return None
