@@ -1,14 +1,24 @@
-"""JSON request parsing that fails with a 400, never a 500, on hostile documents."""
+"""JSON request parsing that fails with a 400, never a 500, on hostile documents.
+
+Besides malformed JSON, a document is refused when it holds a value no part of the stack can store
+or sign: a NUL character (PostgreSQL text and jsonb refuse it), a lone UTF-16 surrogate such as
+"\\ud800" (not encodable as UTF-8) or a number beyond a double's range (`1e400` parses as
+infinity, which jsonb and JWTs cannot hold). Checked once here, for every API, as a field error
+naming where in the document the value sits.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import IO, Any
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
+
+from identity.exceptions import ValidationFailed
 
 MAX_JSON_DEPTH = 64
 
@@ -54,9 +64,56 @@ class SafeJSONParser(JSONParser):
         if not _depth_ok(document):
             raise ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels.")
         try:
-            return json.loads(document, parse_constant=_refuse_constant)
+            parsed = json.loads(document, parse_constant=_refuse_constant)
         except (ValueError, RecursionError) as exc:
             raise ParseError("JSON parse error.") from exc
+        _refuse_unstorable(parsed)
+        return parsed
+
+
+def _storable_text(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(key: str) -> str:
+    """A member name fit to echo in an error path (escapes NUL and surrogates)."""
+    return key.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")
+
+
+def _refuse_unstorable(document: Any) -> None:
+    """Raise a field error at the first string (member name or value) holding NUL or a lone
+    surrogate, or the first non-finite number. Positions inside a list report on the list, as
+    other field errors do."""
+    stack: list[tuple[Any, str]] = [(document, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                child = f"{path}.{_shown(key)}" if path else _shown(key)
+                if not _storable_text(key):
+                    _raise(child, "The member name holds a NUL character or an unpaired surrogate.")
+                stack.append((item, child))
+        elif isinstance(value, list):
+            stack.extend((item, path) for item in value)
+        elif isinstance(value, str):
+            if not _storable_text(value):
+                _raise(path, "The value holds a NUL character or an unpaired surrogate.")
+        elif isinstance(value, float) and not math.isfinite(value):
+            _raise(path, "The number is out of range.")
+
+
+def _raise(path: str, message: str) -> None:
+    if not path:
+        raise ValidationFailed.general("[invalid]", message)
+    raise ValidationFailed.on_field(path, "invalid", message)
 
 
 def _refuse_constant(name: str) -> Any:

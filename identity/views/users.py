@@ -88,7 +88,8 @@ class UserViewSet(viewsets.ViewSet):
             ("loginId", ("email", "username")),
         ):
             if params.get(name):
-                user = user_get_by_login_id(tenant=tenant, login_id=params[name], types=types)
+                login_id = read_str(320)(params[name], name)
+                user = user_get_by_login_id(tenant=tenant, login_id=login_id, types=types)
                 if user is None:
                     raise NotFound()
                 return _user_response(user)
