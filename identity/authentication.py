@@ -16,7 +16,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from identity.cookies import ACCESS_COOKIE
+from identity.cookies import ACCESS_COOKIE, token_cookie
 from identity.exceptions import NotAuthenticated
 from identity.models import APIKey, Tenant
 from identity.selectors import tenant_resolve
@@ -89,7 +89,7 @@ class AccessTokenAuthentication(JWTAuthentication):
         header = self.get_header(request)
         raw = self.get_raw_token(header) if header is not None else None
         if raw is None:
-            cookie = request.COOKIES.get(ACCESS_COOKIE)
+            cookie = token_cookie(request, ACCESS_COOKIE)
             if not cookie:
                 return None
             raw = cookie.encode("ascii", errors="replace")
