@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 from django.conf import settings
@@ -63,12 +64,32 @@ class SafeJSONParser(JSONParser):
             raise ParseError("JSON parse error - the body is not valid text.") from exc
         if not _depth_ok(document):
             raise ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels.")
+        overflowed: list[str] = []
         try:
-            parsed = json.loads(document, parse_constant=_refuse_constant)
+            parsed = json.loads(
+                document, parse_constant=_refuse_constant, parse_float=_float_noting_overflow(overflowed)
+            )
         except (ValueError, RecursionError) as exc:
             raise ParseError("JSON parse error.") from exc
-        _refuse_unstorable(parsed)
+        # Strict JSON holds no raw control characters or surrogates in strings: NUL and lone
+        # surrogates can only come from \u escapes, so most documents need no walk at all.
+        if overflowed or _SUSPECT_ESCAPE.search(document):
+            _refuse_unstorable(parsed)
         return parsed
+
+
+# \u0000 and \uD800-\uDFFF (a false match, e.g. after an escaped backslash, only costs the walk).
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89abcdefABCDEF])")
+
+
+def _float_noting_overflow(overflowed: list[str]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):
+            overflowed.append(text)
+        return value
+
+    return parse
 
 
 def _storable_text(text: str) -> bool:
