@@ -53,3 +53,21 @@ def test_look_alike_identifiers_neither_register_nor_capture(gunicorn, world: Wo
     )
     assert login.status in (200, 202), login.body
     assert login.json()["user"]["id"] == kim
+    changed = server.request(
+        "POST",
+        "/api/user/change-password",
+        json_body={
+            "loginId": f"{KELVIN}IM@example.com",
+            "currentPassword": "a long passphrase",
+            "password": "another long passphrase",
+        },
+        headers=key,
+    )
+    assert changed.status == 200, (changed.status, changed.body)
+    login = server.request(
+        "POST",
+        "/api/login",
+        json_body={"loginId": "kim@example.com", "password": "another long passphrase"},
+        headers=key,
+    )
+    assert login.status in (200, 202) and login.json()["user"]["id"] == kim, login.body
