@@ -43,6 +43,7 @@ def api_key_permissions_clean(permissions: Any) -> dict[str, list[str]]:
         if (
             not isinstance(endpoint, str)
             or not endpoint.startswith("/api/")
+            or not endpoint.isprintable()
             or any(c.isspace() for c in endpoint)
         ):
             raise ValidationFailed.on_field(

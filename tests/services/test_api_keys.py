@@ -40,6 +40,8 @@ def test_supplied_keys_must_be_long_and_unique():
         {"/api/jwt/refresh": ["FETCH"]},
         {"/api/jwt/refresh": "GET"},
         {"/api/jwt refresh": ["GET"]},
+        {"/api/jwt/refresh\x00": ["GET"]},
+        {"/api/jwt/refresh\ud800": ["GET"]},
     ],
 )
 def test_malformed_permissions_are_refused(permissions):
