@@ -54,7 +54,9 @@ def _login_id(*, tenant: Tenant, field: str, label: str, value: str, key_field: 
 
 
 def _clean_email(*, tenant: Tenant, email: str, exclude_pk: Any = None) -> tuple[str, str]:
-    """The email and its key."""
+    """The email and its key. The local part must be ASCII: Django's validator means it to be, but
+    its case-insensitive pattern also lets through exactly four look-alike letters (KELVIN SIGN,
+    long s, dotless i, dotted capital I). The domain may be internationalised."""
     email = (email or "").strip()
     if not email:
         raise ValidationFailed.on_field("user.email", "blank", "An email address is required.")
@@ -64,6 +66,10 @@ def _clean_email(*, tenant: Tenant, email: str, exclude_pk: Any = None) -> tuple
         raise ValidationFailed.on_field(
             "user.email", "invalid", "This is not a valid email address."
         ) from exc
+    if not email.rpartition("@")[0].isascii():
+        raise ValidationFailed.on_field(
+            "user.email", "invalid", "The part before @ may only use ASCII letters, digits and symbols."
+        )
     key = _login_id(
         tenant=tenant,
         field="user.email",

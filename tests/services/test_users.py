@@ -74,9 +74,18 @@ def test_a_unique_violation_behind_the_checks_is_a_duplicate_error(
 
 @pytest.mark.parametrize(
     "value",
-    ["\u212aim@example.com", "\uff4bim@example.com", "\ufb01@example.com", "\U0001d424im@example.com"],
+    [
+        "\u212aim@example.com",
+        "\uff4bim@example.com",
+        "\ufb01@example.com",
+        "\U0001d424im@example.com",
+        "\u0131an@example.com",  # dotless i: NFKC-stable, but not ASCII
+        "\u0130an@example.com",
+        "\u017fam@example.com",
+    ],
 )
 def test_look_alike_emails_are_refused(default_tenant, value):
+    """Refused, where they were accepted and (KELVIN SIGN) collided with kim@ in PostgreSQL."""
     with pytest.raises(ValidationFailed) as info:
         user_create(tenant=default_tenant, email=value, password=DEFAULT_PASSWORD)
     assert info.value.field_errors["user.email"][0].code == "[invalid]user.email"
@@ -139,3 +148,18 @@ def test_deactivation_revokes_refresh_tokens():
     user_update(user=user, is_active=False)
     token.refresh_from_db()
     assert token.revoke_reason == "user_deactivated"
+
+
+def test_internationalised_domains_and_usernames_are_kept(default_tenant):
+    user = user_create(
+        tenant=default_tenant,
+        email="ann@b\u00fccher.example",
+        username="J\u00f6rg",
+        password=DEFAULT_PASSWORD,
+    )
+    assert (user.email_key, user.username_key) == ("ann@b\u00fccher.example", "j\u00f6rg")
+    with pytest.raises(ValidationFailed) as info:
+        user_create(
+            tenant=default_tenant, email="x@example.com", username="J\u00d6RG", password=DEFAULT_PASSWORD
+        )
+    assert info.value.field_errors["user.username"][0].code == "[duplicate]user.username"
