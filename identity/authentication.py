@@ -16,11 +16,12 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from identity.cookies import ACCESS_COOKIE
+from identity.cookies import ACCESS_COOKIE, token_cookie
+from identity.exceptions import NotAuthenticated
 from identity.models import APIKey, Tenant
 from identity.selectors import tenant_resolve
 from identity.services.access_tokens import VerifiedToken, access_token_verify
-from identity.services.api_keys import api_key_authenticate
+from identity.services.api_keys import api_key_authenticate, api_key_value_well_formed
 
 TENANT_HEADER = "X-FusionAuth-TenantId"
 _OTHER_SCHEMES = frozenset({"bearer", "jwt", "basic"})
@@ -34,6 +35,8 @@ class APIKeyAuthentication(BaseAuthentication):
         scheme, _, rest = header.partition(" ")
         if rest and scheme.lower() in _OTHER_SCHEMES:
             return None
+        if not api_key_value_well_formed(header):
+            raise NotAuthenticated()  # no key has such a value: answer without a lookup
         api_key = api_key_authenticate(raw=header, path=request.path, method=request.method or "GET")
         return AnonymousUser(), api_key
 
@@ -86,7 +89,7 @@ class AccessTokenAuthentication(JWTAuthentication):
         header = self.get_header(request)
         raw = self.get_raw_token(header) if header is not None else None
         if raw is None:
-            cookie = request.COOKIES.get(ACCESS_COOKIE)
+            cookie = token_cookie(request, ACCESS_COOKIE)
             if not cookie:
                 return None
             raw = cookie.encode("ascii", errors="replace")

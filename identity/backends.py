@@ -13,7 +13,7 @@ from identity.services.login import failed_logins_clear, password_verify
 
 
 class ConsoleBackend(ModelBackend):
-    """Admin-console sign-in: staff are users of the default tenant, found by email ignoring case.
+    """Admin-console sign-in: staff are users of the default tenant, found by their email key.
 
     Email is only unique per tenant, so the lookup is pinned to the default tenant; a user of any
     other tenant can never reach the console, whatever flags their row carries. The password is

@@ -1,12 +1,18 @@
-"""The HttpOnly token cookies the Login, Refresh and Logout APIs set and clear."""
+"""The HttpOnly token cookies the Login, Refresh and Logout APIs set and clear, and the one rule
+for using them: a token cookie authorises a state change (`token_cookie`), and token cookies are
+set, only in answer to a request another site could not have forged (`request_not_forgeable`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from django.conf import settings
+from django.http import HttpRequest
 from django.utils import timezone
+from rest_framework.request import Request
 from rest_framework.response import Response
+
+from identity.exceptions import NotAuthenticated
 
 ACCESS_COOKIE = "access_token"
 REFRESH_COOKIE = "refresh_token"
@@ -44,3 +50,30 @@ def set_token_cookies(
 def clear_token_cookies(response: Response) -> None:
     response.delete_cookie(ACCESS_COOKIE, path="/", samesite="Lax")
     response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, samesite="Lax")
+
+
+def request_not_forgeable(request: Request | HttpRequest) -> bool:
+    """Whether a browser could only have sent this request from our own origin (or a trusted one):
+    a JSON body (cross-origin, that needs a CORS preflight we never grant), an `Origin` that is ours
+    or in CSRF_TRUSTED_ORIGINS, or, without Origin, `Sec-Fetch-Site: same-origin` (set by the browser,
+    not by the page). A form post, a link or an <img> from another site is none of these."""
+    if request.content_type == "application/json":
+        return True
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        own = f"{request.scheme}://{request.get_host()}"
+        return origin == own or origin in settings.CSRF_TRUSTED_ORIGINS
+    return request.headers.get("Sec-Fetch-Site") == "same-origin"
+
+
+def token_cookie(request: Request | HttpRequest, name: str) -> str | None:
+    """The value of a token cookie that is to authorise a state change (refresh, issue, logout,
+    revoke). Browsers attach cookies to cross-site requests too, so a cookie alone proves nothing:
+    when the request could have been forged by another site, using the cookie is refused (401)
+    rather than silently ignored. Requests without the cookie (the SDK, servers) are unaffected."""
+    value = request.COOKIES.get(name)
+    if not value:
+        return None
+    if not request_not_forgeable(request):
+        raise NotAuthenticated()
+    return value

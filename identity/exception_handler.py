@@ -2,11 +2,14 @@
 
 400 always carries an Errors JSON body (the official SDK raises on an empty or non-JSON 400);
 401 and 404 carry nothing, so a caller cannot tell which part of its credentials was wrong or
-whether a hidden object exists. Unknown exceptions return None and become logged 500s.
+whether a hidden object exists. Every server-side error (a domain error mapped to 5xx, or any
+exception nobody expected) answers one generic body; what went wrong goes to the log only, so a
+response never carries an operator hint, a setting name or a stack trace.
 """
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from typing import Any
 
@@ -16,6 +19,7 @@ from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from identity.exceptions import (
     Conflict,
@@ -25,6 +29,12 @@ from identity.exceptions import (
     NotFound,
     ValidationFailed,
 )
+
+logger = logging.getLogger("identity.errors")
+
+SERVER_ERROR_BODY = {
+    "generalErrors": [{"code": "[InternalError]", "message": "The request could not be completed."}]
+}
 
 # DRF's validation codes → FusionAuth's error types.
 _DRF_CODE_TO_TYPE = {
@@ -89,12 +99,29 @@ def _status_table() -> tuple[dict[type[IdentityError], int], frozenset[type[Iden
     return statuses, empty
 
 
-def _identity_response(exc: IdentityError) -> Response:
+def _server_error(exc: Exception, context: dict[str, Any], status: int = 500) -> Response:
+    """The generic answer to a server-side error; the detail is logged, never sent."""
+    request = context.get("request")
+    logger.error(
+        "Server error %s on %s %s: %s",
+        status,
+        getattr(request, "method", "?"),
+        getattr(request, "path", "?"),
+        exc,
+        exc_info=exc,
+    )
+    set_rollback()
+    return Response(SERVER_ERROR_BODY, status=status)
+
+
+def _identity_response(exc: IdentityError, context: dict[str, Any]) -> Response:
     if isinstance(exc, ValidationFailed):
         return Response(exc.as_json(), status=400)
     statuses, empty = _status_table()
     for cls in type(exc).__mro__:
         if cls in statuses:
+            if statuses[cls] >= 500:
+                return _server_error(exc, context, statuses[cls])
             if cls in empty:
                 return _empty(statuses[cls])
             return Response(
@@ -105,7 +132,7 @@ def _identity_response(exc: IdentityError) -> Response:
 
 def identity_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, IdentityError):
-        return _identity_response(exc)
+        return _identity_response(exc, context)
     if isinstance(
         exc, drf.NotAuthenticated | drf.AuthenticationFailed | drf.PermissionDenied | DjangoPermissionDenied
     ):
@@ -126,7 +153,9 @@ def identity_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
     if isinstance(exc, drf.MethodNotAllowed):
         return _empty(405)
     response = drf_exception_handler(exc, context)
-    if response is not None and isinstance(exc, drf.APIException):
+    if response is None or response.status_code >= 500:
+        return _server_error(exc, context, 500 if response is None else response.status_code)
+    if isinstance(exc, drf.APIException):
         code = exc.get_codes()
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         response.data = {

@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin
 from django.db import models
-from django.db.models.functions import Lower
 
 from identity.managers import UserManager
 
@@ -194,6 +193,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField(max_length=254)
     # NULL, not "", for users without a username: NULLs do not collide in the unique constraint.
     username = models.CharField(max_length=191, null=True, blank=True)  # noqa: DJ001
+    # identity.login_ids.login_id_key of email and username, set by the user services: every lookup
+    # and the unique constraints compare these, never LOWER()/UPPER() of the raw values.
+    email_key = models.CharField(max_length=320, editable=False)
+    username_key = models.CharField(max_length=320, null=True, blank=True, editable=False)  # noqa: DJ001
     first_name = models.CharField(max_length=150, blank=True)
     middle_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
@@ -222,8 +225,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         ordering = ["email"]
         constraints = [
-            models.UniqueConstraint(Lower("email"), "tenant", name="identity_user_email_ci_per_tenant"),
-            models.UniqueConstraint(Lower("username"), "tenant", name="identity_user_username_ci_per_tenant"),
+            models.UniqueConstraint(
+                fields=["tenant", "email_key"], name="identity_user_email_key_per_tenant"
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "username_key"], name="identity_user_username_key_per_tenant"
+            ),
         ]
 
     def __str__(self) -> str:

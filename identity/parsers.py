@@ -1,14 +1,25 @@
-"""JSON request parsing that fails with a 400, never a 500, on hostile documents."""
+"""JSON request parsing that fails with a 400, never a 500, on hostile documents.
+
+Besides malformed JSON, a document is refused when it holds a value no part of the stack can store
+or sign: a NUL character (PostgreSQL text and jsonb refuse it), a lone UTF-16 surrogate such as
+"\\ud800" (not encodable as UTF-8) or a number beyond a double's range (`1e400` parses as
+infinity, which jsonb and JWTs cannot hold). Checked once here, for every API, as a field error
+naming where in the document the value sits.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import math
+import re
+from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
+
+from identity.exceptions import ValidationFailed
 
 MAX_JSON_DEPTH = 64
 
@@ -53,10 +64,77 @@ class SafeJSONParser(JSONParser):
             raise ParseError("JSON parse error - the body is not valid text.") from exc
         if not _depth_ok(document):
             raise ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels.")
+        overflowed: list[str] = []
         try:
-            return json.loads(document, parse_constant=_refuse_constant)
+            parsed = json.loads(
+                document, parse_constant=_refuse_constant, parse_float=_float_noting_overflow(overflowed)
+            )
         except (ValueError, RecursionError) as exc:
             raise ParseError("JSON parse error.") from exc
+        # Strict JSON holds no raw control characters or surrogates in strings: NUL and lone
+        # surrogates can only come from \u escapes, so most documents need no walk at all.
+        if overflowed or _SUSPECT_ESCAPE.search(document):
+            _refuse_unstorable(parsed)
+        return parsed
+
+
+# \u0000 and \uD800-\uDFFF (a false match, e.g. after an escaped backslash, only costs the walk).
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89abcdefABCDEF])")
+
+
+def _float_noting_overflow(overflowed: list[str]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):
+            overflowed.append(text)
+        return value
+
+    return parse
+
+
+def _storable_text(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(key: str) -> str:
+    """A member name fit to echo in an error path (escapes NUL and surrogates)."""
+    return key.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")
+
+
+def _refuse_unstorable(document: Any) -> None:
+    """Raise a field error at the first string (member name or value) holding NUL or a lone
+    surrogate, or the first non-finite number. Positions inside a list report on the list, as
+    other field errors do."""
+    stack: list[tuple[Any, str]] = [(document, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                child = f"{path}.{_shown(key)}" if path else _shown(key)
+                if not _storable_text(key):
+                    _raise(child, "The member name holds a NUL character or an unpaired surrogate.")
+                stack.append((item, child))
+        elif isinstance(value, list):
+            stack.extend((item, path) for item in value)
+        elif isinstance(value, str):
+            if not _storable_text(value):
+                _raise(path, "The value holds a NUL character or an unpaired surrogate.")
+        elif isinstance(value, float) and not math.isfinite(value):
+            _raise(path, "The number is out of range.")
+
+
+def _raise(path: str, message: str) -> None:
+    if not path:
+        raise ValidationFailed.general("[invalid]", message)
+    raise ValidationFailed.on_field(path, "invalid", message)
 
 
 def _refuse_constant(name: str) -> Any:

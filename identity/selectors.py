@@ -5,9 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from django.db.models.functions import Lower
-
 from identity.exceptions import NotAuthenticated, NotFound, TenantIdRequired, ValidationFailed
+from identity.login_ids import login_id_key
 from identity.models import APIKey, Application, Tenant, User
 
 
@@ -63,15 +62,15 @@ def user_get_by_login_id(
     *, tenant: Tenant, login_id: str, types: tuple[str, ...] = LOGIN_ID_TYPES
 ) -> User | None:
     """The user a login id names, trying the id types in order (FusionAuth's loginIdTypes, email
-    then username by default), ignoring case. Filters on LOWER(...) so the per-tenant unique
-    indexes on lowered values serve the lookup."""
-    folded = login_id.strip().lower()
+    then username by default). Compares identity.login_ids keys, the one comparison every path
+    uses (login, search, change-password, uniqueness); the per-tenant unique indexes serve it."""
+    key = login_id_key(login_id)
     users = User.objects.select_related("tenant").filter(tenant=tenant)
     for kind in types:
         if kind == "email":
-            found = users.annotate(folded=Lower("email")).filter(folded=folded).first()
+            found = users.filter(email_key=key).first()
         elif kind == "username":
-            found = users.annotate(folded=Lower("username")).filter(folded=folded).first()
+            found = users.filter(username_key=key).first()
         else:
             continue
         if found is not None:

@@ -9,6 +9,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from identity.login_ids import login_id_key
 from identity.models import APIKey, Registration, Tenant, User
 from tests.factories import ApplicationFactory, RegistrationFactory, TenantFactory, UserFactory, make_api_key
 
@@ -29,21 +30,33 @@ def test_default_tenant_exists_and_is_unique(default_tenant):
     assert _violates(lambda: Tenant.objects.create(name="Second default", is_default=True))
 
 
-def test_user_email_unique_per_tenant_ignoring_case(default_tenant):
-    UserFactory(email="Ann@Example.com")
-    assert _violates(lambda: User.objects.create(tenant=default_tenant, email="ann@example.COM"))
-    other = TenantFactory()
-    assert not _violates(lambda: User.objects.create(tenant=other, email="ann@example.com"))
-
-
-def test_username_unique_per_tenant_ignoring_case_and_optional(default_tenant):
-    UserFactory(username="Ann")
-    assert _violates(
-        lambda: User.objects.create(tenant=default_tenant, email="b@example.com", username="ANN")
+def _raw_user(tenant: Tenant, email: str, username: str | None = None) -> User:
+    """A row written without the services, with the keys they would store."""
+    return User.objects.create(
+        tenant=tenant,
+        email=email,
+        email_key=login_id_key(email),
+        username=username,
+        username_key=login_id_key(username) if username else None,
     )
+
+
+def test_user_email_unique_per_tenant_by_its_key(default_tenant):
+    UserFactory(email="Ann@Example.com")
+    assert _violates(lambda: _raw_user(default_tenant, "ann@example.COM"))
+    # KELVIN SIGN: PostgreSQL's LOWER() and Python's lower() disagree; the key does not.
+    UserFactory(email="kim@example.com")
+    assert _violates(lambda: _raw_user(default_tenant, "\u212aim@example.com"))
+    other = TenantFactory()
+    assert not _violates(lambda: _raw_user(other, "ann@example.com"))
+
+
+def test_username_unique_per_tenant_by_its_key_and_optional(default_tenant):
+    UserFactory(username="Ann")
+    assert _violates(lambda: _raw_user(default_tenant, "b@example.com", "ANN"))
     # Many users without a username are fine (NULLs are distinct).
-    User.objects.create(tenant=default_tenant, email="c@example.com")
-    User.objects.create(tenant=default_tenant, email="d@example.com")
+    _raw_user(default_tenant, "c@example.com")
+    _raw_user(default_tenant, "d@example.com")
 
 
 def test_registration_unique_per_user_and_application():

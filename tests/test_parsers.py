@@ -8,6 +8,7 @@ import json
 import pytest
 from rest_framework.exceptions import ParseError
 
+from identity.exceptions import ValidationFailed
 from identity.parsers import MAX_JSON_DEPTH, SafeJSONParser
 
 
@@ -52,3 +53,30 @@ def test_oversized_bodies_are_refused_with_an_errors_body(api_client, db):
     )
     assert response.status_code == 413
     assert response.json()["generalErrors"][0]["code"] == "[tooLarge]"
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ('{"user": {"data": {"a": "x\\u0000"}}}', "user.data.a"),
+        ('{"user": {"firstName": "\\ud800"}}', "user.firstName"),
+        ('{"user": {"data": {"\\udfff": 1}}}', "user.data.\\udfff"),
+        ('{"a\\u0000": 1}', "a\\u0000"),
+        ('{"ttl": 1e400}', "ttl"),
+        ('{"roles": ["x", -1e400]}', "roles"),
+    ],
+)
+def test_unstorable_values_are_field_errors(document, field):
+    with pytest.raises(ValidationFailed) as info:
+        _parse(document)
+    assert list(info.value.field_errors) == [field]
+
+
+def test_unstorable_top_level_values_are_general_errors():
+    with pytest.raises(ValidationFailed) as info:
+        _parse('"\\u0000"')
+    assert info.value.general_errors and not info.value.field_errors
+
+
+def test_paired_surrogates_and_ordinary_text_parse():
+    assert _parse('{"s": "\\ud83d\\ude00 \\u00e9", "n": 1e300}') == {"s": "\U0001f600 \u00e9", "n": 1e300}

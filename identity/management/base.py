@@ -19,6 +19,7 @@ from django.db import models, transaction
 from django.db.models import Q, QuerySet
 
 from identity.exceptions import IdentityError
+from identity.login_ids import login_id_key
 from identity.models import Application, Tenant, User
 
 M = TypeVar("M", bound=models.Model)
@@ -131,7 +132,7 @@ def application_lookup(value: str, *, tenant: Tenant) -> Application:
 
 def user_lookup(value: str, *, tenant: Tenant | None = None) -> User:
     """A user by id or by email; an email is only unique per tenant, so `tenant` may narrow it."""
-    users = User.objects.select_related("tenant").filter(_id_or(value, email__iexact=value.strip()))
+    users = User.objects.select_related("tenant").filter(_id_or(value, email_key=login_id_key(value)))
     if tenant is not None:
         users = users.filter(tenant=tenant)
     return _only(

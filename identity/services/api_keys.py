@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +18,16 @@ from identity.models import APIKey, Tenant
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 PREFIX_LENGTH = 8
 MIN_SUPPLIED_KEY_LENGTH = 32
+# A supplied key value: printable ASCII without spaces or quotes, the characters of base64, base64url
+# and hex. No whitespace (so "Bearer …" or padded values are refused) and nothing a header, shell or
+# copy-paste could alter. Generated values (token_urlsafe) use a subset.
+KEY_ALPHABET = re.compile(r"[A-Za-z0-9._~+/=-]+")
+
+
+def api_key_value_well_formed(value: str) -> bool:
+    """Whether `value` uses only the key alphabet (any length): the one check for supplied keys and
+    presented Authorization values."""
+    return KEY_ALPHABET.fullmatch(value) is not None
 
 
 def api_key_permissions_clean(permissions: Any) -> dict[str, list[str]]:
@@ -31,6 +43,7 @@ def api_key_permissions_clean(permissions: Any) -> dict[str, list[str]]:
         if (
             not isinstance(endpoint, str)
             or not endpoint.startswith("/api/")
+            or not endpoint.isprintable()
             or any(c.isspace() for c in endpoint)
         ):
             raise ValidationFailed.on_field(
@@ -67,11 +80,17 @@ def api_key_create(
 ) -> tuple[APIKey, str]:
     """Create an API key and return it with its value. The value is returned this once and never
     stored: only its SHA-256 digest and an 8-character prefix (to recognise it in lists) are kept.
-    A caller-supplied value must be long enough to be unguessable. Created through the API, a key
-    never holds more than its `creator`: the same tenant lock and a subset of its permissions."""
+    A caller-supplied value must be long enough to be unguessable and use the key alphabet. Created
+    through the API, a key never holds more than its `creator` (see `_within`)."""
     if key is not None and len(key) < MIN_SUPPLIED_KEY_LENGTH:
         raise ValidationFailed.on_field(
             "apiKey.key", "tooShort", f"A supplied key needs at least {MIN_SUPPLIED_KEY_LENGTH} characters."
+        )
+    if key is not None and not api_key_value_well_formed(key):
+        raise ValidationFailed.on_field(
+            "apiKey.key",
+            "invalid",
+            "A supplied key may only use letters, digits and . _ ~ + / = - (no spaces).",
         )
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationFailed.on_field(
@@ -79,7 +98,7 @@ def api_key_create(
         )
     cleaned = api_key_permissions_clean(permissions)
     if creator is not None:
-        _within(creator=creator, tenant=tenant, permissions=cleaned)
+        _within(actor=creator, target=_Reach(tenant.pk if tenant else None, cleaned, expires_at))
     if key_id is not None and APIKey.objects.filter(pk=key_id).exists():
         raise ValidationFailed.on_field("apiKeyId", "duplicate", "An API key with this id already exists.")
     raw = key or new_secret(36)
@@ -100,26 +119,50 @@ def api_key_create(
     return api_key, raw
 
 
-def _within(*, creator: APIKey, tenant: Tenant | None, permissions: dict[str, list[str]]) -> None:
-    """A key manager hands out at most what it holds."""
-    if creator.tenant_id is not None and (tenant is None or tenant.pk != creator.tenant_id):
+@dataclass(frozen=True)
+class _Reach:
+    """What a key can do: its tenant lock (None: every tenant), permissions ({}: every endpoint)
+    and expiry (None: never)."""
+
+    tenant_id: uuid.UUID | None
+    permissions: dict[str, list[str]]
+    expires_at: datetime | None
+
+    @classmethod
+    def of(cls, api_key: APIKey) -> _Reach:
+        return cls(api_key.tenant_id, api_key.permissions or {}, api_key.expires_at)
+
+
+def _within(*, actor: APIKey, target: _Reach) -> None:
+    """A key manager creates, changes or deletes only keys that reach no further than itself: the
+    same tenant lock (or it is global), a subset of its permissions (or it is a super key) and an
+    expiry no later than its own (or it never expires). Judged on a target's current values and on
+    its new ones, so a limited key can neither mint a broader twin nor downgrade, expire, delete or
+    outlive a broader key (the bootstrap key included), nor lift its own expiry."""
+    if actor.tenant_id is not None and target.tenant_id != actor.tenant_id:
         raise ValidationFailed.on_field(
-            "apiKey.tenantId", "invalid", "A tenant-locked key creates keys of its tenant."
+            "apiKey.tenantId", "invalid", "The calling key may only manage keys of its own tenant."
         )
-    if not creator.permissions:
+    if actor.expires_at is not None and (target.expires_at is None or target.expires_at > actor.expires_at):
+        raise ValidationFailed.on_field(
+            "apiKey.expirationInstant",
+            "invalid",
+            "The calling key may only manage keys that expire no later than itself.",
+        )
+    if not actor.permissions:
         return
-    if not permissions:
+    if not target.permissions:
         raise ValidationFailed.on_field(
             "apiKey.permissions.endpoints",
             "invalid",
-            "A key with limited permissions cannot create a super key.",
+            "A key with limited permissions cannot manage a super key.",
         )
-    for endpoint, methods in permissions.items():
-        if not all(creator.allows(endpoint, method) for method in methods):
+    for endpoint, methods in target.permissions.items():
+        if not all(actor.allows(endpoint, method) for method in methods):
             raise ValidationFailed.on_field(
                 "apiKey.permissions.endpoints",
                 "invalid",
-                f"The calling key may not grant {endpoint} {methods}.",
+                f"The calling key may not manage {endpoint} {methods}.",
             )
 
 
@@ -134,10 +177,12 @@ def api_key_update(
     editor: APIKey | None = None,
 ) -> APIKey:
     """Change a key's name, description, permissions or expiry (its tenant lock, manager flag and
-    value never change). Through the API an editor cannot grant more than it holds itself."""
+    value never change). Through the API an editor changes only a key within its own reach, and
+    only into one within it (`_within`)."""
     cleaned = api_key_permissions_clean(permissions)
     if editor is not None:
-        _within(creator=editor, tenant=api_key.tenant, permissions=cleaned)
+        _within(actor=editor, target=_Reach.of(api_key))
+        _within(actor=editor, target=_Reach(api_key.tenant_id, cleaned, expires_at))
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationFailed.on_field(
             "apiKey.expirationInstant", "invalid", "The expiry must be in the future."
@@ -150,9 +195,12 @@ def api_key_update(
 
 @transaction.atomic
 def api_key_delete(*, api_key: APIKey, caller: APIKey | None = None) -> None:
-    """Delete a key; a key cannot delete itself through the API (it would lock its caller out)."""
+    """Delete a key; a key cannot delete itself through the API (it would lock its caller out), nor
+    a key that reaches further than itself (`_within`)."""
     if caller is not None and caller.pk == api_key.pk:
         raise ValidationFailed.general("[CannotDeleteSelf]", "An API key cannot delete itself.")
+    if caller is not None:
+        _within(actor=caller, target=_Reach.of(api_key))
     api_key.delete()
 
 

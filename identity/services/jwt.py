@@ -12,6 +12,7 @@ from django.db import transaction
 
 from identity.exceptions import NotAuthenticated, ValidationFailed
 from identity.key_store import KEYS, key_snapshot
+from identity.login_ids import login_id_key
 from identity.models import (
     Application,
     ExternalJWTProvider,
@@ -321,7 +322,13 @@ def _reconciled_user(
     if link is not None:
         IdentityProviderLink.objects.filter(pk=link.pk).update(last_login_at=now)
         return link.user
-    user = User.objects.filter(tenant=provider.tenant, email__iexact=subject).first()
+    user = User.objects.filter(tenant=provider.tenant, email_key=login_id_key(subject)).first()
+    if user is not None and IdentityProviderLink.objects.filter(provider=provider, user=user).exists():
+        # The account is linked under another subject (e.g. the same email in other case): one
+        # account, one link per provider; never a second link or a unique violation (500).
+        raise ValidationFailed.on_field(
+            "token", "duplicate", "The user is already linked to this identity provider under another value."
+        )
     if user is None:
         mapped: dict[str, Any] = {
             field: str(claims[claim])[:150]

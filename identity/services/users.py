@@ -9,10 +9,11 @@ from typing import Any
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from identity.exceptions import ValidationFailed
+from identity.login_ids import MAX_KEY_LENGTH, login_id_in_normal_form, login_id_key
 from identity.models import Tenant, User
 from identity.services.login import failed_logins_clear, password_verify
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
@@ -35,7 +36,28 @@ USER_FIELDS = frozenset(
 )
 
 
-def _clean_email(*, tenant: Tenant, email: str, exclude_pk: Any = None) -> str:
+def _login_id(*, tenant: Tenant, field: str, label: str, value: str, key_field: str, exclude_pk: Any) -> str:
+    """The key of a new email or username: the value must be in normal form (no look-alikes,
+    identity.login_ids) and its key unused in the tenant."""
+    if not login_id_in_normal_form(value):
+        raise ValidationFailed.on_field(
+            field, "invalid", f"The {label} contains look-alike characters; type it in its plain form."
+        )
+    key = login_id_key(value)
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValidationFailed.on_field(field, "tooLong", f"The {label} is too long.")
+    clash = User.objects.filter(tenant=tenant, **{key_field: key})
+    if exclude_pk is not None:
+        clash = clash.exclude(pk=exclude_pk)
+    if clash.exists():
+        raise ValidationFailed.on_field(field, "duplicate", f"A user with this {label} already exists.")
+    return key
+
+
+def _clean_email(*, tenant: Tenant, email: str, exclude_pk: Any = None) -> tuple[str, str]:
+    """The email and its key. The local part must be ASCII: Django's validator means it to be, but
+    its case-insensitive pattern also lets through exactly four look-alike letters (KELVIN SIGN,
+    long s, dotless i, dotted capital I). The domain may be internationalised."""
     email = (email or "").strip()
     if not email:
         raise ValidationFailed.on_field("user.email", "blank", "An email address is required.")
@@ -45,26 +67,60 @@ def _clean_email(*, tenant: Tenant, email: str, exclude_pk: Any = None) -> str:
         raise ValidationFailed.on_field(
             "user.email", "invalid", "This is not a valid email address."
         ) from exc
-    clash = User.objects.filter(tenant=tenant, email__iexact=email)
-    if exclude_pk is not None:
-        clash = clash.exclude(pk=exclude_pk)
-    if clash.exists():
-        raise ValidationFailed.on_field("user.email", "duplicate", "A user with this email already exists.")
-    return email
-
-
-def _clean_username(*, tenant: Tenant, username: str | None, exclude_pk: Any = None) -> str | None:
-    if username is None or not username.strip():
-        return None
-    username = username.strip()
-    clash = User.objects.filter(tenant=tenant, username__iexact=username)
-    if exclude_pk is not None:
-        clash = clash.exclude(pk=exclude_pk)
-    if clash.exists():
+    if not email.rpartition("@")[0].isascii():
         raise ValidationFailed.on_field(
-            "user.username", "duplicate", "A user with this username already exists."
+            "user.email", "invalid", "The part before @ may only use ASCII letters, digits and symbols."
         )
-    return username
+    key = _login_id(
+        tenant=tenant,
+        field="user.email",
+        label="email",
+        value=email,
+        key_field="email_key",
+        exclude_pk=exclude_pk,
+    )
+    return email, key
+
+
+def _clean_username(
+    *, tenant: Tenant, username: str | None, exclude_pk: Any = None
+) -> tuple[str | None, str | None]:
+    """The username and its key (both None without a username)."""
+    if username is None or not username.strip():
+        return None, None
+    username = username.strip()
+    key = _login_id(
+        tenant=tenant,
+        field="user.username",
+        label="username",
+        value=username,
+        key_field="username_key",
+        exclude_pk=exclude_pk,
+    )
+    return username, key
+
+
+_UNIQUE_FIELDS = {
+    "identity_user_email_key_per_tenant": ("user.email", "email"),
+    "identity_user_username_key_per_tenant": ("user.username", "username"),
+    "identity_user_pkey": ("userId", "id"),
+}
+
+
+def _save_unique(user: User) -> None:
+    """Save, turning a unique violation (a concurrent twin that passed the checks above) into the
+    same `[duplicate]` field error instead of a 500."""
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:
+        text = str(exc)
+        for constraint, (field, label) in _UNIQUE_FIELDS.items():
+            if constraint in text:
+                raise ValidationFailed.on_field(
+                    field, "duplicate", f"A user with this {label} already exists."
+                ) from exc
+        raise
 
 
 def _check_password(password: str, user: User, field: str = "user.password") -> None:
@@ -87,19 +143,24 @@ def user_create(
     user_id: uuid.UUID | None = None,
     **fields: Any,
 ) -> User:
-    """Create a user of one tenant. Email and username are unique per tenant ignoring case, checked
-    here for a clear field error and again by the database constraints against races. A user
+    """Create a user of one tenant. Email and username are unique per tenant by their keys
+    (identity.login_ids: look-alikes refused, case folded once), checked here for a clear field
+    error and again by the database constraints against races (also a `[duplicate]`). A user
     created without a password cannot log in with one until a password is set."""
     unknown = set(fields) - USER_FIELDS
     if unknown:
         raise TypeError(f"Unknown user fields: {', '.join(sorted(unknown))}")
     if user_id is not None and User.objects.filter(pk=user_id).exists():
         raise ValidationFailed.on_field("userId", "duplicate", "A user with this id already exists.")
+    email, email_key = _clean_email(tenant=tenant, email=email)
+    username, username_key = _clean_username(tenant=tenant, username=username)
     user = User(
         id=user_id or uuid.uuid4(),
         tenant=tenant,
-        email=_clean_email(tenant=tenant, email=email),
-        username=_clean_username(tenant=tenant, username=username),
+        email=email,
+        email_key=email_key,
+        username=username,
+        username_key=username_key,
         **fields,
     )
     if password is None:
@@ -108,7 +169,7 @@ def user_create(
         _check_password(password, user)
         user.set_password(password)
         user.password_changed_at = timezone.now()
-    user.save()
+    _save_unique(user)
     return user
 
 
@@ -119,15 +180,17 @@ def user_update(*, user: User, **changes: Any) -> User:
     if unknown:
         raise TypeError(f"Unknown user fields: {', '.join(sorted(unknown))}")
     if "email" in changes:
-        changes["email"] = _clean_email(tenant=user.tenant, email=changes["email"], exclude_pk=user.pk)
+        changes["email"], changes["email_key"] = _clean_email(
+            tenant=user.tenant, email=changes["email"], exclude_pk=user.pk
+        )
     if "username" in changes:
-        changes["username"] = _clean_username(
+        changes["username"], changes["username_key"] = _clean_username(
             tenant=user.tenant, username=changes["username"], exclude_pk=user.pk
         )
     deactivating = changes.get("is_active") is False and user.is_active
     for name, value in changes.items():
         setattr(user, name, value)
-    user.save()
+    _save_unique(user)
     if deactivating:
         refresh_tokens_revoke(user=user, reason=RevokeReason.USER_DEACTIVATED)
     return user

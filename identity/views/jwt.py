@@ -19,7 +19,7 @@ from identity.authentication import (
     TokenPrincipal,
     request_tenant,
 )
-from identity.cookies import ACCESS_COOKIE, REFRESH_COOKIE, set_token_cookies
+from identity.cookies import ACCESS_COOKIE, REFRESH_COOKIE, set_token_cookies, token_cookie
 from identity.exceptions import NotAuthenticated
 from identity.models import APIKey
 from identity.services.jwt import jwt_issue, jwt_reconcile, jwt_validate, jwt_vend
@@ -99,7 +99,7 @@ class JWTViewSet(viewsets.ViewSet):
     def issue(self, request: Request) -> Response:
         principal = request.user
         assert isinstance(principal, TokenPrincipal)  # noqa: S101 - guaranteed by IsUser
-        refresh_value = request.COOKIES.get(REFRESH_COOKIE) or request.query_params.get("refreshToken")
+        refresh_value = token_cookie(request, REFRESH_COOKIE) or request.query_params.get("refreshToken")
         issued = jwt_issue(
             verified=principal.token,
             application_id=request.query_params.get("applicationId"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Q
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 from rest_framework import serializers, viewsets
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -119,6 +121,7 @@ def _get(key_id: str | None) -> SigningKey:
     return key
 
 
+@method_decorator(never_cache, name="dispatch")  # generate answers an HMAC secret once
 class KeyViewSet(viewsets.ViewSet):
     """Routed to FusionAuth's paths; each action parses, calls one service and serializes."""
 

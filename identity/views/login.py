@@ -16,7 +16,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from identity.authentication import TENANT_HEADER, APIKeyAuthentication, HasAPIKey
-from identity.cookies import REFRESH_COOKIE, clear_token_cookies, set_token_cookies
+from identity.cookies import (
+    ACCESS_COOKIE,
+    REFRESH_COOKIE,
+    clear_token_cookies,
+    set_token_cookies,
+    token_cookie,
+)
 from identity.exceptions import NotAuthenticated
 from identity.models import APIKey
 from identity.parsers import SafeJSONParser
@@ -164,7 +170,10 @@ class LogoutApi(APIView):
     def post(self, request: Request) -> Response:
         source = request.query_params if request.query_params else request.data
         data = parse(LogoutInputSerializer, source if hasattr(source, "get") else {})
-        value = data.get("refreshToken") or request.COOKIES.get(REFRESH_COOKIE)
+        # Another site's form post carrying the user's cookies is refused, not a logout (CSRF).
+        cookie = token_cookie(request, REFRESH_COOKIE)
+        token_cookie(request, ACCESS_COOKIE)
+        value = data.get("refreshToken") or cookie
         logout(refresh_token_value=value, everywhere=data.get("global", False))
         response = Response(status=200)
         clear_token_cookies(response)

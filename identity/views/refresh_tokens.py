@@ -21,7 +21,7 @@ from identity.authentication import (
     HasAPIKey,
     TokenPrincipal,
 )
-from identity.cookies import REFRESH_COOKIE, set_token_cookies
+from identity.cookies import REFRESH_COOKIE, request_not_forgeable, set_token_cookies, token_cookie
 from identity.exceptions import NotAuthenticated, NotFound, ValidationFailed
 from identity.models import APIKey, Application, RefreshToken, User
 from identity.parsers import SafeJSONParser
@@ -110,7 +110,7 @@ class RefreshTokenViewSet(viewsets.ViewSet):
 
     def exchange(self, request: Request) -> Response:
         data = parse(RefreshInputSerializer, _flat(request.data))
-        value: str = request.COOKIES.get(REFRESH_COOKIE) or data.get("refreshToken") or ""
+        value: str = token_cookie(request, REFRESH_COOKIE) or data.get("refreshToken") or ""
         now = timezone.now()
         exchanged = refresh_token_exchange(
             value=value,
@@ -123,12 +123,13 @@ class RefreshTokenViewSet(viewsets.ViewSet):
         response = Response(
             {"token": access.value, "refreshToken": exchanged.value, "refreshTokenId": str(token.pk)}
         )
-        set_token_cookies(
-            response,
-            access_token=access.value,
-            refresh_token=exchanged.value,
-            refresh_expires_at=token.expires_at,
-        )
+        if request_not_forgeable(request):  # a cross-site form post must not plant a session (login CSRF)
+            set_token_cookies(
+                response,
+                access_token=access.value,
+                refresh_token=exchanged.value,
+                refresh_expires_at=token.expires_at,
+            )
         return response
 
     def list(self, request: Request) -> Response:

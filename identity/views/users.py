@@ -6,6 +6,8 @@ import uuid
 from typing import Any
 
 from django.db import transaction
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 from rest_framework import viewsets
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -70,6 +72,8 @@ def _registration_values(payload: Any) -> dict[str, Any]:
     return values
 
 
+# Users (with their data) and API-key values are never stored by a cache: Cache-Control no-store.
+@method_decorator(never_cache, name="dispatch")
 class UserViewSet(viewsets.ViewSet):
     authentication_classes = [APIKeyAuthentication]
     permission_classes = [HasAPIKey]
@@ -95,7 +99,8 @@ class UserViewSet(viewsets.ViewSet):
             ("loginId", ("email", "username")),
         ):
             if params.get(name):
-                user = user_get_by_login_id(tenant=tenant, login_id=params[name], types=types)
+                login_id = read_str(320)(params[name], name)
+                user = user_get_by_login_id(tenant=tenant, login_id=login_id, types=types)
                 if user is None:
                     raise NotFound()
                 return _user_response(user)
@@ -153,6 +158,7 @@ def _application_of(user: User, payload: Any) -> Application:
     return application
 
 
+@method_decorator(never_cache, name="dispatch")
 class RegistrationViewSet(viewsets.ViewSet):
     authentication_classes = [APIKeyAuthentication]
     permission_classes = [HasAPIKey]
@@ -221,6 +227,7 @@ class RegistrationViewSet(viewsets.ViewSet):
         return Response(status=200)
 
 
+@method_decorator(never_cache, name="dispatch")
 class ChangePasswordViewSet(viewsets.ViewSet):
     """`POST /api/user/change-password` with `{loginId, currentPassword, password, applicationId?}`.
     It asks what `/api/login` asks (an API key when the application, or without one the tenant,
@@ -293,6 +300,7 @@ def _api_key_fields(payload: Any, current: APIKey | None) -> dict[str, Any]:
     }
 
 
+@method_decorator(never_cache, name="dispatch")
 class APIKeyViewSet(viewsets.ViewSet):
     """Only key-manager keys; what they create or change never exceeds what they hold."""
 

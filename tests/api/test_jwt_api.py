@@ -271,7 +271,9 @@ def test_issue_with_a_refresh_token(api_client, world, session, second_app):
 
 def test_issue_refresh_cookie_beats_parameter(api_client, world, session, second_app):
     api_client.cookies["refresh_token"] = session["refreshToken"]
-    body = _issue(api_client, session["token"], second_app.pk, refresh="bogus").json()
+    body = _issue(
+        api_client, session["token"], second_app.pk, refresh="bogus", HTTP_ORIGIN="http://testserver"
+    ).json()
     assert "refreshToken" in body
 
 

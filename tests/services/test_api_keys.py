@@ -8,7 +8,7 @@ from django.utils import timezone
 from identity.exceptions import NotAuthenticated, ValidationFailed
 from identity.hashing import secret_digest
 from identity.models import APIKey
-from identity.services.api_keys import api_key_authenticate, api_key_create
+from identity.services.api_keys import api_key_authenticate, api_key_create, api_key_delete, api_key_update
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +40,8 @@ def test_supplied_keys_must_be_long_and_unique():
         {"/api/jwt/refresh": ["FETCH"]},
         {"/api/jwt/refresh": "GET"},
         {"/api/jwt refresh": ["GET"]},
+        {"/api/jwt/refresh\x00": ["GET"]},
+        {"/api/jwt/refresh\ud800": ["GET"]},
     ],
 )
 def test_malformed_permissions_are_refused(permissions):
@@ -65,3 +67,70 @@ def test_authenticate_failures_are_indistinguishable():
         with pytest.raises(NotAuthenticated) as info:
             api_key_authenticate(raw=raw_value, path=path, method=method)
         assert str(info.value) == "Authentication failed."
+
+
+def _snapshot():
+    return sorted(APIKey.objects.values_list("id", "permissions", "expires_at", "tenant_id", "name"))
+
+
+@pytest.mark.parametrize(
+    ("actor", "change"),
+    [
+        ({"permissions": {"/api/api-key": ["PUT"], "/api/jwt/refresh": ["GET"]}}, {"permissions": {}}),
+        ({"permissions": {"/api/api-key": ["PUT"], "/api/jwt/refresh": ["GET"]}}, {"name": "renamed"}),
+        ({"expires_at": timedelta(days=1)}, {"name": "renamed"}),
+        ({"expires_at": timedelta(days=1)}, {"expires_at": timedelta(hours=1)}),
+    ],
+)
+def test_a_key_never_changes_or_deletes_a_broader_key(actor, change):
+    now = timezone.now()
+    target, _ = api_key_create(tenant=None, name="bootstrap", key_manager=True)
+    if "expires_at" in actor:
+        actor = {**actor, "expires_at": now + actor["expires_at"]}
+    editor, _ = api_key_create(tenant=None, name="editor", key_manager=True, **actor)
+    values = {"name": target.name, "description": "", "permissions": target.permissions, "expires_at": None}
+    values.update({k: (now + v if k == "expires_at" else v) for k, v in change.items()})
+    before = _snapshot()
+    with pytest.raises(ValidationFailed):
+        api_key_update(api_key=target, editor=editor, **values)
+    with pytest.raises(ValidationFailed):
+        api_key_delete(api_key=target, caller=editor)
+    assert _snapshot() == before
+
+
+def test_an_expiring_key_creates_and_keeps_only_keys_that_expire_before_it():
+    now = timezone.now()
+    manager, _ = api_key_create(tenant=None, key_manager=True, expires_at=now + timedelta(days=1))
+    for expires_at in (None, now + timedelta(days=2)):
+        with pytest.raises(ValidationFailed) as info:
+            api_key_create(tenant=None, creator=manager, expires_at=expires_at)
+        assert "apiKey.expirationInstant" in info.value.field_errors
+        with pytest.raises(ValidationFailed):
+            api_key_update(
+                api_key=manager,
+                editor=manager,
+                name="",
+                description="",
+                permissions={},
+                expires_at=expires_at,
+            )
+    child, _ = api_key_create(tenant=None, creator=manager, expires_at=now + timedelta(hours=1))
+    assert child.expires_at == now + timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        " " * 40,
+        "a" * 20 + " " + "a" * 20,
+        "Bearer " + "a" * 40,
+        "a" * 40 + "\u00e9",
+        "a" * 40 + "\x00",
+        "a" * 39 + "'",
+    ],
+)
+def test_supplied_keys_use_the_key_alphabet(value):
+    with pytest.raises(ValidationFailed) as info:
+        api_key_create(tenant=None, key=value)
+    assert info.value.field_errors["apiKey.key"][0].code == "[invalid]apiKey.key"
+    assert not APIKey.objects.exists()

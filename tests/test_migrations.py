@@ -1,0 +1,51 @@
+"""Data migrations do what they say on rows that existed before them."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+KEYS = ("identity", "0005_login_identifier_normal_form")
+
+
+def _user(User, tenant, email: str, username: str | None = None) -> None:
+    User.objects.create(id=uuid.uuid4(), tenant_id=tenant.pk, email=email, username=username, password="!")
+
+
+def test_login_identifier_keys_are_filled_for_existing_users_and_clashes_stop_the_migration() -> None:
+    executor = MigrationExecutor(connection)
+    before = next(p.key for p in executor.loader.graph.node_map[KEYS].parents if p.key[0] == "identity")
+    latest = executor.loader.graph.leaf_nodes("identity")
+    try:
+        executor.migrate([before])
+        old = executor.loader.project_state([before]).apps
+        User, Tenant = old.get_model("identity", "User"), old.get_model("identity", "Tenant")
+        tenant = Tenant.objects.get(is_default=True)
+        _user(User, tenant, "Kim@Example.COM", "Kim")
+        _user(User, tenant, "ann@example.com")
+        executor = MigrationExecutor(connection)
+        executor.migrate([KEYS])
+        rows = set(connection.cursor().execute(
+            "SELECT email, email_key, username, username_key FROM identity_user"
+        ).fetchall())  # fmt: skip
+        assert rows == {
+            ("Kim@Example.COM", "kim@example.com", "Kim", "kim"),
+            ("ann@example.com", "ann@example.com", None, None),
+        }
+
+        # Two rows the old LOWER() index let coexist but the key does not: the migration stops.
+        executor = MigrationExecutor(connection)
+        executor.migrate([before])
+        _user(User, tenant, "\uff4bim@example.com")  # FULLWIDTH k: LOWER() keeps it apart
+        executor = MigrationExecutor(connection)
+        with pytest.raises(RuntimeError, match="share a login identifier"):
+            executor.migrate([KEYS])
+        User.objects.filter(email="\uff4bim@example.com").delete()
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(latest)
