@@ -49,7 +49,12 @@ from identity.models import (
     Tenant,
     User,
 )
-from identity.services.applications import RoleSpec, application_role_create
+from identity.services.applications import (
+    RoleSpec,
+    application_role_create,
+    application_role_delete,
+    application_role_update,
+)
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
 from identity.services.registrations import registration_delete
 from identity.services.signing_keys import signing_key_delete, signing_key_usages
@@ -62,6 +67,15 @@ RECORD_FIELDS = ("id", "created_at", "updated_at")
 JWT_FIELDS = JWT_CONFIGURATION_FIELDS
 # Request attribute carrying a value from save_model to response_add; it lives as long as the request.
 _SHOWN_ONCE_ATTRIBUTE = "_identity_shown_once"
+
+
+def role_spec(role: ApplicationRole) -> RoleSpec:
+    return RoleSpec(
+        name=role.name,
+        description=role.description,
+        is_default=role.is_default,
+        is_super_role=role.is_super_role,
+    )
 
 
 def _digest_prefix(digest: str) -> str:
@@ -333,22 +347,22 @@ class ApplicationAdmin(ServiceAdmin):
     )
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
-        """The only inline is the roles': new roles are created by application_role_create, existing
-        rows (name fixed) are saved directly. Deletions go first, so a role can be replaced by one
-        differing only in case."""
+        """The only inline is the roles', and every row goes through the role services, so a deleted
+        role is taken from the registrations holding it and a renamed one is renamed in them.
+        Deletions go first, so a role can be replaced by one differing only in case."""
         formset.save(commit=False)
+        # The formset's instances already carry the submitted values; the services compare with
+        # the stored row (a rename is found by the old name in the registrations).
+        stored = ApplicationRole.objects.in_bulk(
+            [role.pk for role in formset.deleted_objects]
+            + [role.pk for role, _changed in formset.changed_objects]
+        )
         for role in formset.deleted_objects:
-            role.delete()
+            application_role_delete(role=stored[role.pk])
         for role, _changed in formset.changed_objects:
-            role.save()
+            application_role_update(role=stored[role.pk], spec=role_spec(role))
         for role in formset.new_objects:
-            spec = RoleSpec(
-                name=role.name,
-                description=role.description,
-                is_default=role.is_default,
-                is_super_role=role.is_super_role,
-            )
-            application_role_create(application=form.instance, spec=spec)
+            application_role_create(application=form.instance, spec=role_spec(role))
 
     @admin.action(permissions=["revoke"], description="Revoke all refresh tokens of selected applications")
     def revoke_refresh_tokens(self, request: HttpRequest, queryset: QuerySet[Application]) -> None:

@@ -178,31 +178,40 @@ class ApplicationForm(ServiceModelForm[Application]):
 
 
 class RoleInlineForm(forms.ModelForm):
-    """A role's name is fixed once created (registrations refer to roles by name)."""
+    """A role of the application. Renaming is allowed, as in the API: application_role_update
+    carries the new name into every registration holding the role."""
 
     class Meta:
         model = ApplicationRole
         fields = ["name", "description", "is_default", "is_super_role"]
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if not self.instance._state.adding:
-            self.fields["name"].disabled = True
+    def _post_clean(self) -> None:
+        # Written through the role services (ApplicationAdmin.save_formset); the model's own
+        # validation would check uniqueness against the rows as they are before this save.
+        self.instance = construct_instance(self, self.instance, self._meta.fields, self._meta.exclude)
 
 
 class RoleInlineFormSet(BaseInlineFormSet):
-    """Role names are unique per application ignoring case, the rule application_role_create
-    enforces; checked across the whole formset so two new rows cannot clash with each other."""
+    """Role names are unique per application ignoring case, the rule the role services enforce;
+    checked across the whole formset so two rows cannot clash with each other. Renaming a role to
+    the stored name of another kept role (a swap) would clash mid-save, so it takes two saves."""
 
     def clean(self) -> None:
         super().clean()
         seen: set[str] = set()
-        for form in self.forms:
-            if not hasattr(form, "cleaned_data") or form.cleaned_data.get("DELETE"):
-                continue
+        kept = [form for form in self.forms if hasattr(form, "cleaned_data") and form.cleaned_data]
+        kept = [form for form in kept if not form.cleaned_data.get("DELETE")]
+        stored = {form.instance.pk: form.initial.get("name", "").lower() for form in kept if form.initial}
+        for form in kept:
             name = (form.cleaned_data.get("name") or "").strip().lower()
             if name in seen:
                 raise ValidationError(f"The role {form.cleaned_data['name']!r} is listed twice.")
+            others = {old for pk, old in stored.items() if pk != form.instance.pk}
+            if form.initial and name != stored[form.instance.pk] and name in others:
+                raise ValidationError(
+                    f"The role {form.cleaned_data['name']!r} is still another role's name: rename "
+                    "that one first and save."
+                )
             if name:
                 seen.add(name)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import jwt
 import pytest
 from django import forms
 from django.contrib import admin
@@ -19,6 +20,7 @@ from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from identity.forms import TenantForm
 from identity.models import (
@@ -34,6 +36,7 @@ from identity.models import (
 from identity.selectors import tenant_get_default
 from identity.services.applications import RoleSpec
 from identity.services.tenants import tenant_update
+from tests.conftest import World
 from tests.factories import (
     DEFAULT_PASSWORD,
     ApplicationFactory,
@@ -523,6 +526,48 @@ def test_existing_roles_are_edited_and_deleted(admin_client: Client, rows: Rows)
     )
     assert response.status_code == 302
     assert [r.name for r in application.roles.all()] == ["viewer"]
+
+
+def _login_roles(api_client: APIClient, world: World) -> list[str]:
+    response = api_client.post(
+        "/api/login",
+        {"loginId": world.user.email, "password": world.password, "applicationId": str(world.application.pk)},
+        format="json",
+        HTTP_AUTHORIZATION=world.api_key,
+    )
+    assert response.status_code == 200, response.content
+    claims = jwt.decode(response.json()["token"], options={"verify_signature": False})
+    return list(claims.get("roles", []))
+
+
+def _role_row(page: HttpResponse, name: str) -> int:
+    forms_ = page.context["inline_admin_formsets"][0].formset.forms
+    return next(i for i, form in enumerate(forms_) if form.instance.name == name)
+
+
+def test_deleting_a_role_in_the_admin_takes_it_from_registrations_and_tokens(
+    admin_client: Client, api_client: APIClient, world: World
+) -> None:
+    """The privilege must not outlive its removal: the inline delete goes through
+    application_role_delete, so the registration and the next token lose the role."""
+    assert _login_roles(api_client, world) == ["user"]
+    change = url(Application, "change", world.application.pk)
+    page = admin_client.get(change)
+    data = form_data(page, **{f"roles-{_role_row(page, 'user')}-DELETE": "on"})
+    assert admin_client.post(change, data).status_code == 302
+    assert Registration.objects.get(user=world.user, application=world.application).roles == []
+    assert _login_roles(api_client, world) == []
+
+
+def test_renaming_a_role_in_the_admin_renames_it_in_registrations_and_tokens(
+    admin_client: Client, api_client: APIClient, world: World
+) -> None:
+    change = url(Application, "change", world.application.pk)
+    page = admin_client.get(change)
+    data = form_data(page, **{f"roles-{_role_row(page, 'user')}-name": "member"})
+    assert admin_client.post(change, data).status_code == 302
+    assert Registration.objects.get(user=world.user, application=world.application).roles == ["member"]
+    assert _login_roles(api_client, world) == ["member"]
 
 
 def test_invalid_roles_leave_no_application_behind(admin_client: Client, rows: Rows) -> None:
