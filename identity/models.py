@@ -75,6 +75,10 @@ class JWTConfigurationFields(models.Model):
         abstract = True
 
 
+# The one list of JWT configuration fields, in form order (admin fieldsets, services, token SQL).
+JWT_CONFIGURATION_FIELDS: tuple[str, ...] = tuple(f.name for f in JWTConfigurationFields._meta.local_fields)
+
+
 class Tenant(TimestampedModel, JWTConfigurationFields):
     name = models.CharField(max_length=191, unique=True)
     issuer = models.CharField(max_length=255, default="acme.com", help_text="The `iss` claim of every token.")

@@ -11,8 +11,8 @@ from django.db import transaction
 
 from identity.exceptions import ValidationFailed
 from identity.key_store import key_store_invalidate
-from identity.models import Application, ApplicationRole, Registration, Tenant
-from identity.services.tenants import JWT_CONFIGURATION_FIELDS, jwt_configuration_validate
+from identity.models import JWT_CONFIGURATION_FIELDS, Application, ApplicationRole, Registration, Tenant
+from identity.validators import application_validate
 
 APPLICATION_FIELDS = frozenset(
     {
@@ -35,20 +35,6 @@ class RoleSpec:
     description: str = ""
 
 
-def _validate_name(*, tenant: Tenant, name: str, exclude_pk: Any = None) -> str:
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed.on_field("application.name", "blank", "A name is required.")
-    clash = Application.objects.filter(tenant=tenant, name__iexact=name)
-    if exclude_pk is not None:
-        clash = clash.exclude(pk=exclude_pk)
-    if clash.exists():
-        raise ValidationFailed.on_field(
-            "application.name", "duplicate", "An application with this name already exists in the tenant."
-        )
-    return name
-
-
 def _check_fields(values: dict[str, Any]) -> None:
     unknown = set(values) - APPLICATION_FIELDS
     if unknown:
@@ -67,17 +53,15 @@ def application_create(
     """Create an application and its roles in one transaction, so a bad role leaves nothing behind."""
     _check_fields(config)
     config.pop("name", None)
-    name = _validate_name(tenant=tenant, name=name)
     defaults = {
         f.name: f.get_default() for f in Application._meta.concrete_fields if f.name in APPLICATION_FIELDS
     }
-    jwt_configuration_validate(
-        values={**defaults, **config}, tenant=tenant, prefix="application.jwtConfiguration"
-    )
+    application_validate(values={**defaults, **config, "name": name}, tenant=tenant, application=None)
     if application_id is not None and Application.objects.filter(pk=application_id).exists():
         raise ValidationFailed.on_field(
             "applicationId", "duplicate", "An application with this id already exists."
         )
+    name = name.strip()
     application = Application(id=application_id or uuid.uuid4(), tenant=tenant, name=name, **config)
     application.save()
     key_store_invalidate()
@@ -90,14 +74,10 @@ def application_create(
 def application_update(*, application: Application, **changes: Any) -> Application:
     """Change an application; the resulting JWT configuration is validated as a whole."""
     _check_fields(changes)
-    if "name" in changes:
-        changes["name"] = _validate_name(
-            tenant=application.tenant, name=changes["name"], exclude_pk=application.pk
-        )
     current = {f: getattr(application, f) for f in APPLICATION_FIELDS}
-    jwt_configuration_validate(
-        values={**current, **changes}, tenant=application.tenant, prefix="application.jwtConfiguration"
-    )
+    application_validate(values={**current, **changes}, tenant=application.tenant, application=application)
+    if "name" in changes:
+        changes["name"] = changes["name"].strip()
     for field_name, value in changes.items():
         setattr(application, field_name, value)
     application.save()

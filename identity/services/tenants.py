@@ -11,19 +11,9 @@ from django.db import transaction
 
 from identity.exceptions import Conflict, ValidationFailed
 from identity.key_store import key_store_invalidate
-from identity.models import ExpirationPolicy, KeyUse, SigningKey, Tenant, UsagePolicy
+from identity.models import JWT_CONFIGURATION_FIELDS, Tenant
+from identity.validators import tenant_validate
 
-# The JWT configuration shared by tenants and applications (JWTConfigurationFields), in form order.
-JWT_CONFIGURATION_FIELDS = (
-    "access_token_ttl_seconds",
-    "refresh_token_ttl_minutes",
-    "refresh_token_expiration_policy",
-    "refresh_token_max_ttl_minutes",
-    "refresh_token_usage_policy",
-    "refresh_token_grace_period_seconds",
-    "access_token_signing_key",
-    "id_token_signing_key",
-)
 # Fields of the JWT configuration and login policies that callers may set on a tenant.
 TENANT_FIELDS = frozenset(
     {
@@ -40,57 +30,6 @@ TENANT_FIELDS = frozenset(
         "failed_login_lockout_seconds",
     }
 )
-MAX_GRACE_PERIOD_SECONDS = 86_400
-
-
-def jwt_configuration_validate(
-    *, values: Mapping[str, Any], tenant: Tenant | None, prefix: str = "tenant.jwtConfiguration"
-) -> None:
-    """Check a JWT configuration as a whole, so the admin, the API and the commands refuse the same
-    impossible settings (a sliding cap shorter than the TTL, a key of another tenant) with the same
-    field codes. Raises ValidationFailed listing every problem at once."""
-    errors = ValidationFailed()
-    for name, path in (
-        ("access_token_ttl_seconds", "timeToLiveInSeconds"),
-        ("refresh_token_ttl_minutes", "refreshTokenTimeToLiveInMinutes"),
-        (
-            "refresh_token_max_ttl_minutes",
-            "refreshTokenSlidingWindowConfiguration.maximumTimeToLiveInMinutes",
-        ),
-    ):
-        if name in values and (not isinstance(values[name], int) or values[name] <= 0):
-            errors.add(f"{prefix}.{path}", "invalid", "Must be a whole number greater than zero.")
-    ttl, cap = values.get("refresh_token_ttl_minutes"), values.get("refresh_token_max_ttl_minutes")
-    if isinstance(ttl, int) and isinstance(cap, int) and cap < ttl:
-        errors.add(
-            f"{prefix}.refreshTokenSlidingWindowConfiguration.maximumTimeToLiveInMinutes",
-            "invalid",
-            "The maximum lifetime must be at least the refresh-token time to live.",
-        )
-    grace = values.get("refresh_token_grace_period_seconds")
-    if grace is not None and (not isinstance(grace, int) or not 0 <= grace < MAX_GRACE_PERIOD_SECONDS):
-        errors.add(
-            f"{prefix}.refreshTokenOneTimeUseConfiguration.gracePeriodInSeconds",
-            "invalid",
-            "Must be between 0 (off) and 86399 seconds.",
-        )
-    if values.get("refresh_token_expiration_policy", ExpirationPolicy.FIXED) not in ExpirationPolicy.values:
-        errors.add(f"{prefix}.refreshTokenExpirationPolicy", "invalid", "Unknown expiration policy.")
-    if values.get("refresh_token_usage_policy", UsagePolicy.REUSABLE) not in UsagePolicy.values:
-        errors.add(f"{prefix}.refreshTokenUsagePolicy", "invalid", "Unknown usage policy.")
-    for name, path in (
-        ("access_token_signing_key", "accessTokenKeyId"),
-        ("id_token_signing_key", "idTokenKeyId"),
-    ):
-        key = values.get(name)
-        if key is None:
-            continue
-        if not isinstance(key, SigningKey) or key.use != KeyUse.SIGN_AND_VERIFY or not key.has_private_key:
-            errors.add(f"{prefix}.{path}", "invalid", "The key must be a signing key with private material.")
-        elif key.tenant_id is not None and (tenant is None or key.tenant_id != tenant.pk):
-            errors.add(f"{prefix}.{path}", "invalid", "The key belongs to another tenant.")
-    if errors:
-        raise errors
 
 
 def _check_fields(values: Mapping[str, Any], allowed: frozenset[str]) -> None:
@@ -106,18 +45,12 @@ def tenant_create(
     """Create a tenant with FusionAuth's defaults for anything not given, and its own signing key
     (IDENTITY_DEFAULT_SIGNING_ALGORITHM) unless one is chosen."""
     _check_fields(config, TENANT_FIELDS)
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed.on_field("tenant.name", "blank", "A name is required.")
-    if Tenant.objects.filter(name__iexact=name).exists():
-        raise ValidationFailed.on_field("tenant.name", "duplicate", "A tenant with this name already exists.")
-    if not (issuer or "").strip():
-        raise ValidationFailed.on_field("tenant.issuer", "blank", "An issuer is required.")
     defaults = {f.name: f.get_default() for f in Tenant._meta.concrete_fields if f.name in TENANT_FIELDS}
-    jwt_configuration_validate(values={**defaults, **config}, tenant=None)
+    tenant_validate(values={**defaults, **config, "name": name, "issuer": issuer}, tenant=None)
     if tenant_id is not None and Tenant.objects.filter(pk=tenant_id).exists():
         raise ValidationFailed.on_field("tenantId", "duplicate", "A tenant with this id already exists.")
-    tenant = Tenant(id=tenant_id or uuid.uuid4(), name=name, issuer=issuer.strip(), **config)
+    name, issuer = name.strip(), issuer.strip()
+    tenant = Tenant(id=tenant_id or uuid.uuid4(), name=name, issuer=issuer, **config)
     tenant.save()
     if tenant.access_token_signing_key_id is None:
         # Like FusionAuth, a new tenant can sign tokens at once: it gets a key of its own.
@@ -139,17 +72,11 @@ def tenant_create(
 def tenant_update(*, tenant: Tenant, **changes: Any) -> Tenant:
     """Change a tenant's settings; the whole resulting configuration is validated, not just the diff."""
     _check_fields(changes, TENANT_FIELDS)
-    if "name" in changes:
-        name = (changes["name"] or "").strip()
-        if not name:
-            raise ValidationFailed.on_field("tenant.name", "blank", "A name is required.")
-        if Tenant.objects.filter(name__iexact=name).exclude(pk=tenant.pk).exists():
-            raise ValidationFailed.on_field(
-                "tenant.name", "duplicate", "A tenant with this name already exists."
-            )
-        changes["name"] = name
     current = {f: getattr(tenant, f) for f in TENANT_FIELDS}
-    jwt_configuration_validate(values={**current, **changes}, tenant=tenant)
+    tenant_validate(values={**current, **changes}, tenant=tenant)
+    for stripped in ("name", "issuer"):
+        if stripped in changes:
+            changes[stripped] = changes[stripped].strip()
     for field_name, value in changes.items():
         setattr(tenant, field_name, value)
     tenant.save()
