@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 
+from identity import app_settings
 from identity.exceptions import Conflict, ValidationFailed
 from identity.key_store import key_store_invalidate
 from identity.models import JWT_CONFIGURATION_FIELDS, Tenant
@@ -58,7 +58,7 @@ def tenant_create(
 
         key = signing_key_generate(
             tenant=tenant,
-            algorithm=str(settings.IDENTITY_DEFAULT_SIGNING_ALGORITHM),
+            algorithm=app_settings.default_signing_algorithm(),
             name=f"{name} signing key",
         ).key
         tenant.access_token_signing_key = key

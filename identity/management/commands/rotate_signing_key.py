@@ -10,12 +10,10 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from identity import app_settings
 from identity.management.base import IdentityCommand, Report, positive_int, tenant_lookup
 from identity.models import KeyAlgorithm, Tenant
 from identity.services.signing_keys import signing_key_rotate
-
-# Past the longest token lifetime, allow for clock skew and tokens minted as the rotation commits.
-ROTATION_MARGIN = timedelta(minutes=5)
 
 
 def default_verify_until(tenant: Tenant, now: datetime) -> datetime:
@@ -25,7 +23,7 @@ def default_verify_until(tenant: Tenant, now: datetime) -> datetime:
         "m"
     ]
     longest = max(tenant.access_token_ttl_seconds, longest_app or 0)
-    return now + timedelta(seconds=longest) + ROTATION_MARGIN
+    return now + timedelta(seconds=longest + app_settings.key_rotation_margin_seconds())
 
 
 def _parse_instant(value: str) -> datetime:
