@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from identity.exceptions import ValidationFailed
 from identity.forms import TenantForm
 from identity.models import (
     APIKey,
@@ -34,7 +35,7 @@ from identity.models import (
     User,
 )
 from identity.selectors import tenant_get_default
-from identity.services.applications import RoleSpec
+from identity.services.applications import RoleSpec, application_role_create
 from identity.services.tenants import tenant_update
 from tests.conftest import World
 from tests.factories import (
@@ -570,6 +571,44 @@ def test_renaming_a_role_in_the_admin_renames_it_in_registrations_and_tokens(
     assert admin_client.post(change, data).status_code == 302
     assert Registration.objects.get(user=world.user, application=world.application).roles == ["member"]
     assert _login_roles(api_client, world) == ["member"]
+
+
+def test_swapping_two_role_names_in_one_save_is_refused(admin_client: Client, rows: Rows) -> None:
+    application = rows.application
+    application_role_create(application=application, spec=RoleSpec("viewer"))
+    change = url(Application, "change", application.pk)
+    page = admin_client.get(change)
+    admin, viewer = _role_row(page, "admin"), _role_row(page, "viewer")
+    data = form_data(page, **{f"roles-{admin}-name": "viewer", f"roles-{viewer}-name": "admin"})
+    before = dump_database()
+    response = admin_client.post(change, data)
+    assert response.status_code == 200
+    (error,) = response.context["inline_admin_formsets"][0].formset.non_form_errors()
+    assert "is still another role's name" in error
+    assert dump_database() == before
+
+
+def test_a_refusal_only_the_service_sees_rolls_the_save_back(
+    admin_client: Client, rows: Rows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """E.g. a role written by someone else meanwhile: the service is called once, its refusal
+    undoes the whole save (the application too) and is shown on the same page."""
+    calls: list[RoleSpec] = []
+
+    def refuse(*, application: Application, spec: RoleSpec) -> ApplicationRole:
+        calls.append(spec)
+        raise ValidationFailed.on_field("role.name", "duplicate", f"The role {spec.name!r} already exists.")
+
+    monkeypatch.setattr("identity.admin.application_role_create", refuse)
+    add = admin_client.get(url(Application, "add"))
+    response = admin_client.post(
+        url(Application, "add"),
+        form_data(add, tenant=str(rows.tenant.pk), name="Shop", **{"roles-0-name": "x"}),
+    )
+    assert response.status_code == 200
+    assert "role.name: The role &#x27;x&#x27; already exists." in response.content.decode()
+    assert len(calls) == 1
+    assert not Application.objects.filter(name="Shop").exists()
 
 
 def test_invalid_roles_leave_no_application_behind(admin_client: Client, rows: Rows) -> None:

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from identity import forms as identity_forms
 from identity.exceptions import ValidationFailed
-from identity.models import Application, Tenant
+from identity.models import JWT_CONFIGURATION_FIELDS, Application, Tenant
 from identity.services.tenants import TENANT_FIELDS
 from identity.validators import BOUNDS, MAX_GRACE_PERIOD_SECONDS, application_validate, tenant_validate
 from tests.api.helpers import db_state
@@ -50,60 +50,42 @@ def _nested(path: tuple[str, ...], value: Any) -> dict[str, Any]:
     return body
 
 
-def _tenant_row(tenant: Tenant) -> dict[str, Any]:
-    return model_to_dict(Tenant.objects.get(pk=tenant.pk))
+def _cases() -> list[Any]:
+    """Every hostile value against a tenant; the JWT configuration ones against an application too."""
+    jwt_cases = [case for case in HOSTILE_TENANT_VALUES if case[0] in JWT_CONFIGURATION_FIELDS]
+    return [
+        pytest.param(Tenant, *case, id=f"tenant-{case[0]}-{case[1]}") for case in HOSTILE_TENANT_VALUES
+    ] + [pytest.param(Application, *case, id=f"application-{case[0]}-{case[1]}") for case in jwt_cases]
 
 
-@pytest.mark.parametrize(("field", "value", "wire"), HOSTILE_TENANT_VALUES)
-def test_the_admin_and_the_api_refuse_the_same_tenant_values(
-    admin_client: Client, api_client: APIClient, world: World, field: str, value: int, wire: tuple[str, ...]
+@pytest.mark.parametrize(("model", "field", "value", "wire"), _cases())
+def test_the_admin_and_the_api_refuse_the_same_values(
+    admin_client: Client,
+    api_client: APIClient,
+    world: World,
+    model: type[Tenant | Application],
+    field: str,
+    value: int,
+    wire: tuple[str, ...],
 ) -> None:
-    before, row = db_state(), _tenant_row(world.tenant)
+    obj = world.tenant if model is Tenant else world.application
+    root = model._meta.model_name
+    before, row = db_state(), model_to_dict(model.objects.get(pk=obj.pk))
 
     response = api_client.patch(
-        f"/api/tenant/{world.tenant.pk}",
-        {"tenant": _nested(wire, value)},
-        format="json",
-        HTTP_AUTHORIZATION=world.api_key,
+        f"/api/{root}/{obj.pk}", {root: _nested(wire, value)}, format="json", HTTP_AUTHORIZATION=world.api_key
     )
     assert response.status_code == 400, response.content
-    path = ".".join(("tenant", *wire))
+    path = ".".join((str(root), *wire))
     assert [e["code"] for e in response.json()["fieldErrors"][path]] == [f"[invalid]{path}"]
 
-    change = url(Tenant, "change", world.tenant.pk)
-    page = admin_client.get(change)
-    response = admin_client.post(change, form_data(page, **{field: str(value)}))
+    change = url(model, "change", obj.pk)
+    response = admin_client.post(change, form_data(admin_client.get(change), **{field: str(value)}))
     assert response.status_code == 200
     assert response.context["adminform"].form.errors[field]
 
     assert db_state() == before
-    assert _tenant_row(world.tenant) == row
-
-
-@pytest.mark.parametrize(("field", "value", "wire"), HOSTILE_TENANT_VALUES[5:])
-def test_the_admin_and_the_api_refuse_the_same_application_values(
-    admin_client: Client, api_client: APIClient, world: World, field: str, value: int, wire: tuple[str, ...]
-) -> None:
-    application = world.application
-    before = db_state()
-    row = model_to_dict(Application.objects.get(pk=application.pk))
-    response = api_client.patch(
-        f"/api/application/{application.pk}",
-        {"application": _nested(wire, value)},
-        format="json",
-        HTTP_AUTHORIZATION=world.api_key,
-    )
-    assert response.status_code == 400, response.content
-    assert ".".join(("application", *wire)) in response.json()["fieldErrors"]
-
-    change = url(Application, "change", application.pk)
-    page = admin_client.get(change)
-    response = admin_client.post(change, form_data(page, **{field: str(value)}))
-    assert response.status_code == 200
-    assert response.context["adminform"].form.errors[field]
-
-    assert db_state() == before
-    assert model_to_dict(Application.objects.get(pk=application.pk)) == row
+    assert model_to_dict(model.objects.get(pk=obj.pk)) == row
 
 
 @pytest.mark.parametrize(("field", "value", "_wire"), HOSTILE_TENANT_VALUES)
