@@ -59,6 +59,10 @@ from identity.services.applications import (
     application_role_delete,
     application_role_update,
 )
+from identity.services.identity_providers import (
+    external_jwt_provider_delete,
+    identity_provider_link_delete,
+)
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
 from identity.services.registrations import registration_delete
 from identity.services.signing_keys import signing_key_delete, signing_key_usages
@@ -713,6 +717,9 @@ class ExternalJWTProviderAdmin(ServiceAdmin):
     readonly_fields = RECORD_FIELDS
     change_readonly_fields = ("tenant",)
 
+    def service_delete(self, obj: ExternalJWTProvider) -> None:
+        external_jwt_provider_delete(provider=obj)
+
 
 @admin.register(IdentityProviderLink)
 class IdentityProviderLinkAdmin(IdentityModelAdmin):
@@ -730,3 +737,10 @@ class IdentityProviderLinkAdmin(IdentityModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def delete_model(self, request: HttpRequest, obj: IdentityProviderLink) -> None:
+        identity_provider_link_delete(link=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[IdentityProviderLink]) -> None:
+        for link in queryset:
+            identity_provider_link_delete(link=link)

@@ -22,12 +22,14 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from identity import admin as identity_admin
 from identity.exceptions import ValidationFailed
 from identity.forms import TenantForm
 from identity.models import (
     APIKey,
     Application,
     ApplicationRole,
+    IdentityProviderLink,
     RefreshToken,
     Registration,
     SigningKey,
@@ -36,6 +38,7 @@ from identity.models import (
 )
 from identity.selectors import tenant_get_default
 from identity.services.applications import RoleSpec, application_role_create
+from identity.services.identity_providers import external_jwt_provider_create
 from identity.services.tenants import tenant_update
 from tests.conftest import World
 from tests.factories import (
@@ -383,6 +386,58 @@ def test_a_signing_key_in_use_is_not_deleted(admin_client: Client, rows: Rows) -
     response = admin_client.post(url(SigningKey, "delete", key.pk), {"post": "yes"}, follow=True)
     assert any("in use by tenant Initech" in m for m in messages_of(response))
     assert SigningKey.objects.filter(pk=key.pk).exists()
+
+
+# --- deletes go through the services ------------------------------------------------------------
+
+
+def _provider_with_link(rows: Rows) -> IdentityProviderLink:
+    provider = external_jwt_provider_create(
+        tenant=rows.tenant, name="Partner", keys=[rows.signing_key], applications=[rows.application]
+    )
+    return IdentityProviderLink.objects.create(provider=provider, user=rows.user, subject="ada@acme.test")
+
+
+DELETE_SERVICES: list[tuple[str, Callable[[Rows], Model]]] = [
+    ("tenant_delete", lambda r: r.tenant),
+    ("application_delete", lambda r: r.application),
+    ("user_delete", lambda r: r.user),
+    ("registration_delete", lambda r: r.registration),
+    ("signing_key_delete", lambda r: make_signing_key("ES256", tenant=r.tenant, name="spare")),
+    ("api_key_delete", lambda r: r.api_key),
+    ("external_jwt_provider_delete", lambda r: _provider_with_link(r).provider),
+    ("identity_provider_link_delete", _provider_with_link),
+]
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["delete view", "bulk action"])
+@pytest.mark.parametrize(("service", "target"), DELETE_SERVICES, ids=[s for s, _ in DELETE_SERVICES])
+def test_deletes_go_through_the_service(
+    admin_client: Client,
+    rows: Rows,
+    monkeypatch: pytest.MonkeyPatch,
+    service: str,
+    target: Callable[[Rows], Model],
+    bulk: bool,
+) -> None:
+    obj = target(rows)
+    model = type(obj)
+    real = getattr(identity_admin, service)
+    calls: list[Any] = []
+
+    def counting(**kwargs: Any) -> None:
+        calls.append(kwargs)
+        real(**kwargs)
+
+    monkeypatch.setattr(identity_admin, service, counting)
+    if bulk:
+        data = {"action": "delete_selected", "_selected_action": [obj.pk], "post": "yes"}
+        response = admin_client.post(url(model, "changelist"), data)
+    else:
+        response = admin_client.post(url(model, "delete", obj.pk), {"post": "yes"})
+    assert response.status_code == 302
+    assert len(calls) == 1
+    assert not model._default_manager.filter(pk=obj.pk).exists()
 
 
 # --- tenants --------------------------------------------------------------------------------------
