@@ -101,6 +101,11 @@ class ServiceModelForm(forms.ModelForm, Generic[M]):
     def service_values(self) -> dict[str, Any]:
         return {name: value for name, value in self.cleaned_data.items() if name in self.service_fields}
 
+    def resulting_values(self) -> dict[str, Any]:
+        """What the row would hold after the save: the submitted values over the stored (or default)
+        ones, for fields the admin page does not show too; the services validate the same whole."""
+        return {name: getattr(self.instance, name) for name in self.service_fields}
+
     def _post_clean(self) -> None:
         self.instance = construct_instance(self, self.instance, self._meta.fields, self._meta.exclude)
         if self.refused is not None:
@@ -142,7 +147,7 @@ class TenantForm(ServiceModelForm[Tenant]):
 
     def validate(self) -> None:
         tenant_validate(
-            values=self.service_values(), tenant=None if self.instance._state.adding else self.instance
+            values=self.resulting_values(), tenant=None if self.instance._state.adding else self.instance
         )
 
     def create(self) -> Tenant:
@@ -162,7 +167,7 @@ class ApplicationForm(ServiceModelForm[Application]):
     def validate(self) -> None:
         adding = self.instance._state.adding
         application_validate(
-            values=self.service_values(),
+            values=self.resulting_values(),
             tenant=self.cleaned_data["tenant"] if adding else self.instance.tenant,
             application=None if adding else self.instance,
         )
