@@ -269,33 +269,35 @@ class ShowOnceAdmin(ServiceAdmin):
         return response
 
 
-class RevokedFilter(admin.SimpleListFilter):
-    title = "revoked"
-    parameter_name = "revoked"
+class YesNoFilter(admin.SimpleListFilter):
+    """A filter offering Yes and No; `condition(yes, now)` is the queryset filter for the answer."""
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [("yes", "Yes"), ("no", "No")]
+
+    def condition(self, yes: bool, now: Any) -> dict[str, Any]:
+        raise NotImplementedError
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() in ("yes", "no"):
-            return queryset.filter(revoked_at__isnull=self.value() == "no")
+            return queryset.filter(**self.condition(self.value() == "yes", timezone.now()))
         return queryset
 
 
-class ExpiredFilter(admin.SimpleListFilter):
+class RevokedFilter(YesNoFilter):
+    title = "revoked"
+    parameter_name = "revoked"
+
+    def condition(self, yes: bool, now: Any) -> dict[str, Any]:
+        return {"revoked_at__isnull": not yes}
+
+
+class ExpiredFilter(YesNoFilter):
     title = "expired"
     parameter_name = "expired"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Yes"), ("no", "No")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        now = timezone.now()
-        if self.value() == "yes":
-            return queryset.filter(expires_at__lte=now)
-        if self.value() == "no":
-            return queryset.filter(expires_at__gt=now)
-        return queryset
+    def condition(self, yes: bool, now: Any) -> dict[str, Any]:
+        return {"expires_at__lte": now} if yes else {"expires_at__gt": now}
 
 
 @admin.register(Tenant)

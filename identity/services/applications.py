@@ -99,16 +99,22 @@ def application_delete(*, application: Application) -> None:
     key_store_invalidate()
 
 
+def _role_name(*, application: Application, name: str, role: ApplicationRole | None = None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed.on_field("role.name", "blank", "A role name is required.")
+    others = application.roles.filter(name__iexact=name)
+    if (others.exclude(pk=role.pk) if role is not None else others).exists():
+        raise ValidationFailed.on_field("role.name", "duplicate", f"The role {name!r} already exists.")
+    return name
+
+
 @transaction.atomic
 def application_role_create(
     *, application: Application, spec: RoleSpec, role_id: uuid.UUID | None = None
 ) -> ApplicationRole:
     """Add a role; names are unique per application, ignoring case, like FusionAuth's."""
-    name = (spec.name or "").strip()
-    if not name:
-        raise ValidationFailed.on_field("role.name", "blank", "A role name is required.")
-    if application.roles.filter(name__iexact=name).exists():
-        raise ValidationFailed.on_field("role.name", "duplicate", f"The role {name!r} already exists.")
+    name = _role_name(application=application, name=spec.name)
     if role_id is not None and ApplicationRole.objects.filter(pk=role_id).exists():
         raise ValidationFailed.on_field("roleId", "duplicate", "A role with this id already exists.")
     return ApplicationRole.objects.create(
@@ -123,13 +129,9 @@ def application_role_create(
 
 @transaction.atomic
 def application_role_update(*, role: ApplicationRole, spec: RoleSpec) -> ApplicationRole:
-    """Change a role. A rename is carried into every registration holding the role, so nobody
-    silently loses or keeps a permission because of it."""
-    name = (spec.name or "").strip()
-    if not name:
-        raise ValidationFailed.on_field("role.name", "blank", "A role name is required.")
-    if role.application.roles.filter(name__iexact=name).exclude(pk=role.pk).exists():
-        raise ValidationFailed.on_field("role.name", "duplicate", f"The role {name!r} already exists.")
+    """Change a role. Roles can be renamed (the API and the admin alike): a rename is carried into
+    every registration holding the role, so nobody silently loses or keeps a permission by it."""
+    name = _role_name(application=role.application, name=spec.name, role=role)
     if name != role.name:
         for registration in _holders(role):
             registration.roles = sorted({name if r == role.name else r for r in registration.roles})
