@@ -9,6 +9,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str, load_env_file
+from identity.app_settings import DEFAULTS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # A git-ignored file of development secrets (`make run` writes it); DJANGO_ENV_FILE points elsewhere.
@@ -103,9 +104,9 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
-IDENTITY_ARGON2_TIME_COST = env_int("IDENTITY_ARGON2_TIME_COST", 2)
-IDENTITY_ARGON2_MEMORY_KIB = env_int("IDENTITY_ARGON2_MEMORY_KIB", 19_456)
-IDENTITY_ARGON2_PARALLELISM = env_int("IDENTITY_ARGON2_PARALLELISM", 1)
+IDENTITY_ARGON2_TIME_COST = env_int("IDENTITY_ARGON2_TIME_COST", DEFAULTS["IDENTITY_ARGON2_TIME_COST"])
+IDENTITY_ARGON2_MEMORY_KIB = env_int("IDENTITY_ARGON2_MEMORY_KIB", DEFAULTS["IDENTITY_ARGON2_MEMORY_KIB"])
+IDENTITY_ARGON2_PARALLELISM = env_int("IDENTITY_ARGON2_PARALLELISM", DEFAULTS["IDENTITY_ARGON2_PARALLELISM"])
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
@@ -141,11 +142,14 @@ if IDENTITY_KEY_ENCRYPTION_KEY is None:
         "`make run` generates one into .env for development."
     )
 IDENTITY_KEY_ENCRYPTION_KEYS_OLD = env_list("IDENTITY_KEY_ENCRYPTION_KEYS_OLD", [])
-# New tenants get a signing key of this algorithm when none is chosen (ES256: small, fast, and
-# supported by JWKS-based verifiers; RS256 where a verifier only knows RSA).
-IDENTITY_DEFAULT_SIGNING_ALGORITHM = env_str("IDENTITY_DEFAULT_SIGNING_ALGORITHM", "ES256")
-# Clock skew tolerated on exp/nbf/iat when verifying tokens; keep it small (RFC 8725 §3.10 spirit).
-IDENTITY_JWT_LEEWAY_SECONDS = env_int("IDENTITY_JWT_LEEWAY_SECONDS", 5)
+# The defaults and what each setting means: identity/app_settings.py.
+IDENTITY_DEFAULT_SIGNING_ALGORITHM = env_str(
+    "IDENTITY_DEFAULT_SIGNING_ALGORITHM", DEFAULTS["IDENTITY_DEFAULT_SIGNING_ALGORITHM"]
+)
+IDENTITY_JWT_LEEWAY_SECONDS = env_int("IDENTITY_JWT_LEEWAY_SECONDS", DEFAULTS["IDENTITY_JWT_LEEWAY_SECONDS"])
+IDENTITY_KEY_ROTATION_MARGIN_SECONDS = env_int(
+    "IDENTITY_KEY_ROTATION_MARGIN_SECONDS", DEFAULTS["IDENTITY_KEY_ROTATION_MARGIN_SECONDS"]
+)
 
 # Request bodies are small JSON documents; refuse anything over 1 MB before parsing it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024

@@ -22,6 +22,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.text import capfirst
 from django.utils.translation import ngettext
 
+from identity.exceptions import ValidationFailed
 from identity.forms import (
     APIKeyCreateForm,
     ApplicationForm,
@@ -38,6 +39,7 @@ from identity.forms import (
     UserCreationForm,
 )
 from identity.models import (
+    JWT_CONFIGURATION_FIELDS,
     APIKey,
     Application,
     ApplicationRole,
@@ -49,19 +51,48 @@ from identity.models import (
     Tenant,
     User,
 )
-from identity.services.applications import RoleSpec, application_role_create
+from identity.services.api_keys import api_key_delete
+from identity.services.applications import (
+    RoleSpec,
+    application_delete,
+    application_role_create,
+    application_role_delete,
+    application_role_update,
+)
+from identity.services.identity_providers import (
+    external_jwt_provider_delete,
+    identity_provider_link_delete,
+)
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
 from identity.services.registrations import registration_delete
 from identity.services.signing_keys import signing_key_delete, signing_key_rotate, signing_key_usages
-from identity.services.tenants import JWT_CONFIGURATION_FIELDS, tenant_delete
+from identity.services.tenants import tenant_delete
 from identity.services.users import user_delete
 
 DIGEST_PREFIX_LENGTH = 12
 FINGERPRINT_LENGTH = 16
 RECORD_FIELDS = ("id", "created_at", "updated_at")
-JWT_FIELDS = JWT_CONFIGURATION_FIELDS
 # Request attribute carrying a value from save_model to response_add; it lives as long as the request.
 _SHOWN_ONCE_ATTRIBUTE = "_identity_shown_once"
+# Request attribute carrying a service's refusal from a rolled-back save to the page shown again.
+_REFUSED_ATTRIBUTE = "_identity_refused"
+
+
+def role_spec(role: ApplicationRole) -> RoleSpec:
+    return RoleSpec(
+        name=role.name,
+        description=role.description,
+        is_default=role.is_default,
+        is_super_role=role.is_super_role,
+    )
+
+
+class _Refused(Exception):
+    """A service refused the admin's save; carries its errors out of Django's atomic changeform_view."""
+
+    def __init__(self, errors: ValidationFailed) -> None:
+        super().__init__(str(errors))
+        self.errors = errors
 
 
 def _digest_prefix(digest: str) -> str:
@@ -108,11 +139,6 @@ class ServiceAdmin(IdentityModelAdmin):
     add_fieldsets: Any = None
     change_readonly_fields: Sequence[str] = ()
 
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        if obj is None and self.add_form is not None:
-            kwargs["form"] = self.add_form
-        return super().get_form(request, obj, change=change, **kwargs)
-
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None and self.add_fieldsets is not None:
             return self.add_fieldsets
@@ -122,8 +148,42 @@ class ServiceAdmin(IdentityModelAdmin):
         readonly = tuple(super().get_readonly_fields(request, obj))
         return readonly + tuple(self.change_readonly_fields) if obj is not None else readonly
 
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None and self.add_form is not None:
+            kwargs["form"] = self.add_form
+        form = super().get_form(request, obj, change=change, **kwargs)
+        refused = getattr(request, _REFUSED_ATTRIBUTE, None)
+        if refused is not None and issubclass(form, ServiceModelForm):
+            form = type(form.__name__, (form,), {"refused": refused})
+        return form
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """A refusal from the service (in save_model or an inline's save) rolls the whole save back
+        (Django's changeform_view is atomic) and shows the same page again with the refusal as form
+        errors. The second pass only validates: the service is not called twice."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except _Refused as refused:
+            setattr(request, _REFUSED_ATTRIBUTE, refused.errors)
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
     def save_model(self, request: HttpRequest, obj: Any, form: ServiceModelForm[Any], change: bool) -> None:
-        form.write()
+        try:
+            form.write()
+        except ValidationFailed as exc:
+            raise _Refused(exc) from exc
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        try:
+            super().save_related(request, form, formsets, change)
+        except ValidationFailed as exc:
+            raise _Refused(exc) from exc
 
     def delete_refusal(self, obj: Any) -> str | None:
         """Why `obj` may not be deleted, shown as an error message instead of the confirmation."""
@@ -209,33 +269,35 @@ class ShowOnceAdmin(ServiceAdmin):
         return response
 
 
-class RevokedFilter(admin.SimpleListFilter):
-    title = "revoked"
-    parameter_name = "revoked"
+class YesNoFilter(admin.SimpleListFilter):
+    """A filter offering Yes and No; `condition(yes, now)` is the queryset filter for the answer."""
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [("yes", "Yes"), ("no", "No")]
+
+    def condition(self, yes: bool, now: Any) -> dict[str, Any]:
+        raise NotImplementedError
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() in ("yes", "no"):
-            return queryset.filter(revoked_at__isnull=self.value() == "no")
+            return queryset.filter(**self.condition(self.value() == "yes", timezone.now()))
         return queryset
 
 
-class ExpiredFilter(admin.SimpleListFilter):
+class RevokedFilter(YesNoFilter):
+    title = "revoked"
+    parameter_name = "revoked"
+
+    def condition(self, yes: bool, now: Any) -> dict[str, Any]:
+        return {"revoked_at__isnull": not yes}
+
+
+class ExpiredFilter(YesNoFilter):
     title = "expired"
     parameter_name = "expired"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Yes"), ("no", "No")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        now = timezone.now()
-        if self.value() == "yes":
-            return queryset.filter(expires_at__lte=now)
-        if self.value() == "no":
-            return queryset.filter(expires_at__gt=now)
-        return queryset
+    def condition(self, yes: bool, now: Any) -> dict[str, Any]:
+        return {"expires_at__lte": now} if yes else {"expires_at__gt": now}
 
 
 @admin.register(Tenant)
@@ -256,7 +318,7 @@ class TenantAdmin(ServiceAdmin):
     readonly_fields = ("is_default", "verification_keys", *RECORD_FIELDS)
     fieldsets = (
         (None, {"fields": ("name", "issuer", "is_default")}),
-        ("JWT configuration", {"fields": (*JWT_FIELDS, "verification_keys")}),
+        ("JWT configuration", {"fields": (*JWT_CONFIGURATION_FIELDS, "verification_keys")}),
         (
             "Refresh-token revocation",
             {
@@ -348,7 +410,7 @@ class ApplicationAdmin(ServiceAdmin):
         (
             "JWT configuration",
             {
-                "fields": ("jwt_enabled", *JWT_FIELDS, "verification_keys"),
+                "fields": ("jwt_enabled", *JWT_CONFIGURATION_FIELDS, "verification_keys"),
                 "description": "Used instead of the tenant's only when enabled.",
             },
         ),
@@ -356,22 +418,25 @@ class ApplicationAdmin(ServiceAdmin):
     )
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
-        """The only inline is the roles': new roles are created by application_role_create, existing
-        rows (name fixed) are saved directly. Deletions go first, so a role can be replaced by one
-        differing only in case."""
+        """The only inline is the roles', and every row goes through the role services, so a deleted
+        role is taken from the registrations holding it and a renamed one is renamed in them.
+        Deletions go first, so a role can be replaced by one differing only in case."""
         formset.save(commit=False)
+        # The formset's instances already carry the submitted values; the services compare with
+        # the stored row (a rename is found by the old name in the registrations).
+        stored = ApplicationRole.objects.in_bulk(
+            [role.pk for role in formset.deleted_objects]
+            + [role.pk for role, _changed in formset.changed_objects]
+        )
         for role in formset.deleted_objects:
-            role.delete()
+            application_role_delete(role=stored[role.pk])
         for role, _changed in formset.changed_objects:
-            role.save()
+            application_role_update(role=stored[role.pk], spec=role_spec(role))
         for role in formset.new_objects:
-            spec = RoleSpec(
-                name=role.name,
-                description=role.description,
-                is_default=role.is_default,
-                is_super_role=role.is_super_role,
-            )
-            application_role_create(application=form.instance, spec=spec)
+            application_role_create(application=form.instance, spec=role_spec(role))
+
+    def service_delete(self, obj: Application) -> None:
+        application_delete(application=obj)
 
     @admin.action(permissions=["revoke"], description="Revoke all refresh tokens of selected applications")
     def revoke_refresh_tokens(self, request: HttpRequest, queryset: QuerySet[Application]) -> None:
@@ -661,6 +726,9 @@ class APIKeyAdmin(ShowOnceAdmin):
     def shown_once(self, form: APIKeyCreateForm) -> list[tuple[str, str]]:
         return [("API key", form.raw_value)]
 
+    def service_delete(self, obj: APIKey) -> None:
+        api_key_delete(api_key=obj)
+
 
 @admin.register(ExternalJWTProvider)
 class ExternalJWTProviderAdmin(ServiceAdmin):
@@ -673,6 +741,9 @@ class ExternalJWTProviderAdmin(ServiceAdmin):
     filter_horizontal = ("verification_keys", "applications")
     readonly_fields = RECORD_FIELDS
     change_readonly_fields = ("tenant",)
+
+    def service_delete(self, obj: ExternalJWTProvider) -> None:
+        external_jwt_provider_delete(provider=obj)
 
 
 @admin.register(IdentityProviderLink)
@@ -691,3 +762,10 @@ class IdentityProviderLinkAdmin(IdentityModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def delete_model(self, request: HttpRequest, obj: IdentityProviderLink) -> None:
+        identity_provider_link_delete(link=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[IdentityProviderLink]) -> None:
+        for link in queryset:
+            identity_provider_link_delete(link=link)

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Critical, register
 from django.core.exceptions import ImproperlyConfigured
 
+from identity import app_settings
 from identity.key_encryption import parse_kek
 
 
@@ -15,7 +16,7 @@ from identity.key_encryption import parse_kek
 def key_encryption_keys_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     problems: list[CheckMessage] = []
     names = [("IDENTITY_KEY_ENCRYPTION_KEY", settings.IDENTITY_KEY_ENCRYPTION_KEY)] + [
-        ("IDENTITY_KEY_ENCRYPTION_KEYS_OLD", value) for value in settings.IDENTITY_KEY_ENCRYPTION_KEYS_OLD
+        ("IDENTITY_KEY_ENCRYPTION_KEYS_OLD", value) for value in app_settings.key_encryption_keys_old()
     ]
     for name, value in names:
         try:
@@ -27,7 +28,7 @@ def key_encryption_keys_check(app_configs: Any = None, **kwargs: Any) -> list[Ch
 
 @register()
 def jwt_leeway_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    leeway = settings.IDENTITY_JWT_LEEWAY_SECONDS
+    leeway = app_settings.jwt_leeway_seconds()
     if not 0 <= leeway <= 300:
         return [Critical("IDENTITY_JWT_LEEWAY_SECONDS must be between 0 and 300.", id="identity.E002")]
     return []
@@ -37,7 +38,7 @@ def jwt_leeway_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
 def default_signing_algorithm_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     from identity.models import KeyAlgorithm
 
-    if settings.IDENTITY_DEFAULT_SIGNING_ALGORITHM not in KeyAlgorithm.values:
+    if app_settings.default_signing_algorithm() not in KeyAlgorithm.values:
         return [
             Critical(
                 f"IDENTITY_DEFAULT_SIGNING_ALGORITHM must be one of {', '.join(KeyAlgorithm.values)}.",

@@ -8,11 +8,12 @@ from typing import Any, ClassVar, Generic, TypeVar
 from django import forms
 from django.contrib.auth.forms import AdminPasswordChangeForm, ReadOnlyPasswordHashField, SetPasswordMixin
 from django.core.exceptions import ValidationError
-from django.db import models, router, transaction
+from django.db import models
 from django.forms.models import BaseInlineFormSet, construct_instance
 
 from identity.exceptions import ValidationFailed
 from identity.models import (
+    JWT_CONFIGURATION_FIELDS,
     APIKey,
     Application,
     ApplicationRole,
@@ -39,31 +40,17 @@ from identity.services.signing_keys import (
 )
 from identity.services.tenants import TENANT_FIELDS, tenant_create, tenant_update
 from identity.services.users import USER_FIELDS, user_create, user_set_password, user_update
+from identity.validators import application_validate, tenant_validate
 
 M = TypeVar("M", bound=models.Model)
 
-# Error paths of a JWT configuration (FusionAuth's names) → the model fields they are about.
-_JWT_CONFIGURATION_PATHS = {
-    "timeToLiveInSeconds": "access_token_ttl_seconds",
-    "refreshTokenTimeToLiveInMinutes": "refresh_token_ttl_minutes",
-    "refreshTokenSlidingWindowConfiguration.maximumTimeToLiveInMinutes": "refresh_token_max_ttl_minutes",
-    "refreshTokenOneTimeUseConfiguration.gracePeriodInSeconds": "refresh_token_grace_period_seconds",
-    "refreshTokenExpirationPolicy": "refresh_token_expiration_policy",
-    "refreshTokenUsagePolicy": "refresh_token_usage_policy",
-    "accessTokenKeyId": "access_token_signing_key",
-    "idTokenKeyId": "id_token_signing_key",
-}
-
-
-def jwt_error_fields(prefix: str) -> dict[str, str]:
-    return {f"{prefix}.{path}": field for path, field in _JWT_CONFIGURATION_PATHS.items()}
-
 
 def add_service_errors(form: forms.BaseForm, exc: ValidationFailed, error_fields: Mapping[str, str]) -> None:
-    """Show a service's ValidationFailed as form errors: on the field its path names when the form
-    has that field, otherwise above the form, prefixed with the path so the message keeps its subject."""
+    """Show a ValidationFailed as form errors: on the field its key names (a model field, or a
+    service path listed in `error_fields`) when the form has that field, otherwise above the form,
+    prefixed with the key so the message keeps its subject."""
     for path, items in exc.field_errors.items():
-        field = error_fields.get(path)
+        field = error_fields.get(path, path)
         for item in items:
             if field is not None and field in form.fields:
                 form.add_error(field, item.message)
@@ -86,19 +73,21 @@ def _adopt(target: models.Model, source: models.Model) -> None:
 class ServiceModelForm(forms.ModelForm, Generic[M]):
     """A model form whose writes go through a service function instead of `Model.save()`.
 
-    The services validate the resulting object as a whole, and only while writing. So validation
-    runs the service inside a savepoint that is always rolled back: the user gets exactly the errors
-    the API would answer, as form errors, and nothing can drift between a copied validator and the
-    service. `write()` then makes the call for real (the admin calls it from save_model, after the
-    inlines validated), so each save runs the service twice, which console traffic can afford. The
-    model's own validation is replaced by the service's; the database constraints remain the backstop.
-    """
+    clean() runs the pure validators of identity.validators (`validate()`), the same the service
+    runs, so most mistakes are form errors before anything is written. The admin then calls the
+    service once, from save_model (`write()`); a refusal only the service can see (e.g. a clash
+    with a row written meanwhile) rolls the save back and is shown as `refused` on the same page
+    (ServiceAdmin.changeform_view). The model's own validation is replaced by the validators; the
+    database constraints remain the backstop."""
 
     error_fields: ClassVar[Mapping[str, str]] = {}
-    """Service error path → form field."""
+    """Service error path → form field, where the service's key is not the field's name."""
 
     service_fields: ClassVar[frozenset[str]] = frozenset()
     """The cleaned fields passed to the service as keyword arguments by `service_values()`."""
+
+    refused: ClassVar[ValidationFailed | None] = None
+    """What the service refused on the previous submission of this form (set by the admin)."""
 
     def create(self) -> M:
         raise NotImplementedError(f"{type(self).__name__} cannot create.")
@@ -106,30 +95,36 @@ class ServiceModelForm(forms.ModelForm, Generic[M]):
     def update(self, current: M) -> M:
         raise NotImplementedError(f"{type(self).__name__} cannot update.")
 
+    def validate(self) -> None:
+        """Raise the validators' ValidationFailed for the cleaned values; no writes."""
+
     def service_values(self) -> dict[str, Any]:
         return {name: value for name, value in self.cleaned_data.items() if name in self.service_fields}
 
-    def _run_service(self) -> M:
-        if self.instance._state.adding:
-            return self.create()
-        # A fresh copy: the form's instance already carries the submitted values, and services
-        # compare against the stored state (e.g. deactivating a user revokes their tokens).
-        return self.update(type(self.instance)._default_manager.get(pk=self.instance.pk))
+    def resulting_values(self) -> dict[str, Any]:
+        """What the row would hold after the save: the submitted values over the stored (or default)
+        ones, for fields the admin page does not show too; the services validate the same whole."""
+        return {name: getattr(self.instance, name) for name in self.service_fields}
 
     def _post_clean(self) -> None:
         self.instance = construct_instance(self, self.instance, self._meta.fields, self._meta.exclude)
+        if self.refused is not None:
+            add_service_errors(self, self.refused, self.error_fields)
         if self.errors:
             return
-        with transaction.atomic(using=router.db_for_write(self._meta.model)):
-            try:
-                self._run_service()
-            except ValidationFailed as exc:
-                add_service_errors(self, exc, self.error_fields)
-            transaction.set_rollback(True)
+        try:
+            self.validate()
+        except ValidationFailed as exc:
+            add_service_errors(self, exc, self.error_fields)
 
     def write(self) -> M:
         """Make the service call and bring `self.instance` up to date with the stored row."""
-        saved = self._run_service()
+        if self.instance._state.adding:
+            saved = self.create()
+        else:
+            # A fresh copy: the form's instance already carries the submitted values, and services
+            # compare against the stored state (e.g. deactivating a user revokes their tokens).
+            saved = self.update(type(self.instance)._default_manager.get(pk=self.instance.pk))
         _adopt(self.instance, saved)
         return self.instance
 
@@ -144,16 +139,16 @@ class ServiceModelForm(forms.ModelForm, Generic[M]):
 
 
 class TenantForm(ServiceModelForm[Tenant]):
-    error_fields = {
-        "tenant.name": "name",
-        "tenant.issuer": "issuer",
-        **jwt_error_fields("tenant.jwtConfiguration"),
-    }
     service_fields = TENANT_FIELDS
 
     class Meta:
         model = Tenant
         fields = sorted(TENANT_FIELDS)
+
+    def validate(self) -> None:
+        tenant_validate(
+            values=self.resulting_values(), tenant=None if self.instance._state.adding else self.instance
+        )
 
     def create(self) -> Tenant:
         return tenant_create(**self.service_values())
@@ -163,12 +158,19 @@ class TenantForm(ServiceModelForm[Tenant]):
 
 
 class ApplicationForm(ServiceModelForm[Application]):
-    error_fields = {"application.name": "name", **jwt_error_fields("application.jwtConfiguration")}
     service_fields = APPLICATION_FIELDS
 
     class Meta:
         model = Application
         fields = ["tenant", *sorted(APPLICATION_FIELDS)]
+
+    def validate(self) -> None:
+        adding = self.instance._state.adding
+        application_validate(
+            values=self.resulting_values(),
+            tenant=self.cleaned_data["tenant"] if adding else self.instance.tenant,
+            application=None if adding else self.instance,
+        )
 
     def create(self) -> Application:
         return application_create(tenant=self.cleaned_data["tenant"], **self.service_values())
@@ -178,31 +180,40 @@ class ApplicationForm(ServiceModelForm[Application]):
 
 
 class RoleInlineForm(forms.ModelForm):
-    """A role's name is fixed once created (registrations refer to roles by name)."""
+    """A role of the application. Renaming is allowed, as in the API: application_role_update
+    carries the new name into every registration holding the role."""
 
     class Meta:
         model = ApplicationRole
         fields = ["name", "description", "is_default", "is_super_role"]
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if not self.instance._state.adding:
-            self.fields["name"].disabled = True
+    def _post_clean(self) -> None:
+        # Written through the role services (ApplicationAdmin.save_formset); the model's own
+        # validation would check uniqueness against the rows as they are before this save.
+        self.instance = construct_instance(self, self.instance, self._meta.fields, self._meta.exclude)
 
 
 class RoleInlineFormSet(BaseInlineFormSet):
-    """Role names are unique per application ignoring case, the rule application_role_create
-    enforces; checked across the whole formset so two new rows cannot clash with each other."""
+    """Role names are unique per application ignoring case, the rule the role services enforce;
+    checked across the whole formset so two rows cannot clash with each other. Renaming a role to
+    the stored name of another kept role (a swap) would clash mid-save, so it takes two saves."""
 
     def clean(self) -> None:
         super().clean()
         seen: set[str] = set()
-        for form in self.forms:
-            if not hasattr(form, "cleaned_data") or form.cleaned_data.get("DELETE"):
-                continue
+        kept = [form for form in self.forms if hasattr(form, "cleaned_data") and form.cleaned_data]
+        kept = [form for form in kept if not form.cleaned_data.get("DELETE")]
+        stored = {form.instance.pk: form.initial.get("name", "").lower() for form in kept if form.initial}
+        for form in kept:
             name = (form.cleaned_data.get("name") or "").strip().lower()
             if name in seen:
                 raise ValidationError(f"The role {form.cleaned_data['name']!r} is listed twice.")
+            others = {old for pk, old in stored.items() if pk != form.instance.pk}
+            if form.initial and name != stored[form.instance.pk] and name in others:
+                raise ValidationError(
+                    f"The role {form.cleaned_data['name']!r} is still another role's name: rename "
+                    "that one first and save."
+                )
             if name:
                 seen.add(name)
 
@@ -325,7 +336,7 @@ class SigningKeyGenerateForm(ServiceModelForm[SigningKey]):
         "key.name": "name",
         "key.algorithm": "algorithm",
         "key.length": "length",
-        **{path: "make_signing_key" for path in jwt_error_fields("tenant.jwtConfiguration")},
+        **{field: "make_signing_key" for field in JWT_CONFIGURATION_FIELDS},
     }
     service_fields = frozenset({"tenant", "name", "algorithm", "length"})
     generated: GeneratedKey

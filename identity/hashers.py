@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.auth.hashers import Argon2PasswordHasher
+
+from identity import app_settings
 
 
 class Argon2idPasswordHasher(Argon2PasswordHasher):
@@ -13,6 +14,6 @@ class Argon2idPasswordHasher(Argon2PasswordHasher):
     Django's algorithm name, so existing hashes verify and are re-hashed when parameters change."""
 
     def __init__(self) -> None:
-        self.time_cost = int(getattr(settings, "IDENTITY_ARGON2_TIME_COST", 2))
-        self.memory_cost = int(getattr(settings, "IDENTITY_ARGON2_MEMORY_KIB", 19_456))
-        self.parallelism = int(getattr(settings, "IDENTITY_ARGON2_PARALLELISM", 1))
+        self.time_cost = app_settings.argon2_time_cost()
+        self.memory_cost = app_settings.argon2_memory_kib()
+        self.parallelism = app_settings.argon2_parallelism()

@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from identity import app_settings
+
 VERSION = "v1"
 NONCE_BYTES = 12
 
@@ -58,7 +60,7 @@ def _current_keyring() -> tuple[str, dict[str, AESGCM]]:
     current = settings.IDENTITY_KEY_ENCRYPTION_KEY
     if not current:
         raise ImproperlyConfigured("IDENTITY_KEY_ENCRYPTION_KEY is not set.")
-    return _keyring(current, tuple(getattr(settings, "IDENTITY_KEY_ENCRYPTION_KEYS_OLD", ())))
+    return _keyring(current, app_settings.key_encryption_keys_old())
 
 
 def encrypt_secret(plaintext: bytes, *, associated_data: bytes) -> str:

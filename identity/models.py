@@ -74,6 +74,29 @@ class JWTConfigurationFields(models.Model):
         abstract = True
 
 
+def jwt_configuration_constraints(prefix: str) -> list[models.BaseConstraint]:
+    """The database's backstop under identity.validators (which owns the bounds and says why): a
+    sliding cap at least the TTL, positive TTLs, a grace period under a day."""
+    return [
+        models.CheckConstraint(
+            condition=models.Q(refresh_token_max_ttl_minutes__gte=models.F("refresh_token_ttl_minutes")),
+            name=f"identity_{prefix}_max_ttl_gte_ttl",
+        ),
+        models.CheckConstraint(
+            condition=models.Q(access_token_ttl_seconds__gt=0, refresh_token_ttl_minutes__gt=0),
+            name=f"identity_{prefix}_ttls_positive",
+        ),
+        models.CheckConstraint(
+            condition=models.Q(refresh_token_grace_period_seconds__lt=86_400),
+            name=f"identity_{prefix}_grace_lt_day",
+        ),
+    ]
+
+
+# The one list of JWT configuration fields, in form order (admin fieldsets, services, token SQL).
+JWT_CONFIGURATION_FIELDS: tuple[str, ...] = tuple(f.name for f in JWTConfigurationFields._meta.local_fields)
+
+
 class Tenant(TimestampedModel, JWTConfigurationFields):
     name = models.CharField(max_length=191, unique=True)
     issuer = models.CharField(max_length=255, default="acme.com", help_text="The `iss` claim of every token.")
@@ -111,18 +134,7 @@ class Tenant(TimestampedModel, JWTConfigurationFields):
             models.UniqueConstraint(
                 fields=["is_default"], condition=models.Q(is_default=True), name="identity_one_default_tenant"
             ),
-            models.CheckConstraint(
-                condition=models.Q(refresh_token_max_ttl_minutes__gte=models.F("refresh_token_ttl_minutes")),
-                name="identity_tenant_max_ttl_gte_ttl",
-            ),
-            models.CheckConstraint(
-                condition=models.Q(access_token_ttl_seconds__gt=0, refresh_token_ttl_minutes__gt=0),
-                name="identity_tenant_ttls_positive",
-            ),
-            models.CheckConstraint(
-                condition=models.Q(refresh_token_grace_period_seconds__lt=86_400),
-                name="identity_tenant_grace_lt_day",
-            ),
+            *jwt_configuration_constraints("tenant"),
         ]
 
     def __str__(self) -> str:
@@ -150,18 +162,7 @@ class Application(TimestampedModel, JWTConfigurationFields):
         ordering = ["tenant__name", "name"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "name"], name="identity_application_name_per_tenant"),
-            models.CheckConstraint(
-                condition=models.Q(refresh_token_max_ttl_minutes__gte=models.F("refresh_token_ttl_minutes")),
-                name="identity_application_max_ttl_gte_ttl",
-            ),
-            models.CheckConstraint(
-                condition=models.Q(access_token_ttl_seconds__gt=0, refresh_token_ttl_minutes__gt=0),
-                name="identity_application_ttls_positive",
-            ),
-            models.CheckConstraint(
-                condition=models.Q(refresh_token_grace_period_seconds__lt=86_400),
-                name="identity_application_grace_lt_day",
-            ),
+            *jwt_configuration_constraints("application"),
         ]
 
     def __str__(self) -> str:

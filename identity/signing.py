@@ -23,8 +23,8 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
-from django.conf import settings
 
+from identity import app_settings
 from identity.exceptions import IdentityError
 from identity.key_encryption import decrypt_secret
 from identity.models import KeyUse, SigningKey
@@ -200,7 +200,7 @@ def verify(
     provider's), which carry no kind header and may omit the kid when exactly one key is trusted."""
     header = unverified_header(token, require_kid=kinds is not None)
     if leeway_seconds is None:
-        leeway_seconds = settings.IDENTITY_JWT_LEEWAY_SECONDS
+        leeway_seconds = app_settings.jwt_leeway_seconds()
     kid = header.get("kid")
     key = (
         trusted.get(kid) if kid is not None else (next(iter(trusted.values())) if len(trusted) == 1 else None)

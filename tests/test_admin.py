@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import jwt
 import pytest
 from django import forms
 from django.contrib import admin
@@ -19,13 +20,17 @@ from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
+from identity import admin as identity_admin
+from identity.exceptions import ValidationFailed
 from identity.forms import TenantForm
 from identity.key_store import key_snapshot
 from identity.models import (
     APIKey,
     Application,
     ApplicationRole,
+    IdentityProviderLink,
     RefreshToken,
     Registration,
     SigningKey,
@@ -33,8 +38,10 @@ from identity.models import (
     User,
 )
 from identity.selectors import tenant_get_default
-from identity.services.applications import RoleSpec
+from identity.services.applications import RoleSpec, application_role_create
+from identity.services.identity_providers import external_jwt_provider_create
 from identity.services.tenants import tenant_update
+from tests.conftest import World
 from tests.factories import (
     DEFAULT_PASSWORD,
     ApplicationFactory,
@@ -382,6 +389,58 @@ def test_a_signing_key_in_use_is_not_deleted(admin_client: Client, rows: Rows) -
     assert SigningKey.objects.filter(pk=key.pk).exists()
 
 
+# --- deletes go through the services ------------------------------------------------------------
+
+
+def _provider_with_link(rows: Rows) -> IdentityProviderLink:
+    provider = external_jwt_provider_create(
+        tenant=rows.tenant, name="Partner", keys=[rows.signing_key], applications=[rows.application]
+    )
+    return IdentityProviderLink.objects.create(provider=provider, user=rows.user, subject="ada@acme.test")
+
+
+DELETE_SERVICES: list[tuple[str, Callable[[Rows], Model]]] = [
+    ("tenant_delete", lambda r: r.tenant),
+    ("application_delete", lambda r: r.application),
+    ("user_delete", lambda r: r.user),
+    ("registration_delete", lambda r: r.registration),
+    ("signing_key_delete", lambda r: make_signing_key("ES256", tenant=r.tenant, name="spare")),
+    ("api_key_delete", lambda r: r.api_key),
+    ("external_jwt_provider_delete", lambda r: _provider_with_link(r).provider),
+    ("identity_provider_link_delete", _provider_with_link),
+]
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["delete view", "bulk action"])
+@pytest.mark.parametrize(("service", "target"), DELETE_SERVICES, ids=[s for s, _ in DELETE_SERVICES])
+def test_deletes_go_through_the_service(
+    admin_client: Client,
+    rows: Rows,
+    monkeypatch: pytest.MonkeyPatch,
+    service: str,
+    target: Callable[[Rows], Model],
+    bulk: bool,
+) -> None:
+    obj = target(rows)
+    model = type(obj)
+    real = getattr(identity_admin, service)
+    calls: list[Any] = []
+
+    def counting(**kwargs: Any) -> None:
+        calls.append(kwargs)
+        real(**kwargs)
+
+    monkeypatch.setattr(identity_admin, service, counting)
+    if bulk:
+        data = {"action": "delete_selected", "_selected_action": [obj.pk], "post": "yes"}
+        response = admin_client.post(url(model, "changelist"), data)
+    else:
+        response = admin_client.post(url(model, "delete", obj.pk), {"post": "yes"})
+    assert response.status_code == 302
+    assert len(calls) == 1
+    assert not model._default_manager.filter(pk=obj.pk).exists()
+
+
 # --- tenants --------------------------------------------------------------------------------------
 
 
@@ -429,7 +488,9 @@ def test_tenant_change_goes_through_the_service(admin_client: Client, rows: Rows
         url(Tenant, "change", rows.tenant.pk), form_data(page, refresh_token_grace_period_seconds="90000")
     )
     assert response.status_code == 200
-    assert "Must be between 0 (off) and 86399 seconds." in response.content.decode()
+    assert response.context["adminform"].form.errors["refresh_token_grace_period_seconds"] == [
+        "Must be a whole number from 0 to 86399."
+    ]
     response = admin_client.post(
         url(Tenant, "change", rows.tenant.pk), form_data(page, issuer="new.acme.test")
     )
@@ -530,6 +591,86 @@ def test_existing_roles_are_edited_and_deleted(admin_client: Client, rows: Rows)
     )
     assert response.status_code == 302
     assert [r.name for r in application.roles.all()] == ["viewer"]
+
+
+def _login_roles(api_client: APIClient, world: World) -> list[str]:
+    response = api_client.post(
+        "/api/login",
+        {"loginId": world.user.email, "password": world.password, "applicationId": str(world.application.pk)},
+        format="json",
+        HTTP_AUTHORIZATION=world.api_key,
+    )
+    assert response.status_code == 200, response.content
+    claims = jwt.decode(response.json()["token"], options={"verify_signature": False})
+    return list(claims.get("roles", []))
+
+
+def _role_row(page: HttpResponse, name: str) -> int:
+    forms_ = page.context["inline_admin_formsets"][0].formset.forms
+    return next(i for i, form in enumerate(forms_) if form.instance.name == name)
+
+
+def test_deleting_a_role_in_the_admin_takes_it_from_registrations_and_tokens(
+    admin_client: Client, api_client: APIClient, world: World
+) -> None:
+    """The privilege must not outlive its removal: the inline delete goes through
+    application_role_delete, so the registration and the next token lose the role."""
+    assert _login_roles(api_client, world) == ["user"]
+    change = url(Application, "change", world.application.pk)
+    page = admin_client.get(change)
+    data = form_data(page, **{f"roles-{_role_row(page, 'user')}-DELETE": "on"})
+    assert admin_client.post(change, data).status_code == 302
+    assert Registration.objects.get(user=world.user, application=world.application).roles == []
+    assert _login_roles(api_client, world) == []
+
+
+def test_renaming_a_role_in_the_admin_renames_it_in_registrations_and_tokens(
+    admin_client: Client, api_client: APIClient, world: World
+) -> None:
+    change = url(Application, "change", world.application.pk)
+    page = admin_client.get(change)
+    data = form_data(page, **{f"roles-{_role_row(page, 'user')}-name": "member"})
+    assert admin_client.post(change, data).status_code == 302
+    assert Registration.objects.get(user=world.user, application=world.application).roles == ["member"]
+    assert _login_roles(api_client, world) == ["member"]
+
+
+def test_swapping_two_role_names_in_one_save_is_refused(admin_client: Client, rows: Rows) -> None:
+    application = rows.application
+    application_role_create(application=application, spec=RoleSpec("viewer"))
+    change = url(Application, "change", application.pk)
+    page = admin_client.get(change)
+    admin, viewer = _role_row(page, "admin"), _role_row(page, "viewer")
+    data = form_data(page, **{f"roles-{admin}-name": "viewer", f"roles-{viewer}-name": "admin"})
+    before = dump_database()
+    response = admin_client.post(change, data)
+    assert response.status_code == 200
+    (error,) = response.context["inline_admin_formsets"][0].formset.non_form_errors()
+    assert "is still another role's name" in error
+    assert dump_database() == before
+
+
+def test_a_refusal_only_the_service_sees_rolls_the_save_back(
+    admin_client: Client, rows: Rows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """E.g. a role written by someone else meanwhile: the service is called once, its refusal
+    undoes the whole save (the application too) and is shown on the same page."""
+    calls: list[RoleSpec] = []
+
+    def refuse(*, application: Application, spec: RoleSpec) -> ApplicationRole:
+        calls.append(spec)
+        raise ValidationFailed.on_field("role.name", "duplicate", f"The role {spec.name!r} already exists.")
+
+    monkeypatch.setattr("identity.admin.application_role_create", refuse)
+    add = admin_client.get(url(Application, "add"))
+    response = admin_client.post(
+        url(Application, "add"),
+        form_data(add, tenant=str(rows.tenant.pk), name="Shop", **{"roles-0-name": "x"}),
+    )
+    assert response.status_code == 200
+    assert "role.name: The role &#x27;x&#x27; already exists." in response.content.decode()
+    assert len(calls) == 1
+    assert not Application.objects.filter(name="Shop").exists()
 
 
 def test_invalid_roles_leave_no_application_behind(admin_client: Client, rows: Rows) -> None:

@@ -11,9 +11,9 @@ from django.db import transaction
 
 from identity.exceptions import ValidationFailed
 from identity.key_store import key_store_invalidate
-from identity.models import Application, ApplicationRole, Registration, Tenant
+from identity.models import JWT_CONFIGURATION_FIELDS, Application, ApplicationRole, Registration, Tenant
 from identity.services.signing_keys import signers_check, signers_retire
-from identity.services.tenants import JWT_CONFIGURATION_FIELDS, jwt_configuration_validate
+from identity.validators import application_validate
 
 APPLICATION_FIELDS = frozenset(
     {
@@ -36,20 +36,6 @@ class RoleSpec:
     description: str = ""
 
 
-def _validate_name(*, tenant: Tenant, name: str, exclude_pk: Any = None) -> str:
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed.on_field("application.name", "blank", "A name is required.")
-    clash = Application.objects.filter(tenant=tenant, name__iexact=name)
-    if exclude_pk is not None:
-        clash = clash.exclude(pk=exclude_pk)
-    if clash.exists():
-        raise ValidationFailed.on_field(
-            "application.name", "duplicate", "An application with this name already exists in the tenant."
-        )
-    return name
-
-
 def _check_fields(values: dict[str, Any]) -> None:
     unknown = set(values) - APPLICATION_FIELDS
     if unknown:
@@ -69,20 +55,16 @@ def application_create(
     """Create an application and its roles in one transaction, so a bad role leaves nothing behind."""
     _check_fields(config)
     config.pop("name", None)
-    name = _validate_name(tenant=tenant, name=name)
     defaults = {
         f.name: f.get_default() for f in Application._meta.concrete_fields if f.name in APPLICATION_FIELDS
     }
-    jwt_configuration_validate(
-        values={**defaults, **config}, tenant=tenant, prefix="application.jwtConfiguration"
-    )
-    signers_check(
-        current={}, changes=config, tenant=tenant, tenant_locked=tenant_locked, prefix="application"
-    )
+    application_validate(values={**defaults, **config, "name": name}, tenant=tenant, application=None)
+    signers_check(current={}, changes=config, tenant=tenant, tenant_locked=tenant_locked)
     if application_id is not None and Application.objects.filter(pk=application_id).exists():
         raise ValidationFailed.on_field(
             "applicationId", "duplicate", "An application with this id already exists."
         )
+    name = name.strip()
     application = Application(id=application_id or uuid.uuid4(), tenant=tenant, name=name, **config)
     application.save()
     key_store_invalidate()
@@ -98,22 +80,12 @@ def application_update(
     """Change an application; the resulting JWT configuration is validated as a whole, and a new
     signer retires the previous one the way a tenant's does (`signers_retire`)."""
     _check_fields(changes)
-    if "name" in changes:
-        changes["name"] = _validate_name(
-            tenant=application.tenant, name=changes["name"], exclude_pk=application.pk
-        )
     current = {f: getattr(application, f) for f in APPLICATION_FIELDS}
-    jwt_configuration_validate(
-        values={**current, **changes}, tenant=application.tenant, prefix="application.jwtConfiguration"
-    )
-    signers_check(
-        current=current,
-        changes=changes,
-        tenant=application.tenant,
-        tenant_locked=tenant_locked,
-        prefix="application",
-    )
+    application_validate(values={**current, **changes}, tenant=application.tenant, application=application)
+    signers_check(current=current, changes=changes, tenant=application.tenant, tenant_locked=tenant_locked)
     signers = (application.access_token_signing_key_id, application.id_token_signing_key_id)
+    if "name" in changes:
+        changes["name"] = changes["name"].strip()
     for field_name, value in changes.items():
         setattr(application, field_name, value)
     application.save()
@@ -137,16 +109,22 @@ def application_delete(*, application: Application) -> None:
     key_store_invalidate()
 
 
+def _role_name(*, application: Application, name: str, role: ApplicationRole | None = None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed.on_field("role.name", "blank", "A role name is required.")
+    others = application.roles.filter(name__iexact=name)
+    if (others.exclude(pk=role.pk) if role is not None else others).exists():
+        raise ValidationFailed.on_field("role.name", "duplicate", f"The role {name!r} already exists.")
+    return name
+
+
 @transaction.atomic
 def application_role_create(
     *, application: Application, spec: RoleSpec, role_id: uuid.UUID | None = None
 ) -> ApplicationRole:
     """Add a role; names are unique per application, ignoring case, like FusionAuth's."""
-    name = (spec.name or "").strip()
-    if not name:
-        raise ValidationFailed.on_field("role.name", "blank", "A role name is required.")
-    if application.roles.filter(name__iexact=name).exists():
-        raise ValidationFailed.on_field("role.name", "duplicate", f"The role {name!r} already exists.")
+    name = _role_name(application=application, name=spec.name)
     if role_id is not None and ApplicationRole.objects.filter(pk=role_id).exists():
         raise ValidationFailed.on_field("roleId", "duplicate", "A role with this id already exists.")
     return ApplicationRole.objects.create(
@@ -161,13 +139,9 @@ def application_role_create(
 
 @transaction.atomic
 def application_role_update(*, role: ApplicationRole, spec: RoleSpec) -> ApplicationRole:
-    """Change a role. A rename is carried into every registration holding the role, so nobody
-    silently loses or keeps a permission because of it."""
-    name = (spec.name or "").strip()
-    if not name:
-        raise ValidationFailed.on_field("role.name", "blank", "A role name is required.")
-    if role.application.roles.filter(name__iexact=name).exclude(pk=role.pk).exists():
-        raise ValidationFailed.on_field("role.name", "duplicate", f"The role {name!r} already exists.")
+    """Change a role. Roles can be renamed (the API and the admin alike): a rename is carried into
+    every registration holding the role, so nobody silently loses or keeps a permission by it."""
+    name = _role_name(application=role.application, name=spec.name, role=role)
     if name != role.name:
         for registration in _holders(role):
             registration.roles = sorted({name if r == role.name else r for r in registration.roles})

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from identity.exceptions import ValidationFailed
 from identity.key_store import key_store_invalidate
-from identity.models import Application, ExternalJWTProvider, SigningKey, Tenant
+from identity.models import Application, ExternalJWTProvider, IdentityProviderLink, SigningKey, Tenant
 from identity.services.registrations import MAPPABLE_USER_FIELDS
 
 
@@ -115,6 +115,18 @@ def external_jwt_provider_update(
     provider.save()
     provider.verification_keys.set(keys)
     provider.applications.set(applications)
-    key_store_invalidate()
     key_store_invalidate()  # its keys now speak for the provider only (never verify at validate)
     return provider
+
+
+@transaction.atomic
+def external_jwt_provider_delete(*, provider: ExternalJWTProvider) -> None:
+    """Delete a provider with its user links; the users it created stay (they belong to the tenant)
+    and its verification keys stay (they are the tenant's keys)."""
+    provider.delete()
+
+
+@transaction.atomic
+def identity_provider_link_delete(*, link: IdentityProviderLink) -> None:
+    """Unlink a user from a provider: the next token with that subject reconciles it again."""
+    link.delete()

@@ -17,18 +17,9 @@ from typing import Any
 
 from django.db import connections, models
 
-from identity.models import Application, RefreshToken, Registration, Tenant, User
+from identity.models import Application, JWTConfigurationFields, RefreshToken, Registration, Tenant, User
 
-JWT_ATTNAMES = (
-    "access_token_ttl_seconds",
-    "refresh_token_ttl_minutes",
-    "refresh_token_expiration_policy",
-    "refresh_token_max_ttl_minutes",
-    "refresh_token_usage_policy",
-    "refresh_token_grace_period_seconds",
-    "access_token_signing_key_id",
-    "id_token_signing_key_id",
-)
+JWT_ATTNAMES = tuple(f.attname for f in JWTConfigurationFields._meta.local_fields)
 TOKEN_ATTNAMES = (
     "id", "family_id", "tenant_id", "application_id", "user_id", "generation", "value_salt", "started_at",
     "expires_at", "revoked_at", "rotated_at", "last_used_at", "last_accessed_address",

@@ -19,6 +19,7 @@ from django.db import models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from identity import app_settings
 from identity.exceptions import ValidationFailed
 from identity.key_encryption import decrypt_secret, encrypt_secret, encrypted_under_current_key
 from identity.key_store import key_store_invalidate
@@ -177,7 +178,6 @@ def tenant_signing_key_set(
 
 
 # Past the longest token lifetime, allow for clock skew and tokens minted as the change commits.
-ROTATION_MARGIN = timedelta(minutes=5)
 
 
 def signer_retirement_deadline(*, tenant: Tenant, now: datetime) -> datetime:
@@ -187,7 +187,7 @@ def signer_retirement_deadline(*, tenant: Tenant, now: datetime) -> datetime:
         "m"
     ]
     longest = max(tenant.access_token_ttl_seconds, longest_app or 0)
-    return now + timedelta(seconds=longest) + ROTATION_MARGIN
+    return now + timedelta(seconds=longest + app_settings.key_rotation_margin_seconds())
 
 
 def _signs_anywhere(key_id: uuid.UUID) -> bool:
@@ -241,25 +241,22 @@ def signers_check(
     changes: Mapping[str, Any],
     tenant: Tenant | None,
     tenant_locked: bool,
-    prefix: str = "tenant",
 ) -> None:
     """The signers a change sets (not the ones it keeps) must be usable now and within the caller's
     reach: no expired key, and for a caller locked to the tenant no global key another tenant
-    signs with. The rest of a JWT configuration is checked by `jwt_configuration_validate`."""
+    signs with. Errors are keyed by model field, like identity.validators, which checks the rest
+    of a JWT configuration."""
     errors = ValidationFailed()
-    for name, path in (
-        ("access_token_signing_key", "accessTokenKeyId"),
-        ("id_token_signing_key", "idTokenKeyId"),
-    ):
+    for name in ("access_token_signing_key", "id_token_signing_key"):
         key = changes.get(name)
         if not isinstance(key, SigningKey) or (name in current and current[name] == key):
             continue
         if key.is_expired(timezone.now()):
-            errors.add(f"{prefix}.jwtConfiguration.{path}", "invalid", "The key has expired.")
+            errors.add(name, "invalid", "The key has expired.")
         elif tenant is not None and not signing_key_within_reach(
             key=key, tenant=tenant, tenant_locked=tenant_locked
         ):
-            errors.add(f"{prefix}.jwtConfiguration.{path}", "invalid", "The key belongs to another tenant.")
+            errors.add(name, "invalid", "The key belongs to another tenant.")
     if errors:
         raise errors
 

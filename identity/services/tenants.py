@@ -7,25 +7,15 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 
+from identity import app_settings
 from identity.exceptions import Conflict, ValidationFailed
 from identity.key_store import key_store_invalidate
-from identity.models import ExpirationPolicy, KeyUse, SigningKey, Tenant, UsagePolicy
+from identity.models import JWT_CONFIGURATION_FIELDS, Tenant
 from identity.services.signing_keys import signers_check, signers_retire
+from identity.validators import tenant_validate
 
-# The JWT configuration shared by tenants and applications (JWTConfigurationFields), in form order.
-JWT_CONFIGURATION_FIELDS = (
-    "access_token_ttl_seconds",
-    "refresh_token_ttl_minutes",
-    "refresh_token_expiration_policy",
-    "refresh_token_max_ttl_minutes",
-    "refresh_token_usage_policy",
-    "refresh_token_grace_period_seconds",
-    "access_token_signing_key",
-    "id_token_signing_key",
-)
 # Fields of the JWT configuration and login policies that callers may set on a tenant.
 TENANT_FIELDS = frozenset(
     {
@@ -42,57 +32,6 @@ TENANT_FIELDS = frozenset(
         "failed_login_lockout_seconds",
     }
 )
-MAX_GRACE_PERIOD_SECONDS = 86_400
-
-
-def jwt_configuration_validate(
-    *, values: Mapping[str, Any], tenant: Tenant | None, prefix: str = "tenant.jwtConfiguration"
-) -> None:
-    """Check a JWT configuration as a whole, so the admin, the API and the commands refuse the same
-    impossible settings (a sliding cap shorter than the TTL, a key of another tenant) with the same
-    field codes. Raises ValidationFailed listing every problem at once."""
-    errors = ValidationFailed()
-    for name, path in (
-        ("access_token_ttl_seconds", "timeToLiveInSeconds"),
-        ("refresh_token_ttl_minutes", "refreshTokenTimeToLiveInMinutes"),
-        (
-            "refresh_token_max_ttl_minutes",
-            "refreshTokenSlidingWindowConfiguration.maximumTimeToLiveInMinutes",
-        ),
-    ):
-        if name in values and (not isinstance(values[name], int) or values[name] <= 0):
-            errors.add(f"{prefix}.{path}", "invalid", "Must be a whole number greater than zero.")
-    ttl, cap = values.get("refresh_token_ttl_minutes"), values.get("refresh_token_max_ttl_minutes")
-    if isinstance(ttl, int) and isinstance(cap, int) and cap < ttl:
-        errors.add(
-            f"{prefix}.refreshTokenSlidingWindowConfiguration.maximumTimeToLiveInMinutes",
-            "invalid",
-            "The maximum lifetime must be at least the refresh-token time to live.",
-        )
-    grace = values.get("refresh_token_grace_period_seconds")
-    if grace is not None and (not isinstance(grace, int) or not 0 <= grace < MAX_GRACE_PERIOD_SECONDS):
-        errors.add(
-            f"{prefix}.refreshTokenOneTimeUseConfiguration.gracePeriodInSeconds",
-            "invalid",
-            "Must be between 0 (off) and 86399 seconds.",
-        )
-    if values.get("refresh_token_expiration_policy", ExpirationPolicy.FIXED) not in ExpirationPolicy.values:
-        errors.add(f"{prefix}.refreshTokenExpirationPolicy", "invalid", "Unknown expiration policy.")
-    if values.get("refresh_token_usage_policy", UsagePolicy.REUSABLE) not in UsagePolicy.values:
-        errors.add(f"{prefix}.refreshTokenUsagePolicy", "invalid", "Unknown usage policy.")
-    for name, path in (
-        ("access_token_signing_key", "accessTokenKeyId"),
-        ("id_token_signing_key", "idTokenKeyId"),
-    ):
-        key = values.get(name)
-        if key is None:
-            continue
-        if not isinstance(key, SigningKey) or key.use != KeyUse.SIGN_AND_VERIFY or not key.has_private_key:
-            errors.add(f"{prefix}.{path}", "invalid", "The key must be a signing key with private material.")
-        elif key.tenant_id is not None and (tenant is None or key.tenant_id != tenant.pk):
-            errors.add(f"{prefix}.{path}", "invalid", "The key belongs to another tenant.")
-    if errors:
-        raise errors
 
 
 def _check_issuer(issuer: str, *, tenant_id: uuid.UUID | None) -> str:
@@ -121,18 +60,14 @@ def tenant_create(
     created without one gets `urn:uuid:<tenant id>` (FusionAuth's shared `acme.com` would let one
     tenant's tokens claim another's issuer)."""
     _check_fields(config, TENANT_FIELDS)
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed.on_field("tenant.name", "blank", "A name is required.")
-    if Tenant.objects.filter(name__iexact=name).exists():
-        raise ValidationFailed.on_field("tenant.name", "duplicate", "A tenant with this name already exists.")
-    tenant_id = tenant_id or uuid.uuid4()
-    issuer = _check_issuer(f"urn:uuid:{tenant_id}" if issuer is None else issuer, tenant_id=None)
     defaults = {f.name: f.get_default() for f in Tenant._meta.concrete_fields if f.name in TENANT_FIELDS}
-    jwt_configuration_validate(values={**defaults, **config}, tenant=None)
+    tenant_id = tenant_id or uuid.uuid4()
+    issuer = f"urn:uuid:{tenant_id}" if issuer is None else issuer
+    tenant_validate(values={**defaults, **config, "name": name, "issuer": issuer}, tenant=None)
     signers_check(current={}, changes=config, tenant=None, tenant_locked=False)
     if Tenant.objects.filter(pk=tenant_id).exists():
         raise ValidationFailed.on_field("tenantId", "duplicate", "A tenant with this id already exists.")
+    name, issuer = name.strip(), issuer.strip()
     tenant = Tenant(id=tenant_id, name=name, issuer=issuer, **config)
     tenant.save()
     if tenant.access_token_signing_key_id is None:
@@ -141,7 +76,7 @@ def tenant_create(
 
         key = signing_key_generate(
             tenant=tenant,
-            algorithm=str(settings.IDENTITY_DEFAULT_SIGNING_ALGORITHM),
+            algorithm=app_settings.default_signing_algorithm(),
             name=f"{name} signing key",
         ).key
         tenant.access_token_signing_key = key
@@ -160,21 +95,13 @@ def tenant_update(
     `verify_until`, by default the longest token lifetime). `tenant_locked`: the caller is an API key
     locked to this tenant."""
     _check_fields(changes, TENANT_FIELDS)
-    if "issuer" in changes:
-        changes["issuer"] = _check_issuer(changes["issuer"], tenant_id=tenant.pk)
-    if "name" in changes:
-        name = (changes["name"] or "").strip()
-        if not name:
-            raise ValidationFailed.on_field("tenant.name", "blank", "A name is required.")
-        if Tenant.objects.filter(name__iexact=name).exclude(pk=tenant.pk).exists():
-            raise ValidationFailed.on_field(
-                "tenant.name", "duplicate", "A tenant with this name already exists."
-            )
-        changes["name"] = name
     current = {f: getattr(tenant, f) for f in TENANT_FIELDS}
-    jwt_configuration_validate(values={**current, **changes}, tenant=tenant)
+    tenant_validate(values={**current, **changes}, tenant=tenant)
     signers_check(current=current, changes=changes, tenant=tenant, tenant_locked=tenant_locked)
     signers = (tenant.access_token_signing_key_id, tenant.id_token_signing_key_id)
+    for stripped in ("name", "issuer"):
+        if stripped in changes:
+            changes[stripped] = changes[stripped].strip()
     for field_name, value in changes.items():
         setattr(tenant, field_name, value)
     tenant.save()

@@ -8,27 +8,24 @@ writing builds the nested response from the same table, so input and output cann
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from identity.exceptions import ValidationFailed
+from identity.exceptions import ErrorItem, ValidationFailed
 from identity.models import ExpirationPolicy, SigningKey, Tenant, UsagePolicy
 from identity.views.common import instant
 
 Reader = Callable[[Any, str], Any]
 
 
-def read_int(minimum: int = 0, maximum: int = 2**31 - 1) -> Reader:
-    def read(value: Any, path: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-            raise ValidationFailed.on_field(
-                path, "invalid", f"Must be a whole number from {minimum} to {maximum}."
-            )
-        return value
-
-    return read
+def read_int(value: Any, path: str) -> int:
+    """A whole number; its bounds are the field's, checked by identity.validators in the service."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationFailed.on_field(path, "invalid", "Must be a whole number.")
+    return value
 
 
 def read_bool(value: Any, path: str) -> bool:
@@ -116,16 +113,16 @@ def jwt_specs(tenant: Tenant | None) -> list[Spec]:
     """The JWT configuration shared by tenants and applications."""
     base = ("jwtConfiguration",)
     return [
-        Spec((*base, "timeToLiveInSeconds"), "access_token_ttl_seconds", read_int(1)),
-        Spec((*base, "refreshTokenTimeToLiveInMinutes"), "refresh_token_ttl_minutes", read_int(1)),
+        Spec((*base, "timeToLiveInSeconds"), "access_token_ttl_seconds", read_int),
+        Spec((*base, "refreshTokenTimeToLiveInMinutes"), "refresh_token_ttl_minutes", read_int),
         Spec((*base, "refreshTokenExpirationPolicy"), "refresh_token_expiration_policy",
              read_choice(ExpirationPolicy.values)),
         Spec((*base, "refreshTokenUsagePolicy"), "refresh_token_usage_policy",
              read_choice(UsagePolicy.values)),
         Spec((*base, "refreshTokenSlidingWindowConfiguration", "maximumTimeToLiveInMinutes"),
-             "refresh_token_max_ttl_minutes", read_int(1)),
+             "refresh_token_max_ttl_minutes", read_int),
         Spec((*base, "refreshTokenOneTimeUseConfiguration", "gracePeriodInSeconds"),
-             "refresh_token_grace_period_seconds", read_int(0, 86_399)),
+             "refresh_token_grace_period_seconds", read_int),
         Spec((*base, "accessTokenKeyId"), "access_token_signing_key", key_reader(tenant), _key_id),
         Spec((*base, "idTokenKeyId"), "id_token_signing_key", key_reader(tenant), _key_id),
     ]  # fmt: skip
@@ -143,9 +140,9 @@ def tenant_specs(tenant: Tenant | None) -> list[Spec]:
         Spec((*revocation, "onOneTimeTokenReuse"), "revoke_on_one_time_token_reuse", read_bool),
         Spec(("jwtConfiguration", "validateChecksState"), "validate_checks_state", read_bool),
         Spec(("loginConfiguration", "requireAuthentication"), "require_authentication", read_bool),
-        Spec((*failed, "tooManyAttempts"), "failed_login_max_attempts", read_int(1, 1000)),
-        Spec((*failed, "resetCountInSeconds"), "failed_login_window_seconds", read_int(1, 86_400 * 30)),
-        Spec((*failed, "actionDurationInSeconds"), "failed_login_lockout_seconds", read_int(1, 86_400 * 365)),
+        Spec((*failed, "tooManyAttempts"), "failed_login_max_attempts", read_int),
+        Spec((*failed, "resetCountInSeconds"), "failed_login_window_seconds", read_int),
+        Spec((*failed, "actionDurationInSeconds"), "failed_login_lockout_seconds", read_int),
     ]
 
 
@@ -173,6 +170,32 @@ USER_SPECS = [
     Spec(("expiry",), "expires_at", read_instant, instant),
     Spec(("data",), "data", read_dict),
 ]
+
+
+def wire_paths(root: str, specs: list[Spec]) -> dict[str, str]:
+    """Model field → FusionAuth error path, e.g. failed_login_max_attempts →
+    tenant.failedAuthenticationConfiguration.tooManyAttempts."""
+    return {spec.field: ".".join((root, *spec.path)) for spec in specs}
+
+
+@contextmanager
+def errors_on_wire(root: str, specs: list[Spec]) -> Iterator[None]:
+    """Re-key a service's ValidationFailed from model fields to the wire paths of `specs`; other
+    keys (e.g. `tenantId`, `role.name`) pass through unchanged."""
+    try:
+        yield
+    except ValidationFailed as exc:
+        paths = wire_paths(root, specs)
+        if not any(key in paths for key in exc.field_errors):
+            raise
+        field_errors = {
+            paths.get(key, key): [
+                ErrorItem(item.code.removesuffix(key) + paths.get(key, key), item.message, item.data)
+                for item in items
+            ]
+            for key, items in exc.field_errors.items()
+        }
+        raise ValidationFailed(field_errors, exc.general_errors) from exc
 
 
 def read_object(payload: Any, root: str, specs: list[Spec]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from identity.services.tenants import tenant_create, tenant_delete, tenant_updat
 from identity.views.common import body_object, instant, path_uuid
 from identity.views.mapping import (
     application_specs,
+    errors_on_wire,
     read_bool,
     read_object,
     read_str,
@@ -86,16 +87,17 @@ class TenantViewSet(viewsets.ViewSet):
         values = _tenant_values(body_object(request, "tenant"), None)
         if "name" not in values:
             raise ValidationFailed.on_field("tenant.name", "blank", "A name is required.")
-        tenant = tenant_create(tenant_id=path_uuid(pk) if pk else None, **values)
+        with errors_on_wire("tenant", tenant_specs(None)):
+            tenant = tenant_create(tenant_id=path_uuid(pk) if pk else None, **values)
         return Response({"tenant": tenant_json(tenant)})
 
     def update(self, request: Request, pk: str | None = None) -> Response:
         tenant = self._get(request, pk)
-        tenant = tenant_update(
-            tenant=tenant,
-            tenant_locked=caller_key(request).tenant_id is not None,
-            **_tenant_values(body_object(request, "tenant"), tenant),
-        )
+        values = _tenant_values(body_object(request, "tenant"), tenant)
+        with errors_on_wire("tenant", tenant_specs(tenant)):
+            tenant = tenant_update(
+                tenant=tenant, tenant_locked=caller_key(request).tenant_id is not None, **values
+            )
         return Response({"tenant": tenant_json(tenant)})
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
@@ -167,13 +169,15 @@ class ApplicationViewSet(viewsets.ViewSet):
         roles = payload.get("roles") or []
         if not isinstance(roles, list):
             raise ValidationFailed.on_field("application.roles", "invalid", "roles must be a list.")
-        application = application_create(
-            tenant=tenant,
-            roles=[_role_spec(role, f"application.roles[{i}]") for i, role in enumerate(roles)],
-            application_id=path_uuid(pk) if pk else None,
-            tenant_locked=caller_key(request).tenant_id is not None,
-            **values,
-        )
+        specs = [_role_spec(role, f"application.roles[{i}]") for i, role in enumerate(roles)]
+        with errors_on_wire("application", application_specs(tenant)):
+            application = application_create(
+                tenant=tenant,
+                roles=specs,
+                application_id=path_uuid(pk) if pk else None,
+                tenant_locked=caller_key(request).tenant_id is not None,
+                **values,
+            )
         return Response({"application": application_json(application)})
 
     def update(self, request: Request, pk: str | None = None) -> Response:
@@ -184,9 +188,12 @@ class ApplicationViewSet(viewsets.ViewSet):
             values = read_object(
                 body_object(request, "application"), "application", application_specs(application.tenant)
             )
-            application = application_update(
-                application=application, tenant_locked=caller_key(request).tenant_id is not None, **values
-            )
+            with errors_on_wire("application", application_specs(application.tenant)):
+                application = application_update(
+                    application=application,
+                    tenant_locked=caller_key(request).tenant_id is not None,
+                    **values,
+                )
         return Response({"application": application_json(application)})
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:

@@ -8,6 +8,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from identity.management.base import IdentityCommand, Report, split_names, tenant_lookup
 from identity.services.applications import RoleSpec, application_create
+from identity.views.mapping import application_specs, errors_on_wire
 
 
 class Command(IdentityCommand):
@@ -35,13 +36,14 @@ class Command(IdentityCommand):
             raise CommandError(
                 f"--default-roles names roles missing from --roles: {', '.join(sorted(strays))}."
             )
-        application = application_create(
-            tenant=tenant_lookup(options["tenant"]),
-            name=options["name"],
-            roles=[RoleSpec(name=name, is_default=name.lower() in defaults) for name in roles],
-            generate_refresh_tokens=options["generate_refresh_tokens"],
-            allow_token_refresh=options["allow_token_refresh"],
-        )
+        with errors_on_wire("application", application_specs(None)):
+            application = application_create(
+                tenant=tenant_lookup(options["tenant"]),
+                name=options["name"],
+                roles=[RoleSpec(name=name, is_default=name.lower() in defaults) for name in roles],
+                generate_refresh_tokens=options["generate_refresh_tokens"],
+                allow_token_refresh=options["allow_token_refresh"],
+            )
         created = list(application.roles.order_by("name"))
         role_names = ", ".join(role.name for role in created) or "none"
         return Report(

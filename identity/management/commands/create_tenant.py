@@ -8,6 +8,7 @@ from django.core.management.base import CommandParser
 
 from identity.management.base import IdentityCommand, Report
 from identity.services.tenants import tenant_create
+from identity.views.mapping import errors_on_wire, tenant_specs
 
 
 class Command(IdentityCommand):
@@ -22,7 +23,8 @@ class Command(IdentityCommand):
         )
 
     def perform(self, options: dict[str, Any]) -> Report:
-        tenant = tenant_create(name=options["name"], issuer=options["issuer"])
+        with errors_on_wire("tenant", tenant_specs(None)):
+            tenant = tenant_create(name=options["name"], issuer=options["issuer"])
         return Report(
             data={"id": tenant.pk, "name": tenant.name, "issuer": tenant.issuer},
             summary=f"Created tenant {tenant.name} ({tenant.pk}), issuer {tenant.issuer}.",
