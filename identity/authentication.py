@@ -26,6 +26,15 @@ TENANT_HEADER = "X-FusionAuth-TenantId"
 _OTHER_SCHEMES = frozenset({"bearer", "jwt", "basic"})
 
 
+def endpoint_of(request: Request) -> str:
+    """The endpoint a request calls, named as FusionAuth names it in key permissions: its route up to
+    the first path parameter (`/api/user/{id}` is `/api/user`; `/api/user/registration/{id}` is
+    `/api/user/registration`). Matched exactly, so a permission never reaches a neighbour below it."""
+    match = request.resolver_match
+    route = match.route if match is not None else request.path.lstrip("/")
+    return "/" + route.split("<", 1)[0].rstrip("/")
+
+
 class APIKeyAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[AnonymousUser, APIKey] | None:
         header = request.META.get("HTTP_AUTHORIZATION", "").strip()
@@ -34,7 +43,9 @@ class APIKeyAuthentication(BaseAuthentication):
         scheme, _, rest = header.partition(" ")
         if rest and scheme.lower() in _OTHER_SCHEMES:
             return None
-        api_key = api_key_authenticate(raw=header, path=request.path, method=request.method or "GET")
+        api_key = api_key_authenticate(
+            raw=header, endpoint=endpoint_of(request), method=request.method or "GET"
+        )
         return AnonymousUser(), api_key
 
     def authenticate_header(self, request: Request) -> str:

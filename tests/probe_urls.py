@@ -37,6 +37,7 @@ class ManagerProbeApi(APIView):
 
 urlpatterns = [
     path("api/probe", ProbeApi.as_view()),
+    path("api/probe/sub/<str:item>", ProbeApi.as_view()),
     path("api/probe/<str:item>", ProbeApi.as_view()),
     path("api/other", ProbeApi.as_view()),
     path("api/probes", ProbeApi.as_view()),

@@ -75,6 +75,7 @@ def test_key_expiring_later_still_works(api_client, default_tenant):
         ("post", "/api/probe", 401),  # method not permitted
         ("get", "/api/other", 401),  # endpoint not permitted
         ("get", "/api/probes", 401),  # a longer name is not a sub-path
+        ("get", "/api/probe/sub/123", 401),  # an endpoint of its own below the permitted one
     ],
 )
 def test_endpoint_permissions(api_client, default_tenant, method, path, expected):
