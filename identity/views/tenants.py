@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from operator import attrgetter
 from typing import Any
 
 from rest_framework import viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from identity.authentication import APIKeyAuthentication, HasAPIKey, request_tenant
+from identity.authentication import APIKeyAuthentication, HasAPIKey, caller_of
 from identity.exceptions import NotAuthenticated, NotFound, ValidationFailed
 from identity.models import Application, ApplicationRole, Tenant
 from identity.services.applications import (
@@ -32,7 +31,6 @@ from identity.views.mapping import (
     tenant_specs,
     write_object,
 )
-from identity.views.scope import caller_key, in_scope, scoped_tenant_id
 
 DURATION_UNITS = {"SECONDS": 1, "MINUTES": 60, "HOURS": 3600, "DAYS": 86_400, "WEEKS": 604_800}
 
@@ -70,18 +68,19 @@ class TenantViewSet(viewsets.ViewSet):
     permission_classes = [HasAPIKey]
 
     def _get(self, request: Request, pk: str | None) -> Tenant:
-        return in_scope(request, Tenant.objects.filter(pk=path_uuid(pk)).first(), tenant_of=attrgetter("pk"))
+        return caller_of(request).visible(
+            Tenant.objects.filter(pk=path_uuid(pk)).first(), tenant_of=lambda t: t.pk
+        )
 
     def list(self, request: Request) -> Response:
-        scope = scoped_tenant_id(request)
-        tenants = Tenant.objects.all() if scope is None else Tenant.objects.filter(pk=scope)
+        tenants = caller_of(request).scope(Tenant.objects.all(), field="pk")
         return Response({"tenants": [tenant_json(t) for t in tenants]})
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         return Response({"tenant": tenant_json(self._get(request, pk))})
 
     def create(self, request: Request, pk: str | None = None) -> Response:
-        if caller_key(request).tenant_id is not None:
+        if caller_of(request).locked_tenant is not None:
             raise NotAuthenticated()  # a tenant-locked key cannot create tenants
         values = _tenant_values(body_object(request, "tenant"), None)
         if "name" not in values:
@@ -139,23 +138,22 @@ class ApplicationViewSet(viewsets.ViewSet):
     permission_classes = [HasAPIKey]
 
     def _get(self, request: Request, pk: str | None) -> Application:
-        return in_scope(
-            request, Application.objects.select_related("tenant").filter(pk=path_uuid(pk)).first()
+        return caller_of(request).visible(
+            Application.objects.select_related("tenant").filter(pk=path_uuid(pk)).first()
         )
 
     def list(self, request: Request) -> Response:
-        scope = scoped_tenant_id(request)
         inactive = request.query_params.get("inactive") == "true"
-        applications = Application.objects.select_related("tenant").filter(active=not inactive)
-        if scope is not None:
-            applications = applications.filter(tenant_id=scope)
+        applications = caller_of(request).scope(
+            Application.objects.select_related("tenant").filter(active=not inactive)
+        )
         return Response({"applications": [application_json(a) for a in applications]})
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         return Response({"application": application_json(self._get(request, pk))})
 
     def create(self, request: Request, pk: str | None = None) -> Response:
-        tenant = request_tenant(request)
+        tenant = caller_of(request).tenant()
         payload = body_object(request, "application")
         values = read_object(payload, "application", application_specs(tenant))
         if "name" not in values:
