@@ -25,7 +25,7 @@ import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 from django.conf import settings
 
-from identity.exceptions import IdentityError
+from identity.exceptions import TokenInvalid
 from identity.key_encryption import decrypt_secret
 from identity.models import KeyUse, SigningKey
 
@@ -49,13 +49,6 @@ class TokenKind(StrEnum):
     ID = "id"
     VENDED = "vend"
     CLIENT = "client"
-
-
-class TokenInvalid(IdentityError):
-    """The token is malformed, forged, expired, of the wrong kind, or signed by an untrusted key."""
-
-    code = "[InvalidToken]"
-    message = "The token is invalid."
 
 
 @dataclass(frozen=True)

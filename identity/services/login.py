@@ -12,7 +12,15 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from identity.caller import Caller
-from identity.exceptions import IdentityError, NotAuthenticated, NotFound, ValidationFailed
+from identity.exceptions import (
+    LoginFailed,
+    LoginPrevented,
+    NotAuthenticated,
+    NotFound,
+    UserExpired,
+    UserLocked,
+    ValidationFailed,
+)
 from identity.models import Application, RefreshToken, Registration, Tenant, User
 from identity.selectors import LOGIN_ID_TYPES, user_get_by_login_id
 from identity.services.access_tokens import AccessToken, AuthenticationType, access_token_issue
@@ -24,32 +32,6 @@ from identity.services.refresh_tokens import (
     refresh_tokens_revoke,
     refresh_tokens_revoke_family,
 )
-
-
-class LoginFailed(IdentityError):
-    """Unknown login id or wrong password: one answer (404, empty body) for both."""
-
-    code = "[LoginFailed]"
-    message = "Invalid login credentials."
-
-
-class LoginPrevented(IdentityError):
-    """The account is locked out after too many failures (FusionAuth answers 409)."""
-
-    code = "[LoginPreventedException]"
-    message = "Login is prevented for this user."
-
-
-class UserExpired(IdentityError):
-    code = "[UserExpiredException]"
-    message = "The user has expired."
-
-
-class UserLocked(IdentityError):
-    """The account is deactivated (FusionAuth answers 423 for a locked account)."""
-
-    code = "[UserLockedException]"
-    message = "The user is locked."
 
 
 class LoginStatus(Enum):
