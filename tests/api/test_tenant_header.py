@@ -80,13 +80,20 @@ KEYED = {
     "tenant": Family(_get(lambda s: f"/api/tenant/{s.world.tenant.pk}")),
     "application": Family(_get(lambda s: f"/api/application/{s.world.application.pk}")),
     "application-list": Family(_get(lambda s: "/api/application"), hidden=200),
+    "tenant-list": Family(_get(lambda s: "/api/tenant"), hidden=200),
     "user": Family(_get(lambda s: f"/api/user/{s.world.user.pk}")),
+    "user-create": Family(
+        lambda c, s, h: c.post("/api/user", {"user": {"email": "new@example.com"}}, format="json", **h),
+        resolves=True,
+        foreign=200,
+    ),
     "user-search": Family(_get(lambda s: "/api/user?email=ann@example.com"), resolves=True, foreign=404),
     "registration": Family(
         _get(lambda s: f"/api/user/registration/{s.world.user.pk}/{s.world.application.pk}")
     ),
     "api-key": Family(_get(lambda s: f"/api/api-key/{s.locked_key_id}")),
     "refresh-tokens": Family(_get(lambda s: f"/api/jwt/refresh?userId={s.world.user.pk}")),
+    "refresh-revoke": Family(lambda c, s, h: c.delete(f"/api/jwt/refresh?userId={s.world.user.pk}", **h)),
     "refresh-token": Family(_get(lambda s: f"/api/jwt/refresh/{s.session['refreshTokenId']}")),
     "vend": Family(
         lambda c, s, h: c.post("/api/jwt/vend", {"claims": {"x": 1}}, format="json", **h),
@@ -136,8 +143,12 @@ def test_api_key_endpoints(api_client, scene, name, locked, variant):
     _assert_body(response, variant, family, locked)
     if expected >= 400:
         assert db_state() == before
-    if name == "application-list" and variant in ("unknown", "other") and not locked:
-        assert response.json()["applications"] == []
+    if variant in ("unknown", "other") and not locked:
+        if name == "application-list":
+            assert response.json()["applications"] == []
+        if name == "tenant-list":
+            expected_ids = [scene.other_tenant_id] if variant == "other" else []
+            assert [t["id"] for t in response.json()["tenants"]] == expected_ids
 
 
 def _assert_body(response, variant, family, locked):
