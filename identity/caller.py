@@ -6,11 +6,13 @@ access token and the `X-FusionAuth-TenantId` header; views and services ask it, 
 address, `.scope(queryset)` for lists.
 
 FusionAuth's rules for the header are the table `TENANT_HEADER_RULES` below, the only place they are
-written. FusionAuth documents the header as a tenant id that selects the tenant, a tenant-locked key
-as confined to its tenant (a header naming another is refused with 401), and an object of another
-tenant as not found. It does not document a malformed value; we answer it, on every endpoint, with
-the field error FusionAuth gives any value that is not an id (`[invalid]tenantId`, 400), rather
-than silently reading it as "no tenant" (which would widen a global key's reach).
+written. FusionAuth documents the header as the tenant id that scopes a request (required only when
+the tenant cannot be inferred: `[TenantIdRequired]`), a tenant-locked key as seeing only its own
+tenant's objects, and an object of another tenant as not found. What it does not spell out, we
+answer once for every endpoint: a locked key naming another tenant is refused (401, as a key
+without the permission is), and a malformed value is the field error any non-id value gets
+(`[invalid]tenantId`, 400) rather than being read as "no tenant", which would widen a global
+caller's reach.
 """
 
 from __future__ import annotations
