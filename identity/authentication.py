@@ -83,6 +83,14 @@ class HasKeyManagerAPIKey(HasAPIKey):
         return isinstance(caller, Caller) and caller.api_key is not None and caller.api_key.key_manager
 
 
+class HasAPIKeyOrUserToken(BasePermission):
+    """An API key, or a user's access token (an end user acting on their own sessions)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        caller = request.auth
+        return isinstance(caller, Caller) and (caller.api_key is not None or caller.principal is not None)
+
+
 class HasGlobalAPIKey(HasAPIKey):
     """Shared configuration (signing keys): only a key not locked to a tenant may manage it."""
 

@@ -159,3 +159,19 @@ def test_unknown_method_is_405_without_body(api_client, default_tenant):
     _, raw = make_api_key()
     response = api_client.put("/api/probe", {}, format="json", HTTP_AUTHORIZATION=raw)
     assert response.status_code == 405
+
+
+def test_only_the_authentication_module_reads_request_auth():
+    """`request.auth` is always a Caller (identity/caller.py); code elsewhere asks `caller_of(request)`,
+    so a leftover `isinstance(request.auth, APIKey)` (always False now) cannot silently drop a rule."""
+    from pathlib import Path
+
+    import identity
+
+    root = Path(identity.__file__).parent
+    readers = sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if "request.auth" in path.read_text() and path.name != "authentication.py"
+    )
+    assert readers == []

@@ -20,9 +20,9 @@ from identity.authentication import (
     AnonymousCaller,
     APIKeyAuthentication,
     HasAPIKey,
+    HasAPIKeyOrUserToken,
     caller_of,
 )
-from identity.caller import Caller
 from identity.cookies import REFRESH_COOKIE, set_token_cookies
 from identity.exceptions import NotFound, ValidationFailed
 from identity.models import Application, RefreshToken, User
@@ -52,12 +52,6 @@ class RevokeInputSerializer(serializers.Serializer):
     userId = serializers.UUIDField(required=False)
     applicationId = serializers.UUIDField(required=False)
     token = serializers.CharField(required=False, allow_blank=False, max_length=512)
-
-
-class HasAPIKeyOrUserToken(BasePermission):
-    def has_permission(self, request: Request, view: Any) -> bool:
-        caller = request.auth
-        return isinstance(caller, Caller) and (caller.api_key is not None or caller.principal is not None)
 
 
 def _flat(data: Any) -> dict[str, Any]:
