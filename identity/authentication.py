@@ -1,7 +1,8 @@
-"""API-key authentication for the REST APIs, as FusionAuth does it.
+"""Authentication for the REST APIs, as FusionAuth does it; each class builds the request's Caller.
 
-`Authorization: <raw key>` with no scheme. An empty header counts as absent (the official SDK
-sends one on anonymous calls). Bearer/JWT/Basic headers are left to other authenticators.
+API keys: `Authorization: <raw key>` with no scheme. An empty header counts as absent (the official
+SDK sends one on anonymous calls). Bearer/JWT/Basic headers are left to other authenticators.
+Whatever authenticates (or nothing), `request.auth` is the one `identity.caller.Caller`.
 """
 
 from __future__ import annotations
@@ -16,19 +17,26 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from identity.caller import TENANT_HEADER, Caller
 from identity.cookies import ACCESS_COOKIE, token_cookie
 from identity.exceptions import NotAuthenticated
-from identity.models import APIKey, Tenant
-from identity.selectors import tenant_resolve
 from identity.services.access_tokens import VerifiedToken, access_token_verify
 from identity.services.api_keys import api_key_authenticate, api_key_value_well_formed
 
-TENANT_HEADER = "X-FusionAuth-TenantId"
 _OTHER_SCHEMES = frozenset({"bearer", "jwt", "basic"})
 
 
+def endpoint_of(request: Request) -> str:
+    """The endpoint a request calls, named as FusionAuth names it in key permissions: its route up to
+    the first path parameter (`/api/user/{id}` is `/api/user`; `/api/user/registration/{id}` is
+    `/api/user/registration`). Matched exactly, so a permission never reaches a neighbour below it."""
+    match = request.resolver_match
+    route = match.route if match is not None else request.path.lstrip("/")
+    return "/" + route.split("<", 1)[0].rstrip("/")
+
+
 class APIKeyAuthentication(BaseAuthentication):
-    def authenticate(self, request: Request) -> tuple[AnonymousUser, APIKey] | None:
+    def authenticate(self, request: Request) -> tuple[AnonymousUser, Caller] | None:
         header = request.META.get("HTTP_AUTHORIZATION", "").strip()
         if not header:
             return None
@@ -37,32 +45,60 @@ class APIKeyAuthentication(BaseAuthentication):
             return None
         if not api_key_value_well_formed(header):
             raise NotAuthenticated()  # no key has such a value: answer without a lookup
-        api_key = api_key_authenticate(raw=header, path=request.path, method=request.method or "GET")
-        return AnonymousUser(), api_key
+        api_key = api_key_authenticate(
+            raw=header, endpoint=endpoint_of(request), method=request.method or "GET"
+        )
+        return AnonymousUser(), Caller.build(api_key=api_key, header=request.headers.get(TENANT_HEADER))
 
     def authenticate_header(self, request: Request) -> str:
         # Makes DRF answer 401 rather than 403 for a missing key; the body stays empty.
         return "APIKey"
 
 
+class AnonymousCaller(BaseAuthentication):
+    """Last in every list: a request no credential authenticated is still a Caller, confined by its
+    tenant header like any other (so anonymous token endpoints follow the same table)."""
+
+    def authenticate(self, request: Request) -> tuple[AnonymousUser, Caller]:
+        return AnonymousUser(), Caller.build(header=request.headers.get(TENANT_HEADER))
+
+
+def caller_of(request: Request) -> Caller:
+    """The Caller the authentication classes built for this request."""
+    if not isinstance(request.auth, Caller):
+        raise NotAuthenticated()
+    return request.auth
+
+
 class HasAPIKey(BasePermission):
     """The request was authenticated by an API key (whose endpoint permission was already checked)."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return isinstance(request.auth, APIKey)
+        return isinstance(request.auth, Caller) and request.auth.api_key is not None
 
 
 class HasKeyManagerAPIKey(HasAPIKey):
     """Only key-manager keys may create, change or delete API keys."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return isinstance(request.auth, APIKey) and request.auth.key_manager
+        caller = request.auth
+        return isinstance(caller, Caller) and caller.api_key is not None and caller.api_key.key_manager
 
 
-def request_tenant(request: Request) -> Tenant:
-    """The tenant this API call acts in (lock of the key, tenant header, or the only tenant)."""
-    api_key = request.auth if isinstance(request.auth, APIKey) else None
-    return tenant_resolve(api_key=api_key, requested_id=request.headers.get(TENANT_HEADER))
+class HasAPIKeyOrUserToken(BasePermission):
+    """An API key, or a user's access token (an end user acting on their own sessions)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        caller = request.auth
+        return isinstance(caller, Caller) and (caller.api_key is not None or caller.principal is not None)
+
+
+class HasGlobalAPIKey(HasAPIKey):
+    """Shared configuration (signing keys): only a key not locked to a tenant may manage it."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        caller = request.auth
+        return isinstance(caller, Caller) and caller.api_key is not None and caller.locked_tenant is None
 
 
 @dataclass(frozen=True)
@@ -85,7 +121,7 @@ class AccessTokenAuthentication(JWTAuthentication):
     simplejwt parses the header; verification is ours (per-tenant keys, token kinds), so a vended
     token, an id token or a refresh-token value never authenticates a user."""
 
-    def authenticate(self, request: Request) -> tuple[TokenPrincipal, VerifiedToken] | None:  # type: ignore[override]
+    def authenticate(self, request: Request) -> tuple[TokenPrincipal, Caller] | None:  # type: ignore[override]
         header = self.get_header(request)
         raw = self.get_raw_token(header) if header is not None else None
         if raw is None:
@@ -94,7 +130,9 @@ class AccessTokenAuthentication(JWTAuthentication):
                 return None
             raw = cookie.encode("ascii", errors="replace")
         verified = access_token_verify(token=raw.decode("ascii", errors="replace"), now=timezone.now())
-        return TokenPrincipal(verified), verified
+        return TokenPrincipal(verified), Caller.build(
+            principal=verified, header=request.headers.get(TENANT_HEADER)
+        )
 
     def authenticate_header(self, request: Request) -> str:
         return "Bearer"

@@ -1,16 +1,16 @@
 """The one place where errors become HTTP responses, in FusionAuth's shapes.
 
-400 always carries an Errors JSON body (the official SDK raises on an empty or non-JSON 400);
-401 and 404 carry nothing, so a caller cannot tell which part of its credentials was wrong or
-whether a hidden object exists. Every server-side error (a domain error mapped to 5xx, or any
-exception nobody expected) answers one generic body; what went wrong goes to the log only, so a
-response never carries an operator hint, a setting name or a stack trace.
+Domain errors answer with the status and body their class declares (identity/exceptions.py).
+DRF's and Django's own exceptions are mapped here to the same shapes: 400 always carries an Errors
+JSON body (the official SDK raises on an empty or non-JSON 400); 401 and 404 carry nothing. Every
+server-side error (a domain error of status 5xx, or any exception nobody expected) answers one
+generic body; what went wrong goes to the log only, so a response never carries an operator hint,
+a setting name or a stack trace.
 """
 
 from __future__ import annotations
 
 import logging
-from functools import cache
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -21,14 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from identity.exceptions import (
-    Conflict,
-    ErrorItem,
-    IdentityError,
-    NotAuthenticated,
-    NotFound,
-    ValidationFailed,
-)
+from identity.exceptions import ErrorItem, IdentityError, ValidationFailed
 
 logger = logging.getLogger("identity.errors")
 
@@ -77,28 +70,6 @@ def validation_error_body(detail: Any) -> dict[str, Any]:
     return ValidationFailed(field_errors=fields, general_errors=general).as_json()
 
 
-@cache
-def _status_table() -> tuple[dict[type[IdentityError], int], frozenset[type[IdentityError]]]:
-    """Domain error → HTTP status, and which of them answer with an empty body."""
-    from identity.services.access_tokens import SigningKeyMissing
-    from identity.services.login import LoginFailed, LoginPrevented, UserExpired, UserLocked
-    from identity.signing import TokenInvalid
-
-    statuses: dict[type[IdentityError], int] = {
-        NotAuthenticated: 401,
-        TokenInvalid: 401,
-        NotFound: 404,
-        LoginFailed: 404,
-        Conflict: 409,
-        LoginPrevented: 409,
-        UserExpired: 410,
-        UserLocked: 423,
-        SigningKeyMissing: 500,
-    }
-    empty = frozenset({NotAuthenticated, TokenInvalid, NotFound, LoginFailed})
-    return statuses, empty
-
-
 def _server_error(exc: Exception, context: dict[str, Any], status: int = 500) -> Response:
     """The generic answer to a server-side error; the detail is logged, never sent."""
     request = context.get("request")
@@ -115,19 +86,10 @@ def _server_error(exc: Exception, context: dict[str, Any], status: int = 500) ->
 
 
 def _identity_response(exc: IdentityError, context: dict[str, Any]) -> Response:
-    if isinstance(exc, ValidationFailed):
-        return Response(exc.as_json(), status=400)
-    statuses, empty = _status_table()
-    for cls in type(exc).__mro__:
-        if cls in statuses:
-            if statuses[cls] >= 500:
-                return _server_error(exc, context, statuses[cls])
-            if cls in empty:
-                return _empty(statuses[cls])
-            return Response(
-                {"generalErrors": [ErrorItem(exc.code, exc.message).as_json()]}, status=statuses[cls]
-            )
-    return Response({"generalErrors": [ErrorItem(exc.code, exc.message).as_json()]}, status=400)
+    """Each domain error carries its own status and body rule (identity/exceptions.py)."""
+    if exc.status_code >= 500:
+        return _server_error(exc, context, exc.status_code)
+    return Response(exc.body(), status=exc.status_code)
 
 
 def identity_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -1,4 +1,9 @@
-"""Domain errors. Each has a stable code; `identity.exception_handler` maps them to HTTP once.
+"""Domain errors, all of them, each carrying its HTTP answer (DRF's `APIException` shape).
+
+Every class says its `status_code`, its stable `default_code` and `default_detail`, and its body
+rule (`empty_body`: 401 and 404 carry nothing, so a caller cannot tell which part of its
+credentials was wrong or whether a hidden object exists). `identity.exception_handler` only asks
+the exception; there is no second table to keep in step.
 
 Codes follow FusionAuth's `[errorType]field.path` convention so the official SDK and existing
 client code that matches on them keep working. This module imports nothing from DRF or HTTP.
@@ -7,7 +12,7 @@ client code that matches on them keep working. This module imports nothing from 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
@@ -24,15 +29,23 @@ class ErrorItem:
 
 
 class IdentityError(Exception):
-    """Base of every error the services raise on purpose."""
+    """Base of every error the services raise on purpose: by default a 400 with one general error."""
 
-    code = "[invalid]"
-    message = "The request is invalid."
+    status_code: ClassVar[int] = 400
+    default_code: ClassVar[str] = "[invalid]"
+    default_detail: ClassVar[str] = "The request is invalid."
+    empty_body: ClassVar[bool] = False
 
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.message)
-        if message:
-            self.message = message
+    def __init__(self, detail: str | None = None) -> None:
+        self.code = self.default_code
+        self.message = detail or self.default_detail
+        super().__init__(self.message)
+
+    def body(self) -> dict[str, Any] | None:
+        """The JSON body of the answer; None for an empty one."""
+        if self.empty_body:
+            return None
+        return {"generalErrors": [ErrorItem(self.code, self.message).as_json()]}
 
 
 class ValidationFailed(IdentityError):
@@ -76,6 +89,10 @@ class ValidationFailed(IdentityError):
             body["generalErrors"] = [e.as_json() for e in self.general_errors]
         return body
 
+    def body(self) -> dict[str, Any]:
+        # Always a JSON object, even an empty one: the official SDK raises on an empty 400.
+        return self.as_json()
+
 
 class TenantIdRequired(ValidationFailed):
     """More than one tenant exists and nothing in the request says which one is meant."""
@@ -92,22 +109,85 @@ class TenantIdRequired(ValidationFailed):
         )
 
 
+class RefreshTokenUnusable(ValidationFailed):
+    """One answer for every reason a refresh token cannot be used (unknown, expired, revoked,
+    reused, refresh not allowed, lifetime too long), so a caller learns nothing from the difference."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add("refreshToken", "invalid", "The refresh token is invalid, expired or revoked.")
+
+
 class NotAuthenticated(IdentityError):
     """Missing, wrong, expired or unpermitted credentials: 401 with an empty body."""
 
-    code = "[NotAuthenticated]"
-    message = "Authentication failed."
+    status_code = 401
+    default_code = "[NotAuthenticated]"
+    default_detail = "Authentication failed."
+    empty_body = True
+
+
+class TokenInvalid(IdentityError):
+    """The token is malformed, forged, expired, of the wrong kind, or signed by an untrusted key:
+    401 with an empty body, like any credential that does not authenticate."""
+
+    status_code = 401
+    default_code = "[InvalidToken]"
+    default_detail = "The token is invalid."
+    empty_body = True
 
 
 class NotFound(IdentityError):
     """The object does not exist or is not visible to the caller: 404 with an empty body."""
 
-    code = "[NotFound]"
-    message = "Not found."
+    status_code = 404
+    default_code = "[NotFound]"
+    default_detail = "Not found."
+    empty_body = True
+
+
+class LoginFailed(IdentityError):
+    """Unknown login id or wrong password: one answer (404, empty body) for both."""
+
+    status_code = 404
+    default_code = "[LoginFailed]"
+    default_detail = "Invalid login credentials."
+    empty_body = True
 
 
 class Conflict(IdentityError):
     """The request conflicts with the current state, e.g. deleting the default tenant."""
 
-    code = "[Conflict]"
-    message = "The request conflicts with the current state."
+    status_code = 409
+    default_code = "[Conflict]"
+    default_detail = "The request conflicts with the current state."
+
+
+class LoginPrevented(IdentityError):
+    """The account is locked out after too many failures (FusionAuth answers 409)."""
+
+    status_code = 409
+    default_code = "[LoginPreventedException]"
+    default_detail = "Login is prevented for this user."
+
+
+class UserExpired(IdentityError):
+    status_code = 410
+    default_code = "[UserExpiredException]"
+    default_detail = "The user has expired."
+
+
+class UserLocked(IdentityError):
+    """The account is deactivated (FusionAuth answers 423 for a locked account)."""
+
+    status_code = 423
+    default_code = "[UserLockedException]"
+    default_detail = "The user is locked."
+
+
+class SigningKeyMissing(IdentityError):
+    """The tenant (or application) has no usable signing key configured: a server-side fault."""
+
+    status_code = 500
+    default_code = "[MissingSigningKey]"
+    default_detail = "No signing key is configured; run `manage.py generate_signing_key --make-default`."

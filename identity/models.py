@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin
 from django.db import models
@@ -415,18 +415,14 @@ class APIKey(TimestampedModel):
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
 
-    def allows(self, path: str, method: str) -> bool:
-        """Empty permissions make a super key; otherwise the longest matching endpoint decides."""
+    def allows(self, endpoint: str, method: str) -> bool:
+        """Empty permissions make a super key; otherwise the endpoint must be listed by its exact
+        name (FusionAuth's: the route up to its first id, e.g. `/api/user` for `/api/user/{id}`,
+        while `/api/user/registration` is an endpoint of its own) with the method."""
         if not self.permissions:
             return True
-        best: Any = None
-        for endpoint, methods in self.permissions.items():
-            prefix = endpoint.rstrip("/")
-            if (path == prefix or path.startswith(prefix + "/")) and (
-                best is None or len(prefix) > len(best[0])
-            ):
-                best = (prefix, methods)
-        return best is not None and method.upper() in {m.upper() for m in best[1]}
+        methods = self.permissions.get(endpoint)
+        return methods is not None and method.upper() in {str(m).upper() for m in methods}
 
 
 class ExternalJWTProvider(TimestampedModel):

@@ -5,54 +5,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from identity.exceptions import NotAuthenticated, NotFound, TenantIdRequired, ValidationFailed
 from identity.login_ids import login_id_key
-from identity.models import APIKey, Application, Tenant, User
+from identity.models import Application, Tenant, User
 
 
 def tenant_get_default() -> Tenant:
     return Tenant.objects.get(is_default=True)
-
-
-def tenant_resolve(*, api_key: APIKey | None, requested_id: str | None) -> Tenant:
-    """The tenant a request acts in: the API key's lock, else `X-FusionAuth-TenantId`, else the
-    only tenant there is. A locked key naming another tenant is refused, never silently re-scoped."""
-    if requested_id:
-        invalid = ValidationFailed.on_field("tenantId", "invalid", "X-FusionAuth-TenantId names no tenant.")
-        try:
-            requested = uuid.UUID(requested_id)
-        except ValueError as exc:
-            raise invalid from exc
-        if api_key is not None and api_key.tenant_id is not None and api_key.tenant_id != requested:
-            raise NotAuthenticated()
-        tenant = Tenant.objects.filter(pk=requested).first()
-        if tenant is None:
-            raise invalid
-        return tenant
-    if api_key is not None and api_key.tenant is not None:
-        return api_key.tenant
-    tenants = list(Tenant.objects.all()[:2])
-    if len(tenants) == 1:
-        return tenants[0]
-    raise TenantIdRequired()
-
-
-def application_visible(
-    *, api_key: APIKey | None, tenant_header: str | None, application_id: uuid.UUID | str
-) -> Application:
-    """An application the caller may address: any, for a global key, but only its own tenant's for
-    a tenant-locked key or when a tenant header is sent. Anything else is simply not found."""
-    try:
-        application = Application.objects.select_related("tenant").filter(pk=application_id).first()
-    except ValueError as exc:
-        raise NotFound() from exc
-    if application is None:
-        raise NotFound()
-    if api_key is not None and api_key.tenant_id is not None and api_key.tenant_id != application.tenant_id:
-        raise NotFound()
-    if tenant_header and tenant_header != str(application.tenant_id):
-        raise NotFound()
-    return application
 
 
 LOGIN_ID_TYPES = ("email", "username")

@@ -1,4 +1,5 @@
-"""The one door for token cryptography: the only module that imports PyJWT.
+"""The one door for token and key cryptography: the only module that imports PyJWT, and with
+identity.key_encryption the only one that imports `cryptography` (import-linter enforces both).
 
 Signing takes the algorithm and key from a SigningKey record. Verification looks the `kid` up among
 the keys the caller trusts and takes the algorithm from that key record, never from the token
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import math
 import re
@@ -22,10 +24,13 @@ from enum import StrEnum
 from typing import Any
 
 import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
 from identity import app_settings
-from identity.exceptions import IdentityError
+from identity.exceptions import TokenInvalid
 from identity.key_encryption import decrypt_secret
 from identity.models import KeyUse, SigningKey
 
@@ -49,13 +54,6 @@ class TokenKind(StrEnum):
     ID = "id"
     VENDED = "vend"
     CLIENT = "client"
-
-
-class TokenInvalid(IdentityError):
-    """The token is malformed, forged, expired, of the wrong kind, or signed by an untrusted key."""
-
-    code = "[InvalidToken]"
-    message = "The token is invalid."
 
 
 @dataclass(frozen=True)
@@ -246,3 +244,118 @@ def verify(
     if any(name in claims and claims[name] - leeway_seconds > current for name in ("nbf", "iat")):
         raise TokenInvalid()
     return claims, key
+
+
+# --- Key material: generation, PEM reading and writing, JWK members ------------------------------
+# Kept behind this door with the rest of the cryptography (import-linter enforces it): the key
+# services decide the rules (which sizes, which algorithm fits) from the plain facts returned here.
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+_EC_CURVES: dict[str, ec.EllipticCurve] = {
+    curve.name: curve for curve in (ec.SECP256R1(), ec.SECP384R1(), ec.SECP521R1())
+}
+
+
+@dataclass(frozen=True)
+class PublicKeyFacts:
+    """What the key services need to know about a public key: `RSA` with its size, `EC` with its
+    curve (`secp256r1`…) and size, or `OKP` (Ed25519); anything else is not supported."""
+
+    kty: str
+    bits: int | None
+    curve: str | None
+
+
+def public_key_facts(public_key: PublicKey) -> PublicKeyFacts:
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return PublicKeyFacts("RSA", public_key.key_size, None)
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return PublicKeyFacts("EC", public_key.curve.key_size, public_key.curve.name)
+    return PublicKeyFacts("OKP", None, "Ed25519")
+
+
+def private_key_generate(*, kty: str, bits: int | None = None, curve: str | None = None) -> PrivateKey:
+    """A new RSA (of `bits`), EC (on `curve`) or Ed25519 private key."""
+    if kty == "RSA":
+        return rsa.generate_private_key(public_exponent=65537, key_size=bits or 2048)
+    if kty == "EC":
+        return ec.generate_private_key(_EC_CURVES[curve or "secp256r1"])
+    return ed25519.Ed25519PrivateKey.generate()
+
+
+def private_pem(private_key: PrivateKey) -> bytes:
+    """PKCS#8 PEM, unencrypted: the caller encrypts it (identity.key_encryption) before storing it."""
+    return private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def public_pem(public_key: PublicKey) -> str:
+    return public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode("ascii")
+
+
+def private_key_read(pem: bytes) -> PrivateKey | None:
+    """A PEM private key; None for a readable key of an unsupported type. Unreadable PEM raises
+    ValueError (or TypeError for an encrypted one)."""
+    loaded = serialization.load_pem_private_key(pem, password=None)
+    return loaded if isinstance(loaded, PrivateKey) else None
+
+
+def public_key_read(pem: bytes) -> PublicKey | None:
+    """A PEM public key; None for a supported-format key of an unsupported type."""
+    loaded = serialization.load_pem_public_key(pem)
+    return loaded if isinstance(loaded, PublicKey) else None
+
+
+@dataclass(frozen=True)
+class Certificate:
+    public_key: PublicKey | None
+    """None when the certificate's key is of an unsupported type."""
+    not_valid_after: datetime
+    pem: str
+
+
+def certificate_read(pem: bytes) -> Certificate:
+    cert = x509.load_pem_x509_certificate(pem)
+    public = cert.public_key()
+    return Certificate(
+        public_key=public if isinstance(public, PublicKey) else None,
+        not_valid_after=cert.not_valid_after_utc,
+        pem=cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+    )
+
+
+def b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64url_int(value: int) -> str:
+    return b64url(value.to_bytes((value.bit_length() + 7) // 8 or 1, "big"))
+
+
+def public_jwk_members(public_key: PublicKey) -> dict[str, str]:
+    """The required public members of a key's JWK (RFC 7517/7518/8037)."""
+    if isinstance(public_key, rsa.RSAPublicKey):
+        numbers = public_key.public_numbers()
+        return {"kty": "RSA", "n": _b64url_int(numbers.n), "e": _b64url_int(numbers.e)}
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        point = public_key.public_numbers()
+        size = (public_key.curve.key_size + 7) // 8
+        crv = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}[public_key.curve.name]
+        return {
+            "kty": "EC",
+            "crv": crv,
+            "x": b64url(point.x.to_bytes(size, "big")),
+            "y": b64url(point.y.to_bytes(size, "big")),
+        }
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return {"kty": "OKP", "crv": "Ed25519", "x": b64url(raw)}
+
+
+def jwk_thumbprint(public_key: PublicKey) -> str:
+    """RFC 7638 thumbprint: SHA-256 over the required members in lexicographic order, no spaces."""
+    canonical = json.dumps(public_jwk_members(public_key), sort_keys=True, separators=(",", ":"))
+    return b64url(hashlib.sha256(canonical.encode("utf-8")).digest())

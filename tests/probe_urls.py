@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from identity.authentication import APIKeyAuthentication, HasAPIKey, HasKeyManagerAPIKey, request_tenant
+from identity.authentication import APIKeyAuthentication, HasAPIKey, HasKeyManagerAPIKey, caller_of
 from identity.exceptions import ValidationFailed
 
 
@@ -16,7 +16,8 @@ class ProbeApi(APIView):
     permission_classes = [HasAPIKey]
 
     def get(self, request: Request, **kwargs: object) -> Response:
-        return Response({"tenantId": str(request_tenant(request).pk), "keyId": str(request.auth.pk)})
+        caller = caller_of(request)
+        return Response({"tenantId": str(caller.tenant().pk), "keyId": str(caller.key().pk)})
 
     def delete(self, request: Request, **kwargs: object) -> Response:
         return Response(status=200)
@@ -37,6 +38,7 @@ class ManagerProbeApi(APIView):
 
 urlpatterns = [
     path("api/probe", ProbeApi.as_view()),
+    path("api/probe/sub/<str:item>", ProbeApi.as_view()),
     path("api/probe/<str:item>", ProbeApi.as_view()),
     path("api/other", ProbeApi.as_view()),
     path("api/probes", ProbeApi.as_view()),

@@ -75,6 +75,7 @@ def test_key_expiring_later_still_works(api_client, default_tenant):
         ("post", "/api/probe", 401),  # method not permitted
         ("get", "/api/other", 401),  # endpoint not permitted
         ("get", "/api/probes", 401),  # a longer name is not a sub-path
+        ("get", "/api/probe/sub/123", 401),  # an endpoint of its own below the permitted one
     ],
 )
 def test_endpoint_permissions(api_client, default_tenant, method, path, expected):
@@ -158,3 +159,19 @@ def test_unknown_method_is_405_without_body(api_client, default_tenant):
     _, raw = make_api_key()
     response = api_client.put("/api/probe", {}, format="json", HTTP_AUTHORIZATION=raw)
     assert response.status_code == 405
+
+
+def test_only_the_authentication_module_reads_request_auth():
+    """`request.auth` is always a Caller (identity/caller.py); code elsewhere asks `caller_of(request)`,
+    so a leftover `isinstance(request.auth, APIKey)` (always False now) cannot silently drop a rule."""
+    from pathlib import Path
+
+    import identity
+
+    root = Path(identity.__file__).parent
+    readers = sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if "request.auth" in path.read_text() and path.name != "authentication.py"
+    )
+    assert readers == []

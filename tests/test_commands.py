@@ -250,9 +250,9 @@ def test_create_api_key_with_permissions_tenant_and_expiry(world: dict[str, Any]
     )
     assert api_key.expires_at is not None
     assert abs(api_key.expires_at - (timezone.now() + timedelta(days=30))) < timedelta(minutes=1)
-    assert api_key_authenticate(raw=data["key"], path="/api/jwt/refresh", method="DELETE") == api_key
+    assert api_key_authenticate(raw=data["key"], endpoint="/api/jwt/refresh", method="DELETE") == api_key
     with pytest.raises(NotAuthenticated):
-        api_key_authenticate(raw=data["key"], path="/api/user", method="GET")
+        api_key_authenticate(raw=data["key"], endpoint="/api/user", method="GET")
 
 
 def test_create_api_key_defaults_to_a_global_super_key(db: None) -> None:
@@ -503,7 +503,7 @@ def assert_credentials_work(data: dict[str, Any]) -> None:
     assert demo_user.check_password(data["demoPassword"])
     api_key = APIKey.objects.get(pk=data["apiKeyId"])
     assert api_key.key_digest == secret_digest(data["apiKey"])
-    assert api_key_authenticate(raw=data["apiKey"], path="/api/login", method="POST") == api_key
+    assert api_key_authenticate(raw=data["apiKey"], endpoint="/api/login", method="POST") == api_key
 
 
 @pytest.fixture

@@ -93,19 +93,22 @@ def test_api_key_digest_unique(default_tenant):
 
 
 @pytest.mark.parametrize(
-    ("permissions", "path", "method", "allowed"),
+    ("permissions", "endpoint", "method", "allowed"),
     [
         ({}, "/api/anything", "DELETE", True),
         ({"/api/jwt/refresh": ["GET"]}, "/api/jwt/refresh", "GET", True),
-        ({"/api/jwt/refresh": ["GET"]}, "/api/jwt/refresh/abc", "get", True),
+        ({"/api/jwt/refresh": ["GET"]}, "/api/jwt/refresh", "get", True),
         ({"/api/jwt/refresh": ["GET"]}, "/api/jwt/refresh", "DELETE", False),
         ({"/api/jwt/refresh": ["GET"]}, "/api/jwt/refreshx", "GET", False),
+        # Endpoints are matched exactly: a shorter name never reaches the endpoints below it.
         ({"/api/jwt": ["GET"], "/api/jwt/refresh": ["DELETE"]}, "/api/jwt/refresh", "GET", False),
-        ({"/api/jwt": ["GET"], "/api/jwt/refresh": ["DELETE"]}, "/api/jwt/validate", "GET", True),
+        ({"/api/jwt": ["GET"], "/api/jwt/refresh": ["DELETE"]}, "/api/jwt/validate", "GET", False),
+        ({"/api/user": ["POST"]}, "/api/user/registration", "POST", False),
+        ({"/api/user": ["POST"]}, "/api/user/change-password", "POST", False),
     ],
 )
-def test_api_key_allows(permissions, path, method, allowed):
-    assert APIKey(permissions=permissions).allows(path, method) is allowed
+def test_api_key_allows(permissions, endpoint, method, allowed):
+    assert APIKey(permissions=permissions).allows(endpoint, method) is allowed
 
 
 def test_expiry_predicates():

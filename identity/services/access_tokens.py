@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from identity.exceptions import IdentityError
+from identity.exceptions import SigningKeyMissing, TokenInvalid
 from identity.key_store import KEYS, KeySnapshot, key_snapshot
 from identity.models import Application, Tenant, User
 from identity.selectors import jwt_configuration_for
-from identity.signing import LoadedKey, TokenInvalid, TokenKind, sign, unverified_header, verify
+from identity.signing import LoadedKey, TokenKind, sign, unverified_header, verify
 
 
 class AuthenticationType(StrEnum):
@@ -22,13 +22,6 @@ class AuthenticationType(StrEnum):
     JWT_SSO = "JWT_SSO"
     PING = "PING"
     FEDERATED_JWT = "FEDERATED_JWT"
-
-
-class SigningKeyMissing(IdentityError):
-    """The tenant (or application) has no usable signing key configured."""
-
-    code = "[MissingSigningKey]"
-    message = "No usable signing key."
 
 
 @dataclass(frozen=True)

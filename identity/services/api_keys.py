@@ -204,12 +204,13 @@ def api_key_delete(*, api_key: APIKey, caller: APIKey | None = None) -> None:
     api_key.delete()
 
 
-def api_key_authenticate(*, raw: str, path: str, method: str, now: datetime | None = None) -> APIKey:
-    """Find the key for a presented value and check it may call `method path`.
+def api_key_authenticate(*, raw: str, endpoint: str, method: str, now: datetime | None = None) -> APIKey:
+    """Find the key for a presented value and check it may call `method endpoint` (the endpoint's
+    name, not the request path: see APIKey.allows).
 
     Every failure (unknown, expired, not permitted) is the same NotAuthenticated, so a caller learns
     nothing about which keys exist. The lookup is by digest, so no comparison leaks timing."""
     api_key = APIKey.objects.select_related("tenant").filter(key_digest=secret_digest(raw)).first()
-    if api_key is None or api_key.is_expired(now or timezone.now()) or not api_key.allows(path, method):
+    if api_key is None or api_key.is_expired(now or timezone.now()) or not api_key.allows(endpoint, method):
         raise NotAuthenticated()
     return api_key

@@ -12,9 +12,19 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from identity.exceptions import IdentityError, NotAuthenticated, NotFound, ValidationFailed
-from identity.models import APIKey, Application, RefreshToken, Registration, Tenant, User
-from identity.selectors import LOGIN_ID_TYPES, tenant_resolve, user_get_by_login_id
+from identity.caller import Caller
+from identity.exceptions import (
+    IdentityError,
+    LoginFailed,
+    LoginPrevented,
+    NotAuthenticated,
+    NotFound,
+    UserExpired,
+    UserLocked,
+    ValidationFailed,
+)
+from identity.models import Application, RefreshToken, Registration, Tenant, User
+from identity.selectors import LOGIN_ID_TYPES, user_get_by_login_id
 from identity.services.access_tokens import AccessToken, AuthenticationType, access_token_issue
 from identity.services.refresh_tokens import (
     DeviceInfo,
@@ -24,32 +34,6 @@ from identity.services.refresh_tokens import (
     refresh_tokens_revoke,
     refresh_tokens_revoke_family,
 )
-
-
-class LoginFailed(IdentityError):
-    """Unknown login id or wrong password: one answer (404, empty body) for both."""
-
-    code = "[LoginFailed]"
-    message = "Invalid login credentials."
-
-
-class LoginPrevented(IdentityError):
-    """The account is locked out after too many failures (FusionAuth answers 409)."""
-
-    code = "[LoginPreventedException]"
-    message = "Login is prevented for this user."
-
-
-class UserExpired(IdentityError):
-    code = "[UserExpiredException]"
-    message = "The user has expired."
-
-
-class UserLocked(IdentityError):
-    """The account is deactivated (FusionAuth answers 423 for a locked account)."""
-
-    code = "[UserLockedException]"
-    message = "The user is locked."
 
 
 class LoginStatus(Enum):
@@ -72,33 +56,25 @@ def _dummy_password_work(password: str) -> None:
     User().set_password(password)
 
 
-def login_target(
-    *, api_key: APIKey | None, application_id: uuid.UUID | None, tenant_header: str | None
-) -> tuple[Tenant, Application | None]:
+def login_target(*, caller: Caller, application_id: uuid.UUID | None) -> tuple[Tenant, Application | None]:
     """Which tenant and application a login (or a password check such as change-password) is for,
     and whether the caller may ask.
 
-    The application names its tenant; without one the tenant comes from the API key or the tenant
-    header. An API key is required when the application (or, without one, the tenant) requires
-    authentication; a tenant-locked key never reaches another tenant's application."""
+    The application names its tenant; without one the tenant is the caller's (see Caller.tenant).
+    An API key is required when the application (or, without one, the tenant) requires
+    authentication; an application outside the caller's tenant is no application at all."""
     application: Application | None = None
     if application_id is not None:
         application = Application.objects.select_related("tenant").filter(pk=application_id).first()
-        if application is None or (
-            api_key is not None
-            and api_key.tenant_id is not None
-            and api_key.tenant_id != application.tenant_id
-        ):
+        if application is None or not caller.reaches(application.tenant_id):
             raise ValidationFailed.on_field("applicationId", "invalid", "No application has this id.")
         tenant = application.tenant
-        if tenant_header and tenant_header != str(tenant.pk):
-            raise ValidationFailed.on_field("applicationId", "invalid", "No application has this id.")
     else:
-        tenant = tenant_resolve(api_key=api_key, requested_id=tenant_header)
+        tenant = caller.tenant()
     requires_key = (
         application.require_authentication if application is not None else tenant.require_authentication
     )
-    if requires_key and api_key is None:
+    if requires_key and caller.api_key is None:
         raise NotAuthenticated()
     return tenant, application
 

@@ -24,7 +24,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from identity.exceptions import ValidationFailed
+from identity.exceptions import RefreshTokenUnusable
 from identity.hashing import new_secret, secret_digest
 from identity.models import (
     Application,
@@ -78,15 +78,6 @@ def refresh_tokens_revoke(
 
 MAX_VALUE_LENGTH = 512
 VALUE_LENGTH = 70  # base64url of 16 + 4 + 32 bytes
-
-
-class RefreshTokenUnusable(ValidationFailed):
-    """One answer for every reason a refresh token cannot be used (unknown, expired, revoked,
-    reused, refresh not allowed, lifetime too long), so a caller learns nothing from the difference."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.add("refreshToken", "invalid", "The refresh token is invalid, expired or revoked.")
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import os
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -12,9 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from django.db import models, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -24,16 +18,28 @@ from identity.exceptions import ValidationFailed
 from identity.key_encryption import decrypt_secret, encrypt_secret, encrypted_under_current_key
 from identity.key_store import key_store_invalidate
 from identity.models import Application, KeyAlgorithm, KeyUse, SigningKey, Tenant
+from identity.signing import (
+    KID_PATTERN,
+    PrivateKey,
+    PublicKey,
+    b64url,
+    certificate_read,
+    jwk_thumbprint,
+    private_key_generate,
+    private_key_read,
+    private_pem,
+    public_key_facts,
+    public_key_read,
+    public_pem,
+)
 
 HMAC_SECRET_BYTES = {KeyAlgorithm.HS256: 32, KeyAlgorithm.HS384: 48, KeyAlgorithm.HS512: 64}
 RSA_LENGTHS = (2048, 3072, 4096)
-EC_CURVES: dict[str, ec.EllipticCurve] = {
-    KeyAlgorithm.ES256: ec.SECP256R1(),
-    KeyAlgorithm.ES384: ec.SECP384R1(),
-    KeyAlgorithm.ES512: ec.SECP521R1(),
+EC_CURVES = {
+    KeyAlgorithm.ES256: "secp256r1",
+    KeyAlgorithm.ES384: "secp384r1",
+    KeyAlgorithm.ES512: "secp521r1",
 }
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 
 
 @dataclass(frozen=True)
@@ -43,49 +49,16 @@ class GeneratedKey:
     """URL-safe base64 of the HMAC secret, to be shown once; None for asymmetric keys."""
 
 
-def _b64url_int(value: int) -> str:
-    return _b64url(value.to_bytes((value.bit_length() + 7) // 8 or 1, "big"))
-
-
-def _b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def public_jwk_members(public_key: PublicKey) -> dict[str, str]:
-    """The required public members of a key's JWK (RFC 7517/7518/8037)."""
-    if isinstance(public_key, rsa.RSAPublicKey):
-        numbers = public_key.public_numbers()
-        return {"kty": "RSA", "n": _b64url_int(numbers.n), "e": _b64url_int(numbers.e)}
-    if isinstance(public_key, ec.EllipticCurvePublicKey):
-        point = public_key.public_numbers()
-        size = (public_key.curve.key_size + 7) // 8
-        crv = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}[public_key.curve.name]
-        return {
-            "kty": "EC",
-            "crv": crv,
-            "x": _b64url(point.x.to_bytes(size, "big")),
-            "y": _b64url(point.y.to_bytes(size, "big")),
-        }
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return {"kty": "OKP", "crv": "Ed25519", "x": _b64url(raw)}
-
-
-def jwk_thumbprint(public_key: PublicKey) -> str:
-    """RFC 7638 thumbprint: SHA-256 over the required members in lexicographic order, no spaces."""
-    canonical = json.dumps(public_jwk_members(public_key), sort_keys=True, separators=(",", ":"))
-    return _b64url(hashlib.sha256(canonical.encode("utf-8")).digest())
-
-
 def _new_private_key(algorithm: KeyAlgorithm, length: int | None) -> tuple[PrivateKey, int | None]:
     if algorithm.startswith("RS"):
         bits = length or 2048
         if bits not in RSA_LENGTHS:
             raise ValidationFailed.on_field("key.length", "invalid", "RSA keys are 2048, 3072 or 4096 bits.")
-        return rsa.generate_private_key(public_exponent=65537, key_size=bits), bits
+        return private_key_generate(kty="RSA", bits=bits), bits
     if algorithm in EC_CURVES:
-        curve = EC_CURVES[algorithm]
-        return ec.generate_private_key(curve), curve.key_size
-    return ed25519.Ed25519PrivateKey.generate(), None
+        private_key = private_key_generate(kty="EC", curve=EC_CURVES[algorithm])
+        return private_key, public_key_facts(private_key.public_key()).bits
+    return private_key_generate(kty="OKP"), None
 
 
 def _new_key_id(requested: uuid.UUID | None) -> uuid.UUID:
@@ -132,19 +105,16 @@ def signing_key_generate(
             tenant=tenant,
             name=name,
             algorithm=alg,
-            kid=_b64url(os.urandom(20)),
+            kid=b64url(os.urandom(20)),
             length=size,
             issuer=issuer,
             encrypted_secret=encrypt_secret(secret, associated_data=aad),
         )
         key.save()
         key_store_invalidate()
-        return GeneratedKey(key=key, hmac_secret=_b64url(secret))
+        return GeneratedKey(key=key, hmac_secret=b64url(secret))
     private_key, bits = _new_private_key(alg, length)
     public_key = private_key.public_key()
-    private_pem = private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
     key = SigningKey(
         id=key_id,
         tenant=tenant,
@@ -153,10 +123,8 @@ def signing_key_generate(
         kid=jwk_thumbprint(public_key),
         length=bits,
         issuer=issuer,
-        public_key=public_key.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode("ascii"),
-        encrypted_secret=encrypt_secret(private_pem, associated_data=aad),
+        public_key=public_pem(public_key),
+        encrypted_secret=encrypt_secret(private_pem(private_key), associated_data=aad),
         use=KeyUse.SIGN_AND_VERIFY,
     )
     key.save()
@@ -277,17 +245,14 @@ def signing_key_within_reach(*, key: SigningKey, tenant: Tenant, tenant_locked: 
 
 
 def _infer_algorithm(public_key: PublicKey) -> KeyAlgorithm:
-    if isinstance(public_key, rsa.RSAPublicKey):
+    facts = public_key_facts(public_key)
+    if facts.kty == "RSA":
         return KeyAlgorithm.RS256
-    if isinstance(public_key, ec.EllipticCurvePublicKey):
-        by_curve = {
-            "secp256r1": KeyAlgorithm.ES256,
-            "secp384r1": KeyAlgorithm.ES384,
-            "secp521r1": KeyAlgorithm.ES512,
-        }
-        if public_key.curve.name in by_curve:
-            return by_curve[public_key.curve.name]
-    elif isinstance(public_key, ed25519.Ed25519PublicKey):
+    if facts.kty == "EC":
+        by_curve = {curve: alg for alg, curve in EC_CURVES.items()}
+        if facts.curve in by_curve:
+            return by_curve[facts.curve]
+    elif facts.kty == "OKP":
         return KeyAlgorithm.EDDSA
     raise ValidationFailed.on_field("key.publicKey", "invalid", "Unsupported key type.")
 
@@ -295,27 +260,26 @@ def _infer_algorithm(public_key: PublicKey) -> KeyAlgorithm:
 def _check_key_fits(public_key: PublicKey, algorithm: KeyAlgorithm, *, verify_only: bool) -> int | None:
     """The key type must match the algorithm exactly (RS*: RSA of at least 2048 bits, or 1024 for
     a verify-only key as FusionAuth allows; ES*: its own curve; EdDSA: Ed25519)."""
-    if algorithm.startswith("RS") and isinstance(public_key, rsa.RSAPublicKey):
+    facts = public_key_facts(public_key)
+    if algorithm.startswith("RS") and facts.kty == "RSA" and facts.bits is not None:
         minimum = 1024 if verify_only else 2048
-        if public_key.key_size < minimum:
+        if facts.bits < minimum:
             raise ValidationFailed.on_field(
                 "key.length", "invalid", f"RSA keys need at least {minimum} bits."
             )
-        return public_key.key_size
-    if algorithm in EC_CURVES and isinstance(public_key, ec.EllipticCurvePublicKey):
-        if public_key.curve.name != EC_CURVES[algorithm].name:
+        return facts.bits
+    if algorithm in EC_CURVES and facts.kty == "EC":
+        if facts.curve != EC_CURVES[algorithm]:
             raise ValidationFailed.on_field(
                 "key.algorithm", "mismatch", f"{algorithm} needs a different curve."
             )
-        return public_key.curve.key_size
-    if algorithm == KeyAlgorithm.EDDSA and isinstance(public_key, ed25519.Ed25519PublicKey):
+        return facts.bits
+    if algorithm == KeyAlgorithm.EDDSA and facts.kty == "OKP":
         return None
     raise ValidationFailed.on_field("key.algorithm", "mismatch", f"The key is not a {algorithm} key.")
 
 
 def _clean_kid(kid: str | None, default: str) -> str:
-    from identity.signing import KID_PATTERN
-
     value = (kid or "").strip() or default
     if not KID_PATTERN.fullmatch(value):
         raise ValidationFailed.on_field(
@@ -373,7 +337,7 @@ def signing_key_import(
             tenant=tenant,
             name=name,
             algorithm=alg,
-            kid=_clean_kid(kid, _b64url(os.urandom(20))),
+            kid=_clean_kid(kid, b64url(os.urandom(20))),
             length=len(raw),
             issuer=issuer,
             encrypted_secret=encrypt_secret(raw, associated_data=aad),
@@ -387,21 +351,15 @@ def signing_key_import(
     cert_pem = ""
     try:
         if private_key:
-            loaded = serialization.load_pem_private_key(
-                _pem_bytes(private_key, "key.privateKey"), password=None
-            )
-            if not isinstance(
-                loaded, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-            ):
+            loaded = private_key_read(_pem_bytes(private_key, "key.privateKey"))
+            if loaded is None:
                 raise ValidationFailed.on_field("key.privateKey", "invalid", "Unsupported private key type.")
             private = loaded
             public = loaded.public_key()
         if certificate:
-            cert = x509.load_pem_x509_certificate(_pem_bytes(certificate, "key.certificate"))
-            cert_public = cert.public_key()
-            if not isinstance(
-                cert_public, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
-            ):
+            cert = certificate_read(_pem_bytes(certificate, "key.certificate"))
+            cert_public = cert.public_key
+            if cert_public is None:
                 raise ValidationFailed.on_field(
                     "key.certificate", "invalid", "Unsupported certificate key type."
                 )
@@ -410,11 +368,11 @@ def signing_key_import(
                     "key.certificate", "mismatch", "Certificate and private key differ."
                 )
             public = cert_public
-            expires_at = cert.not_valid_after_utc
-            cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+            expires_at = cert.not_valid_after
+            cert_pem = cert.pem
         if public_key:
-            given = serialization.load_pem_public_key(_pem_bytes(public_key, "key.publicKey"))
-            if not isinstance(given, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
+            given = public_key_read(_pem_bytes(public_key, "key.publicKey"))
+            if given is None:
                 raise ValidationFailed.on_field("key.publicKey", "invalid", "Unsupported public key type.")
             if public is not None and jwk_thumbprint(public) != jwk_thumbprint(given):
                 raise ValidationFailed.on_field("key.publicKey", "mismatch", "The public key does not match.")
@@ -436,17 +394,10 @@ def signing_key_import(
         use=KeyUse.SIGN_AND_VERIFY if private is not None else KeyUse.VERIFY_ONLY,
         length=length,
         issuer=issuer,
-        public_key=public.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode("ascii"),
+        public_key=public_pem(public),
         certificate=cert_pem,
         expires_at=expires_at,
-        encrypted_secret=encrypt_secret(
-            private.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            ),
-            associated_data=aad,
-        )
+        encrypted_secret=encrypt_secret(private_pem(private), associated_data=aad)
         if private is not None
         else "",
     )

@@ -9,7 +9,6 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from identity.authentication import TENANT_HEADER
 from identity.exceptions import NotFound, ValidationFailed
 
 
@@ -49,15 +48,3 @@ def body_object(request: Request, root: str) -> Any:
     if data is None or root not in data:
         raise ValidationFailed.on_field(root, "missing", f"The request needs a {root} object.")
     return data[root]
-
-
-def named_tenant(request: Request) -> uuid.UUID | None:
-    """The tenant a caller names with X-FusionAuth-TenantId (the SDK sends it on every call once
-    set) on anonymous token endpoints; a malformed value names no real tenant, so nothing matches."""
-    raw = request.headers.get(TENANT_HEADER)
-    if not raw:
-        return None
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        return uuid.UUID(int=0)

@@ -14,17 +14,17 @@ from rest_framework.response import Response
 
 from identity.authentication import (
     AccessTokenAuthentication,
+    AnonymousCaller,
     APIKeyAuthentication,
     HasAPIKey,
     TokenPrincipal,
-    request_tenant,
+    caller_of,
 )
 from identity.cookies import ACCESS_COOKIE, REFRESH_COOKIE, set_token_cookies, token_cookie
 from identity.exceptions import NotAuthenticated
-from identity.models import APIKey
 from identity.services.jwt import jwt_issue, jwt_reconcile, jwt_validate, jwt_vend
 from identity.signing import MAX_TOKEN_BYTES
-from identity.views.common import named_tenant, parse
+from identity.views.common import parse
 from identity.views.login import MetaDataSerializer, device_info, login_response
 
 
@@ -80,7 +80,7 @@ class JWTViewSet(viewsets.ViewSet):
             return [AccessTokenAuthentication()]
         if action == "vend":
             return [APIKeyAuthentication()]
-        return []
+        return [AnonymousCaller()]
 
     def get_permissions(self) -> list[BasePermission]:
         if self.action == "issue":
@@ -93,7 +93,7 @@ class JWTViewSet(viewsets.ViewSet):
         token = presented_token(request)
         if not token:
             raise NotAuthenticated()
-        validated = jwt_validate(token=token, now=timezone.now(), tenant_id=named_tenant(request))
+        validated = jwt_validate(token=token, now=timezone.now(), tenant_id=caller_of(request).tenant_id)
         return Response({"jwt": validated.claims, "tokenKind": validated.kind.value})
 
     def issue(self, request: Request) -> Response:
@@ -122,12 +122,12 @@ class JWTViewSet(viewsets.ViewSet):
     def vend(self, request: Request) -> Response:
         data = parse(VendInputSerializer, request.data)
         token = jwt_vend(
-            tenant=request_tenant(request),
+            tenant=caller_of(request).tenant(),
             claims=data["claims"],
             key_id=data.get("keyId"),
             ttl_seconds=data.get("timeToLiveInSeconds"),
             now=timezone.now(),
-            tenant_locked=isinstance(request.auth, APIKey) and request.auth.tenant_id is not None,
+            tenant_locked=caller_of(request).locked_tenant is not None,
         )
         return Response({"token": token})
 

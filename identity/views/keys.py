@@ -8,13 +8,12 @@ from django.db.models import Q
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from rest_framework import serializers, viewsets
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from identity.authentication import APIKeyAuthentication
+from identity.authentication import APIKeyAuthentication, HasGlobalAPIKey
 from identity.exceptions import NotFound
-from identity.models import APIKey, KeyAlgorithm, SigningKey
+from identity.models import KeyAlgorithm, SigningKey
 from identity.services.signing_keys import (
     signing_key_delete,
     signing_key_generate,
@@ -24,13 +23,6 @@ from identity.services.signing_keys import (
 from identity.views.common import instant, parse, path_uuid
 
 KEY_TYPES = {"HMAC": "HS", "RSA": "RS", "EC": "ES", "OKP": "EdDSA"}
-
-
-class HasGlobalAPIKey(BasePermission):
-    """Keys are shared configuration: only a key that is not locked to a tenant may manage them."""
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return isinstance(request.auth, APIKey) and request.auth.tenant_id is None
 
 
 class KeyOutputSerializer(serializers.Serializer):

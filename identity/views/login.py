@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from identity.authentication import TENANT_HEADER, APIKeyAuthentication, HasAPIKey
+from identity.authentication import AnonymousCaller, APIKeyAuthentication, HasAPIKey, caller_of
 from identity.cookies import (
     ACCESS_COOKIE,
     REFRESH_COOKIE,
@@ -23,10 +23,9 @@ from identity.cookies import (
     set_token_cookies,
     token_cookie,
 )
-from identity.exceptions import NotAuthenticated
-from identity.models import APIKey
+from identity.models import Application
 from identity.parsers import SafeJSONParser
-from identity.selectors import LOGIN_ID_TYPES, application_visible
+from identity.selectors import LOGIN_ID_TYPES
 from identity.services.login import LoginResult, login, login_ping, login_target, logout
 from identity.services.refresh_tokens import DeviceInfo
 from identity.views.common import instant, parse, path_uuid
@@ -93,16 +92,13 @@ def client_address(request: Request, given: str | None) -> str:
 
 @method_decorator([sensitive_post_parameters("password"), never_cache], name="dispatch")
 class LoginApi(APIView):
-    authentication_classes = [APIKeyAuthentication]
+    authentication_classes = [APIKeyAuthentication, AnonymousCaller]
     permission_classes = [AllowAny]
 
     def post(self, request: Request) -> Response:
         data = parse(LoginInputSerializer, request.data)
-        api_key = request.auth if isinstance(request.auth, APIKey) else None
         tenant, application = login_target(
-            api_key=api_key,
-            application_id=data.get("applicationId"),
-            tenant_header=request.headers.get(TENANT_HEADER),
+            caller=caller_of(request), application_id=data.get("applicationId")
         )
         result = login(
             tenant=tenant,
@@ -128,10 +124,10 @@ class LoginPingInputSerializer(serializers.Serializer):
 
 
 def ping_response(request: Request, user_id: uuid.UUID, application_id: uuid.UUID) -> Response:
-    if not isinstance(request.auth, APIKey):
-        raise NotAuthenticated()
-    application = application_visible(
-        api_key=request.auth, tenant_header=request.headers.get(TENANT_HEADER), application_id=application_id
+    caller = caller_of(request)
+    caller.key()
+    application = caller.visible(
+        Application.objects.select_related("tenant").filter(pk=application_id).first()
     )
     return login_response(login_ping(tenant=application.tenant, user_id=user_id, application=application))
 

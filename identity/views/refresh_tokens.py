@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypeVar
+from operator import attrgetter
+from typing import Any
 
 from django.utils import timezone
 from django.utils.decorators import method_decorator
@@ -15,15 +16,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from identity.authentication import (
-    TENANT_HEADER,
     AccessTokenAuthentication,
+    AnonymousCaller,
     APIKeyAuthentication,
     HasAPIKey,
-    TokenPrincipal,
+    HasAPIKeyOrUserToken,
+    caller_of,
 )
 from identity.cookies import REFRESH_COOKIE, request_not_forgeable, set_token_cookies, token_cookie
-from identity.exceptions import NotAuthenticated, NotFound, ValidationFailed
-from identity.models import APIKey, Application, RefreshToken, User
+from identity.exceptions import NotFound, ValidationFailed
+from identity.models import Application, RefreshToken, User
 from identity.parsers import SafeJSONParser
 from identity.services.refresh_tokens import (
     RevokeReason,
@@ -32,7 +34,7 @@ from identity.services.refresh_tokens import (
     refresh_tokens_revoke,
     refresh_tokens_revoke_family,
 )
-from identity.views.common import named_tenant, parse, path_uuid
+from identity.views.common import parse, path_uuid
 from identity.views.login import client_address
 from identity.views.representations import refresh_token_json
 
@@ -51,18 +53,6 @@ class RevokeInputSerializer(serializers.Serializer):
     token = serializers.CharField(required=False, allow_blank=False, max_length=512)
 
 
-class HasAPIKeyOrUserToken(BasePermission):
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return isinstance(request.auth, APIKey) or isinstance(request.user, TokenPrincipal)
-
-
-def _visible(api_key: APIKey, tenant_header: str | None, tenant_id: uuid.UUID) -> bool:
-    """A tenant-locked key (or a tenant header) sees only its tenant's tokens, users, apps."""
-    if api_key.tenant_id is not None and api_key.tenant_id != tenant_id:
-        return False
-    return not tenant_header or tenant_header == str(tenant_id)
-
-
 def _flat(data: Any) -> dict[str, Any]:
     """A request body as a plain dict: form bodies arrive as a QueryDict of lists."""
     if hasattr(data, "dict"):
@@ -70,35 +60,19 @@ def _flat(data: Any) -> dict[str, Any]:
     return dict(data) if isinstance(data, dict) else {}
 
 
-T = TypeVar("T", User, Application)
-
-
-def _visible_or_404(request: Request, found: T | None) -> T:
-    """A user or application the API key may address (its own tenant when locked or named)."""
-    if found is None or not _visible(_api_key(request), request.headers.get(TENANT_HEADER), found.tenant_id):
-        raise NotFound()
-    return found
-
-
-def _api_key(request: Request) -> APIKey:
-    if not isinstance(request.auth, APIKey):
-        raise NotAuthenticated()
-    return request.auth
-
-
 @method_decorator(never_cache, name="dispatch")
 class RefreshTokenViewSet(viewsets.ViewSet):
     """Routed to FusionAuth's paths: `exchange` is anonymous; reading needs an API key; revoking one
     token also accepts its owner's access token (API key wins when both arrive)."""
 
-    authentication_classes = [APIKeyAuthentication, AccessTokenAuthentication]
+    authentication_classes = [APIKeyAuthentication, AccessTokenAuthentication, AnonymousCaller]
     parser_classes = [SafeJSONParser, FormParser]
 
     def get_authenticators(self) -> list[Any]:
         # Exchange is anonymous: a stale access token in the Authorization header or the cookie
         # must not turn a refresh into a 401. (DRF sets `action` only after building the request.)
         if self.action_map.get((self.request.method or "").lower()) == "exchange":
-            return []
+            return [AnonymousCaller()]
         return super().get_authenticators()
 
     def get_permissions(self) -> list[BasePermission]:
@@ -116,7 +90,7 @@ class RefreshTokenViewSet(viewsets.ViewSet):
             value=value,
             ttl_seconds=data.get("timeToLiveInSeconds"),
             address=client_address(request, None),
-            tenant_id=named_tenant(request),
+            tenant_id=caller_of(request).tenant_id,
             now=now,
         )
         token, access = exchanged.token, exchanged.access_token
@@ -162,8 +136,7 @@ class RefreshTokenViewSet(viewsets.ViewSet):
             token = self._token(request, found.pk)
             refresh_tokens_revoke_family(family_id=token.family_id, reason=RevokeReason.API)
             return Response(status=200)
-        if not isinstance(request.auth, APIKey):
-            raise NotAuthenticated()  # an end user may revoke their own token, not in bulk
+        caller_of(request).key()  # an end user may revoke their own token, not in bulk
         if "userId" not in data and "applicationId" not in data:
             raise ValidationFailed.on_field("token", "missing", "Send a token, a userId or an applicationId.")
         user = self._user(request, data["userId"]) if "userId" in data else None
@@ -172,18 +145,14 @@ class RefreshTokenViewSet(viewsets.ViewSet):
         return Response(status=200)
 
     def _token(self, request: Request, token_id: uuid.UUID) -> RefreshToken:
-        token = RefreshToken.objects.filter(pk=token_id, revoked_at__isnull=True).first()
-        if token is None:
-            raise NotFound()
-        if isinstance(request.auth, APIKey):
-            if not _visible(request.auth, request.headers.get(TENANT_HEADER), token.tenant_id):
-                raise NotFound()
-        elif not isinstance(request.user, TokenPrincipal) or request.user.user_id != str(token.user_id):
-            raise NotFound()  # someone else's session looks like no session at all
-        return token
+        # Without a key, the user's own sessions only: someone else's looks like no session at all.
+        return caller_of(request).visible(
+            RefreshToken.objects.filter(pk=token_id, revoked_at__isnull=True).first(),
+            owner_of=attrgetter("user_id"),
+        )
 
     def _user(self, request: Request, user_id: uuid.UUID) -> User:
-        return _visible_or_404(request, User.objects.filter(pk=user_id).first())
+        return caller_of(request).visible(User.objects.filter(pk=user_id).first())
 
     def _application(self, request: Request, application_id: uuid.UUID) -> Application:
-        return _visible_or_404(request, Application.objects.filter(pk=application_id).first())
+        return caller_of(request).visible(Application.objects.filter(pk=application_id).first())

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from operator import attrgetter
 from typing import Any
 
 from rest_framework import viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from identity.authentication import APIKeyAuthentication, HasAPIKey, request_tenant
+from identity.authentication import APIKeyAuthentication, HasAPIKey, caller_of
 from identity.exceptions import NotAuthenticated, NotFound, ValidationFailed
 from identity.models import Application, ApplicationRole, Tenant
 from identity.services.applications import (
@@ -33,7 +32,6 @@ from identity.views.mapping import (
     tenant_specs,
     write_object,
 )
-from identity.views.scope import caller_key, in_scope, scoped_tenant_id
 
 DURATION_UNITS = {"SECONDS": 1, "MINUTES": 60, "HOURS": 3600, "DAYS": 86_400, "WEEKS": 604_800}
 
@@ -71,18 +69,19 @@ class TenantViewSet(viewsets.ViewSet):
     permission_classes = [HasAPIKey]
 
     def _get(self, request: Request, pk: str | None) -> Tenant:
-        return in_scope(request, Tenant.objects.filter(pk=path_uuid(pk)).first(), tenant_of=attrgetter("pk"))
+        return caller_of(request).visible(
+            Tenant.objects.filter(pk=path_uuid(pk)).first(), tenant_of=lambda t: t.pk
+        )
 
     def list(self, request: Request) -> Response:
-        scope = scoped_tenant_id(request)
-        tenants = Tenant.objects.all() if scope is None else Tenant.objects.filter(pk=scope)
+        tenants = caller_of(request).scope(Tenant.objects.all(), field="pk")
         return Response({"tenants": [tenant_json(t) for t in tenants]})
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         return Response({"tenant": tenant_json(self._get(request, pk))})
 
     def create(self, request: Request, pk: str | None = None) -> Response:
-        if caller_key(request).tenant_id is not None:
+        if caller_of(request).locked_tenant is not None:
             raise NotAuthenticated()  # a tenant-locked key cannot create tenants
         values = _tenant_values(body_object(request, "tenant"), None)
         if "name" not in values:
@@ -96,7 +95,7 @@ class TenantViewSet(viewsets.ViewSet):
         values = _tenant_values(body_object(request, "tenant"), tenant)
         with errors_on_wire("tenant", tenant_specs(tenant)):
             tenant = tenant_update(
-                tenant=tenant, tenant_locked=caller_key(request).tenant_id is not None, **values
+                tenant=tenant, tenant_locked=caller_of(request).locked_tenant is not None, **values
             )
         return Response({"tenant": tenant_json(tenant)})
 
@@ -145,23 +144,22 @@ class ApplicationViewSet(viewsets.ViewSet):
     permission_classes = [HasAPIKey]
 
     def _get(self, request: Request, pk: str | None) -> Application:
-        return in_scope(
-            request, Application.objects.select_related("tenant").filter(pk=path_uuid(pk)).first()
+        return caller_of(request).visible(
+            Application.objects.select_related("tenant").filter(pk=path_uuid(pk)).first()
         )
 
     def list(self, request: Request) -> Response:
-        scope = scoped_tenant_id(request)
         inactive = request.query_params.get("inactive") == "true"
-        applications = Application.objects.select_related("tenant").filter(active=not inactive)
-        if scope is not None:
-            applications = applications.filter(tenant_id=scope)
+        applications = caller_of(request).scope(
+            Application.objects.select_related("tenant").filter(active=not inactive)
+        )
         return Response({"applications": [application_json(a) for a in applications]})
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         return Response({"application": application_json(self._get(request, pk))})
 
     def create(self, request: Request, pk: str | None = None) -> Response:
-        tenant = request_tenant(request)
+        tenant = caller_of(request).tenant()
         payload = body_object(request, "application")
         values = read_object(payload, "application", application_specs(tenant))
         if "name" not in values:
@@ -175,7 +173,7 @@ class ApplicationViewSet(viewsets.ViewSet):
                 tenant=tenant,
                 roles=specs,
                 application_id=path_uuid(pk) if pk else None,
-                tenant_locked=caller_key(request).tenant_id is not None,
+                tenant_locked=caller_of(request).locked_tenant is not None,
                 **values,
             )
         return Response({"application": application_json(application)})
@@ -191,7 +189,7 @@ class ApplicationViewSet(viewsets.ViewSet):
             with errors_on_wire("application", application_specs(application.tenant)):
                 application = application_update(
                     application=application,
-                    tenant_locked=caller_key(request).tenant_id is not None,
+                    tenant_locked=caller_of(request).locked_tenant is not None,
                     **values,
                 )
         return Response({"application": application_json(application)})

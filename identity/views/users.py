@@ -14,11 +14,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from identity.authentication import (
-    TENANT_HEADER,
+    AnonymousCaller,
     APIKeyAuthentication,
     HasAPIKey,
     HasKeyManagerAPIKey,
-    request_tenant,
+    caller_of,
 )
 from identity.exceptions import NotFound, ValidationFailed
 from identity.models import APIKey, Application, Registration, Tenant, User
@@ -44,7 +44,6 @@ from identity.views.mapping import (
     read_uuid,
 )
 from identity.views.representations import registration_json, user_json
-from identity.views.scope import caller_key, in_scope, scoped_tenant_id
 
 
 def _password(payload: Any, path: str) -> str | None:
@@ -79,7 +78,9 @@ class UserViewSet(viewsets.ViewSet):
     permission_classes = [HasAPIKey]
 
     def _get(self, request: Request, pk: str | None) -> User:
-        return in_scope(request, User.objects.select_related("tenant").filter(pk=path_uuid(pk)).first())
+        return caller_of(request).visible(
+            User.objects.select_related("tenant").filter(pk=path_uuid(pk)).first()
+        )
 
     def create(self, request: Request, pk: str | None = None) -> Response:
         with transaction.atomic():
@@ -91,7 +92,7 @@ class UserViewSet(viewsets.ViewSet):
 
     def search(self, request: Request) -> Response:
         """`GET /api/user?email=` / `?username=` / `?loginId=` in the request's tenant."""
-        tenant = request_tenant(request)
+        tenant = caller_of(request).tenant()
         params = request.query_params
         for name, types in (
             ("email", ("email",)),
@@ -138,7 +139,7 @@ def _create_user(request: Request, payload: Any, user_id: uuid.UUID | None) -> U
     email = values.pop("email")
     username = values.pop("username", None)
     return user_create(
-        tenant=request_tenant(request),
+        tenant=caller_of(request).tenant(),
         email=email,
         username=username,
         password=_password(payload, "user.password"),
@@ -164,7 +165,9 @@ class RegistrationViewSet(viewsets.ViewSet):
     permission_classes = [HasAPIKey]
 
     def _user(self, request: Request, user_id: str | None) -> User:
-        return in_scope(request, User.objects.select_related("tenant").filter(pk=path_uuid(user_id)).first())
+        return caller_of(request).visible(
+            User.objects.select_related("tenant").filter(pk=path_uuid(user_id)).first()
+        )
 
     def _registration(self, request: Request, user_id: str | None, application_id: Any) -> Registration:
         user = self._user(request, user_id)
@@ -234,7 +237,7 @@ class ChangePasswordViewSet(viewsets.ViewSet):
     requires authentication) and checks the current password through the login's door. Reset links
     (`/{changePasswordId}`) are not part of this service yet and answer 404."""
 
-    authentication_classes = [APIKeyAuthentication]
+    authentication_classes = [APIKeyAuthentication, AnonymousCaller]
     permission_classes = [AllowAny]
 
     def create(self, request: Request, change_password_id: str | None = None) -> Response:
@@ -248,11 +251,10 @@ class ChangePasswordViewSet(viewsets.ViewSet):
         if errors:
             raise errors
         tenant, _ = login_target(
-            api_key=request.auth if isinstance(request.auth, APIKey) else None,
+            caller=caller_of(request),
             application_id=read_uuid(data["applicationId"], "applicationId")
             if data.get("applicationId")
             else None,
-            tenant_header=request.headers.get(TENANT_HEADER),
         )
         user_change_password(
             tenant=tenant,
@@ -308,7 +310,7 @@ class APIKeyViewSet(viewsets.ViewSet):
     permission_classes = [HasKeyManagerAPIKey]
 
     def _get(self, request: Request, pk: str | None) -> APIKey:
-        return in_scope(request, APIKey.objects.filter(pk=path_uuid(pk)).first())
+        return caller_of(request).visible(APIKey.objects.filter(pk=path_uuid(pk)).first())
 
     def create(self, request: Request, pk: str | None = None) -> Response:
         payload = body_object(request, "apiKey")
@@ -321,7 +323,7 @@ class APIKeyViewSet(viewsets.ViewSet):
             key_manager=key_manager,
             key=read_str(512)(supplied, "apiKey.key") if supplied is not None else None,
             key_id=path_uuid(pk) if pk else None,
-            creator=caller_key(request),
+            creator=caller_of(request).key(),
             **fields,
         )
         return Response({"apiKey": api_key_json(api_key, value)})
@@ -329,8 +331,8 @@ class APIKeyViewSet(viewsets.ViewSet):
     def _tenant(self, request: Request, payload: dict[str, Any]) -> Tenant | None:
         raw = payload.get("tenantId")
         if raw is None:
-            scope = scoped_tenant_id(request)
-            return Tenant.objects.filter(pk=scope).first() if scope else None
+            caller = caller_of(request)
+            return caller.tenant() if caller.tenant_id is not None else None
         tenant = Tenant.objects.filter(pk=read_uuid(raw, "apiKey.tenantId")).first()
         if tenant is None:
             raise ValidationFailed.on_field("apiKey.tenantId", "invalid", "No tenant has this id.")
@@ -343,9 +345,13 @@ class APIKeyViewSet(viewsets.ViewSet):
         api_key = self._get(request, pk)
         fields = _api_key_fields(body_object(request, "apiKey"), api_key)
         return Response(
-            {"apiKey": api_key_json(api_key_update(api_key=api_key, editor=caller_key(request), **fields))}
+            {
+                "apiKey": api_key_json(
+                    api_key_update(api_key=api_key, editor=caller_of(request).key(), **fields)
+                )
+            }
         )
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
-        api_key_delete(api_key=self._get(request, pk), caller=caller_key(request))
+        api_key_delete(api_key=self._get(request, pk), caller=caller_of(request).key())
         return Response(status=200)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from rest_framework.permissions import AllowAny
@@ -22,8 +21,7 @@ from identity.exceptions import NotFound
 from identity.key_store import KeySnapshot, key_snapshot
 from identity.models import Application, KeyAlgorithm, Tenant
 from identity.selectors import tenant_get_default
-from identity.services.signing_keys import public_jwk_members
-from identity.signing import LoadedKey
+from identity.signing import LoadedKey, public_jwk_members, public_pem
 from identity.views.common import query_uuid
 
 PUBLIC_CACHE_SECONDS = 60
@@ -39,9 +37,7 @@ def _published(keys: dict[str, LoadedKey]) -> list[LoadedKey]:
 
 
 def _pem(key: LoadedKey) -> str:
-    return key.verifier.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode("ascii")
+    return public_pem(key.verifier)
 
 
 def _jwk(key: LoadedKey) -> dict[str, str]:

@@ -62,10 +62,10 @@ def test_expiry_in_the_past_is_refused():
 
 def test_authenticate_failures_are_indistinguishable():
     key, raw = api_key_create(tenant=None, permissions={"/api/jwt/refresh": ["GET"]})
-    assert api_key_authenticate(raw=raw, path="/api/jwt/refresh", method="GET") == key
+    assert api_key_authenticate(raw=raw, endpoint="/api/jwt/refresh", method="GET") == key
     for raw_value, path, method in [("nope", "/api/jwt/refresh", "GET"), (raw, "/api/jwt/refresh", "POST")]:
         with pytest.raises(NotAuthenticated) as info:
-            api_key_authenticate(raw=raw_value, path=path, method=method)
+            api_key_authenticate(raw=raw_value, endpoint=path, method=method)
         assert str(info.value) == "Authentication failed."
 
 

@@ -1,0 +1,213 @@
+"""The X-FusionAuth-TenantId rules (identity/caller.py) hold on every endpoint family.
+
+One table decides: a malformed header is a 400 field error everywhere; a tenant-locked key naming
+any tenant but its own is a 401; otherwise the header confines the caller to the tenant it names,
+so objects of other tenants (and of a tenant that does not exist) are not found, and endpoints
+that act in "the request's tenant" act in it (or answer `[invalid]tenantId` if it does not exist).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from identity.models import Application
+from tests.api.helpers import db_state
+from tests.factories import TenantFactory, make_api_key
+
+pytestmark = pytest.mark.django_db
+
+VARIANTS = ("missing", "malformed", "unknown", "other", "own")
+
+
+@dataclass
+class Scene:
+    world: Any
+    other_tenant_id: str
+    global_key: str
+    locked_key: str
+    locked_key_id: str
+    session: dict[str, Any]
+
+
+@pytest.fixture
+def scene(world, session) -> Scene:
+    other = TenantFactory()
+    _, global_key = make_api_key(key_manager=True)
+    locked, locked_key = make_api_key(tenant=world.tenant, key_manager=True)
+    return Scene(world, str(other.pk), global_key, locked_key, str(locked.pk), session)
+
+
+def _header(scene: Scene, variant: str) -> dict[str, str]:
+    value = {
+        "missing": None,
+        "malformed": "not-a-tenant-id",
+        "unknown": str(uuid.uuid4()),
+        "other": scene.other_tenant_id,
+        "own": str(scene.world.tenant.pk),
+    }[variant]
+    return {} if value is None else {"HTTP_X_FUSIONAUTH_TENANTID": value}
+
+
+@dataclass(frozen=True)
+class Family:
+    """An endpoint family. `resolves`: it acts in the request's tenant rather than on an object
+    that names its own; `hidden`: its answer for what lies outside the caller's tenant; `foreign`:
+    its answer when a global key names another (existing) tenant; `tenantless`: shared
+    configuration that no tenant header scopes."""
+
+    call: Callable[[Any, Scene, dict[str, str]], Any]
+    resolves: bool = False
+    hidden: int = 404
+    foreign: int | None = None
+    tenantless: bool = False
+
+
+def _get(path: Callable[[Scene], str]) -> Callable[[Any, Scene, dict[str, str]], Any]:
+    return lambda client, scene, headers: client.get(path(scene), **headers)
+
+
+def _login(client, scene, headers, **body):
+    body = {"loginId": "ann@example.com", "password": scene.world.password, **body}
+    return client.post("/api/login", body, format="json", **headers)
+
+
+KEYED = {
+    "tenant": Family(_get(lambda s: f"/api/tenant/{s.world.tenant.pk}")),
+    "application": Family(_get(lambda s: f"/api/application/{s.world.application.pk}")),
+    "application-list": Family(_get(lambda s: "/api/application"), hidden=200),
+    "tenant-list": Family(_get(lambda s: "/api/tenant"), hidden=200),
+    "user": Family(_get(lambda s: f"/api/user/{s.world.user.pk}")),
+    "user-create": Family(
+        lambda c, s, h: c.post("/api/user", {"user": {"email": "new@example.com"}}, format="json", **h),
+        resolves=True,
+        foreign=200,
+    ),
+    "user-search": Family(_get(lambda s: "/api/user?email=ann@example.com"), resolves=True, foreign=404),
+    "registration": Family(
+        _get(lambda s: f"/api/user/registration/{s.world.user.pk}/{s.world.application.pk}")
+    ),
+    "api-key": Family(_get(lambda s: f"/api/api-key/{s.locked_key_id}")),
+    "refresh-tokens": Family(_get(lambda s: f"/api/jwt/refresh?userId={s.world.user.pk}")),
+    "refresh-revoke": Family(lambda c, s, h: c.delete(f"/api/jwt/refresh?userId={s.world.user.pk}", **h)),
+    "refresh-token": Family(_get(lambda s: f"/api/jwt/refresh/{s.session['refreshTokenId']}")),
+    "vend": Family(
+        lambda c, s, h: c.post("/api/jwt/vend", {"claims": {"x": 1}}, format="json", **h),
+        resolves=True,
+        foreign=200,
+    ),
+    "login": Family(lambda c, s, h: _login(c, s, h, applicationId=str(s.world.application.pk)), hidden=400),
+    "login-without-application": Family(lambda c, s, h: _login(c, s, h), resolves=True, foreign=404),
+    "login-ping": Family(
+        lambda c, s, h: c.put(
+            f"/api/login/{s.world.user.pk}/{s.world.application.pk}", {}, format="json", **h
+        )
+    ),
+    "key-store": Family(_get(lambda s: "/api/key"), tenantless=True),
+}
+
+
+def _expected_keyed(family: Family, locked: bool, variant: str) -> int:
+    if variant == "malformed":
+        return 400
+    if locked:
+        if family.tenantless:
+            return 401  # the key store needs a global key, whatever the header says
+        return 401 if variant in ("unknown", "other") else 200
+    if variant == "missing":
+        return 400 if family.resolves else 200  # two tenants: [TenantIdRequired]
+    if variant == "own" or family.tenantless:
+        return 200
+    if family.resolves:
+        return 400 if variant == "unknown" else (family.foreign or 200)
+    return family.hidden
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("locked", [False, True], ids=["global-key", "locked-key"])
+@pytest.mark.parametrize("name", list(KEYED))
+def test_api_key_endpoints(api_client, scene, name, locked, variant):
+    family = KEYED[name]
+    headers = {
+        "HTTP_AUTHORIZATION": scene.locked_key if locked else scene.global_key,
+        **_header(scene, variant),
+    }
+    before = db_state()
+    response = family.call(api_client, scene, headers)
+    expected = _expected_keyed(family, locked, variant)
+    assert response.status_code == expected, response.content
+    _assert_body(response, variant, family, locked)
+    if expected >= 400:
+        assert db_state() == before
+    if variant in ("unknown", "other") and not locked:
+        if name == "application-list":
+            assert response.json()["applications"] == []
+        if name == "tenant-list":
+            expected_ids = [scene.other_tenant_id] if variant == "other" else []
+            assert [t["id"] for t in response.json()["tenants"]] == expected_ids
+
+
+def _assert_body(response, variant, family, locked):
+    if response.status_code == 401 or (response.status_code == 404 and not family.resolves):
+        assert response.content == b""
+    elif variant == "malformed":
+        assert response.json() == {
+            "fieldErrors": {
+                "tenantId": [
+                    {
+                        "code": "[invalid]tenantId",
+                        "message": "X-FusionAuth-TenantId is not a tenant id.",
+                    }
+                ]
+            }
+        }
+    elif response.status_code == 400 and variant == "unknown" and family.resolves:
+        assert response.json()["fieldErrors"]["tenantId"][0]["code"] == "[invalid]tenantId"
+    elif response.status_code == 400 and variant == "missing":
+        assert response.json()["generalErrors"][0]["code"] == "[TenantIdRequired]"
+
+
+def _refresh(client, scene, headers):
+    return client.post(
+        "/api/jwt/refresh", {"refreshToken": scene.session["refreshToken"]}, format="json", **headers
+    )
+
+
+def _validate(client, scene, headers):
+    return client.get("/api/jwt/validate", HTTP_AUTHORIZATION=f"Bearer {scene.session['token']}", **headers)
+
+
+def _anonymous_login(client, scene, headers):
+    Application.objects.filter(pk=scene.world.application.pk).update(require_authentication=False)
+    return _login(client, scene, headers, applicationId=str(scene.world.application.pk))
+
+
+ANONYMOUS = {
+    "validate": Family(_validate, hidden=401),
+    "refresh": Family(_refresh, hidden=400),
+    "login": Family(_anonymous_login, hidden=400),
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("name", list(ANONYMOUS))
+def test_anonymous_token_endpoints(api_client, scene, name, variant):
+    """No key: the header still confines the request to the tenant it names, and a malformed one
+    is the same field error as everywhere else."""
+    family = ANONYMOUS[name]
+    before = db_state()
+    response = family.call(api_client, scene, _header(scene, variant))
+    expected = {"malformed": 400, "unknown": family.hidden, "other": family.hidden}.get(variant, 200)
+    assert response.status_code == expected, response.content
+    if variant == "malformed":
+        assert response.json()["fieldErrors"]["tenantId"][0]["code"] == "[invalid]tenantId"
+    elif expected == 400:
+        assert set(response.json()["fieldErrors"]) == {
+            "refreshToken" if name == "refresh" else "applicationId"
+        }
+    if expected >= 400:
+        assert db_state() == before
