@@ -190,4 +190,4 @@ class SigningKeyMissing(IdentityError):
 
     status_code = 500
     default_code = "[MissingSigningKey]"
-    default_detail = "No signing key is configured; run `manage.py generate_signing_key --make-default`."
+    default_detail = "No usable signing key."

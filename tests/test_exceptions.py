@@ -7,7 +7,7 @@ import inspect
 import pytest
 
 from identity import exceptions
-from identity.exception_handler import identity_exception_handler
+from identity.exception_handler import SERVER_ERROR_BODY, identity_exception_handler
 from identity.exceptions import IdentityError
 
 EXPECTED_STATUS = {
@@ -47,6 +47,8 @@ def test_the_handler_answers_what_the_class_declares(cls):
         assert response.data is None  # nothing tells a caller which credential or object was wrong
     elif issubclass(cls, exceptions.ValidationFailed):
         assert isinstance(response.data, dict)  # the SDK raises on a 400 without a JSON object
+    elif response.status_code >= 500:
+        assert response.data == SERVER_ERROR_BODY  # the detail goes to the log, never to the caller
     else:
         assert response.data == {"generalErrors": [{"code": cls.default_code, "message": cls.default_detail}]}
 
