@@ -179,3 +179,27 @@ def running(*, workers: int = 2, env: Mapping[str, str] | None = None, log_dir: 
         yield server
     finally:
         server.stop()
+
+
+def world_login(
+    server: LiveServer,
+    world: Any,
+    *,
+    password: str | None = None,
+    application_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    """`POST /api/login` for the `world` fixture's user (its password, application and API key
+    unless given); `extra` members join the body."""
+    return server.request(
+        "POST",
+        "/api/login",
+        json_body={
+            "loginId": world.user.email,
+            "password": password or world.password,
+            "applicationId": application_id or str(world.application.pk),
+            **extra,
+        },
+        headers=headers if headers is not None else {"Authorization": world.api_key},
+    )

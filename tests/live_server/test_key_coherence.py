@@ -20,22 +20,13 @@ from django.core.management import call_command
 from identity.models import SigningKey, Tenant
 from identity.services.signing_keys import signing_key_generate, tenant_signing_key_set
 from tests.conftest import World
-from tests.live import LiveServer
+from tests.live import LiveServer, world_login
 
 LOGINS_AFTER_SWITCH = 50
 
 
 def login(server: LiveServer, world: World, *, application_id: str | None = None) -> Any:
-    answer = server.request(
-        "POST",
-        "/api/login",
-        json_body={
-            "loginId": world.user.email,
-            "password": world.password,
-            "applicationId": application_id or str(world.application.pk),
-        },
-        headers={"Authorization": world.api_key},
-    )
+    answer = world_login(server, world, application_id=application_id)
     assert answer.status == 200, (answer.status, answer.body, server.log_tail())
     return answer.json()
 
@@ -163,16 +154,7 @@ def test_logins_right_after_a_tenant_is_created_through_the_api(gunicorn, world)
         )
         assert user.status == 200, user.body
         for _ in range(LOGINS_AFTER_SWITCH):
-            answer = server.request(
-                "POST",
-                "/api/login",
-                json_body={
-                    "loginId": world.user.email,
-                    "password": world.password,
-                    "applicationId": application_id,
-                },
-                headers=scoped,
-            )
+            answer = world_login(server, world, application_id=application_id, headers=scoped)
             assert answer.status == 200, (answer.body, server.log_tail())
             assert validate(server, answer.json()["token"]) == 200
 

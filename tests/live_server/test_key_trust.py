@@ -17,7 +17,7 @@ from identity.services.identity_providers import external_jwt_provider_create
 from identity.services.signing_keys import signing_key_generate, signing_key_import, tenant_signing_key_set
 from tests.conftest import World
 from tests.factories import TenantFactory, UserFactory, make_api_key
-from tests.live import LiveServer
+from tests.live import LiveServer, world_login
 
 
 def _call(server: LiveServer, method: str, path: str, key: str, body: Any = None, tenant: Any = None) -> Any:
@@ -65,16 +65,7 @@ def test_vended_tokens_name_the_tenant_that_signed_them(gunicorn, world: World) 
     assert _validate(server, token, tenant=b.pk).status == 401
     assert _validate(server, token, tenant=world.tenant.pk).status == 200
 
-    login = server.request(
-        "POST",
-        "/api/login",
-        json_body={
-            "loginId": world.user.email,
-            "password": world.password,
-            "applicationId": str(world.application.pk),
-        },
-        headers={"Authorization": world.api_key},
-    )
+    login = world_login(server, world)
     assert _validate(server, login.json()["token"]).json()["tokenKind"] == "access"
 
 

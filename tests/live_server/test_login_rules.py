@@ -20,6 +20,7 @@ from identity.services.signing_keys import signing_key_import
 from identity.services.tenants import tenant_update
 from identity.services.users import user_update
 from tests.conftest import World
+from tests.live import world_login
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,13 +28,7 @@ NEW_PASSWORD = "a brand new passphrase 7"
 
 
 def _login(server, world: World, password: str | None = None, **extra):
-    body = {
-        "loginId": world.user.email,
-        "password": password or world.password,
-        "applicationId": str(world.application.pk),
-        **extra,
-    }
-    return server.request("POST", "/api/login", json_body=body, headers={"Authorization": world.api_key})
+    return world_login(server, world, password=password, **extra)
 
 
 def _change_password(server, world: World, current: str, new: str = NEW_PASSWORD, anonymous: bool = False):

@@ -14,6 +14,7 @@ from identity.services.registrations import registration_create
 from tests.api.helpers import db_state
 from tests.conftest import World
 from tests.factories import make_api_key
+from tests.live import world_login
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,16 +37,7 @@ def test_responses_carrying_secrets_are_not_stored(gunicorn, world: World) -> No
 
 
 def _login(server: Any, world: World) -> dict[str, Any]:
-    answer = server.request(
-        "POST",
-        "/api/login",
-        json_body={
-            "loginId": world.user.email,
-            "password": world.password,
-            "applicationId": str(world.application.pk),
-        },
-        headers={"Authorization": world.api_key},
-    )
+    answer = world_login(server, world)
     assert answer.status == 200, answer.body
     body: dict[str, Any] = answer.json()
     return body
