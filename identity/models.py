@@ -484,3 +484,20 @@ class IdentityProviderLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_id}:{self.user_id}"
+
+
+class RevokedToken(models.Model):
+    """A token `jti` refused everywhere until `expires_at` (never forgotten when null): revoked
+    access tokens and personal access tokens. Read into every process by `identity.revocations`."""
+
+    jti = models.CharField(primary_key=True, max_length=255)
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=32)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    revoked_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "identity_revoked_token"
+
+    def __str__(self) -> str:
+        return f"revoked {self.kind} {self.jti}"

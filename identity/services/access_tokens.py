@@ -12,6 +12,7 @@ from typing import Any
 from identity.exceptions import SigningKeyMissing, TokenInvalid
 from identity.key_store import KEYS, KeySnapshot, key_snapshot
 from identity.models import Application, Tenant, User
+from identity.revocations import token_revoked
 from identity.selectors import jwt_configuration_for
 from identity.signing import LoadedKey, TokenKind, sign, unverified_header, verify
 
@@ -124,7 +125,7 @@ def access_token_verify(
         fresh = KEYS.reload_on_miss(reason="unknown kid or trust")
         if fresh is not None:
             verified = _verified_by(fresh, token=token, kid=header["kid"], now=now, kinds=kinds)
-    if verified is None:
+    if verified is None or token_revoked(verified.claims.get("jti")):
         raise TokenInvalid()
     return verified
 

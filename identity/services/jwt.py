@@ -23,6 +23,7 @@ from identity.models import (
     Tenant,
     User,
 )
+from identity.revocations import token_revoked
 from identity.selectors import jwt_configuration_for
 from identity.services.access_tokens import (
     AccessToken,
@@ -91,6 +92,7 @@ def _vended_verify(*, token: str, now: datetime) -> dict[str, Any]:
         tenant_id is None
         or (key.tenant_id is not None and key.tenant_id != tenant_id)
         or claims["iss"] != snapshot.issuers.get(tenant_id)
+        or token_revoked(claims.get("jti"))
     ):
         raise TokenInvalid()
     return claims

@@ -1,0 +1,33 @@
+"""Revoking self-contained tokens by id (`jti`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from identity.models import RevokedToken, Tenant
+from identity.revocations import REVOKED
+
+
+@transaction.atomic
+def token_revoke(*, jti: str, tenant: Tenant | None, expires_at: datetime | None, kind: str) -> None:
+    """Refuse a token everywhere from now on. A JWT cannot be recalled, so its id is kept until
+    the token would have expired anyway (`expires_at`; None keeps it for good, for tokens without
+    `exp`), and every process learns of it within a second through the revocation channel.
+    Revoking twice keeps the first revocation time."""
+    RevokedToken.objects.get_or_create(
+        jti=jti,
+        defaults={"tenant": tenant, "kind": kind, "expires_at": expires_at, "revoked_at": timezone.now()},
+    )
+    REVOKED.invalidate()
+
+
+@transaction.atomic
+def revoked_tokens_purge(*, now: datetime | None = None) -> int:
+    """Forget revocations of tokens that have expired since (they fail on `exp` by themselves)."""
+    deleted, _ = RevokedToken.objects.filter(expires_at__lte=now or timezone.now()).delete()
+    if deleted:
+        REVOKED.invalidate()
+    return deleted
