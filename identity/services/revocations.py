@@ -24,6 +24,11 @@ def token_revoke(*, jti: str, tenant: Tenant | None, expires_at: datetime | None
     REVOKED.invalidate()
 
 
+def revoked_tokens_purgeable(*, now: datetime | None = None) -> int:
+    """How many revocations `revoked_tokens_purge` would forget."""
+    return RevokedToken.objects.filter(expires_at__lte=now or timezone.now()).count()
+
+
 @transaction.atomic
 def revoked_tokens_purge(*, now: datetime | None = None) -> int:
     """Forget revocations of tokens that have expired since (they fail on `exp` by themselves)."""

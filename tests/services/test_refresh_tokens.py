@@ -113,6 +113,6 @@ def test_purge_keeps_recent_revocations_and_live_tokens():
     assert out.getvalue().startswith("2 refresh tokens")
     out = StringIO()
     call_command("purge_refresh_tokens", "--json", "--batch-size", "1", stdout=out)
-    assert json.loads(out.getvalue()) == {"purgeable": 2, "deleted": 2}
+    assert json.loads(out.getvalue()) == {"purgeable": 2, "deleted": 2, "expiredRevocations": 0}
     assert set(RefreshToken.objects.values_list("pk", flat=True)) == {live.pk, recently_revoked.pk}
     assert long_expired.pk not in set(RefreshToken.objects.values_list("pk", flat=True))

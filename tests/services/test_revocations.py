@@ -91,3 +91,22 @@ def test_a_rolled_back_revocation_is_forgotten(db):
         raise RuntimeError
     REVOKED.reload(reason="test")
     assert not token_revoked("rolled-back")
+
+
+def test_the_purge_command_forgets_expired_revocations_only(db):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    now = timezone.now()
+    token_revoke(jti="expired", tenant=None, expires_at=now - timedelta(minutes=1), kind="access")
+    token_revoke(jti="live", tenant=None, expires_at=now + timedelta(hours=1), kind="access")
+    out = StringIO()
+    call_command("purge_refresh_tokens", "--dry-run", stdout=out)
+    assert "1 expired revocations would be deleted" in out.getvalue()
+    assert RevokedToken.objects.count() == 2
+    out = StringIO()
+    call_command("purge_refresh_tokens", "--json", stdout=out)
+    assert json.loads(out.getvalue())["expiredRevocations"] == 1
+    assert list(RevokedToken.objects.values_list("jti", flat=True)) == ["live"]

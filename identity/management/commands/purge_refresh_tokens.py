@@ -1,4 +1,5 @@
-"""`manage.py purge_refresh_tokens`: delete long-expired and long-revoked refresh tokens."""
+"""`manage.py purge_refresh_tokens`: delete long-expired and long-revoked refresh tokens, and the
+revocations of access tokens and personal access tokens that have expired since."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from tqdm import tqdm
 
 from identity.management.base import positive_int
 from identity.services.refresh_tokens import refresh_tokens_purge, refresh_tokens_purgeable
+from identity.services.revocations import revoked_tokens_purge, revoked_tokens_purgeable
 
 
 class Command(BaseCommand):
     help = (
         "Delete refresh tokens that expired or were revoked more than --retention-days ago (default 7). "
         "Revoked tokens are kept that long so a replayed value is still recognised as reuse. Runs in "
-        "batches; safe to interrupt and run again (e.g. from cron)."
+        "batches; safe to interrupt and run again (e.g. from cron). Also forgets revoked access-token "
+        "ids whose tokens have expired since."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -31,6 +34,9 @@ class Command(BaseCommand):
         retention = timedelta(days=options["retention_days"])
         pending = refresh_tokens_purgeable(retention=retention)
         deleted = 0
+        revocations = revoked_tokens_purgeable()
+        if not options["dry_run"]:
+            revocations = revoked_tokens_purge()
         if not options["dry_run"] and pending:
             show_bar = not options["json"] and sys.stderr.isatty()
             with tqdm(total=pending, unit="token", disable=not show_bar, file=sys.stderr) as bar:
@@ -38,8 +44,11 @@ class Command(BaseCommand):
                     deleted += count
                     bar.update(count)
         if options["json"]:
-            self.stdout.write(json.dumps({"purgeable": pending, "deleted": deleted}))
+            summary = {"purgeable": pending, "deleted": deleted, "expiredRevocations": revocations}
+            self.stdout.write(json.dumps(summary))
         elif options["dry_run"]:
-            self.stdout.write(f"{pending} refresh tokens would be deleted.")
+            self.stdout.write(
+                f"{pending} refresh tokens and {revocations} expired revocations would be deleted."
+            )
         else:
-            self.stdout.write(f"Deleted {deleted} refresh tokens.")
+            self.stdout.write(f"Deleted {deleted} refresh tokens and {revocations} expired revocations.")
