@@ -4,7 +4,7 @@ existing password hashes, all or nothing, in a handful of queries whatever the b
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -187,6 +187,7 @@ def users_import(
     encryption_scheme: str | None = None,
     factor: int | None = None,
     now: datetime | None = None,
+    progress: Callable[[str, int], object] | None = None,
 ) -> int:
     """Create `users` of `tenant` with their registrations, or nothing at all.
 
@@ -196,7 +197,9 @@ def users_import(
     (`[duplicate]users[3].email`). Repeats within the batch are always refused; users already in
     the database are named one by one with `validate_db_constraints`, and otherwise caught by the
     unique constraints (one general `[duplicate]` error, as FusionAuth answers without the check).
+    `progress(stage, n)` is told as users are checked ("check") and inserted ("insert").
     Returns the number of users created."""
+    report = progress or (lambda stage, n: None)
     now = now or timezone.now()
     checked = _Checked()
     application_ids = {r.application_id for spec in users for r in spec.registrations}
@@ -210,13 +213,17 @@ def users_import(
         if user is not None:
             checked.users.append(user)
             _registration_rows(checked, user=user, index=index, spec=spec, applications=applications)
+        if index % BATCH_SIZE == BATCH_SIZE - 1 or index == len(users) - 1:
+            report("check", index % BATCH_SIZE + 1)
     if validate_db_constraints and not checked.errors:
         _against_database(checked, tenant=tenant)
     if checked.errors:
         raise checked.errors
     try:
         with transaction.atomic():
-            User.objects.bulk_create(checked.users, batch_size=BATCH_SIZE)
+            for chunk in _chunks(checked.users):
+                User.objects.bulk_create(chunk)
+                report("insert", len(chunk))
     except IntegrityError as exc:
         label = next((lbl for name, lbl in _CONSTRAINTS.items() if name in str(exc)), "email or username")
         raise ValidationFailed.on_field(
