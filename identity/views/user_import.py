@@ -1,6 +1,6 @@
-"""`POST /api/user/import`, `GET|POST /api/user/search`, and the FusionAuth user paths we do not
-serve (`/api/user/forgot-password`, `/api/user/verify-email`, …), which answer 404 with an empty
-body instead of falling through to `/api/user/{id}`."""
+"""`POST /api/user/import`, `GET|POST /api/user/search`, and the FusionAuth paths we do not serve:
+under /api/user/ (`forgot-password`, `verify-email`, …) a route answers 404 with an empty body
+instead of falling through to `/api/user/{id}`; elsewhere (`/api/group`, …) the 404 handler does."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import io
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
+from django.views.defaults import page_not_found
 from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -98,3 +100,12 @@ class UnservedUserApi(APIView):
         raise NotFound()
 
     get = post = put = patch = delete = handle
+
+
+def api_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404: an API path no route serves (a FusionAuth API we do not implement, such as
+    /api/group or /oauth2/device) is a 404 with an empty body, like every other API 404; pages
+    outside the APIs keep Django's page."""
+    if request.path.startswith(("/api/", "/oauth2/")):
+        return HttpResponse(status=404)
+    return page_not_found(request, exception)

@@ -272,3 +272,16 @@ def test_import_bodies_that_are_not_a_json_object(
                                HTTP_AUTHORIZATION=locked_key)  # fmt: skip
     assert response.status_code == status
     assert db_state() == before
+
+
+@pytest.mark.parametrize("path", ["/api/group", "/api/webhook/" + str(uuid.uuid4()), "/api/system/version",
+                                  "/oauth2/device_authorize", "/api/two-factor/login"])  # fmt: skip
+def test_other_unserved_fusionauth_apis_are_404_with_an_empty_body(api_client, world, locked_key, path):
+    for method in ("get", "post", "delete"):
+        response = getattr(api_client, method)(path, {}, format="json", HTTP_AUTHORIZATION=locked_key)
+        assert (response.status_code, response.content) == (404, b""), (method, path)
+
+
+def test_pages_outside_the_apis_keep_djangos_404(client, db):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404 and response.content
