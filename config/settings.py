@@ -98,12 +98,19 @@ AUTHENTICATION_BACKENDS = ["identity.backends.ConsoleBackend"]
 # default tenant only, which is what Django's auth.W004 asks us to make sure of.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 
-# Argon2id first: new and re-hashed passwords use it; older hashes still verify and get upgraded.
-PASSWORD_HASHERS = [
-    "identity.hashers.Argon2idPasswordHasher",
+# Hashes a migration brings in (POST /api/user/import, manage.py import_users): kept as they are,
+# verified on the user's first login, then re-hashed with the first hasher (identity/hashers.py).
+IMPORTED_PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
+    "identity.hashers.ImportedBCryptSHA256Hasher",
+    "identity.hashers.ImportedBCryptHasher",
+    "identity.hashers.FusionAuthPBKDF2SHA256Hasher",
+    "identity.hashers.FusionAuthSaltedSHA256Hasher",
 ]
+# Argon2id first: new and re-hashed passwords use it; older hashes still verify and get upgraded.
+PASSWORD_HASHERS = ["identity.hashers.Argon2idPasswordHasher", *IMPORTED_PASSWORD_HASHERS]
 IDENTITY_ARGON2_TIME_COST = env_int("IDENTITY_ARGON2_TIME_COST", DEFAULTS["IDENTITY_ARGON2_TIME_COST"])
 IDENTITY_ARGON2_MEMORY_KIB = env_int("IDENTITY_ARGON2_MEMORY_KIB", DEFAULTS["IDENTITY_ARGON2_MEMORY_KIB"])
 IDENTITY_ARGON2_PARALLELISM = env_int("IDENTITY_ARGON2_PARALLELISM", DEFAULTS["IDENTITY_ARGON2_PARALLELISM"])

@@ -18,4 +18,8 @@ os.environ["DJANGO_SECURE_SSL_REDIRECT"] = "0"
 from config.settings import *  # noqa: F403
 
 # Hashing tests opt back into Argon2 with the `settings` fixture; everything else hashes fast.
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "identity.hashers.Argon2idPasswordHasher",
+    *IMPORTED_PASSWORD_HASHERS,  # noqa: F405
+]

@@ -9,3 +9,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("identity.urls")),
 ]
+
+# An API path no route serves answers 404 with an empty body, as every API 404 does.
+handler404 = "identity.views.user_import.api_not_found"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from django.db.models import Q, QuerySet
+
 from identity.login_ids import login_id_key
 from identity.models import Application, Tenant, User
 
@@ -64,3 +66,42 @@ def jwt_configuration_for(*, application: Application) -> JWTConfiguration:
         or application.tenant.access_token_signing_key_id,
         id_token_signing_key_id=source.id_token_signing_key_id or application.tenant.id_token_signing_key_id,
     )
+
+
+def users_search(
+    *,
+    users: QuerySet[User],
+    query: str | None = None,
+    ids: list[uuid.UUID] | None = None,
+    start_row: int = 0,
+    number_of_results: int = 25,
+    order_by: list[str] | None = None,
+) -> tuple[list[User], int]:
+    """One page of FusionAuth's user search over `users` (already narrowed to what the caller may
+    see, identity.caller's `scope`) and the total. `ids` picks users by id (unknown ids are
+    ignored). `query` is FusionAuth's queryString: `*` matches everyone; otherwise every
+    whitespace-separated term (a `*` in it is a wildcard, ignored) must occur in the email, the
+    username (both compared by their login-id keys), the first, last or full name, or be the id."""
+    if ids:
+        users = users.filter(pk__in=ids)
+    for term in (query or "").split():
+        words = term.replace("*", "")
+        if not words:
+            continue
+        key = login_id_key(words)
+        match = (
+            Q(email_key__contains=key)
+            | Q(username_key__contains=key)
+            | Q(first_name__icontains=words)
+            | Q(last_name__icontains=words)
+            | Q(full_name__icontains=words)
+        )
+        try:
+            match |= Q(pk=uuid.UUID(words))
+        except ValueError:
+            pass
+        users = users.filter(match)
+    total = users.count()
+    page = users.select_related("tenant").prefetch_related("registrations")
+    page = page.order_by(*(order_by or []), "email_key", "id")
+    return list(page[start_row : start_row + number_of_results]), total

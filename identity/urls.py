@@ -1,16 +1,22 @@
 """Routes of the identity service, on FusionAuth's paths."""
 
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, path, re_path
 
 from identity.views.jwt import JWTViewSet
 from identity.views.keys import KeyViewSet
 from identity.views.login import LoginApi, LoginPingApi, LogoutApi
 from identity.views.refresh_tokens import RefreshTokenViewSet
 from identity.views.tenants import ApplicationViewSet, TenantViewSet
+from identity.views.user_import import UnservedUserApi, UserImportApi, UserSearchApi
 from identity.views.users import APIKeyViewSet, ChangePasswordViewSet, RegistrationViewSet, UserViewSet
 from identity.views.well_known import JWKSApi, OpenIDConfigurationApi, PublicKeyApi
 
 app_name = "identity"
+
+# /api/user/<first segment that is not a UUID>[/...]: never a user id, so never /api/user/{id}.
+UNSERVED_USER_PATHS = (
+    r"^api/user/(?![0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}(?:/|$))[^/]+(?:/.*)?$"
+)
 
 keys = KeyViewSet.as_view({"get": "list"})
 key = KeyViewSet.as_view({"get": "retrieve", "put": "update", "delete": "destroy"})
@@ -60,6 +66,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/user/change-password", change_password, name="change-password"),
     path("api/user/change-password/<str:change_password_id>", change_password, name="change-password-id"),
     path("api/user", users, name="users"),
+    path("api/user/import", UserImportApi.as_view(), name="user-import"),
+    path("api/user/search", UserSearchApi.as_view(), name="user-search"),
+    # FusionAuth's other /api/user/<word> paths (forgot-password, verify-email, action, bulk, …):
+    # 404 with an empty body rather than /api/user/{id} reading the word as an id.
+    re_path(UNSERVED_USER_PATHS, UnservedUserApi.as_view(), name="user-unserved"),
     path("api/user/<str:pk>", user, name="user"),
     path("api/api-key", api_keys, name="api-keys"),
     path("api/api-key/<str:pk>", api_key, name="api-key"),

@@ -14,7 +14,7 @@ from identity.models import Application, Registration, User
 MAPPABLE_USER_FIELDS = frozenset({"first_name", "middle_name", "last_name", "full_name", "username"})
 
 
-def _clean_roles(*, application: Application, roles: Iterable[str] | None) -> list[str]:
+def clean_roles(*, application: Application, roles: Iterable[str] | None) -> list[str]:
     known = {role.name.lower(): role.name for role in application.roles.all()}
     if roles is None:
         return sorted(role.name for role in application.roles.all() if role.is_default)
@@ -55,7 +55,7 @@ def registration_create(
     return Registration.objects.create(
         user=user,
         application=application,
-        roles=_clean_roles(application=application, roles=roles),
+        roles=clean_roles(application=application, roles=roles),
         username=username,
         data=data or {},
     )
@@ -71,7 +71,7 @@ def registration_update(
 ) -> Registration:
     """Change roles, username or data; role names are checked against the application's roles."""
     if roles is not None:
-        registration.roles = _clean_roles(application=registration.application, roles=roles)
+        registration.roles = clean_roles(application=registration.application, roles=roles)
     if username is not None:
         registration.username = username
     if data is not None:

@@ -36,9 +36,9 @@ USER_FIELDS = frozenset(
 )
 
 
-def _login_id(*, tenant: Tenant, field: str, label: str, value: str, key_field: str, exclude_pk: Any) -> str:
-    """The key of a new email or username: the value must be in normal form (no look-alikes,
-    identity.login_ids) and its key unused in the tenant."""
+def login_id_checked(*, field: str, label: str, value: str) -> str:
+    """The key of a new email or username, which must be in normal form (no look-alikes,
+    identity.login_ids) and short enough; uniqueness is the caller's (one query, or one per batch)."""
     if not login_id_in_normal_form(value):
         raise ValidationFailed.on_field(
             field, "invalid", f"The {label} contains look-alike characters; type it in its plain form."
@@ -46,6 +46,12 @@ def _login_id(*, tenant: Tenant, field: str, label: str, value: str, key_field: 
     key = login_id_key(value)
     if len(key) > MAX_KEY_LENGTH:
         raise ValidationFailed.on_field(field, "tooLong", f"The {label} is too long.")
+    return key
+
+
+def _login_id(*, tenant: Tenant, field: str, label: str, value: str, key_field: str, exclude_pk: Any) -> str:
+    """The key of a new email or username (login_id_checked), unused in the tenant."""
+    key = login_id_checked(field=field, label=label, value=value)
     clash = User.objects.filter(tenant=tenant, **{key_field: key})
     if exclude_pk is not None:
         clash = clash.exclude(pk=exclude_pk)
@@ -54,23 +60,27 @@ def _login_id(*, tenant: Tenant, field: str, label: str, value: str, key_field: 
     return key
 
 
-def _clean_email(*, tenant: Tenant, email: str, exclude_pk: Any = None) -> tuple[str, str]:
-    """The email and its key. The local part must be ASCII: Django's validator means it to be, but
-    its case-insensitive pattern also lets through exactly four look-alike letters (KELVIN SIGN,
-    long s, dotless i, dotted capital I). The domain may be internationalised."""
+def email_checked(email: str, field: str = "user.email") -> str:
+    """The email, trimmed and valid. The local part must be ASCII: Django's validator means it to
+    be, but its case-insensitive pattern also lets through exactly four look-alike letters (KELVIN
+    SIGN, long s, dotless i, dotted capital I). The domain may be internationalised."""
     email = (email or "").strip()
     if not email:
-        raise ValidationFailed.on_field("user.email", "blank", "An email address is required.")
+        raise ValidationFailed.on_field(field, "blank", "An email address is required.")
     try:
         validate_email(email)
     except DjangoValidationError as exc:
-        raise ValidationFailed.on_field(
-            "user.email", "invalid", "This is not a valid email address."
-        ) from exc
+        raise ValidationFailed.on_field(field, "invalid", "This is not a valid email address.") from exc
     if not email.rpartition("@")[0].isascii():
         raise ValidationFailed.on_field(
-            "user.email", "invalid", "The part before @ may only use ASCII letters, digits and symbols."
+            field, "invalid", "The part before @ may only use ASCII letters, digits and symbols."
         )
+    return email
+
+
+def _clean_email(*, tenant: Tenant, email: str, exclude_pk: Any = None) -> tuple[str, str]:
+    """The email (email_checked) and its key, unused in the tenant."""
+    email = email_checked(email)
     key = _login_id(
         tenant=tenant,
         field="user.email",
