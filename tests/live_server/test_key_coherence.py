@@ -195,4 +195,7 @@ def test_a_garbage_kid_flood_reloads_at_most_once_per_second_per_worker(gunicorn
     for times in rebuilds.values():
         assert len(times) <= elapsed + 1
         gaps = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(times)]
-        assert all(gap >= 0.99 for gap in gaps), gaps
+        # The limit applies to the start of each rebuild; a line is logged once the rebuild is done,
+        # so two lines can be closer than a second by the difference of two build times (tens of ms
+        # on a loaded 2-core machine). Without the limit they would be milliseconds apart.
+        assert all(gap >= 0.9 for gap in gaps), gaps
