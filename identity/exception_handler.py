@@ -38,6 +38,8 @@ _DRF_CODE_TO_TYPE = {
     "min_length": "tooShort",
     "max_value": "tooLarge",
     "min_value": "tooSmall",
+    # FusionAuth's own type for a value that does not parse (a UUID), raised by the serializers.
+    "couldNotConvert": "couldNotConvert",
 }
 
 

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.db.models import QuerySet
 
 from identity.login_ids import login_id_key
-from identity.models import Application, Tenant, User
+from identity.models import Application, ApplicationRole, SigningKey, Tenant, User
+
+if TYPE_CHECKING:
+    from identity.caller import Caller
 
 
 def tenant_get_default() -> Tenant:
@@ -64,3 +70,36 @@ def jwt_configuration_for(*, application: Application) -> JWTConfiguration:
         or application.tenant.access_token_signing_key_id,
         id_token_signing_key_id=source.id_token_signing_key_id or application.tenant.id_token_signing_key_id,
     )
+
+
+# Provisioning reads: one object by id (None when there is none; the views answer 404 through
+# Caller.visible) and the lists a caller may see.
+
+
+def tenant_get(*, tenant_id: uuid.UUID) -> Tenant | None:
+    return Tenant.objects.filter(pk=tenant_id).first()
+
+
+def tenant_list(*, caller: Caller) -> QuerySet[Tenant]:
+    return caller.scope(Tenant.objects.all(), field="pk")
+
+
+def application_get(*, application_id: uuid.UUID) -> Application | None:
+    return Application.objects.select_related("tenant").filter(pk=application_id).first()
+
+
+def application_list(*, caller: Caller, active: bool) -> QuerySet[Application]:
+    return caller.scope(Application.objects.select_related("tenant").filter(active=active))
+
+
+def application_role_get(*, application: Application, role_id: uuid.UUID) -> ApplicationRole | None:
+    return application.roles.filter(pk=role_id).first()
+
+
+def signing_key_usable_by(*, tenant: Tenant | None, key_id: uuid.UUID) -> SigningKey | None:
+    """A key `tenant` may name in its JWT configuration: its own or a global one (no tenant yet:
+    a global one). Another tenant's key is as unknown as one that does not exist."""
+    key = SigningKey.objects.filter(pk=key_id).first()
+    if key is None or (key.tenant_id is not None and (tenant is None or key.tenant_id != tenant.pk)):
+        return None
+    return key

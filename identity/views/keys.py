@@ -14,13 +14,14 @@ from rest_framework.response import Response
 from identity.authentication import APIKeyAuthentication, HasGlobalAPIKey
 from identity.exceptions import NotFound
 from identity.models import KeyAlgorithm, SigningKey
+from identity.serializers.common import instant
 from identity.services.signing_keys import (
     signing_key_delete,
     signing_key_generate,
     signing_key_import,
     signing_key_rename,
 )
-from identity.views.common import instant, parse, path_uuid
+from identity.views.common import parse, path_uuid
 
 KEY_TYPES = {"HMAC": "HS", "RSA": "RS", "EC": "ES", "OKP": "EdDSA"}
 

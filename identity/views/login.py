@@ -26,9 +26,10 @@ from identity.cookies import (
 from identity.models import Application
 from identity.parsers import SafeJSONParser
 from identity.selectors import LOGIN_ID_TYPES
+from identity.serializers.common import instant
 from identity.services.login import LoginResult, login, login_ping, login_target, logout
 from identity.services.refresh_tokens import DeviceInfo
-from identity.views.common import instant, parse, path_uuid
+from identity.views.common import parse, path_uuid
 from identity.views.representations import user_json
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from identity.exceptions import ErrorItem, ValidationFailed
 from identity.models import ExpirationPolicy, SigningKey, Tenant, UsagePolicy
-from identity.views.common import instant
+from identity.serializers.common import instant
 
 Reader = Callable[[Any, str], Any]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from identity.models import RefreshToken, Registration, User
-from identity.views.common import instant
+from identity.serializers.common import instant
 
 
 def _compact(data: dict[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from identity.authentication import (
 from identity.exceptions import NotFound, ValidationFailed
 from identity.models import APIKey, Application, Registration, Tenant, User
 from identity.selectors import user_get_by_login_id
+from identity.serializers.common import instant
 from identity.services.api_keys import api_key_create, api_key_delete, api_key_update
 from identity.services.login import login_target
 from identity.services.registrations import registration_create, registration_delete, registration_update
@@ -33,7 +34,7 @@ from identity.services.users import (
     user_set_password,
     user_update,
 )
-from identity.views.common import body_object, instant, path_uuid
+from identity.views.common import body_object, path_uuid
 from identity.views.mapping import (
     USER_SPECS,
     read_bool,
