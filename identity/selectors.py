@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from django.db.models import QuerySet
 
 from identity.login_ids import login_id_key
-from identity.models import Application, ApplicationRole, SigningKey, Tenant, User
+from identity.models import APIKey, Application, ApplicationRole, Registration, SigningKey, Tenant, User
 
 if TYPE_CHECKING:
     from identity.caller import Caller
@@ -103,3 +103,69 @@ def signing_key_usable_by(*, tenant: Tenant | None, key_id: uuid.UUID) -> Signin
     if key is None or (key.tenant_id is not None and (tenant is None or key.tenant_id != tenant.pk)):
         return None
     return key
+
+
+def application_of_tenant(*, tenant_id: uuid.UUID, application_id: uuid.UUID) -> Application | None:
+    return Application.objects.filter(pk=application_id, tenant_id=tenant_id).first()
+
+
+def user_get(*, user_id: uuid.UUID) -> User | None:
+    return User.objects.select_related("tenant").filter(pk=user_id).first()
+
+
+def user_find(*, tenant: Tenant, email: str = "", username: str = "", login_id: str = "") -> User | None:
+    """FusionAuth's user search by the first of email, username or login id given (a login id is
+    an email or a username)."""
+    for value, types in ((email, ("email",)), (username, ("username",)), (login_id, LOGIN_ID_TYPES)):
+        if value:
+            return user_get_by_login_id(tenant=tenant, login_id=value, types=types)
+    return None
+
+
+def registrations_of(*, user: User) -> list[Registration]:
+    """A user's registrations, oldest first (FusionAuth's order in a user's JSON)."""
+    return list(Registration.objects.filter(user=user).order_by("created_at"))
+
+
+def registration_get(*, user: User, application_id: uuid.UUID) -> Registration | None:
+    return (
+        Registration.objects.select_related("application", "user")
+        .filter(user=user, application_id=application_id)
+        .first()
+    )
+
+
+def api_key_get(*, api_key_id: uuid.UUID) -> APIKey | None:
+    return APIKey.objects.filter(pk=api_key_id).first()
+
+
+# FusionAuth's key types → the algorithm prefix of each.
+KEY_TYPES = {"HMAC": "HS", "RSA": "RS", "EC": "ES", "OKP": "EdDSA"}
+
+
+def signing_key_get(*, key_id: uuid.UUID) -> SigningKey | None:
+    return SigningKey.objects.filter(pk=key_id).first()
+
+
+def signing_key_list() -> QuerySet[SigningKey]:
+    return SigningKey.objects.order_by("name", "created_at")
+
+
+def signing_key_search(
+    *,
+    name: str = "",
+    algorithm: str = "",
+    key_type: str = "",
+    start_row: int = 0,
+    number_of_results: int = 25,
+) -> tuple[list[SigningKey], int]:
+    """FusionAuth's key search: a page of keys whose name contains `name` (its `*` wildcards
+    ignored), of an algorithm or key type, and how many match in all."""
+    keys = signing_key_list()
+    if name:
+        keys = keys.filter(name__icontains=name.replace("*", ""))
+    if algorithm:
+        keys = keys.filter(algorithm=algorithm)
+    if key_type:
+        keys = keys.filter(algorithm__startswith=KEY_TYPES[key_type])
+    return list(keys[start_row : start_row + number_of_results]), keys.count()

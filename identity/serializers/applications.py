@@ -17,7 +17,7 @@ class RoleSerializer(WireSerializer):
     PUT) sets every member, absent ones to their defaults; with `partial` (PATCH) the members not
     sent keep the values of the role being changed (`instance`)."""
 
-    compact = False
+    omitted = ()
 
     id = serializers.UUIDField(read_only=True)
     name = Text(191, blank=False, error_messages={"required": "Must not be blank."})
@@ -51,7 +51,7 @@ class ApplicationSerializer(WireSerializer):
     endpoint, or are created with the application by ApplicationCreateSerializer). Context
     `tenant`: the application's tenant, whose signing keys the JWT configuration may name."""
 
-    compact = False
+    omitted = ()
 
     id = serializers.UUIDField(read_only=True)
     tenantId = serializers.UUIDField(source="tenant_id", read_only=True)

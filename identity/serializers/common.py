@@ -177,10 +177,10 @@ def _indexed(errors: Mapping[str, Any]) -> dict[str, Any]:
 
 class WireSerializer(serializers.Serializer):
     """Base of the API's object serializers: list positions on the error paths (`_indexed`) and,
-    on output, FusionAuth's habit of leaving out members that are null or empty text (set
-    `compact = False` to keep them)."""
+    on output, FusionAuth's habit of leaving out top-level members that are null or empty text
+    (`omitted`: the values left out; empty to keep every member)."""
 
-    compact = True
+    omitted: tuple[Any, ...] = (None, "")
 
     def to_internal_value(self, data: Any) -> Any:
         try:
@@ -192,9 +192,13 @@ class WireSerializer(serializers.Serializer):
 
     def to_representation(self, instance: Any) -> Any:
         data = super().to_representation(instance)
-        if not self.compact:
+        if not self.omitted:
             return data
-        return {key: value for key, value in data.items() if value is not None and value != ""}
+        return {key: value for key, value in data.items() if not _omitted(value, self.omitted)}
+
+
+def _omitted(value: Any, omitted: tuple[Any, ...]) -> bool:
+    return any(value is o or (isinstance(value, str) and value == o) for o in omitted)
 
 
 def parse_body(

@@ -107,7 +107,7 @@ class TenantSerializer(WireSerializer):
     """A tenant in and out. Context `tenant`: the tenant being changed (None when creating), whose
     signing keys `accessTokenKeyId`/`idTokenKeyId` may name."""
 
-    compact = False
+    omitted = ()
 
     id = serializers.UUIDField(read_only=True)
     name = Text(191, blank=False, error_messages={"required": "A name is required."})

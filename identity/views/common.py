@@ -46,11 +46,3 @@ def query_uuid(request: Request, name: str) -> uuid.UUID | None:
 def query_flag(request: Request, name: str) -> bool:
     """`?name=true` (FusionAuth's query flags: `hardDelete`, `reactivate`, `inactive`)."""
     return request.query_params.get(name) == "true"
-
-
-def body_object(request: Request, root: str) -> Any:
-    """The member `root` of a FusionAuth-style request body (`{"user": {...}}`)."""
-    data = request.data if isinstance(request.data, dict) else None
-    if data is None or root not in data:
-        raise ValidationFailed.on_field(root, "missing", f"The request needs a {root} object.")
-    return data[root]
