@@ -123,18 +123,21 @@ def api_key_create(
     return api_key, raw
 
 
+class NewAPIKey(TypedDict, total=False):
+    """`api_key_create`'s choices of a key, as the API sends them."""
+
+    name: str
+    description: str
+    permissions: Any
+    key_manager: bool
+    expires_at: datetime | None
+    key: str | None
+    key_id: uuid.UUID | None
+
+
 @transaction.atomic
 def api_key_create_as(
-    *,
-    caller: Caller,
-    tenant_id: uuid.UUID | None = None,
-    name: str = "",
-    description: str = "",
-    permissions: Any = None,
-    key_manager: bool = False,
-    expires_at: datetime | None = None,
-    key: str | None = None,
-    key_id: uuid.UUID | None = None,
+    *, caller: Caller, tenant_id: uuid.UUID | None = None, **fields: Unpack[NewAPIKey]
 ) -> tuple[APIKey, str]:
     """`POST /api/api-key` by a key manager (`caller`): the new key is locked to the tenant named
     by id, else to the caller's tenant when the caller is confined to one, else global; and it
@@ -146,17 +149,7 @@ def api_key_create_as(
             raise ValidationFailed.on_field("apiKey.tenantId", "invalid", "No tenant has this id.")
     else:
         tenant = caller.tenant() if caller.tenant_id is not None else None
-    return api_key_create(
-        tenant=tenant,
-        name=name,
-        description=description,
-        permissions=permissions,
-        key_manager=key_manager,
-        expires_at=expires_at,
-        key=key,
-        key_id=key_id,
-        creator=caller.key(),
-    )
+    return api_key_create(tenant=tenant, creator=caller.key(), **fields)
 
 
 @dataclass(frozen=True)
