@@ -38,6 +38,10 @@ _DRF_CODE_TO_TYPE = {
     "min_length": "tooShort",
     "max_value": "tooLarge",
     "min_value": "tooSmall",
+    # FusionAuth's own types, raised as such by identity.serializers: a value that does not parse
+    # (a UUID), a request without the member it needs.
+    "couldNotConvert": "couldNotConvert",
+    "missing": "missing",
 }
 
 

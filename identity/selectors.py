@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.db.models import Q, QuerySet
 
 from identity.login_ids import login_id_key
-from identity.models import Application, Tenant, User
+from identity.models import APIKey, Application, ApplicationRole, Registration, SigningKey, Tenant, User
+
+if TYPE_CHECKING:
+    from identity.caller import Caller
 
 
 def tenant_get_default() -> Tenant:
@@ -105,3 +109,102 @@ def users_search(
     page = users.select_related("tenant").prefetch_related("registrations")
     page = page.order_by(*(order_by or []), "email_key", "id")
     return list(page[start_row : start_row + number_of_results]), total
+
+
+# Provisioning reads: one object by id (None when there is none; the views answer 404 through
+# Caller.visible) and the lists a caller may see.
+
+
+def tenant_get(*, tenant_id: uuid.UUID) -> Tenant | None:
+    return Tenant.objects.filter(pk=tenant_id).first()
+
+
+def tenant_list(*, caller: Caller) -> QuerySet[Tenant]:
+    return caller.scope(Tenant.objects.all(), field="pk")
+
+
+def application_get(*, application_id: uuid.UUID) -> Application | None:
+    return Application.objects.select_related("tenant").filter(pk=application_id).first()
+
+
+def application_list(*, caller: Caller, active: bool) -> QuerySet[Application]:
+    return caller.scope(Application.objects.select_related("tenant").filter(active=active))
+
+
+def application_role_get(*, application: Application, role_id: uuid.UUID) -> ApplicationRole | None:
+    return application.roles.filter(pk=role_id).first()
+
+
+def signing_key_usable_by(*, tenant: Tenant | None, key_id: uuid.UUID) -> SigningKey | None:
+    """A key `tenant` may name in its JWT configuration: its own or a global one (no tenant yet:
+    a global one). Another tenant's key is as unknown as one that does not exist."""
+    key = SigningKey.objects.filter(pk=key_id).first()
+    if key is None or (key.tenant_id is not None and (tenant is None or key.tenant_id != tenant.pk)):
+        return None
+    return key
+
+
+def application_of_tenant(*, tenant_id: uuid.UUID, application_id: uuid.UUID) -> Application | None:
+    return Application.objects.filter(pk=application_id, tenant_id=tenant_id).first()
+
+
+def user_get(*, user_id: uuid.UUID) -> User | None:
+    return User.objects.select_related("tenant").filter(pk=user_id).first()
+
+
+def user_find(*, tenant: Tenant, email: str = "", username: str = "", login_id: str = "") -> User | None:
+    """FusionAuth's user search by the first of email, username or login id given (a login id is
+    an email or a username)."""
+    for value, types in ((email, ("email",)), (username, ("username",)), (login_id, LOGIN_ID_TYPES)):
+        if value:
+            return user_get_by_login_id(tenant=tenant, login_id=value, types=types)
+    return None
+
+
+def registrations_of(*, user: User) -> list[Registration]:
+    """A user's registrations, oldest first (FusionAuth's order in a user's JSON)."""
+    return list(Registration.objects.filter(user=user).order_by("created_at"))
+
+
+def registration_get(*, user: User, application_id: uuid.UUID) -> Registration | None:
+    return (
+        Registration.objects.select_related("application", "user")
+        .filter(user=user, application_id=application_id)
+        .first()
+    )
+
+
+def api_key_get(*, api_key_id: uuid.UUID) -> APIKey | None:
+    return APIKey.objects.filter(pk=api_key_id).first()
+
+
+# FusionAuth's key types → the algorithm prefix of each.
+KEY_TYPES = {"HMAC": "HS", "RSA": "RS", "EC": "ES", "OKP": "EdDSA"}
+
+
+def signing_key_get(*, key_id: uuid.UUID) -> SigningKey | None:
+    return SigningKey.objects.filter(pk=key_id).first()
+
+
+def signing_key_list() -> QuerySet[SigningKey]:
+    return SigningKey.objects.order_by("name", "created_at")
+
+
+def signing_key_search(
+    *,
+    name: str = "",
+    algorithm: str = "",
+    key_type: str = "",
+    start_row: int = 0,
+    number_of_results: int = 25,
+) -> tuple[list[SigningKey], int]:
+    """FusionAuth's key search: a page of keys whose name contains `name` (its `*` wildcards
+    ignored), of an algorithm or key type, and how many match in all."""
+    keys = signing_key_list()
+    if name:
+        keys = keys.filter(name__icontains=name.replace("*", ""))
+    if algorithm:
+        keys = keys.filter(algorithm=algorithm)
+    if key_type:
+        keys = keys.filter(algorithm__startswith=KEY_TYPES[key_type])
+    return list(keys[start_row : start_row + number_of_results]), keys.count()

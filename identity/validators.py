@@ -1,7 +1,7 @@
 """Pure checks of tenant and application values, keyed by model field.
 
 Every bound lives here once: the services call these before writing, the admin forms call them in
-clean(), and the API maps the model fields to FusionAuth's wire paths (identity.views.mapping).
+clean(), and the API maps the model fields to FusionAuth's wire paths (identity.serializers.common).
 Nothing here writes; the name checks read, to find a clash.
 """
 

@@ -6,7 +6,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from django.db import transaction
 from django.utils import timezone
@@ -14,6 +14,10 @@ from django.utils import timezone
 from identity.exceptions import NotAuthenticated, ValidationFailed
 from identity.hashing import new_secret, secret_digest
 from identity.models import APIKey, Tenant
+from identity.selectors import tenant_get
+
+if TYPE_CHECKING:
+    from identity.caller import Caller
 
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 PREFIX_LENGTH = 8
@@ -119,6 +123,35 @@ def api_key_create(
     return api_key, raw
 
 
+class NewAPIKey(TypedDict, total=False):
+    """`api_key_create`'s choices of a key, as the API sends them."""
+
+    name: str
+    description: str
+    permissions: Any
+    key_manager: bool
+    expires_at: datetime | None
+    key: str | None
+    key_id: uuid.UUID | None
+
+
+@transaction.atomic
+def api_key_create_as(
+    *, caller: Caller, tenant_id: uuid.UUID | None = None, **fields: Unpack[NewAPIKey]
+) -> tuple[APIKey, str]:
+    """`POST /api/api-key` by a key manager (`caller`): the new key is locked to the tenant named
+    by id, else to the caller's tenant when the caller is confined to one, else global; and it
+    reaches no further than the caller (`api_key_create`'s `creator`)."""
+    tenant: Tenant | None
+    if tenant_id is not None:
+        tenant = tenant_get(tenant_id=tenant_id)
+        if tenant is None:
+            raise ValidationFailed.on_field("apiKey.tenantId", "invalid", "No tenant has this id.")
+    else:
+        tenant = caller.tenant() if caller.tenant_id is not None else None
+    return api_key_create(tenant=tenant, creator=caller.key(), **fields)
+
+
 @dataclass(frozen=True)
 class _Reach:
     """What a key can do: its tenant lock (None: every tenant), permissions ({}: every endpoint)
@@ -166,20 +199,24 @@ def _within(*, actor: APIKey, target: _Reach) -> None:
             )
 
 
+class APIKeyChanges(TypedDict, total=False):
+    """What may change on a key; its tenant lock, manager flag and value never do."""
+
+    name: str
+    description: str
+    permissions: Any
+    expires_at: datetime | None
+
+
 @transaction.atomic
 def api_key_update(
-    *,
-    api_key: APIKey,
-    name: str,
-    description: str,
-    permissions: Any,
-    expires_at: datetime | None,
-    editor: APIKey | None = None,
+    *, api_key: APIKey, editor: APIKey | None = None, **changes: Unpack[APIKeyChanges]
 ) -> APIKey:
-    """Change a key's name, description, permissions or expiry (its tenant lock, manager flag and
-    value never change). Through the API an editor changes only a key within its own reach, and
-    only into one within it (`_within`)."""
-    cleaned = api_key_permissions_clean(permissions)
+    """Change a key's name, description, permissions or expiry; what is not given stays. Through
+    the API an editor changes only a key within its own reach, and only into one within it
+    (`_within`)."""
+    cleaned = api_key_permissions_clean(changes.get("permissions", api_key.permissions))
+    expires_at = changes.get("expires_at", api_key.expires_at)
     if editor is not None:
         _within(actor=editor, target=_Reach.of(api_key))
         _within(actor=editor, target=_Reach(api_key.tenant_id, cleaned, expires_at))
@@ -187,7 +224,8 @@ def api_key_update(
         raise ValidationFailed.on_field(
             "apiKey.expirationInstant", "invalid", "The expiry must be in the future."
         )
-    api_key.name, api_key.description = name.strip(), description.strip()
+    api_key.name = changes.get("name", api_key.name).strip()
+    api_key.description = changes.get("description", api_key.description).strip()
     api_key.permissions, api_key.expires_at = cleaned, expires_at
     api_key.save()
     return api_key

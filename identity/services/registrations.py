@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
 
-from identity.exceptions import ValidationFailed
-from identity.models import Application, Registration, User
+from identity.exceptions import NotFound, ValidationFailed
+from identity.models import Application, Registration, Tenant, User
+from identity.selectors import application_of_tenant, registration_get
+from identity.services.users import NewUser, user_create
 
 # User profile fields an external identity provider's claims may fill in.
 MAPPABLE_USER_FIELDS = frozenset({"first_name", "middle_name", "last_name", "full_name", "username"})
@@ -59,6 +62,63 @@ def registration_create(
         username=username,
         data=data or {},
     )
+
+
+def _application_named(*, user: User, application_id: uuid.UUID) -> Application:
+    """The application a request body names for `user`: one of the user's tenant, else a field error."""
+    application = application_of_tenant(tenant_id=user.tenant_id, application_id=application_id)
+    if application is None:
+        raise ValidationFailed.on_field(
+            "registration.applicationId", "invalid", "No application of the user's tenant."
+        )
+    return application
+
+
+@transaction.atomic
+def registration_create_for(
+    *,
+    user: User,
+    application_id: uuid.UUID,
+    roles: Iterable[str] | None = None,
+    username: str = "",
+    data: dict[str, Any] | None = None,
+) -> Registration:
+    """`POST /api/user/registration/{userId}`: register an existing user to the application a
+    request names by id (one of the user's tenant)."""
+    application = _application_named(user=user, application_id=application_id)
+    return registration_create(user=user, application=application, roles=roles, username=username, data=data)
+
+
+@transaction.atomic
+def registration_create_with_user(
+    *,
+    tenant: Tenant,
+    user: NewUser,
+    user_id: uuid.UUID | None = None,
+    application_id: uuid.UUID,
+    roles: Iterable[str] | None = None,
+    username: str = "",
+    data: dict[str, Any] | None = None,
+) -> Registration:
+    """FusionAuth's combined `POST /api/user/registration`: create the user and register them in
+    one transaction, so a refused registration (an unknown role, an application of another tenant)
+    leaves no user behind. The registration's `user` is the new user."""
+    created = user_create(tenant=tenant, user_id=user_id, **user)
+    return registration_create_for(
+        user=created, application_id=application_id, roles=roles, username=username, data=data
+    )
+
+
+def registration_find(*, user: User, application_id: uuid.UUID, named_in_body: bool = False) -> Registration:
+    """The registration of `user` to an application: not found (404) when there is none. An
+    application named in a request body (not the path) must be one of the user's tenant, else
+    it is a field error, as when registering."""
+    if named_in_body:
+        _application_named(user=user, application_id=application_id)
+    registration = registration_get(user=user, application_id=application_id)
+    if registration is None:
+        raise NotFound()
+    return registration
 
 
 @transaction.atomic

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Required, TypedDict, Unpack
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -15,25 +15,44 @@ from django.utils import timezone
 from identity.exceptions import ValidationFailed
 from identity.login_ids import MAX_KEY_LENGTH, login_id_in_normal_form, login_id_key
 from identity.models import Tenant, User
-from identity.services.login import failed_logins_clear, password_verify
+from identity.services.login import failed_logins_clear, login_target, password_verify
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
 
-USER_FIELDS = frozenset(
-    {
-        "username",
-        "first_name",
-        "middle_name",
-        "last_name",
-        "full_name",
-        "is_active",
-        "is_staff",
-        "is_superuser",
-        "verified",
-        "expires_at",
-        "locked_until",
-        "data",
-    }
-)
+if TYPE_CHECKING:
+    from identity.caller import Caller
+
+
+class UserFields(TypedDict, total=False):
+    """Profile and status fields callers may set on a user."""
+
+    first_name: str
+    middle_name: str
+    last_name: str
+    full_name: str
+    is_active: bool
+    is_staff: bool
+    is_superuser: bool
+    verified: bool
+    expires_at: datetime | None
+    locked_until: datetime | None
+    data: dict[str, Any]
+
+
+class UserChanges(UserFields, total=False):
+    email: str
+    username: str | None
+
+
+class NewUser(UserFields, total=False):
+    """A user to create, as `user_create` takes it (the API's `user` object)."""
+
+    email: Required[str]
+    username: str | None
+    password: str | None
+
+
+# Checked at run time too, for callers that cannot be typed (UserManager, from createsuperuser).
+USER_FIELDS = frozenset(UserFields.__optional_keys__) | {"username"}
 
 
 def login_id_checked(*, field: str, label: str, value: str) -> str:
@@ -148,10 +167,10 @@ def user_create(
     *,
     tenant: Tenant,
     email: str,
-    password: str | None,
+    password: str | None = None,
     username: str | None = None,
     user_id: uuid.UUID | None = None,
-    **fields: Any,
+    **fields: Unpack[UserFields],
 ) -> User:
     """Create a user of one tenant. Email and username are unique per tenant by their keys
     (identity.login_ids: look-alikes refused, case folded once), checked here for a clear field
@@ -184,25 +203,38 @@ def user_create(
 
 
 @transaction.atomic
-def user_update(*, user: User, **changes: Any) -> User:
+def user_update(*, user: User, **changes: Unpack[UserChanges]) -> User:
     """Change profile fields; email and username stay unique in the tenant."""
     unknown = set(changes) - USER_FIELDS - {"email"}
     if unknown:
         raise TypeError(f"Unknown user fields: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = dict(changes)
     if "email" in changes:
-        changes["email"], changes["email_key"] = _clean_email(
+        values["email"], values["email_key"] = _clean_email(
             tenant=user.tenant, email=changes["email"], exclude_pk=user.pk
         )
     if "username" in changes:
-        changes["username"], changes["username_key"] = _clean_username(
+        values["username"], values["username_key"] = _clean_username(
             tenant=user.tenant, username=changes["username"], exclude_pk=user.pk
         )
     deactivating = changes.get("is_active") is False and user.is_active
-    for name, value in changes.items():
+    for name, value in values.items():
         setattr(user, name, value)
     _save_unique(user)
     if deactivating:
         refresh_tokens_revoke(user=user, reason=RevokeReason.USER_DEACTIVATED)
+    return user
+
+
+@transaction.atomic
+def user_update_with_password(
+    *, user: User, password: str | None = None, **changes: Unpack[UserChanges]
+) -> User:
+    """The API's PUT/PATCH of a user: profile changes and, when sent, a new password, all or
+    nothing (a password the policy refuses leaves the profile unchanged too)."""
+    user = user_update(user=user, **changes)
+    if password is not None:
+        user = user_set_password(user=user, password=password)
     return user
 
 
@@ -245,3 +277,20 @@ def user_change_password(
         return user_set_password(user=user, password=password, now=now)
     finally:
         failed_logins_clear(user=user)  # the current password was right
+
+
+def user_change_password_as(
+    *,
+    caller: Caller,
+    application_id: uuid.UUID | None,
+    login_id: str,
+    current_password: str,
+    password: str,
+) -> User:
+    """`/api/user/change-password` by identity: the tenant is found as `/api/login` finds it (so it
+    asks for what login asks for: an API key when the application, or without one the tenant,
+    requires authentication), then `user_change_password`."""
+    tenant, _ = login_target(caller=caller, application_id=application_id)
+    return user_change_password(
+        tenant=tenant, login_id=login_id, current_password=current_password, password=password
+    )

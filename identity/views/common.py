@@ -1,20 +1,16 @@
-"""Small helpers every API view uses: instants in epoch milliseconds, input parsing."""
+"""Small helpers every API view uses to read the request: ids from the URL and the query string,
+and plain (envelope-free) bodies. Objects in FusionAuth envelopes are read by
+identity.serializers.common.parse_body."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from rest_framework import serializers
 from rest_framework.request import Request
 
 from identity.exceptions import NotFound, ValidationFailed
-
-
-def instant(value: datetime | None) -> int | None:
-    """FusionAuth's REST instants: epoch milliseconds."""
-    return None if value is None else int(value.timestamp() * 1000)
 
 
 def parse(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
@@ -32,6 +28,11 @@ def path_uuid(value: str | None) -> uuid.UUID:
         raise NotFound() from exc
 
 
+def optional_path_uuid(value: str | None) -> uuid.UUID | None:
+    """The id chosen by `POST /api/<object>/{id}`; None for `POST /api/<object>`."""
+    return path_uuid(value) if value else None
+
+
 def query_uuid(request: Request, name: str) -> uuid.UUID | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -42,9 +43,6 @@ def query_uuid(request: Request, name: str) -> uuid.UUID | None:
         raise ValidationFailed.on_field(name, "couldNotConvert", f"{name} is not a valid UUID.") from exc
 
 
-def body_object(request: Request, root: str) -> Any:
-    """The member `root` of a FusionAuth-style request body (`{"user": {...}}`)."""
-    data = request.data if isinstance(request.data, dict) else None
-    if data is None or root not in data:
-        raise ValidationFailed.on_field(root, "missing", f"The request needs a {root} object.")
-    return data[root]
+def query_flag(request: Request, name: str) -> bool:
+    """`?name=true` (FusionAuth's query flags: `hardDelete`, `reactivate`, `inactive`)."""
+    return request.query_params.get(name) == "true"

@@ -26,10 +26,11 @@ from identity.cookies import (
 from identity.models import Application
 from identity.parsers import SafeJSONParser
 from identity.selectors import LOGIN_ID_TYPES
+from identity.serializers.common import instant
+from identity.serializers.users import user_body
 from identity.services.login import LoginResult, login, login_ping, login_target, logout
 from identity.services.refresh_tokens import DeviceInfo
-from identity.views.common import instant, parse, path_uuid
-from identity.views.representations import user_json
+from identity.views.common import parse, path_uuid
 
 
 class DeviceSerializer(serializers.Serializer):
@@ -56,7 +57,7 @@ class LoginInputSerializer(serializers.Serializer):
 
 
 def login_response(result: LoginResult) -> Response:
-    body: dict[str, Any] = {"user": user_json(result.user, result.registrations)}
+    body: dict[str, Any] = {"user": user_body(result.user, result.registrations)}
     if result.access_token is not None:
         body["token"] = result.access_token.value
         body["tokenExpirationInstant"] = instant(result.access_token.expires_at)

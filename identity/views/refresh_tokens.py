@@ -27,6 +27,7 @@ from identity.cookies import REFRESH_COOKIE, request_not_forgeable, set_token_co
 from identity.exceptions import NotFound, ValidationFailed
 from identity.models import Application, RefreshToken, User
 from identity.parsers import SafeJSONParser
+from identity.serializers.refresh_tokens import RefreshTokenSerializer
 from identity.services.refresh_tokens import (
     RevokeReason,
     refresh_token_exchange,
@@ -36,7 +37,6 @@ from identity.services.refresh_tokens import (
 )
 from identity.views.common import parse, path_uuid
 from identity.views.login import client_address
-from identity.views.representations import refresh_token_json
 
 MAX_LISTED = 1000
 
@@ -114,10 +114,10 @@ class RefreshTokenViewSet(viewsets.ViewSet):
         tokens = RefreshToken.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at")[
             :MAX_LISTED
         ]
-        return Response({"refreshTokens": [refresh_token_json(t) for t in tokens]})
+        return Response({"refreshTokens": RefreshTokenSerializer(tokens, many=True).data})
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
-        return Response({"refreshToken": refresh_token_json(self._token(request, path_uuid(pk)))})
+        return Response({"refreshToken": RefreshTokenSerializer(self._token(request, path_uuid(pk))).data})
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         token = self._token(request, path_uuid(pk))

@@ -7,8 +7,9 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from identity.management.base import IdentityCommand, Report, split_names, tenant_lookup
+from identity.serializers.applications import ApplicationSerializer
+from identity.serializers.common import errors_on_wire
 from identity.services.applications import RoleSpec, application_create
-from identity.views.mapping import application_specs, errors_on_wire
 
 
 class Command(IdentityCommand):
@@ -36,7 +37,7 @@ class Command(IdentityCommand):
             raise CommandError(
                 f"--default-roles names roles missing from --roles: {', '.join(sorted(strays))}."
             )
-        with errors_on_wire("application", application_specs(None)):
+        with errors_on_wire("application", ApplicationSerializer):
             application = application_create(
                 tenant=tenant_lookup(options["tenant"]),
                 name=options["name"],

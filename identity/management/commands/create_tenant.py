@@ -7,8 +7,9 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from identity.management.base import IdentityCommand, Report
+from identity.serializers.common import errors_on_wire
+from identity.serializers.tenants import TenantSerializer
 from identity.services.tenants import tenant_create
-from identity.views.mapping import errors_on_wire, tenant_specs
 
 
 class Command(IdentityCommand):
@@ -23,7 +24,7 @@ class Command(IdentityCommand):
         )
 
     def perform(self, options: dict[str, Any]) -> Report:
-        with errors_on_wire("tenant", tenant_specs(None)):
+        with errors_on_wire("tenant", TenantSerializer):
             tenant = tenant_create(name=options["name"], issuer=options["issuer"])
         return Report(
             data={"id": tenant.pk, "name": tenant.name, "issuer": tenant.issuer},

@@ -1,0 +1,120 @@
+"""Users (`/api/user`), the user search and `/api/user/change-password`."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail, ValidationError
+
+from identity.models import Registration, User
+from identity.selectors import registrations_of
+from identity.serializers.common import (
+    Flag,
+    Instant,
+    JSONObject,
+    Text,
+    UUIDValue,
+    WireSerializer,
+    parse_body,
+)
+from identity.serializers.registrations import RegistrationSerializer
+from identity.services.users import NewUser
+
+
+class UserRegistrations(serializers.ListSerializer):
+    """The user's registrations: those in `context["registrations"]` when given (None: the member
+    is left out), else the user's own, oldest first."""
+
+    def get_attribute(self, instance: User) -> Any:
+        if "registrations" in self.context:
+            return self.context["registrations"]
+        return registrations_of(user=instance)
+
+
+class UserSerializer(WireSerializer):
+    """A user in and out. `password` is write-only; without one the user cannot log in with a
+    password until one is set. Context `registrations`: see UserRegistrations."""
+
+    id = serializers.UUIDField(read_only=True)
+    tenantId = serializers.UUIDField(source="tenant_id", read_only=True)
+    email = Text(254, blank=False, error_messages={"required": "An email address is required."})
+    username = Text(191, required=False, allow_null=True)
+    firstName = Text(150, source="first_name", required=False)
+    middleName = Text(150, source="middle_name", required=False)
+    lastName = Text(150, source="last_name", required=False)
+    fullName = Text(300, source="full_name", required=False)
+    active = Flag(source="is_active", required=False)
+    verified = Flag(required=False)
+    expiry = Instant(source="expires_at", required=False)
+    data = JSONObject(required=False)  # type: ignore[assignment]  # a field; DRF keeps Serializer.data
+    password = Text(1024, blank=False, write_only=True, allow_null=True, default=None)
+    insertInstant = Instant(source="created_at", read_only=True)
+    lastUpdateInstant = Instant(source="updated_at", read_only=True)
+    lastLoginInstant = Instant(source="last_login", read_only=True)
+    passwordLastUpdateInstant = Instant(source="password_changed_at", read_only=True)
+    registrations = UserRegistrations(child=RegistrationSerializer(), read_only=True)
+
+
+def user_body(user: User, registrations: list[Registration] | None = None) -> dict[str, Any]:
+    """A user's JSON with the given registrations (as login answers it) or, without them, with
+    none (as the combined registration answers it)."""
+    serializer: serializers.Serializer = UserSerializer(user, context={"registrations": registrations})
+    return serializer.data
+
+
+def parse_new_user(data: Any) -> NewUser:
+    """The `user` member of a request that creates one; FusionAuth's top-level
+    `skipVerification: true` creates the user verified."""
+    values = dict(parse_body(data, "user", UserSerializer))
+    if data.get("skipVerification") is True:
+        values["verified"] = True
+    return cast(NewUser, values)
+
+
+def parse_user_changes(data: Any) -> dict[str, Any]:
+    """The `user` member of a PUT or PATCH: only the members sent (a `password` among them)."""
+    return dict(parse_body(data, "user", UserSerializer, partial=True))
+
+
+class UserSearchSerializer(serializers.Serializer):
+    """`GET /api/user?email=` / `?username=` / `?loginId=`: the first one given is used."""
+
+    email = Text(320, required=False)
+    username = Text(320, required=False)
+    loginId = Text(320, source="login_id", required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not any(attrs.values()):
+            raise ValidationError({"email": [ErrorDetail("Send email, username or loginId.", "missing")]})
+        return attrs
+
+
+class Required(Text):
+    """A member that must be non-empty text: anything else is `[blank]<name> is required.`"""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str) or not data:
+            raise ValidationError(ErrorDetail(f"{self.field_name} is required.", "blank"))
+        return super().to_internal_value(data)
+
+
+class OptionalId(UUIDValue):
+    """An optional id: absent, null or empty means none."""
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        if data is not serializers.empty and not data:
+            return (True, None)
+        return super().validate_empty_values(data)
+
+
+class ChangePasswordSerializer(serializers.Serializer):
+    """`POST /api/user/change-password` by identity: `{loginId, currentPassword, password,
+    applicationId?}`."""
+
+    loginId = Required(320, source="login_id", error_messages={"required": "loginId is required."})
+    currentPassword = Required(
+        1024, source="current_password", error_messages={"required": "currentPassword is required."}
+    )
+    password = Required(1024, error_messages={"required": "password is required."})
+    applicationId = OptionalId(source="application_id", required=False, allow_null=True, default=None)
