@@ -24,8 +24,8 @@ from identity.models import User
 from identity.parsers import SafeJSONParser
 from identity.selectors import users_search
 from identity.serializers.user_import import import_request, search_query_params, search_request
+from identity.serializers.users import user_body
 from identity.services.user_import import users_import
-from identity.views.representations import user_json
 
 # An import carries thousands of users (10,000 are ~4 MB); every other body stays under the 1 MB
 # DATA_UPLOAD_MAX_MEMORY_SIZE. Read only after the API key (with the import permission) is checked.
@@ -86,7 +86,7 @@ class UserSearchApi(APIView):
             number_of_results=criteria.number_of_results,
             order_by=criteria.order_by,
         )
-        return Response({"users": [user_json(u, list(u.registrations.all())) for u in users], "total": total})
+        return Response({"users": [user_body(u, list(u.registrations.all())) for u in users], "total": total})
 
 
 class UnservedUserApi(APIView):
