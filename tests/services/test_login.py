@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from identity.caller import Caller
 from identity.exceptions import ValidationFailed
-from identity.models import RefreshToken, User
+from identity.models import APIKey, RefreshToken, User
 from identity.services.login import (
     LoginFailed,
     LoginPrevented,
@@ -30,10 +31,19 @@ from tests.factories import DEFAULT_PASSWORD, ApplicationFactory, TenantFactory,
 pytestmark = pytest.mark.django_db
 
 
-def _login(world, password=None, **kwargs):
-    kwargs.setdefault("application", world.application)
+def _caller(world):
+    """The world's global API key naming the world's tenant, as the API would build it."""
+    return Caller.build(api_key=APIKey.objects.get(name="world"), header=str(world.tenant.pk))
+
+
+def _login(world, password=None, application=None, **kwargs):
     kwargs.setdefault("login_id", "ann@example.com")
-    return login(tenant=world.tenant, password=password or world.password, **kwargs)
+    return login(
+        caller=_caller(world),
+        application_id=(application or world.application).pk,
+        password=password or world.password,
+        **kwargs,
+    )
 
 
 def test_registered_user_gets_claims_and_a_refresh_token(world):
@@ -244,7 +254,7 @@ def test_a_lock_that_lands_during_a_login_refuses_it(world):
 def test_login_ping_applies_the_login_state_rule_and_keeps_the_counter(world, change, error):
     User.objects.filter(pk=world.user.pk).update(failed_login_count=3, **change)
     with pytest.raises(error):
-        login_ping(tenant=world.tenant, user_id=world.user.pk, application=world.application)
+        login_ping(caller=_caller(world), user_id=world.user.pk, application_id=world.application.pk)
     assert User.objects.filter(pk=world.user.pk).values_list("failed_login_count", flat=True).get() == 3
 
 
@@ -252,7 +262,7 @@ def test_login_ping_never_resets_the_failure_counter(world):
     User.objects.filter(pk=world.user.pk).update(
         failed_login_count=3, failed_login_window_started_at=timezone.now()
     )
-    login_ping(tenant=world.tenant, user_id=world.user.pk, application=world.application)
+    login_ping(caller=_caller(world), user_id=world.user.pk, application_id=world.application.pk)
     assert User.objects.filter(pk=world.user.pk).values_list("failed_login_count", flat=True).get() == 3
 
 
