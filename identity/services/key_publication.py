@@ -30,13 +30,20 @@ def _published(keys: dict[str, LoadedKey], now: datetime) -> list[LoadedKey]:
     )
 
 
+def _tenant(tenant_id: uuid.UUID) -> Tenant:
+    tenant = tenant_get(tenant_id=tenant_id)
+    if tenant is None:
+        raise NotFound()
+    return tenant
+
+
 def keys_published(*, tenant_id: uuid.UUID | None = None) -> list[LoadedKey]:
     """The JWKS: every published key, or with `tenant_id` those the tenant trusts (an unknown
     tenant is NotFound, not an empty set)."""
     snapshot = key_snapshot()
     if tenant_id is None:
         return _published(snapshot.by_kid, timezone.now())
-    tenant = tenant_get(tenant_id=tenant_id)
+    tenant = _tenant(tenant_id)
     return _published(snapshot.trusted(tenant_id=tenant.pk), timezone.now())
 
 
@@ -67,7 +74,7 @@ class Discovery:
 def discovery_for(*, tenant_id: uuid.UUID | None = None) -> Discovery:
     """OpenID discovery's facts for a tenant (the default tenant unless one is named): its issuer
     and the algorithms of the keys it publishes (every asymmetric one while it has none)."""
-    tenant = tenant_get(tenant_id=tenant_id) if tenant_id is not None else tenant_get_default()
+    tenant = _tenant(tenant_id) if tenant_id is not None else tenant_get_default()
     keys = _published(key_snapshot().trusted(tenant_id=tenant.pk), timezone.now())
     algorithms = sorted({k.algorithm for k in keys})
     return Discovery(tenant=tenant, signing_algorithms=algorithms or ASYMMETRIC_ALGORITHMS)

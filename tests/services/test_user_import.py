@@ -12,8 +12,8 @@ import bcrypt
 import pytest
 from django.contrib.auth.hashers import identify_hasher
 
-from identity.exceptions import LoginFailed, ValidationFailed
 from identity.caller import Caller
+from identity.exceptions import LoginFailed, ValidationFailed
 from identity.models import APIKey, Registration, User
 from identity.services.login import login
 from identity.services.user_import import ImportedRegistration, ImportedUser, users_import
