@@ -321,6 +321,12 @@ class RefreshToken(models.Model):
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at <= now
 
+    def is_usable(self, now: datetime) -> bool:
+        """Whether the session still stands: neither revoked nor expired. The one definition every
+        path asks (refresh, logout, issue, validate's session check); a refresh also needs its user,
+        application and registration to allow it (RefreshTokenContext.refreshable)."""
+        return self.revoked_at is None and self.expires_at > now
+
 
 class KeyAlgorithm(models.TextChoices):
     HS256 = "HS256", "HS256"

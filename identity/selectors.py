@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from django.db.models import Q, QuerySet
 
+from identity.exceptions import NotFound
 from identity.login_ids import login_id_key
-from identity.models import APIKey, Application, ApplicationRole, Registration, SigningKey, Tenant, User
+from identity.models import (
+    APIKey,
+    Application,
+    ApplicationRole,
+    JWTConfigurationFields,
+    RefreshToken,
+    Registration,
+    SigningKey,
+    Tenant,
+    User,
+)
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the caller is passed in, never imported: selectors and caller are siblings
     from identity.caller import Caller
 
 
@@ -44,7 +56,9 @@ def user_get_by_login_id(
 
 @dataclass(frozen=True)
 class JWTConfiguration:
-    """The token settings in force for one application: its own when enabled, else its tenant's."""
+    """The token settings in force for one application: its own when enabled, else its tenant's.
+    Its fields are the model's JWT configuration columns (checked below), so a field added to
+    `JWTConfigurationFields` fails at import until it is carried here too."""
 
     access_token_ttl_seconds: int
     refresh_token_ttl_minutes: int
@@ -56,20 +70,24 @@ class JWTConfiguration:
     id_token_signing_key_id: uuid.UUID | None
 
 
+JWT_CONFIGURATION_ATTNAMES = tuple(f.attname for f in JWTConfigurationFields._meta.local_fields)
+"""The columns of the JWT configuration (what the refresh read path selects for both sources)."""
+if tuple(f.name for f in fields(JWTConfiguration)) != JWT_CONFIGURATION_ATTNAMES:
+    raise TypeError("JWTConfiguration must carry exactly the JWTConfigurationFields columns, in order.")
+
+
 def jwt_configuration_for(*, application: Application) -> JWTConfiguration:
-    source: Application | Tenant = application if application.jwt_enabled else application.tenant
-    return JWTConfiguration(
-        access_token_ttl_seconds=source.access_token_ttl_seconds,
-        refresh_token_ttl_minutes=source.refresh_token_ttl_minutes,
-        refresh_token_expiration_policy=source.refresh_token_expiration_policy,
-        refresh_token_max_ttl_minutes=source.refresh_token_max_ttl_minutes,
-        refresh_token_usage_policy=source.refresh_token_usage_policy,
-        refresh_token_grace_period_seconds=source.refresh_token_grace_period_seconds,
-        # An application override without its own key still signs with the tenant's key.
-        access_token_signing_key_id=source.access_token_signing_key_id
-        or application.tenant.access_token_signing_key_id,
-        id_token_signing_key_id=source.id_token_signing_key_id or application.tenant.id_token_signing_key_id,
+    """The effective configuration of an application (its tenant must be loaded or loadable).
+    Compute it once per operation and pass it on (`config=`) rather than asking again."""
+    tenant = application.tenant
+    source: Application | Tenant = application if application.jwt_enabled else tenant
+    values = {name: getattr(source, name) for name in JWT_CONFIGURATION_ATTNAMES}
+    # An application override without its own key still signs with the tenant's key.
+    values["access_token_signing_key_id"] = (
+        values["access_token_signing_key_id"] or tenant.access_token_signing_key_id
     )
+    values["id_token_signing_key_id"] = values["id_token_signing_key_id"] or tenant.id_token_signing_key_id
+    return JWTConfiguration(**values)
 
 
 def users_search(
@@ -208,3 +226,31 @@ def signing_key_search(
     if key_type:
         keys = keys.filter(algorithm__startswith=KEY_TYPES[key_type])
     return list(keys[start_row : start_row + number_of_results]), keys.count()
+
+
+MAX_LISTED_REFRESH_TOKENS = 1000
+
+
+def refresh_token_get(*, caller: Caller, token_id: uuid.UUID) -> RefreshToken:
+    """A live (unrevoked) refresh token the caller may address, else NotFound. Without an API key,
+    the user's own sessions only: someone else's looks like no session at all."""
+    return caller.visible(
+        RefreshToken.objects.filter(pk=token_id, revoked_at__isnull=True).first(),
+        owner_of=attrgetter("user_id"),
+    )
+
+
+def refresh_tokens_of_user(*, caller: Caller, user_id: uuid.UUID) -> list[RefreshToken]:
+    """The unrevoked refresh tokens of a user the caller may address, newest first (at most
+    MAX_LISTED_REFRESH_TOKENS)."""
+    user = caller.visible(User.objects.filter(pk=user_id).first())
+    tokens = RefreshToken.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at")
+    return list(tokens[:MAX_LISTED_REFRESH_TOKENS])
+
+
+def application_tenant_id(*, application_id: uuid.UUID) -> uuid.UUID:
+    """The tenant of an application, else NotFound."""
+    tenant_id = Application.objects.filter(pk=application_id).values_list("tenant_id", flat=True).first()
+    if tenant_id is None:
+        raise NotFound()
+    return tenant_id

@@ -13,7 +13,7 @@ from identity.exceptions import SigningKeyMissing, TokenInvalid
 from identity.key_store import KEYS, KeySnapshot, key_snapshot
 from identity.models import Application, Tenant, User
 from identity.revocations import token_revoked
-from identity.selectors import jwt_configuration_for
+from identity.selectors import JWTConfiguration, jwt_configuration_for
 from identity.signing import LoadedKey, TokenKind, sign, unverified_header, verify
 
 
@@ -32,12 +32,8 @@ class AccessToken:
     expires_at: datetime
 
 
-def _signing_key(*, tenant: Tenant, application: Application | None, now: datetime) -> LoadedKey:
-    key_id = (
-        jwt_configuration_for(application=application).access_token_signing_key_id
-        if application is not None
-        else tenant.access_token_signing_key_id
-    )
+def _signing_key(*, tenant: Tenant, config: JWTConfiguration | None, now: datetime) -> LoadedKey:
+    key_id = config.access_token_signing_key_id if config is not None else tenant.access_token_signing_key_id
     if key_id is None:
         raise SigningKeyMissing()
     key = key_snapshot().keys.get(key_id)
@@ -62,15 +58,18 @@ def access_token_issue(
     auth_time: datetime | None = None,
     ttl_seconds: int | None = None,
     expires_at: datetime | None = None,
+    config: JWTConfiguration | None = None,
 ) -> AccessToken:
     """Sign a user's access token with FusionAuth's claims. `roles` None means the user is not
     registered for the application: the token then carries no `applicationId` and no `roles`.
-    `expires_at` pins the expiry (a token issued for another application keeps the original's)."""
+    `expires_at` pins the expiry (a token issued for another application keeps the original's).
+    `config` is the application's effective JWT configuration when the caller already has it (the
+    refresh grant reads it with the token); otherwise it is computed here, once."""
+    if application is not None and config is None:
+        config = jwt_configuration_for(application=application)
     if expires_at is None:
         default_ttl = (
-            jwt_configuration_for(application=application).access_token_ttl_seconds
-            if application is not None
-            else tenant.access_token_ttl_seconds
+            config.access_token_ttl_seconds if config is not None else tenant.access_token_ttl_seconds
         )
         expires_at = now + timedelta(seconds=min(ttl_seconds or default_ttl, default_ttl))
     issued = int(now.timestamp())
@@ -94,7 +93,7 @@ def access_token_issue(
         claims["roles"] = roles
     if session_id is not None:
         claims["sid"] = str(session_id)
-    key = _signing_key(tenant=tenant, application=application, now=now)
+    key = _signing_key(tenant=tenant, config=config, now=now)
     return AccessToken(
         value=sign(claims=claims, key=key, kind=TokenKind.ACCESS, now=now),
         claims=claims,

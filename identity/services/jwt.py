@@ -9,8 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
-from identity.exceptions import NotAuthenticated, ValidationFailed
+from identity.caller import Caller
+from identity.exceptions import IdentityError, NotAuthenticated, ValidationFailed
 from identity.key_store import KEYS, key_snapshot
 from identity.login_ids import login_id_key
 from identity.models import (
@@ -33,8 +35,13 @@ from identity.services.access_tokens import (
     access_token_verify,
     uuid_or_none,
 )
-from identity.services.login import LoginResult, login_success
-from identity.services.refresh_tokens import DeviceInfo, refresh_token_create, refresh_token_find
+from identity.services.login import LoginResult, login_success, user_login_check
+from identity.services.refresh_tokens import (
+    DeviceInfo,
+    IssuedRefreshToken,
+    refresh_token_create,
+    refresh_token_find,
+)
 from identity.services.registrations import MAPPABLE_USER_FIELDS, registration_create
 from identity.services.signing_keys import signing_key_within_reach
 from identity.services.users import user_create
@@ -71,7 +78,7 @@ def jwt_validate(*, token: str, now: datetime, tenant_id: uuid.UUID | None = Non
     if tenant_id is not None and verified.tenant_id != tenant_id:
         raise TokenInvalid()
     if key_snapshot().validate_state.get(verified.tenant_id):
-        _check_state(verified, now)
+        _check_state(verified=verified, user=_token_user(verified), now=now)
     return ValidatedToken(kind=TokenKind.ACCESS, claims=verified.claims)
 
 
@@ -98,23 +105,30 @@ def _vended_verify(*, token: str, now: datetime) -> dict[str, Any]:
     return claims
 
 
-def _check_state(verified: VerifiedToken, now: datetime) -> None:
-    claims = verified.claims
-    user_id = uuid_or_none(claims.get("sub"))
-    user = User.objects.filter(pk=user_id, tenant_id=verified.tenant_id).first() if user_id else None
-    if user is None or not user.is_active or user.is_locked(now) or user.is_expired(now):
+def _token_user(verified: VerifiedToken) -> User | None:
+    user_id = uuid_or_none(verified.claims.get("sub"))
+    return User.objects.filter(pk=user_id, tenant_id=verified.tenant_id).first() if user_id else None
+
+
+def _check_state(*, verified: VerifiedToken, user: User | None, now: datetime) -> None:
+    """validate's state mode: the token's user may still log in (user_login_check, the one rule
+    on an account's state), its application is active, its session (`sid`) still usable
+    (RefreshToken.is_usable). Every refusal is the same TokenInvalid."""
+    if user is None:
         raise TokenInvalid()
+    try:
+        user_login_check(user=user, now=now)
+    except IdentityError as exc:
+        raise TokenInvalid() from exc
+    claims = verified.claims
     application_id = uuid_or_none(claims.get("applicationId"))
     if application_id is not None and not Application.objects.filter(pk=application_id, active=True).exists():
         raise TokenInvalid()
     session_id = uuid_or_none(claims.get("sid"))
-    if (
-        session_id is not None
-        and not RefreshToken.objects.filter(
-            pk=session_id, revoked_at__isnull=True, expires_at__gt=now
-        ).exists()
-    ):
-        raise TokenInvalid()
+    if session_id is not None:
+        session = RefreshToken.objects.filter(pk=session_id).only("revoked_at", "expires_at").first()
+        if session is None or not session.is_usable(now):
+            raise TokenInvalid()
 
 
 @dataclass(frozen=True)
@@ -127,17 +141,22 @@ class IssuedForApplication:
 
 @transaction.atomic
 def jwt_issue(
-    *, verified: VerifiedToken, application_id: str | None, refresh_value: str | None, now: datetime
+    *,
+    verified: VerifiedToken,
+    application_id: str | None,
+    refresh_value: str | None,
+    now: datetime | None = None,
 ) -> IssuedForApplication:
-    """Issue a token for another application of the same tenant to the holder of a valid access
-    token (single sign-on between applications). The new token expires when the presented one does,
-    so chaining issue calls never extends a session. The checks of validate's state mode (user not
-    deactivated, locked or expired, application active, session `sid` neither revoked nor expired)
-    apply on every call, whatever the tenant's mode, so a locked user or a logged-out session gets
-    no fresh token (401); the new token carries the same `sid`. A refresh token comes only
-    with a valid one of the same user, when the target application generates refresh tokens and
-    both applications use the same expiration policy; it keeps the original session's start and
-    family, and the new token's `sid` is then that refresh token's id."""
+    """`GET /api/jwt/issue`: issue a token for another application of the same tenant to the holder of
+    a valid access token (single sign-on between applications). The new token expires when the
+    presented one does, so chaining issue calls never extends a session. The checks of validate's
+    state mode (user not deactivated, locked or expired, application active, session `sid` neither
+    revoked nor expired) apply on every call, whatever the tenant's mode, so a locked user or a
+    logged-out session gets no fresh token (401); the new token carries the same `sid`. A refresh
+    token comes only with a valid one of the same user, when the target application generates refresh
+    tokens and both applications use the same expiration policy; it keeps the original session's start
+    and family, and the new token's `sid` is then that refresh token's id."""
+    now = now or timezone.now()
     target = uuid_or_none(application_id)
     if target is None:
         raise ValidationFailed.on_field("applicationId", "invalid", "applicationId must be a UUID.")
@@ -146,11 +165,10 @@ def jwt_issue(
     )
     if application is None or not application.active:
         raise ValidationFailed.on_field("applicationId", "invalid", "No active application has this id.")
-    user_id = uuid_or_none(verified.claims.get("sub"))
-    user = User.objects.filter(pk=user_id, tenant_id=verified.tenant_id).first() if user_id else None
+    user = _token_user(verified)
     if user is None:
         raise NotAuthenticated()
-    _check_state(verified, now)  # validate's state mode, applied here always
+    _check_state(verified=verified, user=user, now=now)  # validate's state mode, applied here always
     registration = Registration.objects.filter(user=user, application=application).first()
     refresh = None
     if registration is not None and refresh_value:
@@ -178,13 +196,14 @@ def jwt_issue(
     )
 
 
-def _refresh_for(*, application: Application, user: User, value: str, now: datetime) -> Any:
+def _refresh_for(
+    *, application: Application, user: User, value: str, now: datetime
+) -> IssuedRefreshToken | None:
     source = refresh_token_find(value=value)
     if (
         source is None
         or source.user_id != user.pk
-        or source.revoked_at is not None
-        or source.expires_at <= now
+        or not source.is_usable(now)
         or not application.generate_refresh_tokens
     ):
         return None
@@ -201,20 +220,22 @@ def _refresh_for(*, application: Application, user: User, value: str, now: datet
 
 def jwt_vend(
     *,
-    tenant: Tenant,
+    caller: Caller,
     claims: Any,
     key_id: uuid.UUID | None,
     ttl_seconds: int | None,
-    now: datetime,
-    tenant_locked: bool = False,
+    now: datetime | None = None,
 ) -> str:
-    """Sign free-form claims for a caller with an API key (service-to-service tokens not tied to a
-    user). `exp`, `iat`, `amr`, `cnf` are reserved and ignored if sent; `iat`, `exp`, `jti`, and
-    the tenant claims `tid` and `iss` are ours: a token names the tenant that signed it, never one
-    the caller picks, and an `aud` naming another tenant or its application is refused. The key
-    must be able to sign and belong to the tenant or be global; a caller locked to the tenant
-    (`tenant_locked`) cannot reach a global key another tenant signs with. Vended tokens carry
-    their own kind, so they cannot pass as a user's access token."""
+    """`POST /api/jwt/vend`: sign free-form claims for a caller with an API key, in its tenant
+    (Caller.tenant): service-to-service tokens not tied to a user. `exp`, `iat`, `amr`, `cnf` are
+    reserved and ignored if sent; `iat`, `exp`, `jti`, and the tenant claims `tid` and `iss` are ours:
+    a token names the tenant that signed it, never one the caller picks, and an `aud` naming another
+    tenant or its application is refused. The key must be able to sign and belong to the tenant or be
+    global; a caller locked to the tenant (a tenant-locked key) cannot reach a global key another
+    tenant signs with. Vended tokens carry their own kind, so they cannot pass as a user's access
+    token."""
+    now = now or timezone.now()
+    tenant, tenant_locked = caller.tenant(), caller.locked_tenant is not None
     if not isinstance(claims, dict):
         raise ValidationFailed.on_field("claims", "invalid", "claims must be a JSON object.")
     if len(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()) > MAX_VEND_CLAIMS_BYTES:
@@ -270,12 +291,15 @@ def jwt_reconcile(
     provider_id: uuid.UUID,
     token: str,
     device: DeviceInfo | None,
-    now: datetime,
+    now: datetime | None = None,
 ) -> LoginResult:
-    """Log in with a JWT from an external identity provider: verify it with the provider's keys,
-    find the user by the provider's unique claim (linking an existing account with that email, or
-    creating one without a password), register them to the application with its default roles, and
-    answer like a login. An unknown, disabled or foreign provider or application is a 401."""
+    """`POST /api/jwt/reconcile`: log in with a JWT from an external identity provider: verify it with
+    the provider's keys, find the user by the provider's unique claim (linking an existing account
+    with that email, or creating one without a password), register them to the application with its
+    default roles, and answer like a login. An unknown, disabled or foreign provider or application is
+    a 401. The account work and the login are one transaction: a refused login leaves no half-made
+    user."""
+    now = now or timezone.now()
     provider = (
         ExternalJWTProvider.objects.select_related("tenant")
         .filter(pk=provider_id, enabled=True, applications=application_id)

@@ -198,8 +198,8 @@ def password_verify(
 
 def login(
     *,
-    tenant: Tenant,
-    application: Application | None,
+    caller: Caller,
+    application_id: uuid.UUID | None,
     login_id: str,
     password: str,
     login_id_types: tuple[str, ...] = LOGIN_ID_TYPES,
@@ -207,10 +207,15 @@ def login(
     device: DeviceInfo | None = None,
     now: datetime | None = None,
 ) -> LoginResult:
-    """Check a password login (password_verify) and issue tokens (login_success). A registered
-    user of an application that generates refresh tokens gets one; a user not registered for the
-    application gets a 202 and a token without application claims."""
+    """`POST /api/login`: decide the tenant and application the caller may log in to
+    (login_target), check the password (password_verify) and issue tokens (login_success). A
+    registered user of an application that generates refresh tokens gets one; a user not
+    registered for the application gets a 202 and a token without application claims.
+
+    Not one transaction on purpose: a counted attempt and a lock must stand although the login
+    then fails; login_success, which records the login and issues the tokens, is atomic."""
     now = now or timezone.now()
+    tenant, application = login_target(caller=caller, application_id=application_id)
     user = password_verify(
         tenant=tenant, login_id=login_id, password=password, login_id_types=login_id_types, now=now
     )
@@ -303,35 +308,41 @@ def login_success(
 
 
 def login_ping(
-    *, tenant: Tenant, user_id: uuid.UUID, application: Application, now: datetime | None = None
+    *, caller: Caller, user_id: uuid.UUID, application_id: uuid.UUID, now: datetime | None = None
 ) -> LoginResult:
-    """Record a login that happened elsewhere (FusionAuth's login ping): no password, no refresh
-    token, an access token with authenticationType PING, for a user login_success's state rule lets
-    in (a locked, deactivated or expired user is refused as /api/login refuses them)."""
-    now = now or timezone.now()
-    user = User.objects.select_related("tenant").filter(pk=user_id, tenant=tenant).first()
-    if user is None or application.tenant_id != tenant.pk:
+    """Record a login that happened elsewhere (FusionAuth's login ping, API key only): no
+    password, no refresh token, an access token with authenticationType PING, for a user of the
+    application's tenant that login_success's state rule lets in (a locked, deactivated or expired
+    user is refused as /api/login refuses them). An application or user out of the caller's reach
+    is not found."""
+    caller.key()
+    application = caller.visible(
+        Application.objects.select_related("tenant").filter(pk=application_id).first()
+    )
+    user = User.objects.select_related("tenant").filter(pk=user_id, tenant_id=application.tenant_id).first()
+    if user is None:
         raise NotFound()
     return login_success(
         user=user,
-        tenant=tenant,
+        tenant=application.tenant,
         application=application,
         no_jwt=False,
         device=None,
-        now=now,
+        now=now or timezone.now(),
         authentication_type=AuthenticationType.PING,
     )
 
 
+@transaction.atomic
 def logout(*, refresh_token_value: str | None, everywhere: bool, now: datetime | None = None) -> None:
-    """Revoke the presented refresh token, or with `everywhere` every token of its user. An unknown,
-    revoked or expired value does nothing and is not an error: logging out twice is fine, and a
-    dead token authorises nothing. The access token stays valid until it expires (as in
+    """`POST /api/logout`: revoke the presented refresh token, or with `everywhere` every token of
+    its user. An unknown, revoked or expired value does nothing and is not an error: logging out
+    twice is fine, and a dead token authorises nothing. The access token stays valid until it expires (as in
     FusionAuth); resource servers that must cut it at once check its `sid` with
     /api/jwt/validate's session check."""
     now = now or timezone.now()
     token = refresh_token_find(value=refresh_token_value or "")
-    if token is None or token.revoked_at is not None or token.expires_at <= now:
+    if token is None or not token.is_usable(now):
         return  # a dead token authorises nothing, least of all ending the user's live sessions
     if everywhere:
         refresh_tokens_revoke(user=token.user, reason=RevokeReason.LOGOUT, now=now)

@@ -1,4 +1,5 @@
-"""The refresh hot path in hand-built SQL: one SELECT and one conditional UPDATE per refresh.
+"""The one read path of a refresh token, in hand-built SQL: one SELECT (by current digest on the
+hot path, by id on the replay path) and one conditional UPDATE per refresh.
 
 Building these statements through the ORM costs more CPU than running them (about 1.5 ms of a
 ~4 ms request, measured with py-spy under bench/run_http.py), so they are built once per database
@@ -6,20 +7,25 @@ connection from the models' own metadata and reused. Values still pass through D
 converters in both directions, so the results are the same model instances the ORM would give,
 on PostgreSQL and SQLite alike. Only the columns an exchange and the new access token read are
 loaded; touching any other column loads it lazily, which the query-count tests would catch.
+Both reads return the same frozen RefreshTokenContext, the effective JWT configuration computed
+once in it.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 from django.db import connections, models
 
-from identity.models import Application, JWTConfigurationFields, RefreshToken, Registration, Tenant, User
+from identity.models import Application, RefreshToken, Registration, Tenant, User
+from identity.selectors import JWT_CONFIGURATION_ATTNAMES as JWT_ATTNAMES
+from identity.selectors import JWTConfiguration, jwt_configuration_for
 
-JWT_ATTNAMES = tuple(f.attname for f in JWTConfigurationFields._meta.local_fields)
 TOKEN_ATTNAMES = (
     "id", "family_id", "tenant_id", "application_id", "user_id", "generation", "value_salt", "started_at",
     "expires_at", "revoked_at", "rotated_at", "last_used_at", "last_accessed_address",
@@ -68,8 +74,38 @@ class _Select:
     converters: tuple[tuple[int, tuple[Converter, ...], Any], ...]
 
 
+@dataclass(frozen=True)
+class RefreshTokenContext:
+    """Everything a refresh reads, loaded together: the token, its user, application and tenant,
+    the user's roles in the application (None when no longer registered) and the application's
+    effective JWT configuration."""
+
+    token: RefreshToken
+    user: User
+    application: Application
+    tenant: Tenant
+    roles: list[str] | None
+    config: JWTConfiguration
+
+    def refreshable(self, now: datetime) -> bool:
+        """The session stands (RefreshToken.is_usable), its user may still use it (active, not
+        expired), its application is active and allows refresh, and the user is still registered."""
+        return (
+            self.token.is_usable(now)
+            and self.user.is_active
+            and not self.user.is_expired(now)
+            and self.application.active
+            and self.application.allow_token_refresh
+            and self.roles is not None
+        )
+
+
+_LOOKUP = {"digest": "token_digest", "id": "id"}
+"""What a read is keyed by → the column it matches."""
+
+
 @cache
-def _select(alias: str) -> _Select:
+def _select(alias: str, key: str) -> _Select:
     connection = connections[alias]
     q = connection.ops.quote_name
     columns = [f"{q(p.alias)}.{q(_column(f))}" for p in PARTS for f in p.fields]
@@ -86,7 +122,7 @@ def _select(alias: str) -> _Select:
         f" INNER JOIN {t} {q('t')} ON {q('t')}.{q('id')} = {q('a')}.{q('tenant_id')}"
         f" LEFT OUTER JOIN {r} {q('r')} ON {q('r')}.{q('user_id')} = {q('rt')}.{q('user_id')}"
         f" AND {q('r')}.{q('application_id')} = {q('rt')}.{q('application_id')}"
-        f" WHERE {q('rt')}.{q('token_digest')} = %s"
+        f" WHERE {q('rt')}.{q(_LOOKUP[key])} = %s"
     )
     converters = []
     all_fields = [f for p in PARTS for f in p.fields] + [ROLES_FIELD]
@@ -98,14 +134,22 @@ def _select(alias: str) -> _Select:
     return _Select(sql=sql, converters=tuple(converters))
 
 
-def refresh_token_load(*, digest: str, using: str = "default") -> RefreshToken | None:
-    """The token whose current value has this digest, with its user, application and tenant
-    attached and `registered_roles` (None when the user is no longer registered for the
-    application). Not locked: the write that consumes it is conditional instead."""
-    select = _select(using)
+def refresh_token_context(
+    *, digest: str | None = None, token_id: uuid.UUID | None = None, using: str = "default"
+) -> RefreshTokenContext | None:
+    """The token whose current value has this `digest` (the hot path) or with this id (the replay
+    path), in its context; None when there is none. Not locked: the write that consumes it is
+    conditional instead."""
     connection = connections[using]
+    if digest is not None:
+        select, param = _select(using, "digest"), digest
+    elif token_id is not None:
+        select = _select(using, "id")
+        param = RefreshToken._meta.pk.get_db_prep_value(token_id, connection)
+    else:
+        raise TypeError("refresh_token_context needs a digest or a token id.")
     with connection.cursor() as cursor:
-        cursor.execute(select.sql, [digest])
+        cursor.execute(select.sql, [param])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -123,8 +167,17 @@ def refresh_token_load(*, digest: str, using: str = "default") -> RefreshToken |
     Application.tenant.field.set_cached_value(application, tenant)
     RefreshToken.user.field.set_cached_value(token, user)
     RefreshToken.application.field.set_cached_value(token, application)
-    token.registered_roles = values[offset]  # type: ignore[attr-defined]
-    return token  # type: ignore[return-value]
+    if token.tenant_id == tenant.pk:  # type: ignore[attr-defined]
+        RefreshToken.tenant.field.set_cached_value(token, tenant)
+    roles = values[offset]
+    return RefreshTokenContext(
+        token=token,  # type: ignore[arg-type]
+        user=user,  # type: ignore[arg-type]
+        application=application,  # type: ignore[arg-type]
+        tenant=tenant,  # type: ignore[arg-type]
+        roles=list(roles) if roles is not None else None,
+        config=jwt_configuration_for(application=application),  # type: ignore[arg-type]
+    )
 
 
 @cache

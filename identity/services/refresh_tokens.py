@@ -20,23 +20,26 @@ from enum import StrEnum
 from typing import Any
 
 from django.db import models, transaction
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from identity.exceptions import RefreshTokenUnusable
+from identity.caller import Caller
+from identity.exceptions import NotFound, RefreshTokenUnusable, ValidationFailed
 from identity.hashing import new_secret, secret_digest
 from identity.models import (
     Application,
     ExpirationPolicy,
     RefreshToken,
-    Registration,
     UsagePolicy,
     User,
 )
-from identity.selectors import JWTConfiguration, jwt_configuration_for
+from identity.selectors import JWTConfiguration, jwt_configuration_for, refresh_token_get
 from identity.services.access_tokens import AccessToken, AuthenticationType, access_token_issue
-from identity.services.refresh_token_sql import refresh_token_load, refresh_token_write
+from identity.services.refresh_token_sql import (
+    RefreshTokenContext,
+    refresh_token_context,
+    refresh_token_write,
+)
 
 
 class RevokeReason(StrEnum):
@@ -175,70 +178,46 @@ def refresh_token_create(
 
 
 @dataclass(frozen=True)
-class ExchangedRefreshToken:
-    token: RefreshToken
-    value: str
-    roles: list[str]
-    config: JWTConfiguration
-    rotated: bool
+class TokenPair:
+    """What a refresh answers: a new access token and the refresh token's (maybe rotated) value."""
+
     access_token: AccessToken
     """Signed before the use was committed: a use that cannot be answered is never consumed."""
+    refresh_token: RefreshToken
+    refresh_token_value: str
+    roles: list[str]
+    rotated: bool
 
 
-def _access_token(
-    token: RefreshToken, roles: list[str], ttl_seconds: int | None, now: datetime
-) -> AccessToken:
+def _access_token(context: RefreshTokenContext, ttl_seconds: int | None, now: datetime) -> AccessToken:
     return access_token_issue(
-        user=token.user,
-        tenant=token.application.tenant,
-        application=token.application,
-        roles=roles,
+        user=context.user,
+        tenant=context.tenant,
+        application=context.application,
+        roles=context.roles or [],
         authentication_type=AuthenticationType.REFRESH_TOKEN,
         now=now,
-        session_id=token.pk,
-        auth_time=token.started_at,
+        session_id=context.token.pk,
+        auth_time=context.token.started_at,
         ttl_seconds=ttl_seconds,
+        config=context.config,
     )
 
 
-def _usable(token: RefreshToken, now: datetime) -> bool:
-    application = token.application
-    return (
-        token.revoked_at is None
-        and token.expires_at > now
-        and token.user.is_active
-        and not token.user.is_expired(now)
-        and application.active
-        and application.allow_token_refresh
-        and getattr(token, "registered_roles", None) is not None
-    )
-
-
-def _candidates() -> Any:
-    """Tokens with their user, application and tenants; `registered_roles` is None when the user
-    is no longer registered for the token's application. (The hot path reads the same through
-    `refresh_token_sql`; this serves the rarer replay path.)"""
-    registration = Registration.objects.filter(
-        user=OuterRef("user_id"), application=OuterRef("application_id")
-    )
-    return RefreshToken.objects.select_related(
-        "user", "application", "application__tenant", "tenant"
-    ).annotate(registered_roles=Subquery(registration.values("roles")[:1]))
-
-
-def refresh_token_exchange(
+def refresh_grant(
     *,
     value: str,
     ttl_seconds: int | None = None,
     address: str = "",
     tenant_id: uuid.UUID | None = None,
     now: datetime | None = None,
-) -> ExchangedRefreshToken:
-    """Use a refresh token: check it, apply the expiration and usage policies, and answer with the
-    new access token, signed before the use is committed (a use that cannot be answered, e.g. for
-    want of a signing key, leaves the value unconsumed, so the client's retry is not a replay).
-    With `tenant_id` (the caller named a tenant), a token of any other tenant
-    is refused like an unknown one.
+) -> TokenPair:
+    """The refresh-token grant (`POST /api/jwt/refresh`): check the value, apply the expiration
+    and usage policies, and answer with a new access token, signed before the use is committed (a
+    use that cannot be answered, e.g. for want of a signing key, leaves the value unconsumed, so
+    the client's retry is not a replay). With `tenant_id` (the caller named a tenant), a token of
+    any other tenant is refused like an unknown one. Token, user, application, tenant, roles and
+    the effective configuration are read once (refresh_token_context) and carried to the signer.
 
     A use is consumed with a conditional UPDATE (`WHERE token_digest = <presented> AND revoked_at
     IS NULL`), so of any number of concurrent uses of one value exactly one rotates it (FusionAuth
@@ -246,30 +225,35 @@ def refresh_token_exchange(
     rotated value is reuse: inside the grace period the immediately previous generation gets the
     current value back, unrotated; anything older, or later, is refused and, with the tenant's
     onOneTimeTokenReuse policy, the whole token family is revoked (RFC 9700 §4.14.2; FusionAuth
-    revokes only the replayed token). A successful refresh is one SELECT and one UPDATE, each its
-    own autocommit statement: no BEGIN/COMMIT round trips, no row lock held across Python code.
+    revokes only the replayed token).
+
+    Deliberately not one transaction: a successful refresh is one SELECT and one UPDATE, each its
+    own autocommit statement (no BEGIN/COMMIT round trips, no row lock held across Python code),
+    and the family revocation on reuse must stand although the request then fails.
     """
     now = now or timezone.now()
     if not value or len(value) > MAX_VALUE_LENGTH:
         raise RefreshTokenUnusable()
     digest = secret_digest(value)
-    token = refresh_token_load(digest=digest)
-    if token is not None:
-        if tenant_id is not None and token.tenant_id != tenant_id:
+    context = refresh_token_context(digest=digest)
+    if context is not None:
+        if tenant_id is not None and context.token.tenant_id != tenant_id:
             raise RefreshTokenUnusable()
-        consumed = _consume(token=token, digest=digest, ttl_seconds=ttl_seconds, address=address, now=now)
+        consumed = _consume(context, digest=digest, ttl_seconds=ttl_seconds, address=address, now=now)
         if consumed is not None:
             return consumed
         # Another request rotated or revoked it between our SELECT and UPDATE: judge as a replay.
     replayed = _replayed(value=value, ttl_seconds=ttl_seconds, now=now)
-    replayed_token = replayed.token if isinstance(replayed, ExchangedRefreshToken) else replayed
-    if replayed_token is not None and tenant_id is not None and replayed_token.tenant_id != tenant_id:
+    if replayed is None:
         raise RefreshTokenUnusable()
-    if isinstance(replayed, ExchangedRefreshToken):
-        return replayed
-    if replayed is not None and replayed.tenant.revoke_on_one_time_token_reuse:
+    replayed_context, pair = replayed
+    if tenant_id is not None and replayed_context.token.tenant_id != tenant_id:
+        raise RefreshTokenUnusable()
+    if pair is not None:
+        return pair
+    if replayed_context.tenant.revoke_on_one_time_token_reuse:
         refresh_tokens_revoke_family(
-            family_id=replayed.family_id, reason=RevokeReason.REUSE_DETECTED, now=now
+            family_id=replayed_context.token.family_id, reason=RevokeReason.REUSE_DETECTED, now=now
         )
     raise RefreshTokenUnusable()
 
@@ -280,13 +264,13 @@ def _check_ttl(config: JWTConfiguration, ttl_seconds: int | None) -> None:
 
 
 def _consume(
-    *, token: RefreshToken, digest: str, ttl_seconds: int | None, address: str, now: datetime
-) -> ExchangedRefreshToken | None:
+    context: RefreshTokenContext, *, digest: str, ttl_seconds: int | None, address: str, now: datetime
+) -> TokenPair | None:
     """Apply a use to a token loaded by its current value; None when a concurrent request changed
     the row first (the conditional UPDATE matched nothing)."""
-    if not _usable(token, now):
+    if not context.refreshable(now):
         raise RefreshTokenUnusable()
-    config = jwt_configuration_for(application=token.application)
+    token, config = context.token, context.config
     _check_ttl(config, ttl_seconds)
     changes: dict[str, Any] = {
         "last_used_at": now,
@@ -299,35 +283,39 @@ def _consume(
     value = refresh_token_value(token_id=token.pk, generation=generation, salt=token.value_salt)
     if rotate:
         changes.update(token_digest=secret_digest(value), generation=generation, rotated_at=now)
-    roles = list(getattr(token, "registered_roles", None) or [])
     # Sign first: if no access token can be issued, the value stays unused and a retry still works.
-    access = _access_token(token, roles, ttl_seconds, now)
+    access = _access_token(context, ttl_seconds, now)
     if not refresh_token_write(token=token, changes=changes, expected_digest=digest):
         return None
     for name, new in changes.items():
         setattr(token, name, new)
-    return ExchangedRefreshToken(
-        token=token, value=value, roles=roles, config=config, rotated=rotate, access_token=access
+    return TokenPair(
+        access_token=access,
+        refresh_token=token,
+        refresh_token_value=value,
+        roles=context.roles or [],
+        rotated=rotate,
     )
 
 
 def _replayed(
     *, value: str, ttl_seconds: int | None, now: datetime
-) -> ExchangedRefreshToken | RefreshToken | None:
-    """A value that is not the current one of any token: the grace-period answer, the token an
-    older generation of which was replayed (reuse), or None when the value was never ours."""
+) -> tuple[RefreshTokenContext, TokenPair | None] | None:
+    """A value that is not the current one of any token: None when it was never ours, else the
+    token an older generation of which was presented, with the grace-period answer when there is
+    one (None: reuse)."""
     claimed = _claimed_generation(value)
     if claimed is None:
         return None
     token_id, generation, mac = claimed
-    token = _candidates().filter(pk=token_id).first()
-    if (
-        token is None
-        or generation >= token.generation
-        or not hmac.compare_digest(mac, _mac(token.pk, generation, token.value_salt))
+    context = refresh_token_context(token_id=token_id)
+    if context is None:
+        return None
+    token, config = context.token, context.config
+    if generation >= token.generation or not hmac.compare_digest(
+        mac, _mac(token.pk, generation, token.value_salt)
     ):
         return None
-    config = jwt_configuration_for(application=token.application)
     grace = timedelta(seconds=config.refresh_token_grace_period_seconds)
     # `now` was taken before the race was lost, so it may precede the rotation that won it:
     # with no grace period configured that is still reuse.
@@ -337,18 +325,19 @@ def _replayed(
         and token.rotated_at is not None
         and now - token.rotated_at < grace
     )
-    if not in_grace or not _usable(token, now):
-        return token
+    if not in_grace or not context.refreshable(now):
+        return context, None
     _check_ttl(config, ttl_seconds)
-    roles = list(getattr(token, "registered_roles", None) or [])
-    return ExchangedRefreshToken(
-        token=token,
-        value=refresh_token_value(token_id=token.pk, generation=token.generation, salt=token.value_salt),
-        roles=roles,
-        config=config,
+    pair = TokenPair(
+        access_token=_access_token(context, ttl_seconds, now),
+        refresh_token=token,
+        refresh_token_value=refresh_token_value(
+            token_id=token.pk, generation=token.generation, salt=token.value_salt
+        ),
+        roles=context.roles or [],
         rotated=False,
-        access_token=_access_token(token, roles, ttl_seconds, now),
     )
+    return context, pair
 
 
 @transaction.atomic
@@ -371,6 +360,46 @@ def refresh_token_find(*, value: str) -> RefreshToken | None:
         .filter(token_digest=secret_digest(value))
         .first()
     )
+
+
+@transaction.atomic
+def refresh_token_revoke(*, caller: Caller, token_id: uuid.UUID, now: datetime | None = None) -> None:
+    """`DELETE /api/jwt/refresh/{tokenId}`: revoke one session the caller may address (with an API
+    key, any of its tenant scope; with a user's access token, only that user's own)."""
+    token = refresh_token_get(caller=caller, token_id=token_id)
+    refresh_tokens_revoke(token_ids=[str(token.pk)], reason=RevokeReason.API, now=now)
+
+
+@transaction.atomic
+def refresh_tokens_revoke_requested(
+    *,
+    caller: Caller,
+    value: str | None = None,
+    user_id: uuid.UUID | None = None,
+    application_id: uuid.UUID | None = None,
+    now: datetime | None = None,
+) -> None:
+    """`DELETE /api/jwt/refresh`: revoke the session a token value names (its whole family, as reuse
+    would; the token's owner may do this with their own access token), or with an API key every
+    session of a user, of an application, or of a user in an application. An unknown or revoked
+    value is NotFound; bulk revocation without a key is 401, without a filter 400."""
+    if value is not None:
+        found = refresh_token_find(value=value)
+        if found is None or found.revoked_at is not None:
+            raise NotFound()
+        token = refresh_token_get(caller=caller, token_id=found.pk)
+        refresh_tokens_revoke_family(family_id=token.family_id, reason=RevokeReason.API, now=now)
+        return
+    caller.key()  # an end user may revoke their own token, not in bulk
+    if user_id is None and application_id is None:
+        raise ValidationFailed.on_field("token", "missing", "Send a token, a userId or an applicationId.")
+    user = caller.visible(User.objects.filter(pk=user_id).first()) if user_id is not None else None
+    application = (
+        caller.visible(Application.objects.filter(pk=application_id).first())
+        if application_id is not None
+        else None
+    )
+    refresh_tokens_revoke(user=user, application=application, reason=RevokeReason.API, now=now)
 
 
 def refresh_tokens_purge(

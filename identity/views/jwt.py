@@ -20,12 +20,12 @@ from identity.authentication import (
     TokenPrincipal,
     caller_of,
 )
-from identity.cookies import ACCESS_COOKIE, REFRESH_COOKIE, set_token_cookies, token_cookie
+from identity.cookies import ACCESS_COOKIE, REFRESH_COOKIE, token_cookie
 from identity.exceptions import NotAuthenticated
 from identity.services.jwt import jwt_issue, jwt_reconcile, jwt_validate, jwt_vend
 from identity.signing import MAX_TOKEN_BYTES
 from identity.views.common import parse
-from identity.views.login import MetaDataSerializer, device_info, login_response
+from identity.views.tokens import MetaDataSerializer, device_info, login_response, token_response
 
 
 class VendInputSerializer(serializers.Serializer):
@@ -99,35 +99,25 @@ class JWTViewSet(viewsets.ViewSet):
     def issue(self, request: Request) -> Response:
         principal = request.user
         assert isinstance(principal, TokenPrincipal)  # noqa: S101 - guaranteed by IsUser
-        refresh_value = token_cookie(request, REFRESH_COOKIE) or request.query_params.get("refreshToken")
         issued = jwt_issue(
             verified=principal.token,
             application_id=request.query_params.get("applicationId"),
-            refresh_value=refresh_value,
-            now=timezone.now(),
+            refresh_value=token_cookie(request, REFRESH_COOKIE) or request.query_params.get("refreshToken"),
         )
-        body: dict[str, Any] = {"token": issued.access_token.value}
-        if issued.refresh_token is not None:
-            body["refreshToken"] = issued.refresh_token_value
-            body["refreshTokenId"] = str(issued.refresh_token.pk)
-        response = Response(body, status=200 if issued.registered else 202)
-        set_token_cookies(
-            response,
-            access_token=issued.access_token.value,
-            refresh_token=issued.refresh_token_value,
-            refresh_expires_at=issued.refresh_token.expires_at if issued.refresh_token else None,
+        return token_response(
+            access_token=issued.access_token,
+            refresh_token=issued.refresh_token,
+            refresh_token_value=issued.refresh_token_value,
+            status=200 if issued.registered else 202,
         )
-        return response
 
     def vend(self, request: Request) -> Response:
         data = parse(VendInputSerializer, request.data)
         token = jwt_vend(
-            tenant=caller_of(request).tenant(),
+            caller=caller_of(request),
             claims=data["claims"],
             key_id=data.get("keyId"),
             ttl_seconds=data.get("timeToLiveInSeconds"),
-            now=timezone.now(),
-            tenant_locked=caller_of(request).locked_tenant is not None,
         )
         return Response({"token": token})
 
@@ -141,6 +131,5 @@ class JWTViewSet(viewsets.ViewSet):
             provider_id=data["identityProviderId"],
             token=token,
             device=device_info(request, data),
-            now=timezone.now(),
         )
         return login_response(result)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -20,27 +17,13 @@ from identity.cookies import (
     ACCESS_COOKIE,
     REFRESH_COOKIE,
     clear_token_cookies,
-    set_token_cookies,
     token_cookie,
 )
-from identity.models import Application
 from identity.parsers import SafeJSONParser
 from identity.selectors import LOGIN_ID_TYPES
-from identity.serializers.common import instant
-from identity.serializers.users import user_body
-from identity.services.login import LoginResult, login, login_ping, login_target, logout
-from identity.services.refresh_tokens import DeviceInfo
+from identity.services.login import login, login_ping, logout
 from identity.views.common import parse, path_uuid
-
-
-class DeviceSerializer(serializers.Serializer):
-    name = serializers.CharField(required=False, allow_blank=True, max_length=255)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=255)
-    type = serializers.CharField(required=False, allow_blank=True, max_length=64)
-
-
-class MetaDataSerializer(serializers.Serializer):
-    device = DeviceSerializer(required=False)
+from identity.views.tokens import MetaDataSerializer, device_info, login_response
 
 
 class LoginInputSerializer(serializers.Serializer):
@@ -56,41 +39,6 @@ class LoginInputSerializer(serializers.Serializer):
     metaData = MetaDataSerializer(required=False)
 
 
-def login_response(result: LoginResult) -> Response:
-    body: dict[str, Any] = {"user": user_body(result.user, result.registrations)}
-    if result.access_token is not None:
-        body["token"] = result.access_token.value
-        body["tokenExpirationInstant"] = instant(result.access_token.expires_at)
-    if result.refresh_token is not None:
-        body["refreshToken"] = result.refresh_token_value
-        body["refreshTokenId"] = str(result.refresh_token.pk)
-    response = Response(body, status=result.status.value)
-    set_token_cookies(
-        response,
-        access_token=result.access_token.value if result.access_token else None,
-        refresh_token=result.refresh_token_value,
-        refresh_expires_at=result.refresh_token.expires_at if result.refresh_token else None,
-    )
-    return response
-
-
-def device_info(request: Request, data: dict[str, Any]) -> DeviceInfo:
-    """The device a session is started from, as the request's `metaData.device` describes it."""
-    device = (data.get("metaData") or {}).get("device") or {}
-    return DeviceInfo(
-        name=device.get("name", ""),
-        description=device.get("description", ""),
-        type=device.get("type", ""),
-        address=client_address(request, data.get("ipAddress")),
-    )
-
-
-def client_address(request: Request, given: str | None) -> str:
-    """The address recorded on the session: the caller-supplied `ipAddress`, else the peer. Never
-    used to decide anything (lockout is per account), so a spoofed value only mislabels a row."""
-    return given or request.META.get("REMOTE_ADDR", "")
-
-
 @method_decorator([sensitive_post_parameters("password"), never_cache], name="dispatch")
 class LoginApi(APIView):
     authentication_classes = [APIKeyAuthentication, AnonymousCaller]
@@ -98,12 +46,9 @@ class LoginApi(APIView):
 
     def post(self, request: Request) -> Response:
         data = parse(LoginInputSerializer, request.data)
-        tenant, application = login_target(
-            caller=caller_of(request), application_id=data.get("applicationId")
-        )
         result = login(
-            tenant=tenant,
-            application=application,
+            caller=caller_of(request),
+            application_id=data.get("applicationId"),
             login_id=data["loginId"],
             password=data["password"],
             login_id_types=tuple(data.get("loginIdTypes") or LOGIN_ID_TYPES),
@@ -115,22 +60,16 @@ class LoginApi(APIView):
     def put(self, request: Request) -> Response:
         """`PUT /api/login` with `{userId, applicationId, ipAddress}` (login_ping_with_request)."""
         data = parse(LoginPingInputSerializer, request.data)
-        return ping_response(request, data["userId"], data["applicationId"])
+        result = login_ping(
+            caller=caller_of(request), user_id=data["userId"], application_id=data["applicationId"]
+        )
+        return login_response(result)
 
 
 class LoginPingInputSerializer(serializers.Serializer):
     userId = serializers.UUIDField()
     applicationId = serializers.UUIDField()
     ipAddress = serializers.IPAddressField(required=False, allow_blank=True)
-
-
-def ping_response(request: Request, user_id: uuid.UUID, application_id: uuid.UUID) -> Response:
-    caller = caller_of(request)
-    caller.key()
-    application = caller.visible(
-        Application.objects.select_related("tenant").filter(pk=application_id).first()
-    )
-    return login_response(login_ping(tenant=application.tenant, user_id=user_id, application=application))
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -141,7 +80,10 @@ class LoginPingApi(APIView):
     permission_classes = [HasAPIKey]
 
     def put(self, request: Request, user_id: str, application_id: str) -> Response:
-        return ping_response(request, path_uuid(user_id), path_uuid(application_id))
+        result = login_ping(
+            caller=caller_of(request), user_id=path_uuid(user_id), application_id=path_uuid(application_id)
+        )
+        return login_response(result)
 
 
 # `global` is a Python keyword, so this serializer's fields are given as a mapping.

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-from operator import attrgetter
 from typing import Any
 
-from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from rest_framework import serializers, viewsets
@@ -23,22 +20,18 @@ from identity.authentication import (
     HasAPIKeyOrUserToken,
     caller_of,
 )
-from identity.cookies import REFRESH_COOKIE, request_not_forgeable, set_token_cookies, token_cookie
-from identity.exceptions import NotFound, ValidationFailed
-from identity.models import Application, RefreshToken, User
+from identity.cookies import REFRESH_COOKIE, request_not_forgeable, token_cookie
+from identity.exceptions import ValidationFailed
 from identity.parsers import SafeJSONParser
+from identity.selectors import refresh_token_get, refresh_tokens_of_user
 from identity.serializers.refresh_tokens import RefreshTokenSerializer
 from identity.services.refresh_tokens import (
-    RevokeReason,
-    refresh_token_exchange,
-    refresh_token_find,
-    refresh_tokens_revoke,
-    refresh_tokens_revoke_family,
+    refresh_grant,
+    refresh_token_revoke,
+    refresh_tokens_revoke_requested,
 )
 from identity.views.common import parse, path_uuid
-from identity.views.login import client_address
-
-MAX_LISTED = 1000
+from identity.views.tokens import client_address, token_response
 
 
 class RefreshInputSerializer(serializers.Serializer):
@@ -84,75 +77,43 @@ class RefreshTokenViewSet(viewsets.ViewSet):
 
     def exchange(self, request: Request) -> Response:
         data = parse(RefreshInputSerializer, _flat(request.data))
-        value: str = token_cookie(request, REFRESH_COOKIE) or data.get("refreshToken") or ""
-        now = timezone.now()
-        exchanged = refresh_token_exchange(
-            value=value,
+        pair = refresh_grant(
+            value=token_cookie(request, REFRESH_COOKIE) or data.get("refreshToken") or "",
             ttl_seconds=data.get("timeToLiveInSeconds"),
-            address=client_address(request, None),
+            address=client_address(request),
             tenant_id=caller_of(request).tenant_id,
-            now=now,
         )
-        token, access = exchanged.token, exchanged.access_token
-        response = Response(
-            {"token": access.value, "refreshToken": exchanged.value, "refreshTokenId": str(token.pk)}
+        return token_response(
+            access_token=pair.access_token,
+            refresh_token=pair.refresh_token,
+            refresh_token_value=pair.refresh_token_value,
+            # A cross-site form post must not plant a session (login CSRF).
+            cookies=request_not_forgeable(request),
         )
-        if request_not_forgeable(request):  # a cross-site form post must not plant a session (login CSRF)
-            set_token_cookies(
-                response,
-                access_token=access.value,
-                refresh_token=exchanged.value,
-                refresh_expires_at=token.expires_at,
-            )
-        return response
 
     def list(self, request: Request) -> Response:
         user_id = request.query_params.get("userId")
         if not user_id:
             raise ValidationFailed.on_field("userId", "missing", "userId is required.")
-        user = self._user(request, path_uuid(user_id))
-        tokens = RefreshToken.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at")[
-            :MAX_LISTED
-        ]
+        tokens = refresh_tokens_of_user(caller=caller_of(request), user_id=path_uuid(user_id))
         return Response({"refreshTokens": RefreshTokenSerializer(tokens, many=True).data})
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
-        return Response({"refreshToken": RefreshTokenSerializer(self._token(request, path_uuid(pk))).data})
+        token = refresh_token_get(caller=caller_of(request), token_id=path_uuid(pk))
+        return Response({"refreshToken": RefreshTokenSerializer(token).data})
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
-        token = self._token(request, path_uuid(pk))
-        refresh_tokens_revoke(token_ids=[str(token.pk)], reason=RevokeReason.API)
+        refresh_token_revoke(caller=caller_of(request), token_id=path_uuid(pk))
         return Response(status=200)
 
     def revoke(self, request: Request) -> Response:
         """DELETE /api/jwt/refresh with ?token=, ?userId=, ?applicationId=, both ids, or the same
         in a JSON body; `token` may also come form-encoded to keep it out of access logs."""
-        source = {**_flat(request.data), **request.query_params.dict()}
-        data = parse(RevokeInputSerializer, source)
-        if "token" in data:
-            found = refresh_token_find(value=data["token"])
-            if found is None or found.revoked_at is not None:
-                raise NotFound()
-            token = self._token(request, found.pk)
-            refresh_tokens_revoke_family(family_id=token.family_id, reason=RevokeReason.API)
-            return Response(status=200)
-        caller_of(request).key()  # an end user may revoke their own token, not in bulk
-        if "userId" not in data and "applicationId" not in data:
-            raise ValidationFailed.on_field("token", "missing", "Send a token, a userId or an applicationId.")
-        user = self._user(request, data["userId"]) if "userId" in data else None
-        application = self._application(request, data["applicationId"]) if "applicationId" in data else None
-        refresh_tokens_revoke(user=user, application=application, reason=RevokeReason.API)
-        return Response(status=200)
-
-    def _token(self, request: Request, token_id: uuid.UUID) -> RefreshToken:
-        # Without a key, the user's own sessions only: someone else's looks like no session at all.
-        return caller_of(request).visible(
-            RefreshToken.objects.filter(pk=token_id, revoked_at__isnull=True).first(),
-            owner_of=attrgetter("user_id"),
+        data = parse(RevokeInputSerializer, {**_flat(request.data), **request.query_params.dict()})
+        refresh_tokens_revoke_requested(
+            caller=caller_of(request),
+            value=data.get("token"),
+            user_id=data.get("userId"),
+            application_id=data.get("applicationId"),
         )
-
-    def _user(self, request: Request, user_id: uuid.UUID) -> User:
-        return caller_of(request).visible(User.objects.filter(pk=user_id).first())
-
-    def _application(self, request: Request, application_id: uuid.UUID) -> Application:
-        return caller_of(request).visible(Application.objects.filter(pk=application_id).first())
+        return Response(status=200)

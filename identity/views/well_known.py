@@ -11,29 +11,16 @@ import uuid
 from typing import Any
 
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from identity.exceptions import NotFound
-from identity.key_store import KeySnapshot, key_snapshot
-from identity.models import Application, KeyAlgorithm, Tenant
-from identity.selectors import tenant_get_default
+from identity.services.key_publication import discovery_for, keys_published, public_keys
 from identity.signing import LoadedKey, public_jwk_members, public_pem
 from identity.views.common import query_uuid
 
 PUBLIC_CACHE_SECONDS = 60
-ASYMMETRIC_ALGORITHMS = [a for a in KeyAlgorithm.values if not a.startswith("HS")]
-
-
-def _published(keys: dict[str, LoadedKey]) -> list[LoadedKey]:
-    now = timezone.now()
-    return sorted(
-        (k for k in keys.values() if not k.algorithm.startswith("HS") and not k.expired(now)),
-        key=lambda k: k.kid,
-    )
 
 
 def _pem(key: LoadedKey) -> str:
@@ -50,20 +37,6 @@ def _cached(body: dict[str, Any]) -> Response:
     return response
 
 
-def _tenant_from(request: Request, tenant_id: uuid.UUID | None) -> Tenant | None:
-    wanted = tenant_id or query_uuid(request, "tenantId")
-    if wanted is None:
-        return None
-    tenant = Tenant.objects.filter(pk=wanted).first()
-    if tenant is None:
-        raise NotFound()
-    return tenant
-
-
-def _scope(snapshot: KeySnapshot, tenant: Tenant | None) -> dict[str, LoadedKey]:
-    return snapshot.by_kid if tenant is None else snapshot.trusted(tenant_id=tenant.pk)
-
-
 class JWKSApi(APIView):
     """`/.well-known/jwks.json` (every published key) and `/{tenantId}/.well-known/jwks.json`."""
 
@@ -71,8 +44,8 @@ class JWKSApi(APIView):
     permission_classes = [AllowAny]
 
     def get(self, request: Request, tenant_id: uuid.UUID | None = None) -> Response:
-        keys = _scope(key_snapshot(), _tenant_from(request, tenant_id))
-        return _cached({"keys": [_jwk(k) for k in _published(keys)]})
+        keys = keys_published(tenant_id=tenant_id or query_uuid(request, "tenantId"))
+        return _cached({"keys": [_jwk(k) for k in keys]})
 
 
 class PublicKeyApi(APIView):
@@ -82,25 +55,11 @@ class PublicKeyApi(APIView):
     permission_classes = [AllowAny]
 
     def get(self, request: Request) -> Response:
-        snapshot = key_snapshot()
         kid = request.query_params.get("kid")
+        keys = public_keys(kid=kid, application_id=query_uuid(request, "applicationId"))
         if kid is not None:
-            match = [k for k in _published(snapshot.by_kid) if k.kid == kid]
-            if not match:
-                raise NotFound()
-            return _cached({"publicKey": _pem(match[0])})
-        application_id = query_uuid(request, "applicationId")
-        if application_id is not None:
-            tenant_id = (
-                Application.objects.filter(pk=application_id).values_list("tenant_id", flat=True).first()
-            )
-            if tenant_id is None:
-                raise NotFound()
-            keys = _published(snapshot.trusted(tenant_id=tenant_id, application_id=application_id))
-            if not keys:
-                raise NotFound()
-            return _cached({"publicKeys": {k.kid: _pem(k) for k in keys}})
-        return _cached({"publicKeys": {k.kid: _pem(k) for k in _published(snapshot.by_kid)}})
+            return _cached({"publicKey": _pem(keys[0])})
+        return _cached({"publicKeys": {k.kid: _pem(k) for k in keys}})
 
 
 def _absolute(request: Request, name: str, **kwargs: Any) -> str | None:
@@ -108,6 +67,25 @@ def _absolute(request: Request, name: str, **kwargs: Any) -> str | None:
         return request.build_absolute_uri(reverse(name, kwargs=kwargs or None))
     except NoReverseMatch:
         return None
+
+
+CLAIMS_SUPPORTED = [
+    "aud",
+    "exp",
+    "iat",
+    "iss",
+    "sub",
+    "jti",
+    "auth_time",
+    "email",
+    "email_verified",
+    "applicationId",
+    "roles",
+    "sid",
+    "tid",
+    "authenticationType",
+]
+OPTIONAL_ENDPOINTS = (("token_endpoint", "identity:oauth2-token"), ("userinfo_endpoint", "identity:userinfo"))
 
 
 class OpenIDConfigurationApi(APIView):
@@ -118,35 +96,14 @@ class OpenIDConfigurationApi(APIView):
     permission_classes = [AllowAny]
 
     def get(self, request: Request, tenant_id: uuid.UUID | None = None) -> Response:
-        tenant = _tenant_from(request, tenant_id) or tenant_get_default()
-        algorithms = sorted({k.algorithm for k in _published(key_snapshot().trusted(tenant_id=tenant.pk))})
+        discovery = discovery_for(tenant_id=tenant_id or query_uuid(request, "tenantId"))
         body: dict[str, Any] = {
-            "issuer": tenant.issuer,
-            "jwks_uri": _absolute(request, "identity:tenant-jwks", tenant_id=tenant.pk),
+            "issuer": discovery.tenant.issuer,
+            "jwks_uri": _absolute(request, "identity:tenant-jwks", tenant_id=discovery.tenant.pk),
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": algorithms or ASYMMETRIC_ALGORITHMS,
-            "claims_supported": [
-                "aud",
-                "exp",
-                "iat",
-                "iss",
-                "sub",
-                "jti",
-                "auth_time",
-                "email",
-                "email_verified",
-                "applicationId",
-                "roles",
-                "sid",
-                "tid",
-                "authenticationType",
-            ],
+            "id_token_signing_alg_values_supported": discovery.signing_algorithms,
+            "claims_supported": CLAIMS_SUPPORTED,
         }
-        for field, name in (
-            ("token_endpoint", "identity:oauth2-token"),
-            ("userinfo_endpoint", "identity:userinfo"),
-        ):
-            url = _absolute(request, name)
-            if url is not None:
-                body[field] = url
+        urls = {field: _absolute(request, name) for field, name in OPTIONAL_ENDPOINTS}
+        body.update({field: url for field, url in urls.items() if url is not None})
         return _cached(body)

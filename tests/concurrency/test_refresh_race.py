@@ -14,8 +14,8 @@ from django.db import connection, connections
 from identity.models import RefreshToken
 from identity.services.refresh_tokens import (
     RefreshTokenUnusable,
+    refresh_grant,
     refresh_token_create,
-    refresh_token_exchange,
 )
 from identity.services.tenants import tenant_update
 
@@ -35,7 +35,7 @@ def _race(value: str) -> list[str]:
     def attempt() -> str:
         try:
             barrier.wait(timeout=10)
-            return refresh_token_exchange(value=value).value
+            return refresh_grant(value=value).refresh_token_value
         except RefreshTokenUnusable:
             return "refused"
         finally:
@@ -65,9 +65,9 @@ def test_twenty_concurrent_refreshes_give_exactly_one_success(world, reuse_revok
         # The 19 losers presented a rotated value: reuse, so the family is revoked.
         assert token.revoke_reason == "reuse_detected"
         with pytest.raises(RefreshTokenUnusable):
-            refresh_token_exchange(value=winners[0])
+            refresh_grant(value=winners[0])
     else:
-        assert refresh_token_exchange(value=winners[0]).token.pk == issued.token.pk
+        assert refresh_grant(value=winners[0]).refresh_token.pk == issued.token.pk
 
 
 def test_concurrent_refreshes_inside_the_grace_period_all_get_the_current_value(world):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import statistics
 import time
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from identity.exceptions import ValidationFailed
-from identity.models import RefreshToken, User
+from identity.caller import Caller
+from identity.exceptions import NotAuthenticated, NotFound, ValidationFailed
+from identity.models import APIKey, RefreshToken, User
 from identity.services.login import (
     LoginFailed,
     LoginPrevented,
@@ -25,15 +27,24 @@ from identity.services.registrations import registration_create
 from identity.services.tenants import tenant_update
 from identity.services.users import user_change_password, user_set_password, user_update
 from identity.signing import TokenKind, unverified_header
-from tests.factories import DEFAULT_PASSWORD, ApplicationFactory, TenantFactory, UserFactory
+from tests.factories import DEFAULT_PASSWORD, ApplicationFactory, TenantFactory, UserFactory, make_api_key
 
 pytestmark = pytest.mark.django_db
 
 
-def _login(world, password=None, **kwargs):
-    kwargs.setdefault("application", world.application)
+def _caller(world):
+    """The world's global API key naming the world's tenant, as the API would build it."""
+    return Caller.build(api_key=APIKey.objects.get(name="world"), header=str(world.tenant.pk))
+
+
+def _login(world, password=None, application=None, **kwargs):
     kwargs.setdefault("login_id", "ann@example.com")
-    return login(tenant=world.tenant, password=password or world.password, **kwargs)
+    return login(
+        caller=_caller(world),
+        application_id=(application or world.application).pk,
+        password=password or world.password,
+        **kwargs,
+    )
 
 
 def test_registered_user_gets_claims_and_a_refresh_token(world):
@@ -244,7 +255,7 @@ def test_a_lock_that_lands_during_a_login_refuses_it(world):
 def test_login_ping_applies_the_login_state_rule_and_keeps_the_counter(world, change, error):
     User.objects.filter(pk=world.user.pk).update(failed_login_count=3, **change)
     with pytest.raises(error):
-        login_ping(tenant=world.tenant, user_id=world.user.pk, application=world.application)
+        login_ping(caller=_caller(world), user_id=world.user.pk, application_id=world.application.pk)
     assert User.objects.filter(pk=world.user.pk).values_list("failed_login_count", flat=True).get() == 3
 
 
@@ -252,7 +263,7 @@ def test_login_ping_never_resets_the_failure_counter(world):
     User.objects.filter(pk=world.user.pk).update(
         failed_login_count=3, failed_login_window_started_at=timezone.now()
     )
-    login_ping(tenant=world.tenant, user_id=world.user.pk, application=world.application)
+    login_ping(caller=_caller(world), user_id=world.user.pk, application_id=world.application.pk)
     assert User.objects.filter(pk=world.user.pk).values_list("failed_login_count", flat=True).get() == 3
 
 
@@ -367,3 +378,33 @@ def test_change_password_compares_with_the_accounts_attributes_only_after_the_pr
     assert set(info.value.field_errors) == {"password"}
     user = User.objects.get(pk=world.user.pk)
     assert user.check_password(world.password) and user.failed_login_count == 0  # the proof cleared it
+
+
+# --- the login's target: which tenant and application the caller may log in to -----------------
+
+
+@pytest.mark.parametrize("case", ["foreign application", "unknown application", "no api key"])
+def test_login_refuses_a_target_out_of_the_callers_reach_before_counting(world, case):
+    foreign = ApplicationFactory(tenant=TenantFactory())
+    locked = Caller.build(api_key=make_api_key(tenant=world.tenant)[0])
+    caller, application_id, error = {
+        "foreign application": (locked, foreign.pk, ValidationFailed),
+        "unknown application": (locked, uuid.uuid4(), ValidationFailed),
+        "no api key": (Caller.build(header=str(world.tenant.pk)), world.application.pk, NotAuthenticated),
+    }[case]
+    with pytest.raises(error):
+        login(caller=caller, application_id=application_id, login_id="ann@example.com", password="wrong")
+    assert User.objects.get(pk=world.user.pk).failed_login_count == 0  # refused before any attempt
+    assert not RefreshToken.objects.exists()
+
+
+def test_login_ping_needs_an_api_key_and_an_application_in_reach(world):
+    with pytest.raises(NotAuthenticated):
+        login_ping(caller=Caller.build(), user_id=world.user.pk, application_id=world.application.pk)
+    other = Caller.build(api_key=make_api_key(tenant=TenantFactory())[0])
+    with pytest.raises(NotFound):
+        login_ping(caller=other, user_id=world.user.pk, application_id=world.application.pk)
+    stranger = UserFactory(tenant=TenantFactory(), email="bob@example.com")
+    with pytest.raises(NotFound):  # a user of another tenant than the application's
+        login_ping(caller=_caller(world), user_id=stranger.pk, application_id=world.application.pk)
+    assert User.objects.get(pk=world.user.pk).last_login is None

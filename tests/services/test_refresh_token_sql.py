@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -9,12 +10,13 @@ from django.utils import timezone
 
 from identity.hashing import secret_digest
 from identity.models import Application, RefreshToken, Tenant, User
+from identity.selectors import jwt_configuration_for
 from identity.services.refresh_token_sql import (
     APPLICATION_ATTNAMES,
     TENANT_ATTNAMES,
     TOKEN_ATTNAMES,
     USER_ATTNAMES,
-    refresh_token_load,
+    refresh_token_context,
     refresh_token_write,
 )
 from identity.services.refresh_tokens import DeviceInfo, refresh_token_create
@@ -29,8 +31,10 @@ def test_loaded_values_equal_the_orms(world):
     issued = refresh_token_create(
         user=world.user, application=world.application, device=DeviceInfo(address="10.0.0.9")
     )
-    token = refresh_token_load(digest=secret_digest(issued.value))
-    assert token is not None
+    context = refresh_token_context(digest=secret_digest(issued.value))
+    assert context is not None
+    assert context == refresh_token_context(token_id=issued.token.pk)  # the replay path reads the same
+    token = context.token
     expected = RefreshToken.objects.get(pk=issued.token.pk)
     for attname in TOKEN_ATTNAMES:
         assert getattr(token, attname) == getattr(expected, attname), attname
@@ -42,14 +46,24 @@ def test_loaded_values_equal_the_orms(world):
         stored = model.objects.get(pk=loaded.pk)
         for attname in attnames:
             assert getattr(loaded, attname) == getattr(stored, attname), (model.__name__, attname)
-    assert token.registered_roles == ["user"]
+    assert (context.user, context.application, context.tenant) == (
+        token.user,
+        token.application,
+        token.application.tenant,
+    )
+    assert context.roles == ["user"]
+    assert context.config == jwt_configuration_for(
+        application=Application.objects.get(pk=token.application_id)
+    )
 
 
 def test_unknown_digest_and_unregistered_user(world):
-    assert refresh_token_load(digest="0" * 64) is None
+    assert refresh_token_context(digest="0" * 64) is None
+    assert refresh_token_context(token_id=uuid.uuid4()) is None
     issued = refresh_token_create(user=world.user, application=world.application)
     registration_delete(registration=world.user.registrations.get())
-    assert refresh_token_load(digest=secret_digest(issued.value)).registered_roles is None
+    context = refresh_token_context(digest=secret_digest(issued.value))
+    assert context.roles is None and not context.refreshable(timezone.now())
 
 
 def test_write_is_conditional_and_updates_only_the_given_columns(world):

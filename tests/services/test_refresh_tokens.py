@@ -6,6 +6,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from identity.hashing import secret_digest
 from identity.models import RefreshToken
@@ -116,3 +117,13 @@ def test_purge_keeps_recent_revocations_and_live_tokens():
     assert json.loads(out.getvalue()) == {"purgeable": 2, "deleted": 2, "expiredRevocations": 0}
     assert set(RefreshToken.objects.values_list("pk", flat=True)) == {live.pk, recently_revoked.pk}
     assert long_expired.pk not in set(RefreshToken.objects.values_list("pk", flat=True))
+
+
+@pytest.mark.parametrize(
+    ("revoked", "expires_in", "usable"),
+    [(False, 60, True), (True, 60, False), (False, 0, False), (False, -1, False)],
+)
+def test_a_session_is_usable_until_revoked_or_expired(revoked, expires_in, usable):
+    now = timezone.now()
+    token = RefreshToken(revoked_at=now if revoked else None, expires_at=now + timedelta(seconds=expires_in))
+    assert token.is_usable(now) is usable

@@ -12,8 +12,9 @@ import bcrypt
 import pytest
 from django.contrib.auth.hashers import identify_hasher
 
+from identity.caller import Caller
 from identity.exceptions import LoginFailed, ValidationFailed
-from identity.models import Registration, User
+from identity.models import APIKey, Registration, User
 from identity.services.login import login
 from identity.services.user_import import ImportedRegistration, ImportedUser, users_import
 from tests.factories import ApplicationFactory, TenantFactory, UserFactory
@@ -36,6 +37,11 @@ def _bcrypt_user(email: str) -> ImportedUser:
     return ImportedUser(
         email=email, password=whole[29:], salt=whole[7:29], encryption_scheme="bcrypt", factor=4
     )
+
+
+def _caller(world) -> Caller:
+    """The world's global API key naming the world's tenant, as the login API would build it."""
+    return Caller.build(api_key=APIKey.objects.get(name="world"), header=str(world.tenant.pk))
 
 
 def _counts() -> tuple[int, int]:
@@ -73,13 +79,13 @@ def test_first_login_verifies_the_imported_hash_and_rehashes_it_to_argon2id(worl
     ]
     users_import(tenant=world.tenant, users=[make("dee@example.com")])
     with pytest.raises(LoginFailed):
-        login(tenant=world.tenant, application=None, login_id="dee@example.com", password="wrong one")
+        login(caller=_caller(world), application_id=None, login_id="dee@example.com", password="wrong one")
     before = User.objects.get(email_key="dee@example.com").password
-    login(tenant=world.tenant, application=None, login_id="dee@example.com", password=PASSWORD)
+    login(caller=_caller(world), application_id=None, login_id="dee@example.com", password=PASSWORD)
     after = User.objects.get(email_key="dee@example.com").password
     assert identify_hasher(before).algorithm != "argon2"
     assert after.startswith("argon2$argon2id$") and after != before
-    login(tenant=world.tenant, application=None, login_id="dee@example.com", password=PASSWORD)
+    login(caller=_caller(world), application_id=None, login_id="dee@example.com", password=PASSWORD)
     assert User.objects.get(email_key="dee@example.com").password == after  # upgraded once
 
 
