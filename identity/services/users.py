@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Required, TypedDict, Unpack
 
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from identity.exceptions import ValidationFailed
+from identity.exceptions import ValidationFailed, errors_keyed
 from identity.login_ids import MAX_KEY_LENGTH, login_id_in_normal_form, login_id_key
 from identity.models import Tenant, User
 from identity.services.login import failed_logins_clear, login_target, password_verify
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
+from identity.validators import user_password_validate, user_validate
 
 if TYPE_CHECKING:
     from identity.caller import Caller
@@ -68,17 +69,6 @@ def login_id_checked(*, field: str, label: str, value: str) -> str:
     return key
 
 
-def _login_id(*, tenant: Tenant, field: str, label: str, value: str, key_field: str, exclude_pk: Any) -> str:
-    """The key of a new email or username (login_id_checked), unused in the tenant."""
-    key = login_id_checked(field=field, label=label, value=value)
-    clash = User.objects.filter(tenant=tenant, **{key_field: key})
-    if exclude_pk is not None:
-        clash = clash.exclude(pk=exclude_pk)
-    if clash.exists():
-        raise ValidationFailed.on_field(field, "duplicate", f"A user with this {label} already exists.")
-    return key
-
-
 def email_checked(email: str, field: str = "user.email") -> str:
     """The email, trimmed and valid. The local part must be ASCII: Django's validator means it to
     be, but its case-insensitive pattern also lets through exactly four look-alike letters (KELVIN
@@ -97,36 +87,23 @@ def email_checked(email: str, field: str = "user.email") -> str:
     return email
 
 
-def _clean_email(*, tenant: Tenant, email: str, exclude_pk: Any = None) -> tuple[str, str]:
-    """The email (email_checked) and its key, unused in the tenant."""
-    email = email_checked(email)
-    key = _login_id(
-        tenant=tenant,
-        field="user.email",
-        label="email",
-        value=email,
-        key_field="email_key",
-        exclude_pk=exclude_pk,
-    )
-    return email, key
+# The API's error paths for the validators' model fields (identity.validators).
+USER_ERROR_PATHS = {"email": "user.email", "username": "user.username", "password": "user.password"}
 
 
-def _clean_username(
-    *, tenant: Tenant, username: str | None, exclude_pk: Any = None
-) -> tuple[str | None, str | None]:
-    """The username and its key (both None without a username)."""
-    if username is None or not username.strip():
-        return None, None
-    username = username.strip()
-    key = _login_id(
-        tenant=tenant,
-        field="user.username",
-        label="username",
-        value=username,
-        key_field="username_key",
-        exclude_pk=exclude_pk,
-    )
-    return username, key
+def _login_ids(*, tenant: Tenant, values: Mapping[str, Any], user: User | None) -> dict[str, Any]:
+    """The email and username in `values`, validated (identity.validators.user_validate: look-alikes
+    refused, unique in the tenant by their keys), trimmed and with their keys."""
+    with errors_keyed(USER_ERROR_PATHS):
+        user_validate(values=values, tenant=tenant, user=user)
+    cleaned: dict[str, Any] = {}
+    if "email" in values:
+        cleaned["email"] = values["email"].strip()
+        cleaned["email_key"] = login_id_key(cleaned["email"])
+    if "username" in values:
+        cleaned["username"] = (values["username"] or "").strip() or None
+        cleaned["username_key"] = login_id_key(cleaned["username"]) if cleaned["username"] else None
+    return cleaned
 
 
 _UNIQUE_FIELDS = {
@@ -153,13 +130,8 @@ def _save_unique(user: User) -> None:
 
 
 def _check_password(password: str, user: User, field: str = "user.password") -> None:
-    try:
-        validate_password(password, user)
-    except DjangoValidationError as exc:
-        errors = ValidationFailed()
-        for message in exc.messages:
-            errors.add(field, "invalid", message)
-        raise errors from exc
+    with errors_keyed({"password": field}):
+        user_password_validate(password=password, user=user)
 
 
 @transaction.atomic
@@ -181,17 +153,8 @@ def user_create(
         raise TypeError(f"Unknown user fields: {', '.join(sorted(unknown))}")
     if user_id is not None and User.objects.filter(pk=user_id).exists():
         raise ValidationFailed.on_field("userId", "duplicate", "A user with this id already exists.")
-    email, email_key = _clean_email(tenant=tenant, email=email)
-    username, username_key = _clean_username(tenant=tenant, username=username)
-    user = User(
-        id=user_id or uuid.uuid4(),
-        tenant=tenant,
-        email=email,
-        email_key=email_key,
-        username=username,
-        username_key=username_key,
-        **fields,
-    )
+    login_ids = _login_ids(tenant=tenant, values={"email": email, "username": username}, user=None)
+    user = User(id=user_id or uuid.uuid4(), tenant=tenant, **login_ids, **fields)
     if password is None:
         user.set_unusable_password()
     else:
@@ -209,14 +172,8 @@ def user_update(*, user: User, **changes: Unpack[UserChanges]) -> User:
     if unknown:
         raise TypeError(f"Unknown user fields: {', '.join(sorted(unknown))}")
     values: dict[str, Any] = dict(changes)
-    if "email" in changes:
-        values["email"], values["email_key"] = _clean_email(
-            tenant=user.tenant, email=changes["email"], exclude_pk=user.pk
-        )
-    if "username" in changes:
-        values["username"], values["username_key"] = _clean_username(
-            tenant=user.tenant, username=changes["username"], exclude_pk=user.pk
-        )
+    login_ids = {name: values[name] for name in ("email", "username") if name in values}
+    values.update(_login_ids(tenant=user.tenant, values=login_ids, user=user))
     deactivating = changes.get("is_active") is False and user.is_active
     for name, value in values.items():
         setattr(user, name, value)
