@@ -12,11 +12,12 @@ from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.utils import quote, unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.text import capfirst
@@ -189,8 +190,16 @@ class ServiceAdmin(IdentityModelAdmin):
         """Why `obj` may not be deleted, shown as an error message instead of the confirmation."""
         return None
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        """Refresh tokens cannot be deleted one by one (TOKENS_ARE_KEPT), but they go with their
+        user, application or tenant: nothing is left for a replayed token to be measured against."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed.discard(RefreshToken._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
+
     def service_delete(self, obj: Any) -> None:
-        obj.delete()
+        """Delete through the model's service: every ServiceAdmin says which."""
+        raise NotImplementedError(f"{type(self).__name__} names no delete service.")
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         self.service_delete(obj)
@@ -267,37 +276,6 @@ class ShowOnceAdmin(ServiceAdmin):
         response = TemplateResponse(request, "admin/identity/shown_once.html", context)
         add_never_cache_headers(response)
         return response
-
-
-class YesNoFilter(admin.SimpleListFilter):
-    """A filter offering Yes and No; `condition(yes, now)` is the queryset filter for the answer."""
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Yes"), ("no", "No")]
-
-    def condition(self, yes: bool, now: Any) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() in ("yes", "no"):
-            return queryset.filter(**self.condition(self.value() == "yes", timezone.now()))
-        return queryset
-
-
-class RevokedFilter(YesNoFilter):
-    title = "revoked"
-    parameter_name = "revoked"
-
-    def condition(self, yes: bool, now: Any) -> dict[str, Any]:
-        return {"revoked_at__isnull": not yes}
-
-
-class ExpiredFilter(YesNoFilter):
-    title = "expired"
-    parameter_name = "expired"
-
-    def condition(self, yes: bool, now: Any) -> dict[str, Any]:
-        return {"expires_at__lte": now} if yes else {"expires_at__gt": now}
 
 
 @admin.register(Tenant)
@@ -536,25 +514,65 @@ class RegistrationAdmin(ServiceAdmin):
         registration_delete(registration=obj)
 
 
+class SessionStatusFilter(admin.SimpleListFilter):
+    """Live sessions by default; revoked and expired tokens (kept for reuse detection) on request."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("revoked", "Revoked"), ("expired", "Expired"), ("all", "All tokens")]
+
+    def choices(self, changelist: Any) -> Any:
+        choices = super().choices(changelist)
+        # Django's first choice ("All") is the default, which here shows the live sessions.
+        yield {**next(choices), "display": "Live sessions"}
+        yield from choices
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        now = timezone.now()
+        match self.value():
+            case "revoked":
+                return queryset.filter(revoked_at__isnull=False)
+            case "expired":
+                return queryset.filter(expires_at__lte=now)
+            case "all":
+                return queryset
+            case _:
+                return queryset.filter(revoked_at__isnull=True, expires_at__gt=now)
+
+
+def _short_time(value: Any) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+TOKENS_ARE_KEPT = (
+    "Refresh tokens are revoked, never deleted: a revoked token is kept so that a replay of it is "
+    "recognised as reuse and ends its whole family. Deleting it would make a stolen copy look unknown."
+)
+
+
 @admin.register(RefreshToken)
 class RefreshTokenAdmin(IdentityModelAdmin):
-    """Read-only: tokens are issued by logins, never typed in. They can be revoked or deleted."""
+    """Read-only: tokens are issued by logins, never typed in. They are revoked (from the list or
+    the token's own page) through refresh_tokens_revoke, and never deleted here (TOKENS_ARE_KEPT)."""
 
     secret_fields = ("token_digest", "value_salt")
+    change_form_template = "admin/identity/refreshtoken/change_form.html"
     list_display = (
         "id",
         "user",
         "application",
-        "tenant",
-        "digest_prefix",
-        "created_at",
-        "expires_at",
-        "is_revoked",
-        "revoke_reason",
+        "device",
+        "last_accessed_address",
+        "created",
+        "last_used",
+        "expires",
+        "status",
     )
-    list_filter = (RevokedFilter, ExpiredFilter, ("application__tenant", admin.RelatedFieldListFilter))
-    search_fields = ("user__email", "id", "family_id")
-    list_select_related = ("user", "application", "tenant")
+    list_filter = (SessionStatusFilter, ("application__tenant", admin.RelatedFieldListFilter))
+    search_fields = ("user__email", "user__id", "id", "family_id")
+    list_select_related = ("user", "application")
     actions = ("revoke_selected",)
     fields = (
         "id",
@@ -585,13 +603,68 @@ class RefreshTokenAdmin(IdentityModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False  # TOKENS_ARE_KEPT
+
+    def get_urls(self) -> list[Any]:
+        revoke = path(
+            "<path:object_id>/revoke/",
+            self.admin_site.admin_view(self.revoke_view),
+            name="identity_refreshtoken_revoke",
+        )
+        return [revoke, *super().get_urls()]
+
+    def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST only: revoke this one token (the session it belongs to) through the service."""
+        token = self.get_object(request, unquote(object_id))
+        if token is None or not self.has_revoke_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        self.report_revoked(
+            request, refresh_tokens_revoke(token_ids=[str(token.pk)], reason=RevokeReason.ADMIN)
+        )
+        return HttpResponseRedirect(reverse("admin:identity_refreshtoken_change", args=[quote(token.pk)]))
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        context = {**(extra_context or {}), "tokens_are_kept": TOKENS_ARE_KEPT}
+        context["can_revoke"] = self.has_revoke_permission(request)
+        return super().changeform_view(request, object_id, form_url, context)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        return super().changelist_view(request, {**(extra_context or {}), "subtitle": TOKENS_ARE_KEPT})
+
     @admin.display(description="digest")
     def digest_prefix(self, obj: RefreshToken) -> str:
         return _digest_prefix(obj.token_digest)
 
-    @admin.display(boolean=True, description="revoked")
-    def is_revoked(self, obj: RefreshToken) -> bool:
-        return obj.is_revoked()
+    @admin.display(description="device")
+    def device(self, obj: RefreshToken) -> str:
+        return obj.device_name or obj.device_type or "-"
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: RefreshToken) -> str:
+        return _short_time(obj.created_at)
+
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, obj: RefreshToken) -> str:
+        return _short_time(obj.last_used_at)
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires(self, obj: RefreshToken) -> str:
+        return _short_time(obj.expires_at)
+
+    @admin.display(description="status")
+    def status(self, obj: RefreshToken) -> str:
+        if obj.is_revoked():
+            return f"revoked ({obj.revoke_reason})" if obj.revoke_reason else "revoked"
+        return "expired" if obj.expires_at <= timezone.now() else "live"
 
     @admin.action(permissions=["revoke"], description="Revoke selected refresh tokens")
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[RefreshToken]) -> None:

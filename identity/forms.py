@@ -24,23 +24,43 @@ from identity.models import (
     User,
 )
 from identity.selectors import tenant_get_default
-from identity.services.api_keys import api_key_create
+from identity.services.api_keys import API_KEY_ERROR_PATHS, api_key_create
 from identity.services.applications import (
     APPLICATION_FIELDS,
     application_create,
     application_update,
 )
-from identity.services.identity_providers import external_jwt_provider_create, external_jwt_provider_update
-from identity.services.registrations import registration_create, registration_update
+from identity.services.identity_providers import (
+    PROVIDER_ERROR_PATHS,
+    external_jwt_provider_create,
+    external_jwt_provider_update,
+)
+from identity.services.registrations import REGISTRATION_ERROR_PATHS, registration_create, registration_update
 from identity.services.signing_keys import (
+    KEY_ERROR_PATHS,
     GeneratedKey,
     signing_key_generate,
     signing_key_rename,
     tenant_signing_key_set,
 )
 from identity.services.tenants import TENANT_FIELDS, tenant_create, tenant_update
-from identity.services.users import USER_FIELDS, user_create, user_set_password, user_update
-from identity.validators import application_validate, tenant_validate
+from identity.services.users import (
+    USER_ERROR_PATHS,
+    USER_FIELDS,
+    user_console_update,
+    user_create,
+    user_set_password,
+)
+from identity.validators import (
+    api_key_validate,
+    application_validate,
+    external_jwt_provider_validate,
+    registration_validate,
+    signing_key_validate,
+    tenant_validate,
+    user_password_validate,
+    user_validate,
+)
 
 M = TypeVar("M", bound=models.Model)
 
@@ -116,6 +136,10 @@ class ServiceModelForm(forms.ModelForm, Generic[M]):
             self.validate()
         except ValidationFailed as exc:
             add_service_errors(self, exc, self.error_fields)
+
+    def _save_m2m(self) -> None:
+        """Many-to-many fields are written by the service with the row (create() / update()); the
+        admin's save_related must not write them a second time, around the service."""
 
     def write(self) -> M:
         """Make the service call and bring `self.instance` up to date with the stored row."""
@@ -218,9 +242,16 @@ class RoleInlineFormSet(BaseInlineFormSet):
                 seen.add(name)
 
 
+def _form_fields(error_paths: Mapping[str, str], renamed: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`error_fields` from a service's table of API error paths (model field → path): a refusal the
+    service raises is shown on the field again; `renamed` maps model fields the form names otherwise."""
+    renamed = renamed or {}
+    return {path: renamed.get(field, field) for field, path in error_paths.items()} | dict(renamed)
+
+
 class UserCreationForm(ServiceModelForm[User]):
     password1, password2 = SetPasswordMixin.create_password_fields()
-    error_fields = {"user.email": "email", "user.username": "username", "user.password": "password2"}
+    error_fields = _form_fields(USER_ERROR_PATHS, {"password": "password2"})
     service_fields = USER_FIELDS
 
     class Meta:
@@ -233,6 +264,13 @@ class UserCreationForm(ServiceModelForm[User]):
         if password1 and password2 and password1 != password2:
             self.add_error("password2", "The two password fields do not match.")
         return self.cleaned_data
+
+    def validate(self) -> None:
+        data = self.cleaned_data
+        values = {"email": data["email"], "username": data.get("username")}
+        user_validate(values=values, tenant=data["tenant"], user=None)
+        user = User(tenant=data["tenant"], email=data["email"], username=data.get("username"))
+        user_password_validate(password=data["password1"], user=user)
 
     def create(self) -> User:
         return user_create(
@@ -247,16 +285,21 @@ class UserChangeForm(ServiceModelForm[User]):
     password = ReadOnlyPasswordHashField(
         label="Password", help_text="Raw passwords are not stored, so there is no way to see it."
     )
-    error_fields = {"user.email": "email", "user.username": "username"}
-    service_fields = USER_FIELDS | {"email"}
+    error_fields = _form_fields(USER_ERROR_PATHS)
+    service_fields = USER_FIELDS | {"email", "groups", "user_permissions"}
 
     class Meta:
         model = User
-        # groups and user_permissions are Django's console permissions, saved by save_m2m().
+        # groups and user_permissions are Django's console permissions (absent from the page for
+        # users of other tenants, who cannot use the console).
         fields = ["email", *sorted(USER_FIELDS), "groups", "user_permissions"]
 
+    def validate(self) -> None:
+        values = {"email": self.cleaned_data["email"], "username": self.cleaned_data.get("username")}
+        user_validate(values=values, tenant=self.instance.tenant, user=self.instance)
+
     def update(self, current: User) -> User:
-        return user_update(user=current, **self.service_values())
+        return user_console_update(user=current, **self.service_values())
 
 
 class PasswordChangeForm(AdminPasswordChangeForm):
@@ -280,7 +323,7 @@ class RegistrationForm(ServiceModelForm[Registration]):
         help_text="Role names of the application, comma separated. Left empty when registering, "
         "the application's default roles are granted.",
     )
-    error_fields = {"registration.roles": "roles", "registration.applicationId": "application"}
+    error_fields = _form_fields(REGISTRATION_ERROR_PATHS)
     service_fields = frozenset({"roles", "username", "data"})
 
     class Meta:
@@ -294,6 +337,17 @@ class RegistrationForm(ServiceModelForm[Registration]):
 
     def clean_roles(self) -> list[str]:
         return [name.strip() for name in self.cleaned_data["roles"].split(",") if name.strip()]
+
+    def validate(self) -> None:
+        adding = self.instance._state.adding
+        data = self.cleaned_data
+        registration_validate(
+            # Left empty when registering, the service grants the default roles.
+            values={"roles": data["roles"] or (None if adding else [])},
+            user=data["user"] if adding else self.instance.user,
+            application=data["application"] if adding else self.instance.application,
+            registration=None if adding else self.instance,
+        )
 
     def create(self) -> Registration:
         values = self.service_values()
@@ -310,13 +364,16 @@ class RegistrationForm(ServiceModelForm[Registration]):
 class APIKeyCreateForm(ServiceModelForm[APIKey]):
     """Creates a key; its value exists only in `raw_value`, to be shown once."""
 
-    error_fields = {"apiKey.permissions.endpoints": "permissions", "apiKey.expirationInstant": "expires_at"}
+    error_fields = _form_fields(API_KEY_ERROR_PATHS)
     service_fields = frozenset({"tenant", "name", "description", "permissions", "key_manager", "expires_at"})
     raw_value: str
 
     class Meta:
         model = APIKey
         fields = ["tenant", "name", "description", "permissions", "key_manager", "expires_at"]
+
+    def validate(self) -> None:
+        api_key_validate(values=self.service_values())
 
     def create(self) -> APIKey:
         api_key, self.raw_value = api_key_create(**self.service_values())
@@ -333,9 +390,7 @@ class SigningKeyGenerateForm(ServiceModelForm[SigningKey]):
         "(for a global key: the default tenant's).",
     )
     error_fields = {
-        "key.name": "name",
-        "key.algorithm": "algorithm",
-        "key.length": "length",
+        **_form_fields(KEY_ERROR_PATHS),
         **{field: "make_signing_key" for field in JWT_CONFIGURATION_FIELDS},
     }
     service_fields = frozenset({"tenant", "name", "algorithm", "length"})
@@ -349,6 +404,10 @@ class SigningKeyGenerateForm(ServiceModelForm[SigningKey]):
             "hash size). Not used for EC and EdDSA keys."
         }
 
+    def validate(self) -> None:
+        values = self.service_values()
+        signing_key_validate(values={name: values[name] for name in ("name", "algorithm", "length")})
+
     def create(self) -> SigningKey:
         self.generated = signing_key_generate(**self.service_values())
         if self.cleaned_data["make_signing_key"]:
@@ -361,23 +420,21 @@ class SigningKeyGenerateForm(ServiceModelForm[SigningKey]):
 class SigningKeyRenameForm(ServiceModelForm[SigningKey]):
     """Only a key's name may change: new material means a new key."""
 
-    error_fields = {"key.name": "name"}
+    error_fields = _form_fields(KEY_ERROR_PATHS)
 
     class Meta:
         model = SigningKey
         fields = ["name"]
+
+    def validate(self) -> None:
+        signing_key_validate(values={"name": self.cleaned_data["name"]})
 
     def update(self, current: SigningKey) -> SigningKey:
         return signing_key_rename(key=current, name=self.cleaned_data["name"])
 
 
 class ExternalJWTProviderForm(ServiceModelForm[ExternalJWTProvider]):
-    error_fields = {
-        "identityProvider.name": "name",
-        "identityProvider.keys": "verification_keys",
-        "identityProvider.applicationIds": "applications",
-        "identityProvider.claimMap": "claim_map",
-    }
+    error_fields = _form_fields(PROVIDER_ERROR_PATHS)
 
     class Meta:
         model = ExternalJWTProvider
@@ -405,6 +462,15 @@ class ExternalJWTProviderForm(ServiceModelForm[ExternalJWTProvider]):
             "audience": data["audience"],
             "enabled": data["enabled"],
         }
+
+    def validate(self) -> None:
+        adding = self.instance._state.adding
+        values = self._values()
+        external_jwt_provider_validate(
+            values={**values, "verification_keys": values["keys"]},
+            tenant=self.cleaned_data["tenant"] if adding else self.instance.tenant,
+            provider=None if adding else self.instance,
+        )
 
     def create(self) -> ExternalJWTProvider:
         return external_jwt_provider_create(tenant=self.cleaned_data["tenant"], **self._values())

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Required, TypedDict, Unpack
 
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -172,7 +173,7 @@ def user_update(*, user: User, **changes: Unpack[UserChanges]) -> User:
     if unknown:
         raise TypeError(f"Unknown user fields: {', '.join(sorted(unknown))}")
     values: dict[str, Any] = dict(changes)
-    login_ids = {name: values[name] for name in ("email", "username") if name in values}
+    login_ids: dict[str, Any] = {name: values[name] for name in ("email", "username") if name in values}
     values.update(_login_ids(tenant=user.tenant, values=login_ids, user=user))
     deactivating = changes.get("is_active") is False and user.is_active
     for name, value in values.items():
@@ -251,3 +252,37 @@ def user_change_password_as(
     return user_change_password(
         tenant=tenant, login_id=login_id, current_password=current_password, password=password
     )
+
+
+# --- Console-only user operations (the admin's; kept apart from the API's user services above) -----
+
+
+@transaction.atomic
+def user_console_update(
+    *,
+    user: User,
+    groups: Iterable[Group] | None = None,
+    user_permissions: Iterable[Permission] | None = None,
+    **changes: Unpack[UserChanges],
+) -> User:
+    """`user_update` plus Django's console permissions (groups and user permissions), which only the
+    console sets and only staff of the default tenant use; None leaves them as they are."""
+    user = user_update(user=user, **changes)
+    if groups is not None:
+        user.groups.set(groups)
+    if user_permissions is not None:
+        user.user_permissions.set(user_permissions)
+    return user
+
+
+@transaction.atomic
+def user_unlock(*, user: User) -> User:
+    """Lift a lockout after too many failed logins: the user may log in again at once, and the
+    failures counted so far are forgotten."""
+    user.locked_until = None
+    user.failed_login_count = 0
+    user.failed_login_window_started_at = None
+    user.save(
+        update_fields=["locked_until", "failed_login_count", "failed_login_window_started_at", "updated_at"]
+    )
+    return user
