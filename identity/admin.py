@@ -96,6 +96,16 @@ class _Refused(Exception):
         self.errors = errors
 
 
+def tenant_column(without: str) -> Any:
+    """A list column naming a row's tenant, or `without` for a row of no tenant (global keys)."""
+
+    @admin.display(description="tenant", ordering="tenant__name")
+    def column(modeladmin: admin.ModelAdmin, obj: Any) -> str:
+        return str(obj.tenant) if obj.tenant is not None else without
+
+    return column
+
+
 def _digest_prefix(digest: str) -> str:
     return f"{digest[:DIGEST_PREFIX_LENGTH]}…" if digest else ""
 
@@ -128,6 +138,20 @@ def delete_selected_unless_refused(
     for refusal in refusals:
         modeladmin.message_user(request, refusal, messages.ERROR)
     return None if refusals else delete_selected(modeladmin, request, queryset)
+
+
+def revoke_refresh_tokens_of(owner: str) -> Any:
+    """The action revoking every refresh token of the selected users or applications (`owner`, the
+    keyword of refresh_tokens_revoke), through the service, once per selected row."""
+
+    @admin.action(permissions=["revoke"], description=f"Revoke all refresh tokens of selected {owner}s")
+    def revoke_refresh_tokens(
+        modeladmin: IdentityModelAdmin, request: HttpRequest, queryset: QuerySet[Any]
+    ) -> None:
+        revoked = sum(refresh_tokens_revoke(reason=RevokeReason.ADMIN, **{owner: obj}) for obj in queryset)
+        modeladmin.report_revoked(request, revoked)
+
+    return revoke_refresh_tokens
 
 
 class ServiceAdmin(IdentityModelAdmin):
@@ -378,7 +402,7 @@ class ApplicationAdmin(ServiceAdmin):
     autocomplete_fields = ("tenant", "access_token_signing_key", "id_token_signing_key")
     readonly_fields = ("verification_keys", *RECORD_FIELDS)
     change_readonly_fields = ("tenant",)
-    actions = ("revoke_refresh_tokens",)
+    actions = (revoke_refresh_tokens_of("application"),)
     fieldsets = (
         (None, {"fields": ("tenant", "name", "active")}),
         (
@@ -416,14 +440,6 @@ class ApplicationAdmin(ServiceAdmin):
     def service_delete(self, obj: Application) -> None:
         application_delete(application=obj)
 
-    @admin.action(permissions=["revoke"], description="Revoke all refresh tokens of selected applications")
-    def revoke_refresh_tokens(self, request: HttpRequest, queryset: QuerySet[Application]) -> None:
-        revoked = sum(
-            refresh_tokens_revoke(application=application, reason=RevokeReason.ADMIN)
-            for application in queryset
-        )
-        self.report_revoked(request, revoked)
-
 
 @admin.register(User)
 class UserAdmin(ServiceAdmin, DjangoUserAdmin):
@@ -447,7 +463,7 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
         "updated_at",
     )
     change_readonly_fields = ("tenant",)
-    actions = ("revoke_refresh_tokens",)
+    actions = (revoke_refresh_tokens_of("user"),)
     add_fieldsets = (
         (
             None,
@@ -483,11 +499,6 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
 
     def service_delete(self, obj: User) -> None:
         user_delete(user=obj)
-
-    @admin.action(permissions=["revoke"], description="Revoke all refresh tokens of selected users")
-    def revoke_refresh_tokens(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        revoked = sum(refresh_tokens_revoke(user=user, reason=RevokeReason.ADMIN) for user in queryset)
-        self.report_revoked(request, revoked)
 
 
 @admin.register(Registration)
@@ -729,9 +740,7 @@ class SigningKeyAdmin(ShowOnceAdmin):
     def key_type(self, obj: SigningKey) -> str:
         return obj.key_type
 
-    @admin.display(description="tenant", ordering="tenant__name")
-    def tenant_or_global(self, obj: SigningKey) -> str:
-        return str(obj.tenant) if obj.tenant is not None else "(global)"
+    tenant_or_global = tenant_column("(global)")
 
     @admin.display(boolean=True, description="private key")
     def has_private_key(self, obj: SigningKey) -> bool:
@@ -792,9 +801,7 @@ class APIKeyAdmin(ShowOnceAdmin):
     def digest_prefix(self, obj: APIKey) -> str:
         return _digest_prefix(obj.key_digest)
 
-    @admin.display(description="tenant", ordering="tenant__name")
-    def tenant_or_any(self, obj: APIKey) -> str:
-        return str(obj.tenant) if obj.tenant is not None else "(any tenant)"
+    tenant_or_any = tenant_column("(any tenant)")
 
     def shown_once(self, form: APIKeyCreateForm) -> list[tuple[str, str]]:
         return [("API key", form.raw_value)]
@@ -820,7 +827,7 @@ class ExternalJWTProviderAdmin(ServiceAdmin):
 
 
 @admin.register(IdentityProviderLink)
-class IdentityProviderLinkAdmin(IdentityModelAdmin):
+class IdentityProviderLinkAdmin(ServiceAdmin):
     """Links are made by /api/jwt/reconcile; the console can look and unlink, not edit."""
 
     list_display = ("user", "provider", "subject", "created_at", "last_login_at")
@@ -836,9 +843,5 @@ class IdentityProviderLinkAdmin(IdentityModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def delete_model(self, request: HttpRequest, obj: IdentityProviderLink) -> None:
+    def service_delete(self, obj: IdentityProviderLink) -> None:
         identity_provider_link_delete(link=obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[IdentityProviderLink]) -> None:
-        for link in queryset:
-            identity_provider_link_delete(link=link)
