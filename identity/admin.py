@@ -20,6 +20,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import capfirst
 from django.utils.translation import ngettext
 
@@ -38,6 +40,8 @@ from identity.forms import (
     TenantForm,
     UserChangeForm,
     UserCreationForm,
+    UserRegistrationForm,
+    UserRegistrationFormSet,
 )
 from identity.models import (
     JWT_CONFIGURATION_FIELDS,
@@ -65,10 +69,13 @@ from identity.services.identity_providers import (
     identity_provider_link_delete,
 )
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
-from identity.services.registrations import registration_delete
+from identity.services.registrations import registration_create, registration_delete, registration_update
 from identity.services.signing_keys import signing_key_delete, signing_key_rotate, signing_key_usages
 from identity.services.tenants import tenant_delete
-from identity.services.users import user_delete
+from identity.services.users import user_delete, user_unlock
+
+# "View site" would lead to an API root that answers 404: the console has no public site to show.
+admin.site.site_url = None
 
 DIGEST_PREFIX_LENGTH = 12
 FINGERPRINT_LENGTH = 16
@@ -307,6 +314,7 @@ class TenantAdmin(ServiceAdmin):
     form = TenantForm
     list_display = (
         "name",
+        "id",
         "issuer",
         "is_default",
         "access_token_ttl_seconds",
@@ -389,6 +397,7 @@ class ApplicationAdmin(ServiceAdmin):
     inlines = (RoleInline,)
     list_display = (
         "name",
+        "id",
         "tenant",
         "active",
         "jwt_enabled",
@@ -441,6 +450,73 @@ class ApplicationAdmin(ServiceAdmin):
         application_delete(application=obj)
 
 
+def session_device(token: RefreshToken) -> str:
+    return token.device_name or token.device_type or "-"
+
+
+class UserRegistrationInline(admin.TabularInline):
+    """The user's registrations: application, roles as checkboxes of the application's roles, last
+    login. Saved by UserAdmin.save_formset through the registration services."""
+
+    model = Registration
+    form = UserRegistrationForm
+    formset = UserRegistrationFormSet
+    fields = ("application", "roles", "last_login_at")
+    readonly_fields = ("last_login_at",)
+    extra = 0
+    verbose_name_plural = "registrations"
+
+
+class UserSessionInline(admin.TabularInline):
+    """The user's live sessions (refresh tokens neither revoked nor expired), each with a button
+    revoking it through the service."""
+
+    model = RefreshToken
+    fk_name = "user"
+    fields = (
+        "application",
+        "device",
+        "last_accessed_address",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoke",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name = "live session"
+    verbose_name_plural = "live sessions"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RefreshToken]:
+        live = super().get_queryset(request).filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+        return live.select_related("application").order_by("-last_used_at", "-created_at")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="device")
+    def device(self, obj: RefreshToken) -> str:
+        return session_device(obj)
+
+    @admin.display(description="")
+    def revoke(self, obj: RefreshToken) -> str:
+        target = reverse("admin:identity_refreshtoken_revoke", args=[quote(obj.pk)])
+        back = reverse("admin:identity_user_change", args=[quote(obj.user_id)])
+        return format_html(
+            '<button type="submit" form="user_form" formaction="{}?next={}" formnovalidate '
+            'class="button">Revoke this session</button>',
+            target,
+            back,
+        )
+
+
 @admin.register(User)
 class UserAdmin(ServiceAdmin, DjangoUserAdmin):
     form = UserChangeForm
@@ -448,7 +524,8 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
     change_password_form = PasswordChangeForm
     add_form_template = None
     change_user_password_template = "admin/identity/user/change_password.html"  # noqa: S105
-    list_display = ("email", "tenant", "username", "is_active", "verified", "is_staff", "created_at")
+    inlines = (UserRegistrationInline, UserSessionInline)
+    list_display = ("email", "id", "tenant", "is_active", "locked", "last_login", "created_at")
     list_filter = ("tenant", "is_active", "is_staff", "verified")
     search_fields = ("email", "username", "id", "first_name", "last_name")
     ordering = ("email",)
@@ -463,7 +540,7 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
         "updated_at",
     )
     change_readonly_fields = ("tenant",)
-    actions = (revoke_refresh_tokens_of("user"),)
+    actions = (revoke_refresh_tokens_of("user"), "unlock_selected")
     add_fieldsets = (
         (
             None,
@@ -497,6 +574,91 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
         ("Record", {"fields": ("id", "last_login", "password_changed_at", "created_at", "updated_at")}),
     )
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        """Users of other tenants cannot sign in to the console: no console-permission widgets."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or obj.tenant.is_default:
+            return fieldsets
+        return [(name, options) for name, options in fieldsets if name != "Console permissions"]
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
+        return self.inlines if obj is not None else ()
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """Registrations go through the registration services; sessions are read-only (revoked
+        with their own buttons), so their formset writes nothing."""
+        formset.save(commit=False)  # builds the instances and the change lists; writes nothing
+        if formset.model is not Registration:
+            return
+        stored = Registration.objects.select_related("user", "application").in_bulk(
+            [r.pk for r in formset.deleted_objects] + [r.pk for r, _changed in formset.changed_objects]
+        )
+        for registration in formset.deleted_objects:
+            registration_delete(registration=stored[registration.pk])
+        for registration, _changed in formset.changed_objects:
+            registration_update(registration=stored[registration.pk], roles=registration.roles)
+        for registration in formset.new_objects:
+            registration_create(user=form.instance, application=registration.application)
+
+    def get_urls(self) -> list[Any]:
+        own = [
+            path(
+                "<path:object_id>/sign-out-everywhere/",
+                self.admin_site.admin_view(self.sign_out_everywhere_view),
+                name="identity_user_sign_out_everywhere",
+            ),
+            path(
+                "<path:object_id>/unlock/",
+                self.admin_site.admin_view(self.unlock_view),
+                name="identity_user_unlock",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def _user_for_post(self, request: HttpRequest, object_id: str, allowed: bool) -> User:
+        user = self.get_object(request, unquote(object_id))
+        if user is None or not allowed or request.method != "POST":
+            raise PermissionDenied
+        return user
+
+    def _back_to(self, user: User) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:identity_user_change", args=[quote(user.pk)]))
+
+    def sign_out_everywhere_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST only: revoke every refresh token of the user (every session, every application)."""
+        user = self._user_for_post(request, object_id, self.has_revoke_permission(request))
+        self.report_revoked(request, refresh_tokens_revoke(user=user, reason=RevokeReason.ADMIN))
+        return self._back_to(user)
+
+    def unlock_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST only: lift a failed-login lockout through user_unlock."""
+        user = self._user_for_post(request, object_id, self.has_change_permission(request))
+        user_unlock(user=user)
+        self.message_user(request, f"{user.email} is unlocked and may log in again.", messages.SUCCESS)
+        return self._back_to(user)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        context = {**(extra_context or {}), "can_revoke": self.has_revoke_permission(request)}
+        if object_id is not None and (user := self.get_object(request, unquote(object_id))) is not None:
+            context["is_locked"] = user.is_locked(timezone.now())
+        return super().changeform_view(request, object_id, form_url, context)
+
+    @admin.display(boolean=True, description="locked")
+    def locked(self, obj: User) -> bool:
+        return obj.is_locked(timezone.now())
+
+    @admin.action(permissions=["change"], description="Unlock selected users (lift a failed-login lockout)")
+    def unlock_selected(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            user_unlock(user=user)
+        self.message_user(request, f"Unlocked {len(queryset)} user(s).", messages.SUCCESS)
+
     def service_delete(self, obj: User) -> None:
         user_delete(user=obj)
 
@@ -504,12 +666,11 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
 @admin.register(Registration)
 class RegistrationAdmin(ServiceAdmin):
     form = RegistrationForm
-    list_display = ("user", "application", "application__tenant", "role_names", "verified", "created_at")
+    list_display = ("__str__", "id", "application__tenant", "role_names", "last_login_at", "created_at")
     list_filter = ("application__tenant", "application", "verified")
-    search_fields = ("user__email", "username", "id", "application__name")
+    search_fields = ("user__email", "user__id", "username", "id", "application__name")
     list_select_related = ("user", "application__tenant")
-    raw_id_fields = ("user",)
-    autocomplete_fields = ("application",)
+    autocomplete_fields = ("user",)  # picked by email (the user's search fields)
     readonly_fields = ("verified", "last_login_at", *RECORD_FIELDS)
     change_readonly_fields = ("user", "application")
     fieldsets = (
@@ -635,7 +796,10 @@ class RefreshTokenAdmin(IdentityModelAdmin):
         self.report_revoked(
             request, refresh_tokens_revoke(token_ids=[str(token.pk)], reason=RevokeReason.ADMIN)
         )
-        return HttpResponseRedirect(reverse("admin:identity_refreshtoken_change", args=[quote(token.pk)]))
+        back = request.GET.get("next", "")
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            back = reverse("admin:identity_refreshtoken_change", args=[quote(token.pk)])
+        return HttpResponseRedirect(back)
 
     def changeform_view(
         self,
@@ -657,7 +821,7 @@ class RefreshTokenAdmin(IdentityModelAdmin):
 
     @admin.display(description="device")
     def device(self, obj: RefreshToken) -> str:
-        return obj.device_name or obj.device_type or "-"
+        return session_device(obj)
 
     @admin.display(description="created", ordering="created_at")
     def created(self, obj: RefreshToken) -> str:
@@ -777,7 +941,7 @@ class APIKeyAdmin(ShowOnceAdmin):
     add_fieldsets = (
         (None, {"fields": ("tenant", "name", "description", "permissions", "key_manager", "expires_at")}),
     )
-    list_display = ("__str__", "key_prefix", "tenant_or_any", "key_manager", "expires_at", "created_at")
+    list_display = ("__str__", "id", "key_prefix", "tenant_or_any", "key_manager", "expires_at", "created_at")
     list_filter = ("tenant", "key_manager")
     search_fields = ("name", "description", "prefix", "id")
     list_select_related = ("tenant",)
@@ -813,7 +977,7 @@ class APIKeyAdmin(ShowOnceAdmin):
 @admin.register(ExternalJWTProvider)
 class ExternalJWTProviderAdmin(ServiceAdmin):
     form = ExternalJWTProviderForm
-    list_display = ("name", "tenant", "enabled", "unique_identity_claim", "issuer", "created_at")
+    list_display = ("name", "id", "tenant", "enabled", "unique_identity_claim", "issuer", "created_at")
     list_filter = ("enabled", "tenant")
     search_fields = ("name", "id", "issuer")
     list_select_related = ("tenant",)

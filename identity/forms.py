@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from django import forms
 from django.contrib.auth.forms import AdminPasswordChangeForm, ReadOnlyPasswordHashField, SetPasswordMixin
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 from django.forms.models import BaseInlineFormSet, construct_instance
 
 from identity.exceptions import ValidationFailed
@@ -18,6 +19,7 @@ from identity.models import (
     Application,
     ApplicationRole,
     ExternalJWTProvider,
+    KeyUse,
     Registration,
     SigningKey,
     Tenant,
@@ -163,19 +165,36 @@ class ServiceModelForm(forms.ModelForm, Generic[M]):
 
 
 class TenantForm(ServiceModelForm[Tenant]):
+    """A new tenant's issuer is not pre-filled (the model default is the default tenant's, and
+    issuers are unique): left empty, the service gives it `urn:uuid:<tenant id>`."""
+
     service_fields = TENANT_FIELDS
 
     class Meta:
         model = Tenant
         fields = sorted(TENANT_FIELDS)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance._state.adding and "issuer" in self.fields:
+            self.initial["issuer"] = ""
+            self.fields["issuer"].required = False
+            self.fields["issuer"].help_text = "The `iss` claim of every token. Empty: urn:uuid:<tenant id>."
+
+    def _issuer_chosen(self) -> bool:
+        return not self.instance._state.adding or bool((self.cleaned_data.get("issuer") or "").strip())
+
     def validate(self) -> None:
-        tenant_validate(
-            values=self.resulting_values(), tenant=None if self.instance._state.adding else self.instance
-        )
+        values = self.resulting_values()
+        if not self._issuer_chosen():
+            del values["issuer"]
+        tenant_validate(values=values, tenant=None if self.instance._state.adding else self.instance)
 
     def create(self) -> Tenant:
-        return tenant_create(**self.service_values())
+        values = self.service_values()
+        if not self._issuer_chosen():
+            values["issuer"] = None
+        return tenant_create(**values)
 
     def update(self, current: Tenant) -> Tenant:
         return tenant_update(tenant=current, **self.service_values())
@@ -201,6 +220,24 @@ class ApplicationForm(ServiceModelForm[Application]):
 
     def update(self, current: Application) -> Application:
         return application_update(application=current, **self.service_values())
+
+
+def application_label(application: Application) -> str:
+    """An application in a picker: with its tenant's name (names repeat across tenants)."""
+    return f"{application.tenant.name} / {application.name}"
+
+
+def scope_picker(form: forms.BaseForm, name: str, queryset: Any, label: Any) -> None:
+    """Offer only `queryset` in the form's model picker `name` (if shown), labelled by `label`."""
+    field = form.fields.get(name)
+    if isinstance(field, forms.ModelChoiceField):  # ModelMultipleChoiceField included
+        field.queryset = queryset
+        field.label_from_instance = label  # type: ignore[method-assign]
+
+
+def key_label(key: SigningKey) -> str:
+    owner = key.tenant.name if key.tenant is not None else "global"
+    return f"{key.name} ({key.algorithm}, kid {key.kid}, {owner})"
 
 
 class RoleInlineForm(forms.ModelForm):
@@ -334,6 +371,7 @@ class RegistrationForm(ServiceModelForm[Registration]):
         super().__init__(*args, **kwargs)
         if not self.instance._state.adding:
             self.initial["roles"] = ", ".join(self.instance.roles)
+        scope_picker(self, "application", Application.objects.select_related("tenant"), application_label)
 
     def clean_roles(self) -> list[str]:
         return [name.strip() for name in self.cleaned_data["roles"].split(",") if name.strip()]
@@ -359,6 +397,56 @@ class RegistrationForm(ServiceModelForm[Registration]):
 
     def update(self, current: Registration) -> Registration:
         return registration_update(registration=current, **self.service_values())
+
+
+class UserRegistrationForm(forms.ModelForm):
+    """A registration on its user's page: the application (of the user's tenant; fixed once
+    registered) and its roles as the application's role checkboxes. Written by UserAdmin's
+    save_formset through the registration services; checked here by the same validator."""
+
+    roles = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="When registering, the application's default roles are granted; choose roles after saving.",
+    )
+
+    class Meta:
+        model = Registration
+        fields = ["application", "roles"]
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        applications = Application.objects.filter(tenant_id=user.tenant_id).select_related("tenant")
+        scope_picker(self, "application", applications, application_label)
+        roles = cast(forms.MultipleChoiceField, self.fields["roles"])
+        if self.instance._state.adding:
+            roles.disabled = True
+        else:
+            self.fields["application"].disabled = True
+            names = self.instance.application.roles.order_by("name").values_list("name", flat=True)
+            roles.choices = [(name, name) for name in names]
+            self.initial["roles"] = list(self.instance.roles)
+
+    def _post_clean(self) -> None:
+        self.instance = construct_instance(self, self.instance, self._meta.fields, self._meta.exclude)
+        if self.errors or not self.has_changed() or self.cleaned_data.get("DELETE"):
+            return
+        adding = self.instance._state.adding
+        try:
+            registration_validate(
+                values={"roles": None if adding else self.cleaned_data["roles"]},
+                user=self.user,
+                application=self.cleaned_data["application"] if adding else self.instance.application,
+                registration=None if adding else self.instance,
+            )
+        except ValidationFailed as exc:
+            add_service_errors(self, exc, {})
+
+
+class UserRegistrationFormSet(BaseInlineFormSet):
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        return {**super().get_form_kwargs(index), "user": self.instance}
 
 
 class APIKeyCreateForm(ServiceModelForm[APIKey]):
@@ -449,6 +537,23 @@ class ExternalJWTProviderForm(ServiceModelForm[ExternalJWTProvider]):
             "claim_map",
             "applications",
         ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Scoped pickers: keys with public material that can verify a foreign token — of the
+        provider's tenant, or imported verify-only keys (never another tenant's private keys, never
+        HMAC secrets); applications named with their tenant."""
+        super().__init__(*args, **kwargs)
+        keys = SigningKey.objects.exclude(public_key="").select_related("tenant").order_by("name")
+        verify_only = Q(use=KeyUse.VERIFY_ONLY)
+        if not self.instance._state.adding:
+            tenant = self.instance.tenant
+            keys = keys.filter(Q(tenant=tenant) | (Q(tenant__isnull=True) & verify_only))
+            applications = Application.objects.filter(tenant=tenant)
+        else:
+            keys = keys.filter(verify_only)
+            applications = Application.objects.all()
+        scope_picker(self, "verification_keys", keys, key_label)
+        scope_picker(self, "applications", applications.select_related("tenant"), application_label)
 
     def _values(self) -> dict[str, Any]:
         data = self.cleaned_data

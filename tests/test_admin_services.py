@@ -20,8 +20,16 @@ from identity.exceptions import ValidationFailed
 from identity.models import APIKey, ExternalJWTProvider, RefreshToken, Registration, SigningKey, Tenant, User
 from identity.services.identity_providers import external_jwt_provider_create
 from identity.services.refresh_tokens import RevokeReason
+from identity.services.signing_keys import signing_key_import
 from tests.api.helpers import db_state
-from tests.factories import ApplicationFactory, RegistrationFactory, TenantFactory, UserFactory, make_api_key
+from tests.factories import (
+    ApplicationFactory,
+    RegistrationFactory,
+    TenantFactory,
+    UserFactory,
+    make_api_key,
+    make_signing_key,
+)
 from tests.test_admin import NEW_PASSWORD, Rows, form_data, rows, url
 
 pytestmark = pytest.mark.django_db
@@ -61,9 +69,18 @@ def api_messages(response: Any, path: str) -> list[str]:
 # --- each save calls its service once --------------------------------------------------------------
 
 
+def verify_only_key(tenant: Tenant | None, name: str) -> SigningKey:
+    """An imported public key (verify-only), as a partner's key is: what the provider pickers offer."""
+    public_pem = make_signing_key("ES256", name=f"{name} source").public_key
+    return signing_key_import(tenant=tenant, name=name, public_key=public_pem, kid=name.replace(" ", "-"))
+
+
 def _provider(rows: Rows) -> ExternalJWTProvider:
     return external_jwt_provider_create(
-        tenant=rows.tenant, name="Partner", keys=[rows.signing_key], applications=[rows.application]
+        tenant=rows.tenant,
+        name="Partner",
+        keys=[verify_only_key(rows.tenant, "partner key")],
+        applications=[rows.application],
     )
 
 
@@ -112,7 +129,7 @@ SAVES: list[tuple[str, Callable[[Rows], str], Callable[[Rows], dict[str, Any]]]]
         lambda r: {
             "tenant": str(r.tenant.pk),
             "name": "Partner",
-            "verification_keys": [str(r.signing_key.pk)],
+            "verification_keys": [str(verify_only_key(r.tenant, "partner key").pk)],
             "applications": [str(r.application.pk)],
             "claim_map": "{}",
             "unique_identity_claim": "email",
@@ -402,9 +419,7 @@ PROVIDER_REFUSALS: list[tuple[str, Callable[[Rows], dict[str, Any]], str]] = [
     ("name", lambda r: {"name": "PARTNER"}, "identityProvider.name"),
     (
         "verification_keys",
-        lambda r: {
-            "keys": [SigningKey.objects.get(tenant=TenantFactory(name="Other"), name="Other signing key")]
-        },
+        lambda r: {"keys": [verify_only_key(TenantFactory(name="Other"), "foreign key")]},
         "identityProvider.keys",
     ),
     ("verification_keys", lambda r: {"keys": []}, "identityProvider.keys"),
@@ -435,7 +450,7 @@ def test_provider_refusals(
     values = {
         "tenant": rows.tenant,
         "name": "Second",
-        "keys": [rows.signing_key],
+        "keys": [verify_only_key(rows.tenant, "second key")],
         "applications": [rows.application],
         "claim_map": {},
         **bad(rows),
