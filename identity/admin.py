@@ -5,7 +5,10 @@ of their own, never through messages, which may be stored in the session."""
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import admin, messages
@@ -13,7 +16,8 @@ from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.utils import quote, unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model, QuerySet
+from django.db.models import F, Model, QuerySet, Value
+from django.db.models.functions import Concat
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -56,6 +60,7 @@ from identity.models import (
     Tenant,
     User,
 )
+from identity.selectors import tenant_get_default
 from identity.services.api_keys import api_key_delete
 from identity.services.applications import (
     RoleSpec,
@@ -70,7 +75,12 @@ from identity.services.identity_providers import (
 )
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
 from identity.services.registrations import registration_create, registration_delete, registration_update
-from identity.services.signing_keys import signing_key_delete, signing_key_rotate, signing_key_usages
+from identity.services.signing_keys import (
+    signing_key_delete,
+    signing_key_rotate,
+    signing_key_usages,
+    tenant_signing_key_set,
+)
 from identity.services.tenants import tenant_delete
 from identity.services.users import user_delete, user_unlock
 
@@ -847,6 +857,64 @@ class RefreshTokenAdmin(IdentityModelAdmin):
         self.report_revoked(request, refresh_tokens_revoke(token_ids=token_ids, reason=RevokeReason.ADMIN))
 
 
+# A key that signs, or that an external provider's tokens are checked with, is announced on the
+# console's index this long before it expires.
+KEY_EXPIRY_WARNING = timedelta(days=14)
+
+
+@dataclass
+class KeyRoles:
+    """What a key does now: who signs with it, who still trusts it (verify only), which external
+    providers' tokens are checked with it."""
+
+    signs: list[str] = field(default_factory=list)
+    verifies: list[str] = field(default_factory=list)
+    providers: list[str] = field(default_factory=list)
+
+    def status(self, key: SigningKey, now: datetime) -> str:
+        if key.is_expired(now):
+            return "expired"
+        until = f" until {_short_time(key.expires_at)}" if key.expires_at is not None else ""
+        if self.signs:
+            return f"signs now for {', '.join(self.signs)}{until}"
+        if self.verifies:
+            return f"verifies only, for {', '.join(self.verifies)}{until}"
+        if self.providers:
+            return f"verifies tokens of {', '.join(self.providers)}{until}"
+        return "unused"
+
+
+def key_roles() -> dict[Any, KeyRoles]:
+    """KeyRoles of every key in use, by key id (a handful of queries for the whole list)."""
+    roles: dict[Any, KeyRoles] = defaultdict(KeyRoles)
+    owners: list[tuple[str, Any]] = [
+        ("tenant", Tenant.objects.annotate(label=F("name"))),
+        ("application", Application.objects.annotate(label=Concat("tenant__name", Value(" / "), "name"))),
+    ]
+    for kind, rows in owners:
+        for label, *signers in rows.values_list("label", "access_token_signing_key", "id_token_signing_key"):
+            for key_id in set(signers) - {None}:
+                roles[key_id].signs.append(f"{kind} {label}")
+        for label, key_id in rows.filter(verification_keys__isnull=False).values_list(
+            "label", "verification_keys"
+        ):
+            roles[key_id].verifies.append(f"{kind} {label}")
+    providers = ExternalJWTProvider.objects.filter(verification_keys__isnull=False)
+    for name, key_id in providers.values_list("name", "verification_keys"):
+        roles[key_id].providers.append(f"provider {name}")
+    return roles
+
+
+def keys_expiring_soon(now: datetime | None = None) -> list[tuple[SigningKey, str]]:
+    """(key, status) of the keys that sign, or check an external provider's tokens, and expire
+    within KEY_EXPIRY_WARNING: after that, tokens stop being issued or accepted."""
+    now = now or timezone.now()
+    roles = key_roles()
+    soon = SigningKey.objects.filter(expires_at__gt=now, expires_at__lte=now + KEY_EXPIRY_WARNING)
+    used = [key for key in soon.order_by("expires_at") if roles[key.pk].signs or roles[key.pk].providers]
+    return [(key, roles[key.pk].status(key, now)) for key in used]
+
+
 @admin.register(SigningKey)
 class SigningKeyAdmin(ShowOnceAdmin):
     """Keys are generated here, never typed in; afterwards only the name may change. The private
@@ -862,12 +930,12 @@ class SigningKeyAdmin(ShowOnceAdmin):
         "algorithm",
         "key_type",
         "tenant_or_global",
+        "status",
         "use",
         "has_private_key",
-        "public_key_fingerprint",
         "expires_at",
-        "created_at",
     )
+    actions = ("make_signing_key",)
     list_filter = ("algorithm", "use", "tenant")
     search_fields = ("name", "kid", "id")
     list_select_related = ("tenant",)
@@ -903,6 +971,40 @@ class SigningKeyAdmin(ShowOnceAdmin):
     @admin.display(description="key type")
     def key_type(self, obj: SigningKey) -> str:
         return obj.key_type
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        """Each listed key carries its KeyRoles, read once for the page."""
+        changelist = super().get_changelist_instance(request)
+        roles = key_roles()
+        for key in changelist.result_list:
+            key.roles = roles.get(key.pk, KeyRoles())
+        return changelist
+
+    @admin.display(description="status")
+    def status(self, obj: SigningKey) -> str:
+        roles = getattr(obj, "roles", None) or key_roles().get(obj.pk, KeyRoles())
+        return roles.status(obj, timezone.now())
+
+    @admin.action(
+        permissions=["change"], description="Make it the signing key (of its tenant; global: the default)"
+    )
+    def make_signing_key(self, request: HttpRequest, queryset: QuerySet[SigningKey]) -> None:
+        """tenant_signing_key_set: the previous signer keeps verifying until the tokens it made expire."""
+        if len(queryset) != 1:
+            self.message_user(request, "Choose exactly one key.", messages.ERROR)
+            return
+        key = queryset[0]
+        tenant = key.tenant or tenant_get_default()
+        try:
+            tenant_signing_key_set(tenant=tenant, key=key)
+        except ValidationFailed as refused:
+            self.message_user(request, f"{key.name}: {refused.message}", messages.ERROR)
+            return
+        self.message_user(
+            request,
+            f"{tenant.name} now signs with kid {key.kid}; the previous key still verifies.",
+            messages.SUCCESS,
+        )
 
     tenant_or_global = tenant_column("(global)")
 
