@@ -40,6 +40,7 @@ from identity.forms import (
     RoleInlineFormSet,
     ServiceModelForm,
     SigningKeyGenerateForm,
+    SigningKeyImportForm,
     SigningKeyRenameForm,
     TenantForm,
     UserChangeForm,
@@ -971,6 +972,28 @@ class SigningKeyAdmin(ShowOnceAdmin):
     @admin.display(description="key type")
     def key_type(self, obj: SigningKey) -> str:
         return obj.key_type
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view(self.import_view)
+        return [path("import/", view, name="identity_signingkey_import"), *super().get_urls()]
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Import a public key or certificate (verify only) through signing_key_import."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = SigningKeyImportForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            key = form.save()  # the service's own transaction: a refusal leaves nothing behind
+            if key is not None:
+                self.message_user(request, f"Imported {key} (verify only).", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:identity_signingkey_change", args=[quote(key.pk)]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import a public key or certificate",
+            "opts": self.opts,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/identity/signingkey/import.html", context)
 
     def get_changelist_instance(self, request: HttpRequest) -> Any:
         """Each listed key carries its KeyRoles, read once for the page."""

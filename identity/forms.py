@@ -19,6 +19,7 @@ from identity.models import (
     Application,
     ApplicationRole,
     ExternalJWTProvider,
+    KeyAlgorithm,
     KeyUse,
     Registration,
     SigningKey,
@@ -42,6 +43,7 @@ from identity.services.signing_keys import (
     KEY_ERROR_PATHS,
     GeneratedKey,
     signing_key_generate,
+    signing_key_import,
     signing_key_rename,
     tenant_signing_key_set,
 )
@@ -503,6 +505,67 @@ class SigningKeyGenerateForm(ServiceModelForm[SigningKey]):
                 tenant=self.cleaned_data["tenant"] or tenant_get_default(), key=self.generated.key
             )
         return self.generated.key
+
+
+ASYMMETRIC_ALGORITHMS = [alg for alg in KeyAlgorithm.values if not alg.startswith("HS")]
+
+
+class SigningKeyImportForm(forms.Form):
+    """Import someone else's public key or certificate (verify only), e.g. an external JWT
+    provider's: what the Key API's import does, through the same service. The material is read
+    only by the service (identity.signing); its refusals come back as errors of this form."""
+
+    tenant = forms.ModelChoiceField(
+        queryset=Tenant.objects.order_by("name"), required=False, help_text="Empty: a global key."
+    )
+    name = forms.CharField(max_length=191)
+    algorithm = forms.ChoiceField(
+        choices=[("", "(from the key)"), *((alg, alg) for alg in ASYMMETRIC_ALGORITHMS)], required=False
+    )
+    public_key = forms.CharField(widget=forms.Textarea, required=False, help_text="PEM public key.")
+    certificate = forms.CharField(
+        widget=forms.Textarea,
+        required=False,
+        help_text="PEM certificate; its end of validity becomes the expiry.",
+    )
+    kid = forms.CharField(max_length=64, required=False, help_text="Empty: the RFC 7638 thumbprint.")
+    error_fields = {
+        **_form_fields(KEY_ERROR_PATHS),
+        "key.publicKey": "public_key",
+        "key.certificate": "certificate",
+        "key.kid": "kid",
+    }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors and not (data.get("public_key") or data.get("certificate")):
+            raise ValidationError("Paste a public key or a certificate.")
+        if not self.errors:
+            values = {
+                "name": data["name"],
+                **({"algorithm": data["algorithm"]} if data.get("algorithm") else {}),
+            }
+            try:
+                signing_key_validate(values=values)
+            except ValidationFailed as exc:
+                add_service_errors(self, exc, self.error_fields)
+        return data
+
+    def save(self) -> SigningKey | None:
+        """Import through signing_key_import; None (with the refusal as form errors) if refused."""
+        data = self.cleaned_data
+        try:
+            return signing_key_import(
+                tenant=data["tenant"],
+                name=data["name"],
+                algorithm=data["algorithm"] or None,
+                public_key=data["public_key"],
+                certificate=data["certificate"],
+                kid=data["kid"] or None,
+            )
+        except ValidationFailed as exc:
+            add_service_errors(self, exc, self.error_fields)
+            return None
 
 
 class SigningKeyRenameForm(ServiceModelForm[SigningKey]):

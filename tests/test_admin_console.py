@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from identity import admin as identity_admin
+from identity import forms as identity_forms
 from identity.models import (
     ExternalJWTProvider,
     RefreshToken,
@@ -420,3 +421,52 @@ def test_the_index_warns_about_keys_in_use_nearing_expiry(admin_client: Client, 
     assert "spare" not in content  # unused: nothing breaks when it expires
     SigningKey.objects.filter(pk=signer.pk).update(expires_at=timezone.now() + timedelta(days=30))
     assert 'id="expiring-keys"' not in admin_client.get("/admin/").content.decode()
+
+
+# --- importing a public key or certificate -----------------------------------------------------------
+
+
+def test_import_a_public_key(admin_client: Client, rows: Rows, monkeypatch: pytest.MonkeyPatch) -> None:
+    listing = admin_client.get(url(SigningKey, "changelist")).content.decode()
+    assert url(SigningKey, "import") in listing
+    pem = make_signing_key("ES256", name="partner source").public_key
+    calls = counting(monkeypatch, identity_forms, "signing_key_import")
+    response = admin_client.post(
+        url(SigningKey, "import"),
+        {"tenant": str(rows.tenant.pk), "name": "partner", "public_key": pem, "kid": "p1"},
+    )
+    key = SigningKey.objects.get(kid="p1")
+    assert response.status_code == 302 and response.url == url(SigningKey, "change", key.pk)
+    assert len(calls) == 1
+    assert (key.use, key.tenant, key.has_private_key, key.algorithm) == (
+        "VerifyOnly",
+        rows.tenant,
+        False,
+        "ES256",
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "message"),
+    [
+        ({"public_key": ""}, None, "Paste a public key or a certificate."),
+        ({"public_key": "not a pem"}, "public_key", "Expected a PEM block."),
+        ({"algorithm": "RS256"}, "algorithm", "The key is not a RS256 key."),
+        ({"kid": "has space"}, "kid", "A kid is 1 to 64 characters of A-Z a-z 0-9 _ -."),
+        ({"kid": "taken"}, "kid", "Another key already has this kid."),
+        ({"name": "  "}, "name", "This field is required."),
+    ],
+    ids=repr,
+)
+def test_import_refusals_are_form_errors(
+    admin_client: Client, rows: Rows, values: dict[str, str], field: str | None, message: str
+) -> None:
+    pem = make_signing_key("ES256", name="partner source").public_key
+    verify_only_key(None, "taken")
+    before = state()
+    data = {"tenant": "", "name": "partner", "public_key": pem, "kid": "", **values}
+    response = admin_client.post(url(SigningKey, "import"), data)
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert message in (form.errors[field] if field else form.non_field_errors())
+    assert state() == before
