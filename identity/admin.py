@@ -143,6 +143,20 @@ class IdentityModelAdmin(admin.ModelAdmin):
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("identity.delete_refreshtoken")
 
+    def change_context(self, request: HttpRequest, object_id: str | None) -> dict[str, Any]:
+        """Extra context of the add/change page (e.g. which buttons to show)."""
+        return {}
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        context = {**(extra_context or {}), **self.change_context(request, object_id)}
+        return super().changeform_view(request, object_id, form_url, context)
+
     def report_revoked(self, request: HttpRequest, count: int) -> None:
         message = ngettext("Revoked %(count)d refresh token.", "Revoked %(count)d refresh tokens.", count)
         self.message_user(request, message % {"count": count}, messages.SUCCESS)
@@ -648,17 +662,11 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
         self.message_user(request, f"{user.email} is unlocked and may log in again.", messages.SUCCESS)
         return self._back_to(user)
 
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        context = {**(extra_context or {}), "can_revoke": self.has_revoke_permission(request)}
+    def change_context(self, request: HttpRequest, object_id: str | None) -> dict[str, Any]:
+        context = {"can_revoke": self.has_revoke_permission(request)}
         if object_id is not None and (user := self.get_object(request, unquote(object_id))) is not None:
             context["is_locked"] = user.is_locked(timezone.now())
-        return super().changeform_view(request, object_id, form_url, context)
+        return context
 
     @admin.display(boolean=True, description="locked")
     def locked(self, obj: User) -> bool:
@@ -812,16 +820,8 @@ class RefreshTokenAdmin(IdentityModelAdmin):
             back = reverse("admin:identity_refreshtoken_change", args=[quote(token.pk)])
         return HttpResponseRedirect(back)
 
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        context = {**(extra_context or {}), "tokens_are_kept": TOKENS_ARE_KEPT}
-        context["can_revoke"] = self.has_revoke_permission(request)
-        return super().changeform_view(request, object_id, form_url, context)
+    def change_context(self, request: HttpRequest, object_id: str | None) -> dict[str, Any]:
+        return {"tokens_are_kept": TOKENS_ARE_KEPT, "can_revoke": self.has_revoke_permission(request)}
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         return super().changelist_view(request, {**(extra_context or {}), "subtitle": TOKENS_ARE_KEPT})

@@ -118,6 +118,19 @@ def form_data(response: HttpResponse, **overrides: Any) -> dict[str, Any]:
     return data
 
 
+def counting(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[dict[str, Any]]:
+    """Record the keyword arguments of every call of `module.name`, which is still made."""
+    real = getattr(module, name)
+    calls: list[dict[str, Any]] = []
+
+    def wrapper(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+    return calls
+
+
 def messages_of(response: HttpResponse) -> list[str]:
     return [str(m) for m in get_messages(response.wsgi_request)]
 
@@ -423,14 +436,7 @@ def test_deletes_go_through_the_service(
 ) -> None:
     obj = target(rows)
     model = type(obj)
-    real = getattr(identity_admin, service)
-    calls: list[Any] = []
-
-    def counting(**kwargs: Any) -> None:
-        calls.append(kwargs)
-        real(**kwargs)
-
-    monkeypatch.setattr(identity_admin, service, counting)
+    calls = counting(monkeypatch, identity_admin, service)
     if bulk:
         data = {"action": "delete_selected", "_selected_action": [obj.pk], "post": "yes"}
         response = admin_client.post(url(model, "changelist"), data)

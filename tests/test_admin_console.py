@@ -25,24 +25,11 @@ from identity.services.applications import RoleSpec, application_role_create
 from identity.services.identity_providers import external_jwt_provider_create
 from identity.services.signing_keys import tenant_signing_key_set
 from tests.factories import ApplicationFactory, TenantFactory, UserFactory, make_signing_key
-from tests.test_admin import Rows, form_data, make_refresh_token, messages_of, rows, url
+from tests.test_admin import Rows, counting, form_data, make_refresh_token, messages_of, rows, url
 from tests.test_admin_services import state, verify_only_key
 
 pytestmark = pytest.mark.django_db
 __all__ = ["rows"]
-
-
-def counting(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[dict[str, Any]]:
-    """Record every call of `module.name` (still made)."""
-    real = getattr(module, name)
-    calls: list[dict[str, Any]] = []
-
-    def wrapper(**kwargs: Any) -> Any:
-        calls.append(kwargs)
-        return real(**kwargs)
-
-    monkeypatch.setattr(module, name, wrapper)
-    return calls
 
 
 def inline(response: Any, model: type) -> Any:

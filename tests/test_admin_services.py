@@ -30,7 +30,7 @@ from tests.factories import (
     make_api_key,
     make_signing_key,
 )
-from tests.test_admin import NEW_PASSWORD, Rows, form_data, rows, url
+from tests.test_admin import NEW_PASSWORD, Rows, counting, form_data, rows, url
 
 pytestmark = pytest.mark.django_db
 __all__ = ["rows"]  # the fixture, imported for its side of pytest's lookup
@@ -152,14 +152,7 @@ def test_each_save_calls_its_service_once(
     page: Callable[[Rows], str],
     values: Callable[[Rows], dict[str, Any]],
 ) -> None:
-    real = getattr(identity_forms, service)
-    calls: list[dict[str, Any]] = []
-
-    def counting(**kwargs: Any) -> Any:
-        calls.append(kwargs)
-        return real(**kwargs)
-
-    monkeypatch.setattr(identity_forms, service, counting)
+    calls = counting(monkeypatch, identity_forms, service)
     target = page(rows)
     response = admin_client.post(target, form_data(admin_client.get(target), **values(rows)))
     assert response.status_code in (200, 302)  # 200: the shown-once page of a new key
@@ -503,9 +496,7 @@ def test_a_token_page_revokes_through_the_service(
     revoke = url(RefreshToken, "revoke", token.pk)
     assert f'action="{revoke}"' in page
     assert "never deleted" in page
-    real = identity_admin.refresh_tokens_revoke
-    calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(identity_admin, "refresh_tokens_revoke", lambda **kw: calls.append(kw) or real(**kw))
+    calls = counting(monkeypatch, identity_admin, "refresh_tokens_revoke")
     assert admin_client.get(revoke).status_code == 405
     assert calls == []
     response = admin_client.post(revoke, follow=True)

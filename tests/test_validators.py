@@ -30,7 +30,7 @@ from identity.validators import (
 from tests.api.helpers import db_state
 from tests.conftest import World
 from tests.factories import ApplicationFactory, TenantFactory, UserFactory
-from tests.test_admin import form_data, url
+from tests.test_admin import counting, form_data, url
 
 pytestmark = pytest.mark.django_db
 
@@ -136,14 +136,7 @@ def test_the_database_backstop_agrees_with_the_grace_period_bound(model: type[Te
 def test_an_admin_save_calls_the_service_once(
     admin_client: Client, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[dict[str, Any]] = []
-    real = identity_forms.tenant_update
-
-    def counting(**kwargs: Any) -> Tenant:
-        calls.append(kwargs)
-        return real(**kwargs)
-
-    monkeypatch.setattr(identity_forms, "tenant_update", counting)
+    calls = counting(monkeypatch, identity_forms, "tenant_update")
     change = url(Tenant, "change", world.tenant.pk)
     response = admin_client.post(change, form_data(admin_client.get(change), issuer="once.test"))
     assert response.status_code == 302
