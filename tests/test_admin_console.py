@@ -13,6 +13,8 @@ from django.utils import timezone
 from identity import admin as identity_admin
 from identity import forms as identity_forms
 from identity.models import (
+    APIKey,
+    Application,
     ExternalJWTProvider,
     RefreshToken,
     Registration,
@@ -240,7 +242,9 @@ def test_saving_another_tenants_user_keeps_their_flags(admin_client: Client, row
     assert (rows.user.first_name, rows.user.is_staff) == ("A", False)
 
 
-@pytest.mark.parametrize("model", [Tenant, User, Registration, SigningKey, ExternalJWTProvider])
+@pytest.mark.parametrize(
+    "model", [Tenant, Application, User, Registration, RefreshToken, SigningKey, APIKey, ExternalJWTProvider]
+)
 def test_lists_show_ids(admin_client: Client, rows: Rows, model: type) -> None:
     external_jwt_provider_create(
         tenant=rows.tenant,
