@@ -20,8 +20,11 @@ from identity.validators import (
     MAX_GRACE_PERIOD_SECONDS,
     api_key_validate,
     application_validate,
+    email_validate,
     external_jwt_provider_validate,
+    login_id_validate,
     registration_validate,
+    roles_validate,
     signing_key_validate,
     tenant_validate,
     user_password_validate,
@@ -276,3 +279,28 @@ def test_external_jwt_provider_validate(world: World) -> None:
     }
     good = {"name": "P", "verification_keys": [own_key], "applications": [world.application], "claim_map": {}}
     external_jwt_provider_validate(values=good, tenant=world.tenant, provider=None)
+
+
+@pytest.mark.parametrize(
+    ("check", "kwargs", "codes"),
+    [
+        (email_validate, {"email": " "}, {"email": ["[blank]email"]}),
+        (email_validate, {"email": "\u017fam@example.com"}, {"email": ["[invalid]email"]}),  # long s
+        (login_id_validate, {"field": "username", "value": "\uff41nn"}, {"username": ["[invalid]username"]}),
+        (login_id_validate, {"field": "email", "value": "x" * 400}, {"email": ["[tooLong]email"]}),
+    ],
+    ids=repr,
+)
+def test_login_id_pieces_shared_with_the_import(
+    check: Any, kwargs: dict[str, Any], codes: dict[str, Any]
+) -> None:
+    """The form and key checks the user import runs per row (uniqueness is checked per batch)."""
+    assert _refused(check, **kwargs) == codes
+
+
+def test_roles_validate(world: World) -> None:
+    assert _refused(roles_validate, application=world.application, roles=["ghost"]) == {
+        "roles": ["[invalid]roles"]
+    }
+    roles_validate(application=world.application, roles=None)
+    roles_validate(application=world.application, roles=[" USER "])
