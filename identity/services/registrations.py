@@ -13,38 +13,22 @@ from identity.models import Application, Registration, Tenant, User
 from identity.selectors import application_of_tenant, registration_get
 from identity.services.users import NewUser, user_create
 from identity.validators import MAPPABLE_USER_FIELDS as MAPPABLE_USER_FIELDS  # for services.jwt
-from identity.validators import registration_validate
+from identity.validators import registration_validate, roles_validate
 
 # The API's error paths for the validators' model fields (identity.validators).
 REGISTRATION_ERROR_PATHS = {"roles": "registration.roles", "application": "registration.applicationId"}
 
 
-def _roles_normalized(*, application: Application, roles: Iterable[str] | None) -> list[str]:
-    """Validated role names as the application spells them, sorted, each once; None: the
-    application's default roles."""
+def clean_roles(*, application: Application, roles: Iterable[str] | None) -> list[str]:
+    """Role names as the application spells them, sorted, each once (None: the application's
+    default roles); unknown names are refused (identity.validators.roles_validate)."""
+    roles = None if roles is None else list(roles)
+    with errors_keyed(REGISTRATION_ERROR_PATHS):
+        roles_validate(application=application, roles=roles)
     if roles is None:
         return sorted(role.name for role in application.roles.all() if role.is_default)
     known = {role.name.lower(): role.name for role in application.roles.all()}
     return sorted({known[str(name).strip().lower()] for name in roles})
-
-
-def clean_roles(*, application: Application, roles: Iterable[str] | None) -> list[str]:
-    known = {role.name.lower(): role.name for role in application.roles.all()}
-    if roles is None:
-        return sorted(role.name for role in application.roles.all() if role.is_default)
-    cleaned: list[str] = []
-    unknown: list[str] = []
-    for raw in roles:
-        name = known.get(str(raw).strip().lower())
-        if name is None:
-            unknown.append(str(raw))
-        elif name not in cleaned:
-            cleaned.append(name)
-    if unknown:
-        raise ValidationFailed.on_field(
-            "registration.roles", "invalid", f"Not roles of the application: {', '.join(unknown)}."
-        )
-    return sorted(cleaned)
 
 
 @transaction.atomic
@@ -64,7 +48,7 @@ def registration_create(
     return Registration.objects.create(
         user=user,
         application=application,
-        roles=_roles_normalized(application=application, roles=roles),
+        roles=clean_roles(application=application, roles=roles),
         username=username,
         data=data or {},
     )
@@ -146,7 +130,7 @@ def registration_update(
             registration=registration,
         )
     if roles is not None:
-        registration.roles = _roles_normalized(application=application, roles=roles)
+        registration.roles = clean_roles(application=application, roles=roles)
     if username is not None:
         registration.username = username
     if data is not None:

@@ -8,17 +8,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Required, TypedDict, Unpack
 
 from django.contrib.auth.models import Group, Permission
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from identity.exceptions import ValidationFailed, errors_keyed
-from identity.login_ids import MAX_KEY_LENGTH, login_id_in_normal_form, login_id_key
+from identity.login_ids import login_id_key
 from identity.models import Tenant, User
 from identity.services.login import failed_logins_clear, login_target, password_verify
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
-from identity.validators import user_password_validate, user_validate
+from identity.validators import email_validate, login_id_validate, user_password_validate, user_validate
 
 if TYPE_CHECKING:
     from identity.caller import Caller
@@ -58,34 +56,17 @@ USER_FIELDS = frozenset(UserFields.__optional_keys__) | {"username"}
 
 
 def login_id_checked(*, field: str, label: str, value: str) -> str:
-    """The key of a new email or username, which must be in normal form (no look-alikes,
-    identity.login_ids) and short enough; uniqueness is the caller's (one query, or one per batch)."""
-    if not login_id_in_normal_form(value):
-        raise ValidationFailed.on_field(
-            field, "invalid", f"The {label} contains look-alike characters; type it in its plain form."
-        )
-    key = login_id_key(value)
-    if len(key) > MAX_KEY_LENGTH:
-        raise ValidationFailed.on_field(field, "tooLong", f"The {label} is too long.")
-    return key
+    """The key of a new email or username (`label`; identity.validators.login_id_validate), errors
+    on `field`; uniqueness is the caller's (one query, or one per batch)."""
+    with errors_keyed({label: field}):
+        return login_id_validate(field=label, value=value)
 
 
 def email_checked(email: str, field: str = "user.email") -> str:
-    """The email, trimmed and valid. The local part must be ASCII: Django's validator means it to
-    be, but its case-insensitive pattern also lets through exactly four look-alike letters (KELVIN
-    SIGN, long s, dotless i, dotted capital I). The domain may be internationalised."""
-    email = (email or "").strip()
-    if not email:
-        raise ValidationFailed.on_field(field, "blank", "An email address is required.")
-    try:
-        validate_email(email)
-    except DjangoValidationError as exc:
-        raise ValidationFailed.on_field(field, "invalid", "This is not a valid email address.") from exc
-    if not email.rpartition("@")[0].isascii():
-        raise ValidationFailed.on_field(
-            field, "invalid", "The part before @ may only use ASCII letters, digits and symbols."
-        )
-    return email
+    """The email, trimmed and valid (identity.validators.email_validate), errors on `field`."""
+    with errors_keyed({"email": field}):
+        email_validate(email=email)
+    return email.strip()
 
 
 # The API's error paths for the validators' model fields (identity.validators).
