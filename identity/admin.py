@@ -5,20 +5,27 @@ of their own, never through messages, which may be stored in the session."""
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.utils import quote, unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.db.models import Model, QuerySet
+from django.core.exceptions import PermissionDenied
+from django.db.models import F, Model, QuerySet, Value
+from django.db.models.functions import Concat
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import capfirst
 from django.utils.translation import ngettext
 
@@ -33,10 +40,13 @@ from identity.forms import (
     RoleInlineFormSet,
     ServiceModelForm,
     SigningKeyGenerateForm,
+    SigningKeyImportForm,
     SigningKeyRenameForm,
     TenantForm,
     UserChangeForm,
     UserCreationForm,
+    UserRegistrationForm,
+    UserRegistrationFormSet,
 )
 from identity.models import (
     JWT_CONFIGURATION_FIELDS,
@@ -51,6 +61,7 @@ from identity.models import (
     Tenant,
     User,
 )
+from identity.selectors import tenant_get_default
 from identity.services.api_keys import api_key_delete
 from identity.services.applications import (
     RoleSpec,
@@ -64,10 +75,18 @@ from identity.services.identity_providers import (
     identity_provider_link_delete,
 )
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
-from identity.services.registrations import registration_delete
-from identity.services.signing_keys import signing_key_delete, signing_key_rotate, signing_key_usages
+from identity.services.registrations import registration_create, registration_delete, registration_update
+from identity.services.signing_keys import (
+    signing_key_delete,
+    signing_key_rotate,
+    signing_key_usages,
+    tenant_signing_key_set,
+)
 from identity.services.tenants import tenant_delete
-from identity.services.users import user_delete
+from identity.services.users import user_delete, user_unlock
+
+# "View site" would lead to an API root that answers 404: the console has no public site to show.
+admin.site.site_url = None
 
 DIGEST_PREFIX_LENGTH = 12
 FINGERPRINT_LENGTH = 16
@@ -95,6 +114,16 @@ class _Refused(Exception):
         self.errors = errors
 
 
+def tenant_column(without: str) -> Any:
+    """A list column naming a row's tenant, or `without` for a row of no tenant (global keys)."""
+
+    @admin.display(description="tenant", ordering="tenant__name")
+    def column(modeladmin: admin.ModelAdmin, obj: Any) -> str:
+        return str(obj.tenant) if obj.tenant is not None else without
+
+    return column
+
+
 def _digest_prefix(digest: str) -> str:
     return f"{digest[:DIGEST_PREFIX_LENGTH]}…" if digest else ""
 
@@ -114,6 +143,20 @@ class IdentityModelAdmin(admin.ModelAdmin):
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("identity.delete_refreshtoken")
 
+    def change_context(self, request: HttpRequest, object_id: str | None) -> dict[str, Any]:
+        """Extra context of the add/change page (e.g. which buttons to show)."""
+        return {}
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        context = {**(extra_context or {}), **self.change_context(request, object_id)}
+        return super().changeform_view(request, object_id, form_url, context)
+
     def report_revoked(self, request: HttpRequest, count: int) -> None:
         message = ngettext("Revoked %(count)d refresh token.", "Revoked %(count)d refresh tokens.", count)
         self.message_user(request, message % {"count": count}, messages.SUCCESS)
@@ -127,6 +170,20 @@ def delete_selected_unless_refused(
     for refusal in refusals:
         modeladmin.message_user(request, refusal, messages.ERROR)
     return None if refusals else delete_selected(modeladmin, request, queryset)
+
+
+def revoke_refresh_tokens_of(owner: str) -> Any:
+    """The action revoking every refresh token of the selected users or applications (`owner`, the
+    keyword of refresh_tokens_revoke), through the service, once per selected row."""
+
+    @admin.action(permissions=["revoke"], description=f"Revoke all refresh tokens of selected {owner}s")
+    def revoke_refresh_tokens(
+        modeladmin: IdentityModelAdmin, request: HttpRequest, queryset: QuerySet[Any]
+    ) -> None:
+        revoked = sum(refresh_tokens_revoke(reason=RevokeReason.ADMIN, **{owner: obj}) for obj in queryset)
+        modeladmin.report_revoked(request, revoked)
+
+    return revoke_refresh_tokens
 
 
 class ServiceAdmin(IdentityModelAdmin):
@@ -189,8 +246,16 @@ class ServiceAdmin(IdentityModelAdmin):
         """Why `obj` may not be deleted, shown as an error message instead of the confirmation."""
         return None
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        """Refresh tokens cannot be deleted one by one (TOKENS_ARE_KEPT), but they go with their
+        user, application or tenant: nothing is left for a replayed token to be measured against."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed.discard(RefreshToken._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
+
     def service_delete(self, obj: Any) -> None:
-        obj.delete()
+        """Delete through the model's service: every ServiceAdmin says which."""
+        raise NotImplementedError(f"{type(self).__name__} names no delete service.")
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         self.service_delete(obj)
@@ -269,42 +334,12 @@ class ShowOnceAdmin(ServiceAdmin):
         return response
 
 
-class YesNoFilter(admin.SimpleListFilter):
-    """A filter offering Yes and No; `condition(yes, now)` is the queryset filter for the answer."""
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Yes"), ("no", "No")]
-
-    def condition(self, yes: bool, now: Any) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() in ("yes", "no"):
-            return queryset.filter(**self.condition(self.value() == "yes", timezone.now()))
-        return queryset
-
-
-class RevokedFilter(YesNoFilter):
-    title = "revoked"
-    parameter_name = "revoked"
-
-    def condition(self, yes: bool, now: Any) -> dict[str, Any]:
-        return {"revoked_at__isnull": not yes}
-
-
-class ExpiredFilter(YesNoFilter):
-    title = "expired"
-    parameter_name = "expired"
-
-    def condition(self, yes: bool, now: Any) -> dict[str, Any]:
-        return {"expires_at__lte": now} if yes else {"expires_at__gt": now}
-
-
 @admin.register(Tenant)
 class TenantAdmin(ServiceAdmin):
     form = TenantForm
     list_display = (
         "name",
+        "id",
         "issuer",
         "is_default",
         "access_token_ttl_seconds",
@@ -387,6 +422,7 @@ class ApplicationAdmin(ServiceAdmin):
     inlines = (RoleInline,)
     list_display = (
         "name",
+        "id",
         "tenant",
         "active",
         "jwt_enabled",
@@ -400,7 +436,7 @@ class ApplicationAdmin(ServiceAdmin):
     autocomplete_fields = ("tenant", "access_token_signing_key", "id_token_signing_key")
     readonly_fields = ("verification_keys", *RECORD_FIELDS)
     change_readonly_fields = ("tenant",)
-    actions = ("revoke_refresh_tokens",)
+    actions = (revoke_refresh_tokens_of("application"),)
     fieldsets = (
         (None, {"fields": ("tenant", "name", "active")}),
         (
@@ -438,13 +474,72 @@ class ApplicationAdmin(ServiceAdmin):
     def service_delete(self, obj: Application) -> None:
         application_delete(application=obj)
 
-    @admin.action(permissions=["revoke"], description="Revoke all refresh tokens of selected applications")
-    def revoke_refresh_tokens(self, request: HttpRequest, queryset: QuerySet[Application]) -> None:
-        revoked = sum(
-            refresh_tokens_revoke(application=application, reason=RevokeReason.ADMIN)
-            for application in queryset
+
+def session_device(token: RefreshToken) -> str:
+    return token.device_name or token.device_type or "-"
+
+
+class UserRegistrationInline(admin.TabularInline):
+    """The user's registrations: application, roles as checkboxes of the application's roles, last
+    login. Saved by UserAdmin.save_formset through the registration services."""
+
+    model = Registration
+    form = UserRegistrationForm
+    formset = UserRegistrationFormSet
+    fields = ("application", "roles", "last_login_at")
+    readonly_fields = ("last_login_at",)
+    extra = 0
+    verbose_name_plural = "registrations"
+
+
+class UserSessionInline(admin.TabularInline):
+    """The user's live sessions (refresh tokens neither revoked nor expired), each with a button
+    revoking it through the service."""
+
+    model = RefreshToken
+    fk_name = "user"
+    fields = (
+        "application",
+        "device",
+        "last_accessed_address",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoke",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name = "live session"
+    verbose_name_plural = "live sessions"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RefreshToken]:
+        live = super().get_queryset(request).filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+        return live.select_related("application").order_by("-last_used_at", "-created_at")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="device")
+    def device(self, obj: RefreshToken) -> str:
+        return session_device(obj)
+
+    @admin.display(description="")
+    def revoke(self, obj: RefreshToken) -> str:
+        target = reverse("admin:identity_refreshtoken_revoke", args=[quote(obj.pk)])
+        back = reverse("admin:identity_user_change", args=[quote(obj.user_id)])
+        return format_html(
+            '<button type="submit" form="user_form" formaction="{}?next={}" formnovalidate '
+            'class="button">Revoke this session</button>',
+            target,
+            back,
         )
-        self.report_revoked(request, revoked)
 
 
 @admin.register(User)
@@ -454,7 +549,8 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
     change_password_form = PasswordChangeForm
     add_form_template = None
     change_user_password_template = "admin/identity/user/change_password.html"  # noqa: S105
-    list_display = ("email", "tenant", "username", "is_active", "verified", "is_staff", "created_at")
+    inlines = (UserRegistrationInline, UserSessionInline)
+    list_display = ("email", "id", "tenant", "is_active", "locked", "last_login", "created_at")
     list_filter = ("tenant", "is_active", "is_staff", "verified")
     search_fields = ("email", "username", "id", "first_name", "last_name")
     ordering = ("email",)
@@ -469,7 +565,7 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
         "updated_at",
     )
     change_readonly_fields = ("tenant",)
-    actions = ("revoke_refresh_tokens",)
+    actions = (revoke_refresh_tokens_of("user"), "unlock_selected")
     add_fieldsets = (
         (
             None,
@@ -503,24 +599,97 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
         ("Record", {"fields": ("id", "last_login", "password_changed_at", "created_at", "updated_at")}),
     )
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        """Users of other tenants cannot sign in to the console: no console-permission widgets."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or obj.tenant.is_default:
+            return fieldsets
+        return [(name, options) for name, options in fieldsets if name != "Console permissions"]
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
+        return self.inlines if obj is not None else ()
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """Registrations go through the registration services; sessions are read-only (revoked
+        with their own buttons), so their formset writes nothing."""
+        formset.save(commit=False)  # builds the instances and the change lists; writes nothing
+        if formset.model is not Registration:
+            return
+        stored = Registration.objects.select_related("user", "application").in_bulk(
+            [r.pk for r in formset.deleted_objects] + [r.pk for r, _changed in formset.changed_objects]
+        )
+        for registration in formset.deleted_objects:
+            registration_delete(registration=stored[registration.pk])
+        for registration, _changed in formset.changed_objects:
+            registration_update(registration=stored[registration.pk], roles=registration.roles)
+        for registration in formset.new_objects:
+            registration_create(user=form.instance, application=registration.application)
+
+    def get_urls(self) -> list[Any]:
+        own = [
+            path(
+                "<path:object_id>/sign-out-everywhere/",
+                self.admin_site.admin_view(self.sign_out_everywhere_view),
+                name="identity_user_sign_out_everywhere",
+            ),
+            path(
+                "<path:object_id>/unlock/",
+                self.admin_site.admin_view(self.unlock_view),
+                name="identity_user_unlock",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def _user_for_post(self, request: HttpRequest, object_id: str, allowed: bool) -> User:
+        user = self.get_object(request, unquote(object_id))
+        if user is None or not allowed or request.method != "POST":
+            raise PermissionDenied
+        return user
+
+    def _back_to(self, user: User) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:identity_user_change", args=[quote(user.pk)]))
+
+    def sign_out_everywhere_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST only: revoke every refresh token of the user (every session, every application)."""
+        user = self._user_for_post(request, object_id, self.has_revoke_permission(request))
+        self.report_revoked(request, refresh_tokens_revoke(user=user, reason=RevokeReason.ADMIN))
+        return self._back_to(user)
+
+    def unlock_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST only: lift a failed-login lockout through user_unlock."""
+        user = self._user_for_post(request, object_id, self.has_change_permission(request))
+        user_unlock(user=user)
+        self.message_user(request, f"{user.email} is unlocked and may log in again.", messages.SUCCESS)
+        return self._back_to(user)
+
+    def change_context(self, request: HttpRequest, object_id: str | None) -> dict[str, Any]:
+        context = {"can_revoke": self.has_revoke_permission(request)}
+        if object_id is not None and (user := self.get_object(request, unquote(object_id))) is not None:
+            context["is_locked"] = user.is_locked(timezone.now())
+        return context
+
+    @admin.display(boolean=True, description="locked")
+    def locked(self, obj: User) -> bool:
+        return obj.is_locked(timezone.now())
+
+    @admin.action(permissions=["change"], description="Unlock selected users (lift a failed-login lockout)")
+    def unlock_selected(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            user_unlock(user=user)
+        self.message_user(request, f"Unlocked {len(queryset)} user(s).", messages.SUCCESS)
+
     def service_delete(self, obj: User) -> None:
         user_delete(user=obj)
-
-    @admin.action(permissions=["revoke"], description="Revoke all refresh tokens of selected users")
-    def revoke_refresh_tokens(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        revoked = sum(refresh_tokens_revoke(user=user, reason=RevokeReason.ADMIN) for user in queryset)
-        self.report_revoked(request, revoked)
 
 
 @admin.register(Registration)
 class RegistrationAdmin(ServiceAdmin):
     form = RegistrationForm
-    list_display = ("user", "application", "application__tenant", "role_names", "verified", "created_at")
+    list_display = ("__str__", "id", "application__tenant", "role_names", "last_login_at", "created_at")
     list_filter = ("application__tenant", "application", "verified")
-    search_fields = ("user__email", "username", "id", "application__name")
+    search_fields = ("user__email", "user__id", "username", "id", "application__name")
     list_select_related = ("user", "application__tenant")
-    raw_id_fields = ("user",)
-    autocomplete_fields = ("application",)
+    autocomplete_fields = ("user",)  # picked by email (the user's search fields)
     readonly_fields = ("verified", "last_login_at", *RECORD_FIELDS)
     change_readonly_fields = ("user", "application")
     fieldsets = (
@@ -536,25 +705,65 @@ class RegistrationAdmin(ServiceAdmin):
         registration_delete(registration=obj)
 
 
+class SessionStatusFilter(admin.SimpleListFilter):
+    """Live sessions by default; revoked and expired tokens (kept for reuse detection) on request."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("revoked", "Revoked"), ("expired", "Expired"), ("all", "All tokens")]
+
+    def choices(self, changelist: Any) -> Any:
+        choices = super().choices(changelist)
+        # Django's first choice ("All") is the default, which here shows the live sessions.
+        yield {**next(choices), "display": "Live sessions"}
+        yield from choices
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        now = timezone.now()
+        match self.value():
+            case "revoked":
+                return queryset.filter(revoked_at__isnull=False)
+            case "expired":
+                return queryset.filter(expires_at__lte=now)
+            case "all":
+                return queryset
+            case _:
+                return queryset.filter(revoked_at__isnull=True, expires_at__gt=now)
+
+
+def _short_time(value: Any) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+TOKENS_ARE_KEPT = (
+    "Refresh tokens are revoked, never deleted: a revoked token is kept so that a replay of it is "
+    "recognised as reuse and ends its whole family. Deleting it would make a stolen copy look unknown."
+)
+
+
 @admin.register(RefreshToken)
 class RefreshTokenAdmin(IdentityModelAdmin):
-    """Read-only: tokens are issued by logins, never typed in. They can be revoked or deleted."""
+    """Read-only: tokens are issued by logins, never typed in. They are revoked (from the list or
+    the token's own page) through refresh_tokens_revoke, and never deleted here (TOKENS_ARE_KEPT)."""
 
     secret_fields = ("token_digest", "value_salt")
+    change_form_template = "admin/identity/refreshtoken/change_form.html"
     list_display = (
         "id",
         "user",
         "application",
-        "tenant",
-        "digest_prefix",
-        "created_at",
-        "expires_at",
-        "is_revoked",
-        "revoke_reason",
+        "device",
+        "last_accessed_address",
+        "created",
+        "last_used",
+        "expires",
+        "status",
     )
-    list_filter = (RevokedFilter, ExpiredFilter, ("application__tenant", admin.RelatedFieldListFilter))
-    search_fields = ("user__email", "id", "family_id")
-    list_select_related = ("user", "application", "tenant")
+    list_filter = (SessionStatusFilter, ("application__tenant", admin.RelatedFieldListFilter))
+    search_fields = ("user__email", "user__id", "id", "family_id")
+    list_select_related = ("user", "application")
     actions = ("revoke_selected",)
     fields = (
         "id",
@@ -585,18 +794,126 @@ class RefreshTokenAdmin(IdentityModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False  # TOKENS_ARE_KEPT
+
+    def get_urls(self) -> list[Any]:
+        revoke = path(
+            "<path:object_id>/revoke/",
+            self.admin_site.admin_view(self.revoke_view),
+            name="identity_refreshtoken_revoke",
+        )
+        return [revoke, *super().get_urls()]
+
+    def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST only: revoke this one token (the session it belongs to) through the service."""
+        token = self.get_object(request, unquote(object_id))
+        if token is None or not self.has_revoke_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        self.report_revoked(
+            request, refresh_tokens_revoke(token_ids=[str(token.pk)], reason=RevokeReason.ADMIN)
+        )
+        back = request.GET.get("next", "")
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            back = reverse("admin:identity_refreshtoken_change", args=[quote(token.pk)])
+        return HttpResponseRedirect(back)
+
+    def change_context(self, request: HttpRequest, object_id: str | None) -> dict[str, Any]:
+        return {"tokens_are_kept": TOKENS_ARE_KEPT, "can_revoke": self.has_revoke_permission(request)}
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        return super().changelist_view(request, {**(extra_context or {}), "subtitle": TOKENS_ARE_KEPT})
+
     @admin.display(description="digest")
     def digest_prefix(self, obj: RefreshToken) -> str:
         return _digest_prefix(obj.token_digest)
 
-    @admin.display(boolean=True, description="revoked")
-    def is_revoked(self, obj: RefreshToken) -> bool:
-        return obj.is_revoked()
+    @admin.display(description="device")
+    def device(self, obj: RefreshToken) -> str:
+        return session_device(obj)
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: RefreshToken) -> str:
+        return _short_time(obj.created_at)
+
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, obj: RefreshToken) -> str:
+        return _short_time(obj.last_used_at)
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires(self, obj: RefreshToken) -> str:
+        return _short_time(obj.expires_at)
+
+    @admin.display(description="status")
+    def status(self, obj: RefreshToken) -> str:
+        if obj.is_revoked():
+            return f"revoked ({obj.revoke_reason})" if obj.revoke_reason else "revoked"
+        return "expired" if obj.expires_at <= timezone.now() else "live"
 
     @admin.action(permissions=["revoke"], description="Revoke selected refresh tokens")
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[RefreshToken]) -> None:
         token_ids = [str(pk) for pk in queryset.values_list("pk", flat=True)]
         self.report_revoked(request, refresh_tokens_revoke(token_ids=token_ids, reason=RevokeReason.ADMIN))
+
+
+# A key that signs, or that an external provider's tokens are checked with, is announced on the
+# console's index this long before it expires.
+KEY_EXPIRY_WARNING = timedelta(days=14)
+
+
+@dataclass
+class KeyRoles:
+    """What a key does now: who signs with it, who still trusts it (verify only), which external
+    providers' tokens are checked with it."""
+
+    signs: list[str] = field(default_factory=list)
+    verifies: list[str] = field(default_factory=list)
+    providers: list[str] = field(default_factory=list)
+
+    def status(self, key: SigningKey, now: datetime) -> str:
+        if key.is_expired(now):
+            return "expired"
+        until = f" until {_short_time(key.expires_at)}" if key.expires_at is not None else ""
+        if self.signs:
+            return f"signs now for {', '.join(self.signs)}{until}"
+        if self.verifies:
+            return f"verifies only, for {', '.join(self.verifies)}{until}"
+        if self.providers:
+            return f"verifies tokens of {', '.join(self.providers)}{until}"
+        return "unused"
+
+
+def key_roles() -> dict[Any, KeyRoles]:
+    """KeyRoles of every key in use, by key id (a handful of queries for the whole list)."""
+    roles: dict[Any, KeyRoles] = defaultdict(KeyRoles)
+    owners: list[tuple[str, Any]] = [
+        ("tenant", Tenant.objects.annotate(label=F("name"))),
+        ("application", Application.objects.annotate(label=Concat("tenant__name", Value(" / "), "name"))),
+    ]
+    for kind, rows in owners:
+        for label, *signers in rows.values_list("label", "access_token_signing_key", "id_token_signing_key"):
+            for key_id in set(signers) - {None}:
+                roles[key_id].signs.append(f"{kind} {label}")
+        for label, key_id in rows.filter(verification_keys__isnull=False).values_list(
+            "label", "verification_keys"
+        ):
+            roles[key_id].verifies.append(f"{kind} {label}")
+    providers = ExternalJWTProvider.objects.filter(verification_keys__isnull=False)
+    for name, key_id in providers.values_list("name", "verification_keys"):
+        roles[key_id].providers.append(f"provider {name}")
+    return roles
+
+
+def keys_expiring_soon(now: datetime | None = None) -> list[tuple[SigningKey, str]]:
+    """(key, status) of the keys that sign, or check an external provider's tokens, and expire
+    within KEY_EXPIRY_WARNING: after that, tokens stop being issued or accepted."""
+    now = now or timezone.now()
+    roles = key_roles()
+    soon = SigningKey.objects.filter(expires_at__gt=now, expires_at__lte=now + KEY_EXPIRY_WARNING)
+    used = [key for key in soon.order_by("expires_at") if roles[key.pk].signs or roles[key.pk].providers]
+    return [(key, roles[key.pk].status(key, now)) for key in used]
 
 
 @admin.register(SigningKey)
@@ -614,12 +931,12 @@ class SigningKeyAdmin(ShowOnceAdmin):
         "algorithm",
         "key_type",
         "tenant_or_global",
+        "status",
         "use",
         "has_private_key",
-        "public_key_fingerprint",
         "expires_at",
-        "created_at",
     )
+    actions = ("make_signing_key",)
     list_filter = ("algorithm", "use", "tenant")
     search_fields = ("name", "kid", "id")
     list_select_related = ("tenant",)
@@ -656,9 +973,63 @@ class SigningKeyAdmin(ShowOnceAdmin):
     def key_type(self, obj: SigningKey) -> str:
         return obj.key_type
 
-    @admin.display(description="tenant", ordering="tenant__name")
-    def tenant_or_global(self, obj: SigningKey) -> str:
-        return str(obj.tenant) if obj.tenant is not None else "(global)"
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view(self.import_view)
+        return [path("import/", view, name="identity_signingkey_import"), *super().get_urls()]
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Import a public key or certificate (verify only) through signing_key_import."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = SigningKeyImportForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            key = form.save()  # the service's own transaction: a refusal leaves nothing behind
+            if key is not None:
+                self.message_user(request, f"Imported {key} (verify only).", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:identity_signingkey_change", args=[quote(key.pk)]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import a public key or certificate",
+            "opts": self.opts,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/identity/signingkey/import.html", context)
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        """Each listed key carries its KeyRoles, read once for the page."""
+        changelist = super().get_changelist_instance(request)
+        roles = key_roles()
+        for key in changelist.result_list:
+            key.roles = roles.get(key.pk, KeyRoles())
+        return changelist
+
+    @admin.display(description="status")
+    def status(self, obj: SigningKey) -> str:
+        roles = getattr(obj, "roles", None) or key_roles().get(obj.pk, KeyRoles())
+        return roles.status(obj, timezone.now())
+
+    @admin.action(
+        permissions=["change"], description="Make it the signing key (of its tenant; global: the default)"
+    )
+    def make_signing_key(self, request: HttpRequest, queryset: QuerySet[SigningKey]) -> None:
+        """tenant_signing_key_set: the previous signer keeps verifying until the tokens it made expire."""
+        if len(queryset) != 1:
+            self.message_user(request, "Choose exactly one key.", messages.ERROR)
+            return
+        key = queryset[0]
+        tenant = key.tenant or tenant_get_default()
+        try:
+            tenant_signing_key_set(tenant=tenant, key=key)
+        except ValidationFailed as refused:
+            self.message_user(request, f"{key.name}: {refused.message}", messages.ERROR)
+            return
+        self.message_user(
+            request,
+            f"{tenant.name} now signs with kid {key.kid}; the previous key still verifies.",
+            messages.SUCCESS,
+        )
+
+    tenant_or_global = tenant_column("(global)")
 
     @admin.display(boolean=True, description="private key")
     def has_private_key(self, obj: SigningKey) -> bool:
@@ -695,7 +1066,7 @@ class APIKeyAdmin(ShowOnceAdmin):
     add_fieldsets = (
         (None, {"fields": ("tenant", "name", "description", "permissions", "key_manager", "expires_at")}),
     )
-    list_display = ("__str__", "key_prefix", "tenant_or_any", "key_manager", "expires_at", "created_at")
+    list_display = ("__str__", "id", "key_prefix", "tenant_or_any", "key_manager", "expires_at", "created_at")
     list_filter = ("tenant", "key_manager")
     search_fields = ("name", "description", "prefix", "id")
     list_select_related = ("tenant",)
@@ -719,9 +1090,7 @@ class APIKeyAdmin(ShowOnceAdmin):
     def digest_prefix(self, obj: APIKey) -> str:
         return _digest_prefix(obj.key_digest)
 
-    @admin.display(description="tenant", ordering="tenant__name")
-    def tenant_or_any(self, obj: APIKey) -> str:
-        return str(obj.tenant) if obj.tenant is not None else "(any tenant)"
+    tenant_or_any = tenant_column("(any tenant)")
 
     def shown_once(self, form: APIKeyCreateForm) -> list[tuple[str, str]]:
         return [("API key", form.raw_value)]
@@ -733,7 +1102,7 @@ class APIKeyAdmin(ShowOnceAdmin):
 @admin.register(ExternalJWTProvider)
 class ExternalJWTProviderAdmin(ServiceAdmin):
     form = ExternalJWTProviderForm
-    list_display = ("name", "tenant", "enabled", "unique_identity_claim", "issuer", "created_at")
+    list_display = ("name", "id", "tenant", "enabled", "unique_identity_claim", "issuer", "created_at")
     list_filter = ("enabled", "tenant")
     search_fields = ("name", "id", "issuer")
     list_select_related = ("tenant",)
@@ -747,7 +1116,7 @@ class ExternalJWTProviderAdmin(ServiceAdmin):
 
 
 @admin.register(IdentityProviderLink)
-class IdentityProviderLinkAdmin(IdentityModelAdmin):
+class IdentityProviderLinkAdmin(ServiceAdmin):
     """Links are made by /api/jwt/reconcile; the console can look and unlink, not edit."""
 
     list_display = ("user", "provider", "subject", "created_at", "last_login_at")
@@ -763,9 +1132,5 @@ class IdentityProviderLinkAdmin(IdentityModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def delete_model(self, request: HttpRequest, obj: IdentityProviderLink) -> None:
+    def service_delete(self, obj: IdentityProviderLink) -> None:
         identity_provider_link_delete(link=obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[IdentityProviderLink]) -> None:
-        for link in queryset:
-            identity_provider_link_delete(link=link)

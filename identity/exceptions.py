@@ -11,6 +11,8 @@ client code that matches on them keep working. This module imports nothing from 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -76,6 +78,18 @@ class ValidationFailed(IdentityError):
     def __bool__(self) -> bool:
         return bool(self.field_errors or self.general_errors)
 
+    def keyed(self, paths: Mapping[str, str]) -> ValidationFailed:
+        """The same errors with the field keys in `paths` renamed (model field → API path), codes
+        included (`[blank]email` → `[blank]user.email`); other keys stay."""
+        field_errors = {
+            paths.get(key, key): [
+                ErrorItem(item.code.removesuffix(key) + paths.get(key, key), item.message, item.data)
+                for item in items
+            ]
+            for key, items in self.field_errors.items()
+        }
+        return ValidationFailed(field_errors, list(self.general_errors))
+
     def summary(self) -> str:
         parts = [f"{p}: {e.message}" for p, errs in self.field_errors.items() for e in errs]
         parts += [e.message for e in self.general_errors]
@@ -92,6 +106,15 @@ class ValidationFailed(IdentityError):
     def body(self) -> dict[str, Any]:
         # Always a JSON object, even an empty one: the official SDK raises on an empty 400.
         return self.as_json()
+
+
+@contextmanager
+def errors_keyed(paths: Mapping[str, str]) -> Iterator[None]:
+    """Re-key a ValidationFailed raised inside with `paths` (see `ValidationFailed.keyed`)."""
+    try:
+        yield
+    except ValidationFailed as exc:
+        raise exc.keyed(paths) from exc
 
 
 class TenantIdRequired(ValidationFailed):

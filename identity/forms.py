@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from django import forms
 from django.contrib.auth.forms import AdminPasswordChangeForm, ReadOnlyPasswordHashField, SetPasswordMixin
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 from django.forms.models import BaseInlineFormSet, construct_instance
 
 from identity.exceptions import ValidationFailed
@@ -18,29 +19,52 @@ from identity.models import (
     Application,
     ApplicationRole,
     ExternalJWTProvider,
+    KeyAlgorithm,
+    KeyUse,
     Registration,
     SigningKey,
     Tenant,
     User,
 )
 from identity.selectors import tenant_get_default
-from identity.services.api_keys import api_key_create
+from identity.services.api_keys import API_KEY_ERROR_PATHS, api_key_create
 from identity.services.applications import (
     APPLICATION_FIELDS,
     application_create,
     application_update,
 )
-from identity.services.identity_providers import external_jwt_provider_create, external_jwt_provider_update
-from identity.services.registrations import registration_create, registration_update
+from identity.services.identity_providers import (
+    PROVIDER_ERROR_PATHS,
+    external_jwt_provider_create,
+    external_jwt_provider_update,
+)
+from identity.services.registrations import REGISTRATION_ERROR_PATHS, registration_create, registration_update
 from identity.services.signing_keys import (
+    KEY_ERROR_PATHS,
     GeneratedKey,
     signing_key_generate,
+    signing_key_import,
     signing_key_rename,
     tenant_signing_key_set,
 )
 from identity.services.tenants import TENANT_FIELDS, tenant_create, tenant_update
-from identity.services.users import USER_FIELDS, user_create, user_set_password, user_update
-from identity.validators import application_validate, tenant_validate
+from identity.services.users import (
+    USER_ERROR_PATHS,
+    USER_FIELDS,
+    user_console_update,
+    user_create,
+    user_set_password,
+)
+from identity.validators import (
+    api_key_validate,
+    application_validate,
+    external_jwt_provider_validate,
+    registration_validate,
+    signing_key_validate,
+    tenant_validate,
+    user_password_validate,
+    user_validate,
+)
 
 M = TypeVar("M", bound=models.Model)
 
@@ -117,6 +141,10 @@ class ServiceModelForm(forms.ModelForm, Generic[M]):
         except ValidationFailed as exc:
             add_service_errors(self, exc, self.error_fields)
 
+    def _save_m2m(self) -> None:
+        """Many-to-many fields are written by the service with the row (create() / update()); the
+        admin's save_related must not write them a second time, around the service."""
+
     def write(self) -> M:
         """Make the service call and bring `self.instance` up to date with the stored row."""
         if self.instance._state.adding:
@@ -139,19 +167,36 @@ class ServiceModelForm(forms.ModelForm, Generic[M]):
 
 
 class TenantForm(ServiceModelForm[Tenant]):
+    """A new tenant's issuer is not pre-filled (the model default is the default tenant's, and
+    issuers are unique): left empty, the service gives it `urn:uuid:<tenant id>`."""
+
     service_fields = TENANT_FIELDS
 
     class Meta:
         model = Tenant
         fields = sorted(TENANT_FIELDS)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance._state.adding and "issuer" in self.fields:
+            self.initial["issuer"] = ""
+            self.fields["issuer"].required = False
+            self.fields["issuer"].help_text = "The `iss` claim of every token. Empty: urn:uuid:<tenant id>."
+
+    def _issuer_chosen(self) -> bool:
+        return not self.instance._state.adding or bool((self.cleaned_data.get("issuer") or "").strip())
+
     def validate(self) -> None:
-        tenant_validate(
-            values=self.resulting_values(), tenant=None if self.instance._state.adding else self.instance
-        )
+        values = self.resulting_values()
+        if not self._issuer_chosen():
+            del values["issuer"]
+        tenant_validate(values=values, tenant=None if self.instance._state.adding else self.instance)
 
     def create(self) -> Tenant:
-        return tenant_create(**self.service_values())
+        values = self.service_values()
+        if not self._issuer_chosen():
+            values["issuer"] = None
+        return tenant_create(**values)
 
     def update(self, current: Tenant) -> Tenant:
         return tenant_update(tenant=current, **self.service_values())
@@ -177,6 +222,24 @@ class ApplicationForm(ServiceModelForm[Application]):
 
     def update(self, current: Application) -> Application:
         return application_update(application=current, **self.service_values())
+
+
+def application_label(application: Application) -> str:
+    """An application in a picker: with its tenant's name (names repeat across tenants)."""
+    return f"{application.tenant.name} / {application.name}"
+
+
+def scope_picker(form: forms.BaseForm, name: str, queryset: Any, label: Any) -> None:
+    """Offer only `queryset` in the form's model picker `name` (if shown), labelled by `label`."""
+    field = form.fields.get(name)
+    if isinstance(field, forms.ModelChoiceField):  # ModelMultipleChoiceField included
+        field.queryset = queryset
+        field.label_from_instance = label  # type: ignore[method-assign]
+
+
+def key_label(key: SigningKey) -> str:
+    owner = key.tenant.name if key.tenant is not None else "global"
+    return f"{key.name} ({key.algorithm}, kid {key.kid}, {owner})"
 
 
 class RoleInlineForm(forms.ModelForm):
@@ -218,9 +281,16 @@ class RoleInlineFormSet(BaseInlineFormSet):
                 seen.add(name)
 
 
+def _form_fields(error_paths: Mapping[str, str], renamed: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`error_fields` from a service's table of API error paths (model field → path): a refusal the
+    service raises is shown on the field again; `renamed` maps model fields the form names otherwise."""
+    renamed = renamed or {}
+    return {path: renamed.get(field, field) for field, path in error_paths.items()} | dict(renamed)
+
+
 class UserCreationForm(ServiceModelForm[User]):
     password1, password2 = SetPasswordMixin.create_password_fields()
-    error_fields = {"user.email": "email", "user.username": "username", "user.password": "password2"}
+    error_fields = _form_fields(USER_ERROR_PATHS, {"password": "password2"})
     service_fields = USER_FIELDS
 
     class Meta:
@@ -233,6 +303,13 @@ class UserCreationForm(ServiceModelForm[User]):
         if password1 and password2 and password1 != password2:
             self.add_error("password2", "The two password fields do not match.")
         return self.cleaned_data
+
+    def validate(self) -> None:
+        data = self.cleaned_data
+        values = {"email": data["email"], "username": data.get("username")}
+        user_validate(values=values, tenant=data["tenant"], user=None)
+        user = User(tenant=data["tenant"], email=data["email"], username=data.get("username"))
+        user_password_validate(password=data["password1"], user=user)
 
     def create(self) -> User:
         return user_create(
@@ -247,16 +324,21 @@ class UserChangeForm(ServiceModelForm[User]):
     password = ReadOnlyPasswordHashField(
         label="Password", help_text="Raw passwords are not stored, so there is no way to see it."
     )
-    error_fields = {"user.email": "email", "user.username": "username"}
-    service_fields = USER_FIELDS | {"email"}
+    error_fields = _form_fields(USER_ERROR_PATHS)
+    service_fields = USER_FIELDS | {"email", "groups", "user_permissions"}
 
     class Meta:
         model = User
-        # groups and user_permissions are Django's console permissions, saved by save_m2m().
+        # groups and user_permissions are Django's console permissions (absent from the page for
+        # users of other tenants, who cannot use the console).
         fields = ["email", *sorted(USER_FIELDS), "groups", "user_permissions"]
 
+    def validate(self) -> None:
+        values = {"email": self.cleaned_data["email"], "username": self.cleaned_data.get("username")}
+        user_validate(values=values, tenant=self.instance.tenant, user=self.instance)
+
     def update(self, current: User) -> User:
-        return user_update(user=current, **self.service_values())
+        return user_console_update(user=current, **self.service_values())
 
 
 class PasswordChangeForm(AdminPasswordChangeForm):
@@ -280,7 +362,7 @@ class RegistrationForm(ServiceModelForm[Registration]):
         help_text="Role names of the application, comma separated. Left empty when registering, "
         "the application's default roles are granted.",
     )
-    error_fields = {"registration.roles": "roles", "registration.applicationId": "application"}
+    error_fields = _form_fields(REGISTRATION_ERROR_PATHS)
     service_fields = frozenset({"roles", "username", "data"})
 
     class Meta:
@@ -291,9 +373,21 @@ class RegistrationForm(ServiceModelForm[Registration]):
         super().__init__(*args, **kwargs)
         if not self.instance._state.adding:
             self.initial["roles"] = ", ".join(self.instance.roles)
+        scope_picker(self, "application", Application.objects.select_related("tenant"), application_label)
 
     def clean_roles(self) -> list[str]:
         return [name.strip() for name in self.cleaned_data["roles"].split(",") if name.strip()]
+
+    def validate(self) -> None:
+        adding = self.instance._state.adding
+        data = self.cleaned_data
+        registration_validate(
+            # Left empty when registering, the service grants the default roles.
+            values={"roles": data["roles"] or (None if adding else [])},
+            user=data["user"] if adding else self.instance.user,
+            application=data["application"] if adding else self.instance.application,
+            registration=None if adding else self.instance,
+        )
 
     def create(self) -> Registration:
         values = self.service_values()
@@ -307,16 +401,69 @@ class RegistrationForm(ServiceModelForm[Registration]):
         return registration_update(registration=current, **self.service_values())
 
 
+class UserRegistrationForm(forms.ModelForm):
+    """A registration on its user's page: the application (of the user's tenant; fixed once
+    registered) and its roles as the application's role checkboxes. Written by UserAdmin's
+    save_formset through the registration services; checked here by the same validator."""
+
+    roles = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="When registering, the application's default roles are granted; choose roles after saving.",
+    )
+
+    class Meta:
+        model = Registration
+        fields = ["application", "roles"]
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        applications = Application.objects.filter(tenant_id=user.tenant_id).select_related("tenant")
+        scope_picker(self, "application", applications, application_label)
+        roles = cast(forms.MultipleChoiceField, self.fields["roles"])
+        if self.instance._state.adding:
+            roles.disabled = True
+        else:
+            self.fields["application"].disabled = True
+            names = self.instance.application.roles.order_by("name").values_list("name", flat=True)
+            roles.choices = [(name, name) for name in names]
+            self.initial["roles"] = list(self.instance.roles)
+
+    def _post_clean(self) -> None:
+        self.instance = construct_instance(self, self.instance, self._meta.fields, self._meta.exclude)
+        if self.errors or not self.has_changed() or self.cleaned_data.get("DELETE"):
+            return
+        adding = self.instance._state.adding
+        try:
+            registration_validate(
+                values={"roles": None if adding else self.cleaned_data["roles"]},
+                user=self.user,
+                application=self.cleaned_data["application"] if adding else self.instance.application,
+                registration=None if adding else self.instance,
+            )
+        except ValidationFailed as exc:
+            add_service_errors(self, exc, {})
+
+
+class UserRegistrationFormSet(BaseInlineFormSet):
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        return {**super().get_form_kwargs(index), "user": self.instance}
+
+
 class APIKeyCreateForm(ServiceModelForm[APIKey]):
     """Creates a key; its value exists only in `raw_value`, to be shown once."""
 
-    error_fields = {"apiKey.permissions.endpoints": "permissions", "apiKey.expirationInstant": "expires_at"}
+    error_fields = _form_fields(API_KEY_ERROR_PATHS)
     service_fields = frozenset({"tenant", "name", "description", "permissions", "key_manager", "expires_at"})
     raw_value: str
 
     class Meta:
         model = APIKey
         fields = ["tenant", "name", "description", "permissions", "key_manager", "expires_at"]
+
+    def validate(self) -> None:
+        api_key_validate(values=self.service_values())
 
     def create(self) -> APIKey:
         api_key, self.raw_value = api_key_create(**self.service_values())
@@ -333,9 +480,7 @@ class SigningKeyGenerateForm(ServiceModelForm[SigningKey]):
         "(for a global key: the default tenant's).",
     )
     error_fields = {
-        "key.name": "name",
-        "key.algorithm": "algorithm",
-        "key.length": "length",
+        **_form_fields(KEY_ERROR_PATHS),
         **{field: "make_signing_key" for field in JWT_CONFIGURATION_FIELDS},
     }
     service_fields = frozenset({"tenant", "name", "algorithm", "length"})
@@ -349,6 +494,10 @@ class SigningKeyGenerateForm(ServiceModelForm[SigningKey]):
             "hash size). Not used for EC and EdDSA keys."
         }
 
+    def validate(self) -> None:
+        values = self.service_values()
+        signing_key_validate(values={name: values[name] for name in ("name", "algorithm", "length")})
+
     def create(self) -> SigningKey:
         self.generated = signing_key_generate(**self.service_values())
         if self.cleaned_data["make_signing_key"]:
@@ -358,26 +507,85 @@ class SigningKeyGenerateForm(ServiceModelForm[SigningKey]):
         return self.generated.key
 
 
+ASYMMETRIC_ALGORITHMS = [alg for alg in KeyAlgorithm.values if not alg.startswith("HS")]
+
+
+class SigningKeyImportForm(forms.Form):
+    """Import someone else's public key or certificate (verify only), e.g. an external JWT
+    provider's: what the Key API's import does, through the same service. The material is read
+    only by the service (identity.signing); its refusals come back as errors of this form."""
+
+    tenant = forms.ModelChoiceField(
+        queryset=Tenant.objects.order_by("name"), required=False, help_text="Empty: a global key."
+    )
+    name = forms.CharField(max_length=191)
+    algorithm = forms.ChoiceField(
+        choices=[("", "(from the key)"), *((alg, alg) for alg in ASYMMETRIC_ALGORITHMS)], required=False
+    )
+    public_key = forms.CharField(widget=forms.Textarea, required=False, help_text="PEM public key.")
+    certificate = forms.CharField(
+        widget=forms.Textarea,
+        required=False,
+        help_text="PEM certificate; its end of validity becomes the expiry.",
+    )
+    kid = forms.CharField(max_length=64, required=False, help_text="Empty: the RFC 7638 thumbprint.")
+    error_fields = {
+        **_form_fields(KEY_ERROR_PATHS),
+        "key.publicKey": "public_key",
+        "key.certificate": "certificate",
+        "key.kid": "kid",
+    }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors and not (data.get("public_key") or data.get("certificate")):
+            raise ValidationError("Paste a public key or a certificate.")
+        if not self.errors:
+            values = {
+                "name": data["name"],
+                **({"algorithm": data["algorithm"]} if data.get("algorithm") else {}),
+            }
+            try:
+                signing_key_validate(values=values)
+            except ValidationFailed as exc:
+                add_service_errors(self, exc, self.error_fields)
+        return data
+
+    def save(self) -> SigningKey | None:
+        """Import through signing_key_import; None (with the refusal as form errors) if refused."""
+        data = self.cleaned_data
+        try:
+            return signing_key_import(
+                tenant=data["tenant"],
+                name=data["name"],
+                algorithm=data["algorithm"] or None,
+                public_key=data["public_key"],
+                certificate=data["certificate"],
+                kid=data["kid"] or None,
+            )
+        except ValidationFailed as exc:
+            add_service_errors(self, exc, self.error_fields)
+            return None
+
+
 class SigningKeyRenameForm(ServiceModelForm[SigningKey]):
     """Only a key's name may change: new material means a new key."""
 
-    error_fields = {"key.name": "name"}
+    error_fields = _form_fields(KEY_ERROR_PATHS)
 
     class Meta:
         model = SigningKey
         fields = ["name"]
+
+    def validate(self) -> None:
+        signing_key_validate(values={"name": self.cleaned_data["name"]})
 
     def update(self, current: SigningKey) -> SigningKey:
         return signing_key_rename(key=current, name=self.cleaned_data["name"])
 
 
 class ExternalJWTProviderForm(ServiceModelForm[ExternalJWTProvider]):
-    error_fields = {
-        "identityProvider.name": "name",
-        "identityProvider.keys": "verification_keys",
-        "identityProvider.applicationIds": "applications",
-        "identityProvider.claimMap": "claim_map",
-    }
+    error_fields = _form_fields(PROVIDER_ERROR_PATHS)
 
     class Meta:
         model = ExternalJWTProvider
@@ -393,6 +601,23 @@ class ExternalJWTProviderForm(ServiceModelForm[ExternalJWTProvider]):
             "applications",
         ]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Scoped pickers: keys with public material that can verify a foreign token — of the
+        provider's tenant, or imported verify-only keys (never another tenant's private keys, never
+        HMAC secrets); applications named with their tenant."""
+        super().__init__(*args, **kwargs)
+        keys = SigningKey.objects.exclude(public_key="").select_related("tenant").order_by("name")
+        verify_only = Q(use=KeyUse.VERIFY_ONLY)
+        if not self.instance._state.adding:
+            tenant = self.instance.tenant
+            keys = keys.filter(Q(tenant=tenant) | (Q(tenant__isnull=True) & verify_only))
+            applications = Application.objects.filter(tenant=tenant)
+        else:
+            keys = keys.filter(verify_only)
+            applications = Application.objects.all()
+        scope_picker(self, "verification_keys", keys, key_label)
+        scope_picker(self, "applications", applications.select_related("tenant"), application_label)
+
     def _values(self) -> dict[str, Any]:
         data = self.cleaned_data
         return {
@@ -405,6 +630,15 @@ class ExternalJWTProviderForm(ServiceModelForm[ExternalJWTProvider]):
             "audience": data["audience"],
             "enabled": data["enabled"],
         }
+
+    def validate(self) -> None:
+        adding = self.instance._state.adding
+        values = self._values()
+        external_jwt_provider_validate(
+            values={**values, "verification_keys": values["keys"]},
+            tenant=self.cleaned_data["tenant"] if adding else self.instance.tenant,
+            provider=None if adding else self.instance,
+        )
 
     def create(self) -> ExternalJWTProvider:
         return external_jwt_provider_create(tenant=self.cleaned_data["tenant"], **self._values())

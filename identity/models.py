@@ -260,7 +260,8 @@ class Registration(TimestampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user_id} → {self.application_id}"
+        # "email → application", as the console titles it (load user and application with it).
+        return f"{self.user.email} → {self.application.name}"
 
 
 class RefreshToken(models.Model):

@@ -1,4 +1,4 @@
-"""Pure checks of tenant and application values, keyed by model field.
+"""Pure checks of the values callers may set, keyed by model field.
 
 Every bound lives here once: the services call these before writing, the admin forms call them in
 clean(), and the API maps the model fields to FusionAuth's wire paths (identity.serializers.common).
@@ -7,17 +7,30 @@ Nothing here writes; the name checks read, to find a clash.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db.models import Model, QuerySet
+from django.utils import timezone
+
 from identity.exceptions import ValidationFailed
+from identity.login_ids import MAX_KEY_LENGTH, login_id_in_normal_form, login_id_key
 from identity.models import (
     Application,
     ExpirationPolicy,
+    ExternalJWTProvider,
+    KeyAlgorithm,
     KeyUse,
+    Registration,
     SigningKey,
     Tenant,
     UsagePolicy,
+    User,
 )
 
 INT_MAX = 2**31 - 1
@@ -78,24 +91,44 @@ def _name_check(name: Any, errors: ValidationFailed, field: str = "name") -> str
     return name
 
 
+def _unique_check(
+    *,
+    field: str,
+    value: Any,
+    others: QuerySet[Any],
+    current: Model | None,
+    errors: ValidationFailed,
+    message: str,
+) -> None:
+    """A required name-like value, unique among `others` ignoring case (`current` itself excepted)."""
+    value = _name_check(value, errors, field=field)
+    clash = others.filter(**{f"{field}__iexact": value})
+    if value and (clash.exclude(pk=current.pk) if current is not None else clash).exists():
+        errors.add(field, "duplicate", message)
+
+
 def tenant_validate(*, values: Mapping[str, Any], tenant: Tenant | None) -> None:
     """The values a tenant would hold after the change (`tenant` None when creating): name and
     issuer present, name and issuer unique ignoring case, the lockout policy and JWT configuration in
     bounds."""
     errors = ValidationFailed()
+    tenants = Tenant.objects.all()
     if "name" in values:
-        name = _name_check(values["name"], errors)
-        clash = Tenant.objects.filter(name__iexact=name)
-        clash = clash.exclude(pk=tenant.pk) if tenant is not None else clash
-        if name and clash.exists():
-            errors.add("name", "duplicate", "A tenant with this name already exists.")
+        message = "A tenant with this name already exists."
+        _unique_check(
+            field="name", value=values["name"], others=tenants, current=tenant, errors=errors, message=message
+        )
     if "issuer" in values:
         # Issuers are unique per tenant: a token's `iss` names one tenant, never several.
-        issuer = _name_check(values["issuer"], errors, field="issuer")
-        clash = Tenant.objects.filter(issuer__iexact=issuer)
-        clash = clash.exclude(pk=tenant.pk) if tenant is not None else clash
-        if issuer and clash.exists():
-            errors.add("issuer", "duplicate", "Another tenant has this issuer.")
+        message = "Another tenant has this issuer."
+        _unique_check(
+            field="issuer",
+            value=values["issuer"],
+            others=tenants,
+            current=tenant,
+            errors=errors,
+            message=message,
+        )
     _bounds_check(values, errors)
     _jwt_configuration_check(values, tenant, errors)
     if errors:
@@ -109,12 +142,255 @@ def application_validate(
     a name unique in its tenant ignoring case, and its JWT configuration override in bounds."""
     errors = ValidationFailed()
     if "name" in values:
-        name = _name_check(values["name"], errors)
-        clash = Application.objects.filter(tenant=tenant, name__iexact=name)
-        clash = clash.exclude(pk=application.pk) if application is not None else clash
-        if name and clash.exists():
-            errors.add("name", "duplicate", "An application with this name already exists in the tenant.")
+        _unique_check(
+            field="name",
+            value=values["name"],
+            others=Application.objects.filter(tenant=tenant),
+            current=application,
+            errors=errors,
+            message="An application with this name already exists in the tenant.",
+        )
     _bounds_check(values, errors)
     _jwt_configuration_check(values, tenant, errors)
+    if errors:
+        raise errors
+
+
+# --- users, registrations, API keys, signing keys, external JWT providers --------------------------
+# Keyed by model field like the checks above. The services call these and, until the API maps model
+# fields to FusionAuth's paths itself, re-key the errors to the paths the API has always answered
+# (`ValidationFailed.keyed`); the admin forms call them in clean() and get the model fields.
+
+
+def _login_id_key(*, field: str, value: str, errors: ValidationFailed) -> str | None:
+    """The key of a new email or username (`field`), which must be in normal form (no look-alikes,
+    identity.login_ids) and short enough; None (with the error added) otherwise."""
+    if not login_id_in_normal_form(value):
+        errors.add(
+            field, "invalid", f"The {field} contains look-alike characters; type it in its plain form."
+        )
+        return None
+    key = login_id_key(value)
+    if len(key) > MAX_KEY_LENGTH:
+        errors.add(field, "tooLong", f"The {field} is too long.")
+        return None
+    return key
+
+
+def login_id_validate(*, field: str, value: str) -> str:
+    """The key of a new email or username (`field` is "email" or "username"), without the
+    uniqueness check (the caller's: one query, or one per batch of imported users)."""
+    errors = ValidationFailed()
+    key = _login_id_key(field=field, value=value, errors=errors)
+    if key is None:
+        raise errors
+    return key
+
+
+def _email_check(email: Any, errors: ValidationFailed) -> bool:
+    """The email's form. The local part must be ASCII: Django's validator means it to be, but its
+    case-insensitive pattern also lets through exactly four look-alike letters (KELVIN SIGN, long s,
+    dotless i, dotted capital I). The domain may be internationalised."""
+    email = (email if isinstance(email, str) else "").strip()
+    if not email:
+        errors.add("email", "blank", "An email address is required.")
+        return False
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        errors.add("email", "invalid", "This is not a valid email address.")
+        return False
+    if not email.rpartition("@")[0].isascii():
+        errors.add("email", "invalid", "The part before @ may only use ASCII letters, digits and symbols.")
+        return False
+    return True
+
+
+def email_validate(*, email: Any) -> None:
+    """An email's form only (see `_email_check`), keyed `email`."""
+    errors = ValidationFailed()
+    if not _email_check(email, errors):
+        raise errors
+
+
+def user_validate(*, values: Mapping[str, Any], tenant: Tenant, user: User | None) -> None:
+    """The email and username a user would have (`user` None when creating), when in `values`:
+    a valid email, both in normal form and unique in the tenant by their keys."""
+    errors = ValidationFailed()
+    login_ids = {}
+    if "email" in values and _email_check(values["email"], errors):
+        login_ids["email"] = values["email"].strip()
+    username = values.get("username")
+    if isinstance(username, str) and username.strip():
+        login_ids["username"] = username.strip()
+    for field, value in login_ids.items():
+        key = _login_id_key(field=field, value=value, errors=errors)
+        clash = User.objects.filter(tenant=tenant, **{f"{field}_key": key})
+        if key is not None and (clash.exclude(pk=user.pk) if user is not None else clash).exists():
+            errors.add(field, "duplicate", f"A user with this {field} already exists.")
+    if errors:
+        raise errors
+
+
+def user_password_validate(*, password: str, user: User) -> None:
+    """Django's password validators (settings.AUTH_PASSWORD_VALIDATORS) for `user`, keyed `password`."""
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        errors = ValidationFailed()
+        for message in exc.messages:
+            errors.add("password", "invalid", message)
+        raise errors from exc
+
+
+def registration_validate(
+    *, values: Mapping[str, Any], user: User, application: Application, registration: Registration | None
+) -> None:
+    """A registration (`registration` None when creating): an application of the user's tenant, one
+    registration per user and application, and only role names of the application (any case)."""
+    errors = ValidationFailed()
+    if registration is None:
+        if application.tenant_id != user.tenant_id:
+            errors.add("application", "invalid", "The application belongs to another tenant.")
+        elif Registration.objects.filter(user=user, application=application).exists():
+            errors.add("application", "duplicate", "The user is already registered for this application.")
+    _roles_check(application=application, roles=values.get("roles"), errors=errors)
+    if errors:
+        raise errors
+
+
+def _roles_check(*, application: Application, roles: Iterable[Any] | None, errors: ValidationFailed) -> None:
+    if roles is None:
+        return
+    known = {role.name.lower() for role in application.roles.all()}
+    unknown = [str(name) for name in roles if str(name).strip().lower() not in known]
+    if unknown:
+        errors.add("roles", "invalid", f"Not roles of the application: {', '.join(unknown)}.")
+
+
+def roles_validate(*, application: Application, roles: Iterable[Any] | None) -> None:
+    """Role names of the application (any case), keyed `roles`; None: its default roles."""
+    errors = ValidationFailed()
+    _roles_check(application=application, roles=roles, errors=errors)
+    if errors:
+        raise errors
+
+
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+MIN_SUPPLIED_KEY_LENGTH = 32
+# A supplied key value: printable ASCII without spaces or quotes, the characters of base64, base64url
+# and hex. No whitespace (so "Bearer …" or padded values are refused) and nothing a header, shell or
+# copy-paste could alter. Generated values (token_urlsafe) use a subset.
+KEY_ALPHABET = re.compile(r"[A-Za-z0-9._~+/=-]+")
+
+
+def api_key_value_well_formed(value: str) -> bool:
+    """Whether `value` uses only the key alphabet (any length): the one check for supplied keys and
+    presented Authorization values."""
+    return KEY_ALPHABET.fullmatch(value) is not None
+
+
+def _permissions_problem(permissions: Any) -> str | None:
+    if permissions in (None, {}):
+        return None
+    if not isinstance(permissions, dict):
+        return "Permissions map endpoints to lists of methods."
+    for endpoint, methods in permissions.items():
+        if (
+            not isinstance(endpoint, str)
+            or not endpoint.startswith("/api/")
+            or not endpoint.isprintable()
+            or any(c.isspace() for c in endpoint)
+        ):
+            return f"{endpoint!r} is not an API endpoint path."
+        if not isinstance(methods, list) or not methods:
+            return f"{endpoint} needs a non-empty list of methods."
+        bad = sorted({str(m).upper() for m in methods} - HTTP_METHODS)
+        if bad:
+            return f"Unknown HTTP methods for {endpoint}: {', '.join(bad)}."
+    return None
+
+
+def api_key_validate(*, values: Mapping[str, Any], now: datetime | None = None) -> None:
+    """An API key's values, when in `values`: permissions as `{"/api/path": ["GET", ...]}` (anything
+    else is an error, never a silent super key), an expiry in the future, and a supplied `key` value
+    long enough to be unguessable and in the key alphabet."""
+    errors = ValidationFailed()
+    key = values.get("key")
+    if key is not None and len(key) < MIN_SUPPLIED_KEY_LENGTH:
+        errors.add("key", "tooShort", f"A supplied key needs at least {MIN_SUPPLIED_KEY_LENGTH} characters.")
+    elif key is not None and not api_key_value_well_formed(key):
+        errors.add(
+            "key", "invalid", "A supplied key may only use letters, digits and . _ ~ + / = - (no spaces)."
+        )
+    expires_at = values.get("expires_at")
+    if expires_at is not None and expires_at <= (now or timezone.now()):
+        errors.add("expires_at", "invalid", "The expiry must be in the future.")
+    problem = _permissions_problem(values.get("permissions"))
+    if problem is not None:
+        errors.add("permissions", "invalid", problem)
+    if errors:
+        raise errors
+
+
+HMAC_SECRET_BYTES = {KeyAlgorithm.HS256: 32, KeyAlgorithm.HS384: 48, KeyAlgorithm.HS512: 64}
+MAX_HMAC_SECRET_BYTES = 512
+RSA_LENGTHS = (2048, 3072, 4096)
+
+
+def signing_key_validate(*, values: Mapping[str, Any]) -> None:
+    """A key's name, when in `values`, and for a key to generate its algorithm and length: RSA keys
+    of 2048, 3072 or 4096 bits, HMAC secrets at least as long as the hash output (RFC 7518 §3.2)."""
+    errors = ValidationFailed()
+    if "name" in values:
+        _name_check(values["name"], errors)
+    algorithm, length = values.get("algorithm"), values.get("length")
+    if "algorithm" in values and algorithm not in KeyAlgorithm.values:
+        errors.add("algorithm", "invalid", f"Supported algorithms: {', '.join(KeyAlgorithm.values)}.")
+    elif algorithm in HMAC_SECRET_BYTES and length:
+        minimum = HMAC_SECRET_BYTES[KeyAlgorithm(algorithm)]
+        if not minimum <= length <= MAX_HMAC_SECRET_BYTES:
+            errors.add(
+                "length",
+                "invalid",
+                f"{algorithm} secrets are {minimum} to {MAX_HMAC_SECRET_BYTES} bytes long.",
+            )
+    elif isinstance(algorithm, str) and algorithm.startswith("RS") and length and length not in RSA_LENGTHS:
+        errors.add("length", "invalid", "RSA keys are 2048, 3072 or 4096 bits.")
+    if errors:
+        raise errors
+
+
+# User profile fields an external identity provider's claims may fill in.
+MAPPABLE_USER_FIELDS = frozenset({"first_name", "middle_name", "last_name", "full_name", "username"})
+
+
+def external_jwt_provider_validate(
+    *, values: Mapping[str, Any], tenant: Tenant, provider: ExternalJWTProvider | None
+) -> None:
+    """An external JWT provider (`provider` None when creating): a name unique in its tenant ignoring
+    case, at least one verification key, keys of its tenant (or global ones),
+    applications of its tenant, claims mapped onto profile fields only."""
+    errors = ValidationFailed()
+    _unique_check(
+        field="name",
+        value=values.get("name"),
+        others=ExternalJWTProvider.objects.filter(tenant=tenant),
+        current=provider,
+        errors=errors,
+        message="A provider with this name exists.",
+    )
+    keys = list(values.get("verification_keys") or [])
+    if not keys:
+        errors.add("verification_keys", "blank", "At least one verification key is needed.")
+    elif any(key.tenant_id not in (None, tenant.pk) for key in keys):
+        errors.add("verification_keys", "invalid", "A key belongs to another tenant.")
+    if any(application.tenant_id != tenant.pk for application in values.get("applications") or []):
+        errors.add("applications", "invalid", "An application belongs to another tenant.")
+    claim_map = values.get("claim_map")
+    if not isinstance(claim_map, dict) or any(
+        field not in MAPPABLE_USER_FIELDS for field in claim_map.values()
+    ):
+        errors.add("claim_map", "invalid", f"Claims map onto {', '.join(sorted(MAPPABLE_USER_FIELDS))}.")
     if errors:
         raise errors

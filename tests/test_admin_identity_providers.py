@@ -9,6 +9,7 @@ from identity.models import ExternalJWTProvider, IdentityProviderLink
 from identity.services.identity_providers import external_jwt_provider_create
 from identity.services.signing_keys import signing_key_generate
 from tests.factories import ApplicationFactory, TenantFactory, UserFactory
+from tests.test_admin_services import verify_only_key
 
 pytestmark = pytest.mark.django_db
 
@@ -40,8 +41,8 @@ def test_change_page_and_add_page(admin_client, provider):
 
 
 def test_add_goes_through_the_service_and_shows_its_errors(admin_client, default_tenant):
-    foreign_key = signing_key_generate(tenant=TenantFactory(), algorithm="ES256", name="foreign").key
-    own_key = signing_key_generate(tenant=default_tenant, algorithm="ES256", name="own").key
+    foreign_key = verify_only_key(TenantFactory(), "foreign")
+    own_key = verify_only_key(default_tenant, "own")
     app = ApplicationFactory(tenant=default_tenant)
     form = {
         "tenant": default_tenant.pk,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,62 +10,35 @@ from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 from django.db import transaction
 from django.utils import timezone
 
-from identity.exceptions import NotAuthenticated, ValidationFailed
+from identity.exceptions import NotAuthenticated, ValidationFailed, errors_keyed
 from identity.hashing import new_secret, secret_digest
 from identity.models import APIKey, Tenant
 from identity.selectors import tenant_get
+from identity.validators import api_key_validate
+from identity.validators import api_key_value_well_formed as api_key_value_well_formed  # authentication
 
 if TYPE_CHECKING:
     from identity.caller import Caller
 
-HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 PREFIX_LENGTH = 8
-MIN_SUPPLIED_KEY_LENGTH = 32
-# A supplied key value: printable ASCII without spaces or quotes, the characters of base64, base64url
-# and hex. No whitespace (so "Bearer …" or padded values are refused) and nothing a header, shell or
-# copy-paste could alter. Generated values (token_urlsafe) use a subset.
-KEY_ALPHABET = re.compile(r"[A-Za-z0-9._~+/=-]+")
+# The API's error paths for the validators' model fields (identity.validators).
+API_KEY_ERROR_PATHS = {
+    "key": "apiKey.key",
+    "permissions": "apiKey.permissions.endpoints",
+    "expires_at": "apiKey.expirationInstant",
+}
 
 
-def api_key_value_well_formed(value: str) -> bool:
-    """Whether `value` uses only the key alphabet (any length): the one check for supplied keys and
-    presented Authorization values."""
-    return KEY_ALPHABET.fullmatch(value) is not None
-
-
-def api_key_permissions_clean(permissions: Any) -> dict[str, list[str]]:
-    """Normalise `{"/api/path": ["GET", ...]}`; anything else is a field error, not a silent super key."""
-    if permissions in (None, {}):
-        return {}
-    if not isinstance(permissions, dict):
-        raise ValidationFailed.on_field(
-            "apiKey.permissions.endpoints", "invalid", "Permissions map endpoints to lists of methods."
-        )
-    cleaned: dict[str, list[str]] = {}
-    for endpoint, methods in permissions.items():
-        if (
-            not isinstance(endpoint, str)
-            or not endpoint.startswith("/api/")
-            or not endpoint.isprintable()
-            or any(c.isspace() for c in endpoint)
-        ):
-            raise ValidationFailed.on_field(
-                "apiKey.permissions.endpoints", "invalid", f"{endpoint!r} is not an API endpoint path."
-            )
-        if not isinstance(methods, list) or not methods:
-            raise ValidationFailed.on_field(
-                "apiKey.permissions.endpoints", "invalid", f"{endpoint} needs a non-empty list of methods."
-            )
-        upper = sorted({str(m).upper() for m in methods})
-        bad = [m for m in upper if m not in HTTP_METHODS]
-        if bad:
-            raise ValidationFailed.on_field(
-                "apiKey.permissions.endpoints",
-                "invalid",
-                f"Unknown HTTP methods for {endpoint}: {', '.join(bad)}.",
-            )
-        cleaned[endpoint.rstrip("/") or endpoint] = upper
-    return cleaned
+def _validated_permissions(*, values: dict[str, Any]) -> dict[str, list[str]]:
+    """Validate the key's values (identity.validators.api_key_validate) and return its permissions
+    in normal form: upper-case methods, sorted, endpoints without a trailing slash."""
+    with errors_keyed(API_KEY_ERROR_PATHS):
+        api_key_validate(values=values)
+    permissions = values.get("permissions") or {}
+    return {
+        endpoint.rstrip("/") or endpoint: sorted({str(method).upper() for method in methods})
+        for endpoint, methods in permissions.items()
+    }
 
 
 @transaction.atomic
@@ -86,21 +58,9 @@ def api_key_create(
     stored: only its SHA-256 digest and an 8-character prefix (to recognise it in lists) are kept.
     A caller-supplied value must be long enough to be unguessable and use the key alphabet. Created
     through the API, a key never holds more than its `creator` (see `_within`)."""
-    if key is not None and len(key) < MIN_SUPPLIED_KEY_LENGTH:
-        raise ValidationFailed.on_field(
-            "apiKey.key", "tooShort", f"A supplied key needs at least {MIN_SUPPLIED_KEY_LENGTH} characters."
-        )
-    if key is not None and not api_key_value_well_formed(key):
-        raise ValidationFailed.on_field(
-            "apiKey.key",
-            "invalid",
-            "A supplied key may only use letters, digits and . _ ~ + / = - (no spaces).",
-        )
-    if expires_at is not None and expires_at <= timezone.now():
-        raise ValidationFailed.on_field(
-            "apiKey.expirationInstant", "invalid", "The expiry must be in the future."
-        )
-    cleaned = api_key_permissions_clean(permissions)
+    cleaned = _validated_permissions(
+        values={"key": key, "permissions": permissions, "expires_at": expires_at}
+    )
     if creator is not None:
         _within(actor=creator, target=_Reach(tenant.pk if tenant else None, cleaned, expires_at))
     if key_id is not None and APIKey.objects.filter(pk=key_id).exists():
@@ -215,15 +175,13 @@ def api_key_update(
     """Change a key's name, description, permissions or expiry; what is not given stays. Through
     the API an editor changes only a key within its own reach, and only into one within it
     (`_within`)."""
-    cleaned = api_key_permissions_clean(changes.get("permissions", api_key.permissions))
     expires_at = changes.get("expires_at", api_key.expires_at)
+    cleaned = _validated_permissions(
+        values={"permissions": changes.get("permissions", api_key.permissions), "expires_at": expires_at}
+    )
     if editor is not None:
         _within(actor=editor, target=_Reach.of(api_key))
         _within(actor=editor, target=_Reach(api_key.tenant_id, cleaned, expires_at))
-    if expires_at is not None and expires_at <= timezone.now():
-        raise ValidationFailed.on_field(
-            "apiKey.expirationInstant", "invalid", "The expiry must be in the future."
-        )
     api_key.name = changes.get("name", api_key.name).strip()
     api_key.description = changes.get("description", api_key.description).strip()
     api_key.permissions, api_key.expires_at = cleaned, expires_at

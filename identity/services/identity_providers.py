@@ -7,10 +7,18 @@ from typing import Any
 
 from django.db import transaction
 
-from identity.exceptions import ValidationFailed
+from identity.exceptions import errors_keyed
 from identity.key_store import key_store_invalidate
 from identity.models import Application, ExternalJWTProvider, IdentityProviderLink, SigningKey, Tenant
-from identity.services.registrations import MAPPABLE_USER_FIELDS
+from identity.validators import external_jwt_provider_validate
+
+# The API's error paths for the validators' model fields (identity.validators).
+PROVIDER_ERROR_PATHS = {
+    "name": "identityProvider.name",
+    "verification_keys": "identityProvider.keys",
+    "applications": "identityProvider.applicationIds",
+    "claim_map": "identityProvider.claimMap",
+}
 
 
 def _validate(
@@ -20,37 +28,12 @@ def _validate(
     keys: list[SigningKey],
     applications: list[Application],
     claim_map: Any,
-    exclude_pk: Any = None,
+    provider: ExternalJWTProvider | None = None,
 ) -> str:
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed.on_field("identityProvider.name", "blank", "A name is required.")
-    clash = ExternalJWTProvider.objects.filter(tenant=tenant, name__iexact=name).exclude(pk=exclude_pk)
-    if clash.exists():
-        raise ValidationFailed.on_field(
-            "identityProvider.name", "duplicate", "A provider with this name exists."
-        )
-    if not keys:
-        raise ValidationFailed.on_field(
-            "identityProvider.keys", "blank", "At least one verification key is needed."
-        )
-    if any(key.tenant_id not in (None, tenant.pk) for key in keys):
-        raise ValidationFailed.on_field(
-            "identityProvider.keys", "invalid", "A key belongs to another tenant."
-        )
-    if any(application.tenant_id != tenant.pk for application in applications):
-        raise ValidationFailed.on_field(
-            "identityProvider.applicationIds", "invalid", "An application belongs to another tenant."
-        )
-    if not isinstance(claim_map, dict) or any(
-        field not in MAPPABLE_USER_FIELDS for field in claim_map.values()
-    ):
-        raise ValidationFailed.on_field(
-            "identityProvider.claimMap",
-            "invalid",
-            f"Claims map onto {', '.join(sorted(MAPPABLE_USER_FIELDS))}.",
-        )
-    return name
+    values = {"name": name, "verification_keys": keys, "applications": applications, "claim_map": claim_map}
+    with errors_keyed(PROVIDER_ERROR_PATHS):
+        external_jwt_provider_validate(values=values, tenant=tenant, provider=provider)
+    return name.strip()
 
 
 @transaction.atomic
@@ -107,7 +90,7 @@ def external_jwt_provider_update(
         keys=keys,
         applications=applications,
         claim_map=claim_map,
-        exclude_pk=provider.pk,
+        provider=provider,
     )
     provider.unique_identity_claim = unique_identity_claim.strip() or "email"
     provider.claim_map, provider.issuer, provider.audience = claim_map, issuer.strip(), audience.strip()

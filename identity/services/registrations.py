@@ -8,32 +8,27 @@ from typing import Any
 
 from django.db import transaction
 
-from identity.exceptions import NotFound, ValidationFailed
+from identity.exceptions import NotFound, ValidationFailed, errors_keyed
 from identity.models import Application, Registration, Tenant, User
 from identity.selectors import application_of_tenant, registration_get
 from identity.services.users import NewUser, user_create
+from identity.validators import MAPPABLE_USER_FIELDS as MAPPABLE_USER_FIELDS  # for services.jwt
+from identity.validators import registration_validate, roles_validate
 
-# User profile fields an external identity provider's claims may fill in.
-MAPPABLE_USER_FIELDS = frozenset({"first_name", "middle_name", "last_name", "full_name", "username"})
+# The API's error paths for the validators' model fields (identity.validators).
+REGISTRATION_ERROR_PATHS = {"roles": "registration.roles", "application": "registration.applicationId"}
 
 
 def clean_roles(*, application: Application, roles: Iterable[str] | None) -> list[str]:
-    known = {role.name.lower(): role.name for role in application.roles.all()}
+    """Role names as the application spells them, sorted, each once (None: the application's
+    default roles); unknown names are refused (identity.validators.roles_validate)."""
+    roles = None if roles is None else list(roles)
+    with errors_keyed(REGISTRATION_ERROR_PATHS):
+        roles_validate(application=application, roles=roles)
     if roles is None:
         return sorted(role.name for role in application.roles.all() if role.is_default)
-    cleaned: list[str] = []
-    unknown: list[str] = []
-    for raw in roles:
-        name = known.get(str(raw).strip().lower())
-        if name is None:
-            unknown.append(str(raw))
-        elif name not in cleaned:
-            cleaned.append(name)
-    if unknown:
-        raise ValidationFailed.on_field(
-            "registration.roles", "invalid", f"Not roles of the application: {', '.join(unknown)}."
-        )
-    return sorted(cleaned)
+    known = {role.name.lower(): role.name for role in application.roles.all()}
+    return sorted({known[str(name).strip().lower()] for name in roles})
 
 
 @transaction.atomic
@@ -47,14 +42,9 @@ def registration_create(
 ) -> Registration:
     """Register a user to an application of the same tenant. Without explicit roles the
     application's default roles are granted; unknown role names are refused, not silently dropped."""
-    if application.tenant_id != user.tenant_id:
-        raise ValidationFailed.on_field(
-            "registration.applicationId", "invalid", "The application belongs to another tenant."
-        )
-    if Registration.objects.filter(user=user, application=application).exists():
-        raise ValidationFailed.on_field(
-            "registration.applicationId", "duplicate", "The user is already registered for this application."
-        )
+    roles = None if roles is None else list(roles)
+    with errors_keyed(REGISTRATION_ERROR_PATHS):
+        registration_validate(values={"roles": roles}, user=user, application=application, registration=None)
     return Registration.objects.create(
         user=user,
         application=application,
@@ -130,8 +120,17 @@ def registration_update(
     data: dict[str, Any] | None = None,
 ) -> Registration:
     """Change roles, username or data; role names are checked against the application's roles."""
+    application = registration.application
+    roles = None if roles is None else list(roles)
+    with errors_keyed(REGISTRATION_ERROR_PATHS):
+        registration_validate(
+            values={"roles": roles},
+            user=registration.user,
+            application=application,
+            registration=registration,
+        )
     if roles is not None:
-        registration.roles = clean_roles(application=registration.application, roles=roles)
+        registration.roles = clean_roles(application=application, roles=roles)
     if username is not None:
         registration.username = username
     if data is not None:

@@ -14,7 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from identity import app_settings
-from identity.exceptions import ValidationFailed
+from identity.exceptions import ValidationFailed, errors_keyed
 from identity.key_encryption import decrypt_secret, encrypt_secret, encrypted_under_current_key
 from identity.key_store import key_store_invalidate
 from identity.models import Application, KeyAlgorithm, KeyUse, SigningKey, Tenant
@@ -32,9 +32,10 @@ from identity.signing import (
     public_key_read,
     public_pem,
 )
+from identity.validators import HMAC_SECRET_BYTES, signing_key_validate
 
-HMAC_SECRET_BYTES = {KeyAlgorithm.HS256: 32, KeyAlgorithm.HS384: 48, KeyAlgorithm.HS512: 64}
-RSA_LENGTHS = (2048, 3072, 4096)
+# The API's error paths for the validators' model fields (identity.validators).
+KEY_ERROR_PATHS = {"name": "key.name", "algorithm": "key.algorithm", "length": "key.length"}
 EC_CURVES = {
     KeyAlgorithm.ES256: "secp256r1",
     KeyAlgorithm.ES384: "secp384r1",
@@ -52,8 +53,6 @@ class GeneratedKey:
 def _new_private_key(algorithm: KeyAlgorithm, length: int | None) -> tuple[PrivateKey, int | None]:
     if algorithm.startswith("RS"):
         bits = length or 2048
-        if bits not in RSA_LENGTHS:
-            raise ValidationFailed.on_field("key.length", "invalid", "RSA keys are 2048, 3072 or 4096 bits.")
         return private_key_generate(kty="RSA", bits=bits), bits
     if algorithm in EC_CURVES:
         private_key = private_key_generate(kty="EC", curve=EC_CURVES[algorithm])
@@ -82,23 +81,13 @@ def signing_key_generate(
     """Generate a key pair or HMAC secret. The private part is encrypted (bound to the row id) before
     it reaches the database; an HMAC secret is at least as long as its hash output (RFC 7518 §3.2).
     The kid is the RFC 7638 thumbprint for asymmetric keys and random for HMAC keys."""
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed.on_field("key.name", "blank", "A name is required.")
-    if algorithm not in KeyAlgorithm.values:
-        raise ValidationFailed.on_field(
-            "key.algorithm", "invalid", f"Supported algorithms: {', '.join(KeyAlgorithm.values)}."
-        )
-    alg = KeyAlgorithm(algorithm)
+    with errors_keyed(KEY_ERROR_PATHS):
+        signing_key_validate(values={"name": name, "algorithm": algorithm, "length": length})
+    name, alg = name.strip(), KeyAlgorithm(algorithm)
     key_id = _new_key_id(key_id)
     aad = str(key_id).encode("ascii")
     if alg in HMAC_SECRET_BYTES:
-        minimum = HMAC_SECRET_BYTES[alg]
-        size = length or minimum
-        if size < minimum or size > 512:
-            raise ValidationFailed.on_field(
-                "key.length", "invalid", f"{alg} secrets are {minimum} to 512 bytes long."
-            )
+        size = length or HMAC_SECRET_BYTES[alg]
         secret = os.urandom(size)
         key = SigningKey(
             id=key_id,
@@ -314,11 +303,9 @@ def signing_key_import(
     verify), or a PEM public key or certificate alone (verify only). The material is fully
     validated here, once, and the algorithm must fit the key's type and size; a certificate's
     end of validity becomes the key's expiry, so an expired certificate can neither sign nor verify."""
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed.on_field("key.name", "blank", "A name is required.")
-    if algorithm is not None and algorithm not in KeyAlgorithm.values:
-        raise ValidationFailed.on_field("key.algorithm", "invalid", "Unsupported algorithm.")
+    with errors_keyed(KEY_ERROR_PATHS):
+        signing_key_validate(values={"name": name, **({"algorithm": algorithm} if algorithm else {})})
+    name = name.strip()
     key_id = _new_key_id(key_id)
     aad = str(key_id).encode("ascii")
     if secret:
@@ -409,10 +396,9 @@ def signing_key_import(
 @transaction.atomic
 def signing_key_rename(*, key: SigningKey, name: str) -> SigningKey:
     """Only the name of a key may change (FusionAuth's rule): new material means a new key."""
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed.on_field("key.name", "blank", "A name is required.")
-    key.name = name
+    with errors_keyed(KEY_ERROR_PATHS):
+        signing_key_validate(values={"name": name})
+    key.name = name.strip()
     key.save(update_fields=["name", "updated_at"])
     key_store_invalidate()
     return key

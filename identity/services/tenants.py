@@ -34,17 +34,6 @@ TENANT_FIELDS = frozenset(
 )
 
 
-def _check_issuer(issuer: str, *, tenant_id: uuid.UUID | None) -> str:
-    """Issuers are unique per tenant: a token's `iss` names one tenant, never several."""
-    issuer = (issuer or "").strip()
-    if not issuer:
-        raise ValidationFailed.on_field("tenant.issuer", "blank", "An issuer is required.")
-    others = Tenant.objects.filter(issuer__iexact=issuer)
-    if (others.exclude(pk=tenant_id) if tenant_id is not None else others).exists():
-        raise ValidationFailed.on_field("tenant.issuer", "duplicate", "Another tenant has this issuer.")
-    return issuer
-
-
 def _check_fields(values: Mapping[str, Any], allowed: frozenset[str]) -> None:
     unknown = set(values) - allowed
     if unknown:

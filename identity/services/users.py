@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Required, TypedDict, Unpack
 
-from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_email
+from django.contrib.auth.models import Group, Permission
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from identity.exceptions import ValidationFailed
-from identity.login_ids import MAX_KEY_LENGTH, login_id_in_normal_form, login_id_key
+from identity.exceptions import ValidationFailed, errors_keyed
+from identity.login_ids import login_id_key
 from identity.models import Tenant, User
 from identity.services.login import failed_logins_clear, login_target, password_verify
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
+from identity.validators import email_validate, login_id_validate, user_password_validate, user_validate
 
 if TYPE_CHECKING:
     from identity.caller import Caller
@@ -56,77 +56,36 @@ USER_FIELDS = frozenset(UserFields.__optional_keys__) | {"username"}
 
 
 def login_id_checked(*, field: str, label: str, value: str) -> str:
-    """The key of a new email or username, which must be in normal form (no look-alikes,
-    identity.login_ids) and short enough; uniqueness is the caller's (one query, or one per batch)."""
-    if not login_id_in_normal_form(value):
-        raise ValidationFailed.on_field(
-            field, "invalid", f"The {label} contains look-alike characters; type it in its plain form."
-        )
-    key = login_id_key(value)
-    if len(key) > MAX_KEY_LENGTH:
-        raise ValidationFailed.on_field(field, "tooLong", f"The {label} is too long.")
-    return key
-
-
-def _login_id(*, tenant: Tenant, field: str, label: str, value: str, key_field: str, exclude_pk: Any) -> str:
-    """The key of a new email or username (login_id_checked), unused in the tenant."""
-    key = login_id_checked(field=field, label=label, value=value)
-    clash = User.objects.filter(tenant=tenant, **{key_field: key})
-    if exclude_pk is not None:
-        clash = clash.exclude(pk=exclude_pk)
-    if clash.exists():
-        raise ValidationFailed.on_field(field, "duplicate", f"A user with this {label} already exists.")
-    return key
+    """The key of a new email or username (`label`; identity.validators.login_id_validate), errors
+    on `field`; uniqueness is the caller's (one query, or one per batch)."""
+    with errors_keyed({label: field}):
+        return login_id_validate(field=label, value=value)
 
 
 def email_checked(email: str, field: str = "user.email") -> str:
-    """The email, trimmed and valid. The local part must be ASCII: Django's validator means it to
-    be, but its case-insensitive pattern also lets through exactly four look-alike letters (KELVIN
-    SIGN, long s, dotless i, dotted capital I). The domain may be internationalised."""
-    email = (email or "").strip()
-    if not email:
-        raise ValidationFailed.on_field(field, "blank", "An email address is required.")
-    try:
-        validate_email(email)
-    except DjangoValidationError as exc:
-        raise ValidationFailed.on_field(field, "invalid", "This is not a valid email address.") from exc
-    if not email.rpartition("@")[0].isascii():
-        raise ValidationFailed.on_field(
-            field, "invalid", "The part before @ may only use ASCII letters, digits and symbols."
-        )
-    return email
+    """The email, trimmed and valid (identity.validators.email_validate), errors on `field`."""
+    with errors_keyed({"email": field}):
+        email_validate(email=email)
+    return email.strip()
 
 
-def _clean_email(*, tenant: Tenant, email: str, exclude_pk: Any = None) -> tuple[str, str]:
-    """The email (email_checked) and its key, unused in the tenant."""
-    email = email_checked(email)
-    key = _login_id(
-        tenant=tenant,
-        field="user.email",
-        label="email",
-        value=email,
-        key_field="email_key",
-        exclude_pk=exclude_pk,
-    )
-    return email, key
+# The API's error paths for the validators' model fields (identity.validators).
+USER_ERROR_PATHS = {"email": "user.email", "username": "user.username", "password": "user.password"}
 
 
-def _clean_username(
-    *, tenant: Tenant, username: str | None, exclude_pk: Any = None
-) -> tuple[str | None, str | None]:
-    """The username and its key (both None without a username)."""
-    if username is None or not username.strip():
-        return None, None
-    username = username.strip()
-    key = _login_id(
-        tenant=tenant,
-        field="user.username",
-        label="username",
-        value=username,
-        key_field="username_key",
-        exclude_pk=exclude_pk,
-    )
-    return username, key
+def _login_ids(*, tenant: Tenant, values: Mapping[str, Any], user: User | None) -> dict[str, Any]:
+    """The email and username in `values`, validated (identity.validators.user_validate: look-alikes
+    refused, unique in the tenant by their keys), trimmed and with their keys."""
+    with errors_keyed(USER_ERROR_PATHS):
+        user_validate(values=values, tenant=tenant, user=user)
+    cleaned: dict[str, Any] = {}
+    if "email" in values:
+        cleaned["email"] = values["email"].strip()
+        cleaned["email_key"] = login_id_key(cleaned["email"])
+    if "username" in values:
+        cleaned["username"] = (values["username"] or "").strip() or None
+        cleaned["username_key"] = login_id_key(cleaned["username"]) if cleaned["username"] else None
+    return cleaned
 
 
 _UNIQUE_FIELDS = {
@@ -153,13 +112,8 @@ def _save_unique(user: User) -> None:
 
 
 def _check_password(password: str, user: User, field: str = "user.password") -> None:
-    try:
-        validate_password(password, user)
-    except DjangoValidationError as exc:
-        errors = ValidationFailed()
-        for message in exc.messages:
-            errors.add(field, "invalid", message)
-        raise errors from exc
+    with errors_keyed({"password": field}):
+        user_password_validate(password=password, user=user)
 
 
 @transaction.atomic
@@ -181,17 +135,8 @@ def user_create(
         raise TypeError(f"Unknown user fields: {', '.join(sorted(unknown))}")
     if user_id is not None and User.objects.filter(pk=user_id).exists():
         raise ValidationFailed.on_field("userId", "duplicate", "A user with this id already exists.")
-    email, email_key = _clean_email(tenant=tenant, email=email)
-    username, username_key = _clean_username(tenant=tenant, username=username)
-    user = User(
-        id=user_id or uuid.uuid4(),
-        tenant=tenant,
-        email=email,
-        email_key=email_key,
-        username=username,
-        username_key=username_key,
-        **fields,
-    )
+    login_ids = _login_ids(tenant=tenant, values={"email": email, "username": username}, user=None)
+    user = User(id=user_id or uuid.uuid4(), tenant=tenant, **login_ids, **fields)
     if password is None:
         user.set_unusable_password()
     else:
@@ -209,14 +154,8 @@ def user_update(*, user: User, **changes: Unpack[UserChanges]) -> User:
     if unknown:
         raise TypeError(f"Unknown user fields: {', '.join(sorted(unknown))}")
     values: dict[str, Any] = dict(changes)
-    if "email" in changes:
-        values["email"], values["email_key"] = _clean_email(
-            tenant=user.tenant, email=changes["email"], exclude_pk=user.pk
-        )
-    if "username" in changes:
-        values["username"], values["username_key"] = _clean_username(
-            tenant=user.tenant, username=changes["username"], exclude_pk=user.pk
-        )
+    login_ids: dict[str, Any] = {name: values[name] for name in ("email", "username") if name in values}
+    values.update(_login_ids(tenant=user.tenant, values=login_ids, user=user))
     deactivating = changes.get("is_active") is False and user.is_active
     for name, value in values.items():
         setattr(user, name, value)
@@ -294,3 +233,37 @@ def user_change_password_as(
     return user_change_password(
         tenant=tenant, login_id=login_id, current_password=current_password, password=password
     )
+
+
+# --- Console-only user operations (the admin's; kept apart from the API's user services above) -----
+
+
+@transaction.atomic
+def user_console_update(
+    *,
+    user: User,
+    groups: Iterable[Group] | None = None,
+    user_permissions: Iterable[Permission] | None = None,
+    **changes: Unpack[UserChanges],
+) -> User:
+    """`user_update` plus Django's console permissions (groups and user permissions), which only the
+    console sets and only staff of the default tenant use; None leaves them as they are."""
+    user = user_update(user=user, **changes)
+    if groups is not None:
+        user.groups.set(groups)
+    if user_permissions is not None:
+        user.user_permissions.set(user_permissions)
+    return user
+
+
+@transaction.atomic
+def user_unlock(*, user: User) -> User:
+    """Lift a lockout after too many failed logins: the user may log in again at once, and the
+    failures counted so far are forgotten."""
+    user.locked_until = None
+    user.failed_login_count = 0
+    user.failed_login_window_started_at = None
+    user.save(
+        update_fields=["locked_until", "failed_login_count", "failed_login_window_started_at", "updated_at"]
+    )
+    return user
