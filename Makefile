@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint typecheck migrations-check deploy-check ci
+.PHONY: run serve test install lint typecheck migrations-check deploy-check ci
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ run: install .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --base-url http://$(HOST):$(PORT)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# Production entry point: DJANGO_DEBUG=0 (the default), secrets from the environment or
+# DJANGO_ENV_FILE, gunicorn as config/gunicorn.conf.py sets it up (README: "Serving in production").
+serve: install
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/gunicorn --config config/gunicorn.conf.py --bind $(HOST):$(PORT) config.wsgi:application
 
 test: install
 	$(BIN)/pytest
