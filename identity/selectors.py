@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from django.db import DatabaseError, connection
 from django.db.models import Q, QuerySet
 
 from identity.login_ids import login_id_key
@@ -208,3 +210,15 @@ def signing_key_search(
     if key_type:
         keys = keys.filter(algorithm__startswith=KEY_TYPES[key_type])
     return list(keys[start_row : start_row + number_of_results]), keys.count()
+
+
+def database_answers() -> bool:
+    """Whether the database answers a trivial query now (`GET /api/status`). Any database error,
+    a refused connection included, is a no; the reason goes to the log, never to the caller."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except DatabaseError:
+        logging.getLogger(__name__).warning("status: the database does not answer", exc_info=True)
+        return False

@@ -73,3 +73,19 @@ def test_access_log_records_no_query_string_authorization_or_cookie(gunicorn, wo
     assert any('"POST /api/login HTTP/1.1" 200' in line for line in lines), text
     for secret in (access, refresh, world.api_key, "query-secret-123", "referer-secret-456", "?", "Bearer"):
         assert secret not in text, secret
+
+
+def test_status_is_503_and_liveness_200_when_the_database_is_down(gunicorn) -> None:
+    down = "postgres://postgres@127.0.0.1:9/identity_nowhere"
+    server = gunicorn(workers=1, production=True, env={"DATABASE_URL": down})
+    status = server.request("GET", "/api/status")
+    assert status.status == 503, server.log_tail()
+    assert status.json() == {"status": "unavailable"}
+    assert b"identity_nowhere" not in status.body
+    live = server.request("GET", "/api/health/live")
+    assert (live.status, live.json()) == (200, {"status": "ok"})
+    ready = gunicorn(workers=1)
+    assert (ready.request("GET", "/api/status").status, ready.request("GET", "/api/status").json()) == (
+        200,
+        {"status": "ok"},
+    )
