@@ -42,6 +42,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later layer (and the session's recorded address) sees the client's address.
+    "identity.middleware.ForwardedForMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the admin's CSS and JS, the API docs' assets) straight from STATIC_ROOT, with
     # far-future caching of the hashed names; nothing else is served from disk.
@@ -168,6 +170,12 @@ IDENTITY_KEY_ROTATION_MARGIN_SECONDS = env_int(
     "IDENTITY_KEY_ROTATION_MARGIN_SECONDS", DEFAULTS["IDENTITY_KEY_ROTATION_MARGIN_SECONDS"]
 )
 
+# Behind a TLS-terminating proxy (deploy/nginx-identity.conf): trust its X-Forwarded-Proto (outside
+# debug) and take the client's address from X-Forwarded-For, counting that many proxies from the
+# right (identity/middleware.py); the service must then be reachable only through the proxy.
+BEHIND_TLS_PROXY = env_bool("DJANGO_BEHIND_TLS_PROXY", default=False)
+IDENTITY_TRUSTED_PROXY_COUNT = env_int("IDENTITY_TRUSTED_PROXY_COUNT", 1 if BEHIND_TLS_PROXY else 0)
+
 # Request bodies are small JSON documents; refuse anything over 1 MB before parsing it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
@@ -185,7 +193,7 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
-    if env_bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+    if BEHIND_TLS_PROXY:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {
