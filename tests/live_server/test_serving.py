@@ -89,3 +89,16 @@ def test_status_is_503_and_liveness_200_when_the_database_is_down(gunicorn) -> N
         200,
         {"status": "ok"},
     )
+
+
+def test_api_docs_and_their_assets_are_served_by_this_server(gunicorn) -> None:
+    server = gunicorn(workers=1, production=True)
+    page = server.request("GET", "/api/docs/")
+    assert page.status == 200, server.log_tail()
+    assets = re.findall(r"""(?:src|href)\s*=\s*["'](/static/[^"']+)["']""", page.body.decode())
+    assert any("swagger-ui-bundle" in asset for asset in assets), assets
+    for asset in assets:
+        assert server.request("GET", asset).status == 200, asset
+    schema = server.request("GET", "/api/schema/?format=json")
+    assert schema.status == 200
+    assert "/api/login" in schema.json()["paths"]
