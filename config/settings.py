@@ -170,6 +170,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "GET_MOCK_REQUEST": "identity.openapi.mock_request",
+    "PREPROCESSING_HOOKS": ["identity.openapi.preprocess"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "identity.openapi.postprocess",

@@ -45,7 +45,8 @@ def test_every_api_route_is_in_the_document(document: dict) -> None:
     ours = {
         _openapi_path(route)
         for route in _routes(get_resolver().url_patterns)
-        if not route.startswith(("admin/", "api/schema/", "api/docs/"))
+        # re_path routes (`^…`) only answer 404 for FusionAuth paths not served here.
+        if not route.startswith(("admin/", "api/schema/", "api/docs/", "^"))
     }
     assert ours == set(document["paths"])
 
