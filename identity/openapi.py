@@ -162,9 +162,15 @@ COMPONENTS: dict[str, dict[str, Any]] = {
                 "enum": ["Fixed", "SlidingWindow", "SlidingWindowWithMaximumLifetime"],
             },
             "refreshTokenUsagePolicy": {"type": "string", "enum": ["Reusable", "OneTimeUse"]},
-            "accessTokenKeyId": UUID,
-            "idTokenKeyId": UUID,
-        }
+            "refreshTokenSlidingWindowConfiguration": obj({"maximumTimeToLiveInMinutes": INT}),
+            "refreshTokenOneTimeUseConfiguration": obj({"gracePeriodInSeconds": INT}),
+            "refreshTokenRevocationPolicy": obj(
+                {"onPasswordChanged": BOOL, "onLoginPrevented": BOOL, "onOneTimeTokenReuse": BOOL}
+            ),
+            "accessTokenKeyId": {**UUID, "nullable": True},
+            "idTokenKeyId": {**UUID, "nullable": True},
+        },
+        description="The tenant's, or an application's override (used when `enabled`).",
     ),
     "Application": obj(
         {
@@ -187,10 +193,12 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "name": TEXT,
             "issuer": TEXT,
             "jwtConfiguration": ref("JWTConfiguration"),
+            "loginConfiguration": obj({"requireAuthentication": BOOL}),
             "failedAuthenticationConfiguration": obj(
                 {
                     "tooManyAttempts": INT,
                     "resetCountInSeconds": INT,
+                    "actionDurationInSeconds": INT,
                     "actionDuration": INT,
                     "actionDurationUnit": {
                         "type": "string",
@@ -328,7 +336,7 @@ class Op:
     # requirements drf-spectacular derives from the authentication and permission classes.
     security: tuple[dict[str, list[str]], ...] | None = None
 
-    def responses(self) -> dict[int, Any]:
+    def responses(self, path: str) -> dict[int, Any]:
         answers: dict[int, Any] = {}
         if isinstance(self.ok, OpenApiResponse):
             answers[200] = self.ok
@@ -337,7 +345,12 @@ class Op:
         else:
             answers[200] = EMPTY_OK
         answers.update(self.extra)
-        for code in self.errors:
+        codes = set(self.errors)
+        if path.startswith("/api/") and path not in UNTENANTED:
+            # Anywhere the tenant header is read: 400 when it is not a UUID, 401 when a tenant-locked
+            # key names another tenant, 404 for objects outside the tenant it names.
+            codes |= {400, 401, 404}
+        for code in sorted(codes):
             answers.setdefault(code, ERRORS[code])
         return answers
 
@@ -497,7 +510,10 @@ OPERATIONS: dict[tuple[str, str], Op] = {
                                     request=body("tenant"), ok=body("tenant"), errors=CRUD, tag="Tenants"),
     ("PATCH", "/api/tenant/{id}"): Op("patchTenant", "Change a tenant (only what is sent).",
                                       request=body("tenant"), ok=body("tenant"), errors=CRUD, tag="Tenants"),
-    ("DELETE", "/api/tenant/{id}"): Op("deleteTenant", "Delete a tenant.", errors=CRUD, tag="Tenants"),
+    ("DELETE", "/api/tenant/{id}"): Op("deleteTenant", "Delete a tenant (never the default one).",
+                                       errors=(*CRUD, 409), tag="Tenants",
+                                       extra={409: OpenApiResponse(response=ref("Errors"),
+                                                                   description="The tenant is in use.")}),
     # Applications
     ("GET", "/api/application"): Op("retrieveApplications", "Every application the caller sees.",
                                     ok=obj({"applications": array(ref("Application"))}), errors=(401,),
@@ -625,6 +641,8 @@ PATH_PARAMETERS = {
     "change_password_id": "A change-password id.",
 }
 
+UNTENANTED = ("/api/status", "/api/health/live")
+
 TENANT_HEADER_PARAMETER = OpenApiParameter(
     "X-FusionAuth-TenantId",
     OpenApiTypes.UUID,
@@ -639,6 +657,10 @@ class IdentityAutoSchema(AutoSchema):
 
     def _op(self) -> Op | None:
         return OPERATIONS.get((self.method.upper(), self.path))
+
+    def _is_list_view(self, serializer: Any = None) -> bool:
+        # Our list answers are objects (`{"tenants": [...]}`), never bare arrays.
+        return False if self._op() is not None else super()._is_list_view(serializer)
 
     def get_operation_id(self) -> str:
         op = self._op()
@@ -668,7 +690,7 @@ class IdentityAutoSchema(AutoSchema):
 
     def get_response_serializers(self) -> Any:
         op = self._op()
-        return op.responses() if op else super().get_response_serializers()
+        return op.responses(self.path) if op else super().get_response_serializers()
 
     def get_override_parameters(self) -> list[Any]:
         op = self._op()
@@ -684,7 +706,7 @@ class IdentityAutoSchema(AutoSchema):
                 OpenApiParameter(name, kind, OpenApiParameter.QUERY, description=text)
                 for name, kind, text in op.query
             ]
-        if self.path.startswith("/api/") and self.path not in ("/api/status", "/api/health/live"):
+        if self.path.startswith("/api/") and self.path not in UNTENANTED:
             parameters.append(TENANT_HEADER_PARAMETER)
         return parameters
 
