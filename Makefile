@@ -30,12 +30,14 @@ run: install .env
 	$(BIN)/python manage.py seed_demo --base-url http://$(HOST):$(PORT)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# Production entry point: DJANGO_DEBUG=0 (the default), secrets from the environment or
-# DJANGO_ENV_FILE, gunicorn as config/gunicorn.conf.py sets it up (README: "Serving in production").
+# Production entry point: debug off even if a development .env says otherwise (only the real
+# environment can turn it on), secrets from the environment or DJANGO_ENV_FILE, gunicorn as
+# config/gunicorn.conf.py sets it up (README: "Serving in production").
+SERVE_ENV := DJANGO_DEBUG=$${DJANGO_DEBUG:-0}
 serve: install
-	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/gunicorn --config config/gunicorn.conf.py --bind $(HOST):$(PORT) config.wsgi:application
+	$(SERVE_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(SERVE_ENV) $(BIN)/python manage.py migrate --noinput
+	$(SERVE_ENV) $(BIN)/gunicorn --config config/gunicorn.conf.py --bind $(HOST):$(PORT) config.wsgi:application
 
 test: install
 	$(BIN)/pytest
