@@ -9,19 +9,29 @@ and browsable at `/api/docs/` (Swagger UI from drf-spectacular-sidecar's bundled
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import build_mock_request
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
+from identity.serializers.api_keys import APIKeySerializer, APIKeyUpdateSerializer
+from identity.serializers.applications import (
+    ApplicationCreateSerializer,
+    ApplicationSerializer,
+    RoleSerializer,
+)
+from identity.serializers.keys import KeyGenerateRequest, KeyImportRequest, KeySearchRequest, KeyUpdateRequest
+from identity.serializers.registrations import RegistrationSerializer
+from identity.serializers.tenants import TenantSerializer
 from identity.serializers.user_import import ImportRequestSerializer, SearchRequestSerializer
+from identity.serializers.users import ChangePasswordSerializer, UserSerializer
 
 API_KEY_SCHEME = "ApiKeyAuth"
 BEARER_SCHEME = "BearerAuth"
@@ -326,7 +336,7 @@ class Op:
 
     operation_id: str
     summary: str
-    request: dict[str, Any] | type[serializers.Serializer] | None = None
+    request: dict[str, Any] | type[serializers.Serializer] | serializers.Serializer | None = None
     ok: dict[str, Any] | OpenApiResponse | None = None
     errors: tuple[int, ...] = (400, 401)
     query: tuple[tuple[str, Any, str], ...] = ()
@@ -632,6 +642,69 @@ OPERATIONS: dict[tuple[str, str], Op] = {
                                         errors=CRUD, tag="API keys"),
 }  # fmt: skip
 
+
+def envelope(name: str, **members: serializers.Field) -> serializers.Serializer:
+    """A request body `{member: {...}}` made of the serializers the views parse with."""
+    return inline_serializer(name=name, fields=members)
+
+
+# Request bodies the views parse with DRF serializers (identity/serializers/) are described by those
+# serializers, so the document follows the code; the responses stay the components above, which
+# schemathesis checks against live answers.
+_TENANT = envelope("TenantBody", tenant=TenantSerializer())
+_APPLICATION = envelope(
+    "ApplicationBody",
+    application=ApplicationCreateSerializer(),
+    roles=RoleSerializer(many=True, required=False),
+)
+_APPLICATION_UPDATE = envelope("ApplicationUpdateBody", application=ApplicationSerializer())
+_ROLE = envelope("RoleBody", role=RoleSerializer())
+_USER = envelope("UserBody", user=UserSerializer())
+_REGISTER = envelope(
+    "RegisterBody", user=UserSerializer(required=False), registration=RegistrationSerializer()
+)
+_REGISTRATION = envelope("RegistrationBody", registration=RegistrationSerializer())
+_API_KEY = envelope("APIKeyBody", apiKey=APIKeySerializer())
+_API_KEY_UPDATE = envelope("APIKeyUpdateBody", apiKey=APIKeyUpdateSerializer())
+SERIALIZED_REQUESTS: dict[tuple[str, str], Any] = {
+    ("POST", "/api/key/generate"): KeyGenerateRequest,
+    ("POST", "/api/key/generate/{id}"): KeyGenerateRequest,
+    ("POST", "/api/key/import"): KeyImportRequest,
+    ("POST", "/api/key/import/{id}"): KeyImportRequest,
+    ("PUT", "/api/key/{id}"): KeyUpdateRequest,
+    ("POST", "/api/key/search"): KeySearchRequest,
+    ("POST", "/api/tenant"): _TENANT,
+    ("POST", "/api/tenant/{id}"): _TENANT,
+    ("PUT", "/api/tenant/{id}"): _TENANT,
+    ("PATCH", "/api/tenant/{id}"): _TENANT,
+    ("POST", "/api/application"): _APPLICATION,
+    ("POST", "/api/application/{id}"): _APPLICATION,
+    ("PUT", "/api/application/{id}"): _APPLICATION_UPDATE,
+    ("PATCH", "/api/application/{id}"): _APPLICATION_UPDATE,
+    ("POST", "/api/application/{id}/role"): _ROLE,
+    ("POST", "/api/application/{id}/role/{role_id}"): _ROLE,
+    ("PUT", "/api/application/{id}/role/{role_id}"): _ROLE,
+    ("PATCH", "/api/application/{id}/role/{role_id}"): _ROLE,
+    ("POST", "/api/user"): _USER,
+    ("POST", "/api/user/{id}"): _USER,
+    ("PUT", "/api/user/{id}"): _USER,
+    ("PATCH", "/api/user/{id}"): _USER,
+    ("POST", "/api/user/registration"): _REGISTER,
+    ("POST", "/api/user/registration/{user_id}"): _REGISTER,
+    ("PUT", "/api/user/registration/{user_id}"): _REGISTRATION,
+    ("PATCH", "/api/user/registration/{user_id}"): _REGISTRATION,
+    ("PUT", "/api/user/registration/{user_id}/{application_id}"): _REGISTRATION,
+    ("PATCH", "/api/user/registration/{user_id}/{application_id}"): _REGISTRATION,
+    ("POST", "/api/user/change-password"): ChangePasswordSerializer,
+    ("POST", "/api/api-key"): _API_KEY,
+    ("POST", "/api/api-key/{id}"): _API_KEY,
+    ("PUT", "/api/api-key/{id}"): _API_KEY_UPDATE,
+    ("PATCH", "/api/api-key/{id}"): _API_KEY_UPDATE,
+}
+for _key, _request in SERIALIZED_REQUESTS.items():
+    OPERATIONS[_key] = replace(OPERATIONS[_key], request=_request)
+
+
 PATH_PARAMETERS = {
     "id": "The object's id.",
     "user_id": "The user's id.",
@@ -712,12 +785,33 @@ class IdentityAutoSchema(AutoSchema):
 
 
 class InstantField(OpenApiSerializerFieldExtension):
-    """Epoch-millisecond instants of the import serializers."""
+    """Epoch-millisecond instants (identity.serializers.common.Instant; null clears)."""
+
+    target_class = "identity.serializers.common.Instant"
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        return {**INSTANT, "nullable": True}
+
+
+class ImportInstantField(InstantField):
+    """The user import's own instant field."""
 
     target_class = "identity.serializers.user_import._Instant"
 
     def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
         return dict(INSTANT)
+
+
+class EndpointPermissionsField(OpenApiSerializerFieldExtension):
+    """An API key's `permissions`: `{"endpoints": {"/api/user": ["GET", ...]}}`."""
+
+    target_class = "identity.serializers.api_keys.EndpointPermissions"
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        return obj(
+            {"endpoints": {"type": "object", "additionalProperties": array(TEXT)}},
+            description="Endpoint → HTTP methods. Empty: every endpoint.",
+        )
 
 
 # Routes that exist only to answer 404 for FusionAuth paths this service does not serve.
