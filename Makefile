@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint typecheck migrations-check deploy-check ci
+.PHONY: run serve test install lint typecheck migrations-check deploy-check ci
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,15 @@ run: install .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --base-url http://$(HOST):$(PORT)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# Production entry point: debug off even if a development .env says otherwise (only the real
+# environment can turn it on), secrets from the environment or DJANGO_ENV_FILE, gunicorn as
+# config/gunicorn.conf.py sets it up (README: "Serving in production").
+SERVE_ENV := DJANGO_DEBUG=$${DJANGO_DEBUG:-0}
+serve: install
+	$(SERVE_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(SERVE_ENV) $(BIN)/python manage.py migrate --noinput
+	$(SERVE_ENV) $(BIN)/gunicorn --config config/gunicorn.conf.py --bind $(HOST):$(PORT) config.wsgi:application
 
 test: install
 	$(BIN)/pytest

@@ -38,11 +38,18 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "identity",
 ]
 
 MIDDLEWARE = [
+    # First: every later layer (and the session's recorded address) sees the client's address.
+    "identity.middleware.ForwardedForMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's CSS and JS, the API docs' assets) straight from STATIC_ROOT, with
+    # far-future caching of the hashed names; nothing else is served from disk.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -127,8 +134,15 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# `manage.py collectstatic` (run by `make serve`) copies, hashes and compresses the files here.
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Content-hashed names (`base.6b517d0d5813.css`) with gzip copies; whitenoise serves them with
+    # a one-year Cache-Control. With DEBUG on, templates use the plain names and runserver serves them.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 REST_FRAMEWORK = {
     # Deny by default: every API view names the authentication and permission it accepts.
@@ -138,6 +152,29 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["identity.parsers.SafeJSONParser"],
     "EXCEPTION_HANDLER": "identity.exception_handler.identity_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "identity.openapi.IdentityAutoSchema",
+}
+
+# The OpenAPI document (/api/schema/) and Swagger UI (/api/docs/), from the package's own assets
+# (drf-spectacular-sidecar, collected with the other static files): the page loads nothing from a CDN.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "identity",
+    "DESCRIPTION": (
+        "JWT and refresh-token service whose wire contract follows FusionAuth's JWT, Login and "
+        "provisioning APIs. Errors: 400 `{fieldErrors, generalErrors}`; 401 and 404 with empty bodies."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "GET_MOCK_REQUEST": "identity.openapi.mock_request",
+    "PREPROCESSING_HOOKS": ["identity.openapi.preprocess"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "identity.openapi.postprocess",
+    ],
 }
 
 # Private signing keys and HMAC secrets are encrypted at rest with AES-256-GCM under this key
@@ -158,6 +195,12 @@ IDENTITY_KEY_ROTATION_MARGIN_SECONDS = env_int(
     "IDENTITY_KEY_ROTATION_MARGIN_SECONDS", DEFAULTS["IDENTITY_KEY_ROTATION_MARGIN_SECONDS"]
 )
 
+# Behind a TLS-terminating proxy (deploy/nginx-identity.conf): trust its X-Forwarded-Proto (outside
+# debug) and take the client's address from X-Forwarded-For, counting that many proxies from the
+# right (identity/middleware.py); the service must then be reachable only through the proxy.
+BEHIND_TLS_PROXY = env_bool("DJANGO_BEHIND_TLS_PROXY", default=False)
+IDENTITY_TRUSTED_PROXY_COUNT = env_int("IDENTITY_TRUSTED_PROXY_COUNT", 1 if BEHIND_TLS_PROXY else 0)
+
 # Request bodies are small JSON documents; refuse anything over 1 MB before parsing it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
@@ -170,10 +213,12 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    # Probes from the machine itself (systemd, a load balancer's plain-HTTP check) get an answer.
+    SECURE_REDIRECT_EXEMPT = [r"^api/status$", r"^api/health/live$"]
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
-    if env_bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+    if BEHIND_TLS_PROXY:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {

@@ -23,3 +23,13 @@ PASSWORD_HASHERS = [
     "identity.hashers.Argon2idPasswordHasher",
     *IMPORTED_PASSWORD_HASHERS,  # noqa: F405
 ]
+
+# The hashed names exist only after `collectstatic`; tests render templates without it, except the
+# serving tests, which collect into a temporary STATIC_ROOT and ask for the production storage.
+if os.environ.get("IDENTITY_TEST_HASHED_STATIC") != "1":
+    STORAGES = {
+        **STORAGES,  # noqa: F405
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    # Look STATIC_ROOT up per request instead of indexing it at start (it is not collected here).
+    WHITENOISE_AUTOREFRESH = True

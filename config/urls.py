@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 admin.site.site_header = "Identity console"
 admin.site.site_title = "Identity console"
@@ -7,6 +8,9 @@ admin.site.index_title = "Tenants, applications, users and keys"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The OpenAPI 3 document and Swagger UI (README: "API description"); anonymous, like FusionAuth's docs.
+    path("api/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="openapi-docs"),
     path("", include("identity.urls")),
 ]
 

@@ -20,6 +20,9 @@ DEFAULTS: dict[str, Any] = {
     # Key rotation keeps the old signer trusted for the longest token lifetime plus this margin, for
     # clock skew and tokens minted as the rotation commits.
     "IDENTITY_KEY_ROTATION_MARGIN_SECONDS": 300,
+    # Reverse proxies in front of the service that append to X-Forwarded-For (nginx in deploy/ is
+    # one). 0: the peer address is the client. config/settings.py makes it 1 behind a TLS proxy.
+    "IDENTITY_TRUSTED_PROXY_COUNT": 0,
 }
 
 
@@ -53,3 +56,7 @@ def jwt_leeway_seconds() -> int:
 
 def key_rotation_margin_seconds() -> int:
     return int(_get("IDENTITY_KEY_ROTATION_MARGIN_SECONDS"))
+
+
+def trusted_proxy_count() -> int:
+    return int(_get("IDENTITY_TRUSTED_PROXY_COUNT"))

@@ -7,4 +7,7 @@ class IdentityConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from identity import checks  # noqa: F401  (registers system checks)
+        from identity import (
+            checks,  # noqa: F401  (registers system checks)
+            openapi,  # noqa: F401  (registers the OpenAPI security schemes)
+        )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, fields
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
+from django.db import DatabaseError, connection
 from django.db.models import Q, QuerySet
 
 from identity.exceptions import NotFound
@@ -254,3 +256,15 @@ def application_tenant_id(*, application_id: uuid.UUID) -> uuid.UUID:
     if tenant_id is None:
         raise NotFound()
     return tenant_id
+
+
+def database_answers() -> bool:
+    """Whether the database answers a trivial query now (`GET /api/status`). Any database error,
+    a refused connection included, is a no; the reason goes to the log, never to the caller."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except DatabaseError:
+        logging.getLogger(__name__).warning("status: the database does not answer", exc_info=True)
+        return False

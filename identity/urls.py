@@ -6,6 +6,7 @@ from identity.views.jwt import JWTViewSet
 from identity.views.keys import KeyViewSet
 from identity.views.login import LoginApi, LoginPingApi, LogoutApi
 from identity.views.refresh_tokens import RefreshTokenViewSet
+from identity.views.status import LivenessApi, StatusApi
 from identity.views.tenants import ApplicationViewSet, TenantViewSet
 from identity.views.user_import import UnservedUserApi, UserImportApi, UserSearchApi
 from identity.views.users import APIKeyViewSet, ChangePasswordViewSet, RegistrationViewSet, UserViewSet
@@ -54,6 +55,8 @@ api_key = APIKeyViewSet.as_view({"get": "retrieve", "post": "create", "put": "up
                                  "delete": "destroy"})  # fmt: skip
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("api/status", StatusApi.as_view(), name="status"),
+    path("api/health/live", LivenessApi.as_view(), name="liveness"),
     path("api/tenant", tenants, name="tenants"),
     path("api/tenant/<str:pk>", tenant, name="tenant"),
     path("api/application", applications, name="applications"),

@@ -78,8 +78,9 @@ def world(db: None) -> World:
 @pytest.fixture
 def gunicorn(transactional_db: None, tmp_path):  # type: ignore[no-untyped-def]
     """Start real gunicorn servers on the test database (PostgreSQL only): `gunicorn(workers=2,
-    env={...})` returns a started `tests.live.LiveServer`; all are stopped after the test. Data the
-    test writes is committed (transactional test), so the servers see it."""
+    env={...}, production=False)` returns a started `tests.live.LiveServer` (`production=True`: as
+    `make serve` runs it); all are stopped after the test. Data the test writes is committed
+    (transactional test), so the servers see it."""
     from django.db import connection
 
     from tests import live
@@ -88,8 +89,10 @@ def gunicorn(transactional_db: None, tmp_path):  # type: ignore[no-untyped-def]
         pytest.skip("gunicorn servers share the database only on PostgreSQL (.ci/run uses it)")
     servers: list[live.LiveServer] = []
 
-    def start(*, workers: int = 2, env: dict[str, str] | None = None) -> live.LiveServer:
-        server = live.start(workers=workers, env=env, log_dir=tmp_path)
+    def start(
+        *, workers: int = 2, env: dict[str, str] | None = None, production: bool = False
+    ) -> live.LiveServer:
+        server = live.start(workers=workers, env=env, log_dir=tmp_path, production=production)
         servers.append(server)
         return server
 

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -137,23 +138,54 @@ def server_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+_collected_static: Path | None = None
+
+
+def collected_static() -> Path:
+    """A STATIC_ROOT filled by `manage.py collectstatic` with the production storage (hashed,
+    compressed names), once per test process."""
+    global _collected_static
+    if _collected_static is None:
+        root = Path(tempfile.mkdtemp(prefix="identity-static-"))
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity=0"],
+            cwd=ROOT,
+            env=server_env({"DJANGO_STATIC_ROOT": str(root), "IDENTITY_TEST_HASHED_STATIC": "1"}),
+            check=True,
+            timeout=300,
+        )
+        _collected_static = root
+    return _collected_static
+
+
 def start(
-    *, workers: int = 2, env: Mapping[str, str] | None = None, log_dir: Path, ready_seconds: float = 60
+    *,
+    workers: int = 2,
+    env: Mapping[str, str] | None = None,
+    log_dir: Path,
+    ready_seconds: float = 60,
+    production: bool = False,
 ) -> LiveServer:
-    """Start gunicorn and wait until it answers."""
+    """Start gunicorn and wait until it answers. `production=True` starts it as `make serve` does:
+    with config/gunicorn.conf.py (access log into `log_dir`) and collected, hashed static files."""
     port = _free_port()
     log = log_dir / f"gunicorn-{port}.log"
+    command = [str(GUNICORN), "config.wsgi:application"]
+    extra = dict(env or {})
+    if production:
+        command.append("--config=config/gunicorn.conf.py")
+        extra = {
+            "GUNICORN_ACCESS_LOG": str(log_dir / f"access-{port}.log"),
+            "DJANGO_STATIC_ROOT": str(collected_static()),
+            "IDENTITY_TEST_HASHED_STATIC": "1",
+            **extra,
+        }
+    command += [f"--bind={HOST}:{port}", f"--workers={workers}", "--log-level=warning"]
     with log.open("wb") as out:
         process = subprocess.Popen(  # noqa: S603 (our own command, no shell)
-            [
-                str(GUNICORN),
-                "config.wsgi:application",
-                f"--bind={HOST}:{port}",
-                f"--workers={workers}",
-                "--log-level=warning",
-            ],
+            command,
             cwd=ROOT,
-            env=server_env(env),
+            env=server_env(extra),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -173,8 +205,10 @@ def start(
 
 
 @contextlib.contextmanager
-def running(*, workers: int = 2, env: Mapping[str, str] | None = None, log_dir: Path) -> Iterator[LiveServer]:
-    server = start(workers=workers, env=env, log_dir=log_dir)
+def running(
+    *, workers: int = 2, env: Mapping[str, str] | None = None, log_dir: Path, production: bool = False
+) -> Iterator[LiveServer]:
+    server = start(workers=workers, env=env, log_dir=log_dir, production=production)
     try:
         yield server
     finally:

@@ -56,3 +56,48 @@ def test_env_file_supplies_values_but_real_environment_wins(tmp_path):
     env_file.write_text(f"# comment\nDJANGO_DEBUG=1\nIDENTITY_KEY_ENCRYPTION_KEY='{KEK}'\n")
     assert _start(tmp_path, DJANGO_ENV_FILE=str(env_file)).returncode == 0
     assert _start(tmp_path, DJANGO_ENV_FILE=str(env_file), DJANGO_DEBUG="0").returncode != 0
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "0 None"),
+        ({"DJANGO_BEHIND_TLS_PROXY": "1"}, "1 ('HTTP_X_FORWARDED_PROTO', 'https')"),
+        (
+            {"DJANGO_BEHIND_TLS_PROXY": "1", "IDENTITY_TRUSTED_PROXY_COUNT": "2"},
+            "2 ('HTTP_X_FORWARDED_PROTO', 'https')",
+        ),
+        ({"IDENTITY_TRUSTED_PROXY_COUNT": "1"}, "1 None"),
+    ],
+)
+def test_behind_tls_proxy_trusts_one_proxy_unless_told(tmp_path, env: dict[str, str], expected: str) -> None:
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "IDENTITY_", "DATABASE_URL"))
+    }
+    clean.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_ENV_FILE=str(tmp_path / "absent.env"),
+        DJANGO_SECRET_KEY="x" * 60,
+        IDENTITY_KEY_ENCRYPTION_KEY=KEK,
+        **env,
+    )
+    script = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.IDENTITY_TRUSTED_PROXY_COUNT, getattr(s, 'SECURE_PROXY_SSL_HEADER', None))"
+    )
+    result = subprocess.run(  # noqa: S603 (our own interpreter and script)
+        [sys.executable, "-c", script], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+
+
+def test_a_trusted_proxy_count_out_of_range_refuses_to_start(tmp_path) -> None:
+    result = _start(
+        tmp_path,
+        DJANGO_SECRET_KEY="x" * 60,
+        IDENTITY_KEY_ENCRYPTION_KEY=KEK,
+        IDENTITY_TRUSTED_PROXY_COUNT="11",
+    )
+    assert result.returncode != 0
+    assert "identity.E010" in result.stderr

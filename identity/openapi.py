@@ -1,0 +1,840 @@
+"""The OpenAPI description (drf-spectacular): security schemes for our authentication classes, the
+FusionAuth error shapes, and fixes that belong to the whole document rather than to one view.
+
+Imported by IdentityConfig.ready() so the extensions are registered before a schema is built.
+Served at `/api/schema/` (YAML; JSON with `?format=json` or `Accept: application/vnd.oai.openapi+json`)
+and browsable at `/api/docs/` (Swagger UI from drf-spectacular-sidecar's bundled assets).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import build_mock_request
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
+
+from identity.serializers.api_keys import APIKeySerializer, APIKeyUpdateSerializer
+from identity.serializers.applications import (
+    ApplicationCreateSerializer,
+    ApplicationSerializer,
+    RoleSerializer,
+)
+from identity.serializers.keys import KeyGenerateRequest, KeyImportRequest, KeySearchRequest, KeyUpdateRequest
+from identity.serializers.registrations import RegistrationSerializer
+from identity.serializers.tenants import TenantSerializer
+from identity.serializers.user_import import ImportRequestSerializer, SearchRequestSerializer
+from identity.serializers.users import ChangePasswordSerializer, UserSerializer
+
+API_KEY_SCHEME = "ApiKeyAuth"
+BEARER_SCHEME = "BearerAuth"
+
+
+class APIKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "identity.authentication.APIKeyAuthentication"
+    name = API_KEY_SCHEME
+    priority = 1
+
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, Any]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "An API key, sent as the whole header value with no scheme (FusionAuth's way).",
+        }
+
+
+class AccessTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "identity.authentication.AccessTokenAuthentication"
+    name = BEARER_SCHEME
+    priority = 1
+
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "A user's access token, or the `access_token` cookie a login set.",
+        }
+
+
+class AnonymousScheme(OpenApiAuthenticationExtension):
+    """AnonymousCaller adds no scheme: whether a request without credentials is answered is the
+    permission's call (AllowAny adds the empty requirement `{}`)."""
+
+    target_class = "identity.authentication.AnonymousCaller"
+    name: list[str] = []
+
+    def get_security_requirement(self, auto_schema: AutoSchema) -> None:  # type: ignore[override]
+        return None
+
+    def get_security_definition(self, auto_schema: AutoSchema) -> list[dict[str, Any]]:
+        return []
+
+
+# ---------------------------------------------------------------------------------------------------
+# Shapes. Plain JSON Schema, registered as components by `postprocess`; operations refer to them.
+# ---------------------------------------------------------------------------------------------------
+
+
+def ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(properties: dict[str, Any], required: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties, **extra}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def array(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
+
+UUID = {"type": "string", "format": "uuid"}
+TEXT = {"type": "string"}
+BOOL = {"type": "boolean"}
+INT = {"type": "integer"}
+INSTANT = {"type": "integer", "format": "int64", "description": "Epoch milliseconds."}
+FREE = {"type": "object", "additionalProperties": True}
+JWT = {"type": "string", "description": "A compact JWS."}
+
+COMPONENTS: dict[str, dict[str, Any]] = {
+    "Error": obj({"code": TEXT, "message": TEXT, "data": FREE}, ["code"]),
+    "Errors": obj(
+        {
+            "fieldErrors": {"type": "object", "additionalProperties": array(ref("Error"))},
+            "generalErrors": array(ref("Error")),
+        },
+        description="FusionAuth's error shape: codes like `[blank]user.email` on field paths.",
+    ),
+    "Registration": obj(
+        {
+            "id": UUID,
+            "applicationId": UUID,
+            "roles": array(TEXT),
+            "username": TEXT,
+            "data": FREE,
+            "verified": BOOL,
+            "insertInstant": INSTANT,
+            "lastUpdateInstant": INSTANT,
+            "lastLoginInstant": INSTANT,
+        }
+    ),
+    "User": obj(
+        {
+            "id": UUID,
+            "tenantId": UUID,
+            "email": TEXT,
+            "username": TEXT,
+            "password": {**TEXT, "writeOnly": True},
+            "firstName": TEXT,
+            "middleName": TEXT,
+            "lastName": TEXT,
+            "fullName": TEXT,
+            "active": BOOL,
+            "verified": BOOL,
+            "expiry": INSTANT,
+            "data": FREE,
+            "registrations": array(ref("Registration")),
+            "insertInstant": INSTANT,
+            "lastUpdateInstant": INSTANT,
+            "lastLoginInstant": INSTANT,
+            "passwordLastUpdateInstant": INSTANT,
+        }
+    ),
+    "Role": obj(
+        {
+            "id": UUID,
+            "name": TEXT,
+            "description": TEXT,
+            "isDefault": BOOL,
+            "isSuperRole": BOOL,
+            "insertInstant": INSTANT,
+            "lastUpdateInstant": INSTANT,
+        }
+    ),
+    "JWTConfiguration": obj(
+        {
+            "enabled": BOOL,
+            "timeToLiveInSeconds": INT,
+            "refreshTokenTimeToLiveInMinutes": INT,
+            "refreshTokenExpirationPolicy": {
+                "type": "string",
+                "enum": ["Fixed", "SlidingWindow", "SlidingWindowWithMaximumLifetime"],
+            },
+            "refreshTokenUsagePolicy": {"type": "string", "enum": ["Reusable", "OneTimeUse"]},
+            "refreshTokenSlidingWindowConfiguration": obj({"maximumTimeToLiveInMinutes": INT}),
+            "refreshTokenOneTimeUseConfiguration": obj({"gracePeriodInSeconds": INT}),
+            "refreshTokenRevocationPolicy": obj(
+                {"onPasswordChanged": BOOL, "onLoginPrevented": BOOL, "onOneTimeTokenReuse": BOOL}
+            ),
+            "accessTokenKeyId": {**UUID, "nullable": True},
+            "idTokenKeyId": {**UUID, "nullable": True},
+        },
+        description="The tenant's, or an application's override (used when `enabled`).",
+    ),
+    "Application": obj(
+        {
+            "id": UUID,
+            "tenantId": UUID,
+            "name": TEXT,
+            "active": BOOL,
+            "roles": array(ref("Role")),
+            "jwtConfiguration": ref("JWTConfiguration"),
+            "loginConfiguration": obj(
+                {"generateRefreshTokens": BOOL, "allowTokenRefresh": BOOL, "requireAuthentication": BOOL}
+            ),
+            "insertInstant": INSTANT,
+            "lastUpdateInstant": INSTANT,
+        }
+    ),
+    "Tenant": obj(
+        {
+            "id": UUID,
+            "name": TEXT,
+            "issuer": TEXT,
+            "jwtConfiguration": ref("JWTConfiguration"),
+            "loginConfiguration": obj({"requireAuthentication": BOOL}),
+            "failedAuthenticationConfiguration": obj(
+                {
+                    "tooManyAttempts": INT,
+                    "resetCountInSeconds": INT,
+                    "actionDurationInSeconds": INT,
+                    "actionDuration": INT,
+                    "actionDurationUnit": {
+                        "type": "string",
+                        "enum": ["SECONDS", "MINUTES", "HOURS", "DAYS", "WEEKS"],
+                    },
+                }
+            ),
+            "insertInstant": INSTANT,
+            "lastUpdateInstant": INSTANT,
+        }
+    ),
+    "Key": obj(
+        {
+            "id": UUID,
+            "name": TEXT,
+            "algorithm": TEXT,
+            "type": {"type": "string", "enum": ["EC", "RSA", "HMAC", "OKP"]},
+            "kid": TEXT,
+            "tenantId": UUID,
+            "issuer": TEXT,
+            "length": INT,
+            "publicKey": TEXT,
+            "privateKey": {**TEXT, "writeOnly": True},
+            "secret": {**TEXT, "description": "HMAC only: answered once, by the request that generated it."},
+            "certificate": TEXT,
+            "hasPrivateKey": BOOL,
+            "use": TEXT,
+            "expirationInstant": INSTANT,
+            "insertInstant": INSTANT,
+            "lastUpdateInstant": INSTANT,
+        }
+    ),
+    "APIKey": obj(
+        {
+            "id": UUID,
+            "key": {**TEXT, "description": "The value: sent to create one, answered once, never again."},
+            "name": TEXT,
+            "prefix": TEXT,
+            "tenantId": UUID,
+            "keyManager": BOOL,
+            "metaData": obj({"attributes": obj({"description": TEXT})}),
+            "permissions": obj(
+                {"endpoints": {"type": "object", "additionalProperties": array(TEXT)}},
+                description="Endpoint → HTTP methods. Empty: every endpoint.",
+            ),
+            "expirationInstant": INSTANT,
+            "insertInstant": INSTANT,
+            "lastUpdateInstant": INSTANT,
+        }
+    ),
+    "RefreshToken": obj(
+        {
+            "id": UUID,
+            "applicationId": UUID,
+            "tenantId": UUID,
+            "userId": UUID,
+            "insertInstant": INSTANT,
+            "startInstant": INSTANT,
+            "expirationInstant": INSTANT,
+            "metaData": obj(
+                {
+                    "device": obj(
+                        {
+                            "name": TEXT,
+                            "description": TEXT,
+                            "type": TEXT,
+                            "lastAccessedAddress": TEXT,
+                            "lastAccessedInstant": INSTANT,
+                        }
+                    ),
+                    "scopes": array(TEXT),
+                    "data": FREE,
+                }
+            ),
+            "data": FREE,
+        },
+        description="FusionAuth's refresh-token object without `token`: only a digest of it is kept.",
+    ),
+    "Device": obj(
+        {
+            "metaData": obj({"device": obj({"name": TEXT, "description": TEXT, "type": TEXT})}),
+            "ipAddress": TEXT,
+        }
+    ),
+    "LoginRequest": obj(
+        {
+            "loginId": TEXT,
+            "password": {**TEXT, "format": "password"},
+            "applicationId": UUID,
+            "ipAddress": TEXT,
+            "noJWT": BOOL,
+            "loginIdTypes": array({"type": "string", "enum": ["email", "username"]}),
+            "metaData": obj({"device": obj({"name": TEXT, "description": TEXT, "type": TEXT})}),
+        },
+        ["loginId", "password"],
+    ),
+    "LoginResponse": obj(
+        {
+            "user": ref("User"),
+            "token": JWT,
+            "tokenExpirationInstant": INSTANT,
+            "refreshToken": TEXT,
+            "refreshTokenId": UUID,
+        },
+        ["user"],
+    ),
+    "TokenResponse": obj({"token": JWT, "refreshToken": TEXT, "refreshTokenId": UUID}, ["token"]),
+}
+
+
+def body(*members: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A request or response object whose members are the named components (`user` → User)."""
+    if schema is not None:
+        return schema
+    return obj({m: ref(m[0].upper() + m[1:]) for m in members})
+
+
+EMPTY_OK = OpenApiResponse(description="Done; empty body.")
+STATUS = obj({"status": {"type": "string", "enum": ["ok", "unavailable"]}}, ["status"])
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation: its FusionAuth SDK-style id, summary, request body, answers and parameters."""
+
+    operation_id: str
+    summary: str
+    request: dict[str, Any] | type[serializers.Serializer] | serializers.Serializer | None = None
+    ok: dict[str, Any] | OpenApiResponse | None = None
+    errors: tuple[int, ...] = (400, 401)
+    query: tuple[tuple[str, Any, str], ...] = ()
+    tag: str = ""
+    extra: dict[int, OpenApiResponse] = field(default_factory=dict)
+    # Set where the view checks a credential itself (the token it validates): replaces the
+    # requirements drf-spectacular derives from the authentication and permission classes.
+    security: tuple[dict[str, list[str]], ...] | None = None
+
+    def responses(self, path: str) -> dict[int, Any]:
+        answers: dict[int, Any] = {}
+        if isinstance(self.ok, OpenApiResponse):
+            answers[200] = self.ok
+        elif self.ok is not None:
+            answers[200] = OpenApiResponse(response=self.ok, description="OK")
+        else:
+            answers[200] = EMPTY_OK
+        answers.update(self.extra)
+        codes = set(self.errors)
+        if path.startswith("/api/") and path not in UNTENANTED:
+            # Anywhere the tenant header is read: 400 when it is not a UUID, 401 when a tenant-locked
+            # key names another tenant, 404 for objects outside the tenant it names.
+            codes |= {400, 401, 404}
+        for code in sorted(codes):
+            answers.setdefault(code, ERRORS[code])
+        return answers
+
+
+ERRORS: dict[int, OpenApiResponse] = {
+    400: OpenApiResponse(response=ref("Errors"), description="Invalid input: field and general errors."),
+    401: OpenApiResponse(description="No, a wrong or an unpermitted credential; empty body."),
+    404: OpenApiResponse(description="Not found (or not visible to the caller); empty body."),
+    409: OpenApiResponse(description="Locked out (too many failed logins); empty body."),
+    410: OpenApiResponse(description="The user has expired; empty body."),
+    423: OpenApiResponse(description="The user is deactivated; empty body."),
+    500: OpenApiResponse(response=ref("Errors"), description="Server error: one generic body."),
+}
+
+CRUD = (400, 401, 404)
+Q_HARD_DELETE = (("hardDelete", OpenApiTypes.BOOL, "Delete for good instead of deactivating."),)
+
+OPERATIONS: dict[tuple[str, str], Op] = {
+    # Probes
+    ("GET", "/api/status"): Op("retrieveStatus", "Readiness: 200 when the database answers, else 503.",
+                               ok=STATUS, errors=(), tag="Status",
+                               extra={503: OpenApiResponse(response=STATUS, description="Database down.")}),
+    ("GET", "/api/health/live"): Op("retrieveLiveness", "Liveness: 200 whenever the process answers.",
+                                    ok=STATUS, errors=(), tag="Status"),
+    # Login
+    ("POST", "/api/login"): Op(
+        "login", "Log a user in with a login id and password.", request=ref("LoginRequest"),
+        ok=ref("LoginResponse"), errors=(400, 401, 404, 409, 410, 423), tag="Login",
+        extra={202: OpenApiResponse(response=ref("LoginResponse"),
+                                    description="Logged in, but not registered for the application.")},
+    ),
+    ("PUT", "/api/login"): Op(
+        "loginPingWithRequest", "Record a login without a password.",
+        request=obj({"userId": UUID, "applicationId": UUID, "ipAddress": TEXT}, ["userId", "applicationId"]),
+        ok=ref("LoginResponse"), errors=(400, 401, 404, 409, 410, 423), tag="Login",
+    ),
+    ("PUT", "/api/login/{user_id}/{application_id}"): Op(
+        "loginPing", "Record a login without a password.", ok=ref("LoginResponse"),
+        errors=(400, 401, 404, 409, 410, 423), tag="Login",
+    ),
+    ("POST", "/api/logout"): Op(
+        "logout", "Revoke a refresh token (or all of the user's with global=true) and clear the cookies.",
+        request=obj({"global": BOOL, "refreshToken": TEXT}),
+        query=(("global", OpenApiTypes.BOOL, "Revoke every session of the token's user."),
+               ("refreshToken", OpenApiTypes.STR, "The token to revoke (wins over the cookie).")),
+        errors=(400, 401), tag="Login",
+    ),
+    # JWT
+    ("GET", "/api/jwt/validate"): Op(
+        "validateJWT", "Validate an access token (Bearer header or access_token cookie).",
+        ok=obj({"jwt": FREE, "tokenKind": TEXT}, ["jwt"]), errors=(401,), tag="JWT",
+        security=({BEARER_SCHEME: []},),
+    ),
+    ("GET", "/api/jwt/issue"): Op(
+        "issueJWT", "Issue an access token for another application from a user's access token.",
+        ok=ref("TokenResponse"), errors=(400, 401), tag="JWT",
+        query=(("applicationId", OpenApiTypes.UUID, "The application the new token is for."),
+               ("refreshToken", OpenApiTypes.STR, "A refresh token to exchange along.")),
+        extra={202: OpenApiResponse(response=ref("TokenResponse"),
+                                    description="Issued, but the user is not registered for it.")},
+    ),
+    ("POST", "/api/jwt/vend"): Op(
+        "vendJWT", "Sign arbitrary claims with a tenant key.",
+        request=obj({"claims": FREE, "keyId": UUID, "timeToLiveInSeconds": INT}),
+        ok=obj({"token": JWT}, ["token"]), tag="JWT",
+    ),
+    ("POST", "/api/jwt/reconcile"): Op(
+        "reconcileJWT", "Log in with a token from an external identity provider.",
+        request=obj({"applicationId": UUID, "identityProviderId": UUID, "data": obj({"token": TEXT}),
+                     "encodedJWT": TEXT, "ipAddress": TEXT}, ["applicationId", "identityProviderId"]),
+        ok=ref("LoginResponse"), errors=(400, 401, 404, 409, 410, 423), tag="JWT",
+    ),
+    ("POST", "/api/jwt/refresh"): Op(
+        "exchangeRefreshTokenForJWT", "Exchange a refresh token (body or cookie) for a new access token.",
+        request=obj({"refreshToken": TEXT, "token": TEXT, "timeToLiveInSeconds": INT}),
+        ok=ref("TokenResponse"), errors=(400, 401), tag="Refresh tokens",
+    ),
+    ("GET", "/api/jwt/refresh"): Op(
+        "retrieveRefreshTokens", "A user's sessions, newest first (values are never shown).",
+        ok=obj({"refreshTokens": array(ref("RefreshToken"))}), errors=CRUD, tag="Refresh tokens",
+        query=(("userId", OpenApiTypes.UUID, "The user whose sessions to list."),),
+    ),
+    ("DELETE", "/api/jwt/refresh"): Op(
+        "revokeRefreshTokens", "Revoke by token, user, application or user and application.",
+        request=obj({"token": TEXT, "userId": UUID, "applicationId": UUID}),
+        query=(("token", OpenApiTypes.STR, "A refresh-token value."),
+               ("userId", OpenApiTypes.UUID, "Every session of this user."),
+               ("applicationId", OpenApiTypes.UUID, "Every session for this application.")),
+        errors=CRUD, tag="Refresh tokens",
+    ),
+    ("GET", "/api/jwt/refresh/{id}"): Op("retrieveRefreshTokenById", "One session.",
+                                         ok=obj({"refreshToken": ref("RefreshToken")}), errors=CRUD,
+                                         tag="Refresh tokens"),
+    ("DELETE", "/api/jwt/refresh/{id}"): Op("revokeRefreshTokenById", "Revoke one session.", errors=CRUD,
+                                            tag="Refresh tokens"),
+    # Public keys
+    ("GET", "/api/jwt/public-key"): Op(
+        "retrieveJWTPublicKeys", "Public keys (PEM) by kid, of an application, or all.",
+        ok=obj({"publicKey": TEXT, "publicKeys": {"type": "object", "additionalProperties": TEXT}}),
+        errors=(404,), tag="Keys",
+        query=(("kid", OpenApiTypes.STR, "One key's id."),
+               ("applicationId", OpenApiTypes.UUID, "The keys that verify this application's tokens.")),
+    ),
+    ("GET", "/.well-known/jwks.json"): Op(
+        "retrieveJsonWebKeySet", "Every published public key as a JWK set.",
+        ok=obj({"keys": array(FREE)}, ["keys"]), errors=(), tag="Keys",
+    ),
+    ("GET", "/{tenant_id}/.well-known/jwks.json"): Op(
+        "retrieveTenantJsonWebKeySet", "A tenant's published public keys as a JWK set.",
+        ok=obj({"keys": array(FREE)}, ["keys"]), errors=(404,), tag="Keys",
+    ),
+    ("GET", "/.well-known/openid-configuration"): Op(
+        "retrieveOpenIdConfiguration", "OpenID discovery for the default tenant (or the header's).",
+        ok=obj({"issuer": TEXT, "jwks_uri": TEXT}, ["issuer"]), errors=(400, 404), tag="Keys",
+    ),
+    ("GET", "/{tenant_id}/.well-known/openid-configuration"): Op(
+        "retrieveTenantOpenIdConfiguration", "OpenID discovery for a tenant.",
+        ok=obj({"issuer": TEXT, "jwks_uri": TEXT}, ["issuer"]), errors=(404,), tag="Keys",
+    ),
+    # Key API
+    ("GET", "/api/key"): Op("retrieveKeys", "Every signing and verification key.",
+                            ok=obj({"keys": array(ref("Key"))}), errors=(401,), tag="Keys"),
+    ("GET", "/api/key/{id}"): Op("retrieveKey", "One key.", ok=body("key"), errors=CRUD, tag="Keys"),
+    ("PUT", "/api/key/{id}"): Op("updateKey", "Rename a key.", request=obj({"key": obj({"name": TEXT})}),
+                                 ok=body("key"), errors=CRUD, tag="Keys"),
+    ("DELETE", "/api/key/{id}"): Op("deleteKey", "Delete a key no tenant or application uses.",
+                                    errors=CRUD, tag="Keys"),
+    ("POST", "/api/key/generate"): Op("generateKey", "Generate a key (an HMAC secret is answered once).",
+                                      request=body("key"), ok=body("key"), tag="Keys"),
+    ("POST", "/api/key/generate/{id}"): Op("generateKeyWithId", "Generate a key with the given id.",
+                                           request=body("key"), ok=body("key"), tag="Keys"),
+    ("POST", "/api/key/import"): Op("importKey", "Import a key (PEM, certificate or HMAC secret).",
+                                    request=body("key"), ok=body("key"), tag="Keys"),
+    ("POST", "/api/key/import/{id}"): Op("importKeyWithId", "Import a key with the given id.",
+                                         request=body("key"), ok=body("key"), tag="Keys"),
+    ("GET", "/api/key/search"): Op("searchKeys", "Search keys by name, algorithm or type.",
+                                   ok=obj({"keys": array(ref("Key")), "total": INT}), tag="Keys",
+                                   query=(("name", OpenApiTypes.STR, "Name contains."),
+                                          ("algorithm", OpenApiTypes.STR, "Algorithm."),
+                                          ("type", OpenApiTypes.STR, "Key type."))),
+    ("POST", "/api/key/search"): Op(
+        "searchKeysWithRequest", "Search keys by name, algorithm or type.",
+        request=obj({"search": obj({"name": TEXT, "algorithm": TEXT, "type": TEXT,
+                                    "numberOfResults": INT, "startRow": INT})}),
+        ok=obj({"keys": array(ref("Key")), "total": INT}), tag="Keys",
+    ),
+    # Tenants
+    ("GET", "/api/tenant"): Op("retrieveTenants", "Every tenant the caller sees.",
+                               ok=obj({"tenants": array(ref("Tenant"))}), errors=(401,), tag="Tenants"),
+    ("POST", "/api/tenant"): Op("createTenant", "Create a tenant.", request=body("tenant"),
+                                ok=body("tenant"), tag="Tenants"),
+    ("GET", "/api/tenant/{id}"): Op("retrieveTenant", "One tenant.", ok=body("tenant"), errors=CRUD,
+                                    tag="Tenants"),
+    ("POST", "/api/tenant/{id}"): Op("createTenantWithId", "Create a tenant with the given id.",
+                                     request=body("tenant"), ok=body("tenant"), tag="Tenants"),
+    ("PUT", "/api/tenant/{id}"): Op("updateTenant", "Change a tenant (only what is sent).",
+                                    request=body("tenant"), ok=body("tenant"), errors=CRUD, tag="Tenants"),
+    ("PATCH", "/api/tenant/{id}"): Op("patchTenant", "Change a tenant (only what is sent).",
+                                      request=body("tenant"), ok=body("tenant"), errors=CRUD, tag="Tenants"),
+    ("DELETE", "/api/tenant/{id}"): Op("deleteTenant", "Delete a tenant (never the default one).",
+                                       errors=(*CRUD, 409), tag="Tenants",
+                                       extra={409: OpenApiResponse(response=ref("Errors"),
+                                                                   description="The tenant is in use.")}),
+    # Applications
+    ("GET", "/api/application"): Op("retrieveApplications", "Every application the caller sees.",
+                                    ok=obj({"applications": array(ref("Application"))}), errors=(401,),
+                                    tag="Applications"),
+    ("POST", "/api/application"): Op("createApplication", "Create an application (with roles).",
+                                     request=obj({"application": ref("Application")}),
+                                     ok=body("application"), tag="Applications"),
+    ("GET", "/api/application/{id}"): Op("retrieveApplication", "One application.", ok=body("application"),
+                                         errors=CRUD, tag="Applications"),
+    ("POST", "/api/application/{id}"): Op("createApplicationWithId", "Create an application with an id.",
+                                          request=body("application"), ok=body("application"),
+                                          tag="Applications"),
+    ("PUT", "/api/application/{id}"): Op("updateApplication", "Change an application (only what is sent).",
+                                         request=body("application"), ok=body("application"), errors=CRUD,
+                                         tag="Applications"),
+    ("PATCH", "/api/application/{id}"): Op("patchApplication", "Change an application (only what is sent).",
+                                           request=body("application"), ok=body("application"),
+                                           errors=CRUD, tag="Applications"),
+    ("DELETE", "/api/application/{id}"): Op("deleteApplication", "Deactivate an application.",
+                                            errors=CRUD, query=Q_HARD_DELETE, tag="Applications"),
+    ("POST", "/api/application/{id}/role"): Op("createApplicationRole", "Add a role.", request=body("role"),
+                                               ok=body("role"), errors=CRUD, tag="Applications"),
+    ("POST", "/api/application/{id}/role/{role_id}"): Op(
+        "createApplicationRoleWithId", "Add a role with the given id.", request=body("role"),
+        ok=body("role"), errors=CRUD, tag="Applications"),
+    ("PUT", "/api/application/{id}/role/{role_id}"): Op(
+        "updateApplicationRole", "Change a role (registrations follow a rename).", request=body("role"),
+        ok=body("role"), errors=CRUD, tag="Applications"),
+    ("PATCH", "/api/application/{id}/role/{role_id}"): Op(
+        "patchApplicationRole", "Change a role (registrations follow a rename).", request=body("role"),
+        ok=body("role"), errors=CRUD, tag="Applications"),
+    ("DELETE", "/api/application/{id}/role/{role_id}"): Op(
+        "deleteApplicationRole", "Delete a role (and remove it from registrations).", errors=CRUD,
+        tag="Applications"),
+    # Users
+    ("GET", "/api/user"): Op("retrieveUserByLoginId", "Find a user by email, username or login id.",
+                             ok=body("user"), errors=CRUD, tag="Users",
+                             query=(("email", OpenApiTypes.STR, "Email."),
+                                    ("username", OpenApiTypes.STR, "Username."),
+                                    ("loginId", OpenApiTypes.STR, "Email or username."))),
+    ("POST", "/api/user"): Op("createUser", "Create a user.", request=body("user"), ok=body("user"),
+                              tag="Users"),
+    ("GET", "/api/user/{id}"): Op("retrieveUser", "One user with registrations.", ok=body("user"),
+                                  errors=CRUD, tag="Users"),
+    ("POST", "/api/user/{id}"): Op("createUserWithId", "Create a user with the given id.",
+                                   request=body("user"), ok=body("user"), tag="Users"),
+    ("PUT", "/api/user/{id}"): Op("updateUser", "Change a user (only what is sent).", request=body("user"),
+                                  ok=body("user"), errors=CRUD, tag="Users"),
+    ("PATCH", "/api/user/{id}"): Op("patchUser", "Change a user (only what is sent).", request=body("user"),
+                                    ok=body("user"), errors=CRUD, tag="Users"),
+    ("DELETE", "/api/user/{id}"): Op("deleteUser", "Deactivate a user (hardDelete: delete for good).",
+                                     errors=CRUD, query=Q_HARD_DELETE, tag="Users"),
+    ("POST", "/api/user/registration"): Op(
+        "register", "Create a user and register them, in one transaction.",
+        request=obj({"user": ref("User"), "registration": ref("Registration")}),
+        ok=obj({"user": ref("User"), "registration": ref("Registration")}), errors=CRUD, tag="Users"),
+    ("POST", "/api/user/registration/{user_id}"): Op(
+        "registerExistingUser", "Register an existing user (or create them with the given id).",
+        request=obj({"user": ref("User"), "registration": ref("Registration")}),
+        ok=obj({"user": ref("User"), "registration": ref("Registration")}), errors=CRUD, tag="Users"),
+    ("PUT", "/api/user/registration/{user_id}"): Op(
+        "updateRegistration", "Change a registration (application in the body).",
+        request=body("registration"), ok=body("registration"), errors=CRUD, tag="Users"),
+    ("PATCH", "/api/user/registration/{user_id}"): Op(
+        "patchRegistration", "Change a registration (application in the body).",
+        request=body("registration"), ok=body("registration"), errors=CRUD, tag="Users"),
+    ("GET", "/api/user/registration/{user_id}/{application_id}"): Op(
+        "retrieveRegistration", "One registration.", ok=body("registration"), errors=CRUD, tag="Users"),
+    ("PUT", "/api/user/registration/{user_id}/{application_id}"): Op(
+        "updateRegistrationForApplication", "Change a registration.", request=body("registration"),
+        ok=body("registration"), errors=CRUD, tag="Users"),
+    ("PATCH", "/api/user/registration/{user_id}/{application_id}"): Op(
+        "patchRegistrationForApplication", "Change a registration.", request=body("registration"),
+        ok=body("registration"), errors=CRUD, tag="Users"),
+    ("DELETE", "/api/user/registration/{user_id}/{application_id}"): Op(
+        "deleteRegistration", "Remove a registration (and end its sessions).", errors=CRUD, tag="Users"),
+    ("POST", "/api/user/change-password"): Op(
+        "changePasswordByIdentity", "Change a password with the current one.",
+        request=obj({"loginId": TEXT, "currentPassword": {**TEXT, "format": "password"},
+                     "password": {**TEXT, "format": "password"}, "applicationId": UUID},
+                    ["loginId", "currentPassword", "password"]),
+        errors=(400, 401, 404), tag="Users"),
+    ("POST", "/api/user/change-password/{change_password_id}"): Op(
+        "changePassword", "Change a password with a change-password id (not part of this service: 404).",
+        request=FREE, errors=(404,), tag="Users"),
+    ("POST", "/api/user/import"): Op(
+        "importUsers", "Import users with their password hashes and registrations, all or nothing.",
+        request=ImportRequestSerializer, errors=(400, 401), tag="Users"),
+    ("GET", "/api/user/search"): Op(
+        "searchUsers", "Search users by queryString or ids, paged.",
+        ok=obj({"users": array(ref("User")), "total": INT}), tag="Users",
+        query=(("queryString", OpenApiTypes.STR, "Terms every match contains; `*` for everyone."),
+               ("ids", OpenApiTypes.UUID, "User ids (repeat the parameter)."),
+               ("numberOfResults", OpenApiTypes.INT, "Page size (default 25)."),
+               ("startRow", OpenApiTypes.INT, "Offset of the page."))),
+    ("POST", "/api/user/search"): Op(
+        "searchUsersByQuery", "Search users by queryString or ids, paged and sorted.",
+        request=SearchRequestSerializer, ok=obj({"users": array(ref("User")), "total": INT}),
+        tag="Users"),
+    # API keys
+    ("POST", "/api/api-key"): Op("createAPIKey", "Create an API key (key managers only).",
+                                 request=obj({"apiKey": ref("APIKey")}), ok=obj({"apiKey": ref("APIKey")}),
+                                 tag="API keys"),
+    ("POST", "/api/api-key/{id}"): Op("createAPIKeyWithId", "Create an API key with the given id.",
+                                      request=obj({"apiKey": ref("APIKey")}),
+                                      ok=obj({"apiKey": ref("APIKey")}), tag="API keys"),
+    ("GET", "/api/api-key/{id}"): Op("retrieveAPIKey", "One API key (never its value).",
+                                     ok=obj({"apiKey": ref("APIKey")}), errors=CRUD, tag="API keys"),
+    ("PUT", "/api/api-key/{id}"): Op("updateAPIKey", "Change an API key within the caller's reach.",
+                                     request=obj({"apiKey": ref("APIKey")}),
+                                     ok=obj({"apiKey": ref("APIKey")}), errors=CRUD, tag="API keys"),
+    ("PATCH", "/api/api-key/{id}"): Op("patchAPIKey", "Change an API key within the caller's reach.",
+                                       request=obj({"apiKey": ref("APIKey")}),
+                                       ok=obj({"apiKey": ref("APIKey")}), errors=CRUD, tag="API keys"),
+    ("DELETE", "/api/api-key/{id}"): Op("deleteAPIKey", "Delete an API key within the caller's reach.",
+                                        errors=CRUD, tag="API keys"),
+}  # fmt: skip
+
+
+def envelope(name: str, **members: serializers.Field) -> serializers.Serializer:
+    """A request body `{member: {...}}` made of the serializers the views parse with."""
+    return inline_serializer(name=name, fields=members)
+
+
+# Request bodies the views parse with DRF serializers (identity/serializers/) are described by those
+# serializers, so the document follows the code; the responses stay the components above, which
+# schemathesis checks against live answers.
+_TENANT = envelope("TenantBody", tenant=TenantSerializer())
+_APPLICATION = envelope(
+    "ApplicationBody",
+    application=ApplicationCreateSerializer(),
+    roles=RoleSerializer(many=True, required=False),
+)
+_APPLICATION_UPDATE = envelope("ApplicationUpdateBody", application=ApplicationSerializer())
+_ROLE = envelope("RoleBody", role=RoleSerializer())
+_USER = envelope("UserBody", user=UserSerializer())
+_REGISTER = envelope(
+    "RegisterBody", user=UserSerializer(required=False), registration=RegistrationSerializer()
+)
+_REGISTRATION = envelope("RegistrationBody", registration=RegistrationSerializer())
+_API_KEY = envelope("APIKeyBody", apiKey=APIKeySerializer())
+_API_KEY_UPDATE = envelope("APIKeyUpdateBody", apiKey=APIKeyUpdateSerializer())
+SERIALIZED_REQUESTS: dict[tuple[str, str], Any] = {
+    ("POST", "/api/key/generate"): KeyGenerateRequest,
+    ("POST", "/api/key/generate/{id}"): KeyGenerateRequest,
+    ("POST", "/api/key/import"): KeyImportRequest,
+    ("POST", "/api/key/import/{id}"): KeyImportRequest,
+    ("PUT", "/api/key/{id}"): KeyUpdateRequest,
+    ("POST", "/api/key/search"): KeySearchRequest,
+    ("POST", "/api/tenant"): _TENANT,
+    ("POST", "/api/tenant/{id}"): _TENANT,
+    ("PUT", "/api/tenant/{id}"): _TENANT,
+    ("PATCH", "/api/tenant/{id}"): _TENANT,
+    ("POST", "/api/application"): _APPLICATION,
+    ("POST", "/api/application/{id}"): _APPLICATION,
+    ("PUT", "/api/application/{id}"): _APPLICATION_UPDATE,
+    ("PATCH", "/api/application/{id}"): _APPLICATION_UPDATE,
+    ("POST", "/api/application/{id}/role"): _ROLE,
+    ("POST", "/api/application/{id}/role/{role_id}"): _ROLE,
+    ("PUT", "/api/application/{id}/role/{role_id}"): _ROLE,
+    ("PATCH", "/api/application/{id}/role/{role_id}"): _ROLE,
+    ("POST", "/api/user"): _USER,
+    ("POST", "/api/user/{id}"): _USER,
+    ("PUT", "/api/user/{id}"): _USER,
+    ("PATCH", "/api/user/{id}"): _USER,
+    ("POST", "/api/user/registration"): _REGISTER,
+    ("POST", "/api/user/registration/{user_id}"): _REGISTER,
+    ("PUT", "/api/user/registration/{user_id}"): _REGISTRATION,
+    ("PATCH", "/api/user/registration/{user_id}"): _REGISTRATION,
+    ("PUT", "/api/user/registration/{user_id}/{application_id}"): _REGISTRATION,
+    ("PATCH", "/api/user/registration/{user_id}/{application_id}"): _REGISTRATION,
+    ("POST", "/api/user/change-password"): ChangePasswordSerializer,
+    ("POST", "/api/api-key"): _API_KEY,
+    ("POST", "/api/api-key/{id}"): _API_KEY,
+    ("PUT", "/api/api-key/{id}"): _API_KEY_UPDATE,
+    ("PATCH", "/api/api-key/{id}"): _API_KEY_UPDATE,
+}
+for _key, _request in SERIALIZED_REQUESTS.items():
+    OPERATIONS[_key] = replace(OPERATIONS[_key], request=_request)
+
+
+PATH_PARAMETERS = {
+    "id": "The object's id.",
+    "user_id": "The user's id.",
+    "application_id": "The application's id.",
+    "role_id": "The role's id.",
+    "tenant_id": "The tenant's id.",
+    "change_password_id": "A change-password id.",
+}
+
+UNTENANTED = ("/api/status", "/api/health/live")
+
+TENANT_HEADER_PARAMETER = OpenApiParameter(
+    "X-FusionAuth-TenantId",
+    OpenApiTypes.UUID,
+    OpenApiParameter.HEADER,
+    description="The tenant to act in (README: the tenant-header table).",
+)
+
+
+class IdentityAutoSchema(AutoSchema):
+    """Every operation is described by OPERATIONS, keyed by method and path. An endpoint missing
+    from it falls back to drf-spectacular's guessing, whose error fails tests/test_openapi.py."""
+
+    def _op(self) -> Op | None:
+        return OPERATIONS.get((self.method.upper(), self.path))
+
+    def _is_list_view(self, serializer: Any = None) -> bool:
+        # Our list answers are objects (`{"tenants": [...]}`), never bare arrays.
+        return False if self._op() is not None else super()._is_list_view(serializer)
+
+    def get_operation_id(self) -> str:
+        op = self._op()
+        return op.operation_id if op else super().get_operation_id()
+
+    def get_summary(self) -> str | None:
+        op = self._op()
+        return op.summary if op else super().get_summary()
+
+    def get_tags(self) -> list[str]:
+        op = self._op()
+        return [op.tag] if op and op.tag else super().get_tags()
+
+    def get_auth(self) -> list[Any]:
+        op = self._op()
+        auths = super().get_auth()
+        return list(op.security) if op is not None and op.security is not None else auths
+
+    def get_request_serializer(self) -> Any:
+        op = self._op()
+        if op is None:
+            return super().get_request_serializer()
+        if op.request is None or not isinstance(op.request, dict):
+            return op.request  # none, or the serializer the view validates the body with
+        # A mapping of media types (a bare schema dict would be read as one).
+        return {"application/json": op.request}
+
+    def get_response_serializers(self) -> Any:
+        op = self._op()
+        return op.responses(self.path) if op else super().get_response_serializers()
+
+    def get_override_parameters(self) -> list[Any]:
+        op = self._op()
+        parameters = list(super().get_override_parameters())
+        for name in re.findall(r"{(\w+)}", self.path):
+            parameters.append(
+                OpenApiParameter(
+                    name, OpenApiTypes.UUID, OpenApiParameter.PATH, description=PATH_PARAMETERS.get(name, "")
+                )
+            )
+        if op is not None:
+            parameters += [
+                OpenApiParameter(name, kind, OpenApiParameter.QUERY, description=text)
+                for name, kind, text in op.query
+            ]
+        if self.path.startswith("/api/") and self.path not in UNTENANTED:
+            parameters.append(TENANT_HEADER_PARAMETER)
+        return parameters
+
+
+class InstantField(OpenApiSerializerFieldExtension):
+    """Epoch-millisecond instants (identity.serializers.common.Instant; null clears)."""
+
+    target_class = "identity.serializers.common.Instant"
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        return {**INSTANT, "nullable": True}
+
+
+class ImportInstantField(InstantField):
+    """The user import's own instant field."""
+
+    target_class = "identity.serializers.user_import._Instant"
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        return dict(INSTANT)
+
+
+class EndpointPermissionsField(OpenApiSerializerFieldExtension):
+    """An API key's `permissions`: `{"endpoints": {"/api/user": ["GET", ...]}}`."""
+
+    target_class = "identity.serializers.api_keys.EndpointPermissions"
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        return obj(
+            {"endpoints": {"type": "object", "additionalProperties": array(TEXT)}},
+            description="Endpoint → HTTP methods. Empty: every endpoint.",
+        )
+
+
+# Routes that exist only to answer 404 for FusionAuth paths this service does not serve.
+UNDOCUMENTED_VIEWS = {"UnservedUserApi"}
+
+
+def preprocess(endpoints: list[tuple[str, str, str, Any]]) -> list[tuple[str, str, str, Any]]:
+    """drf-spectacular PREPROCESSING_HOOKS: leave out the routes that serve nothing."""
+    return [
+        e for e in endpoints if getattr(getattr(e[3], "cls", None), "__name__", "") not in UNDOCUMENTED_VIEWS
+    ]
+
+
+def mock_request(method: str, path: str, view: Any, original_request: Any, **kwargs: Any) -> Request:
+    """drf-spectacular's mock request, with `view.request` set first as Django's `View.setup()` does
+    for a real request: views choose their authenticators by the request's method."""
+    view.request = APIRequestFactory().generic(method, path)
+    return build_mock_request(method, path, view, original_request, **kwargs)
+
+
+def postprocess(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """Whole-document additions (drf-spectacular POSTPROCESSING_HOOKS): the shared shapes."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in COMPONENTS.items():
+        schemas.setdefault(name, schema)
+    return result

@@ -1,0 +1,95 @@
+"""The admin console and the API docs in Chromium, with DEBUG off under gunicorn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import screenshot
+from tests.factories import DEFAULT_PASSWORD, TenantFactory
+from tests.live import world_login
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _sign_in(page: Any, email: str) -> None:
+    page.goto("/admin/login/")
+    page.fill("input[name=username]", email)
+    page.fill("input[name=password]", DEFAULT_PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/")
+
+
+def test_admin_login_page_is_styled(page: Any) -> None:
+    stylesheets: list[tuple[str, int]] = []
+    page.on("response", lambda r: stylesheets.append((r.url, r.status)) if r.url.endswith(".css") else None)
+    page.goto("/admin/login/")
+    assert any("/static/admin/css/base." in url and status == 200 for url, status in stylesheets), stylesheets
+    assert all(status == 200 for _, status in stylesheets), stylesheets
+    # base.css gives the header its colours and the login box a width; unstyled, neither is set.
+    header_bg = page.eval_on_selector("#header", "e => getComputedStyle(e).backgroundColor")
+    assert header_bg not in ("rgba(0, 0, 0, 0)", "transparent"), header_bg
+    width = page.eval_on_selector("#container", "e => e.getBoundingClientRect().width")
+    assert width < 600, width  # login.css narrows the box
+    screenshot(page, "admin-login")
+    assert page.foreign_requests == []
+
+
+def test_an_operator_signs_in_and_opens_the_tenant_list(page: Any, staff_user: Any) -> None:
+    TenantFactory(name="Browser tenant")
+    _sign_in(page, staff_user.email)
+    screenshot(page, "admin-index")
+    page.goto("/admin/identity/tenant/")
+    expect(page.locator("#result_list")).to_be_visible()
+    expect(page.get_by_role("link", name="Browser tenant")).to_be_visible()
+    screenshot(page, "admin-tenants")
+    assert page.foreign_requests == []
+
+
+def test_a_wrong_password_keeps_the_operator_out(page: Any, staff_user: Any) -> None:
+    page.goto("/admin/login/")
+    page.fill("input[name=username]", staff_user.email)
+    page.fill("input[name=password]", "not-the-password")
+    page.click("input[type=submit]")
+    expect(page.locator(".errornote")).to_be_visible()
+    page.goto("/admin/identity/tenant/")
+    assert "/admin/login/" in page.url
+
+
+def test_swagger_ui_renders_the_document_offline(page: Any) -> None:
+    page.goto("/api/docs/")
+    page.wait_for_selector(".swagger-ui .info .title")
+    assert "identity" in page.inner_text(".swagger-ui .info .title")
+    page.wait_for_selector(".opblock-summary-path")
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert any("/api/login" in p for p in paths), paths[:10]
+    expect(page.locator(".btn.authorize")).to_be_visible()  # the security schemes are declared
+    screenshot(page, "api-docs")
+    assert page.foreign_requests == []
+
+
+def test_an_operator_revokes_a_users_session_and_the_refresh_fails(
+    page: Any, staff_user: Any, world: Any
+) -> None:
+    server = page.server
+    login = world_login(server, world)
+    assert login.status == 200, server.log_tail()
+    refresh = login.json()["refreshToken"]
+    assert server.request("POST", "/api/jwt/refresh", json_body={"refreshToken": refresh}).status == 200
+
+    _sign_in(page, staff_user.email)
+    page.goto(f"/admin/identity/refreshtoken/?q={world.user.email}")
+    rows = page.locator("#result_list tbody tr")
+    expect(rows).to_have_count(1)
+    rows.first.locator("input.action-select").check()
+    page.select_option("select[name=action]", "revoke_selected")
+    page.click("button[name=index]")
+    expect(page.locator("ul.messagelist")).to_be_visible()
+    screenshot(page, "admin-refresh-token-revoked")
+
+    answer = server.request("POST", "/api/jwt/refresh", json_body={"refreshToken": refresh})
+    assert answer.status == 400, answer.body
+    assert answer.json()["fieldErrors"]["refreshToken"][0]["code"] == "[invalid]refreshToken"
+    assert page.foreign_requests == []
