@@ -50,6 +50,12 @@ def _signing_key(*, tenant: Tenant, application: Application | None, now: dateti
     return key
 
 
+def access_token_signing_key(*, tenant: Tenant, application: Application | None, now: datetime) -> LoadedKey:
+    """The key that signs access tokens for the application (or tenant) now: also the signer of
+    OAuth client-credentials tokens (identity.services.oauth)."""
+    return _signing_key(tenant=tenant, application=application, now=now)
+
+
 def access_token_issue(
     *,
     user: User,
