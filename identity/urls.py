@@ -5,6 +5,7 @@ from django.urls import URLPattern, URLResolver, path, re_path
 from identity.views.jwt import JWTViewSet
 from identity.views.keys import KeyViewSet
 from identity.views.login import LoginApi, LoginPingApi, LogoutApi
+from identity.views.oauth import AuthorizationServerMetadataApi, IntrospectApi, RevokeApi, TokenApi
 from identity.views.refresh_tokens import RefreshTokenViewSet
 from identity.views.tenants import ApplicationViewSet, TenantViewSet
 from identity.views.user_import import UnservedUserApi, UserImportApi, UserSearchApi
@@ -98,5 +99,19 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "<uuid:tenant_id>/.well-known/openid-configuration",
         OpenIDConfigurationApi.as_view(),
         name="tenant-openid-configuration",
+    ),
+    path("oauth2/token", TokenApi.as_view(), name="oauth2-token"),
+    path("connect/token", TokenApi.as_view(), name="connect-token"),
+    path("oauth2/introspect", IntrospectApi.as_view(), name="oauth2-introspect"),
+    path("oauth2/revoke", RevokeApi.as_view(), name="oauth2-revoke"),
+    path(
+        ".well-known/oauth-authorization-server",
+        AuthorizationServerMetadataApi.as_view(),
+        name="oauth-authorization-server",
+    ),
+    path(
+        "<uuid:tenant_id>/.well-known/oauth-authorization-server",
+        AuthorizationServerMetadataApi.as_view(),
+        name="tenant-oauth-authorization-server",
     ),
 ]
