@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from identity.caller import Caller
@@ -43,6 +43,7 @@ from identity.services.refresh_tokens import (
     refresh_token_find,
     refresh_tokens_revoke_family,
 )
+from identity.services.revocations import token_revoke
 from identity.signing import COMPACT_JWS, MAX_TOKEN_BYTES, TokenKind, sign
 from identity.validators import SCOPE_TOKEN
 
@@ -288,7 +289,13 @@ def oauth_token_revoke(
 
 
 def _access_token_revoke(validated: ValidatedToken, *, client: AuthenticatedClient) -> None:
-    raise NotImplementedError  # wired to identity.revocations.token_revoke once it lands on main
+    """Deny the token's `jti` until it expires; every process refuses it within a second."""
+    token_revoke(
+        jti=str(validated.claims["jti"]),
+        tenant=client.tenant,
+        expires_at=datetime.fromtimestamp(int(validated.claims["exp"]), tz=UTC),
+        kind="oauth_access_token" if validated.kind == TokenKind.CLIENT else "access_token",
+    )
 
 
 # What the metadata documents advertise: exactly what is served.
