@@ -21,6 +21,11 @@ from identity.exceptions import NotFound
 from identity.key_store import KeySnapshot, key_snapshot
 from identity.models import Application, KeyAlgorithm, Tenant
 from identity.selectors import tenant_get_default
+from identity.services.oauth import (
+    ASSERTION_SIGNING_ALGORITHMS,
+    GRANT_TYPES_SUPPORTED,
+    TOKEN_ENDPOINT_AUTH_METHODS,
+)
 from identity.signing import LoadedKey, public_jwk_members, public_pem
 from identity.views.common import query_uuid
 
@@ -145,8 +150,14 @@ class OpenIDConfigurationApi(APIView):
         for field, name in (
             ("token_endpoint", "identity:oauth2-token"),
             ("userinfo_endpoint", "identity:userinfo"),
+            ("introspection_endpoint", "identity:oauth2-introspect"),
+            ("revocation_endpoint", "identity:oauth2-revoke"),
         ):
             url = _absolute(request, name)
             if url is not None:
                 body[field] = url
+        if "token_endpoint" in body:  # the OAuth2 side (identity.services.oauth) says what it serves
+            body["grant_types_supported"] = list(GRANT_TYPES_SUPPORTED)
+            body["token_endpoint_auth_methods_supported"] = list(TOKEN_ENDPOINT_AUTH_METHODS)
+            body["token_endpoint_auth_signing_alg_values_supported"] = list(ASSERTION_SIGNING_ALGORITHMS)
         return _cached(body)
