@@ -65,3 +65,28 @@ def test_rotate_client_secret_refusals_change_nothing(args) -> None:
     with pytest.raises(CommandError):
         call_command("rotate_client_secret", "--tenant", tenant.name, *args, stdout=io.StringIO())
     assert list(OAuthConfiguration.objects.values()) == before
+
+
+@pytest.mark.django_db
+def test_create_application_oauth_prints_the_secret_once() -> None:
+    tenant = TenantFactory()
+    out = io.StringIO()
+    args = ["--tenant", tenant.name, "--name", "Backend", "--oauth", "--scopes", "read,write", "--json"]
+    call_command("create_application", *args, stdout=out)
+    data = json.loads(out.getvalue())
+    oauth = data["oauthConfiguration"]
+    stored = OAuthConfiguration.objects.get(pk=data["id"])
+    assert oauth["clientId"] == data["id"] and stored.scopes == ["read", "write"]
+    assert authenticates(stored.application, oauth["clientSecret"])
+    assert oauth["clientSecret"] not in str(stored.__dict__)
+
+
+@pytest.mark.django_db
+def test_create_application_oauth_with_bad_scopes_leaves_nothing() -> None:
+    tenant = TenantFactory()
+    with pytest.raises(CommandError):
+        call_command(
+            "create_application", "--tenant", tenant.name, "--name", "Backend", "--oauth", "--scopes", 'a"b',
+            stdout=io.StringIO(),
+        )  # fmt: skip
+    assert not tenant.applications.exists()
