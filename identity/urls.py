@@ -5,7 +5,13 @@ from django.urls import URLPattern, URLResolver, path, re_path
 from identity.views.jwt import JWTViewSet
 from identity.views.keys import KeyViewSet
 from identity.views.login import LoginApi, LoginPingApi, LogoutApi
-from identity.views.oauth import AuthorizationServerMetadataApi, IntrospectApi, RevokeApi, TokenApi
+from identity.views.oauth import (
+    AuthorizationServerMetadataApi,
+    ClientSecretApi,
+    IntrospectApi,
+    RevokeApi,
+    TokenApi,
+)
 from identity.views.refresh_tokens import RefreshTokenViewSet
 from identity.views.tenants import ApplicationViewSet, TenantViewSet
 from identity.views.user_import import UnservedUserApi, UserImportApi, UserSearchApi
@@ -60,6 +66,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/application", applications, name="applications"),
     path("api/application/<str:pk>/role", roles, name="application-roles"),
     path("api/application/<str:pk>/role/<str:role_id>", role, name="application-role"),
+    path(
+        "api/application/<str:pk>/oauth-configuration/client-secret",
+        ClientSecretApi.as_view(),
+        name="application-client-secret",
+    ),
     path("api/application/<str:pk>", application, name="application"),
     path("api/user/registration", registrations, name="registrations"),
     path("api/user/registration/<str:user_id>", user_registrations, name="user-registrations"),

@@ -17,15 +17,18 @@ from urllib.parse import parse_qsl, unquote_plus
 
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from identity.authentication import AnonymousCaller, APIKeyAuthentication, caller_of
+from identity.authentication import AnonymousCaller, APIKeyAuthentication, HasAPIKey, caller_of
 from identity.exception_handler import NO_STORE
 from identity.exceptions import NotFound, OAuthInvalidClient, OAuthInvalidRequest
-from identity.models import Tenant
+from identity.models import Application, Tenant
 from identity.selectors import tenant_get_default
 from identity.services.oauth import (
     ASSERTION_SIGNING_ALGORITHMS,
@@ -35,8 +38,9 @@ from identity.services.oauth import (
     oauth_token_introspect,
     oauth_token_revoke,
 )
-from identity.services.oauth_clients import ClientCredentials
+from identity.services.oauth_clients import MAX_OVERLAP_SECONDS, ClientCredentials, oauth_client_secret_rotate
 from identity.signing import MAX_TOKEN_BYTES
+from identity.views.common import parse, path_uuid
 from identity.views.login import client_address
 
 FORM = "application/x-www-form-urlencoded"
@@ -188,3 +192,24 @@ class AuthorizationServerMetadataApi(APIView):
         response = Response(body)
         response["Cache-Control"] = "public, max-age=60"
         return response
+
+
+class SecretRotationSerializer(serializers.Serializer):
+    overlapSeconds = serializers.IntegerField(
+        required=False, default=0, min_value=0, max_value=MAX_OVERLAP_SECONDS
+    )
+
+
+@method_decorator(never_cache, name="dispatch")
+class ClientSecretApi(APIView):
+    """`POST /api/application/{id}/oauth-configuration/client-secret` (API key): a new client secret,
+    answered once; `{"overlapSeconds": N}` keeps the previous one working N more seconds."""
+
+    authentication_classes = [APIKeyAuthentication]
+    permission_classes = [HasAPIKey]
+
+    def post(self, request: Request, pk: str) -> Response:
+        data = parse(SecretRotationSerializer, request.data if isinstance(request.data, dict) else {})
+        application = caller_of(request).visible(Application.objects.filter(pk=path_uuid(pk)).first())
+        secret = oauth_client_secret_rotate(application=application, overlap_seconds=data["overlapSeconds"])
+        return Response({"oauthConfiguration": {"clientId": str(application.pk), "clientSecret": secret}})
