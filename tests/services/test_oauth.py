@@ -271,3 +271,70 @@ def test_refresh_grant_uses_the_refresh_exchange_and_checks_the_client(world) ->
             audiences=AUD,
             now=now,
         )
+
+
+def test_refresh_grant_keeps_one_time_use_reuse_detection(world) -> None:
+    from identity.models import RefreshToken, UsagePolicy
+    from identity.services.applications import application_update
+    from identity.services.refresh_tokens import refresh_token_create
+
+    application_update(
+        application=world.application, jwt_enabled=True, refresh_token_usage_policy=UsagePolicy.ONE_TIME_USE
+    )
+    secret = oauth_client_configure(
+        application=world.application, enabled_grants=["refresh_token"]
+    ).client_secret
+    issued = refresh_token_create(user=world.user, application=world.application)
+    grant = {"grant_type": "refresh_token", "refresh_token": issued.value}
+    now = timezone.now()
+    rotated = oauth_token_grant(
+        credentials=post(world.application, secret), params=grant, audiences=AUD, now=now
+    )
+    assert rotated.refresh_token != issued.value
+    with pytest.raises(OAuthInvalidGrant):  # the old value again: reuse
+        oauth_token_grant(credentials=post(world.application, secret), params=grant, audiences=AUD, now=now)
+    assert RefreshToken.objects.get(pk=issued.token.pk).revoked_at is not None  # the family is gone
+    with pytest.raises(OAuthInvalidGrant):
+        oauth_token_grant(
+            credentials=post(world.application, secret),
+            params={"grant_type": "refresh_token", "refresh_token": rotated.refresh_token},
+            audiences=AUD,
+            now=now,
+        )
+
+
+def test_public_client_may_refresh_with_its_id_alone_but_never_use_client_credentials(world) -> None:
+    from identity.services.refresh_tokens import refresh_token_create
+
+    oauth_client_configure(
+        application=world.application,
+        enabled_grants=["refresh_token", "client_credentials"],
+        client_authentication_policy="NotRequired",
+    )
+    issued = refresh_token_create(user=world.user, application=world.application)
+    public = ClientCredentials(client_id=str(world.application.pk))
+    answer = oauth_token_grant(
+        credentials=public,
+        params={"grant_type": "refresh_token", "refresh_token": issued.value},
+        audiences=AUD,
+        now=timezone.now(),
+    )
+    assert answer.access_token
+    with pytest.raises(OAuthInvalidClient):
+        oauth_token_grant(
+            credentials=public, params={"grant_type": "client_credentials"}, audiences=AUD, now=timezone.now()
+        )
+
+
+def test_refresh_grant_scope_may_narrow_never_widen(world) -> None:
+    from identity.services.refresh_tokens import refresh_token_create
+
+    secret = oauth_client_configure(
+        application=world.application, enabled_grants=["refresh_token"]
+    ).client_secret
+    issued = refresh_token_create(user=world.user, application=world.application, scopes=["a", "b"])
+    params = {"grant_type": "refresh_token", "refresh_token": issued.value, "scope": "a c"}
+    with pytest.raises(OAuthInvalidScope):
+        oauth_token_grant(
+            credentials=post(world.application, secret), params=params, audiences=AUD, now=timezone.now()
+        )
