@@ -1026,7 +1026,7 @@ def bench(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> None:
                     print(f"  profile of {name} ({profile}):\n{profile_summary(profile, args.profile_top)}")
                 if m.skipped:
                     break
-            if any(m.skipped for m in runs["ours"] + runs["peer"]):
+            if any(m.skipped and m.skipped != NO_PEER for m in runs["ours"] + runs["peer"]):
                 break
         if not runs["peer"]:
             runs["peer"].append(Measure(skipped="not measured: ours was skipped"))

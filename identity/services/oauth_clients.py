@@ -48,6 +48,7 @@ from identity.models import (
     SigningKey,
     Tenant,
 )
+from identity.services.oauth_client_sql import oauth_client_load
 from identity.signing import MAX_TOKEN_BYTES, LoadedKey, jwk_verifier, load_key, verify
 from identity.validators import oauth_configuration_validate
 
@@ -203,9 +204,7 @@ def _client(client_id: str | None) -> OAuthConfiguration | None:
         pk = uuid.UUID(str(client_id))
     except ValueError:
         return None
-    configuration = (
-        OAuthConfiguration.objects.select_related("application__tenant").filter(application_id=pk).first()
-    )
+    configuration = oauth_client_load(client_id=pk)
     if configuration is None or not configuration.application.active:
         return None
     return configuration
