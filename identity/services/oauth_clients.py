@@ -48,6 +48,7 @@ from identity.models import (
     SigningKey,
     Tenant,
 )
+from identity.services.applications import application_create, application_update
 from identity.services.oauth_client_sql import oauth_client_load
 from identity.signing import MAX_TOKEN_BYTES, LoadedKey, jwk_verifier, load_key, verify
 from identity.validators import oauth_configuration_validate
@@ -135,6 +136,26 @@ def oauth_client_configure(*, application: Application, **values: Any) -> Config
     if "assertion_keys" in values or creating:
         configuration.assertion_keys.set(merged["assertion_keys"])
     return ConfiguredClient(configuration=configuration, client_secret=secret)
+
+
+@transaction.atomic
+def oauth_application_create(
+    *, oauth: dict[str, Any] | None, **application: Any
+) -> tuple[Application, ConfiguredClient | None]:
+    """`application_create` and, with `oauth` (model field names, possibly empty), the application
+    as an OAuth client, in one transaction: a refused OAuth configuration leaves no application."""
+    created = application_create(**application)
+    return created, (oauth_client_configure(application=created, **oauth) if oauth is not None else None)
+
+
+@transaction.atomic
+def oauth_application_update(
+    *, application: Application, oauth: dict[str, Any] | None, **changes: Any
+) -> tuple[Application, ConfiguredClient | None]:
+    """`application_update` and, with `oauth`, the OAuth configuration changed (or created, which
+    answers a new secret once), in one transaction."""
+    updated = application_update(application=application, **changes)
+    return updated, (oauth_client_configure(application=updated, **oauth) if oauth is not None else None)
 
 
 @transaction.atomic

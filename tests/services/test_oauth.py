@@ -338,3 +338,16 @@ def test_refresh_grant_scope_may_narrow_never_widen(world) -> None:
         oauth_token_grant(
             credentials=post(world.application, secret), params=params, audiences=AUD, now=timezone.now()
         )
+
+
+def test_application_with_a_refused_oauth_configuration_is_not_created(db) -> None:
+    from identity.models import Application
+    from identity.services.oauth_clients import oauth_application_create
+
+    tenant = TenantFactory()
+    with pytest.raises(ValidationFailed):
+        oauth_application_create(tenant=tenant, name="Half", oauth={"scopes": ["bad scope"]})
+    assert not Application.objects.filter(tenant=tenant).exists()
+    application, configured = oauth_application_create(tenant=tenant, name="Whole", oauth={})
+    assert configured is not None and configured.client_secret
+    assert OAuthConfiguration.objects.filter(pk=application.pk).exists()
