@@ -351,3 +351,13 @@ def test_application_with_a_refused_oauth_configuration_is_not_created(db) -> No
     application, configured = oauth_application_create(tenant=tenant, name="Whole", oauth={})
     assert configured is not None and configured.client_secret
     assert OAuthConfiguration.objects.filter(pk=application.pk).exists()
+
+
+def test_no_client_secret_reaches_the_database(client_app) -> None:
+    from tests.test_secrets_at_rest import _dump_database
+
+    application, first = client_app
+    second = oauth_client_secret_rotate(application=application, overlap_seconds=60)
+    dump = _dump_database()
+    assert str(application.pk) in dump
+    assert [s for s in (first, second) if s in dump] == []
