@@ -90,3 +90,82 @@ def test_rotation_needs_an_api_key(api_client, world) -> None:
     before = full_state()
     assert rotate(api_client, world.application.pk, "").status_code == 401
     assert full_state() == before
+
+
+@pytest.fixture
+def key(world) -> str:  # type: ignore[no-untyped-def]
+    """An API key locked to the world's tenant (so creating needs no tenant header)."""
+    return make_api_key(tenant=world.tenant)[1]
+
+
+def create(api_client, key: str, application: dict):  # type: ignore[no-untyped-def]
+    return api_client.post(
+        "/api/application", {"application": application}, format="json", HTTP_AUTHORIZATION=key
+    )
+
+
+def test_create_answers_the_secret_once_and_reads_never(api_client, world, key) -> None:
+    response = create(
+        api_client,
+        key,
+        {"name": "Backend", "oauthConfiguration": {"scopes": ["read"], "tokenRequestsPerMinute": 60}},
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()["application"]
+    oauth = body["oauthConfiguration"]
+    assert oauth["clientId"] == body["id"] and oauth["scopes"] == ["read"]
+    assert oauth["enabledGrants"] == ["client_credentials"] and oauth["tokenRequestsPerMinute"] == 60
+    application = OAuthConfiguration.objects.get(pk=body["id"]).application
+    assert works(application, oauth["clientSecret"])
+    read = api_client.get(f"/api/application/{body['id']}", HTTP_AUTHORIZATION=world.api_key).json()[
+        "application"
+    ]
+    assert "clientSecret" not in read["oauthConfiguration"] and read["oauthConfiguration"]["scopes"] == [
+        "read"
+    ]
+    patched = api_client.patch(
+        f"/api/application/{body['id']}",
+        {"application": {"oauthConfiguration": {"scopes": ["read", "write"]}}},
+        format="json",
+        HTTP_AUTHORIZATION=world.api_key,
+    )
+    assert patched.status_code == 200, patched.content
+    assert patched.json()["application"]["oauthConfiguration"]["scopes"] == ["read", "write"]
+    assert "clientSecret" not in patched.json()["application"]["oauthConfiguration"]
+    assert works(application, oauth["clientSecret"])  # an update keeps the secret
+
+
+def test_plain_application_has_null_oauth_and_becomes_a_client_by_update(api_client, world) -> None:
+    read = api_client.get(f"/api/application/{world.application.pk}", HTTP_AUTHORIZATION=world.api_key)
+    assert read.json()["application"]["oauthConfiguration"] is None
+    updated = api_client.put(
+        f"/api/application/{world.application.pk}",
+        {"application": {"oauthConfiguration": {}}},
+        format="json",
+        HTTP_AUTHORIZATION=world.api_key,
+    )
+    assert updated.status_code == 200, updated.content
+    assert works(world.application, updated.json()["application"]["oauthConfiguration"]["clientSecret"])
+
+
+@pytest.mark.parametrize(
+    ("oauth", "path"),
+    [
+        ({"scopes": ["has space"]}, "application.oauthConfiguration.scopes"),
+        ({"enabledGrants": ["password"]}, "application.oauthConfiguration.enabledGrants"),
+        (
+            {"clientAuthenticationPolicy": "Sometimes"},
+            "application.oauthConfiguration.clientAuthenticationPolicy",
+        ),
+        ({"assertionKeyIds": ["not-a-uuid"]}, "application.oauthConfiguration.assertionKeyIds"),
+        ({"assertionKeyIds": [str(uuid.uuid4())]}, "application.oauthConfiguration.assertionKeyIds"),
+        ({"tokenRequestsPerMinute": -1}, "application.oauthConfiguration.tokenRequestsPerMinute"),
+        ({"jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}, "application.oauthConfiguration.jwks"),
+    ],
+)
+def test_bad_oauth_configuration_creates_nothing(api_client, world, key, oauth, path) -> None:
+    before = full_state()
+    response = create(api_client, key, {"name": "Backend", "oauthConfiguration": oauth})
+    assert response.status_code == 400, response.content
+    assert path in response.json()["fieldErrors"], response.json()
+    assert full_state() == before
