@@ -2,8 +2,9 @@
 
 Reads JSON on stdin: `{"algorithm": "ES256", "users": [{"email": ..., "password": ...}, ...]}`
 and prints JSON: the tenant, the two applications (Reusable and OneTimeUse refresh tokens), the
-users' ids and a tenant-locked API key. Run with the environment bench/run_http.py builds
-(DATABASE_URL, DJANGO_SETTINGS_MODULE, secrets); it refuses to run on a non-bench database.
+users' ids, a tenant-locked API key and an OAuth2 client's id and secret. Run with the environment
+bench/run_http.py builds (DATABASE_URL, DJANGO_SETTINGS_MODULE, secrets); it refuses to run on a
+non-bench database.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from django.db import transaction
 from identity.models import UsagePolicy
 from identity.services.api_keys import api_key_create
 from identity.services.applications import RoleSpec, application_create
+from identity.services.oauth_clients import oauth_client_configure
 from identity.services.registrations import registration_create
 from identity.services.signing_keys import signing_key_generate, tenant_signing_key_set
 from identity.services.tenants import tenant_create
@@ -61,6 +63,10 @@ def seed(*, algorithm: str, users: list[dict[str, str]]) -> dict[str, object]:
             registration_create(user=user, application=application, roles=[ROLE])
         ids.append(str(user.pk))
     _, api_key = api_key_create(tenant=tenant, name="bench", description="bench/run_http.py")
+    # An OAuth2 client (client_credentials, secret in the body); its throttle is counted on every
+    # grant but set above what the bench can reach.
+    client = application_create(tenant=tenant, name="Bench OAuth client")
+    configured = oauth_client_configure(application=client, token_requests_per_minute=10_000_000)
     return {
         "tenantId": str(tenant.pk),
         "signingAlgorithm": str(key.algorithm),
@@ -68,6 +74,8 @@ def seed(*, algorithm: str, users: list[dict[str, str]]) -> dict[str, object]:
         "oneTimeUseApplicationId": str(one_time.pk),
         "userIds": ids,
         "apiKey": api_key,
+        "oauthClientId": str(client.pk),
+        "oauthClientSecret": configured.client_secret,
     }
 
 

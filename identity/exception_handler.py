@@ -21,7 +21,16 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from identity.exceptions import ErrorItem, IdentityError, ValidationFailed
+from identity.exceptions import (
+    ErrorItem,
+    IdentityError,
+    NotAuthenticated,
+    OAuthError,
+    OAuthInvalidClient,
+    OAuthInvalidRequest,
+    TokenInvalid,
+    ValidationFailed,
+)
 
 logger = logging.getLogger("identity.errors")
 
@@ -96,7 +105,46 @@ def _identity_response(exc: IdentityError, context: dict[str, Any]) -> Response:
     return Response(exc.body(), status=exc.status_code)
 
 
+# Paths answered in OAuth2's shapes (RFC 6749 §5.2, RFC 7009, RFC 7662) rather than FusionAuth's.
+OAUTH_PATH_PREFIXES = ("/oauth2/", "/connect/")
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _oauth_path(context: dict[str, Any]) -> bool:
+    return str(getattr(context.get("request"), "path", "")).startswith(OAUTH_PATH_PREFIXES)
+
+
+def _as_oauth_error(exc: Exception) -> tuple[OAuthError, int] | None:
+    """Any refusal on an OAuth path in OAuth's terms, with its status; None for server-side errors."""
+    if isinstance(exc, OAuthError):
+        return exc, exc.status_code
+    if isinstance(exc, NotAuthenticated | TokenInvalid | drf.NotAuthenticated | drf.AuthenticationFailed):
+        return OAuthInvalidClient(), 401
+    if isinstance(exc, drf.MethodNotAllowed):
+        return OAuthInvalidRequest("Use POST."), 405
+    if isinstance(exc, RequestDataTooBig):
+        return OAuthInvalidRequest("The request body is too large."), 413
+    if isinstance(exc, IdentityError | drf.APIException) and exc.status_code < 500:
+        return OAuthInvalidRequest(), 400
+    return None
+
+
+def _oauth_response(exc: Exception, context: dict[str, Any]) -> Response:
+    mapped = _as_oauth_error(exc)
+    if mapped is None:
+        response = _server_error(exc, context)
+        response.data = {"error": "server_error", "error_description": "The request could not be completed."}
+    else:
+        error, status = mapped
+        response = Response(error.body(), status=status, headers=error.headers)
+    for name, value in NO_STORE.items():
+        response[name] = value
+    return response
+
+
 def identity_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if _oauth_path(context):
+        return _oauth_response(exc, context)
     if isinstance(exc, IdentityError):
         return _identity_response(exc, context)
     if isinstance(

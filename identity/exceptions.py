@@ -214,3 +214,75 @@ class SigningKeyMissing(IdentityError):
     status_code = 500
     default_code = "[MissingSigningKey]"
     default_detail = "No usable signing key."
+
+
+class OAuthError(IdentityError):
+    """An error of the OAuth2 endpoints (`/oauth2/*`, `/connect/*`), answered in RFC 6749 §5.2 shape
+    `{"error", "error_description"}` with `Cache-Control: no-store`. `headers` adds to the answer
+    (`WWW-Authenticate` for a client that tried HTTP Basic, `Retry-After` when throttled)."""
+
+    status_code = 400
+    default_code = "invalid_request"
+    default_detail = "The request is missing a parameter, repeats one, or is otherwise malformed."
+
+    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.headers: dict[str, str] = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.code, "error_description": self.message}
+
+
+class OAuthInvalidRequest(OAuthError):
+    pass
+
+
+class OAuthInvalidClient(OAuthError):
+    """Client authentication failed (unknown client, wrong secret, bad assertion, no method it may
+    use). 401; with `WWW-Authenticate: Basic` when the client tried the Authorization header."""
+
+    status_code = 401
+    default_code = "invalid_client"
+    default_detail = "Client authentication failed."
+    REALM = 'Basic realm="identity", charset="UTF-8"'
+
+    @classmethod
+    def over_basic(cls, detail: str | None = None) -> OAuthInvalidClient:
+        return cls(detail, headers={"WWW-Authenticate": cls.REALM})
+
+
+class OAuthInvalidGrant(OAuthError):
+    default_code = "invalid_grant"
+    default_detail = "The grant is invalid, expired, revoked or was issued to another client."
+
+
+class OAuthUnauthorizedClient(OAuthError):
+    default_code = "unauthorized_client"
+    default_detail = "The client may not use this grant type."
+
+
+class OAuthUnsupportedGrantType(OAuthError):
+    default_code = "unsupported_grant_type"
+    default_detail = "The grant type is not supported."
+
+
+class OAuthInvalidScope(OAuthError):
+    default_code = "invalid_scope"
+    default_detail = "The requested scope is invalid or exceeds what the client may request."
+
+
+class OAuthUnsupportedTokenType(OAuthError):
+    default_code = "unsupported_token_type"
+    default_detail = "This token type cannot be revoked."
+
+
+class OAuthTooManyRequests(OAuthError):
+    """The client's token-request limit is spent: 429 with `Retry-After` (seconds)."""
+
+    status_code = 429
+    default_code = "slow_down"
+    default_detail = "Too many token requests for this client; retry later."
+
+    @classmethod
+    def after(cls, seconds: int) -> OAuthTooManyRequests:
+        return cls(headers={"Retry-After": str(max(1, seconds))})

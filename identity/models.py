@@ -508,3 +508,80 @@ class RevokedToken(models.Model):
 
     def __str__(self) -> str:
         return f"revoked {self.kind} {self.jti}"
+
+
+class OAuthGrant(models.TextChoices):
+    CLIENT_CREDENTIALS = "client_credentials", "Client credentials"
+    REFRESH_TOKEN = "refresh_token", "Refresh token"
+
+
+class ClientAuthenticationPolicy(models.TextChoices):
+    REQUIRED = "Required", "Required"
+    NOT_REQUIRED_WHEN_USING_PKCE = "NotRequiredWhenUsingPKCE", "Not required when using PKCE"
+    NOT_REQUIRED = "NotRequired", "Not required"
+
+
+class ClientAuthenticationMethod(models.TextChoices):
+    CLIENT_SECRET_BASIC = "client_secret_basic", "HTTP Basic with the client secret"
+    CLIENT_SECRET_POST = "client_secret_post", "Client secret in the form body"
+    PRIVATE_KEY_JWT = "private_key_jwt", "Signed client assertion (RFC 7523)"
+
+
+class OAuthConfiguration(models.Model):
+    """An application as an OAuth2 client (FusionAuth's `application.oauthConfiguration`).
+
+    The client id is the application id. The client secret is stored only as an HMAC-SHA256 digest
+    under a server pepper; during a rotation the previous digest keeps working until
+    `previous_secret_valid_until`. Rules live in identity.services.oauth_clients."""
+
+    application = models.OneToOneField(
+        Application, primary_key=True, on_delete=models.CASCADE, related_name="oauth_configuration"
+    )
+    client_secret_digest = models.CharField(max_length=64, blank=True, editable=False)
+    previous_secret_digest = models.CharField(max_length=64, blank=True, editable=False)
+    previous_secret_valid_until = models.DateTimeField(null=True, blank=True, editable=False)
+    secret_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    enabled_grants = models.JSONField(default=list, blank=True, help_text="OAuth grant types it may use.")
+    client_authentication_policy = models.CharField(
+        max_length=32, choices=ClientAuthenticationPolicy.choices, default=ClientAuthenticationPolicy.REQUIRED
+    )
+    client_authentication_methods = models.JSONField(
+        default=list, blank=True, help_text="Accepted token-endpoint authentication methods."
+    )
+    scopes = models.JSONField(default=list, blank=True, help_text="Scopes the client may request.")
+    assertion_keys = models.ManyToManyField(
+        SigningKey,
+        blank=True,
+        related_name="oauth_clients",
+        help_text="Public keys (our key store) that verify its private_key_jwt assertions.",
+    )
+    jwks = models.JSONField(
+        default=dict, blank=True, help_text="Inline JWKS (public keys) for private_key_jwt assertions."
+    )
+    token_requests_per_minute = models.PositiveIntegerField(
+        default=6000, help_text="Token-endpoint requests allowed per minute for this client (0 = no limit)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "OAuth configuration"
+
+    def __str__(self) -> str:
+        return f"OAuth client {self.application_id}"
+
+
+class OAuthAssertionJti(models.Model):
+    """A client assertion's `jti`, kept until the assertion expires so it is used once (RFC 7523 §3)."""
+
+    id = models.BigAutoField(primary_key=True)
+    client = models.ForeignKey(OAuthConfiguration, on_delete=models.CASCADE, related_name="+")
+    jti = models.CharField(max_length=255)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "jti"], name="identity_oauth_jti_once")]
+        indexes = [models.Index(fields=["expires_at"], name="identity_oauth_jti_expires")]
+
+    def __str__(self) -> str:
+        return f"assertion jti of {self.client_id}"

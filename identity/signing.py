@@ -127,9 +127,12 @@ def forget_key(key_id: uuid.UUID) -> None:
         _cache.pop(key_id, None)
 
 
-def sign(*, claims: Mapping[str, Any], key: LoadedKey, kind: TokenKind, now: datetime) -> str:
+def sign(
+    *, claims: Mapping[str, Any], key: LoadedKey, kind: TokenKind, now: datetime, typ: str = "JWT"
+) -> str:
     """Sign claims with a key that may sign and has not expired (FusionAuth #580 lets an expired
-    certificate keep signing; we refuse)."""
+    certificate keep signing; we refuse). `typ` is the header's media type (`at+jwt` for OAuth
+    access tokens, RFC 9068)."""
     if not key.can_sign:
         raise ValueError(f"Key {key.kid} cannot sign.")
     if key.expired(now):
@@ -138,7 +141,7 @@ def sign(*, claims: Mapping[str, Any], key: LoadedKey, kind: TokenKind, now: dat
         dict(claims),
         key.signer,
         algorithm=key.algorithm,
-        headers={"kid": key.kid, "typ": "JWT", "tkn": kind.value},
+        headers={"kid": key.kid, "typ": typ, "tkn": kind.value},
     )
 
 
@@ -246,12 +249,45 @@ def verify(
     return claims, key
 
 
+_JWK_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+_EPOCH = datetime.fromtimestamp(0).astimezone()
+
+
+def jwk_verifier(jwk: Mapping[str, Any]) -> LoadedKey:
+    """A verify-only key from a public JWK (RFC 7517) registered by someone else (an OAuth client's
+    inline JWKS). The JWK must name its `alg` (an asymmetric one) and a `kid`; secrets, private
+    members and RSA keys under 2048 bits are refused. ValueError for anything unusable."""
+    alg, kid = jwk.get("alg"), jwk.get("kid")
+    if not isinstance(alg, str) or alg not in _ASYMMETRIC or not isinstance(kid, str):
+        raise ValueError("A JWK needs an asymmetric alg and a kid.")
+    if not KID_PATTERN.fullmatch(kid) or _JWK_PRIVATE_MEMBERS.intersection(jwk):
+        raise ValueError("A JWK kid must be short and plain, and the key public.")
+    try:
+        public = jwt.PyJWK(dict(jwk), algorithm=alg).key
+    except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError) as exc:
+        raise ValueError("The JWK is not a usable key.") from exc
+    if not isinstance(public, PublicKey) or (isinstance(public, rsa.RSAPublicKey) and public.key_size < 2048):
+        raise ValueError("The JWK is not a supported public key.")
+    return LoadedKey(
+        id=uuid.uuid5(uuid.NAMESPACE_URL, f"jwk:{kid}"),
+        version=_EPOCH,
+        kid=kid,
+        algorithm=alg,
+        tenant_id=None,
+        can_sign=False,
+        expires_at=None,
+        signer=None,
+        verifier=public,
+    )
+
+
 # --- Key material: generation, PEM reading and writing, JWK members ------------------------------
 # Kept behind this door with the rest of the cryptography (import-linter enforces it): the key
 # services decide the rules (which sizes, which algorithm fits) from the plain facts returned here.
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+_ASYMMETRIC = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "EdDSA"})
 _EC_CURVES: dict[str, ec.EllipticCurve] = {
     curve.name: curve for curve in (ec.SECP256R1(), ec.SECP384R1(), ec.SECP521R1())
 }

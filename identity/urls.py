@@ -5,6 +5,13 @@ from django.urls import URLPattern, URLResolver, path, re_path
 from identity.views.jwt import JWTViewSet
 from identity.views.keys import KeyViewSet
 from identity.views.login import LoginApi, LoginPingApi, LogoutApi
+from identity.views.oauth import (
+    AuthorizationServerMetadataApi,
+    ClientSecretApi,
+    IntrospectApi,
+    RevokeApi,
+    TokenApi,
+)
 from identity.views.refresh_tokens import RefreshTokenViewSet
 from identity.views.status import LivenessApi, StatusApi
 from identity.views.tenants import ApplicationViewSet, TenantViewSet
@@ -62,6 +69,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/application", applications, name="applications"),
     path("api/application/<str:pk>/role", roles, name="application-roles"),
     path("api/application/<str:pk>/role/<str:role_id>", role, name="application-role"),
+    path(
+        "api/application/<str:pk>/oauth-configuration/client-secret",
+        ClientSecretApi.as_view(),
+        name="application-client-secret",
+    ),
     path("api/application/<str:pk>", application, name="application"),
     path("api/user/registration", registrations, name="registrations"),
     path("api/user/registration/<str:user_id>", user_registrations, name="user-registrations"),
@@ -101,5 +113,19 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "<uuid:tenant_id>/.well-known/openid-configuration",
         OpenIDConfigurationApi.as_view(),
         name="tenant-openid-configuration",
+    ),
+    path("oauth2/token", TokenApi.as_view(), name="oauth2-token"),
+    path("connect/token", TokenApi.as_view(), name="connect-token"),
+    path("oauth2/introspect", IntrospectApi.as_view(), name="oauth2-introspect"),
+    path("oauth2/revoke", RevokeApi.as_view(), name="oauth2-revoke"),
+    path(
+        ".well-known/oauth-authorization-server",
+        AuthorizationServerMetadataApi.as_view(),
+        name="oauth-authorization-server",
+    ),
+    path(
+        "<uuid:tenant_id>/.well-known/oauth-authorization-server",
+        AuthorizationServerMetadataApi.as_view(),
+        name="tenant-oauth-authorization-server",
     ),
 ]

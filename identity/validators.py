@@ -22,10 +22,13 @@ from identity.exceptions import ValidationFailed
 from identity.login_ids import MAX_KEY_LENGTH, login_id_in_normal_form, login_id_key
 from identity.models import (
     Application,
+    ClientAuthenticationMethod,
+    ClientAuthenticationPolicy,
     ExpirationPolicy,
     ExternalJWTProvider,
     KeyAlgorithm,
     KeyUse,
+    OAuthGrant,
     Registration,
     SigningKey,
     Tenant,
@@ -392,5 +395,71 @@ def external_jwt_provider_validate(
         field not in MAPPABLE_USER_FIELDS for field in claim_map.values()
     ):
         errors.add("claim_map", "invalid", f"Claims map onto {', '.join(sorted(MAPPABLE_USER_FIELDS))}.")
+
+
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,255}")
+MAX_SCOPES = 100
+MAX_INLINE_JWKS = 10
+MAX_TOKEN_REQUESTS_PER_MINUTE = 10_000_000
+
+
+def _choice_list(values: Mapping[str, Any], name: str, allowed: list[str], errors: ValidationFailed) -> None:
+    if name not in values:
+        return
+    items = values[name]
+    if not isinstance(items, list | tuple) or any(not isinstance(i, str) or i not in allowed for i in items):
+        errors.add(name, "invalid", f"Must be a list of: {', '.join(allowed)}.")
+    elif len(set(items)) != len(items):
+        errors.add(name, "duplicate", "A value is listed twice.")
+
+
+def oauth_configuration_validate(*, values: Mapping[str, Any], tenant: Tenant) -> None:
+    """The OAuth client configuration an application would hold after the change: known grants,
+    policy and methods, RFC 6749 scope tokens, assertion keys that are public keys of the tenant (or
+    global) and a throttle in bounds. Inline JWKS members are parsed by the service (signing door)."""
+    errors = ValidationFailed()
+    _choice_list(values, "enabled_grants", OAuthGrant.values, errors)
+    _choice_list(values, "client_authentication_methods", ClientAuthenticationMethod.values, errors)
+    policy = values.get("client_authentication_policy", ClientAuthenticationPolicy.REQUIRED)
+    if policy not in ClientAuthenticationPolicy.values:
+        errors.add("client_authentication_policy", "invalid", "Unknown client authentication policy.")
+    scopes = values.get("scopes", [])
+    if (
+        not isinstance(scopes, list | tuple)
+        or len(scopes) > MAX_SCOPES
+        or any(not isinstance(s, str) or not SCOPE_TOKEN.fullmatch(s) for s in scopes)
+    ):
+        errors.add(
+            "scopes", "invalid", f'At most {MAX_SCOPES} scope tokens (printable ASCII, no space, " or \\).'
+        )
+    for key in values.get("assertion_keys", []):
+        if not isinstance(key, SigningKey) or key.algorithm.startswith("HS") or not key.public_key:
+            errors.add(
+                "assertion_keys", "invalid", "Assertion keys must be public (RSA, EC or Ed25519) keys."
+            )
+        elif key.tenant_id is not None and key.tenant_id != tenant.pk:
+            errors.add("assertion_keys", "invalid", "The key belongs to another tenant.")
+    jwks = values.get("jwks", {})
+    keys = jwks.get("keys", []) if isinstance(jwks, dict) else None
+    if (
+        not isinstance(keys, list)
+        or len(keys) > MAX_INLINE_JWKS
+        or any(not isinstance(k, dict) for k in keys)
+    ):
+        errors.add(
+            "jwks", "invalid", f'Must be a JWKS: {{"keys": [...]}} with at most {MAX_INLINE_JWKS} keys.'
+        )
+    limit = values.get("token_requests_per_minute", 0)
+    if (
+        isinstance(limit, bool)
+        or not isinstance(limit, int)
+        or not 0 <= limit <= MAX_TOKEN_REQUESTS_PER_MINUTE
+    ):
+        errors.add(
+            "token_requests_per_minute",
+            "invalid",
+            f"Must be a whole number from 0 to {MAX_TOKEN_REQUESTS_PER_MINUTE}.",
+        )
     if errors:
         raise errors

@@ -24,6 +24,16 @@ EXPECTED_STATUS = {
     "UserExpired": 410,
     "UserLocked": 423,
     "SigningKeyMissing": 500,
+    # OAuth2 endpoints (RFC 6749 §5.2 shape, whatever the path).
+    "OAuthError": 400,
+    "OAuthInvalidRequest": 400,
+    "OAuthInvalidClient": 401,
+    "OAuthInvalidGrant": 400,
+    "OAuthUnauthorizedClient": 400,
+    "OAuthUnsupportedGrantType": 400,
+    "OAuthInvalidScope": 400,
+    "OAuthUnsupportedTokenType": 400,
+    "OAuthTooManyRequests": 429,
 }
 
 ERRORS = [
@@ -43,7 +53,9 @@ def test_the_handler_answers_what_the_class_declares(cls):
     response = identity_exception_handler(exc, {})
     assert response is not None
     assert response.status_code == cls.status_code == EXPECTED_STATUS[cls.__name__]
-    if response.status_code in (401, 404):
+    if issubclass(cls, exceptions.OAuthError):
+        assert response.data == {"error": cls.default_code, "error_description": cls.default_detail}
+    elif response.status_code in (401, 404):
         assert response.data is None  # nothing tells a caller which credential or object was wrong
     elif issubclass(cls, exceptions.ValidationFailed):
         assert isinstance(response.data, dict)  # the SDK raises on a 400 without a JSON object

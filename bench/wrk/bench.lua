@@ -11,6 +11,7 @@
 --   file=PATH threads=N   values, one a line; thread k (0-based) of the N uses lines k, k+N, k+2N...
 --   mode=cycle         each request's body is the thread's next line (e.g. login bodies)
 --   mode=fixed         every request's body is the thread's first line (e.g. a reusable refresh token)
+--   mode=form          as fixed, sent as application/x-www-form-urlencoded (OAuth2 token requests)
 --   mode=bearer        no body; `Authorization: Bearer <the thread's first line>`
 --   mode=chain         body {"<send>":"<token>"}, the token starting as the thread's first line and
 --                      replaced by the `<take>` member of every 200 response (rotating refresh tokens)
@@ -76,10 +77,12 @@ function init(args)
    token = values[1]
    if mode == "bearer" then
       headers["Authorization"] = "Bearer " .. token
-   elseif mode ~= "cycle" and mode ~= "fixed" and mode ~= "chain" then
+   elseif mode ~= "cycle" and mode ~= "fixed" and mode ~= "chain" and mode ~= "form" then
       error("bench.lua: unknown mode " .. tostring(mode))
    end
-   if mode ~= "bearer" then
+   if mode == "form" then
+      headers["Content-Type"] = "application/x-www-form-urlencoded"
+   elseif mode ~= "bearer" then
       headers["Content-Type"] = "application/json"
    end
 end
@@ -89,7 +92,7 @@ function request()
    if mode == "cycle" then
       body = values[cursor]
       cursor = cursor % #values + 1
-   elseif mode == "fixed" then
+   elseif mode == "fixed" or mode == "form" then
       body = token
    elseif mode == "chain" then
       body = '{"' .. send .. '":"' .. token .. '"}'

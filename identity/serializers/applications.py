@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from identity.models import ApplicationRole
 from identity.serializers.common import Flag, Instant, Section, Text, WireSerializer
+from identity.serializers.oauth import OAuthConfigurationSerializer
 from identity.serializers.tenants import JWTConfigurationSerializer
 from identity.services.applications import RoleSpec
 
@@ -59,6 +60,9 @@ class ApplicationSerializer(WireSerializer):
     name = Text(191, blank=False, error_messages={"required": "A name is required."})
     jwtConfiguration = ApplicationJWTConfigurationSerializer()
     loginConfiguration = ApplicationLoginConfigurationSerializer()
+    oauthConfiguration = OAuthConfigurationSerializer(
+        source="oauth_configuration", required=False, allow_null=True
+    )  # null when the application is no OAuth client
     roles = RoleSerializer(many=True, read_only=True)
     insertInstant = Instant(source="created_at", read_only=True)
     lastUpdateInstant = Instant(source="updated_at", read_only=True)

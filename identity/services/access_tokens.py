@@ -46,6 +46,13 @@ def _signing_key(*, tenant: Tenant, config: JWTConfiguration | None, now: dateti
     return key
 
 
+def access_token_signing_key(*, tenant: Tenant, application: Application | None, now: datetime) -> LoadedKey:
+    """The key that signs access tokens for the application (or tenant) now: also the signer of
+    OAuth client-credentials tokens (identity.services.oauth)."""
+    config = jwt_configuration_for(application=application) if application is not None else None
+    return _signing_key(tenant=tenant, config=config, now=now)
+
+
 def access_token_issue(
     *,
     user: User,

@@ -55,7 +55,7 @@ RESERVED_VEND_CLAIMS = frozenset({"exp", "iat", "amr", "cnf", "jti"})
 @dataclass(frozen=True)
 class ValidatedToken:
     kind: TokenKind
-    """What the token is: a user's access token or a vended (service) token."""
+    """What the token is: a user's access token, an OAuth client's, or a vended (service) token."""
     claims: dict[str, Any]
 
 
@@ -74,9 +74,16 @@ def jwt_validate(*, token: str, now: datetime, tenant_id: uuid.UUID | None = Non
         if tenant_id is not None and uuid_or_none(claims["tid"]) != tenant_id:
             raise TokenInvalid()
         return ValidatedToken(kind=TokenKind.VENDED, claims=claims)
-    verified = access_token_verify(token=token, now=now)
+    # OAuth client-credentials tokens (identity.services.oauth) verify like user access tokens.
+    verified = access_token_verify(token=token, now=now, kinds=(TokenKind.ACCESS, TokenKind.CLIENT))
     if tenant_id is not None and verified.tenant_id != tenant_id:
         raise TokenInvalid()
+    if kind == TokenKind.CLIENT:
+        if key_snapshot().validate_state.get(verified.tenant_id):
+            client_id = uuid_or_none(verified.claims.get("client_id"))
+            if client_id is None or not Application.objects.filter(pk=str(client_id), active=True).exists():
+                raise TokenInvalid()
+        return ValidatedToken(kind=TokenKind.CLIENT, claims=verified.claims)
     if key_snapshot().validate_state.get(verified.tenant_id):
         _check_state(verified=verified, user=_token_user(verified), now=now)
     return ValidatedToken(kind=TokenKind.ACCESS, claims=verified.claims)

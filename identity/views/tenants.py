@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 from rest_framework import viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,16 +24,16 @@ from identity.serializers.applications import (
     RoleSerializer,
 )
 from identity.serializers.common import errors_on_wire, parse_body
+from identity.serializers.oauth import OAuthConfigurationSerializer, with_client_secret
 from identity.serializers.tenants import TenantSerializer
 from identity.services.applications import (
-    application_create,
     application_delete,
     application_role_create,
     application_role_delete,
     application_role_update,
     application_set_active,
-    application_update,
 )
+from identity.services.oauth_clients import oauth_application_create, oauth_application_update
 from identity.services.tenants import tenant_create, tenant_delete, tenant_update
 from identity.views.common import optional_path_uuid, path_uuid, query_flag
 
@@ -75,6 +77,11 @@ class TenantViewSet(viewsets.ViewSet):
         return Response(status=200)
 
 
+def _oauth_errors() -> AbstractContextManager[None]:
+    """OAuth configuration errors on `application.oauthConfiguration.<member>`."""
+    return errors_on_wire("application.oauthConfiguration", OAuthConfigurationSerializer)
+
+
 class ApplicationViewSet(viewsets.ViewSet):
     authentication_classes = [APIKeyAuthentication]
     permission_classes = [HasAPIKey]
@@ -101,14 +108,18 @@ class ApplicationViewSet(viewsets.ViewSet):
         values = parse_body(
             request.data, "application", ApplicationCreateSerializer, context={"tenant": tenant}
         )
-        with errors_on_wire("application", ApplicationSerializer):
-            application = application_create(
+        oauth = values.pop("oauth_configuration", None)
+        with errors_on_wire("application", ApplicationSerializer), _oauth_errors():
+            application, configured = oauth_application_create(
+                oauth=oauth,
                 tenant=tenant,
                 application_id=optional_path_uuid(pk),
                 tenant_locked=caller.locked_tenant is not None,
                 **values,
             )
-        return Response({"application": ApplicationSerializer(application).data})
+        return Response(
+            {"application": with_client_secret(ApplicationSerializer(application).data, configured)}
+        )
 
     def update(self, request: Request, pk: str | None = None) -> Response:
         """`?reactivate=true` reactivates; otherwise PUT and PATCH change only what they send."""
@@ -118,11 +129,17 @@ class ApplicationViewSet(viewsets.ViewSet):
             return Response({"application": ApplicationSerializer(application).data})
         context = {"tenant": application.tenant}
         values = parse_body(request.data, "application", ApplicationSerializer, partial=True, context=context)
-        with errors_on_wire("application", ApplicationSerializer):
-            application = application_update(
-                application=application, tenant_locked=caller_of(request).locked_tenant is not None, **values
+        oauth = values.pop("oauth_configuration", None)
+        with errors_on_wire("application", ApplicationSerializer), _oauth_errors():
+            application, configured = oauth_application_update(
+                application=application,
+                oauth=oauth,
+                tenant_locked=caller_of(request).locked_tenant is not None,
+                **values,
             )
-        return Response({"application": ApplicationSerializer(application).data})
+        return Response(
+            {"application": with_client_secret(ApplicationSerializer(application).data, configured)}
+        )
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         """Deactivate, as FusionAuth does; `?hardDelete=true` deletes for good."""

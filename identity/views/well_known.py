@@ -17,6 +17,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from identity.services.key_publication import discovery_for, keys_published, public_keys
+from identity.services.oauth import (
+    ASSERTION_SIGNING_ALGORITHMS,
+    GRANT_TYPES_SUPPORTED,
+    TOKEN_ENDPOINT_AUTH_METHODS,
+)
 from identity.signing import LoadedKey, public_jwk_members, public_pem
 from identity.views.common import query_uuid
 
@@ -85,7 +90,12 @@ CLAIMS_SUPPORTED = [
     "tid",
     "authenticationType",
 ]
-OPTIONAL_ENDPOINTS = (("token_endpoint", "identity:oauth2-token"), ("userinfo_endpoint", "identity:userinfo"))
+OPTIONAL_ENDPOINTS = (
+    ("token_endpoint", "identity:oauth2-token"),
+    ("userinfo_endpoint", "identity:userinfo"),
+    ("introspection_endpoint", "identity:oauth2-introspect"),
+    ("revocation_endpoint", "identity:oauth2-revoke"),
+)
 
 
 class OpenIDConfigurationApi(APIView):
@@ -106,4 +116,8 @@ class OpenIDConfigurationApi(APIView):
         }
         urls = {field: _absolute(request, name) for field, name in OPTIONAL_ENDPOINTS}
         body.update({field: url for field, url in urls.items() if url is not None})
+        if "token_endpoint" in body:  # the OAuth2 side (identity.services.oauth) says what it serves
+            body["grant_types_supported"] = list(GRANT_TYPES_SUPPORTED)
+            body["token_endpoint_auth_methods_supported"] = list(TOKEN_ENDPOINT_AUTH_METHODS)
+            body["token_endpoint_auth_signing_alg_values_supported"] = list(ASSERTION_SIGNING_ALGORITHMS)
         return _cached(body)

@@ -10,6 +10,7 @@ from identity.management.base import IdentityCommand, Report, split_names, tenan
 from identity.serializers.applications import ApplicationSerializer
 from identity.serializers.common import errors_on_wire
 from identity.services.applications import RoleSpec, application_create
+from identity.services.oauth_clients import oauth_client_configure
 
 
 class Command(IdentityCommand):
@@ -28,6 +29,15 @@ class Command(IdentityCommand):
         parser.add_argument(
             "--allow-token-refresh", action="store_true", help="Accept refresh tokens at /api/jwt/refresh."
         )
+        parser.add_argument(
+            "--oauth",
+            action="store_true",
+            help="Make it an OAuth2 client (client_credentials, secret by Basic or form body); the client "
+            "secret is printed once.",
+        )
+        parser.add_argument(
+            "--scopes", metavar="A,B", help="With --oauth: the scopes the client may request."
+        )
 
     def perform(self, options: dict[str, Any]) -> Report:
         roles = split_names(options["roles"])
@@ -45,6 +55,11 @@ class Command(IdentityCommand):
                 generate_refresh_tokens=options["generate_refresh_tokens"],
                 allow_token_refresh=options["allow_token_refresh"],
             )
+        oauth = (
+            oauth_client_configure(application=application, scopes=split_names(options["scopes"]))
+            if options["oauth"]
+            else None
+        )
         created = list(application.roles.order_by("name"))
         role_names = ", ".join(role.name for role in created) or "none"
         return Report(
@@ -53,9 +68,19 @@ class Command(IdentityCommand):
                 "tenantId": application.tenant_id,
                 "name": application.name,
                 "roles": [{"name": role.name, "isDefault": role.is_default} for role in created],
+                **(
+                    {"oauthConfiguration": {"clientId": application.pk, "clientSecret": oauth.client_secret}}
+                    if oauth is not None
+                    else {}
+                ),
             },
             summary=(
                 f"Created application {application.name} ({application.pk})"
                 f" in tenant {application.tenant.name} with roles: {role_names}."
+                + (
+                    f"\nOAuth client id {application.pk}, secret (shown only now): {oauth.client_secret}"
+                    if oauth is not None
+                    else ""
+                )
             ),
         )

@@ -1,0 +1,171 @@
+"""Provisioning OAuth clients over the API: secret rotation (and the application's oauthConfiguration)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.utils import timezone
+
+from identity.exceptions import OAuthInvalidClient
+from identity.models import OAuthConfiguration
+from identity.services.oauth_clients import (
+    ClientCredentials,
+    oauth_client_authenticate,
+    oauth_client_configure,
+)
+from tests.api.test_oauth_api import full_state
+from tests.factories import ApplicationFactory, TenantFactory, make_api_key
+
+
+def works(application, secret: str) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        oauth_client_authenticate(
+            credentials=ClientCredentials(client_id=str(application.pk), client_secret=secret),
+            audiences=[],
+            now=timezone.now(),
+        )
+    except OAuthInvalidClient:
+        return False
+    return True
+
+
+def rotate(api_client, application_id, key: str, body=None):  # type: ignore[no-untyped-def]
+    return api_client.post(
+        f"/api/application/{application_id}/oauth-configuration/client-secret",
+        body if body is not None else {},
+        format="json",
+        HTTP_AUTHORIZATION=key,
+    )
+
+
+def test_rotation_answers_the_new_secret_once(api_client, world) -> None:
+    old = oauth_client_configure(application=world.application).client_secret
+    response = rotate(api_client, world.application.pk, world.api_key, {"overlapSeconds": 120})
+    assert response.status_code == 200, response.content
+    assert response["Cache-Control"].startswith("max-age=0")
+    body = response.json()["oauthConfiguration"]
+    assert body["clientId"] == str(world.application.pk)
+    assert works(world.application, body["clientSecret"]) and works(world.application, old)
+    plain = rotate(api_client, world.application.pk, world.api_key)
+    assert plain.status_code == 200
+    assert not works(world.application, old) and not works(world.application, body["clientSecret"])
+
+
+@pytest.mark.parametrize(
+    ("target", "body", "status"),
+    [
+        ("unknown", {}, 404),
+        ("garbage-id", {}, 404),
+        ("foreign", {}, 404),
+        ("plain", {}, 400),
+        ("client", {"overlapSeconds": -1}, 400),
+        ("client", {"overlapSeconds": "soon"}, 400),
+        ("client", {"overlapSeconds": 10**9}, 400),
+    ],
+)
+def test_rotation_refusals_change_nothing(api_client, world, target, body, status) -> None:
+    oauth_client_configure(application=world.application)
+    plain = ApplicationFactory(tenant=world.tenant, name="Plain")
+    other_tenant = TenantFactory()
+    foreign = ApplicationFactory(tenant=other_tenant, name="Foreign")
+    oauth_client_configure(application=foreign)
+    _, locked = make_api_key(tenant=world.tenant)
+    ids = {
+        "unknown": uuid.uuid4(),
+        "garbage-id": "x",
+        "foreign": foreign.pk,
+        "plain": plain.pk,
+        "client": world.application.pk,
+    }
+    before = full_state()
+    response = rotate(api_client, ids[target], locked, body)
+    assert response.status_code == status, response.content
+    assert full_state() == before
+    assert OAuthConfiguration.objects.filter(pk=plain.pk).count() == 0
+
+
+def test_rotation_needs_an_api_key(api_client, world) -> None:
+    oauth_client_configure(application=world.application)
+    before = full_state()
+    assert rotate(api_client, world.application.pk, "").status_code == 401
+    assert full_state() == before
+
+
+@pytest.fixture
+def key(world) -> str:  # type: ignore[no-untyped-def]
+    """An API key locked to the world's tenant (so creating needs no tenant header)."""
+    return make_api_key(tenant=world.tenant)[1]
+
+
+def create(api_client, key: str, application: dict):  # type: ignore[no-untyped-def]
+    return api_client.post(
+        "/api/application", {"application": application}, format="json", HTTP_AUTHORIZATION=key
+    )
+
+
+def test_create_answers_the_secret_once_and_reads_never(api_client, world, key) -> None:
+    response = create(
+        api_client,
+        key,
+        {"name": "Backend", "oauthConfiguration": {"scopes": ["read"], "tokenRequestsPerMinute": 60}},
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()["application"]
+    oauth = body["oauthConfiguration"]
+    assert oauth["clientId"] == body["id"] and oauth["scopes"] == ["read"]
+    assert oauth["enabledGrants"] == ["client_credentials"] and oauth["tokenRequestsPerMinute"] == 60
+    application = OAuthConfiguration.objects.get(pk=body["id"]).application
+    assert works(application, oauth["clientSecret"])
+    read = api_client.get(f"/api/application/{body['id']}", HTTP_AUTHORIZATION=world.api_key).json()[
+        "application"
+    ]
+    assert "clientSecret" not in read["oauthConfiguration"] and read["oauthConfiguration"]["scopes"] == [
+        "read"
+    ]
+    patched = api_client.patch(
+        f"/api/application/{body['id']}",
+        {"application": {"oauthConfiguration": {"scopes": ["read", "write"]}}},
+        format="json",
+        HTTP_AUTHORIZATION=world.api_key,
+    )
+    assert patched.status_code == 200, patched.content
+    assert patched.json()["application"]["oauthConfiguration"]["scopes"] == ["read", "write"]
+    assert "clientSecret" not in patched.json()["application"]["oauthConfiguration"]
+    assert works(application, oauth["clientSecret"])  # an update keeps the secret
+
+
+def test_plain_application_has_null_oauth_and_becomes_a_client_by_update(api_client, world) -> None:
+    read = api_client.get(f"/api/application/{world.application.pk}", HTTP_AUTHORIZATION=world.api_key)
+    assert read.json()["application"]["oauthConfiguration"] is None
+    updated = api_client.put(
+        f"/api/application/{world.application.pk}",
+        {"application": {"oauthConfiguration": {}}},
+        format="json",
+        HTTP_AUTHORIZATION=world.api_key,
+    )
+    assert updated.status_code == 200, updated.content
+    assert works(world.application, updated.json()["application"]["oauthConfiguration"]["clientSecret"])
+
+
+@pytest.mark.parametrize(
+    ("oauth", "path"),
+    [
+        ({"scopes": ["has space"]}, "application.oauthConfiguration.scopes"),
+        ({"enabledGrants": ["password"]}, "application.oauthConfiguration.enabledGrants"),
+        (
+            {"clientAuthenticationPolicy": "Sometimes"},
+            "application.oauthConfiguration.clientAuthenticationPolicy",
+        ),
+        ({"assertionKeyIds": ["not-a-uuid"]}, "application.oauthConfiguration.assertionKeyIds"),
+        ({"assertionKeyIds": [str(uuid.uuid4())]}, "application.oauthConfiguration.assertionKeyIds"),
+        ({"tokenRequestsPerMinute": -1}, "application.oauthConfiguration.tokenRequestsPerMinute"),
+        ({"jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}, "application.oauthConfiguration.jwks"),
+    ],
+)
+def test_bad_oauth_configuration_creates_nothing(api_client, world, key, oauth, path) -> None:
+    before = full_state()
+    response = create(api_client, key, {"name": "Backend", "oauthConfiguration": oauth})
+    assert response.status_code == 400, response.content
+    assert path in response.json()["fieldErrors"], response.json()
+    assert full_state() == before
