@@ -4,6 +4,7 @@ against the keys the token's tenant trusts."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -23,6 +24,7 @@ class AuthenticationType(StrEnum):
     JWT_SSO = "JWT_SSO"
     PING = "PING"
     FEDERATED_JWT = "FEDERATED_JWT"
+    PERSONAL_ACCESS_TOKEN = "PERSONAL_ACCESS_TOKEN"  # noqa: S105 (a method's name)
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class AccessToken:
     expires_at: datetime
 
 
-def _signing_key(*, tenant: Tenant, application: Application | None, now: datetime) -> LoadedKey:
+def signing_key_for(*, tenant: Tenant, application: Application | None, now: datetime) -> LoadedKey:
     key_id = (
         jwt_configuration_for(application=application).access_token_signing_key_id
         if application is not None
@@ -62,6 +64,7 @@ def access_token_issue(
     auth_time: datetime | None = None,
     ttl_seconds: int | None = None,
     expires_at: datetime | None = None,
+    extra_claims: Mapping[str, Any] | None = None,
 ) -> AccessToken:
     """Sign a user's access token with FusionAuth's claims. `roles` None means the user is not
     registered for the application: the token then carries no `applicationId` and no `roles`.
@@ -94,7 +97,8 @@ def access_token_issue(
         claims["roles"] = roles
     if session_id is not None:
         claims["sid"] = str(session_id)
-    key = _signing_key(tenant=tenant, application=application, now=now)
+    claims.update(extra_claims or {})
+    key = signing_key_for(tenant=tenant, application=application, now=now)
     return AccessToken(
         value=sign(claims=claims, key=key, kind=TokenKind.ACCESS, now=now),
         claims=claims,
@@ -107,6 +111,7 @@ class VerifiedToken:
     claims: dict[str, Any]
     tenant_id: uuid.UUID
     key: LoadedKey
+    kind: TokenKind = TokenKind.ACCESS
 
 
 def access_token_verify(
@@ -119,28 +124,39 @@ def access_token_verify(
     key. The issuer must be that tenant's issuer. A kid or trust this process does not know yet
     (a key added on another node a moment ago) costs one rate-limited reload, then the answer."""
     header = unverified_header(token)
+    if header.get("tkn") == TokenKind.PAT and TokenKind.PAT in kinds:
+        kinds = (TokenKind.PAT,)  # an Unlimited personal access token has no `exp`
     snapshot = key_snapshot()
-    verified = _verified_by(snapshot, token=token, kid=header["kid"], now=now, kinds=kinds)
+    verified = _verified_by(
+        snapshot, token=token, kid=header["kid"], now=now, kinds=kinds, header_kind=header.get("tkn")
+    )
     if verified is None:
         fresh = KEYS.reload_on_miss(reason="unknown kid or trust")
         if fresh is not None:
-            verified = _verified_by(fresh, token=token, kid=header["kid"], now=now, kinds=kinds)
+            verified = _verified_by(
+                fresh, token=token, kid=header["kid"], now=now, kinds=kinds, header_kind=header.get("tkn")
+            )
     if verified is None or token_revoked(verified.claims.get("jti")):
         raise TokenInvalid()
     return verified
 
 
 def _verified_by(
-    snapshot: KeySnapshot, *, token: str, kid: str, now: datetime, kinds: tuple[TokenKind, ...]
+    snapshot: KeySnapshot,
+    *,
+    token: str,
+    kid: str,
+    now: datetime,
+    kinds: tuple[TokenKind, ...],
+    header_kind: str | None = None,
 ) -> VerifiedToken | None:
     """The verified token, None when the snapshot does not know the key or its tenant does not
     trust it (maybe stale), TokenInvalid for everything else."""
     key = snapshot.by_kid.get(kid)
     if key is None:
         return None
-    claims, _ = verify(
-        token=token, trusted={key.kid: key}, kinds=kinds, now=now, require=("exp", "iat", "sub")
-    )
+    require = ("iat", "sub", "jti") if kinds == (TokenKind.PAT,) else ("exp", "iat", "sub")
+    claims, _ = verify(token=token, trusted={key.kid: key}, kinds=kinds, now=now, require=require)
     try:
         tenant_id = uuid.UUID(str(claims.get("tid")))
     except ValueError as exc:
@@ -148,7 +164,7 @@ def _verified_by(
     trusted = snapshot.trusted(tenant_id=tenant_id, application_id=uuid_or_none(claims.get("aud")))
     if trusted.get(key.kid) is not key or claims.get("iss") != snapshot.issuers.get(tenant_id):
         return None
-    return VerifiedToken(claims=claims, tenant_id=tenant_id, key=key)
+    return VerifiedToken(claims=claims, tenant_id=tenant_id, key=key, kind=TokenKind(header_kind or TokenKind.ACCESS))
 
 
 def uuid_or_none(value: Any) -> uuid.UUID | None:
