@@ -136,7 +136,12 @@ def access_token_verify(
             verified = _verified_by(
                 fresh, token=token, kid=header["kid"], now=now, kinds=kinds, header_kind=header.get("tkn")
             )
-    if verified is None or token_revoked(verified.claims.get("jti")):
+    # A token exchanged from a personal access token (`pat` claim) dies with it.
+    if (
+        verified is None
+        or token_revoked(verified.claims.get("jti"))
+        or token_revoked(verified.claims.get("pat"))
+    ):
         raise TokenInvalid()
     return verified
 
@@ -164,7 +169,9 @@ def _verified_by(
     trusted = snapshot.trusted(tenant_id=tenant_id, application_id=uuid_or_none(claims.get("aud")))
     if trusted.get(key.kid) is not key or claims.get("iss") != snapshot.issuers.get(tenant_id):
         return None
-    return VerifiedToken(claims=claims, tenant_id=tenant_id, key=key, kind=TokenKind(header_kind or TokenKind.ACCESS))
+    return VerifiedToken(
+        claims=claims, tenant_id=tenant_id, key=key, kind=TokenKind(header_kind or TokenKind.ACCESS)
+    )
 
 
 def uuid_or_none(value: Any) -> uuid.UUID | None:

@@ -34,6 +34,7 @@ from identity.services.access_tokens import (
     uuid_or_none,
 )
 from identity.services.login import LoginResult, login_success
+from identity.services.personal_access_tokens import pat_check
 from identity.services.refresh_tokens import DeviceInfo, refresh_token_create, refresh_token_find
 from identity.services.registrations import MAPPABLE_USER_FIELDS, registration_create
 from identity.services.signing_keys import signing_key_within_reach
@@ -52,7 +53,9 @@ class ValidatedToken:
     claims: dict[str, Any]
 
 
-def jwt_validate(*, token: str, now: datetime, tenant_id: uuid.UUID | None = None) -> ValidatedToken:
+def jwt_validate(
+    *, token: str, now: datetime, tenant_id: uuid.UUID | None = None, address: str | None = None
+) -> ValidatedToken:
     """Check a token we issued and say what it is: a user access token (signature by a key its
     tenant trusts, expiry, tenant, issuer) or a vended token (signature by a signing key of the
     tenant it names, or a global one; that tenant's issuer). Keys imported to verify an external
@@ -60,19 +63,22 @@ def jwt_validate(*, token: str, now: datetime, tenant_id: uuid.UUID | None = Non
     token of another tenant is refused. With the tenant's `validate_checks_state` on, a user access
     token is also refused when its user is deactivated, locked or expired, its application
     inactive, or its session (`sid`) revoked or expired (FusionAuth #1013). Default mode does no
-    SQL: keys come from the in-memory key store."""
+    SQL: keys come from the in-memory key store. A personal access token validates too (kind
+    `pat`), unless revoked or presented from an `address` outside its allowlist."""
     kind = unverified_header(token).get("tkn")
     if kind == TokenKind.VENDED:
         claims = _vended_verify(token=token, now=now)
         if tenant_id is not None and uuid_or_none(claims["tid"]) != tenant_id:
             raise TokenInvalid()
         return ValidatedToken(kind=TokenKind.VENDED, claims=claims)
-    verified = access_token_verify(token=token, now=now)
+    verified = access_token_verify(token=token, now=now, kinds=(TokenKind.ACCESS, TokenKind.PAT))
     if tenant_id is not None and verified.tenant_id != tenant_id:
         raise TokenInvalid()
+    if verified.kind == TokenKind.PAT:
+        pat_check(verified=verified, address=address, now=now)
     if key_snapshot().validate_state.get(verified.tenant_id):
         _check_state(verified, now)
-    return ValidatedToken(kind=TokenKind.ACCESS, claims=verified.claims)
+    return ValidatedToken(kind=verified.kind, claims=verified.claims)
 
 
 def _vended_verify(*, token: str, now: datetime) -> dict[str, Any]:
@@ -138,6 +144,8 @@ def jwt_issue(
     with a valid one of the same user, when the target application generates refresh tokens and
     both applications use the same expiration policy; it keeps the original session's start and
     family, and the new token's `sid` is then that refresh token's id."""
+    if verified.kind != TokenKind.ACCESS or "pat" in verified.claims:
+        raise NotAuthenticated()  # a personal access token (or one exchanged from it) never widens
     target = uuid_or_none(application_id)
     if target is None:
         raise ValidationFailed.on_field("applicationId", "invalid", "applicationId must be a UUID.")

@@ -16,6 +16,7 @@ from identity.exceptions import ValidationFailed
 from identity.login_ids import MAX_KEY_LENGTH, login_id_in_normal_form, login_id_key
 from identity.models import Tenant, User
 from identity.services.login import failed_logins_clear, login_target, password_verify
+from identity.services.personal_access_tokens import pats_revoke_for_user
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class UserFields(TypedDict, total=False):
     is_active: bool
     is_staff: bool
     is_superuser: bool
+    is_bot: bool
     verified: bool
     expires_at: datetime | None
     locked_until: datetime | None
@@ -192,6 +194,8 @@ def user_create(
         username_key=username_key,
         **fields,
     )
+    if password is not None and fields.get("is_bot"):
+        raise ValidationFailed.on_field("user.password", "invalid", "A bot has no password.")
     if password is None:
         user.set_unusable_password()
     else:
@@ -223,6 +227,7 @@ def user_update(*, user: User, **changes: Unpack[UserChanges]) -> User:
     _save_unique(user)
     if deactivating:
         refresh_tokens_revoke(user=user, reason=RevokeReason.USER_DEACTIVATED)
+        pats_revoke_for_user(user=user)
     return user
 
 
@@ -242,6 +247,8 @@ def user_update_with_password(
 def user_set_password(*, user: User, password: str, now: datetime | None = None) -> User:
     """Set a new password (Argon2id). With the tenant's onPasswordChanged policy on, every refresh
     token of the user is revoked, so a stolen session does not survive a password reset."""
+    if user.is_bot:
+        raise ValidationFailed.on_field("user.password", "invalid", "A bot has no password.")
     _check_password(password, user)
     user.set_password(password)
     user.password_changed_at = now or timezone.now()
@@ -254,6 +261,7 @@ def user_set_password(*, user: User, password: str, now: datetime | None = None)
 @transaction.atomic
 def user_delete(*, user: User) -> None:
     """Hard delete; the user's registrations and refresh tokens go with the row."""
+    pats_revoke_for_user(user=user)  # their ids stay refused everywhere after the rows are gone
     user.delete()
 
 
