@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING
 from django.db.models import Q, QuerySet
 
 from identity.login_ids import login_id_key
-from identity.models import APIKey, Application, ApplicationRole, Registration, SigningKey, Tenant, User
+from identity.models import (
+    APIKey,
+    Application,
+    ApplicationRole,
+    PersonalAccessToken,
+    Registration,
+    SigningKey,
+    Tenant,
+    User,
+)
 
 if TYPE_CHECKING:
     from identity.caller import Caller
@@ -208,3 +217,17 @@ def signing_key_search(
     if key_type:
         keys = keys.filter(algorithm__startswith=KEY_TYPES[key_type])
     return list(keys[start_row : start_row + number_of_results]), keys.count()
+
+
+MAX_LISTED_ACCESS_TOKENS = 1000
+
+
+def personal_access_tokens_of(*, user: User) -> list[PersonalAccessToken]:
+    """A user's personal access tokens, live and revoked, newest first."""
+    return list(
+        PersonalAccessToken.objects.filter(user=user).order_by("-created_at")[:MAX_LISTED_ACCESS_TOKENS]
+    )
+
+
+def personal_access_token_of(*, user: User, token_id: uuid.UUID) -> PersonalAccessToken | None:
+    return PersonalAccessToken.objects.select_related("tenant").filter(user=user, pk=token_id).first()

@@ -122,7 +122,8 @@ def pat_create(
         user=user,
         name=name_text,
         expiry=expiry,
-        expires_at=now + lifetime if lifetime is not None else None,
+        # Whole seconds: the record says exactly what the token's `exp` says.
+        expires_at=(now + lifetime).replace(microsecond=0) if lifetime is not None else None,
         scopes=_unique_in_order(scopes),
         application=application,
         allowed_ips=_unique_in_order(
