@@ -75,7 +75,10 @@ class AccessTokenSerializer(serializers.Serializer):
     insertInstant = InstantField(source="created_at")
     lastUsedInstant = InstantField(source="last_used_at")
     revokedInstant = InstantField(source="revoked_at")
-    revokedBy = serializers.CharField(source="revoked_by")
+    revokedBy = serializers.SerializerMethodField()
+
+    def get_revokedBy(self, token: Any) -> str | None:
+        return token.revoked_by or None
 
 
 def created_json(*, token: Any, value: str) -> dict[str, Any]:
