@@ -110,6 +110,11 @@ class Tenant(TimestampedModel, JWTConfigurationFields):
     # Revocation policies are tenant-wide, as in FusionAuth.
     revoke_on_password_changed = models.BooleanField(default=True)
     revoke_on_login_prevented = models.BooleanField(default=True)
+    revoke_access_tokens_on_password_changed = models.BooleanField(
+        default=False,
+        help_text="A password change also revokes the user's personal access tokens (separate "
+        "credentials, kept by default).",
+    )
     revoke_on_one_time_token_reuse = models.BooleanField(
         default=True,
         help_text="Reuse of a rotated one-time refresh token revokes its whole family (RFC 9700 §4.14.2).",

@@ -255,6 +255,8 @@ def user_set_password(*, user: User, password: str, now: datetime | None = None)
     user.save(update_fields=["password", "password_changed_at", "updated_at"])
     if user.tenant.revoke_on_password_changed:
         refresh_tokens_revoke(user=user, reason=RevokeReason.PASSWORD_CHANGED)
+    if user.tenant.revoke_access_tokens_on_password_changed:
+        pats_revoke_for_user(user=user, by="password changed")
     return user
 
 

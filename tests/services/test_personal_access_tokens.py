@@ -195,6 +195,17 @@ def test_deactivating_or_deleting_the_user_ends_every_pat(world, how):
     assert RevokedToken.objects.filter(kind="pat").count() == 3
 
 
+def test_a_password_change_ends_pats_when_the_tenant_says_so(world):
+    created = pat_create(user=world.user, name="ci", expiry="30")
+    world.tenant.revoke_access_tokens_on_password_changed = True
+    world.tenant.save()
+    world.user.tenant = world.tenant
+    user_set_password(user=world.user, password="another long passphrase 42")
+    with pytest.raises(TokenInvalid):
+        jwt_validate(token=created.value, now=timezone.now())
+    assert PersonalAccessToken.objects.get(pk=created.token.pk).revoked_by == "password changed"
+
+
 def test_a_password_change_keeps_pats(world):
     created = pat_create(user=world.user, name="ci", expiry="30")
     user_set_password(user=world.user, password="another long passphrase 42")
