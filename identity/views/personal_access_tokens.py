@@ -27,7 +27,7 @@ from identity.caller import Caller
 from identity.exceptions import NotFound
 from identity.models import PersonalAccessToken, User
 from identity.parsers import SafeJSONParser
-from identity.selectors import personal_access_token_of, personal_access_tokens_of
+from identity.selectors import personal_access_token_of, personal_access_tokens_of, user_get
 from identity.serializers.personal_access_tokens import (
     AccessTokenCreateSerializer,
     AccessTokenSerializer,
@@ -84,8 +84,7 @@ class AccessTokenViewSet(viewsets.ViewSet):
         return Response({"accessToken": AccessTokenSerializer(token).data})
 
     def _user(self, request: Request, user_id: str) -> User:
-        found = User.objects.select_related("tenant").filter(pk=path_uuid(user_id)).first()
-        return caller_of(request).visible(found, owner_of=attrgetter("pk"))
+        return caller_of(request).visible(user_get(user_id=path_uuid(user_id)), owner_of=attrgetter("pk"))
 
     def _token(self, request: Request, user_id: str, pk: str) -> PersonalAccessToken:
         token = personal_access_token_of(user=self._user(request, user_id), token_id=path_uuid(pk))

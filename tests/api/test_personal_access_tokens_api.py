@@ -294,3 +294,39 @@ def test_deactivating_the_user_through_the_api_ends_their_pats(api_client, world
     answer = api_client.delete(f"/api/user/{world.user.pk}", HTTP_AUTHORIZATION=world.api_key)
     assert answer.status_code == 200
     assert api_client.get("/api/jwt/validate", **bearer(created["JWTToken"])).status_code == 401
+
+
+def test_bots_through_the_provisioning_api(api_client, world):
+    answer = api_client.post(
+        "/api/user",
+        {"user": {"email": "deploy-bot@example.com", "isBot": True}},
+        format="json",
+        HTTP_AUTHORIZATION=world.api_key,
+        HTTP_X_FUSIONAUTH_TENANTID=str(world.tenant.pk),
+    )
+    assert answer.status_code == 200, answer.content
+    bot = answer.json()["user"]
+    assert bot["isBot"] is True
+    fetched = api_client.get(f"/api/user/{bot['id']}", HTTP_AUTHORIZATION=world.api_key).json()["user"]
+    assert fetched["isBot"] is True
+    before = state()
+    refused = api_client.post(
+        "/api/user",
+        {"user": {"email": "pw-bot@example.com", "isBot": True, "password": "long enough pass 12"}},
+        format="json",
+        HTTP_AUTHORIZATION=world.api_key,
+        HTTP_X_FUSIONAUTH_TENANTID=str(world.tenant.pk),
+    )
+    assert refused.status_code == 400
+    assert "user.password" in refused.json()["fieldErrors"]
+    not_a_flag = api_client.post(
+        "/api/user",
+        {"user": {"email": "x-bot@example.com", "isBot": "yes"}},
+        format="json",
+        HTTP_AUTHORIZATION=world.api_key,
+        HTTP_X_FUSIONAUTH_TENANTID=str(world.tenant.pk),
+    )
+    assert not_a_flag.status_code == 400
+    assert state() == before
+    created = create(api_client, world, {"name": "ci", "JWTTokenExpiry": "7"}, bot["id"])
+    assert created.status_code == 200
