@@ -22,6 +22,8 @@ from identity.cookies import ACCESS_COOKIE, token_cookie
 from identity.exceptions import NotAuthenticated
 from identity.services.access_tokens import VerifiedToken, access_token_verify
 from identity.services.api_keys import api_key_authenticate, api_key_value_well_formed
+from identity.services.personal_access_tokens import pat_check
+from identity.signing import TokenKind
 
 _OTHER_SCHEMES = frozenset({"bearer", "jwt", "basic"})
 
@@ -119,7 +121,15 @@ class AccessTokenAuthentication(JWTAuthentication):
     """A user access token as `Authorization: Bearer <jwt>` or in the `access_token` cookie.
 
     simplejwt parses the header; verification is ours (per-tenant keys, token kinds), so a vended
-    token, an id token or a refresh-token value never authenticates a user."""
+    token, an id token or a refresh-token value never authenticates a user. A personal access token
+    does (revocation and IP allowlist checked, no SQL), except where the view opts out
+    (`accept_personal_access_tokens=False`: /api/jwt/issue)."""
+
+    def __init__(self, *args: Any, accept_personal_access_tokens: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kinds = (
+            (TokenKind.ACCESS, TokenKind.PAT) if accept_personal_access_tokens else (TokenKind.ACCESS,)
+        )
 
     def authenticate(self, request: Request) -> tuple[TokenPrincipal, Caller] | None:  # type: ignore[override]
         header = self.get_header(request)
@@ -129,7 +139,10 @@ class AccessTokenAuthentication(JWTAuthentication):
             if not cookie:
                 return None
             raw = cookie.encode("ascii", errors="replace")
-        verified = access_token_verify(token=raw.decode("ascii", errors="replace"), now=timezone.now())
+        now = timezone.now()
+        verified = access_token_verify(token=raw.decode("ascii", errors="replace"), now=now, kinds=self.kinds)
+        if verified.kind == TokenKind.PAT:
+            pat_check(verified=verified, address=request.META.get("REMOTE_ADDR"), now=now)
         return TokenPrincipal(verified), Caller.build(
             principal=verified, header=request.headers.get(TENANT_HEADER)
         )

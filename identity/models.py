@@ -110,6 +110,11 @@ class Tenant(TimestampedModel, JWTConfigurationFields):
     # Revocation policies are tenant-wide, as in FusionAuth.
     revoke_on_password_changed = models.BooleanField(default=True)
     revoke_on_login_prevented = models.BooleanField(default=True)
+    revoke_access_tokens_on_password_changed = models.BooleanField(
+        default=False,
+        help_text="A password change also revokes the user's personal access tokens (separate "
+        "credentials, kept by default).",
+    )
     revoke_on_one_time_token_reuse = models.BooleanField(
         default=True,
         help_text="Reuse of a rotated one-time refresh token revokes its whole family (RFC 9700 §4.14.2).",
@@ -204,6 +209,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     full_name = models.CharField(max_length=300, blank=True)
     is_active = models.BooleanField(default=True, help_text="Inactive users cannot log in or refresh.")
     is_staff = models.BooleanField(default=False, help_text="May sign in to the admin console.")
+    is_bot = models.BooleanField(
+        default=False, help_text="A bot has no password and authenticates with access tokens only."
+    )
     verified = models.BooleanField(default=False, help_text="Email verified.")
     expires_at = models.DateTimeField(
         null=True, blank=True, help_text="After this instant login answers 410."
@@ -585,3 +593,62 @@ class OAuthAssertionJti(models.Model):
 
     def __str__(self) -> str:
         return f"assertion jti of {self.client_id}"
+
+
+class TokenExpiry(models.TextChoices):
+    """OpenMetadata's `JWTTokenExpiry` (seed 000): one hour, a number of days, or no expiry."""
+
+    ONE_HOUR = "OneHour", "One hour"
+    ONE_DAY = "1", "1 day"
+    SEVEN_DAYS = "7", "7 days"
+    THIRTY_DAYS = "30", "30 days"
+    SIXTY_DAYS = "60", "60 days"
+    NINETY_DAYS = "90", "90 days"
+    UNLIMITED = "Unlimited", "Unlimited (until revoked)"
+
+
+class PersonalAccessToken(models.Model):
+    """A long-lived, scoped, revocable credential of a user or bot: a JWT whose `jti` is this row's
+    id. The value is shown once and never stored; the row is what revocation and listing need."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="personal_access_tokens")
+    name = models.CharField(max_length=191)
+    expiry = models.CharField(max_length=16, choices=TokenExpiry.choices)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty for Unlimited.")
+    scopes = models.JSONField(
+        default=list, blank=True, help_text="Role names carried by the token (a subset of the user's)."
+    )
+    application = models.ForeignKey(
+        Application, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    allowed_ips = models.JSONField(
+        default=list, blank=True, help_text="Addresses or CIDR networks the token may be used from."
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_by = models.CharField(max_length=100, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "personal access token"
+        constraints = [
+            # Only live tokens hold their name: a revoked "ci" token does not block a new one.
+            models.UniqueConstraint(
+                fields=["user", "name"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="identity_pat_name_per_user",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "-created_at"], name="identity_pat_user_newest")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now

@@ -18,6 +18,7 @@ from identity.models import (
     Application,
     ApplicationRole,
     JWTConfigurationFields,
+    PersonalAccessToken,
     RefreshToken,
     Registration,
     SigningKey,
@@ -268,3 +269,17 @@ def database_answers() -> bool:
     except DatabaseError:
         logging.getLogger(__name__).warning("status: the database does not answer", exc_info=True)
         return False
+
+
+MAX_LISTED_ACCESS_TOKENS = 1000
+
+
+def personal_access_tokens_of(*, user: User) -> list[PersonalAccessToken]:
+    """A user's personal access tokens, live and revoked, newest first."""
+    return list(
+        PersonalAccessToken.objects.filter(user=user).order_by("-created_at")[:MAX_LISTED_ACCESS_TOKENS]
+    )
+
+
+def personal_access_token_of(*, user: User, token_id: uuid.UUID) -> PersonalAccessToken | None:
+    return PersonalAccessToken.objects.select_related("tenant").filter(user=user, pk=token_id).first()

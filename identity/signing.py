@@ -54,6 +54,8 @@ class TokenKind(StrEnum):
     ID = "id"
     VENDED = "vend"
     CLIENT = "client"
+    PAT = "pat"
+    """A personal access token: long-lived, revocable, accepted only where PATs are."""
 
 
 @dataclass(frozen=True)

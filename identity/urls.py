@@ -12,6 +12,7 @@ from identity.views.oauth import (
     RevokeApi,
     TokenApi,
 )
+from identity.views.personal_access_tokens import AccessTokenViewSet, TokenExchangeApi
 from identity.views.refresh_tokens import RefreshTokenViewSet
 from identity.views.status import LivenessApi, StatusApi
 from identity.views.tenants import ApplicationViewSet, TenantViewSet
@@ -60,6 +61,8 @@ change_password = ChangePasswordViewSet.as_view({"post": "create"})
 api_keys = APIKeyViewSet.as_view({"post": "create"})
 api_key = APIKeyViewSet.as_view({"get": "retrieve", "post": "create", "put": "update", "patch": "update",
                                  "delete": "destroy"})  # fmt: skip
+access_tokens = AccessTokenViewSet.as_view({"get": "list", "post": "create"})
+access_token = AccessTokenViewSet.as_view({"get": "retrieve", "delete": "destroy"})
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("api/status", StatusApi.as_view(), name="status"),
@@ -81,6 +84,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/user/change-password", change_password, name="change-password"),
     path("api/user/change-password/<str:change_password_id>", change_password, name="change-password-id"),
     path("api/user", users, name="users"),
+    path("api/user/<str:user_id>/access-token", access_tokens, name="access-tokens"),
+    path("api/user/<str:user_id>/access-token/<str:pk>", access_token, name="access-token"),
     path("api/user/import", UserImportApi.as_view(), name="user-import"),
     path("api/user/search", UserSearchApi.as_view(), name="user-search"),
     # FusionAuth's other /api/user/<word> paths (forgot-password, verify-email, action, bulk, …):
@@ -91,6 +96,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/api-key/<str:pk>", api_key, name="api-key"),
     path("api/jwt/validate", JWTViewSet.as_view({"get": "validate"}), name="jwt-validate"),
     path("api/jwt/issue", JWTViewSet.as_view({"get": "issue"}), name="jwt-issue"),
+    path("api/jwt/exchange", TokenExchangeApi.as_view(), name="jwt-exchange"),
     path("api/jwt/vend", JWTViewSet.as_view({"post": "vend"}), name="jwt-vend"),
     path("api/jwt/reconcile", JWTViewSet.as_view({"post": "reconcile"}), name="jwt-reconcile"),
     path("api/login", LoginApi.as_view(), name="login"),

@@ -7,8 +7,9 @@ Nothing here writes; the name checks read, to find a clash.
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ from identity.models import (
     Registration,
     SigningKey,
     Tenant,
+    TokenExpiry,
     UsagePolicy,
     User,
 )
@@ -461,5 +463,57 @@ def oauth_configuration_validate(*, values: Mapping[str, Any], tenant: Tenant) -
             "invalid",
             f"Must be a whole number from 0 to {MAX_TOKEN_REQUESTS_PER_MINUTE}.",
         )
+
+
+# --- Personal access tokens ------------------------------------------------------------------------
+MAX_PAT_NAME = 191
+MAX_PAT_SCOPES = 100
+MAX_PAT_ALLOWED_IPS = 50
+
+
+def _allowed_ips_check(value: Any, errors: ValidationFailed) -> None:
+    if not isinstance(value, list) or len(value) > MAX_PAT_ALLOWED_IPS:
+        errors.add("allowed_ips", "invalid", f"Must be a list of at most {MAX_PAT_ALLOWED_IPS} addresses.")
+        return
+    for item in value:
+        try:
+            if not isinstance(item, str) or len(item) > 64:
+                raise ValueError(item)
+            ipaddress.ip_network(item.strip(), strict=False)
+        except ValueError:
+            errors.add("allowed_ips", "invalid", f"{str(item)[:64]!r} is not an IP address or CIDR network.")
+            return
+
+
+def personal_access_token_validate(
+    *, values: Mapping[str, Any], held_roles: Collection[str], name_taken: bool
+) -> None:
+    """A new personal access token: a name unique among the user's live tokens (`name_taken`), an
+    expiry from seed 000's list, scopes the user holds through their registrations (`held_roles`),
+    and addresses or CIDR networks to allow. Keyed by model field; the caller reads the facts."""
+    errors = ValidationFailed()
+    name = values.get("name")
+    if not isinstance(name, str) or not name.strip():
+        errors.add("name", "blank", "A name is required.")
+    elif len(name.strip()) > MAX_PAT_NAME or not name.isprintable():
+        errors.add("name", "invalid", f"Must be printable text of at most {MAX_PAT_NAME} characters.")
+    elif name_taken:
+        errors.add("name", "duplicate", "The user already has a live token with this name.")
+    if values.get("expiry") not in TokenExpiry.values:
+        errors.add("expiry", "invalid", f"Must be one of {', '.join(TokenExpiry.values)}.")
+    scopes = values.get("scopes", [])
+    if (
+        not isinstance(scopes, list)
+        or len(scopes) > MAX_PAT_SCOPES
+        or not all(isinstance(scope, str) for scope in scopes)
+    ):
+        errors.add("scopes", "invalid", f"Must be a list of at most {MAX_PAT_SCOPES} role names.")
+    else:
+        missing = sorted(set(scopes) - set(held_roles))
+        if missing:
+            errors.add(
+                "scopes", "invalid", f"The user's registrations do not grant: {', '.join(missing)[:500]}."
+            )
+    _allowed_ips_check(values.get("allowed_ips", []), errors)
     if errors:
         raise errors

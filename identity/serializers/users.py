@@ -46,6 +46,7 @@ class UserSerializer(WireSerializer):
     fullName = Text(300, source="full_name", required=False)
     active = Flag(source="is_active", required=False)
     verified = Flag(required=False)
+    isBot = Flag(source="is_bot", required=False)  # a bot has no password (issue 12)
     expiry = Instant(source="expires_at", required=False)
     data = JSONObject(required=False)  # type: ignore[assignment]  # a field; DRF keeps Serializer.data
     password = Text(1024, blank=False, write_only=True, allow_null=True, default=None)

@@ -4,6 +4,7 @@ against the keys the token's tenant trusts."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -23,6 +24,7 @@ class AuthenticationType(StrEnum):
     JWT_SSO = "JWT_SSO"
     PING = "PING"
     FEDERATED_JWT = "FEDERATED_JWT"
+    PERSONAL_ACCESS_TOKEN = "PERSONAL_ACCESS_TOKEN"  # noqa: S105 (a method's name)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ def access_token_issue(
     ttl_seconds: int | None = None,
     expires_at: datetime | None = None,
     config: JWTConfiguration | None = None,
+    extra_claims: Mapping[str, Any] | None = None,
 ) -> AccessToken:
     """Sign a user's access token with FusionAuth's claims. `roles` None means the user is not
     registered for the application: the token then carries no `applicationId` and no `roles`.
@@ -100,6 +103,7 @@ def access_token_issue(
         claims["roles"] = roles
     if session_id is not None:
         claims["sid"] = str(session_id)
+    claims.update(extra_claims or {})
     key = _signing_key(tenant=tenant, config=config, now=now)
     return AccessToken(
         value=sign(claims=claims, key=key, kind=TokenKind.ACCESS, now=now),
@@ -113,6 +117,7 @@ class VerifiedToken:
     claims: dict[str, Any]
     tenant_id: uuid.UUID
     key: LoadedKey
+    kind: TokenKind = TokenKind.ACCESS
 
 
 def access_token_verify(
@@ -125,28 +130,44 @@ def access_token_verify(
     key. The issuer must be that tenant's issuer. A kid or trust this process does not know yet
     (a key added on another node a moment ago) costs one rate-limited reload, then the answer."""
     header = unverified_header(token)
+    if header.get("tkn") == TokenKind.PAT and TokenKind.PAT in kinds:
+        kinds = (TokenKind.PAT,)  # an Unlimited personal access token has no `exp`
     snapshot = key_snapshot()
-    verified = _verified_by(snapshot, token=token, kid=header["kid"], now=now, kinds=kinds)
+    verified = _verified_by(
+        snapshot, token=token, kid=header["kid"], now=now, kinds=kinds, header_kind=header.get("tkn")
+    )
     if verified is None:
         fresh = KEYS.reload_on_miss(reason="unknown kid or trust")
         if fresh is not None:
-            verified = _verified_by(fresh, token=token, kid=header["kid"], now=now, kinds=kinds)
-    if verified is None or token_revoked(verified.claims.get("jti")):
+            verified = _verified_by(
+                fresh, token=token, kid=header["kid"], now=now, kinds=kinds, header_kind=header.get("tkn")
+            )
+    # A token exchanged from a personal access token (`pat` claim) dies with it.
+    if (
+        verified is None
+        or token_revoked(verified.claims.get("jti"))
+        or token_revoked(verified.claims.get("pat"))
+    ):
         raise TokenInvalid()
     return verified
 
 
 def _verified_by(
-    snapshot: KeySnapshot, *, token: str, kid: str, now: datetime, kinds: tuple[TokenKind, ...]
+    snapshot: KeySnapshot,
+    *,
+    token: str,
+    kid: str,
+    now: datetime,
+    kinds: tuple[TokenKind, ...],
+    header_kind: str | None = None,
 ) -> VerifiedToken | None:
     """The verified token, None when the snapshot does not know the key or its tenant does not
     trust it (maybe stale), TokenInvalid for everything else."""
     key = snapshot.by_kid.get(kid)
     if key is None:
         return None
-    claims, _ = verify(
-        token=token, trusted={key.kid: key}, kinds=kinds, now=now, require=("exp", "iat", "sub")
-    )
+    require = ("iat", "sub", "jti") if kinds == (TokenKind.PAT,) else ("exp", "iat", "sub")
+    claims, _ = verify(token=token, trusted={key.kid: key}, kinds=kinds, now=now, require=require)
     try:
         tenant_id = uuid.UUID(str(claims.get("tid")))
     except ValueError as exc:
@@ -154,7 +175,9 @@ def _verified_by(
     trusted = snapshot.trusted(tenant_id=tenant_id, application_id=uuid_or_none(claims.get("aud")))
     if trusted.get(key.kid) is not key or claims.get("iss") != snapshot.issuers.get(tenant_id):
         return None
-    return VerifiedToken(claims=claims, tenant_id=tenant_id, key=key)
+    return VerifiedToken(
+        claims=claims, tenant_id=tenant_id, key=key, kind=TokenKind(header_kind or TokenKind.ACCESS)
+    )
 
 
 def uuid_or_none(value: Any) -> uuid.UUID | None:

@@ -36,6 +36,7 @@ from identity.services.access_tokens import (
     uuid_or_none,
 )
 from identity.services.login import LoginResult, login_success, user_login_check
+from identity.services.personal_access_tokens import pat_check
 from identity.services.refresh_tokens import (
     DeviceInfo,
     IssuedRefreshToken,
@@ -59,7 +60,9 @@ class ValidatedToken:
     claims: dict[str, Any]
 
 
-def jwt_validate(*, token: str, now: datetime, tenant_id: uuid.UUID | None = None) -> ValidatedToken:
+def jwt_validate(
+    *, token: str, now: datetime, tenant_id: uuid.UUID | None = None, address: str | None = None
+) -> ValidatedToken:
     """Check a token we issued and say what it is: a user access token (signature by a key its
     tenant trusts, expiry, tenant, issuer) or a vended token (signature by a signing key of the
     tenant it names, or a global one; that tenant's issuer). Keys imported to verify an external
@@ -67,7 +70,8 @@ def jwt_validate(*, token: str, now: datetime, tenant_id: uuid.UUID | None = Non
     token of another tenant is refused. With the tenant's `validate_checks_state` on, a user access
     token is also refused when its user is deactivated, locked or expired, its application
     inactive, or its session (`sid`) revoked or expired (FusionAuth #1013). Default mode does no
-    SQL: keys come from the in-memory key store."""
+    SQL: keys come from the in-memory key store. A personal access token validates too (kind
+    `pat`), unless revoked or presented from an `address` outside its allowlist."""
     kind = unverified_header(token).get("tkn")
     if kind == TokenKind.VENDED:
         claims = _vended_verify(token=token, now=now)
@@ -75,18 +79,22 @@ def jwt_validate(*, token: str, now: datetime, tenant_id: uuid.UUID | None = Non
             raise TokenInvalid()
         return ValidatedToken(kind=TokenKind.VENDED, claims=claims)
     # OAuth client-credentials tokens (identity.services.oauth) verify like user access tokens.
-    verified = access_token_verify(token=token, now=now, kinds=(TokenKind.ACCESS, TokenKind.CLIENT))
+    verified = access_token_verify(
+        token=token, now=now, kinds=(TokenKind.ACCESS, TokenKind.CLIENT, TokenKind.PAT)
+    )
     if tenant_id is not None and verified.tenant_id != tenant_id:
         raise TokenInvalid()
-    if kind == TokenKind.CLIENT:
+    if verified.kind == TokenKind.CLIENT:
         if key_snapshot().validate_state.get(verified.tenant_id):
             client_id = uuid_or_none(verified.claims.get("client_id"))
             if client_id is None or not Application.objects.filter(pk=str(client_id), active=True).exists():
                 raise TokenInvalid()
         return ValidatedToken(kind=TokenKind.CLIENT, claims=verified.claims)
+    if verified.kind == TokenKind.PAT:
+        pat_check(verified=verified, address=address, now=now)
     if key_snapshot().validate_state.get(verified.tenant_id):
         _check_state(verified=verified, user=_token_user(verified), now=now)
-    return ValidatedToken(kind=TokenKind.ACCESS, claims=verified.claims)
+    return ValidatedToken(kind=verified.kind, claims=verified.claims)
 
 
 def _vended_verify(*, token: str, now: datetime) -> dict[str, Any]:
@@ -163,6 +171,8 @@ def jwt_issue(
     token comes only with a valid one of the same user, when the target application generates refresh
     tokens and both applications use the same expiration policy; it keeps the original session's start
     and family, and the new token's `sid` is then that refresh token's id."""
+    if verified.kind != TokenKind.ACCESS or "pat" in verified.claims:
+        raise NotAuthenticated()  # a personal access token (or one exchanged from it) never widens
     now = now or timezone.now()
     target = uuid_or_none(application_id)
     if target is None:

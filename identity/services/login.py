@@ -177,7 +177,7 @@ def password_verify(
     the caller clears it with failed_logins_clear once its action is done (login_success does it
     in the UPDATE that records the login, saving a round trip on the hot path)."""
     user = user_get_by_login_id(tenant=tenant, login_id=login_id, types=login_id_types)
-    if user is None or not user.has_usable_password():
+    if user is None or user.is_bot or not user.has_usable_password():  # bots log in with PATs only
         _attempt_reserve(user_id=uuid.uuid4(), tenant=tenant, now=now)  # the same round trip, no row
         _dummy_password_work(password)
         raise LoginFailed()

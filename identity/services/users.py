@@ -15,6 +15,7 @@ from identity.exceptions import ValidationFailed, errors_keyed
 from identity.login_ids import login_id_key
 from identity.models import Tenant, User
 from identity.services.login import failed_logins_clear, login_target, password_verify
+from identity.services.personal_access_tokens import pats_revoke_for_user
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
 from identity.validators import email_validate, login_id_validate, user_password_validate, user_validate
 
@@ -32,6 +33,7 @@ class UserFields(TypedDict, total=False):
     is_active: bool
     is_staff: bool
     is_superuser: bool
+    is_bot: bool
     verified: bool
     expires_at: datetime | None
     locked_until: datetime | None
@@ -137,6 +139,8 @@ def user_create(
         raise ValidationFailed.on_field("userId", "duplicate", "A user with this id already exists.")
     login_ids = _login_ids(tenant=tenant, values={"email": email, "username": username}, user=None)
     user = User(id=user_id or uuid.uuid4(), tenant=tenant, **login_ids, **fields)
+    if password is not None and fields.get("is_bot"):
+        raise ValidationFailed.on_field("user.password", "invalid", "A bot has no password.")
     if password is None:
         user.set_unusable_password()
     else:
@@ -162,6 +166,7 @@ def user_update(*, user: User, **changes: Unpack[UserChanges]) -> User:
     _save_unique(user)
     if deactivating:
         refresh_tokens_revoke(user=user, reason=RevokeReason.USER_DEACTIVATED)
+        pats_revoke_for_user(user=user)
     return user
 
 
@@ -181,18 +186,23 @@ def user_update_with_password(
 def user_set_password(*, user: User, password: str, now: datetime | None = None) -> User:
     """Set a new password (Argon2id). With the tenant's onPasswordChanged policy on, every refresh
     token of the user is revoked, so a stolen session does not survive a password reset."""
+    if user.is_bot:
+        raise ValidationFailed.on_field("user.password", "invalid", "A bot has no password.")
     _check_password(password, user)
     user.set_password(password)
     user.password_changed_at = now or timezone.now()
     user.save(update_fields=["password", "password_changed_at", "updated_at"])
     if user.tenant.revoke_on_password_changed:
         refresh_tokens_revoke(user=user, reason=RevokeReason.PASSWORD_CHANGED)
+    if user.tenant.revoke_access_tokens_on_password_changed:
+        pats_revoke_for_user(user=user, by="password changed")
     return user
 
 
 @transaction.atomic
 def user_delete(*, user: User) -> None:
     """Hard delete; the user's registrations and refresh tokens go with the row."""
+    pats_revoke_for_user(user=user)  # their ids stay refused everywhere after the rows are gone
     user.delete()
 
 

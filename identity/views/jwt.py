@@ -77,7 +77,7 @@ class JWTViewSet(viewsets.ViewSet):
     def get_authenticators(self) -> list[Any]:
         action = self.action_map.get((self.request.method or "").lower())
         if action == "issue":
-            return [AccessTokenAuthentication()]
+            return [AccessTokenAuthentication(accept_personal_access_tokens=False)]
         if action == "vend":
             return [APIKeyAuthentication()]
         return [AnonymousCaller()]
@@ -93,7 +93,12 @@ class JWTViewSet(viewsets.ViewSet):
         token = presented_token(request)
         if not token:
             raise NotAuthenticated()
-        validated = jwt_validate(token=token, now=timezone.now(), tenant_id=caller_of(request).tenant_id)
+        validated = jwt_validate(
+            token=token,
+            now=timezone.now(),
+            tenant_id=caller_of(request).tenant_id,
+            address=request.META.get("REMOTE_ADDR"),
+        )
         return Response({"jwt": validated.claims, "tokenKind": validated.kind.value})
 
     def issue(self, request: Request) -> Response:

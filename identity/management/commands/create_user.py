@@ -25,7 +25,7 @@ class Command(IdentityCommand):
         parser.add_argument("--username", help="Optional username, unique in the tenant.")
         parser.add_argument("--first-name", default="", help="Given name.")
         parser.add_argument("--last-name", default="", help="Family name.")
-        source = parser.add_mutually_exclusive_group(required=True)
+        source = parser.add_mutually_exclusive_group()
         source.add_argument(
             "--password-stdin",
             action="store_true",
@@ -34,28 +34,48 @@ class Command(IdentityCommand):
         source.add_argument(
             "--password-env", metavar="VAR", help="Read the password from environment variable VAR."
         )
+        parser.add_argument(
+            "--bot",
+            action="store_true",
+            help="A bot: no password, authenticates with personal access tokens (create_access_token).",
+        )
         parser.add_argument("--staff", action="store_true", help="May sign in to the admin console.")
         parser.add_argument(
             "--superuser", action="store_true", help="Has every console permission (implies --staff)."
         )
 
     def perform(self, options: dict[str, Any]) -> Report:
+        if options["bot"] and (options["password_stdin"] or options["password_env"]):
+            raise CommandError("A bot has no password; drop --password-stdin/--password-env.")
         user = user_create(
             tenant=tenant_lookup(options["tenant"]),
             email=options["email"],
-            password=self._password(options),
+            password=None if options["bot"] else self._password(options),
             username=options["username"],
             first_name=options["first_name"],
             last_name=options["last_name"],
             is_staff=options["staff"] or options["superuser"],
             is_superuser=options["superuser"],
+            is_bot=options["bot"],
         )
         return Report(
-            data={"id": user.pk, "tenantId": user.tenant_id, "email": user.email, "username": user.username},
-            summary=f"Created user {user.email} ({user.pk}) in tenant {user.tenant.name}.",
+            data={
+                "id": user.pk,
+                "tenantId": user.tenant_id,
+                "email": user.email,
+                "username": user.username,
+                **({"bot": True} if user.is_bot else {}),
+            },
+            summary=f"Created {'bot' if user.is_bot else 'user'} {user.email} ({user.pk}) "
+            f"in tenant {user.tenant.name}.",
         )
 
     def _password(self, options: dict[str, Any]) -> str:
+        if not options["password_stdin"] and not options["password_env"]:
+            raise CommandError(
+                "Error: one of the arguments --password-stdin --password-env is required "
+                "(or --bot, for a user without a password)"
+            )
         if options["password_stdin"]:
             # At a terminal, prompt without echo; from a pipe, take the first line as it is.
             line = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline()

@@ -1,0 +1,165 @@
+"""Personal access tokens against gunicorn with two workers (issue 12): every expiry's `exp`, the
+revocation, user deactivation and the IP allowlist refused by every worker within a second,
+revoked PATs still refused after a restart, bots refused at login, exchange, last use recorded."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from identity.models import TokenExpiry
+from identity.services.users import user_create
+from tests.live import LiveServer
+
+REDIS_URL = "redis://127.0.0.1:6379/5"
+
+
+def validate(server: LiveServer, token: str) -> int:
+    return server.request("GET", "/api/jwt/validate", headers={"Authorization": f"Bearer {token}"}).status
+
+
+def loaded_by(server: LiveServer) -> set[str]:
+    """The worker processes that have built the revocation set (the key store logs each build)."""
+    return set(re.findall(r"revoked-jtis store rebuilt .* in process (\d+)", server.log_tail(400)))
+
+
+def warm(server: LiveServer, token: str) -> None:
+    """Both workers hold the revocation set (and the keys) before anything is revoked."""
+    deadline = time.monotonic() + 10
+    while len(loaded_by(server)) < 2:
+        assert validate(server, token) == 200
+        assert time.monotonic() < deadline, server.log_tail()
+
+
+def create(server: LiveServer, world: Any, body: dict, user_id: str | None = None) -> dict:
+    answer = server.request(
+        "POST",
+        f"/api/user/{user_id or world.user.pk}/access-token",
+        json_body=body,
+        headers={"Authorization": world.api_key},
+    )
+    assert answer.status == 200, (answer.status, answer.body, server.log_tail())
+    return answer.json()
+
+
+def refused_everywhere(server: LiveServer, token: str, world: Any) -> None:
+    statuses = [validate(server, token) for _ in range(20)]
+    listed = [
+        server.request(
+            "GET", f"/api/user/{world.user.pk}/access-token", headers={"Authorization": f"Bearer {token}"}
+        ).status
+        for _ in range(10)
+    ]
+    assert statuses == [401] * 20, (statuses, server.log_tail())
+    assert listed == [401] * 10, listed
+
+
+@pytest.fixture(params=["database-version", "redis-version"])
+def node_env(request, settings):  # type: ignore[no-untyped-def]
+    if request.param == "database-version":
+        return {}
+    redis = pytest.importorskip("redis")
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "identity",
+        }
+    }
+    settings.IDENTITY_COHERENCE_CACHE = True
+    return {"REDIS_URL": REDIS_URL}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_revoked_pat_is_refused_by_every_worker_within_a_second_and_after_a_restart(
+    gunicorn, world, node_env
+):
+    server = gunicorn(workers=2, env=node_env)
+    created = create(server, world, {"name": "ci", "JWTTokenExpiry": "Unlimited"})
+    token, record = created["JWTToken"], created["accessToken"]
+    warm(server, token)
+    path = f"/api/user/{world.user.pk}/access-token/{record['id']}"
+    deadline = time.monotonic() + 10  # last use is written off the request path, within moments
+    while (
+        server.request("GET", path, headers={"Authorization": world.api_key}).json()["accessToken"][
+            "lastUsedInstant"
+        ]
+        is None
+    ):
+        assert time.monotonic() < deadline, server.log_tail()
+        time.sleep(0.1)
+    revoked = server.request("DELETE", path, headers={"Authorization": world.api_key})
+    assert revoked.status == 200, revoked.body
+    time.sleep(1.05)
+    refused_everywhere(server, token, world)
+
+    restarted = gunicorn(workers=1, env=node_env)
+    assert validate(restarted, token) == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deactivating_the_user_ends_their_pats_on_every_worker(gunicorn, world):
+    server = gunicorn(workers=2)
+    tokens = [create(server, world, {"name": f"t{i}", "JWTTokenExpiry": "30"})["JWTToken"] for i in range(2)]
+    warm(server, tokens[0])
+    answer = server.request("DELETE", f"/api/user/{world.user.pk}", headers={"Authorization": world.api_key})
+    assert answer.status == 200
+    time.sleep(1.05)
+    for token in tokens:
+        refused_everywhere(server, token, world)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_expiries_allowlist_exchange_and_bots(gunicorn, world):
+    server = gunicorn(workers=2)
+    for expiry in TokenExpiry.values:
+        created = create(server, world, {"name": f"exp {expiry}", "JWTTokenExpiry": expiry})
+        answer = server.request(
+            "GET", "/api/jwt/validate", headers={"Authorization": f"Bearer {created['JWTToken']}"}
+        )
+        assert answer.status == 200
+        jwt = answer.json()["jwt"]
+        expires_at = created["accessToken"]["JWTTokenExpiresAt"]
+        assert jwt.get("exp") == (None if expires_at is None else expires_at // 1000), expiry
+
+    # The allowlist is in the signed token: every worker refuses an address outside it.
+    elsewhere = create(server, world, {"name": "lan", "JWTTokenExpiry": "30", "allowedIps": ["10.0.0.0/8"]})
+    here = create(server, world, {"name": "here", "JWTTokenExpiry": "30", "allowedIps": ["127.0.0.1"]})
+    assert [validate(server, elsewhere["JWTToken"]) for _ in range(10)] == [401] * 10
+    assert [validate(server, here["JWTToken"]) for _ in range(10)] == [200] * 10
+    exchanged = server.request(
+        "POST",
+        "/api/jwt/exchange",
+        body=urlencode({"subject_token": elsewhere["JWTToken"], "subject_token_type": JWT}),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert exchanged.status == 401
+
+    exchanged = server.request(
+        "POST",
+        "/api/jwt/exchange",
+        body=urlencode({"subject_token": here["JWTToken"], "subject_token_type": JWT}),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert exchanged.status == 200, exchanged.body
+    assert exchanged.json()["expires_in"] == 300
+    assert validate(server, exchanged.json()["access_token"]) == 200
+
+    bot = user_create(tenant=world.tenant, email="ci-bot@example.com", password=None, is_bot=True)
+    login = server.request(
+        "POST",
+        "/api/login",
+        json_body={"loginId": bot.email, "password": "anything", "applicationId": str(world.application.pk)},
+        headers={"Authorization": world.api_key},
+    )
+    assert login.status == 404 and login.body == b""
+    bot_token = create(server, world, {"name": "ci", "JWTTokenExpiry": "1"}, str(bot.pk))["JWTToken"]
+    assert validate(server, bot_token) == 200
+
+
+JWT = "urn:ietf:params:oauth:token-type:jwt"
