@@ -45,6 +45,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Path protection with our own tokens (IDENTITY_TOKEN_AUTHORIZATION below; README "Protecting paths").
+    "identity.middleware.TokenAuthorizationMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -157,6 +159,21 @@ IDENTITY_JWT_LEEWAY_SECONDS = env_int("IDENTITY_JWT_LEEWAY_SECONDS", DEFAULTS["I
 IDENTITY_KEY_ROTATION_MARGIN_SECONDS = env_int(
     "IDENTITY_KEY_ROTATION_MARGIN_SECONDS", DEFAULTS["IDENTITY_KEY_ROTATION_MARGIN_SECONDS"]
 )
+
+# identity.middleware: the demo endpoint GET /demo/api/hello takes a token of any of our tenants
+# (Authorization: Bearer), verified against the in-process key store; a token older than 10 s comes
+# back re-signed, valid 15 min. Any Django project can use the middleware; README "Protecting paths".
+IDENTITY_TOKEN_AUTHORIZATION = {
+    "enabled": True,
+    "protected_paths": ["/demo/api/**"],
+    "exclude_paths": [],
+    "token_location": "header",
+    "token_name": "Authorization",
+    "key_source": "key_store",
+    "refresh_interval_ms": 10_000,
+    "expiration_ms": 900_000,
+    "invalid_token_json": '{"error": "invalid_token", "errorMessage": "${errorMessage}"}',
+}
 
 # Request bodies are small JSON documents; refuse anything over 1 MB before parsing it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024

@@ -137,6 +137,12 @@ class TokenInvalid(IdentityError):
     empty_body = True
 
 
+class TokenExpired(TokenInvalid):
+    """A token whose signature, issuer and audience were good but whose `exp` has passed. Answered
+    exactly like TokenInvalid; only a caller that may say "expired" (the path-protection middleware's
+    error message) tells them apart."""
+
+
 class NotFound(IdentityError):
     """The object does not exist or is not visible to the caller: 404 with an empty body."""
 

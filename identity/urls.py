@@ -2,6 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path, re_path
 
+from identity.views.demo import demo_hello
 from identity.views.jwt import JWTViewSet
 from identity.views.keys import KeyViewSet
 from identity.views.login import LoginApi, LoginPingApi, LogoutApi
@@ -54,6 +55,7 @@ api_key = APIKeyViewSet.as_view({"get": "retrieve", "post": "create", "put": "up
                                  "delete": "destroy"})  # fmt: skip
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("demo/api/hello", demo_hello, name="demo-hello"),
     path("api/tenant", tenants, name="tenants"),
     path("api/tenant/<str:pk>", tenant, name="tenant"),
     path("api/application", applications, name="applications"),

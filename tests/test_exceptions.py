@@ -17,6 +17,7 @@ EXPECTED_STATUS = {
     "RefreshTokenUnusable": 400,
     "NotAuthenticated": 401,
     "TokenInvalid": 401,
+    "TokenExpired": 401,
     "NotFound": 404,
     "LoginFailed": 404,
     "Conflict": 409,

@@ -1,0 +1,194 @@
+"""Path protection with our tokens for any Django project (the "REST API Token Authorization
+Worksheet"): `TokenAuthorizationMiddleware`, configured by `settings.IDENTITY_TOKEN_AUTHORIZATION`.
+
+    MIDDLEWARE = [..., "identity.middleware.TokenAuthorizationMiddleware"]
+    IDENTITY_TOKEN_AUTHORIZATION = {
+        "protected_paths": ["/api/**"], "exclude_paths": ["/api/health"],
+        "key_source": "jwks", "jwks_url": "https://id.example.com/.well-known/jwks.json",
+        "issuer": "https://id.example.com", "audience": "<application id>",
+    }
+
+A request to a protected path must carry a valid token (header `Authorization: Bearer <jwt>` by
+default, or any header or cookie); otherwise it gets 401 with `invalid_token_json`, its
+`${errorMessage}` filled in. A valid token's claims are `request.token_claims`. With
+`refresh_interval_ms`, a valid token older than that is re-signed (new `iat`, `exp` in
+`expiration_ms`) and returned in the same header or cookie, when the middleware holds a signing key
+(HMAC secret or our key store; never with a JWKS URL). No database query per request in any mode.
+
+`identity.middleware_drf.TokenAuthorizationAuthentication` is the matching DRF authentication class.
+Used standalone (JWKS or HMAC), nothing here imports the identity models: add
+`identity.middleware_app.TokenAuthorizationAppConfig` to INSTALLED_APPS for the system check.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
+from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_vary_headers
+
+from identity.exceptions import TokenExpired, TokenInvalid
+from identity.middleware_config import ConfigError, TokenAuthorizationConfig, config_read
+from identity.middleware_keys import KeySource, key_source_for
+from identity.signing import TokenKind, sign, unverified_header
+
+MESSAGES = {
+    "missing": "No token was sent.",
+    "scheme": "The {name} header must be '{scheme} <token>'.",
+    "malformed": "The token is not a well-formed signed JWT.",
+    "expired": "The token has expired.",
+    "refused": "The token was not signed by a trusted key, or its issuer or audience is not accepted.",
+}
+
+
+class Refused(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Authorized:
+    claims: dict[str, Any]
+    refreshed: str | None
+    """A re-signed token to hand back, when the one sent was older than the refresh interval."""
+
+
+class Authorizer:
+    """Reads the token where the configuration says, verifies it with the key source, and re-signs
+    it when due. Shared by the middleware and the DRF authentication class (one per configuration
+    and process, so a JWKS cache is fetched once)."""
+
+    def __init__(self, config: TokenAuthorizationConfig) -> None:
+        self.config = config
+        self.source: KeySource = key_source_for(config)
+
+    def token_from(self, request: HttpRequest) -> str | None:
+        """The token sent, None when nothing was sent; Refused when a header has the wrong scheme."""
+        config = self.config
+        if config.in_cookie:
+            raw = request.COOKIES.get(config.token_name)
+        else:
+            raw = request.headers.get(config.token_name)
+        if not raw:
+            return None
+        if not config.token_scheme:
+            return raw.strip()
+        scheme, _, token = raw.strip().partition(" ")
+        if scheme.lower() != config.token_scheme.lower() or not token.strip():
+            name = config.token_name if not config.in_cookie else f"{config.token_name} cookie"
+            raise Refused(MESSAGES["scheme"].format(name=name, scheme=config.token_scheme))
+        return token.strip()
+
+    def authorize(self, token: str, *, now: datetime) -> Authorized:
+        try:
+            unverified_header(token, require_kid=False)
+        except TokenInvalid as exc:
+            raise Refused(MESSAGES["malformed"]) from exc
+        try:
+            verified = self.source.verify(token=token, now=now)
+        except TokenExpired as exc:
+            raise Refused(MESSAGES["expired"]) from exc
+        except TokenInvalid as exc:
+            raise Refused(MESSAGES["refused"]) from exc
+        return Authorized(
+            claims=verified.claims, refreshed=self._refreshed(verified.claims, verified.signer, now)
+        )
+
+    def _refreshed(self, claims: dict[str, Any], signer: Any, now: datetime) -> str | None:
+        interval = self.config.refresh_interval_ms
+        issued = claims.get("iat")
+        if not interval or signer is None or not isinstance(issued, int | float):
+            return None
+        if (now.timestamp() - issued) * 1000 < interval:
+            return None
+        current = int(now.timestamp())
+        renewed = {**claims, "iat": current, "exp": current + self.config.expiration_ms // 1000}
+        if "jti" in claims:
+            renewed["jti"] = str(uuid.uuid4())
+        return sign(claims=renewed, key=signer, kind=TokenKind.ACCESS, now=now)
+
+    def error_response(self, message: str) -> HttpResponse:
+        response = HttpResponse(self.config.error_body(message), status=401, content_type="application/json")
+        if not self.config.in_cookie and self.config.token_name.lower() == "authorization":
+            scheme = self.config.token_scheme or "Bearer"
+            response["WWW-Authenticate"] = (
+                f'{scheme} error="invalid_token", error_description={json.dumps(message)}'
+            )
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def hand_back(self, response: HttpResponse, token: str) -> None:
+        """Return a refreshed token where the old one came from."""
+        config = self.config
+        if config.in_cookie:
+            response.set_cookie(
+                config.token_name,
+                token,
+                max_age=config.expiration_ms // 1000,
+                secure=config.cookie_secure,
+                httponly=True,
+                samesite="Lax",
+            )
+        else:
+            response[config.token_name] = f"{config.token_scheme} {token}" if config.token_scheme else token
+            patch_vary_headers(response, [config.token_name])
+        response["Cache-Control"] = "no-store"
+
+
+_authorizers: dict[str, Authorizer] = {}
+_authorizers_lock = threading.Lock()
+
+
+def authorizer_for(config: TokenAuthorizationConfig) -> Authorizer:
+    """The process's Authorizer for this configuration (settings overridden in tests get their own)."""
+    fingerprint = json.dumps(config.raw, sort_keys=True, default=repr)
+    found = _authorizers.get(fingerprint)
+    if found is None:
+        with _authorizers_lock:
+            found = _authorizers.setdefault(fingerprint, Authorizer(config))
+    return found
+
+
+def configured_authorizer() -> Authorizer | None:
+    """The Authorizer for the project's settings; None when token authorization is absent or off."""
+    try:
+        config = config_read()
+    except ConfigError as exc:
+        raise ImproperlyConfigured(f"IDENTITY_TOKEN_AUTHORIZATION: {exc}") from exc
+    return authorizer_for(config) if config is not None and config.enabled else None
+
+
+class TokenAuthorizationMiddleware:
+    """Refuses requests to protected paths without a valid token (401, the configured JSON)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        authorizer = configured_authorizer()  # a bad configuration stops the worker here, at start
+        if authorizer is None:
+            raise MiddlewareNotUsed("IDENTITY_TOKEN_AUTHORIZATION is absent or not enabled")
+        self.authorizer = authorizer
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        authorizer = self.authorizer
+        if not authorizer.config.rules.protects(request.path_info):
+            return self.get_response(request)
+        try:
+            token = authorizer.token_from(request)
+            if token is None:
+                raise Refused(MESSAGES["missing"])
+            authorized = authorizer.authorize(token, now=datetime.now(UTC))
+        except Refused as refused:
+            return authorizer.error_response(refused.message)
+        request.token_claims = authorized.claims  # type: ignore[attr-defined]
+        response = self.get_response(request)
+        if authorized.refreshed is not None:
+            authorizer.hand_back(response, authorized.refreshed)
+        return response
