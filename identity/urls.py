@@ -6,6 +6,7 @@ from identity.views.demo import demo_hello
 from identity.views.jwt import JWTViewSet
 from identity.views.keys import KeyViewSet
 from identity.views.login import LoginApi, LoginPingApi, LogoutApi
+from identity.views.login_backends import BackendLoginApi, BackendLogoutApi
 from identity.views.refresh_tokens import RefreshTokenViewSet
 from identity.views.tenants import ApplicationViewSet, TenantViewSet
 from identity.views.user_import import UnservedUserApi, UserImportApi, UserSearchApi
@@ -56,6 +57,8 @@ api_key = APIKeyViewSet.as_view({"get": "retrieve", "post": "create", "put": "up
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("demo/api/hello", demo_hello, name="demo-hello"),
+    path("auth/<str:name>/login", BackendLoginApi.as_view(), name="backend-login"),
+    path("auth/<str:name>/logout", BackendLogoutApi.as_view(), name="backend-logout"),
     path("api/tenant", tenants, name="tenants"),
     path("api/tenant/<str:pk>", tenant, name="tenant"),
     path("api/application", applications, name="applications"),
