@@ -53,9 +53,11 @@ class BackendLogin:
 
 def _backend(name: str) -> LoginBackend:
     """The backend of that name whose application is active; NotFound (404) for anything else."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise NotFound()  # and never reaches the database (a NUL byte there is a 500)
     backend = (
         LoginBackend.objects.select_related("application__tenant")
-        .filter(name=name[:NAME_MAX], application__active=True)
+        .filter(name=name, application__active=True)
         .first()
     )
     if backend is None:

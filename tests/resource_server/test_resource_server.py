@@ -234,3 +234,18 @@ def test_the_resource_server_refuses_to_start_misconfigured(config: dict[str, An
         cwd=ROOT, env=resource_env(config), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert check.returncode != 0 and "identity.E010" in check.stderr and message in check.stderr, check.stderr
+
+
+def test_jwks_mode_accepts_login_backend_tokens(gunicorn, resource_server, world: World) -> None:
+    from identity.services.login_backends import login_backend_create
+
+    login_backend_create(application=world.application, name="jwt", lifetime_seconds=300)
+    identity = gunicorn(workers=1)
+    rs = resource_server(config=_jwks_config(identity, world))
+    form = f"username={world.user.email}&password={world.password.replace(' ', '+')}"
+    answer = identity.request(
+        "POST", "/auth/jwt/login", body=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert answer.status == 200, answer.body
+    ok = _get(rs, answer.json()["access_token"])
+    assert ok.status == 200 and ok.json()["sub"] == str(world.user.pk)
