@@ -22,6 +22,7 @@ Used standalone (JWKS or HMAC), nothing here imports the identity models: add
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import uuid
@@ -36,7 +37,7 @@ from django.utils.cache import patch_vary_headers
 
 from identity.exceptions import TokenExpired, TokenInvalid
 from identity.middleware_config import ConfigError, TokenAuthorizationConfig, config_read
-from identity.middleware_keys import KeySource, key_source_for
+from identity.middleware_keys import KeySource, Verified, key_source_for
 from identity.signing import TokenKind, sign, unverified_header
 
 MESSAGES = {
@@ -69,6 +70,8 @@ class Authorizer:
     def __init__(self, config: TokenAuthorizationConfig) -> None:
         self.config = config
         self.source: KeySource = key_source_for(config)
+        self._cache: dict[bytes, tuple[Verified, object, float]] = {}
+        self._cache_lock = threading.Lock()
 
     def token_from(self, request: HttpRequest) -> str | None:
         """The token sent, None when nothing was sent; Refused when a header has the wrong scheme."""
@@ -88,19 +91,57 @@ class Authorizer:
         return token.strip()
 
     def authorize(self, token: str, *, now: datetime) -> Authorized:
-        try:
-            unverified_header(token, require_kid=False)
-        except TokenInvalid as exc:
-            raise Refused(MESSAGES["malformed"]) from exc
-        try:
-            verified = self.source.verify(token=token, now=now)
-        except TokenExpired as exc:
-            raise Refused(MESSAGES["expired"]) from exc
-        except TokenInvalid as exc:
-            raise Refused(MESSAGES["refused"]) from exc
+        verified = self._cached(token, now)
+        if verified is None:
+            generation = self.source.generation()
+            try:
+                verified = self.source.verify(token=token, now=now)
+            except TokenExpired as exc:
+                raise Refused(MESSAGES["expired"]) from exc
+            except TokenInvalid as exc:
+                try:
+                    unverified_header(token, require_kid=False)
+                except TokenInvalid:
+                    raise Refused(MESSAGES["malformed"]) from exc
+                raise Refused(MESSAGES["refused"]) from exc
+            self._remember(token, verified, generation, now)
         return Authorized(
             claims=verified.claims, refreshed=self._refreshed(verified.claims, verified.signer, now)
         )
+
+    # Verified tokens, so a client sending the same token again costs a dict lookup and a clock
+    # check, not a signature check. The key is a digest of the whole token (a changed byte is
+    # another entry); an entry holds only while the key source is the same generation (no JWKS
+    # refetch, no key-store change since it was verified), for at most CACHE_SECONDS, and never past
+    # the token's `exp` (`cache_seconds`, default 60; 0 turns the cache off). Bounded: the oldest
+    # entries go first.
+    CACHE_SIZE = 4096
+
+    def _cached(self, token: str, now: datetime) -> Verified | None:
+        if not self.config.cache_seconds:
+            return None
+        key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        entry = self._cache.get(key)
+        if entry is None:
+            return None
+        verified, generation, until = entry
+        if until <= now.timestamp() or generation is not self.source.generation():
+            self._cache.pop(key, None)
+            return None
+        return verified
+
+    def _remember(self, token: str, verified: Verified, generation: object, now: datetime) -> None:
+        exp = verified.claims.get("exp")
+        if not isinstance(exp, int | float):
+            return  # every source requires exp; a token without one is simply never cached
+        if not self.config.cache_seconds:
+            return
+        until = min(now.timestamp() + self.config.cache_seconds, float(exp))
+        key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        with self._cache_lock:
+            while len(self._cache) >= self.CACHE_SIZE:
+                self._cache.pop(next(iter(self._cache)), None)
+            self._cache[key] = (verified, generation, until)
 
     def _refreshed(self, claims: dict[str, Any], signer: Any, now: datetime) -> str | None:
         interval = self.config.refresh_interval_ms

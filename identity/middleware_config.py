@@ -62,6 +62,7 @@ KNOWN_FIELDS = frozenset(
         "leeway_seconds",
         "require_access_kind",
         "cookie_secure",
+        "cache_seconds",
     }
 )
 
@@ -150,6 +151,7 @@ class TokenAuthorizationConfig:
     jwks_refetch_interval_seconds: float = 60.0
     jwks_max_age_seconds: float = 3600.0
     jwks_timeout_seconds: float = 5.0
+    cache_seconds: float = 60.0
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -291,6 +293,7 @@ def config_parse(raw: Any) -> TokenAuthorizationConfig:
         expiration_ms=expiration,
         invalid_token_json=template,
         leeway_seconds=_int(raw, "leeway_seconds", 5),
+        cache_seconds=_number(raw, "cache_seconds", 60, minimum=0),
         require_access_kind=raw.get("require_access_kind", source != "hmac"),
         cookie_secure=raw.get("cookie_secure", not settings.DEBUG),
         raw=raw,

@@ -36,6 +36,11 @@ class KeySource(Protocol):
         """The token's claims, or TokenInvalid (TokenExpired when only time ran out)."""
         ...
 
+    def generation(self) -> object:
+        """An object that changes (identity) whenever the keys may have: cached verifications of
+        an older generation are not used."""
+        ...
+
 
 def _kinds(config: TokenAuthorizationConfig) -> tuple[TokenKind, ...] | None:
     return (TokenKind.ACCESS,) if config.require_access_kind else None
@@ -47,6 +52,9 @@ class HmacSource:
     def __init__(self, config: TokenAuthorizationConfig) -> None:
         self.config = config
         self.key = hmac_key(secret=config.hmac_secret, algorithm=config.hmac_algorithm, kid=config.hmac_kid)
+
+    def generation(self) -> object:
+        return self.key  # the secret never changes in a running process
 
     def verify(self, *, token: str, now: datetime) -> Verified:
         kid = unverified_header(token, require_kid=False).get("kid")
@@ -98,6 +106,9 @@ class JwksSource:
             return
         self._keys, self._fetched_at = keys, time.monotonic()
         logger.info("JWKS fetched from %s: %d keys", self.config.jwks_url, len(keys))
+
+    def generation(self) -> object:
+        return self._keys  # replaced, never mutated, on every successful fetch
 
     def keys(self, kid: str | None) -> dict[str, LoadedKey]:
         now = time.monotonic()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from identity.exceptions import TokenInvalid
+from identity.key_store import key_snapshot
 from identity.middleware_config import TokenAuthorizationConfig
 from identity.middleware_keys import Verified
 from identity.services.access_tokens import access_token_verify
@@ -15,6 +16,9 @@ from identity.services.access_tokens import access_token_verify
 class KeyStoreSource:
     def __init__(self, config: TokenAuthorizationConfig) -> None:
         self.config = config
+
+    def generation(self) -> object:
+        return key_snapshot()  # a new snapshot whenever keys, tenants or applications changed
 
     def verify(self, *, token: str, now: datetime) -> Verified:
         verified = access_token_verify(token=token, now=now)
