@@ -79,7 +79,7 @@ class Authorizer:
         if config.in_cookie:
             raw = request.COOKIES.get(config.token_name)
         else:
-            raw = request.headers.get(config.token_name)
+            raw = request.META.get(config.header_key)
         if not raw:
             return None
         if not config.token_scheme:

@@ -23,7 +23,7 @@ import json
 import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import unquote
 
 from django.apps import apps
@@ -119,8 +119,22 @@ def path_readings(path: str) -> set[str]:
 class PathRules:
     protected: tuple[re.Pattern[str], ...]
     excluded: tuple[re.Pattern[str], ...]
+    _memo: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
+    """Answers per path already seen (bounded: emptied when full; paths come from clients)."""
+
+    MEMO_SIZE: ClassVar[int] = 8192
 
     def protects(self, path: str) -> bool:
+        known = self._memo.get(path)
+        if known is not None:
+            return known
+        answer = self._decide(path)
+        if len(self._memo) >= self.MEMO_SIZE:
+            self._memo.clear()
+        self._memo[path] = answer
+        return answer
+
+    def _decide(self, path: str) -> bool:
         readings = path_readings(path)
         folded = {r.lower() for r in readings} | readings
         if not any(p.match(r) for p in self.protected for r in folded):
@@ -132,6 +146,9 @@ class PathRules:
 class TokenAuthorizationConfig:
     enabled: bool
     rules: PathRules
+    header_key: str
+    """The token header's WSGI `META` key (`HTTP_AUTHORIZATION`): read directly, cheaper than
+    `request.headers`."""
     token_location: str
     token_name: str
     token_scheme: str
@@ -283,6 +300,7 @@ def config_parse(raw: Any) -> TokenAuthorizationConfig:
     return TokenAuthorizationConfig(
         enabled=enabled,
         rules=PathRules(protected=protected, excluded=excluded),
+        header_key="HTTP_" + token_name.upper().replace("-", "_"),
         token_location=location,
         token_name=token_name,
         token_scheme=scheme,
