@@ -14,8 +14,9 @@ the same gunicorn settings (2 sync workers):
 
 Each round measures the servers in turn (wrk `-t2 -c8`, a 2 s warm-up, then the measure)
 on `GET /api/items/1` with a valid bearer token; the table gives the median req/s over the rounds
-and the overhead against bare (median of the per-round ratios, the figure a drifting machine
-disturbs least). No refresh is configured: a refresh signs a token, which is a different cost.
+and its change against bare (median of the per-round ratios), and the CPU time the server's
+workers spent per request (utime + stime from /proc), the figure other processes on a shared
+machine disturb least. No refresh is configured: a refresh signs a token, which is a different cost.
 """
 
 from __future__ import annotations
@@ -72,7 +73,16 @@ def start(config: dict[str, Any]) -> tuple[subprocess.Popen[bytes], int]:
     raise SystemExit(f"server for {config} did not start")
 
 
-def wrk(port: int, token: str, seconds: int) -> float:
+def cpu_seconds(master: int) -> float:
+    """utime + stime of a gunicorn master's workers (its children), from /proc."""
+    total = 0
+    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(port: int, token: str, seconds: int) -> tuple[float, int]:
     out = subprocess.run(  # noqa: S603
         [WRK, "-t2", "-c8", f"-d{seconds}s", "-H", f"Authorization: Bearer {token}",
          f"http://{HOST}:{port}/api/items/1"],
@@ -81,9 +91,10 @@ def wrk(port: int, token: str, seconds: int) -> float:
     if "Non-2xx" in out:
         raise SystemExit(f"errors in the run on port {port}:\n{out}")
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if match is None:
+    count = re.search(r"(\d+) requests in", out)
+    if match is None or count is None:
         raise SystemExit(out)
-    return float(match.group(1))
+    return float(match.group(1)), int(count.group(1))
 
 
 def main() -> None:
@@ -131,22 +142,36 @@ def main() -> None:
     servers = {name: start(config) for name, (config, _) in setups.items()}
     print("ports: " + ", ".join(f"{name} {port}" for name, (_, port) in servers.items()))
     rates: dict[str, list[float]] = {name: [] for name in setups}
+    cpu: dict[str, list[float]] = {name: [] for name in setups}
     try:
         for round_no in range(args.rounds):
             for name, (_, token) in setups.items():
-                port = servers[name][1]
+                process, port = servers[name]
                 wrk(port, token, args.warmup)
-                rates[name].append(wrk(port, token, args.duration))
-            print(f"round {round_no + 1}: " + ", ".join(f"{n} {r[-1]:.0f} req/s" for n, r in rates.items()))
+                before = cpu_seconds(process.pid)
+                rate, count = wrk(port, token, args.duration)
+                rates[name].append(rate)
+                cpu[name].append((cpu_seconds(process.pid) - before) / count * 1e6)
+            print(
+                f"round {round_no + 1}: "
+                + ", ".join(f"{n} {r[-1]:.0f} req/s {cpu[n][-1]:.0f} µs CPU/req" for n, r in rates.items())
+            )
     finally:
         for process, _ in servers.values():
             os.killpg(process.pid, 15)
         jwks_server.shutdown()
-    print(f"\n{'server':<6} {'median req/s':>12} {'range':>15} {'overhead vs bare':>17}")
+    print(
+        f"\n{'server':<13} {'median req/s':>12} {'range':>11} {'req/s vs bare':>14}"
+        f" {'µs CPU/req':>11} {'CPU vs bare':>12}"
+    )
     for name, values in rates.items():
         overhead = statistics.median(1 - v / b for v, b in zip(values, rates["bare"], strict=True))
+        cpu_over = statistics.median(c / b - 1 for c, b in zip(cpu[name], cpu["bare"], strict=True))
         spread = f"{min(values):.0f}-{max(values):.0f}"
-        print(f"{name:<6} {statistics.median(values):>12.0f} {spread:>15} {overhead:>16.1%}")
+        print(
+            f"{name:<13} {statistics.median(values):>12.0f} {spread:>11} {-overhead:>+14.1%}"
+            f" {statistics.median(cpu[name]):>11.0f} {cpu_over:>+12.1%}"
+        )
 
 
 if __name__ == "__main__":
