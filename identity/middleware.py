@@ -125,7 +125,7 @@ class Authorizer:
         if entry is None:
             return None
         verified, generation, until = entry
-        if until <= now.timestamp() or generation is not self.source.generation():
+        if until <= now.timestamp() or not _same(generation, self.source.generation()):
             self._cache.pop(key, None)
             return None
         return verified
@@ -182,6 +182,14 @@ class Authorizer:
             response[config.token_name] = f"{config.token_scheme} {token}" if config.token_scheme else token
             patch_vary_headers(response, [config.token_name])
         response["Cache-Control"] = "no-store"
+
+
+def _same(held: object, current: object) -> bool:
+    """Identity, element by element for a tuple (the cache entry keeps them alive, so no id is
+    reused while compared)."""
+    if isinstance(held, tuple) and isinstance(current, tuple):
+        return len(held) == len(current) and all(a is b for a, b in zip(held, current, strict=True))
+    return held is current
 
 
 _authorizers: dict[str, Authorizer] = {}

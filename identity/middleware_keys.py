@@ -37,8 +37,8 @@ class KeySource(Protocol):
         ...
 
     def generation(self) -> object:
-        """An object that changes (identity) whenever the keys may have: cached verifications of
-        an older generation are not used."""
+        """An object (or tuple of objects) replaced whenever the keys or revocations may have
+        changed: cached verifications of an older generation are not used."""
         ...
 
 

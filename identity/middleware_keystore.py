@@ -10,6 +10,7 @@ from identity.exceptions import TokenInvalid
 from identity.key_store import key_snapshot
 from identity.middleware_config import TokenAuthorizationConfig
 from identity.middleware_keys import Verified
+from identity.revocations import REVOKED
 from identity.services.access_tokens import access_token_verify
 
 
@@ -18,7 +19,8 @@ class KeyStoreSource:
         self.config = config
 
     def generation(self) -> object:
-        return key_snapshot()  # a new snapshot whenever keys, tenants or applications changed
+        # New objects whenever keys, tenants or applications changed, or a token was revoked.
+        return (key_snapshot(), REVOKED.get())
 
     def verify(self, *, token: str, now: datetime) -> Verified:
         verified = access_token_verify(token=token, now=now)

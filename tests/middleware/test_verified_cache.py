@@ -89,3 +89,19 @@ def test_a_key_store_change_invalidates_cached_tokens(world: World) -> None:
     )
     authorizer.authorize(token, now=now)
     assert calls[0] == 2
+
+
+@pytest.mark.django_db
+def test_a_revoked_token_is_refused_at_once_despite_the_cache(world: World) -> None:
+    from identity.services.revocations import token_revoke
+
+    authorizer = Authorizer(config_parse({"key_source": "key_store"}))
+    now = datetime.now(UTC)
+    issued = access_token_issue(
+        user=world.user, tenant=world.tenant, application=world.application, roles=[],
+        authentication_type=AuthenticationType.PASSWORD, now=now,
+    )  # fmt: skip
+    authorizer.authorize(issued.value, now=now)
+    token_revoke(jti=issued.claims["jti"], tenant=world.tenant, kind="access", expires_at=issued.expires_at)
+    with pytest.raises(Refused):
+        authorizer.authorize(issued.value, now=now)
