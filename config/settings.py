@@ -45,13 +45,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First: every later layer (and the session's recorded address) sees the client's address.
-    "identity.middleware.ForwardedForMiddleware",
+    "identity.client_address.ForwardedForMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the admin's CSS and JS, the API docs' assets) straight from STATIC_ROOT, with
     # far-future caching of the hashed names; nothing else is served from disk.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Path protection with our own tokens (IDENTITY_TOKEN_AUTHORIZATION below; README "Protecting paths").
+    "identity.middleware.TokenAuthorizationMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -197,9 +199,24 @@ IDENTITY_KEY_ROTATION_MARGIN_SECONDS = env_int(
 
 # Behind a TLS-terminating proxy (deploy/nginx-identity.conf): trust its X-Forwarded-Proto (outside
 # debug) and take the client's address from X-Forwarded-For, counting that many proxies from the
-# right (identity/middleware.py); the service must then be reachable only through the proxy.
+# right (identity/client_address.py); the service must then be reachable only through the proxy.
 BEHIND_TLS_PROXY = env_bool("DJANGO_BEHIND_TLS_PROXY", default=False)
 IDENTITY_TRUSTED_PROXY_COUNT = env_int("IDENTITY_TRUSTED_PROXY_COUNT", 1 if BEHIND_TLS_PROXY else 0)
+
+# identity.middleware: the demo endpoint GET /demo/api/hello takes a token of any of our tenants
+# (Authorization: Bearer), verified against the in-process key store; a token older than 10 s comes
+# back re-signed, valid 15 min. Any Django project can use the middleware; README "Protecting paths".
+IDENTITY_TOKEN_AUTHORIZATION = {
+    "enabled": True,
+    "protected_paths": ["/demo/api/**"],
+    "exclude_paths": [],
+    "token_location": "header",
+    "token_name": "Authorization",
+    "key_source": "key_store",
+    "refresh_interval_ms": 10_000,
+    "expiration_ms": 900_000,
+    "invalid_token_json": '{"error": "invalid_token", "errorMessage": "${errorMessage}"}',
+}
 
 # Request bodies are small JSON documents; refuse anything over 1 MB before parsing it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024

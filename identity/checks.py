@@ -10,6 +10,11 @@ from django.core.exceptions import ImproperlyConfigured
 
 from identity import app_settings
 from identity.key_encryption import parse_kek
+from identity.middleware_config import token_authorization_check
+
+# IDENTITY_TOKEN_AUTHORIZATION (identity.middleware): the same function identity.middleware_app
+# registers, so a project with both apps runs it once.
+register(token_authorization_check)
 
 
 @register()

@@ -160,6 +160,35 @@ class TokenInvalid(IdentityError):
     empty_body = True
 
 
+class TokenExpired(TokenInvalid):
+    """A token whose signature, issuer and audience were good but whose `exp` has passed. Answered
+    exactly like TokenInvalid; only a caller that may say "expired" (the path-protection middleware's
+    error message) tells them apart."""
+
+
+class FastAPIUsersError(IdentityError):
+    """The fastapi-users error shape, `{"detail": "<CODE>"}`, for the `/auth/<name>/` routes, so
+    clients written against fastapi-users (and Swagger's password flow) read our answers."""
+
+    def body(self) -> dict[str, Any]:
+        return {"detail": self.code}
+
+
+class LoginBadCredentials(FastAPIUsersError):
+    """Unknown user, wrong password, locked out or not registered for the backend's application:
+    one answer, so a caller learns nothing from the difference."""
+
+    default_code = "LOGIN_BAD_CREDENTIALS"
+    default_detail = "Bad credentials."
+
+
+class LoginUserNotVerified(FastAPIUsersError):
+    """The password was right but the account may not log in (deactivated or expired)."""
+
+    default_code = "LOGIN_USER_NOT_VERIFIED"
+    default_detail = "The user may not log in."
+
+
 class NotFound(IdentityError):
     """The object does not exist or is not visible to the caller: 404 with an empty body."""
 

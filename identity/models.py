@@ -652,3 +652,40 @@ class PersonalAccessToken(models.Model):
 
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
+
+
+class LoginTransport(models.TextChoices):
+    BEARER = "bearer", "Bearer (JSON body)"
+    COOKIE = "cookie", "Cookie"
+
+
+class CookieSameSite(models.TextChoices):
+    LAX = "lax", "Lax"
+    STRICT = "strict", "Strict"
+    NONE = "none", "None"
+
+
+class LoginBackend(TimestampedModel):
+    """A fastapi-users style authentication backend of an application: `POST /auth/<name>/login`
+    with the OAuth2 password form answers with an access token of the application, in the JSON body
+    (bearer) or in a cookie. The name is unique across the service because the path carries it."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="login_backends")
+    name = models.SlugField(max_length=64, unique=True, default="jwt")
+    transport = models.CharField(max_length=16, choices=LoginTransport.choices, default=LoginTransport.BEARER)
+    lifetime_seconds = models.PositiveIntegerField(
+        default=3600, help_text="Token lifetime; never longer than the application's access-token TTL."
+    )
+    cookie_name = models.CharField(max_length=64, default="fastapiusersauth")
+    cookie_domain = models.CharField(max_length=253, blank=True)
+    cookie_path = models.CharField(max_length=255, default="/")
+    cookie_secure = models.BooleanField(default=True, help_text="Always Secure outside debug mode.")
+    cookie_samesite = models.CharField(
+        max_length=8, choices=CookieSameSite.choices, default=CookieSameSite.LAX
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

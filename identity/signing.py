@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from cryptography import x509
@@ -30,9 +30,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
 from identity import app_settings
-from identity.exceptions import TokenInvalid
+from identity.exceptions import TokenExpired, TokenInvalid
 from identity.key_encryption import decrypt_secret
-from identity.models import KeyUse, SigningKey
+
+if TYPE_CHECKING:
+    from identity.models import SigningKey
 
 MAX_TOKEN_BYTES = 16 * 1024
 MAX_HEADER_SEGMENT = 1024
@@ -81,6 +83,10 @@ _cache_lock = threading.Lock()
 
 
 def _parse(record: SigningKey) -> LoadedKey:
+    # Imported here, not at the top: verification (`verify`, `hmac_key`, `jwks_keys`) must stay
+    # importable in a project without the identity models (identity.middleware on a resource server).
+    from identity.models import KeyUse
+
     secret = (
         decrypt_secret(record.encrypted_secret, associated_data=str(record.pk).encode("ascii"))
         if record.encrypted_secret
@@ -139,12 +145,8 @@ def sign(
         raise ValueError(f"Key {key.kid} cannot sign.")
     if key.expired(now):
         raise ValueError(f"Key {key.kid} has expired and may no longer sign.")
-    return jwt.encode(
-        dict(claims),
-        key.signer,
-        algorithm=key.algorithm,
-        headers={"kid": key.kid, "typ": typ, "tkn": kind.value},
-    )
+    headers = {"kid": key.kid, "typ": typ, "tkn": kind.value} if key.kid else {"typ": typ, "tkn": kind.value}
+    return jwt.encode(dict(claims), key.signer, algorithm=key.algorithm, headers=headers)
 
 
 def _b64decode(segment: str) -> bytes:
@@ -245,7 +247,7 @@ def verify(
             raise TokenInvalid()
     current = now.timestamp()
     if "exp" in claims and claims["exp"] + leeway_seconds <= current:
-        raise TokenInvalid()
+        raise TokenExpired()  # the signature, issuer and audience were good: only time ran out
     if any(name in claims and claims[name] - leeway_seconds > current for name in ("nbf", "iat")):
         raise TokenInvalid()
     return claims, key
@@ -281,6 +283,72 @@ def jwk_verifier(jwk: Mapping[str, Any]) -> LoadedKey:
         signer=None,
         verifier=public,
     )
+
+
+# --- Keys held outside the key store: a shared HMAC secret, a remote JWKS ---------------------------
+# For identity.middleware on a resource server, which has no identity database.
+
+HMAC_MIN_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+"""RFC 7518 §3.2: an HMAC key at least as long as the hash output."""
+JWKS_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
+def hmac_key(*, secret: bytes, algorithm: str, kid: str = "") -> LoadedKey:
+    """A shared HMAC secret as a key that signs and verifies (`kid` "" when tokens carry none)."""
+    if algorithm not in HMAC_MIN_BYTES or len(secret) < HMAC_MIN_BYTES[algorithm]:
+        raise ValueError(f"{algorithm} needs a secret of at least {HMAC_MIN_BYTES.get(algorithm, 32)} bytes.")
+    return LoadedKey(
+        id=uuid.uuid5(uuid.NAMESPACE_OID, "hmac:" + kid),
+        version=_EPOCH,
+        kid=kid,
+        algorithm=algorithm,
+        tenant_id=None,
+        can_sign=True,
+        expires_at=None,
+        signer=secret,
+        verifier=secret,
+    )
+
+
+def jwks_keys(document: Any) -> dict[str, LoadedKey]:
+    """The verify-only keys of a JWKS document, by kid. A key counts only with a kid, an asymmetric
+    `alg` it fits, and no `use` other than `sig`: symmetric (`oct`) keys and keys without `alg` are
+    skipped, so a published key can never be turned into an HMAC secret (algorithm confusion)."""
+    keys: dict[str, LoadedKey] = {}
+    members = document.get("keys") if isinstance(document, dict) else None
+    for jwk in members if isinstance(members, list) else []:
+        if not isinstance(jwk, dict):
+            continue
+        kid, alg = jwk.get("kid"), jwk.get("alg")
+        if (
+            not isinstance(kid, str)
+            or not KID_PATTERN.fullmatch(kid)
+            or alg not in JWKS_ALGORITHMS
+            or jwk.get("kty") not in ("RSA", "EC", "OKP")
+            or jwk.get("use", "sig") != "sig"
+            or kid in keys
+        ):
+            continue
+        try:
+            verifier = jwt.PyJWK(jwk, algorithm=alg).key
+        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError):
+            continue
+        if not isinstance(verifier, PublicKey):
+            continue  # a private JWK published by mistake: never hold it
+        keys[kid] = LoadedKey(
+            id=uuid.uuid5(uuid.NAMESPACE_OID, "jwks:" + kid),
+            version=_EPOCH,
+            kid=kid,
+            algorithm=alg,
+            tenant_id=None,
+            can_sign=False,
+            expires_at=None,
+            signer=None,
+            verifier=verifier,
+        )
+    return keys
 
 
 # --- Key material: generation, PEM reading and writing, JWK members ------------------------------

@@ -2,9 +2,11 @@
 
 from django.urls import URLPattern, URLResolver, path, re_path
 
+from identity.views.demo import demo_hello
 from identity.views.jwt import JWTViewSet
 from identity.views.keys import KeyViewSet
 from identity.views.login import LoginApi, LoginPingApi, LogoutApi
+from identity.views.login_backends import BackendLoginApi, BackendLogoutApi
 from identity.views.oauth import (
     AuthorizationServerMetadataApi,
     ClientSecretApi,
@@ -67,6 +69,9 @@ access_token = AccessTokenViewSet.as_view({"get": "retrieve", "delete": "destroy
 urlpatterns: list[URLPattern | URLResolver] = [
     path("api/status", StatusApi.as_view(), name="status"),
     path("api/health/live", LivenessApi.as_view(), name="liveness"),
+    path("demo/api/hello", demo_hello, name="demo-hello"),
+    path("auth/<str:name>/login", BackendLoginApi.as_view(), name="backend-login"),
+    path("auth/<str:name>/logout", BackendLogoutApi.as_view(), name="backend-logout"),
     path("api/tenant", tenants, name="tenants"),
     path("api/tenant/<str:pk>", tenant, name="tenant"),
     path("api/application", applications, name="applications"),

@@ -533,6 +533,8 @@ def test_seed_demo_creates_the_demo_world(db: None, tmp_path: Path, without_logi
         "admin",
         "demo user",
         "registration",
+        "login backend jwt",
+        "login backend cookie",
         "API key",
     ]
     tenant = Tenant.objects.get(pk=data["tenantId"])

@@ -17,6 +17,10 @@ EXPECTED_STATUS = {
     "RefreshTokenUnusable": 400,
     "NotAuthenticated": 401,
     "TokenInvalid": 401,
+    "TokenExpired": 401,
+    "FastAPIUsersError": 400,
+    "LoginBadCredentials": 400,
+    "LoginUserNotVerified": 400,
     "NotFound": 404,
     "LoginFailed": 404,
     "Conflict": 409,
@@ -61,6 +65,8 @@ def test_the_handler_answers_what_the_class_declares(cls):
         assert isinstance(response.data, dict)  # the SDK raises on a 400 without a JSON object
     elif response.status_code >= 500:
         assert response.data == SERVER_ERROR_BODY  # the detail goes to the log, never to the caller
+    elif issubclass(cls, exceptions.FastAPIUsersError):
+        assert response.data == {"detail": cls.default_code}  # fastapi-users' shape (/auth/<name>/)
     else:
         assert response.data == {"generalErrors": [{"code": cls.default_code, "message": cls.default_detail}]}
 

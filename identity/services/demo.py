@@ -18,10 +18,20 @@ from django.conf import settings
 from django.db import transaction
 
 from identity.hashing import new_secret, secret_digest
-from identity.models import APIKey, Application, KeyAlgorithm, Registration, Tenant, User
+from identity.models import (
+    APIKey,
+    Application,
+    KeyAlgorithm,
+    LoginBackend,
+    LoginTransport,
+    Registration,
+    Tenant,
+    User,
+)
 from identity.selectors import tenant_get_default, user_get_by_login_id
 from identity.services.api_keys import api_key_create
 from identity.services.applications import RoleSpec, application_create
+from identity.services.login_backends import login_backend_create
 from identity.services.registrations import registration_create
 from identity.services.signing_keys import signing_key_generate, tenant_signing_key_set
 from identity.services.tenants import tenant_create
@@ -108,6 +118,13 @@ def demo_seed(*, credentials_file: Path, issuer: str = "http://127.0.0.1:8000") 
     if not Registration.objects.filter(user=demo_user, application=application).exists():
         registration_create(user=demo_user, application=application, roles=[DEMO_USER_ROLE])
         changes.append("registration")
+
+    # fastapi-users style logins: `POST /auth/jwt/login` (bearer) and `/auth/cookie/login` (cookie;
+    # not Secure-only, so it works over `make run`'s plain HTTP: outside debug it is Secure anyway).
+    for name, transport in (("jwt", LoginTransport.BEARER), ("cookie", LoginTransport.COOKIE)):
+        if not LoginBackend.objects.filter(name=name).exists():
+            login_backend_create(application=application, name=name, transport=transport, cookie_secure=False)
+            changes.append(f"login backend {name}")
 
     api_key = APIKey.objects.filter(key_digest=secret_digest(credentials.api_key)).first()
     if api_key is None:

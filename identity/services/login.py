@@ -214,8 +214,34 @@ def login(
 
     Not one transaction on purpose: a counted attempt and a lock must stand although the login
     then fails; login_success, which records the login and issues the tokens, is atomic."""
-    now = now or timezone.now()
     tenant, application = login_target(caller=caller, application_id=application_id)
+    return password_login(
+        tenant=tenant,
+        application=application,
+        login_id=login_id,
+        password=password,
+        login_id_types=login_id_types,
+        no_jwt=no_jwt,
+        device=device,
+        now=now,
+    )
+
+
+def password_login(
+    *,
+    tenant: Tenant,
+    application: Application | None,
+    login_id: str,
+    password: str,
+    login_id_types: tuple[str, ...] = LOGIN_ID_TYPES,
+    no_jwt: bool = False,
+    device: DeviceInfo | None = None,
+    now: datetime | None = None,
+) -> LoginResult:
+    """A password login to a tenant and application already decided (by login_target for the
+    Login API, by the backend's name for `/auth/<name>/login`): the same hashing, lockout and
+    equal-cost rules for every door."""
+    now = now or timezone.now()
     user = password_verify(
         tenant=tenant, login_id=login_id, password=password, login_id_types=login_id_types, now=now
     )

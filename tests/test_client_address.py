@@ -1,11 +1,11 @@
-"""identity/middleware.py: the client's address from X-Forwarded-For, counting trusted proxies from the
+"""identity/client_address.py: the client's address from X-Forwarded-For, counting trusted proxies from the
 right; anything the client could have written is never believed."""
 
 from __future__ import annotations
 
 import pytest
 
-from identity.middleware import forwarded_client
+from identity.client_address import forwarded_client
 from identity.models import RefreshToken
 
 

@@ -1,0 +1,178 @@
+"""HTTP benchmark of identity.middleware (issue 13): the same Django view served bare and behind
+TokenAuthorizationMiddleware, by gunicorn, driven by wrk, measured in the same run. Figures only.
+
+    flock /tmp/bench.lock .venv/bin/python bench/middleware_http.py [--duration 10] [--rounds 3]
+
+The project is tests/resource_server (one view, no database). Three servers start side by side with
+the same gunicorn settings (2 sync workers):
+
+- `bare`: the middleware disabled (`enabled: false`: Django drops it from the stack);
+- `hmac`: protecting `/api/**` with a shared HS256 secret;
+- `jwks`: protecting `/api/**` with ES256 keys from a JWKS URL (served by this script on loopback);
+- `jwks_nocache`: the same with `cache_seconds: 0`, so every request checks the signature (what a
+  client costs that never sends the same token twice).
+
+Each round measures the servers in turn (wrk `-t2 -c8`, a 2 s warm-up, then the measure)
+on `GET /api/items/1` with a valid bearer token; the table gives the median req/s over the rounds
+and its change against bare (median of the per-round ratios), and the CPU time the server's
+workers spent per request (utime + stime from /proc), the figure other processes on a shared
+machine disturb least. No refresh is configured: a refresh signs a token, which is a different cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+HOST = "127.0.0.1"
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+SECRET = "bench secret of at least thirty-two bytes!!"  # noqa: S105 (a benchmark's throwaway key)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def start(config: dict[str, Any]) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "IDENTITY_", "RS_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.resource_server.settings", RS_TOKEN_AUTHORIZATION=json.dumps(config)
+    )
+    process = subprocess.Popen(  # noqa: S603 (our own command)
+        [str(BIN / "gunicorn"), "tests.resource_server.wsgi:application", f"--bind={HOST}:{port}",
+         "--workers=2", "--threads=1", "--log-level=warning"],
+        cwd=ROOT, env=env, start_new_session=True,
+    )  # fmt: skip
+    for _ in range(300):
+        try:
+            socket.create_connection((HOST, port), timeout=0.2).close()
+            return process, port
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"server for {config} did not start")
+
+
+def cpu_seconds(master: int) -> float:
+    """utime + stime of a gunicorn master's workers (its children), from /proc."""
+    total = 0
+    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(port: int, token: str, seconds: int) -> tuple[float, int]:
+    out = subprocess.run(  # noqa: S603
+        [WRK, "-t2", "-c8", f"-d{seconds}s", "-H", f"Authorization: Bearer {token}",
+         f"http://{HOST}:{port}/api/items/1"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    if "Non-2xx" in out:
+        raise SystemExit(f"errors in the run on port {port}:\n{out}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    count = re.search(r"(\d+) requests in", out)
+    if match is None or count is None:
+        raise SystemExit(out)
+    return float(match.group(1)), int(count.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key()))
+    jwks = json.dumps({"keys": [{**jwk, "kid": "bench", "alg": "ES256", "use": "sig"}]}).encode()
+
+    class JWKS(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(jwks)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    jwks_server = http.server.ThreadingHTTPServer((HOST, free_port()), JWKS)
+    threading.Thread(target=jwks_server.serve_forever, daemon=True).start()
+
+    claims = {"sub": "bench", "iss": "https://bench", "aud": "bench", "iat": int(time.time()),
+              "exp": int(time.time()) + 3600}  # fmt: skip
+    common = {"protected_paths": ["/api/**"], "issuer": "https://bench", "audience": "bench"}
+    setups = {
+        "bare": ({**common, "enabled": False, "key_source": "hmac", "hmac_secret": SECRET},
+                 jwt.encode(claims, SECRET, algorithm="HS256")),
+        "hmac": ({**common, "key_source": "hmac", "hmac_secret": SECRET},
+                 jwt.encode(claims, SECRET, algorithm="HS256")),
+        "jwks": ({**common, "key_source": "jwks",
+                  "jwks_url": f"http://{HOST}:{jwks_server.server_address[1]}/jwks.json"},
+                 jwt.encode(claims, private, algorithm="ES256", headers={"kid": "bench", "tkn": "access"})),
+        "jwks_nocache": ({**common, "key_source": "jwks", "cache_seconds": 0,
+                  "jwks_url": f"http://{HOST}:{jwks_server.server_address[1]}/jwks.json"},
+                 jwt.encode(claims, private, algorithm="ES256", headers={"kid": "bench", "tkn": "access"})),
+    }  # fmt: skip
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)  # noqa: S607
+    print(f"commit {commit.stdout.strip()}, {os.cpu_count()} CPUs, gunicorn 2 sync workers, wrk -t2 -c8 "
+          f"{args.duration}s (+{args.warmup}s warm-up), {args.rounds} rounds")  # fmt: skip
+    servers = {name: start(config) for name, (config, _) in setups.items()}
+    print("ports: " + ", ".join(f"{name} {port}" for name, (_, port) in servers.items()))
+    rates: dict[str, list[float]] = {name: [] for name in setups}
+    cpu: dict[str, list[float]] = {name: [] for name in setups}
+    try:
+        for round_no in range(args.rounds):
+            for name, (_, token) in setups.items():
+                process, port = servers[name]
+                wrk(port, token, args.warmup)
+                before = cpu_seconds(process.pid)
+                rate, count = wrk(port, token, args.duration)
+                rates[name].append(rate)
+                cpu[name].append((cpu_seconds(process.pid) - before) / count * 1e6)
+            print(
+                f"round {round_no + 1}: "
+                + ", ".join(f"{n} {r[-1]:.0f} req/s {cpu[n][-1]:.0f} µs CPU/req" for n, r in rates.items())
+            )
+    finally:
+        for process, _ in servers.values():
+            os.killpg(process.pid, 15)
+        jwks_server.shutdown()
+    print(
+        f"\n{'server':<13} {'median req/s':>12} {'range':>11} {'req/s vs bare':>14}"
+        f" {'µs CPU/req':>11} {'CPU vs bare':>12}"
+    )
+    for name, values in rates.items():
+        overhead = statistics.median(1 - v / b for v, b in zip(values, rates["bare"], strict=True))
+        cpu_over = statistics.median(c / b - 1 for c, b in zip(cpu[name], cpu["bare"], strict=True))
+        spread = f"{min(values):.0f}-{max(values):.0f}"
+        print(
+            f"{name:<13} {statistics.median(values):>12.0f} {spread:>11} {-overhead:>+14.1%}"
+            f" {statistics.median(cpu[name]):>11.0f} {cpu_over:>+12.1%}"
+        )
+
+
+if __name__ == "__main__":
+    main()
