@@ -56,5 +56,5 @@ def default_signing_algorithm_check(app_configs: Any = None, **kwargs: Any) -> l
 @register()
 def trusted_proxy_count_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     if not 0 <= app_settings.trusted_proxy_count() <= 10:
-        return [Critical("IDENTITY_TRUSTED_PROXY_COUNT must be between 0 and 10.", id="identity.E010")]
+        return [Critical("IDENTITY_TRUSTED_PROXY_COUNT must be between 0 and 10.", id="identity.E004")]
     return []

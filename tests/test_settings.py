@@ -100,4 +100,4 @@ def test_a_trusted_proxy_count_out_of_range_refuses_to_start(tmp_path) -> None:
         IDENTITY_TRUSTED_PROXY_COUNT="11",
     )
     assert result.returncode != 0
-    assert "identity.E010" in result.stderr
+    assert "identity.E004" in result.stderr
