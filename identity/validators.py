@@ -397,6 +397,8 @@ def external_jwt_provider_validate(
         field not in MAPPABLE_USER_FIELDS for field in claim_map.values()
     ):
         errors.add("claim_map", "invalid", f"Claims map onto {', '.join(sorted(MAPPABLE_USER_FIELDS))}.")
+    if errors:
+        raise errors
 
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
@@ -463,6 +465,8 @@ def oauth_configuration_validate(*, values: Mapping[str, Any], tenant: Tenant) -
             "invalid",
             f"Must be a whole number from 0 to {MAX_TOKEN_REQUESTS_PER_MINUTE}.",
         )
+    if errors:
+        raise errors
 
 
 # --- Personal access tokens ------------------------------------------------------------------------
