@@ -18,7 +18,7 @@ from identity.models import PersonalAccessToken, RevokedToken, TokenExpiry, User
 from identity.services import personal_access_tokens as pats
 from identity.services.access_tokens import access_token_verify
 from identity.services.jwt import jwt_issue, jwt_validate
-from identity.services.login import login
+from identity.services.login import password_login
 from identity.services.personal_access_tokens import (
     EXPIRY_LIFETIMES,
     JWT_TOKEN_TYPE,
@@ -319,7 +319,7 @@ def test_exchange_refuses_other_token_types(world, token_type, error):
 
 
 def test_exchange_refuses_a_user_access_token_and_a_revoked_pat(world):
-    access = login(
+    access = password_login(
         tenant=world.tenant, application=world.application, login_id=world.user.email, password=world.password
     ).access_token
     assert access is not None
@@ -340,10 +340,10 @@ def test_a_bot_has_no_password_and_cannot_log_in(world):
         user_set_password(user=bot, password="long enough pass 1")
     assert not User.objects.filter(email="bot2@example.com").exists()
     with pytest.raises(LoginFailed):
-        login(tenant=world.tenant, application=None, login_id=bot.email, password="anything at all")
+        password_login(tenant=world.tenant, application=None, login_id=bot.email, password="anything at all")
     # Even one whose row somehow holds a password is refused like a wrong password.
     User.objects.filter(pk=bot.pk).update(password=world.user.password)
     with pytest.raises(LoginFailed):
-        login(tenant=world.tenant, application=None, login_id=bot.email, password=world.password)
+        password_login(tenant=world.tenant, application=None, login_id=bot.email, password=world.password)
     created = pat_create(user=bot, name="ci", expiry="30")
     assert jwt_validate(token=created.value, now=timezone.now()).claims["bot"] is True
