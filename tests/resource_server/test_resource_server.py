@@ -112,6 +112,7 @@ def test_jwks_mode_accepts_our_tokens_and_refuses_the_rest(gunicorn, resource_se
         user=user_b, tenant=tenant_b, application=app_b, roles=[],
         authentication_type=AuthenticationType.PASSWORD, now=now,
     ).value  # fmt: skip
+    time.sleep(1.1)  # the identity server's workers learn of tenant B's key within a second
     assert _get(resource_server(config={**_jwks_config(identity, world), "issuer": tenant_b.issuer,
                                         "audience": str(app_b.pk)}), token_b).status == 200  # fmt: skip
     assert _refused(_get(rs, token_b))
