@@ -501,3 +501,14 @@ class RevokedToken(models.Model):
 
     def __str__(self) -> str:
         return f"revoked {self.kind} {self.jti}"
+
+
+# The audit trail and the webhook outbox live in their own module (issue 15).
+from identity.models_events import (  # noqa: E402, F401
+    ActorKind,
+    AuditEntry,
+    DeliveryStatus,
+    Webhook,
+    WebhookDelivery,
+    WebhookEvent,
+)
