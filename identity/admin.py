@@ -769,3 +769,6 @@ class IdentityProviderLinkAdmin(IdentityModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[IdentityProviderLink]) -> None:
         for link in queryset:
             identity_provider_link_delete(link=link)
+
+
+import identity.admin_audit  # noqa: E402, F401  (the audit trail and webhooks; issue 15)
