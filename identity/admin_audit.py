@@ -49,6 +49,7 @@ class AuditEntryAdmin(IdentityModelAdmin):
 
 
 class WebhookForm(ServiceModelForm[Webhook]):
+    url = forms.URLField(max_length=2048, assume_scheme="https")
     events = forms.MultipleChoiceField(
         choices=[(name, name) for name in EVENT_TYPES], widget=forms.CheckboxSelectMultiple, required=False
     )

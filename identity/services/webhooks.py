@@ -207,8 +207,8 @@ def webhook_secret(webhook: Webhook) -> str:
 @transaction.atomic
 def webhook_create(
     *,
-    url: str,
-    events: Iterable[str],
+    url: str = "",
+    events: Iterable[str] = (),
     is_global: bool = False,
     tenant_ids: Iterable[uuid.UUID] = (),
     description: str = "",

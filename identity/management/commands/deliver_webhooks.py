@@ -3,6 +3,7 @@ hand), or with `--once` until nothing is due (for cron). Several may run side by
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from types import FrameType
@@ -37,6 +38,8 @@ class Command(BaseCommand):
         self.stopping = False
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         attempted = 0
+        self.stdout.write(f"Delivering webhook events (pid {os.getpid()}); SIGTERM stops after the batch.")
+        self.stdout.flush()
         try:
             while not self.stopping:
                 count = webhook_deliveries_send(batch_size=options["batch_size"])
