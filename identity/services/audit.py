@@ -94,6 +94,8 @@ AUDIT_FIELDS: dict[type[models.Model], frozenset[str]] = {
     ),
 }
 
+_BY_NAME = {model._meta.model_name: model for model in AUDIT_FIELDS}
+
 # Never written, whatever a list above says (a second net under the allowlists).
 NEVER = frozenset(
     {"password", "key_digest", "token_digest", "value_salt", "encrypted_secret", "secret", "client_secret"}
@@ -143,7 +145,7 @@ def audit_record(
 ) -> AuditEntry:
     """Append one entry in the current transaction. `diff` defaults to the object's snapshot for a
     `*.create`; its keys are filtered through the object's AUDIT_FIELDS (no model: no diff)."""
-    model = type(obj) if obj is not None else None
+    model = type(obj) if obj is not None else _BY_NAME.get(object_type or "")
     if diff is None and obj is not None and action.endswith(".create"):
         diff = audit_snapshot(obj)
     allowed = _allowed(model)

@@ -11,6 +11,7 @@ from django.db import transaction
 from identity.exceptions import NotFound, ValidationFailed
 from identity.models import Application, Registration, Tenant, User
 from identity.selectors import application_of_tenant, registration_get
+from identity.services.audit import audit_changes, audit_record, audit_snapshot
 from identity.services.users import NewUser, user_create
 
 # User profile fields an external identity provider's claims may fill in.
@@ -55,13 +56,15 @@ def registration_create(
         raise ValidationFailed.on_field(
             "registration.applicationId", "duplicate", "The user is already registered for this application."
         )
-    return Registration.objects.create(
+    registration = Registration.objects.create(
         user=user,
         application=application,
         roles=clean_roles(application=application, roles=roles),
         username=username,
         data=data or {},
     )
+    audit_record(action="registration.create", obj=registration)
+    return registration
 
 
 def _application_named(*, user: User, application_id: uuid.UUID) -> Application:
@@ -130,6 +133,7 @@ def registration_update(
     data: dict[str, Any] | None = None,
 ) -> Registration:
     """Change roles, username or data; role names are checked against the application's roles."""
+    before = audit_snapshot(registration)
     if roles is not None:
         registration.roles = clean_roles(application=registration.application, roles=roles)
     if username is not None:
@@ -137,6 +141,7 @@ def registration_update(
     if data is not None:
         registration.data = data
     registration.save()
+    audit_record(action="registration.update", obj=registration, diff=audit_changes(before, registration))
     return registration
 
 
@@ -148,4 +153,5 @@ def registration_delete(*, registration: Registration) -> None:
     refresh_tokens_revoke(
         user=registration.user, application=registration.application, reason=RevokeReason.API
     )
+    audit_record(action="registration.delete", obj=registration, diff=audit_snapshot(registration))
     registration.delete()

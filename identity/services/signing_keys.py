@@ -18,6 +18,7 @@ from identity.exceptions import ValidationFailed
 from identity.key_encryption import decrypt_secret, encrypt_secret, encrypted_under_current_key
 from identity.key_store import key_store_invalidate
 from identity.models import Application, KeyAlgorithm, KeyUse, SigningKey, Tenant
+from identity.services.audit import audit_record, audit_snapshot
 from identity.signing import (
     KID_PATTERN,
     PrivateKey,
@@ -111,6 +112,7 @@ def signing_key_generate(
             encrypted_secret=encrypt_secret(secret, associated_data=aad),
         )
         key.save()
+        audit_record(action="signing_key.generate", obj=key, diff=audit_snapshot(key))
         key_store_invalidate()
         return GeneratedKey(key=key, hmac_secret=b64url(secret))
     private_key, bits = _new_private_key(alg, length)
@@ -128,6 +130,7 @@ def signing_key_generate(
         use=KeyUse.SIGN_AND_VERIFY,
     )
     key.save()
+    audit_record(action="signing_key.generate", obj=key, diff=audit_snapshot(key))
     key_store_invalidate()
     return GeneratedKey(key=key, hmac_secret=None)
 
@@ -343,6 +346,7 @@ def signing_key_import(
             encrypted_secret=encrypt_secret(raw, associated_data=aad),
         )
         key.save()
+        audit_record(action="signing_key.import", obj=key, diff=audit_snapshot(key))
         key_store_invalidate()
         return key
     private: PrivateKey | None = None
@@ -402,6 +406,7 @@ def signing_key_import(
         else "",
     )
     key.save()
+    audit_record(action="signing_key.import", obj=key, diff=audit_snapshot(key))
     key_store_invalidate()
     return key
 
@@ -412,6 +417,7 @@ def signing_key_rename(*, key: SigningKey, name: str) -> SigningKey:
     name = (name or "").strip()
     if not name:
         raise ValidationFailed.on_field("key.name", "blank", "A name is required.")
+    audit_record(action="signing_key.update", obj=key, diff={"name": [key.name, name]})
     key.name = name
     key.save(update_fields=["name", "updated_at"])
     key_store_invalidate()
@@ -446,6 +452,7 @@ def signing_key_delete(*, key: SigningKey) -> None:
     usages = signing_key_usages(key=key)
     if usages:
         raise ValidationFailed.general("[KeyInUse]", f"The key is in use by {', '.join(usages)}.")
+    audit_record(action="signing_key.delete", obj=key, diff=audit_snapshot(key))
     key.delete()
     key_store_invalidate()
 
@@ -471,6 +478,9 @@ def signing_key_rotate(
         )
     generated = signing_key_generate(tenant=tenant, algorithm=algorithm, name=name, length=length)
     tenant_signing_key_set(tenant=tenant, key=generated.key, verify_until=verify_until)
+    audit_record(
+        action="signing_key.rotate", obj=generated.key, diff={"verify_until": verify_until.isoformat()}
+    )
     return generated
 
 

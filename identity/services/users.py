@@ -15,8 +15,10 @@ from django.utils import timezone
 from identity.exceptions import ValidationFailed
 from identity.login_ids import MAX_KEY_LENGTH, login_id_in_normal_form, login_id_key
 from identity.models import Tenant, User
+from identity.services.audit import audit_changes, audit_record, audit_snapshot
 from identity.services.login import failed_logins_clear, login_target, password_verify
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
+from identity.services.webhooks import user_event_emit
 
 if TYPE_CHECKING:
     from identity.caller import Caller
@@ -199,6 +201,8 @@ def user_create(
         user.set_password(password)
         user.password_changed_at = timezone.now()
     _save_unique(user)
+    audit_record(action="user.create", obj=user)
+    user_event_emit(type="user.create", user=user)
     return user
 
 
@@ -218,9 +222,12 @@ def user_update(*, user: User, **changes: Unpack[UserChanges]) -> User:
             tenant=user.tenant, username=changes["username"], exclude_pk=user.pk
         )
     deactivating = changes.get("is_active") is False and user.is_active
+    before = audit_snapshot(user)
     for name, value in values.items():
         setattr(user, name, value)
     _save_unique(user)
+    audit_record(action="user.update", obj=user, diff=audit_changes(before, user))
+    user_event_emit(type="user.update", user=user)
     if deactivating:
         refresh_tokens_revoke(user=user, reason=RevokeReason.USER_DEACTIVATED)
     return user
@@ -246,6 +253,7 @@ def user_set_password(*, user: User, password: str, now: datetime | None = None)
     user.set_password(password)
     user.password_changed_at = now or timezone.now()
     user.save(update_fields=["password", "password_changed_at", "updated_at"])
+    audit_record(action="user.password_change", obj=user)
     if user.tenant.revoke_on_password_changed:
         refresh_tokens_revoke(user=user, reason=RevokeReason.PASSWORD_CHANGED)
     return user
@@ -254,6 +262,8 @@ def user_set_password(*, user: User, password: str, now: datetime | None = None)
 @transaction.atomic
 def user_delete(*, user: User) -> None:
     """Hard delete; the user's registrations and refresh tokens go with the row."""
+    audit_record(action="user.delete", obj=user, diff=audit_snapshot(user))
+    user_event_emit(type="user.delete", user=user)
     user.delete()
 
 

@@ -45,6 +45,7 @@ from identity.exceptions import ValidationFailed
 from identity.hashing import new_secret
 from identity.key_encryption import decrypt_secret, encrypt_secret
 from identity.models import (
+    Application,
     DeliveryStatus,
     Tenant,
     User,
@@ -439,3 +440,63 @@ def webhook_deliveries_send(
         for delivery in claimed:
             _attempt(delivery, send=send, now=now)
     return len(claimed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Events of the token services (one call each from the writing service)
+
+
+def _ttls(application_ids: Iterable[Any]) -> dict[str, int]:
+    """FusionAuth's applicationTimeToLiveInSeconds: each application's access-token lifetime."""
+    apps = Application.objects.filter(pk__in=set(application_ids)).select_related("tenant")
+    return {
+        str(a.pk): (a.access_token_ttl_seconds if a.jwt_enabled else a.tenant.access_token_ttl_seconds)
+        for a in apps
+    }
+
+
+def refresh_tokens_revoked_emit(
+    *,
+    affected: list[tuple[Any, Any, Any]],
+    user: User | None = None,
+    application: Application | None = None,
+    reuse: bool = False,
+) -> None:
+    """`jwt.refresh-token.revoke` (and `jwt.refresh-token.reuse` when a replay revoked a family),
+    one per tenant touched. `affected`: (tenant id, application id, user id) of the revoked rows."""
+    by_tenant: dict[Any, list[tuple[Any, Any, Any]]] = {}
+    for row in affected:
+        by_tenant.setdefault(row[0], []).append(row)
+    for tenant_id, rows in by_tenant.items():
+        users = {str(r[2]) for r in rows}
+        payload: dict[str, Any] = {"applicationTimeToLiveInSeconds": _ttls(r[1] for r in rows)}
+        if application is not None:
+            payload["applicationId"] = str(application.pk)
+        elif len({r[1] for r in rows}) == 1:
+            payload["applicationId"] = str(rows[0][1])
+        if user is not None:
+            payload.update(userId=str(user.pk), user=user_event_json(user))
+        elif len(users) == 1:
+            payload["userId"] = next(iter(users))
+        key = payload.get("userId") or payload.get("applicationId") or ""
+        event_emit(type="jwt.refresh-token.revoke", tenant=tenant_id, payload=payload, object_key=key)
+        if reuse:
+            event_emit(type="jwt.refresh-token.reuse", tenant=tenant_id, payload=payload, object_key=key)
+
+
+def public_key_update_emit(*, tenant: Tenant | None, application: Application | None = None) -> None:
+    """`jwt.public-key.update`: the signing configuration of these applications changed."""
+    if application is not None:
+        ids = [str(application.pk)]
+        tenant_id: Any = application.tenant_id
+    elif tenant is not None:
+        ids = [str(pk) for pk in Application.objects.filter(tenant=tenant).values_list("pk", flat=True)]
+        tenant_id = tenant.pk
+    else:
+        return
+    event_emit(
+        type="jwt.public-key.update",
+        tenant=tenant_id,
+        payload={"applicationIds": sorted(ids)},
+        object_key=f"keys:{tenant_id}",
+    )
