@@ -38,7 +38,7 @@ from identity.selectors import JWTConfiguration, jwt_configuration_for
 from identity.services.access_tokens import AccessToken, AuthenticationType, access_token_issue
 from identity.services.audit import audit_record
 from identity.services.refresh_token_sql import refresh_token_load, refresh_token_write
-from identity.services.webhooks import refresh_tokens_revoked_emit
+from identity.services.webhooks import refresh_emit, refresh_tokens_revoked_emit
 
 
 class RevokeReason(StrEnum):
@@ -275,6 +275,7 @@ def refresh_token_exchange(
             raise RefreshTokenUnusable()
         consumed = _consume(token=token, digest=digest, ttl_seconds=ttl_seconds, address=address, now=now)
         if consumed is not None:
+            refresh_emit(token=consumed.token)
             return consumed
         # Another request rotated or revoked it between our SELECT and UPDATE: judge as a replay.
     replayed = _replayed(value=value, ttl_seconds=ttl_seconds, now=now)

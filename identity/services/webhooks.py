@@ -121,12 +121,13 @@ def event_emit(
         }
     }
     key = str(object_key if object_key is not None else "")[:64]
-    event = WebhookEvent.objects.create(
-        id=event_id, type=type, tenant_id=tenant_id, object_key=key, body=body, created_at=now
-    )
-    WebhookDelivery.objects.bulk_create(
-        WebhookDelivery(webhook_id=pk, event=event, object_key=key, next_attempt_at=now) for pk in targets
-    )
+    with transaction.atomic(savepoint=False):  # the caller's transaction, or one of its own
+        event = WebhookEvent.objects.create(
+            id=event_id, type=type, tenant_id=tenant_id, object_key=key, body=body, created_at=now
+        )
+        WebhookDelivery.objects.bulk_create(
+            WebhookDelivery(webhook_id=pk, event=event, object_key=key, next_attempt_at=now) for pk in targets
+        )
     return event
 
 
@@ -499,4 +500,19 @@ def public_key_update_emit(*, tenant: Tenant | None, application: Application | 
         tenant=tenant_id,
         payload={"applicationIds": sorted(ids)},
         object_key=f"keys:{tenant_id}",
+    )
+
+
+def refresh_emit(*, token: Any) -> None:
+    """`jwt.refresh`: a refresh token was used. Ids only (FusionAuth also sends the new JWT and the
+    refresh token itself; an outbox row is stored data, so ours carries no token)."""
+    event_emit(
+        type="jwt.refresh",
+        tenant=token.tenant_id,
+        payload={
+            "applicationId": str(token.application_id),
+            "userId": str(token.user_id),
+            "refreshTokenId": str(token.pk),
+        },
+        object_key=token.user_id,
     )

@@ -18,9 +18,12 @@ from identity.selectors_events import audit_entries
 
 def _instant(value: str) -> datetime:
     """A date (`2026-01-01`, midnight in the server's zone) or an ISO date-time."""
-    moment = parse_datetime(value)
+    try:
+        moment = parse_datetime(value)
+        day = parse_date(value) if moment is None else None
+    except ValueError:
+        moment = day = None
     if moment is None:
-        day = parse_date(value)
         if day is None:
             raise CommandError(f"{value!r} is not a date (YYYY-MM-DD) or an ISO date-time.")
         moment = datetime.combine(day, time.min)
