@@ -90,7 +90,16 @@ AUDIT_FIELDS: dict[type[models.Model], frozenset[str]] = {
     RefreshToken: frozenset({"tenant_id", "application_id", "user_id", "revoke_reason"}),
     ExternalJWTProvider: frozenset({"tenant_id", "name", "enabled", "issuer", "audience"}),
     Webhook: frozenset(
-        {"url", "description", "is_global", "events", "connect_timeout_ms", "read_timeout_ms", "max_attempts"}
+        {
+            "url",
+            "description",
+            "is_global",
+            "tenant_ids",
+            "events",
+            "connect_timeout_ms",
+            "read_timeout_ms",
+            "max_attempts",
+        }
     ),
 }
 
