@@ -3,7 +3,7 @@ write the audit trail without every signature carrying it.
 
 - REST API and admin: `AuditContextMiddleware` (one line in settings.MIDDLEWARE) puts a resolver in
   the context for the length of the request. It is asked only when an entry is written, so the hot
-  paths pay nothing: by then DRF's authentication has put the request's `Caller` on `request.auth`
+  paths pay nothing: by then DRF's authentication has put the request's `Caller` on its `auth`
   (an API key, or a user's access token), and the console's session user is on `request.user`.
 - Management commands: `identity.management.base.IdentityCommand` runs `perform` inside
   `acting_as(command_actor(name))`, the operating-system user running `manage.py <name>`.
