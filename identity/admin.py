@@ -1134,3 +1134,10 @@ class IdentityProviderLinkAdmin(ServiceAdmin):
 
     def service_delete(self, obj: IdentityProviderLink) -> None:
         identity_provider_link_delete(link=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[IdentityProviderLink]) -> None:
+        for link in queryset:
+            identity_provider_link_delete(link=link)
+
+
+import identity.admin_audit  # noqa: E402, F401  (the audit trail and webhooks; issue 15)

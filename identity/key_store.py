@@ -165,6 +165,12 @@ class Coherent(Generic[T]):
 
         transaction.on_commit(forget)
 
+    def reset(self) -> None:
+        """Drop the value; the next use rebuilds. For a process whose transactions were rolled
+        back without a version to say so (a test run), never needed in serving."""
+        with self._lock:
+            self._value, self._uncommitted = None, False
+
     def _sync(self, *, mode: str, reason: str) -> T:
         """`get`: read the version if the interval passed; `check`: read it now; `build`: rebuild.
         A moved version (or no value yet, or old age) rebuilds."""

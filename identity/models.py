@@ -689,3 +689,14 @@ class LoginBackend(TimestampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+# The audit trail and the webhook outbox live in their own module (issue 15).
+from identity.models_events import (  # noqa: E402, F401
+    ActorKind,
+    AuditEntry,
+    DeliveryStatus,
+    Webhook,
+    WebhookDelivery,
+    WebhookEvent,
+)

@@ -20,6 +20,7 @@ from identity.views.status import LivenessApi, StatusApi
 from identity.views.tenants import ApplicationViewSet, TenantViewSet
 from identity.views.user_import import UnservedUserApi, UserImportApi, UserSearchApi
 from identity.views.users import APIKeyViewSet, ChangePasswordViewSet, RegistrationViewSet, UserViewSet
+from identity.views.webhooks import WebhookViewSet
 from identity.views.well_known import JWKSApi, OpenIDConfigurationApi, PublicKeyApi
 
 app_name = "identity"
@@ -65,6 +66,10 @@ api_key = APIKeyViewSet.as_view({"get": "retrieve", "post": "create", "put": "up
                                  "delete": "destroy"})  # fmt: skip
 access_tokens = AccessTokenViewSet.as_view({"get": "list", "post": "create"})
 access_token = AccessTokenViewSet.as_view({"get": "retrieve", "delete": "destroy"})
+
+webhook = WebhookViewSet.as_view(
+    {"get": "retrieve", "post": "create", "put": "update", "patch": "update", "delete": "destroy"}
+)
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("api/status", StatusApi.as_view(), name="status"),
@@ -117,6 +122,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/key/import/<str:pk>", key_import, name="key-import-id"),
     path("api/key/<str:pk>", key, name="key"),
     path("api/jwt/public-key", PublicKeyApi.as_view(), name="public-key"),
+    path("api/webhook", WebhookViewSet.as_view({"get": "list", "post": "create"}), name="webhooks"),
+    path("api/webhook/<str:pk>", webhook, name="webhook"),
     path(".well-known/jwks.json", JWKSApi.as_view(), name="jwks"),
     path("<uuid:tenant_id>/.well-known/jwks.json", JWKSApi.as_view(), name="tenant-jwks"),
     path(".well-known/openid-configuration", OpenIDConfigurationApi.as_view(), name="openid-configuration"),

@@ -25,6 +25,15 @@ def _default_tenant_exists(request: pytest.FixtureRequest) -> None:
         Tenant.objects.create(name="Default", issuer="acme.com", is_default=True)
 
 
+@pytest.fixture(autouse=True)
+def _webhook_subscriptions_forgotten():  # type: ignore[no-untyped-def]
+    """A test's webhooks are rolled back with it; the in-memory subscription list must go too."""
+    yield
+    from identity.services.webhooks import SUBSCRIPTIONS
+
+    SUBSCRIPTIONS.reset()
+
+
 @pytest.fixture
 def default_tenant(db: None) -> Tenant:
     return tenant_get_default()

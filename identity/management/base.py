@@ -18,6 +18,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.db.models import Q, QuerySet
 
+from identity.audit import acting_as, command_actor
 from identity.exceptions import IdentityError
 from identity.login_ids import login_id_key
 from identity.models import Application, Tenant, User
@@ -64,7 +65,7 @@ class IdentityCommand(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            with transaction.atomic():
+            with acting_as(command_actor(self._name())), transaction.atomic():
                 report = self.perform(options)
         except IdentityError as exc:
             raise CommandError(str(exc)) from exc
@@ -75,6 +76,9 @@ class IdentityCommand(BaseCommand):
 
     def perform(self, options: dict[str, Any]) -> Report:
         raise NotImplementedError
+
+    def _name(self) -> str:
+        return self.__class__.__module__.rsplit(".", 1)[-1]
 
 
 def positive_int(value: str) -> int:

@@ -14,6 +14,7 @@ from identity.exceptions import NotAuthenticated, ValidationFailed, errors_keyed
 from identity.hashing import new_secret, secret_digest
 from identity.models import APIKey, Tenant
 from identity.selectors import tenant_get
+from identity.services.audit import audit_changes, audit_record, audit_snapshot
 from identity.validators import api_key_validate
 from identity.validators import api_key_value_well_formed as api_key_value_well_formed  # authentication
 
@@ -80,6 +81,7 @@ def api_key_create(
         key_manager=key_manager,
         expires_at=expires_at,
     )
+    audit_record(action="api_key.create", obj=api_key)
     return api_key, raw
 
 
@@ -182,10 +184,12 @@ def api_key_update(
     if editor is not None:
         _within(actor=editor, target=_Reach.of(api_key))
         _within(actor=editor, target=_Reach(api_key.tenant_id, cleaned, expires_at))
+    before = audit_snapshot(api_key)
     api_key.name = changes.get("name", api_key.name).strip()
     api_key.description = changes.get("description", api_key.description).strip()
     api_key.permissions, api_key.expires_at = cleaned, expires_at
     api_key.save()
+    audit_record(action="api_key.update", obj=api_key, diff=audit_changes(before, api_key))
     return api_key
 
 
@@ -197,6 +201,7 @@ def api_key_delete(*, api_key: APIKey, caller: APIKey | None = None) -> None:
         raise ValidationFailed.general("[CannotDeleteSelf]", "An API key cannot delete itself.")
     if caller is not None:
         _within(actor=caller, target=_Reach.of(api_key))
+    audit_record(action="api_key.delete", obj=api_key, diff=audit_snapshot(api_key))
     api_key.delete()
 
 

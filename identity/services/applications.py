@@ -12,7 +12,9 @@ from django.db import transaction
 from identity.exceptions import ValidationFailed
 from identity.key_store import key_store_invalidate
 from identity.models import JWT_CONFIGURATION_FIELDS, Application, ApplicationRole, Registration, Tenant
+from identity.services.audit import audit_changes, audit_record, audit_snapshot
 from identity.services.signing_keys import signers_check, signers_retire
+from identity.services.webhooks import public_key_update_emit
 from identity.validators import application_validate
 
 APPLICATION_FIELDS = frozenset(
@@ -67,6 +69,7 @@ def application_create(
     name = name.strip()
     application = Application(id=application_id or uuid.uuid4(), tenant=tenant, name=name, **config)
     application.save()
+    audit_record(action="application.create", obj=application)
     key_store_invalidate()
     for spec in roles:
         application_role_create(application=application, spec=spec)
@@ -80,6 +83,7 @@ def application_update(
     """Change an application; the resulting JWT configuration is validated as a whole, and a new
     signer retires the previous one the way a tenant's does (`signers_retire`)."""
     _check_fields(changes)
+    before = audit_snapshot(application)
     current = {f: getattr(application, f) for f in APPLICATION_FIELDS}
     application_validate(values={**current, **changes}, tenant=application.tenant, application=application)
     signers_check(current=current, changes=changes, tenant=application.tenant, tenant_locked=tenant_locked)
@@ -91,6 +95,8 @@ def application_update(
     application.save()
     if signers != (application.access_token_signing_key_id, application.id_token_signing_key_id):
         signers_retire(owner=application, tenant=application.tenant, before=signers)
+        public_key_update_emit(tenant=None, application=application)
+    audit_record(action="application.update", obj=application, diff=audit_changes(before, application))
     key_store_invalidate()
     return application
 
@@ -105,6 +111,7 @@ def application_set_active(*, application: Application, active: bool) -> Applica
 def application_delete(*, application: Application) -> None:
     """Delete an application with its roles, registrations and refresh tokens (FusionAuth's hard
     delete; deactivating is the reversible way)."""
+    audit_record(action="application.delete", obj=application, diff=audit_snapshot(application))
     application.delete()
     key_store_invalidate()
 
@@ -127,7 +134,7 @@ def application_role_create(
     name = _role_name(application=application, name=spec.name)
     if role_id is not None and ApplicationRole.objects.filter(pk=role_id).exists():
         raise ValidationFailed.on_field("roleId", "duplicate", "A role with this id already exists.")
-    return ApplicationRole.objects.create(
+    role = ApplicationRole.objects.create(
         id=role_id or uuid.uuid4(),
         application=application,
         name=name,
@@ -135,6 +142,8 @@ def application_role_create(
         is_default=spec.is_default,
         is_super_role=spec.is_super_role,
     )
+    audit_record(action="role.create", obj=role)
+    return role
 
 
 @transaction.atomic
@@ -142,6 +151,7 @@ def application_role_update(*, role: ApplicationRole, spec: RoleSpec) -> Applica
     """Change a role. Roles can be renamed (the API and the admin alike): a rename is carried into
     every registration holding the role, so nobody silently loses or keeps a permission by it."""
     name = _role_name(application=role.application, name=spec.name, role=role)
+    before = audit_snapshot(role)
     if name != role.name:
         for registration in _holders(role):
             registration.roles = sorted({name if r == role.name else r for r in registration.roles})
@@ -149,6 +159,7 @@ def application_role_update(*, role: ApplicationRole, spec: RoleSpec) -> Applica
     role.name, role.description = name, spec.description
     role.is_default, role.is_super_role = spec.is_default, spec.is_super_role
     role.save()
+    audit_record(action="role.update", obj=role, diff=audit_changes(before, role))
     return role
 
 
@@ -158,6 +169,7 @@ def application_role_delete(*, role: ApplicationRole) -> None:
     for registration in _holders(role):
         registration.roles = [r for r in registration.roles if r != role.name]
         registration.save(update_fields=["roles", "updated_at"])
+    audit_record(action="role.delete", obj=role, diff=audit_snapshot(role))
     role.delete()
 
 

@@ -10,6 +10,7 @@ from django.db import transaction
 from identity.exceptions import errors_keyed
 from identity.key_store import key_store_invalidate
 from identity.models import Application, ExternalJWTProvider, IdentityProviderLink, SigningKey, Tenant
+from identity.services.audit import audit_changes, audit_record, audit_snapshot
 from identity.validators import external_jwt_provider_validate
 
 # The API's error paths for the validators' model fields (identity.validators).
@@ -65,6 +66,7 @@ def external_jwt_provider_create(
     )
     provider.verification_keys.set(keys)
     provider.applications.set(applications)
+    audit_record(action="identity_provider.create", obj=provider)
     key_store_invalidate()  # its keys now speak for the provider only (never verify at validate)
     return provider
 
@@ -84,6 +86,7 @@ def external_jwt_provider_update(
 ) -> ExternalJWTProvider:
     """Replace a provider's settings, validated like a new one (its tenant cannot change)."""
     keys, applications = list(keys), list(applications)
+    before = audit_snapshot(provider)
     provider.name = _validate(
         tenant=provider.tenant,
         name=name,
@@ -98,6 +101,7 @@ def external_jwt_provider_update(
     provider.save()
     provider.verification_keys.set(keys)
     provider.applications.set(applications)
+    audit_record(action="identity_provider.update", obj=provider, diff=audit_changes(before, provider))
     key_store_invalidate()  # its keys now speak for the provider only (never verify at validate)
     return provider
 
@@ -106,10 +110,14 @@ def external_jwt_provider_update(
 def external_jwt_provider_delete(*, provider: ExternalJWTProvider) -> None:
     """Delete a provider with its user links; the users it created stay (they belong to the tenant)
     and its verification keys stay (they are the tenant's keys)."""
+    audit_record(action="identity_provider.delete", obj=provider, diff=audit_snapshot(provider))
     provider.delete()
 
 
 @transaction.atomic
 def identity_provider_link_delete(*, link: IdentityProviderLink) -> None:
     """Unlink a user from a provider: the next token with that subject reconciles it again."""
+    audit_record(
+        action="identity_provider_link.delete", object_type="identityproviderlink", object_id=link.pk
+    )
     link.delete()

@@ -34,6 +34,7 @@ from identity.services.refresh_tokens import (
     refresh_tokens_revoke,
     refresh_tokens_revoke_family,
 )
+from identity.services.webhooks import user_event_emit
 
 
 class LoginStatus(Enum):
@@ -186,6 +187,7 @@ def password_verify(
         raise LoginPrevented()
     if not user.check_password(password):
         _attempt_failed(user=user, tenant=tenant, attempt=attempt, now=now)
+        user_event_emit(type="user.login.failed", user=user)
         raise LoginFailed()
     user.failed_login_count = attempt
     try:
@@ -323,6 +325,13 @@ def login_success(
             now=now,
             session_id=refresh.token.pk if refresh else None,
         )
+    user_event_emit(
+        type="user.login.success",
+        user=user,
+        applicationId=str(application.pk) if application is not None else None,
+        authenticationType=str(authentication_type.value),
+        ipAddress=device.address if device is not None else "",
+    )
     return LoginResult(
         status=status,
         user=user,

@@ -35,11 +35,13 @@ from identity.models import (
 )
 from identity.selectors import JWTConfiguration, jwt_configuration_for, refresh_token_get
 from identity.services.access_tokens import AccessToken, AuthenticationType, access_token_issue
+from identity.services.audit import audit_record
 from identity.services.refresh_token_sql import (
     RefreshTokenContext,
     refresh_token_context,
     refresh_token_write,
 )
+from identity.services.webhooks import refresh_emit, refresh_tokens_revoked_emit
 
 
 class RevokeReason(StrEnum):
@@ -76,7 +78,21 @@ def refresh_tokens_revoke(
         tokens = tokens.filter(application=application)
     if token_ids is not None:
         tokens = tokens.filter(pk__in=token_ids)
-    return tokens.update(revoked_at=now or timezone.now(), revoke_reason=reason.value)
+    affected = list(tokens.values_list("tenant_id", "application_id", "user_id").distinct())
+    count = tokens.update(revoked_at=now or timezone.now(), revoke_reason=reason.value)
+    if count:
+        action = "refresh_token.revoke" if token_ids is not None else "refresh_token.revoke_all"
+        target = user or application
+        audit_record(
+            action=action,
+            object_type="refreshtoken",
+            object_id=target.pk if target else "",
+            tenant_id=affected[0][0],
+            diff={"revoke_reason": reason.value},
+            count=count,
+        )
+        refresh_tokens_revoked_emit(affected=affected, user=user, application=application)
+    return count
 
 
 MAX_VALUE_LENGTH = 512
@@ -241,6 +257,7 @@ def refresh_grant(
             raise RefreshTokenUnusable()
         consumed = _consume(context, digest=digest, ttl_seconds=ttl_seconds, address=address, now=now)
         if consumed is not None:
+            refresh_emit(token=consumed.refresh_token)
             return consumed
         # Another request rotated or revoked it between our SELECT and UPDATE: judge as a replay.
     replayed = _replayed(value=value, ttl_seconds=ttl_seconds, now=now)
@@ -346,9 +363,20 @@ def refresh_tokens_revoke_family(
 ) -> int:
     """Revoke a token and every token derived from it (rotation keeps one row; tokens issued for
     other applications from it share its family)."""
-    return RefreshToken.objects.filter(family_id=family_id, revoked_at__isnull=True).update(
-        revoked_at=now or timezone.now(), revoke_reason=reason.value
-    )
+    tokens = RefreshToken.objects.filter(family_id=family_id, revoked_at__isnull=True)
+    affected = list(tokens.values_list("tenant_id", "application_id", "user_id").distinct())
+    count = tokens.update(revoked_at=now or timezone.now(), revoke_reason=reason.value)
+    if count:
+        audit_record(
+            action="refresh_token.revoke_family",
+            object_type="refreshtoken",
+            object_id=family_id,
+            tenant_id=affected[0][0],
+            diff={"revoke_reason": reason.value},
+            count=count,
+        )
+        refresh_tokens_revoked_emit(affected=affected, reuse=reason == RevokeReason.REUSE_DETECTED)
+    return count
 
 
 def refresh_token_find(*, value: str) -> RefreshToken | None:

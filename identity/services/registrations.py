@@ -11,6 +11,7 @@ from django.db import transaction
 from identity.exceptions import NotFound, ValidationFailed, errors_keyed
 from identity.models import Application, Registration, Tenant, User
 from identity.selectors import application_of_tenant, registration_get
+from identity.services.audit import audit_changes, audit_record, audit_snapshot
 from identity.services.users import NewUser, user_create
 from identity.validators import MAPPABLE_USER_FIELDS as MAPPABLE_USER_FIELDS  # for services.jwt
 from identity.validators import registration_validate, roles_validate
@@ -45,13 +46,15 @@ def registration_create(
     roles = None if roles is None else list(roles)
     with errors_keyed(REGISTRATION_ERROR_PATHS):
         registration_validate(values={"roles": roles}, user=user, application=application, registration=None)
-    return Registration.objects.create(
+    registration = Registration.objects.create(
         user=user,
         application=application,
         roles=clean_roles(application=application, roles=roles),
         username=username,
         data=data or {},
     )
+    audit_record(action="registration.create", obj=registration)
+    return registration
 
 
 def _application_named(*, user: User, application_id: uuid.UUID) -> Application:
@@ -129,6 +132,7 @@ def registration_update(
             application=application,
             registration=registration,
         )
+    before = audit_snapshot(registration)
     if roles is not None:
         registration.roles = clean_roles(application=application, roles=roles)
     if username is not None:
@@ -136,6 +140,7 @@ def registration_update(
     if data is not None:
         registration.data = data
     registration.save()
+    audit_record(action="registration.update", obj=registration, diff=audit_changes(before, registration))
     return registration
 
 
@@ -147,4 +152,5 @@ def registration_delete(*, registration: Registration) -> None:
     refresh_tokens_revoke(
         user=registration.user, application=registration.application, reason=RevokeReason.API
     )
+    audit_record(action="registration.delete", obj=registration, diff=audit_snapshot(registration))
     registration.delete()

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from identity.models import RevokedToken, Tenant
 from identity.revocations import REVOKED
+from identity.services.audit import audit_record
 
 
 @transaction.atomic
@@ -17,10 +18,17 @@ def token_revoke(*, jti: str, tenant: Tenant | None, expires_at: datetime | None
     the token would have expired anyway (`expires_at`; None keeps it for good, for tokens without
     `exp`), and every process learns of it within a second through the revocation channel.
     Revoking twice keeps the first revocation time."""
-    RevokedToken.objects.get_or_create(
+    _, created = RevokedToken.objects.get_or_create(
         jti=jti,
         defaults={"tenant": tenant, "kind": kind, "expires_at": expires_at, "revoked_at": timezone.now()},
     )
+    if created:
+        audit_record(
+            action=f"{kind}.revoke",
+            object_type="revokedtoken",
+            object_id=jti,
+            tenant_id=tenant.pk if tenant else None,
+        )
     REVOKED.invalidate()
 
 

@@ -18,6 +18,7 @@ from identity.exceptions import ValidationFailed, errors_keyed
 from identity.key_encryption import decrypt_secret, encrypt_secret, encrypted_under_current_key
 from identity.key_store import key_store_invalidate
 from identity.models import Application, KeyAlgorithm, KeyUse, SigningKey, Tenant
+from identity.services.audit import audit_record, audit_snapshot
 from identity.signing import (
     KID_PATTERN,
     PrivateKey,
@@ -100,6 +101,7 @@ def signing_key_generate(
             encrypted_secret=encrypt_secret(secret, associated_data=aad),
         )
         key.save()
+        audit_record(action="signing_key.generate", obj=key, diff=audit_snapshot(key))
         key_store_invalidate()
         return GeneratedKey(key=key, hmac_secret=b64url(secret))
     private_key, bits = _new_private_key(alg, length)
@@ -117,6 +119,7 @@ def signing_key_generate(
         use=KeyUse.SIGN_AND_VERIFY,
     )
     key.save()
+    audit_record(action="signing_key.generate", obj=key, diff=audit_snapshot(key))
     key_store_invalidate()
     return GeneratedKey(key=key, hmac_secret=None)
 
@@ -330,6 +333,7 @@ def signing_key_import(
             encrypted_secret=encrypt_secret(raw, associated_data=aad),
         )
         key.save()
+        audit_record(action="signing_key.import", obj=key, diff=audit_snapshot(key))
         key_store_invalidate()
         return key
     private: PrivateKey | None = None
@@ -389,6 +393,7 @@ def signing_key_import(
         else "",
     )
     key.save()
+    audit_record(action="signing_key.import", obj=key, diff=audit_snapshot(key))
     key_store_invalidate()
     return key
 
@@ -398,6 +403,7 @@ def signing_key_rename(*, key: SigningKey, name: str) -> SigningKey:
     """Only the name of a key may change (FusionAuth's rule): new material means a new key."""
     with errors_keyed(KEY_ERROR_PATHS):
         signing_key_validate(values={"name": name})
+    audit_record(action="signing_key.update", obj=key, diff={"name": [key.name, name.strip()]})
     key.name = name.strip()
     key.save(update_fields=["name", "updated_at"])
     key_store_invalidate()
@@ -432,6 +438,7 @@ def signing_key_delete(*, key: SigningKey) -> None:
     usages = signing_key_usages(key=key)
     if usages:
         raise ValidationFailed.general("[KeyInUse]", f"The key is in use by {', '.join(usages)}.")
+    audit_record(action="signing_key.delete", obj=key, diff=audit_snapshot(key))
     key.delete()
     key_store_invalidate()
 
@@ -457,6 +464,9 @@ def signing_key_rotate(
         )
     generated = signing_key_generate(tenant=tenant, algorithm=algorithm, name=name, length=length)
     tenant_signing_key_set(tenant=tenant, key=generated.key, verify_until=verify_until)
+    audit_record(
+        action="signing_key.rotate", obj=generated.key, diff={"verify_until": verify_until.isoformat()}
+    )
     return generated
 
 

@@ -13,7 +13,9 @@ from identity import app_settings
 from identity.exceptions import Conflict, ValidationFailed
 from identity.key_store import key_store_invalidate
 from identity.models import JWT_CONFIGURATION_FIELDS, Tenant
+from identity.services.audit import audit_changes, audit_record, audit_snapshot
 from identity.services.signing_keys import signers_check, signers_retire
+from identity.services.webhooks import public_key_update_emit
 from identity.validators import tenant_validate
 
 # Fields of the JWT configuration and login policies that callers may set on a tenant.
@@ -71,6 +73,7 @@ def tenant_create(
         tenant.access_token_signing_key = key
         tenant.id_token_signing_key = tenant.id_token_signing_key or key
         tenant.save(update_fields=["access_token_signing_key", "id_token_signing_key", "updated_at"])
+    audit_record(action="tenant.create", obj=tenant)
     key_store_invalidate()
     return tenant
 
@@ -84,6 +87,7 @@ def tenant_update(
     `verify_until`, by default the longest token lifetime). `tenant_locked`: the caller is an API key
     locked to this tenant."""
     _check_fields(changes, TENANT_FIELDS)
+    before = audit_snapshot(tenant)
     current = {f: getattr(tenant, f) for f in TENANT_FIELDS}
     tenant_validate(values={**current, **changes}, tenant=tenant)
     signers_check(current=current, changes=changes, tenant=tenant, tenant_locked=tenant_locked)
@@ -96,6 +100,8 @@ def tenant_update(
     tenant.save()
     if signers != (tenant.access_token_signing_key_id, tenant.id_token_signing_key_id):
         signers_retire(owner=tenant, tenant=tenant, before=signers, verify_until=verify_until)
+        public_key_update_emit(tenant=tenant)
+    audit_record(action="tenant.update", obj=tenant, diff=audit_changes(before, tenant))
     key_store_invalidate()
     return tenant
 
@@ -105,5 +111,6 @@ def tenant_delete(*, tenant: Tenant) -> None:
     """Delete a tenant with everything in it. The default tenant holds the console staff and cannot go."""
     if tenant.is_default:
         raise Conflict("The default tenant cannot be deleted.")
+    audit_record(action="tenant.delete", obj=tenant, diff=audit_snapshot(tenant))
     tenant.delete()
     key_store_invalidate()

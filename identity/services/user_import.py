@@ -15,6 +15,7 @@ from django.utils import timezone
 from identity.exceptions import ValidationFailed
 from identity.hashers import UnsupportedHash, imported_password
 from identity.models import Application, Registration, Tenant, User
+from identity.services.audit import audit_record
 from identity.services.registrations import clean_roles
 from identity.services.users import email_checked, login_id_checked
 
@@ -230,4 +231,5 @@ def users_import(
             "users", "duplicate", f"A user with an imported {label} already exists."
         ) from exc
     Registration.objects.bulk_create(checked.registrations, batch_size=BATCH_SIZE)
+    audit_record(action="user.import", object_type="user", tenant_id=tenant.pk, count=len(checked.users))
     return len(checked.users)

@@ -14,9 +14,11 @@ from django.utils import timezone
 from identity.exceptions import ValidationFailed, errors_keyed
 from identity.login_ids import login_id_key
 from identity.models import Tenant, User
+from identity.services.audit import audit_changes, audit_record, audit_snapshot
 from identity.services.login import failed_logins_clear, login_target, password_verify
 from identity.services.personal_access_tokens import pats_revoke_for_user
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
+from identity.services.webhooks import user_event_emit
 from identity.validators import email_validate, login_id_validate, user_password_validate, user_validate
 
 if TYPE_CHECKING:
@@ -148,6 +150,8 @@ def user_create(
         user.set_password(password)
         user.password_changed_at = timezone.now()
     _save_unique(user)
+    audit_record(action="user.create", obj=user)
+    user_event_emit(type="user.create", user=user)
     return user
 
 
@@ -161,9 +165,12 @@ def user_update(*, user: User, **changes: Unpack[UserChanges]) -> User:
     login_ids: dict[str, Any] = {name: values[name] for name in ("email", "username") if name in values}
     values.update(_login_ids(tenant=user.tenant, values=login_ids, user=user))
     deactivating = changes.get("is_active") is False and user.is_active
+    before = audit_snapshot(user)
     for name, value in values.items():
         setattr(user, name, value)
     _save_unique(user)
+    audit_record(action="user.update", obj=user, diff=audit_changes(before, user))
+    user_event_emit(type="user.update", user=user)
     if deactivating:
         refresh_tokens_revoke(user=user, reason=RevokeReason.USER_DEACTIVATED)
         pats_revoke_for_user(user=user)
@@ -192,6 +199,7 @@ def user_set_password(*, user: User, password: str, now: datetime | None = None)
     user.set_password(password)
     user.password_changed_at = now or timezone.now()
     user.save(update_fields=["password", "password_changed_at", "updated_at"])
+    audit_record(action="user.password_change", obj=user)
     if user.tenant.revoke_on_password_changed:
         refresh_tokens_revoke(user=user, reason=RevokeReason.PASSWORD_CHANGED)
     if user.tenant.revoke_access_tokens_on_password_changed:
@@ -203,6 +211,8 @@ def user_set_password(*, user: User, password: str, now: datetime | None = None)
 def user_delete(*, user: User) -> None:
     """Hard delete; the user's registrations and refresh tokens go with the row."""
     pats_revoke_for_user(user=user)  # their ids stay refused everywhere after the rows are gone
+    audit_record(action="user.delete", obj=user, diff=audit_snapshot(user))
+    user_event_emit(type="user.delete", user=user)
     user.delete()
 
 

@@ -274,7 +274,7 @@ def test_import_bodies_that_are_not_a_json_object(
     assert db_state() == before
 
 
-@pytest.mark.parametrize("path", ["/api/group", "/api/webhook/" + str(uuid.uuid4()), "/api/system/version",
+@pytest.mark.parametrize("path", ["/api/group", "/api/lambda/" + str(uuid.uuid4()), "/api/system/version",
                                   "/oauth2/device_authorize", "/api/two-factor/login"])  # fmt: skip
 def test_other_unserved_fusionauth_apis_are_404_with_an_empty_body(api_client, world, locked_key, path):
     for method in ("get", "post", "delete"):

@@ -1,0 +1,58 @@
+"""`manage.py purge_audit_log --older-than 365`: delete old audit entries in batches."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+from django.utils import timezone
+from tqdm import tqdm
+
+from identity.audit import acting_as, command_actor
+from identity.management.base import OneLineErrorParser, positive_int
+from identity.selectors_events import audit_entries
+from identity.services.audit import audit_log_purge, audit_record
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete audit entries older than --older-than days, --batch-size at a time (one short "
+        "transaction each; safe to interrupt and run again). The purge itself is recorded."
+    )
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.__class__ = OneLineErrorParser
+        return parser
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--older-than", type=positive_int, required=True, help="Age in days.")
+        parser.add_argument("--batch-size", type=positive_int, default=5000)
+        parser.add_argument("--dry-run", action="store_true", help="Only count what would be deleted.")
+        parser.add_argument("--json", action="store_true", help="Print a JSON summary.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        cutoff = timezone.now() - timedelta(days=options["older_than"])
+        pending = audit_entries(until=cutoff).count()
+        deleted = 0
+        if not options["dry_run"] and pending:
+            show_bar = not options["json"] and sys.stderr.isatty()
+            with (
+                acting_as(command_actor("purge_audit_log")),
+                tqdm(total=pending, unit="entry", disable=not show_bar, file=sys.stderr) as bar,
+            ):
+                while count := audit_log_purge(older_than=cutoff, batch_size=options["batch_size"]):
+                    deleted += count
+                    bar.update(count)
+                with transaction.atomic():
+                    audit_record(action="audit_log.purge", object_type="auditentry", count=deleted)
+        if options["json"]:
+            self.stdout.write(json.dumps({"purgeable": pending, "deleted": deleted}))
+        elif options["dry_run"]:
+            self.stdout.write(f"{pending} audit entries would be deleted.")
+        else:
+            self.stdout.write(f"Deleted {deleted} audit entries older than {cutoff.date().isoformat()}.")

@@ -1,0 +1,322 @@
+"""The audit trail: who/what/which/diff/where per change, in the change's transaction, nothing
+secret ever written (a full flow dumped and searched), read-only admin, audit_log/purge_audit_log."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+from django.utils import timezone
+
+from identity.audit import Actor, acting_as
+from identity.models import AuditEntry, SigningKey, User, WebhookEvent
+from identity.services.audit import audit_record
+from identity.services.tenants import tenant_update
+from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory, make_api_key
+
+pytestmark = pytest.mark.django_db
+
+
+def _dump() -> str:
+    """Every audit entry and outbox event, as text."""
+    rows = list(AuditEntry.objects.values()) + list(WebhookEvent.objects.values("body"))
+    return json.dumps(rows, default=str)
+
+
+def test_nothing_secret_is_ever_written(api_client, world, receiver):
+    """A full flow through the API: webhook, login, refresh, key generation (HMAC), API key, user
+    with a password, password change, revocations. Then no secret appears in the audit table or the
+    outbox, in any form we hold it in (raw, digest, encrypted)."""
+    auth = {"HTTP_AUTHORIZATION": world.api_key}
+    every = {
+        name: True
+        for name in (
+            "user.create",
+            "user.update",
+            "user.login.success",
+            "user.login.failed",
+            "jwt.refresh",
+            "jwt.refresh-token.revoke",
+            "jwt.public-key.update",
+        )
+    }
+    hook = api_client.post(
+        "/api/webhook",
+        {"webhook": {"url": receiver.url, "eventsEnabled": every, "global": True}},
+        format="json",
+        **auth,
+    ).json()
+    secrets = [hook["webhook"]["secret"], world.api_key, world.password]
+    login = api_client.post(
+        "/api/login",
+        {
+            "loginId": "ann@example.com",
+            "password": world.password,
+            "applicationId": str(world.application.pk),
+        },
+        format="json",
+        **auth,
+    ).json()
+    secrets += [login["token"], login["refreshToken"]]
+    api_client.post(
+        "/api/login",
+        {
+            "loginId": "ann@example.com",
+            "password": "wrong guess 12345",
+            "applicationId": str(world.application.pk),
+        },
+        format="json",
+        **auth,
+    )
+    secrets.append("wrong guess 12345")
+    refreshed = api_client.post(
+        "/api/jwt/refresh", {"refreshToken": login["refreshToken"]}, format="json"
+    ).json()
+    secrets += [refreshed["token"], refreshed["refreshToken"]]
+    hmac_key = api_client.post(
+        "/api/key/generate", {"key": {"algorithm": "HS256", "name": "h"}}, format="json", **auth
+    ).json()["key"]
+    secrets.append(hmac_key["secret"])
+    _, manager = make_api_key(name="manager", key_manager=True)
+    secrets.append(manager)
+    created_key = api_client.post(
+        "/api/api-key",
+        {"apiKey": {"metaData": {"attributes": {"description": "x"}}}},
+        format="json",
+        HTTP_AUTHORIZATION=manager,
+    ).json()["apiKey"]
+    secrets.append(created_key["key"])
+    password = "a brand new password 4 bob"
+    response = api_client.post(
+        "/api/user",
+        {"user": {"email": "bob@example.com", "password": password}, "tenantId": str(world.tenant.pk)},
+        format="json",
+        **auth,
+        HTTP_X_FUSIONAUTH_TENANTID=str(world.tenant.pk),
+    )
+    assert response.status_code == 200, response.content
+    secrets.append(password)
+    api_client.delete(f"/api/jwt/refresh?userId={world.user.pk}", **auth)
+
+    dump = _dump()
+    stored = [u.password for u in User.objects.all()] + list(
+        SigningKey.objects.values_list("encrypted_secret", flat=True)
+    )
+    from identity.hashing import secret_digest
+    from identity.models import APIKey, RefreshToken, Webhook
+
+    stored += list(APIKey.objects.values_list("key_digest", flat=True))
+    stored += list(RefreshToken.objects.values_list("token_digest", flat=True))
+    stored += list(Webhook.objects.values_list("encrypted_secret", flat=True))
+    for secret in secrets + [secret_digest(s) for s in secrets] + [s for s in stored if s]:
+        assert secret not in dump, secret[:12]
+    for word in ("password", "digest", "encrypted", "salt", "secret"):
+        assert f'"{word}' not in dump  # no key of a diff or an event names a secret
+    actions = set(AuditEntry.objects.values_list("action", flat=True))
+    assert {
+        "webhook.create",
+        "signing_key.generate",
+        "api_key.create",
+        "user.create",
+        "refresh_token.revoke_all",
+    } <= actions
+    types = set(WebhookEvent.objects.values_list("type", flat=True))
+    assert {
+        "user.login.success",
+        "user.login.failed",
+        "jwt.refresh",
+        "user.create",
+        "jwt.refresh-token.revoke",
+    } <= types
+
+
+def test_an_api_change_records_actor_action_object_diff_and_address(api_client, world):
+    key, raw = make_api_key(name="ops")
+    response = api_client.patch(
+        f"/api/tenant/{world.tenant.pk}",
+        {"tenant": {"name": "Renamed"}},
+        format="json",
+        HTTP_AUTHORIZATION=raw,
+        REMOTE_ADDR="203.0.113.9",
+    )
+    assert response.status_code == 200, response.content
+    entry = AuditEntry.objects.get(action="tenant.update")
+    assert (entry.actor_kind, entry.actor_id, entry.actor_label) == ("api_key", str(key.pk), "ops")
+    assert (entry.object_type, entry.object_id, entry.tenant_id) == (
+        "tenant",
+        str(world.tenant.pk),
+        world.tenant.pk,
+    )
+    assert entry.diff["name"][1] == "Renamed" and entry.client_ip == "203.0.113.9"
+
+
+def test_a_refused_change_writes_no_entry(api_client, world):
+    before = AuditEntry.objects.count()
+    response = api_client.patch(
+        f"/api/tenant/{world.tenant.pk}",
+        {"tenant": {"name": ""}},
+        format="json",
+        HTTP_AUTHORIZATION=world.api_key,
+    )
+    assert response.status_code == 400
+    assert AuditEntry.objects.count() == before
+
+
+def test_entry_is_part_of_the_transaction():
+    tenant = TenantFactory()
+    before = AuditEntry.objects.count()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        tenant_update(tenant=tenant, name="Gone")
+        raise RuntimeError
+    assert AuditEntry.objects.count() == before
+
+
+def test_mass_revocation_is_one_entry_with_the_count(world):
+    from identity.services.refresh_tokens import RevokeReason, refresh_token_create, refresh_tokens_revoke
+
+    for _ in range(3):
+        refresh_token_create(user=world.user, application=world.application, now=timezone.now())
+    before = AuditEntry.objects.count()
+    assert refresh_tokens_revoke(user=world.user, reason=RevokeReason.API) == 3
+    [entry] = AuditEntry.objects.all()[: AuditEntry.objects.count() - before]
+    assert (entry.action, entry.count, entry.object_id) == ("refresh_token.revoke_all", 3, str(world.user.pk))
+
+
+def test_commands_are_attributed_to_the_os_user():
+    call_command(
+        "create_tenant", "--name", "From the shell", "--issuer", "https://shell.example", stdout=StringIO()
+    )
+    entry = AuditEntry.objects.get(action="tenant.create")
+    assert entry.actor_kind == "command" and entry.actor_label == "manage.py create_tenant" and entry.actor_id
+
+
+def test_console_changes_are_attributed_to_the_staff_user(admin_client, staff_user):
+    tenant = TenantFactory()
+    response = admin_client.post(f"/admin/identity/tenant/{tenant.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    entry = AuditEntry.objects.get(action="tenant.delete")
+    assert (entry.actor_kind, entry.actor_id, entry.actor_label) == (
+        "console",
+        str(staff_user.pk),
+        staff_user.email,
+    )
+
+
+def test_diff_keeps_only_listed_fields():
+    user = UserFactory(email="c@example.com")
+    entry = audit_record(
+        action="user.update",
+        obj=user,
+        diff={"password": ["a", "b"], "email": ["x", "y"], "failed_login_count": [0, 1]},
+    )
+    assert entry.diff == {"email": ["x", "y"]}
+
+
+def test_audit_admin_is_read_only(admin_client):
+    entry = audit_record(action="tenant.update", object_type="tenant", object_id="x")
+    count = AuditEntry.objects.count()
+    assert (
+        admin_client.get("/admin/identity/auditentry/?actor_kind=system&action=tenant.update").status_code
+        == 200
+    )
+    assert admin_client.get("/admin/identity/auditentry/add/").status_code == 403
+    assert (
+        admin_client.post(f"/admin/identity/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
+    assert AuditEntry.objects.count() == count
+
+
+def test_webhook_admin_shows_the_secret_once_and_retries_failed_deliveries(admin_client, receiver):
+    tenant = TenantFactory()
+    response = admin_client.post(
+        "/admin/identity/webhook/add/",
+        {
+            "url": receiver.url,
+            "description": "crm",
+            "tenants": [str(tenant.pk)],
+            "events": ["user.update"],
+            "connect_timeout_ms": 500,
+            "read_timeout_ms": 500,
+            "max_attempts": 1,
+        },
+    )
+    assert response.status_code == 200, response.content
+    from identity.models import DeliveryStatus, Webhook, WebhookDelivery
+    from identity.services.webhooks import event_emit, webhook_deliveries_send, webhook_secret
+
+    webhook = Webhook.objects.get()
+    assert webhook_secret(webhook) in response.content.decode()
+    assert (
+        webhook_secret(webhook)
+        not in admin_client.get(f"/admin/identity/webhook/{webhook.pk}/change/").content.decode()
+    )
+    receiver.script.append(500)
+    event_emit(type="user.update", tenant=tenant, payload={})
+    webhook_deliveries_send()
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == DeliveryStatus.FAILED
+    page = admin_client.get("/admin/identity/webhookdelivery/?status=failed")
+    assert page.status_code == 200 and b"HTTP 500" in page.content
+    admin_client.post(
+        "/admin/identity/webhookdelivery/", {"action": "retry_deliveries", "_selected_action": [delivery.pk]}
+    )
+    webhook_deliveries_send()
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DELIVERED
+
+
+def test_audit_log_command_filters_and_json():
+    old = timezone.now() - timedelta(days=400)
+    with acting_as(Actor(kind="command", id="alice", label="manage.py x")):
+        audit_record(action="signing_key.rotate", object_type="signingkey", object_id="k1", at=old)
+        audit_record(action="signing_key.generate", object_type="signingkey", object_id="k2")
+        audit_record(action="tenant.update", object_type="tenant", object_id="t1")
+    out = StringIO()
+    call_command("audit_log", "--action", "signing_key.*", "--json", stdout=out)
+    assert [e["object"]["id"] for e in json.loads(out.getvalue())] == ["k1", "k2"]
+    out = StringIO()
+    since = (timezone.now() - timedelta(days=1)).date().isoformat()
+    call_command("audit_log", "--since", since, "--action", "signing_key.*", "--json", stdout=out)
+    assert [e["action"] for e in json.loads(out.getvalue())] == ["signing_key.generate"]
+    out = StringIO()
+    call_command("audit_log", "--actor", "alice", stdout=out)
+    assert len(out.getvalue().splitlines()) == 3 and "command:manage.py x" in out.getvalue()
+    out = StringIO()
+    call_command("audit_log", "--action", "signing_key_rotate", "--json", stdout=out)  # `_` is literal
+    assert json.loads(out.getvalue()) == []
+
+
+@pytest.mark.parametrize("args", [["--since", "yesterday"], ["--limit", "0"], ["--until", "2026-13-01"]])
+def test_audit_log_command_refuses_bad_input(args):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError):
+        call_command("audit_log", *args, stdout=StringIO())
+
+
+def test_purge_audit_log_in_batches():
+    old = timezone.now() - timedelta(days=400)
+    for n in range(7):
+        audit_record(action="tenant.update", object_type="tenant", object_id=str(n), at=old)
+    audit_record(action="tenant.update", object_type="tenant", object_id="recent")
+    out = StringIO()
+    call_command("purge_audit_log", "--older-than", "365", "--dry-run", stdout=out)
+    assert out.getvalue().startswith("7 ") and AuditEntry.objects.count() == 8
+    out = StringIO()
+    call_command("purge_audit_log", "--older-than", "365", "--batch-size", "3", "--json", stdout=out)
+    assert json.loads(out.getvalue()) == {"purgeable": 7, "deleted": 7}
+    assert sorted(AuditEntry.objects.values_list("object_id", "action")) == [
+        ("", "audit_log.purge"),
+        ("recent", "tenant.update"),
+    ]
+    assert AuditEntry.objects.get(action="audit_log.purge").count == 7
+
+
+def test_password_is_a_secret_even_in_user_dumps():
+    UserFactory(email="d@example.com", password=DEFAULT_PASSWORD)
+    assert DEFAULT_PASSWORD not in _dump() and "pbkdf2" not in _dump() and "argon2" not in _dump()
