@@ -9,8 +9,8 @@ from django.utils import timezone
 from identity.models import WebhookEvent
 from identity.services.refresh_tokens import (
     RevokeReason,
+    refresh_grant,
     refresh_token_create,
-    refresh_token_exchange,
     refresh_tokens_revoke,
 )
 from identity.services.webhooks import EVENT_TYPES, webhook_create
@@ -55,12 +55,12 @@ def test_refresh_and_reuse_events(hooked, settings):
     world.tenant.refresh_token_usage_policy = "OneTimeUse"
     world.tenant.save()
     issued = refresh_token_create(user=world.user, application=world.application, now=timezone.now())
-    refresh_token_exchange(value=issued.value)
+    refresh_grant(value=issued.value)
     [refresh] = _events("jwt.refresh")
     assert refresh["refreshTokenId"] == str(issued.token.pk) and refresh["userId"] == str(world.user.pk)
     assert issued.value not in str(WebhookEvent.objects.values_list("body", flat=True))
     with pytest.raises(Exception):  # noqa: B017 - the replay is refused
-        refresh_token_exchange(value=issued.value)
+        refresh_grant(value=issued.value)
     [reuse] = _events("jwt.refresh-token.reuse")
     assert reuse["userId"] == str(world.user.pk)
 
