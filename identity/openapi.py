@@ -34,6 +34,7 @@ from identity.serializers.registrations import RegistrationSerializer
 from identity.serializers.tenants import TenantSerializer
 from identity.serializers.user_import import ImportRequestSerializer, SearchRequestSerializer
 from identity.serializers.users import ChangePasswordSerializer, UserSerializer
+from identity.serializers.webhooks import WebhookRequestSerializer
 from identity.views.oauth import FORM, SecretRotationSerializer
 
 API_KEY_SCHEME = "ApiKeyAuth"
@@ -416,6 +417,22 @@ COMPONENTS: dict[str, dict[str, Any]] = {
         },
         ["issuer", "token_endpoint", "jwks_uri", "response_types_supported"],
         description="RFC 8414 §2.",
+    ),
+    "Webhook": obj(
+        {
+            "id": UUID,
+            "url": TEXT,
+            "description": TEXT,
+            "connectTimeout": INT,
+            "readTimeout": INT,
+            "maxAttempts": INT,
+            "eventsEnabled": {"type": "object", "additionalProperties": BOOL},
+            "global": BOOL,
+            "tenantIds": array(UUID),
+            "secret": {**TEXT, "description": "The signing secret: answered once, by the creating request."},
+            "insertInstant": {**INSTANT, "nullable": True},
+            "lastUpdateInstant": {**INSTANT, "nullable": True},
+        }
     ),
     "FastAPIUsersError": obj(
         {"detail": TEXT},
@@ -868,6 +885,24 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         ok=OpenApiResponse(description="Logged out; empty body."), ok_status=204, errors=(401, 404),
         tag="Login backends", security=({BEARER_SCHEME: []}, {}),
     ),
+    # Webhooks
+    ("GET", "/api/webhook"): Op("retrieveWebhooks", "Every webhook.",
+                                ok=obj({"webhooks": array(ref("Webhook"))}), errors=CRUD, tag="Webhooks"),
+    ("POST", "/api/webhook"): Op("createWebhook", "Create a webhook; its signing secret is answered once.",
+                                 request=WebhookRequestSerializer, ok=obj({"webhook": ref("Webhook")}),
+                                 errors=CRUD, tag="Webhooks"),
+    ("GET", "/api/webhook/{id}"): Op("retrieveWebhook", "One webhook.", ok=obj({"webhook": ref("Webhook")}),
+                                     errors=CRUD, tag="Webhooks"),
+    ("POST", "/api/webhook/{id}"): Op("createWebhookWithId", "Create a webhook with the given id.",
+                                      request=WebhookRequestSerializer, ok=obj({"webhook": ref("Webhook")}),
+                                      errors=CRUD, tag="Webhooks"),
+    ("PUT", "/api/webhook/{id}"): Op("updateWebhook", "Change a webhook (only what is sent).",
+                                     request=WebhookRequestSerializer, ok=obj({"webhook": ref("Webhook")}),
+                                     errors=CRUD, tag="Webhooks"),
+    ("PATCH", "/api/webhook/{id}"): Op("patchWebhook", "Change a webhook (only what is sent).",
+                                       request=WebhookRequestSerializer, ok=obj({"webhook": ref("Webhook")}),
+                                       errors=CRUD, tag="Webhooks"),
+    ("DELETE", "/api/webhook/{id}"): Op("deleteWebhook", "Delete a webhook.", errors=CRUD, tag="Webhooks"),
     # The middleware demo (a plain Django view: its path is added by `postprocess`)
     ("GET", "/demo/api/hello"): Op(
         "demoHello", "A sample endpoint identity.middleware protects: greets the token's user.",
