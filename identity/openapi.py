@@ -28,13 +28,28 @@ from identity.serializers.applications import (
     RoleSerializer,
 )
 from identity.serializers.keys import KeyGenerateRequest, KeyImportRequest, KeySearchRequest, KeyUpdateRequest
+from identity.serializers.oauth import MAX_ASSERTION_KEYS
+from identity.serializers.personal_access_tokens import AccessTokenCreateSerializer, TokenExchangeSerializer
 from identity.serializers.registrations import RegistrationSerializer
 from identity.serializers.tenants import TenantSerializer
 from identity.serializers.user_import import ImportRequestSerializer, SearchRequestSerializer
 from identity.serializers.users import ChangePasswordSerializer, UserSerializer
+from identity.serializers.webhooks import WebhookRequestSerializer
+from identity.views.oauth import FORM, SecretRotationSerializer
 
 API_KEY_SCHEME = "ApiKeyAuth"
 BEARER_SCHEME = "BearerAuth"
+CLIENT_BASIC_SCHEME = "ClientBasicAuth"
+# Schemes no authentication class stands for (the views check these credentials themselves);
+# added to the document by `postprocess`.
+EXTRA_SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    CLIENT_BASIC_SCHEME: {
+        "type": "http",
+        "scheme": "basic",
+        "description": "An OAuth client: its id and secret, each form-encoded (RFC 6749 §2.3.1). "
+        "Clients may instead send `client_id` + `client_secret` or a `client_assertion` in the form.",
+    },
+}
 
 
 class APIKeyScheme(OpenApiAuthenticationExtension):
@@ -193,6 +208,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "loginConfiguration": obj(
                 {"generateRefreshTokens": BOOL, "allowTokenRefresh": BOOL, "requireAuthentication": BOOL}
             ),
+            "oauthConfiguration": {"allOf": [ref("OAuthConfiguration")], "nullable": True},
             "insertInstant": INSTANT,
             "lastUpdateInstant": INSTANT,
         }
@@ -316,6 +332,113 @@ COMPONENTS: dict[str, dict[str, Any]] = {
         ["user"],
     ),
     "TokenResponse": obj({"token": JWT, "refreshToken": TEXT, "refreshTokenId": UUID}, ["token"]),
+    "OAuthConfiguration": obj(
+        {
+            "clientId": {**UUID, "readOnly": True, "description": "The application's id."},
+            "clientSecret": {
+                **TEXT,
+                "readOnly": True,
+                "description": "Answered once, by the request that created or rotated it.",
+            },
+            "enabledGrants": array(TEXT),
+            "clientAuthenticationPolicy": TEXT,
+            "clientAuthenticationMethods": array(TEXT),
+            "scopes": array(TEXT),
+            "jwks": FREE,
+            "assertionKeyIds": array(UUID),
+            "tokenRequestsPerMinute": INT,
+        }
+    ),
+    "OAuthError": obj(
+        {"error": TEXT, "error_description": TEXT},
+        ["error"],
+        description="RFC 6749 §5.2: `invalid_request`, `invalid_client`, `invalid_grant`, "
+        "`unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, `slow_down`, `server_error`.",
+    ),
+    "OAuthTokenResponse": obj(
+        {
+            "access_token": JWT,
+            "token_type": {"type": "string", "description": "`Bearer`."},
+            "expires_in": INT,
+            "scope": TEXT,
+            "refresh_token": TEXT,
+        },
+        ["access_token", "token_type", "expires_in"],
+        description="RFC 6749 §5.1.",
+    ),
+    "OAuthTokenRequest": obj(
+        {
+            "grant_type": {"type": "string", "enum": ["client_credentials", "refresh_token"]},
+            "scope": TEXT,
+            "refresh_token": TEXT,
+            "client_id": TEXT,
+            "client_secret": {**TEXT, "format": "password"},
+            "client_assertion_type": {
+                "type": "string",
+                "enum": ["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"],
+            },
+            "client_assertion": JWT,
+        },
+        ["grant_type"],
+        description="RFC 6749 §4.4 / §6; the client authenticates with HTTP Basic, `client_id` + "
+        "`client_secret`, or a `private_key_jwt` assertion (RFC 7523).",
+    ),
+    "AccessToken": obj(
+        {
+            "id": UUID,
+            "name": TEXT,
+            "JWTTokenExpiry": TEXT,
+            "JWTTokenExpiresAt": {**INSTANT, "nullable": True},
+            "userId": UUID,
+            "tenantId": UUID,
+            "applicationId": {**UUID, "nullable": True},
+            "scopes": array(TEXT),
+            "allowedIps": array(TEXT),
+            "insertInstant": INSTANT,
+            "lastUsedInstant": {**INSTANT, "nullable": True},
+            "revokedInstant": {**INSTANT, "nullable": True},
+            "revokedBy": {**TEXT, "nullable": True},
+        },
+        description="A personal access token's record; never its value.",
+    ),
+    "AuthorizationServerMetadata": obj(
+        {
+            "issuer": TEXT,
+            "token_endpoint": TEXT,
+            "jwks_uri": TEXT,
+            "response_types_supported": array(TEXT),
+            "grant_types_supported": array(TEXT),
+            "token_endpoint_auth_methods_supported": array(TEXT),
+            "token_endpoint_auth_signing_alg_values_supported": array(TEXT),
+            "introspection_endpoint": TEXT,
+            "introspection_endpoint_auth_methods_supported": array(TEXT),
+            "revocation_endpoint": TEXT,
+            "revocation_endpoint_auth_methods_supported": array(TEXT),
+        },
+        ["issuer", "token_endpoint", "jwks_uri", "response_types_supported"],
+        description="RFC 8414 §2.",
+    ),
+    "Webhook": obj(
+        {
+            "id": UUID,
+            "url": TEXT,
+            "description": TEXT,
+            "connectTimeout": INT,
+            "readTimeout": INT,
+            "maxAttempts": INT,
+            "eventsEnabled": {"type": "object", "additionalProperties": BOOL},
+            "global": BOOL,
+            "tenantIds": array(UUID),
+            "secret": {**TEXT, "description": "The signing secret: answered once, by the creating request."},
+            "insertInstant": {**INSTANT, "nullable": True},
+            "lastUpdateInstant": {**INSTANT, "nullable": True},
+        }
+    ),
+    "FastAPIUsersError": obj(
+        {"detail": TEXT},
+        ["detail"],
+        description="fastapi-users' shape: `LOGIN_BAD_CREDENTIALS` or `LOGIN_USER_NOT_VERIFIED`.",
+    ),
 }
 
 
@@ -345,15 +468,19 @@ class Op:
     # Set where the view checks a credential itself (the token it validates): replaces the
     # requirements drf-spectacular derives from the authentication and permission classes.
     security: tuple[dict[str, list[str]], ...] | None = None
+    # The request body's media type when `request` is a schema (OAuth endpoints read forms).
+    media: str = "application/json"
+    # The success status (204 where the answer has no body).
+    ok_status: int = 200
 
     def responses(self, path: str) -> dict[int, Any]:
         answers: dict[int, Any] = {}
         if isinstance(self.ok, OpenApiResponse):
-            answers[200] = self.ok
+            answers[self.ok_status] = self.ok
         elif self.ok is not None:
-            answers[200] = OpenApiResponse(response=self.ok, description="OK")
+            answers[self.ok_status] = OpenApiResponse(response=self.ok, description="OK")
         else:
-            answers[200] = EMPTY_OK
+            answers[self.ok_status] = EMPTY_OK
         answers.update(self.extra)
         codes = set(self.errors)
         if path.startswith("/api/") and path not in UNTENANTED:
@@ -376,6 +503,30 @@ ERRORS: dict[int, OpenApiResponse] = {
 }
 
 CRUD = (400, 401, 404)
+
+# OAuth2 endpoints answer every refusal in RFC 6749 §5.2's shape.
+OAUTH_ERRORS: dict[int, OpenApiResponse] = {
+    400: OpenApiResponse(
+        response=ref("OAuthError"),
+        description="invalid_request, invalid_grant, "
+        "unauthorized_client, unsupported_grant_type, invalid_scope.",
+    ),
+    401: OpenApiResponse(
+        response=ref("OAuthError"),
+        description="invalid_client (WWW-Authenticate: Basic when the client tried HTTP Basic).",
+    ),
+    405: OpenApiResponse(response=ref("OAuthError"), description="invalid_request: use POST."),
+    413: OpenApiResponse(response=ref("OAuthError"), description="invalid_request: the body is too large."),
+    429: OpenApiResponse(response=ref("OAuthError"), description="slow_down, with Retry-After (seconds)."),
+}
+# A client authenticates with HTTP Basic or with credentials in the form (`{}`: none in a header).
+OAUTH_CLIENT: tuple[dict[str, list[str]], ...] = ({CLIENT_BASIC_SCHEME: []}, {})
+CLIENT_FORM = {
+    "client_id": TEXT,
+    "client_secret": {**TEXT, "format": "password"},
+    "client_assertion_type": TEXT,
+    "client_assertion": JWT,
+}
 Q_HARD_DELETE = (("hardDelete", OpenApiTypes.BOOL, "Delete for good instead of deactivating."),)
 
 OPERATIONS: dict[tuple[str, str], Op] = {
@@ -640,6 +791,126 @@ OPERATIONS: dict[tuple[str, str], Op] = {
                                        ok=obj({"apiKey": ref("APIKey")}), errors=CRUD, tag="API keys"),
     ("DELETE", "/api/api-key/{id}"): Op("deleteAPIKey", "Delete an API key within the caller's reach.",
                                         errors=CRUD, tag="API keys"),
+    # OAuth2 (RFC 6749 / 7662 / 7009 / 8414): form bodies, RFC 6749 §5.2 errors, no-store answers
+    ("POST", "/oauth2/token"): Op(
+        "oauthToken", "Issue an access token (client credentials or refresh-token grant).",
+        request=ref("OAuthTokenRequest"), media=FORM, ok=ref("OAuthTokenResponse"), errors=(),
+        tag="OAuth2", extra=OAUTH_ERRORS, security=OAUTH_CLIENT,
+    ),
+    ("POST", "/connect/token"): Op(
+        "oauthConnectToken", "The token endpoint at its OpenID Connect path (same as /oauth2/token).",
+        request=ref("OAuthTokenRequest"), media=FORM, ok=ref("OAuthTokenResponse"), errors=(),
+        tag="OAuth2", extra=OAUTH_ERRORS, security=OAUTH_CLIENT,
+    ),
+    ("POST", "/oauth2/introspect"): Op(
+        "oauthIntrospect", "RFC 7662: whether a token of the caller's tenant is active, and its claims.",
+        request=obj({"token": TEXT, "token_type_hint": TEXT, **CLIENT_FORM}), media=FORM,
+        ok=obj({"active": BOOL, "client_id": TEXT, "token_type": TEXT, "scope": TEXT, "sub": TEXT,
+                "exp": INT, "iat": INT}, ["active"], additionalProperties=True,
+               description="`{\"active\": false}` alone for anything not active; else the claims."),
+        errors=(), tag="OAuth2", extra=OAUTH_ERRORS,
+        security=({API_KEY_SCHEME: []}, *OAUTH_CLIENT),
+    ),
+    ("POST", "/oauth2/revoke"): Op(
+        "oauthRevoke", "RFC 7009: revoke a token issued to the client (unknown tokens answer the same).",
+        request=obj({"token": TEXT, "token_type_hint": TEXT, **CLIENT_FORM}, ["token"]), media=FORM,
+        ok=OpenApiResponse(response=obj({}), description="Done (or nothing to revoke): `{}`."),
+        errors=(), tag="OAuth2", extra=OAUTH_ERRORS, security=OAUTH_CLIENT,
+    ),
+    ("GET", "/.well-known/oauth-authorization-server"): Op(
+        "retrieveAuthorizationServerMetadata", "RFC 8414 metadata of the default tenant.",
+        ok=ref("AuthorizationServerMetadata"), errors=(404,), tag="OAuth2",
+    ),
+    ("GET", "/{tenant_id}/.well-known/oauth-authorization-server"): Op(
+        "retrieveTenantAuthorizationServerMetadata", "RFC 8414 metadata of a tenant.",
+        ok=ref("AuthorizationServerMetadata"), errors=(404,), tag="OAuth2",
+    ),
+    ("POST", "/api/application/{id}/oauth-configuration/client-secret"): Op(
+        "rotateOAuthClientSecret",
+        "A new client secret, answered once; overlapSeconds keeps the previous one working that long.",
+        request=SecretRotationSerializer,
+        ok=obj({"oauthConfiguration": obj({"clientId": UUID, "clientSecret": TEXT},
+                                          ["clientId", "clientSecret"])}, ["oauthConfiguration"]),
+        errors=CRUD, tag="Applications",
+    ),
+    # Personal access tokens
+    ("POST", "/api/user/{user_id}/access-token"): Op(
+        "createAccessToken", "Create a personal access token (API key); its value is answered once.",
+        request=AccessTokenCreateSerializer,
+        ok=obj({"accessToken": ref("AccessToken"), "JWTToken": {**TEXT, "description": "The value."}},
+               ["accessToken", "JWTToken"]),
+        errors=CRUD, tag="Personal access tokens",
+    ),
+    ("GET", "/api/user/{user_id}/access-token"): Op(
+        "retrieveAccessTokens", "A user's personal access tokens (API key, or the user's own token).",
+        ok=obj({"accessTokens": array(ref("AccessToken"))}, ["accessTokens"]), errors=CRUD,
+        tag="Personal access tokens",
+    ),
+    ("GET", "/api/user/{user_id}/access-token/{id}"): Op(
+        "retrieveAccessToken", "One personal access token.",
+        ok=obj({"accessToken": ref("AccessToken")}, ["accessToken"]), errors=CRUD,
+        tag="Personal access tokens",
+    ),
+    ("DELETE", "/api/user/{user_id}/access-token/{id}"): Op(
+        "revokeAccessToken", "Revoke a personal access token; answers its record.",
+        ok=obj({"accessToken": ref("AccessToken")}, ["accessToken"]), errors=CRUD,
+        tag="Personal access tokens",
+    ),
+    ("POST", "/api/jwt/exchange"): Op(
+        "exchangePersonalAccessToken", "RFC 8693: a personal access token for a short-lived access token.",
+        request=TokenExchangeSerializer,
+        ok=obj({"access_token": JWT, "issued_token_type": TEXT, "token_type": TEXT, "expires_in": INT,
+                "scope": TEXT}, ["access_token", "issued_token_type", "token_type", "expires_in"]),
+        errors=(400, 401), tag="Personal access tokens",
+    ),
+    # fastapi-users style login backends
+    ("POST", "/auth/{name}/login"): Op(
+        "backendLogin", "Log in with the OAuth2 password form; a bearer backend answers the token, a "
+        "cookie backend sets it (204).",
+        request=obj({"username": TEXT, "password": {**TEXT, "format": "password"}, "grant_type": TEXT,
+                     "scope": TEXT, "client_id": TEXT, "client_secret": TEXT},
+                    ["username", "password"]), media=FORM,
+        ok=OpenApiResponse(response=obj({"access_token": JWT, "token_type": {"type": "string",
+                                                                            "enum": ["bearer"]}},
+                                        ["access_token", "token_type"]),
+                           description="Bearer transport: the access token."),
+        errors=(401, 404), tag="Login backends", security=({},),
+        extra={204: OpenApiResponse(description="Cookie transport: the token is in Set-Cookie."),
+               400: OpenApiResponse(response={"oneOf": [ref("FastAPIUsersError"), ref("Errors")]},
+                                    description="`{\"detail\": ...}` for refused credentials; field "
+                                                "errors for a malformed form.")},
+    ),
+    ("POST", "/auth/{name}/logout"): Op(
+        "backendLogout", "Log out of a backend (its bearer token or cookie); a cookie backend clears it.",
+        ok=OpenApiResponse(description="Logged out; empty body."), ok_status=204, errors=(401, 404),
+        tag="Login backends", security=({BEARER_SCHEME: []}, {}),
+    ),
+    # Webhooks
+    ("GET", "/api/webhook"): Op("retrieveWebhooks", "Every webhook.",
+                                ok=obj({"webhooks": array(ref("Webhook"))}), errors=CRUD, tag="Webhooks"),
+    ("POST", "/api/webhook"): Op("createWebhook", "Create a webhook; its signing secret is answered once.",
+                                 request=WebhookRequestSerializer, ok=obj({"webhook": ref("Webhook")}),
+                                 errors=CRUD, tag="Webhooks"),
+    ("GET", "/api/webhook/{id}"): Op("retrieveWebhook", "One webhook.", ok=obj({"webhook": ref("Webhook")}),
+                                     errors=CRUD, tag="Webhooks"),
+    ("POST", "/api/webhook/{id}"): Op("createWebhookWithId", "Create a webhook with the given id.",
+                                      request=WebhookRequestSerializer, ok=obj({"webhook": ref("Webhook")}),
+                                      errors=CRUD, tag="Webhooks"),
+    ("PUT", "/api/webhook/{id}"): Op("updateWebhook", "Change a webhook (only what is sent).",
+                                     request=WebhookRequestSerializer, ok=obj({"webhook": ref("Webhook")}),
+                                     errors=CRUD, tag="Webhooks"),
+    ("PATCH", "/api/webhook/{id}"): Op("patchWebhook", "Change a webhook (only what is sent).",
+                                       request=WebhookRequestSerializer, ok=obj({"webhook": ref("Webhook")}),
+                                       errors=CRUD, tag="Webhooks"),
+    ("DELETE", "/api/webhook/{id}"): Op("deleteWebhook", "Delete a webhook.", errors=CRUD, tag="Webhooks"),
+    # The middleware demo (a plain Django view: its path is added by `postprocess`)
+    ("GET", "/demo/api/hello"): Op(
+        "demoHello", "A sample endpoint identity.middleware protects: greets the token's user.",
+        ok=obj({"message": TEXT, "sub": TEXT, "aud": {"oneOf": [TEXT, array(TEXT)]}}, ["message"]),
+        errors=(), tag="Demo", security=({BEARER_SCHEME: []},),
+        extra={401: OpenApiResponse(response=obj({"error": TEXT, "errorMessage": TEXT}, ["error"]),
+                                    description="No valid token.")},
+    ),
 }  # fmt: skip
 
 
@@ -712,7 +983,9 @@ PATH_PARAMETERS = {
     "role_id": "The role's id.",
     "tenant_id": "The tenant's id.",
     "change_password_id": "A change-password id.",
+    "name": "The login backend's name.",
 }
+NON_UUID_PATH_PARAMETERS = {"name"}
 
 UNTENANTED = ("/api/status", "/api/health/live")
 
@@ -759,7 +1032,7 @@ class IdentityAutoSchema(AutoSchema):
         if op.request is None or not isinstance(op.request, dict):
             return op.request  # none, or the serializer the view validates the body with
         # A mapping of media types (a bare schema dict would be read as one).
-        return {"application/json": op.request}
+        return {op.media: op.request}
 
     def get_response_serializers(self) -> Any:
         op = self._op()
@@ -771,7 +1044,10 @@ class IdentityAutoSchema(AutoSchema):
         for name in re.findall(r"{(\w+)}", self.path):
             parameters.append(
                 OpenApiParameter(
-                    name, OpenApiTypes.UUID, OpenApiParameter.PATH, description=PATH_PARAMETERS.get(name, "")
+                    name,
+                    OpenApiTypes.STR if name in NON_UUID_PATH_PARAMETERS else OpenApiTypes.UUID,
+                    OpenApiParameter.PATH,
+                    description=PATH_PARAMETERS.get(name, ""),
                 )
             )
         if op is not None:
@@ -800,6 +1076,15 @@ class ImportInstantField(InstantField):
 
     def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
         return dict(INSTANT)
+
+
+class AssertionKeyIdsField(OpenApiSerializerFieldExtension):
+    """An OAuth client's `assertionKeyIds`: ids of key-store keys verifying its assertions."""
+
+    target_class = "identity.serializers.oauth.AssertionKeyIds"
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        return {**array(UUID), "maxItems": MAX_ASSERTION_KEYS}
 
 
 class EndpointPermissionsField(OpenApiSerializerFieldExtension):
@@ -837,4 +1122,30 @@ def postprocess(result: dict[str, Any], generator: Any, request: Any, public: bo
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     for name, schema in COMPONENTS.items():
         schemas.setdefault(name, schema)
+    schemes = result["components"].setdefault("securitySchemes", {})
+    for name, scheme in EXTRA_SECURITY_SCHEMES.items():
+        schemes.setdefault(name, scheme)
+    for (method, path), op in PLAIN_DJANGO_OPERATIONS.items():
+        result.setdefault("paths", {}).setdefault(path, {})[method.lower()] = plain_operation(op, path)
     return result
+
+
+# Plain Django views (not DRF): drf-spectacular does not see them, so `postprocess` adds them.
+PLAIN_DJANGO_OPERATIONS = {key: OPERATIONS[key] for key in [("GET", "/demo/api/hello")]}
+
+
+def plain_operation(op: Op, path: str) -> dict[str, Any]:
+    """An operation object written by hand from its table row (JSON bodies, no parameters)."""
+    responses: dict[str, Any] = {}
+    for code, answer in sorted(op.responses(path).items()):
+        described: dict[str, Any] = {"description": answer.description or ""}
+        if answer.response is not None:
+            described["content"] = {"application/json": {"schema": answer.response}}
+        responses[str(code)] = described
+    return {
+        "operationId": op.operation_id,
+        "summary": op.summary,
+        "tags": [op.tag],
+        "security": list(op.security or ({},)),
+        "responses": responses,
+    }
