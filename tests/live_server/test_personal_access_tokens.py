@@ -15,8 +15,6 @@ from identity.models import TokenExpiry
 from identity.services.users import user_create
 from tests.live import LiveServer
 
-REDIS_URL = "redis://127.0.0.1:6379/5"
-
 
 def validate(server: LiveServer, token: str) -> int:
     return server.request("GET", "/api/jwt/validate", headers={"Authorization": f"Bearer {token}"}).status
@@ -56,23 +54,6 @@ def refused_everywhere(server: LiveServer, token: str, world: Any) -> None:
     ]
     assert statuses == [401] * 20, (statuses, server.log_tail())
     assert listed == [401] * 10, listed
-
-
-@pytest.fixture(params=["database-version", "redis-version"])
-def node_env(request, settings):  # type: ignore[no-untyped-def]
-    if request.param == "database-version":
-        return {}
-    redis = pytest.importorskip("redis")
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "identity",
-        }
-    }
-    settings.IDENTITY_COHERENCE_CACHE = True
-    return {"REDIS_URL": REDIS_URL}
 
 
 @pytest.mark.django_db(transaction=True)

@@ -12,8 +12,6 @@ from identity.services.jwt import jwt_validate
 from identity.services.revocations import token_revoke
 from tests.live import LiveServer, world_login
 
-REDIS_URL = "redis://127.0.0.1:6379/4"
-
 
 def validate(server: LiveServer, token: str) -> int:
     return server.request("GET", "/api/jwt/validate", headers={"Authorization": f"Bearer {token}"}).status
@@ -22,24 +20,6 @@ def validate(server: LiveServer, token: str) -> int:
 def loaded_by(server: LiveServer) -> set[str]:
     """The worker processes that have built the revocation set (the key store logs each build)."""
     return set(re.findall(r"revoked-jtis store rebuilt .* in process (\d+)", server.log_tail(400)))
-
-
-@pytest.fixture(params=["database-version", "redis-version"])
-def node_env(request, settings):  # type: ignore[no-untyped-def]
-    if request.param == "database-version":
-        return {}
-    redis = pytest.importorskip("redis")
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    # This test process revokes too: it must bump the same shared version the workers read.
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "identity",
-        }
-    }
-    settings.IDENTITY_COHERENCE_CACHE = True
-    return {"REDIS_URL": REDIS_URL}
 
 
 @pytest.mark.django_db(transaction=True)
