@@ -8,28 +8,13 @@ import json
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.utils import timezone
 
-from identity.exceptions import OAuthInvalidClient
 from identity.models import OAuthConfiguration
 from identity.services.oauth_clients import (
-    ClientCredentials,
-    oauth_client_authenticate,
     oauth_client_configure,
 )
+from tests.api.helpers import client_secret_works
 from tests.factories import ApplicationFactory, TenantFactory
-
-
-def authenticates(application, secret: str) -> bool:  # type: ignore[no-untyped-def]
-    try:
-        oauth_client_authenticate(
-            credentials=ClientCredentials(client_id=str(application.pk), client_secret=secret),
-            audiences=[],
-            now=timezone.now(),
-        )
-    except OAuthInvalidClient:
-        return False
-    return True
 
 
 @pytest.mark.django_db
@@ -42,7 +27,7 @@ def test_rotate_client_secret_prints_the_new_secret_once() -> None:
     call_command("rotate_client_secret", *args, stdout=out)
     data = json.loads(out.getvalue())
     assert data["clientId"] == str(application.pk)
-    assert authenticates(application, data["clientSecret"]) and authenticates(application, old)
+    assert client_secret_works(application, data["clientSecret"]) and client_secret_works(application, old)
     stored = OAuthConfiguration.objects.get(pk=application.pk)
     assert data["clientSecret"] not in str(stored.__dict__)
 
@@ -77,7 +62,7 @@ def test_create_application_oauth_prints_the_secret_once() -> None:
     oauth = data["oauthConfiguration"]
     stored = OAuthConfiguration.objects.get(pk=data["id"])
     assert oauth["clientId"] == data["id"] and stored.scopes == ["read", "write"]
-    assert authenticates(stored.application, oauth["clientSecret"])
+    assert client_secret_works(stored.application, oauth["clientSecret"])
     assert oauth["clientSecret"] not in str(stored.__dict__)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
+
+from identity.exceptions import OAuthInvalidClient
 from identity.models import APIKey, Application, RefreshToken, Registration, SigningKey, Tenant, User
 
 
@@ -17,3 +20,18 @@ def db_state() -> dict[str, object]:
         ),
         "users": sorted(User.objects.values_list("id", "failed_login_count", "locked_until", "last_login")),
     }
+
+
+def client_secret_works(application: Application, secret: str) -> bool:
+    """Whether the OAuth client (the application) authenticates with this secret now."""
+    from identity.services.oauth_clients import ClientCredentials, oauth_client_authenticate
+
+    try:
+        oauth_client_authenticate(
+            credentials=ClientCredentials(client_id=str(application.pk), client_secret=secret),
+            audiences=[],
+            now=timezone.now(),
+        )
+    except OAuthInvalidClient:
+        return False
+    return True

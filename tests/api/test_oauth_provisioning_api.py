@@ -5,29 +5,14 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.utils import timezone
 
-from identity.exceptions import OAuthInvalidClient
 from identity.models import OAuthConfiguration
 from identity.services.oauth_clients import (
-    ClientCredentials,
-    oauth_client_authenticate,
     oauth_client_configure,
 )
+from tests.api.helpers import client_secret_works
 from tests.api.test_oauth_api import full_state
 from tests.factories import ApplicationFactory, TenantFactory, make_api_key
-
-
-def works(application, secret: str) -> bool:  # type: ignore[no-untyped-def]
-    try:
-        oauth_client_authenticate(
-            credentials=ClientCredentials(client_id=str(application.pk), client_secret=secret),
-            audiences=[],
-            now=timezone.now(),
-        )
-    except OAuthInvalidClient:
-        return False
-    return True
 
 
 def rotate(api_client, application_id, key: str, body=None):  # type: ignore[no-untyped-def]
@@ -46,10 +31,14 @@ def test_rotation_answers_the_new_secret_once(api_client, world) -> None:
     assert response["Cache-Control"].startswith("max-age=0")
     body = response.json()["oauthConfiguration"]
     assert body["clientId"] == str(world.application.pk)
-    assert works(world.application, body["clientSecret"]) and works(world.application, old)
+    assert client_secret_works(world.application, body["clientSecret"]) and client_secret_works(
+        world.application, old
+    )
     plain = rotate(api_client, world.application.pk, world.api_key)
     assert plain.status_code == 200
-    assert not works(world.application, old) and not works(world.application, body["clientSecret"])
+    assert not client_secret_works(world.application, old) and not client_secret_works(
+        world.application, body["clientSecret"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -116,7 +105,7 @@ def test_create_answers_the_secret_once_and_reads_never(api_client, world, key) 
     assert oauth["clientId"] == body["id"] and oauth["scopes"] == ["read"]
     assert oauth["enabledGrants"] == ["client_credentials"] and oauth["tokenRequestsPerMinute"] == 60
     application = OAuthConfiguration.objects.get(pk=body["id"]).application
-    assert works(application, oauth["clientSecret"])
+    assert client_secret_works(application, oauth["clientSecret"])
     read = api_client.get(f"/api/application/{body['id']}", HTTP_AUTHORIZATION=world.api_key).json()[
         "application"
     ]
@@ -132,7 +121,7 @@ def test_create_answers_the_secret_once_and_reads_never(api_client, world, key) 
     assert patched.status_code == 200, patched.content
     assert patched.json()["application"]["oauthConfiguration"]["scopes"] == ["read", "write"]
     assert "clientSecret" not in patched.json()["application"]["oauthConfiguration"]
-    assert works(application, oauth["clientSecret"])  # an update keeps the secret
+    assert client_secret_works(application, oauth["clientSecret"])  # an update keeps the secret
 
 
 def test_plain_application_has_null_oauth_and_becomes_a_client_by_update(api_client, world) -> None:
@@ -145,7 +134,9 @@ def test_plain_application_has_null_oauth_and_becomes_a_client_by_update(api_cli
         HTTP_AUTHORIZATION=world.api_key,
     )
     assert updated.status_code == 200, updated.content
-    assert works(world.application, updated.json()["application"]["oauthConfiguration"]["clientSecret"])
+    assert client_secret_works(
+        world.application, updated.json()["application"]["oauthConfiguration"]["clientSecret"]
+    )
 
 
 @pytest.mark.parametrize(
