@@ -9,7 +9,8 @@ from the serializer fields' `source`, so a field and its error path cannot drift
 The fields are stricter than DRF's defaults, as the API has always been: a number is a JSON number
 (not "60", not 60.0, not true), a flag is true or false, text is a JSON string without NUL, and a
 value that does not fit is `[invalid]` (DRF would say `tooLong` for a long text). Members the
-serializer does not know are ignored, as FusionAuth ignores them. Output serializers list their
+serializer does not know are ignored, as FusionAuth ignores them, except in a PATCH, where they are
+a 400 (`parse_body(strict=True)`): a PATCH names what it changes. Output serializers list their
 fields explicitly (never a ModelSerializer), so a new model column cannot leak into a response.
 """
 
@@ -207,22 +208,46 @@ def parse_body(
     serializer_class: type[serializers.Serializer],
     *,
     partial: bool = False,
+    strict: bool = False,
     context: dict[str, Any] | None = None,
     instance: Any = None,
 ) -> Any:
     """The validated member `root` of a FusionAuth request body (`{"tenant": {...}}`). Without it,
     `[missing]root`; not an object, `[invalid]root`; field errors on `root.<member path>`.
     `partial`: only the members sent are validated and returned (PUT and PATCH change only what
-    they send), and nothing is required."""
+    they send), and nothing is required. `strict` (PATCH): a member the serializer does not know,
+    beside `root` or inside it, is `[unknown]<path>` instead of being ignored, so a misspelt change
+    is never answered 200 with nothing changed."""
     if not isinstance(data, dict) or root not in data:
         raise ValidationFailed.on_field(root, "missing", f"The request needs a {root} object.")
     payload = data[root]
     if not isinstance(payload, dict):
         raise ValidationFailed.on_field(root, "invalid", f"{root} must be a JSON object.")
+    if strict:
+        unknown = [name for name in data if name != root]
+        unknown += list(_unknown_members(serializer_class(), payload, root))
+        if unknown:
+            error = ValidationFailed()
+            for path in unknown:
+                error.add(
+                    path, "unknown", f"{path} is not a member this request can change; nothing was changed."
+                )
+            raise error
     serializer = serializer_class(instance, data=payload, partial=partial, context=context or {})
     if not serializer.is_valid():
         raise ValidationError({root: serializer.errors})
     return serializer.validated_data
+
+
+def _unknown_members(serializer: serializers.Serializer, payload: dict[str, Any], path: str) -> Iterator[str]:
+    """Paths of the members of `payload` that `serializer` has no field for, nested objects
+    (FusionAuth's sections) included; a free-form field (`data`) takes any members."""
+    for name, value in payload.items():
+        field = serializer.fields.get(name)
+        if field is None:
+            yield f"{path}.{name}"
+        elif isinstance(field, serializers.Serializer) and isinstance(value, dict):
+            yield from _unknown_members(field, value, f"{path}.{name}")
 
 
 def _source_paths(serializer: serializers.Serializer, prefix: tuple[str, ...]) -> Iterator[tuple[str, str]]:

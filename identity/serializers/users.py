@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail, ValidationError
 
@@ -32,6 +33,25 @@ class UserRegistrations(serializers.ListSerializer):
         return registrations_of(user=instance)
 
 
+class Locked(Flag):
+    """`locked`: out, whether login is refused now after too many failed attempts; in, only
+    `false`, which lifts the lockout (identity.services.users.user_unlock, as the console's Unlock
+    does) and lands as `unlock=True`. A lockout comes from failed logins only: `true` is refused."""
+
+    default_error_messages = {
+        "invalid": "Must be true or false.",
+        "lock": "Only false (unlock) can be sent; a user is locked by failed logins only.",
+    }
+
+    def get_attribute(self, instance: User) -> bool:
+        return instance.is_locked(timezone.now())
+
+    def to_internal_value(self, data: Any) -> bool:
+        if super().to_internal_value(data):
+            raise ValidationError(ErrorDetail(str(self.error_messages["lock"]), "invalid"))
+        return True
+
+
 class UserSerializer(WireSerializer):
     """A user in and out. `password` is write-only; without one the user cannot log in with a
     password until one is set. Context `registrations`: see UserRegistrations."""
@@ -48,6 +68,7 @@ class UserSerializer(WireSerializer):
     verified = Flag(required=False)
     isBot = Flag(source="is_bot", required=False)  # a bot has no password (issue 12)
     expiry = Instant(source="expires_at", required=False)
+    locked = Locked(source="unlock", required=False)
     data = JSONObject(required=False)  # type: ignore[assignment]  # a field; DRF keeps Serializer.data
     password = Text(1024, blank=False, write_only=True, allow_null=True, default=None)
     insertInstant = Instant(source="created_at", read_only=True)
@@ -68,14 +89,16 @@ def parse_new_user(data: Any) -> NewUser:
     """The `user` member of a request that creates one; FusionAuth's top-level
     `skipVerification: true` creates the user verified."""
     values = dict(parse_body(data, "user", UserSerializer))
+    values.pop("unlock", None)  # `locked: false` on a new user: it is not locked
     if data.get("skipVerification") is True:
         values["verified"] = True
     return cast(NewUser, values)
 
 
-def parse_user_changes(data: Any) -> dict[str, Any]:
-    """The `user` member of a PUT or PATCH: only the members sent (a `password` among them)."""
-    return dict(parse_body(data, "user", UserSerializer, partial=True))
+def parse_user_changes(data: Any, *, strict: bool = False) -> dict[str, Any]:
+    """The `user` member of a PUT or PATCH: only the members sent (a `password` among them, and
+    `unlock` for `locked: false`). `strict` (PATCH): unknown members are 400 (parse_body)."""
+    return dict(parse_body(data, "user", UserSerializer, partial=True, strict=strict))
 
 
 class UserSearchSerializer(serializers.Serializer):

@@ -179,13 +179,16 @@ def user_update(*, user: User, **changes: Unpack[UserChanges]) -> User:
 
 @transaction.atomic
 def user_update_with_password(
-    *, user: User, password: str | None = None, **changes: Unpack[UserChanges]
+    *, user: User, password: str | None = None, unlock: bool = False, **changes: Unpack[UserChanges]
 ) -> User:
-    """The API's PUT/PATCH of a user: profile changes and, when sent, a new password, all or
-    nothing (a password the policy refuses leaves the profile unchanged too)."""
+    """The API's PUT/PATCH of a user: profile changes, when sent a new password, and with `unlock`
+    the lockout lifted (user_unlock, as the console lifts it), all or nothing (a password the policy
+    refuses leaves the profile and the lock unchanged too)."""
     user = user_update(user=user, **changes)
     if password is not None:
         user = user_set_password(user=user, password=password)
+    if unlock:
+        user = user_unlock(user=user)
     return user
 
 
@@ -204,6 +207,22 @@ def user_set_password(*, user: User, password: str, now: datetime | None = None)
         refresh_tokens_revoke(user=user, reason=RevokeReason.PASSWORD_CHANGED)
     if user.tenant.revoke_access_tokens_on_password_changed:
         pats_revoke_for_user(user=user, by="password changed")
+    return user
+
+
+@transaction.atomic
+def user_unlock(*, user: User) -> User:
+    """Lift a lockout after too many failed logins (the console's Unlock and the API's
+    `{"user": {"locked": false}}` both come here): the user may log in again at once, and the
+    failures counted so far are forgotten. Sessions revoked by the lockout stay revoked."""
+    before = audit_snapshot(user)
+    user.locked_until = None
+    user.failed_login_count = 0
+    user.failed_login_window_started_at = None
+    user.save(
+        update_fields=["locked_until", "failed_login_count", "failed_login_window_started_at", "updated_at"]
+    )
+    audit_record(action="user.unlock", obj=user, diff=audit_changes(before, user))
     return user
 
 
@@ -273,17 +292,4 @@ def user_console_update(
         user.groups.set(groups)
     if user_permissions is not None:
         user.user_permissions.set(user_permissions)
-    return user
-
-
-@transaction.atomic
-def user_unlock(*, user: User) -> User:
-    """Lift a lockout after too many failed logins: the user may log in again at once, and the
-    failures counted so far are forgotten."""
-    user.locked_until = None
-    user.failed_login_count = 0
-    user.failed_login_window_started_at = None
-    user.save(
-        update_fields=["locked_until", "failed_login_count", "failed_login_window_started_at", "updated_at"]
-    )
     return user

@@ -61,10 +61,12 @@ class TenantViewSet(viewsets.ViewSet):
         return Response({"tenant": TenantSerializer(tenant).data})
 
     def update(self, request: Request, pk: str | None = None) -> Response:
-        """PUT and PATCH change only what they send, as the API always has."""
+        """PUT and PATCH change only what they send, as the API always has; an unknown member in a
+        PATCH is a 400."""
         tenant = self._get(request, pk)
+        strict = request.method == "PATCH"  # an unknown member is a 400, not a silent 200
         values = parse_body(
-            request.data, "tenant", TenantSerializer, partial=True, context={"tenant": tenant}
+            request.data, "tenant", TenantSerializer, partial=True, strict=strict, context={"tenant": tenant}
         )
         with errors_on_wire("tenant", TenantSerializer):
             tenant = tenant_update(
@@ -128,7 +130,10 @@ class ApplicationViewSet(viewsets.ViewSet):
             application = application_set_active(application=application, active=True)
             return Response({"application": ApplicationSerializer(application).data})
         context = {"tenant": application.tenant}
-        values = parse_body(request.data, "application", ApplicationSerializer, partial=True, context=context)
+        strict = request.method == "PATCH"  # an unknown member is a 400, not a silent 200
+        values = parse_body(
+            request.data, "application", ApplicationSerializer, partial=True, strict=strict, context=context
+        )
         oauth = values.pop("oauth_configuration", None)
         with errors_on_wire("application", ApplicationSerializer), _oauth_errors():
             application, configured = oauth_application_update(

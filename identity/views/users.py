@@ -82,11 +82,13 @@ class UserViewSet(viewsets.ViewSet):
         return Response({"user": UserSerializer(user).data})
 
     def update(self, request: Request, pk: str | None = None) -> Response:
-        """`?reactivate=true` reactivates; otherwise PUT and PATCH change only what they send."""
+        """`?reactivate=true` reactivates; otherwise PUT and PATCH change only what they send
+        (`"locked": false` unlocks); an unknown member in a PATCH is a 400."""
         user = _user(request, pk)
         if query_flag(request, "reactivate"):
             return Response({"user": UserSerializer(user_update(user=user, is_active=True)).data})
-        user = user_update_with_password(user=user, **parse_user_changes(request.data))
+        changes = parse_user_changes(request.data, strict=request.method == "PATCH")
+        user = user_update_with_password(user=user, **changes)
         return Response({"user": UserSerializer(user).data})
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
@@ -132,7 +134,13 @@ class RegistrationViewSet(viewsets.ViewSet):
         self, request: Request, user_id: str | None = None, application_id: str | None = None
     ) -> Response:
         """The application comes from the path, or else from the body's `applicationId`."""
-        values = parse_body(request.data, "registration", RegistrationSerializer, partial=True)
+        values = parse_body(
+            request.data,
+            "registration",
+            RegistrationSerializer,
+            partial=True,
+            strict=request.method == "PATCH",
+        )
         named = values.pop("application_id", None)
         registration = registration_find(
             user=_user(request, user_id),
@@ -191,7 +199,9 @@ class APIKeyViewSet(viewsets.ViewSet):
     def update(self, request: Request, pk: str | None = None) -> Response:
         """PUT and PATCH change only what they send."""
         api_key = self._get(request, pk)
-        values = parse_body(request.data, "apiKey", APIKeyUpdateSerializer, partial=True)
+        values = parse_body(
+            request.data, "apiKey", APIKeyUpdateSerializer, partial=True, strict=request.method == "PATCH"
+        )
         api_key = api_key_update(api_key=api_key, editor=caller_of(request).key(), **values)
         return Response({"apiKey": APIKeySerializer(api_key).data})
 

@@ -4,10 +4,12 @@ keys never see or touch another tenant; key managers cannot grant more than they
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
-from identity.models import APIKey, Application, Registration, User
+from identity.models import APIKey, Application, AuditEntry, Registration, User
 from identity.services.applications import application_update
 from tests.api.helpers import db_state
 from tests.factories import ApplicationFactory, TenantFactory, UserFactory, make_api_key
@@ -302,3 +304,97 @@ def test_user_search_requires_a_parameter_and_finds_by_username(api_client, worl
     found = _call(api_client, "get", "/api/user?username=ANN", global_key, **headers).json()["user"]
     assert found["id"] == str(world.user.pk) and found["registrations"]
     assert _call(api_client, "get", "/api/user?loginId=nobody", global_key, **headers).status_code == 404
+
+
+def _lock(user: User) -> None:
+    User.objects.filter(pk=user.pk).update(
+        locked_until=timezone.now() + timedelta(minutes=5), failed_login_count=5
+    )
+
+
+def _login_status(api_client, world) -> int:
+    body = {
+        "loginId": "ann@example.com",
+        "password": world.password,
+        "applicationId": str(world.application.pk),
+    }
+    return api_client.post("/api/login", body, format="json", HTTP_AUTHORIZATION=world.api_key).status_code
+
+
+def test_patch_locked_false_unlocks_as_the_console_does(api_client, world, global_key):
+    _lock(world.user)
+    assert _login_status(api_client, world) == 409
+    shown = _call(api_client, "get", f"/api/user/{world.user.pk}", global_key).json()["user"]
+    assert shown["locked"] is True
+    response = _call(
+        api_client, "patch", f"/api/user/{world.user.pk}", global_key, {"user": {"locked": False}}
+    )
+    assert response.status_code == 200 and response.json()["user"]["locked"] is False
+    world.user.refresh_from_db()
+    assert (world.user.locked_until, world.user.failed_login_count) == (None, 0)
+    assert AuditEntry.objects.filter(action="user.unlock", object_id=str(world.user.pk)).exists()
+    assert _login_status(api_client, world) == 200
+
+
+def test_unlock_with_a_refused_password_changes_nothing(api_client, world, global_key):
+    _lock(world.user)
+    before = db_state()
+    body = {"user": {"locked": False, "password": "short"}}
+    response = _call(api_client, "patch", f"/api/user/{world.user.pk}", global_key, body)
+    assert response.status_code == 400 and "user.password" in response.json()["fieldErrors"]
+    assert db_state() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "code"),
+    [
+        ({"user": {"unlock": True}}, "user.unlock", "[unknown]user.unlock"),
+        ({"user": {"firstName": "A", "lockedUntil": None}}, "user.lockedUntil", "[unknown]user.lockedUntil"),
+        ({"user": {}, "unlock": True}, "unlock", "[unknown]unlock"),
+        ({"user": {"locked": True}}, "user.locked", "[invalid]user.locked"),
+        ({"user": {"locked": "false"}}, "user.locked", "[invalid]user.locked"),
+        ({"user": {"locked": None}}, "user.locked", "[invalid]user.locked"),
+        ({"user": {"locked": 0}}, "user.locked", "[invalid]user.locked"),
+        ({"user": {"locked": False, "email": "not-an-email"}}, "user.email", "[invalid]user.email"),
+        ({"locked": False}, "user", "[missing]user"),
+        ({"user": [{"locked": False}]}, "user", "[invalid]user"),
+    ],
+)  # fmt: skip
+def test_bad_patches_are_400_and_change_nothing(api_client, world, global_key, body, field, code):
+    _lock(world.user)
+    before = db_state()
+    response = _call(api_client, "patch", f"/api/user/{world.user.pk}", global_key, body)
+    assert response.status_code == 400
+    assert [e["code"] for e in response.json()["fieldErrors"][field]] == [code]
+    assert db_state() == before
+    assert not AuditEntry.objects.filter(action__in=["user.unlock", "user.update"]).exists()
+
+
+def test_unknown_members_are_refused_in_every_patch_but_ignored_by_put(api_client, world, global_key):
+    before = db_state()
+    paths = {
+        f"/api/tenant/{world.tenant.pk}": {"tenant": {"jwtConfiguration": {"timeToLiveInSecond": 5}}},
+        f"/api/application/{world.application.pk}": {"application": {"nmae": "x"}},
+        f"/api/user/registration/{world.user.pk}/{world.application.pk}": {"registration": {"role": ["x"]}},
+    }
+    for path, body in paths.items():
+        response = _call(api_client, "patch", path, global_key, body)
+        assert response.status_code == 400, path
+        assert all(code.startswith("[unknown]") for code in _codes(response.json()))
+    assert db_state() == before
+    put = _call(api_client, "put", f"/api/user/{world.user.pk}", global_key, {"user": {"mobilePhone": "1"}})
+    assert put.status_code == 200  # PUT keeps FusionAuth's habit of ignoring members we do not have
+
+
+def test_locked_false_on_a_new_user_is_accepted_and_true_refused(api_client, world, global_key):
+    headers = {"HTTP_X_FUSIONAUTH_TENANTID": str(world.tenant.pk)}
+    new = {"user": {"email": "bo@example.com", "locked": False}}
+    assert _call(api_client, "post", "/api/user", global_key, new, **headers).status_code == 200
+    before = db_state()
+    bad = {"user": {"email": "cy@example.com", "locked": True}}
+    assert _call(api_client, "post", "/api/user", global_key, bad, **headers).status_code == 400
+    assert db_state() == before
+
+
+def _codes(body: dict) -> list[str]:
+    return [item["code"] for items in body["fieldErrors"].values() for item in items]
