@@ -12,8 +12,9 @@ converted once by `imported_password` at import time):
 - `salted-pbkdf2-hmac-sha256` (and `-512`): PBKDF2-HMAC-SHA256 over the password with the
   base64-decoded salt, `factor` iterations, 256 (512) bits, base64 →
   `fusionauth-pbkdf2-sha256$<factor>$<salt>$<hash>`; the key length is the decoded hash's.
-- `salted-sha256`: SHA-256 applied `factor` times to the password's UTF-8 bytes followed by the
-  base64-decoded salt, base64 (FusionAuth's salted-digest construction) →
+- `salted-sha256`: SHA-256 applied `factor` times (20,000 when the import leaves it out, as
+  FusionAuth's encryptor defaults) to the password's UTF-8 bytes followed by the base64-decoded
+  salt, base64 (FusionAuth's salted-digest construction) →
   `fusionauth-salted-sha256$<factor>$<salt>$<hash>`.
 - `bcrypt`: FusionAuth splits a bcrypt hash into `factor` (cost), `salt` (22 characters) and
   `password` (the 31-character checksum); a whole `$2a$…`/`$2b$…`/`$2y$…` hash is accepted too →
@@ -164,8 +165,10 @@ class UnsupportedHash(ValueError):
 FUSIONAUTH_SCHEMES = frozenset(
     {"salted-pbkdf2-hmac-sha256", "salted-pbkdf2-hmac-sha256-512", "salted-sha256", "bcrypt"}
 )
-# FusionAuth's default scheme and factor when an import names none.
+# FusionAuth's default scheme and factor when an import names none, and its salted-sha256 encryptor's
+# default factor (FusionAuth applies the scheme's own default when `factor` is left out).
 DEFAULT_SCHEME, DEFAULT_FACTOR = "salted-pbkdf2-hmac-sha256", 24_000
+SALTED_SHA256_DEFAULT_FACTOR = 20_000
 # Django encodings an import may carry as they are (each has a hasher in PASSWORD_HASHERS).
 DJANGO_ALGORITHMS = frozenset({"pbkdf2_sha256", "pbkdf2_sha1", "argon2", "bcrypt_sha256", "bcrypt", "scrypt"})
 MAX_FACTOR = {"salted-sha256": 1_000_000, "bcrypt": 16}  # PBKDF2: 10,000,000 (below)
@@ -185,7 +188,7 @@ def _django_encoding(password: str) -> str | None:
 def _factor(scheme: str, factor: int | None) -> int:
     if factor is None:
         if scheme == "salted-sha256":
-            return 1
+            return SALTED_SHA256_DEFAULT_FACTOR
         if scheme == "bcrypt":
             raise UnsupportedHash("factor", "bcrypt needs its cost as the factor.")
         return DEFAULT_FACTOR

@@ -56,6 +56,8 @@ def _encodings() -> dict[str, str]:
             password=_fusionauth_pbkdf2(PASSWORD, 24000), salt=SALT, scheme=None, factor=None),
         "salted-sha256": imported_password(
             password=_fusionauth_sha256(PASSWORD, 3), salt=SALT, scheme="salted-sha256", factor=3),
+        "salted-sha256 without a factor (FusionAuth's default, 20000)": imported_password(
+            password=_fusionauth_sha256(PASSWORD, 20000), salt=SALT, scheme="salted-sha256", factor=None),
         "bcrypt split": imported_password(password=checksum, salt=salt, scheme="bcrypt", factor=cost),
         "bcrypt whole": imported_password(
             password=bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode(), salt=None,

@@ -1,5 +1,5 @@
 """The official FusionAuth SDK against a live server: `import_users` brings users in with their
-pbkdf2 and bcrypt hashes, they log in with `login` and are re-hashed to Argon2id; the search
+pbkdf2, bcrypt and salted-sha256 hashes, they log in with `login` and are re-hashed to Argon2id; the search
 calls find them, and only them, for a tenant-locked key."""
 
 from __future__ import annotations
@@ -18,7 +18,11 @@ from tests.factories import TenantFactory, UserFactory, make_api_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PASSWORDS = {"pbkdf2@example.com": "pbkdf2 passphrase 1", "bcrypt@example.com": "bcrypt passphrase 2"}
+PASSWORDS = {
+    "pbkdf2@example.com": "pbkdf2 passphrase 1",
+    "bcrypt@example.com": "bcrypt passphrase 2",
+    "sha256@example.com": "sha256 passphrase 3 é",
+}
 
 
 @pytest.fixture
@@ -32,13 +36,19 @@ def sdk(live_server, world, settings) -> FusionAuthClient:
 
 
 def _fusionauth_users(application_id: str) -> list[dict]:
-    """Users as a FusionAuth export carries them: pbkdf2 (FusionAuth's default scheme) and bcrypt
-    split into factor, salt and hash."""
+    """Users as a FusionAuth export carries them: pbkdf2 (FusionAuth's default scheme), bcrypt
+    split into factor, salt and hash, and salted-sha256 without a factor. The salted-sha256 hash is
+    FusionAuth's construction (its BaseDigestPasswordEncryptor): SHA-256 applied `factor` times to
+    UTF-8(password) ‖ base64-decoded salt, base64; a left-out factor is the encryptor's default,
+    20,000."""
     salt = base64.b64encode(b"a sixteen b salt").decode()
     pbkdf2 = hashlib.pbkdf2_hmac(
         "sha256", PASSWORDS["pbkdf2@example.com"].encode(), base64.b64decode(salt), 24000
     )
     whole = bcrypt.hashpw(PASSWORDS["bcrypt@example.com"].encode(), bcrypt.gensalt(10)).decode()
+    sha256 = PASSWORDS["sha256@example.com"].encode() + base64.b64decode(salt)
+    for _round in range(20_000):
+        sha256 = hashlib.sha256(sha256).digest()
     registration = {"applicationId": application_id, "roles": ["user"]}
     return [
         {"id": str(uuid.uuid4()), "email": "pbkdf2@example.com", "username": "pb", "firstName": "Pat",
@@ -46,6 +56,8 @@ def _fusionauth_users(application_id: str) -> list[dict]:
          "encryptionScheme": "salted-pbkdf2-hmac-sha256", "verified": True, "registrations": [registration]},
         {"email": "bcrypt@example.com", "firstName": "Bea", "password": whole[29:], "salt": whole[7:29],
          "factor": 10, "encryptionScheme": "bcrypt", "registrations": [registration]},
+        {"email": "sha256@example.com", "password": base64.b64encode(sha256).decode(), "salt": salt,
+         "encryptionScheme": "salted-sha256", "registrations": [registration]},
     ]  # fmt: skip
 
 
@@ -55,7 +67,8 @@ def test_imported_users_log_in_and_are_rehashed_to_argon2id(sdk, world):
     assert response.status == 200, response.error_response
     for email, password in PASSWORDS.items():
         before = User.objects.get(email_key=email).password
-        assert identify_hasher(before).algorithm in {"fusionauth-pbkdf2-sha256", "bcrypt"}
+        algorithms = {"fusionauth-pbkdf2-sha256", "bcrypt", "fusionauth-salted-sha256"}
+        assert identify_hasher(before).algorithm in algorithms
         login = sdk.login({"loginId": email, "password": password, "applicationId": app})
         assert login.status == 200, login.error_response
         assert login.success_response["user"]["email"] == email and login.success_response["token"]
@@ -92,7 +105,7 @@ def test_search_by_query_and_by_ids_see_only_the_keys_tenant(sdk, world):
     assert [u["email"] for u in found.success_response["users"]] == ["pbkdf2@example.com"]
     assert found.success_response["total"] == 1
     every = sdk.search_users_by_query({"search": {"queryString": "*", "sortFields": [{"name": "email"}]}})
-    emails = ["ann@example.com", "bcrypt@example.com", "pbkdf2@example.com"]
+    emails = ["ann@example.com", "bcrypt@example.com", "pbkdf2@example.com", "sha256@example.com"]
     assert [u["email"] for u in every.success_response["users"]] == emails
     by_ids = sdk.search_users_by_ids([str(world.user.pk), str(stranger.pk)])
     assert by_ids.status == 200 and [u["id"] for u in by_ids.success_response["users"]] == [
