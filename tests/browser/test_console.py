@@ -9,7 +9,6 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
 from tests.factories import DEFAULT_PASSWORD, TenantFactory
-from tests.live import world_login
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,29 +66,4 @@ def test_swagger_ui_renders_the_document_offline(page: Any) -> None:
     assert any("/api/login" in p for p in paths), paths[:10]
     expect(page.locator(".btn.authorize")).to_be_visible()  # the security schemes are declared
     screenshot(page, "api-docs")
-    assert page.foreign_requests == []
-
-
-def test_an_operator_revokes_a_users_session_and_the_refresh_fails(
-    page: Any, staff_user: Any, world: Any
-) -> None:
-    server = page.server
-    login = world_login(server, world)
-    assert login.status == 200, server.log_tail()
-    refresh = login.json()["refreshToken"]
-    assert server.request("POST", "/api/jwt/refresh", json_body={"refreshToken": refresh}).status == 200
-
-    _sign_in(page, staff_user.email)
-    page.goto(f"/admin/identity/refreshtoken/?q={world.user.email}")
-    rows = page.locator("#result_list tbody tr")
-    expect(rows).to_have_count(1)
-    rows.first.locator("input.action-select").check()
-    page.select_option("select[name=action]", "revoke_selected")
-    page.click("button[name=index]")
-    expect(page.locator("ul.messagelist")).to_be_visible()
-    screenshot(page, "admin-refresh-token-revoked")
-
-    answer = server.request("POST", "/api/jwt/refresh", json_body={"refreshToken": refresh})
-    assert answer.status == 400, answer.body
-    assert answer.json()["fieldErrors"]["refreshToken"][0]["code"] == "[invalid]refreshToken"
     assert page.foreign_requests == []
