@@ -624,12 +624,17 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         ok=obj({"keys": array(FREE)}, ["keys"]), errors=(404,), tag="Keys",
     ),
     ("GET", "/.well-known/openid-configuration"): Op(
-        "retrieveOpenIdConfiguration", "OpenID discovery for the default tenant (or the header's).",
-        ok=obj({"issuer": TEXT, "jwks_uri": TEXT}, ["issuer"]), errors=(400, 404), tag="Keys",
+        "retrieveOpenIdConfiguration",
+        "OpenID discovery for the default tenant, or `?tenantId=`'s (a tenant's tokens carry its own "
+        "issuer: use `/{tenant_id}/.well-known/openid-configuration`).",
+        ok=obj({"issuer": TEXT, "jwks_uri": TEXT, "response_types_supported": array(TEXT)}, ["issuer"]),
+        errors=(400, 404), tag="Keys",
+        query=(("tenantId", OpenApiTypes.UUID, "The tenant to describe."),),
     ),
     ("GET", "/{tenant_id}/.well-known/openid-configuration"): Op(
         "retrieveTenantOpenIdConfiguration", "OpenID discovery for a tenant.",
-        ok=obj({"issuer": TEXT, "jwks_uri": TEXT}, ["issuer"]), errors=(404,), tag="Keys",
+        ok=obj({"issuer": TEXT, "jwks_uri": TEXT, "response_types_supported": array(TEXT)}, ["issuer"]),
+        errors=(404,), tag="Keys",
     ),
     # Key API
     ("GET", "/api/key"): Op("retrieveKeys", "Every signing and verification key.",

@@ -298,5 +298,6 @@ def _access_token_revoke(validated: ValidatedToken, *, client: AuthenticatedClie
 
 # What the metadata documents advertise: exactly what is served.
 GRANT_TYPES_SUPPORTED = tuple(GRANTS)
+RESPONSE_TYPES_SUPPORTED: tuple[str, ...] = ()  # no authorization endpoint, so no response_type
 TOKEN_ENDPOINT_AUTH_METHODS = tuple(ClientAuthenticationMethod.values)
 ASSERTION_SIGNING_ALGORITHMS = tuple(a for a in KeyAlgorithm.values if not a.startswith("HS"))

@@ -9,6 +9,7 @@ from typing import Any
 
 from rest_framework import serializers
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from identity.exceptions import NotFound, ValidationFailed
 
@@ -46,3 +47,16 @@ def query_uuid(request: Request, name: str) -> uuid.UUID | None:
 def query_flag(request: Request, name: str) -> bool:
     """`?name=true` (FusionAuth's query flags: `hardDelete`, `reactivate`, `inactive`)."""
     return request.query_params.get(name) == "true"
+
+
+PUBLIC_CACHE_SECONDS = 60
+
+
+def public_document(body: dict[str, Any]) -> Response:
+    """An anonymous, public document (JWKS, public keys, discovery metadata): cacheable for a
+    minute, and readable by any origin (`Access-Control-Allow-Origin: *`), so a verifier running
+    in a browser can fetch the keys. No credentials are involved, so none are allowed."""
+    response = Response(body)
+    response["Cache-Control"] = f"public, max-age={PUBLIC_CACHE_SECONDS}"
+    response["Access-Control-Allow-Origin"] = "*"
+    return response

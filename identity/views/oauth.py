@@ -33,6 +33,7 @@ from identity.selectors import tenant_get_default
 from identity.services.oauth import (
     ASSERTION_SIGNING_ALGORITHMS,
     GRANT_TYPES_SUPPORTED,
+    RESPONSE_TYPES_SUPPORTED,
     TOKEN_ENDPOINT_AUTH_METHODS,
     oauth_token_grant,
     oauth_token_introspect,
@@ -40,7 +41,7 @@ from identity.services.oauth import (
 )
 from identity.services.oauth_clients import MAX_OVERLAP_SECONDS, ClientCredentials, oauth_client_secret_rotate
 from identity.signing import MAX_TOKEN_BYTES
-from identity.views.common import parse, path_uuid
+from identity.views.common import parse, path_uuid, public_document
 from identity.views.tokens import client_address
 
 FORM = "application/x-www-form-urlencoded"
@@ -180,7 +181,7 @@ class AuthorizationServerMetadataApi(APIView):
             "jwks_uri": request.build_absolute_uri(
                 reverse("identity:tenant-jwks", kwargs={"tenant_id": tenant.pk})
             ),
-            "response_types_supported": [],
+            "response_types_supported": list(RESPONSE_TYPES_SUPPORTED),
             "grant_types_supported": list(GRANT_TYPES_SUPPORTED),
             "token_endpoint_auth_methods_supported": auth_methods,
             "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_SIGNING_ALGORITHMS),
@@ -189,9 +190,7 @@ class AuthorizationServerMetadataApi(APIView):
             "revocation_endpoint": _absolute(request, "identity:oauth2-revoke"),
             "revocation_endpoint_auth_methods_supported": auth_methods,
         }
-        response = Response(body)
-        response["Cache-Control"] = "public, max-age=60"
-        return response
+        return public_document(body)
 
 
 class SecretRotationSerializer(serializers.Serializer):

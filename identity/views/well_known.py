@@ -20,12 +20,11 @@ from identity.services.key_publication import discovery_for, keys_published, pub
 from identity.services.oauth import (
     ASSERTION_SIGNING_ALGORITHMS,
     GRANT_TYPES_SUPPORTED,
+    RESPONSE_TYPES_SUPPORTED,
     TOKEN_ENDPOINT_AUTH_METHODS,
 )
 from identity.signing import LoadedKey, public_jwk_members, public_pem
-from identity.views.common import query_uuid
-
-PUBLIC_CACHE_SECONDS = 60
+from identity.views.common import public_document, query_uuid
 
 
 def _pem(key: LoadedKey) -> str:
@@ -36,12 +35,6 @@ def _jwk(key: LoadedKey) -> dict[str, str]:
     return {**public_jwk_members(key.verifier), "alg": key.algorithm, "kid": key.kid, "use": "sig"}
 
 
-def _cached(body: dict[str, Any]) -> Response:
-    response = Response(body)
-    response["Cache-Control"] = f"public, max-age={PUBLIC_CACHE_SECONDS}"
-    return response
-
-
 class JWKSApi(APIView):
     """`/.well-known/jwks.json` (every published key) and `/{tenantId}/.well-known/jwks.json`."""
 
@@ -50,7 +43,7 @@ class JWKSApi(APIView):
 
     def get(self, request: Request, tenant_id: uuid.UUID | None = None) -> Response:
         keys = keys_published(tenant_id=tenant_id or query_uuid(request, "tenantId"))
-        return _cached({"keys": [_jwk(k) for k in keys]})
+        return public_document({"keys": [_jwk(k) for k in keys]})
 
 
 class PublicKeyApi(APIView):
@@ -63,8 +56,8 @@ class PublicKeyApi(APIView):
         kid = request.query_params.get("kid")
         keys = public_keys(kid=kid, application_id=query_uuid(request, "applicationId"))
         if kid is not None:
-            return _cached({"publicKey": _pem(keys[0])})
-        return _cached({"publicKeys": {k.kid: _pem(k) for k in keys}})
+            return public_document({"publicKey": _pem(keys[0])})
+        return public_document({"publicKeys": {k.kid: _pem(k) for k in keys}})
 
 
 def _absolute(request: Request, name: str, **kwargs: Any) -> str | None:
@@ -99,8 +92,10 @@ OPTIONAL_ENDPOINTS = (
 
 
 class OpenIDConfigurationApi(APIView):
-    """OpenID discovery for a tenant (the default tenant unless one is named). Only endpoints this
-    build actually serves are advertised."""
+    """OpenID discovery for a tenant: the one in the path or `?tenantId=`, else the default tenant
+    (whose issuer the tokens of other tenants do not carry: use `/{tenantId}/...` for those). Only
+    endpoints this build actually serves are advertised; there is no authorization endpoint, so
+    `response_types_supported` is empty, as in the RFC 8414 document."""
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
@@ -110,6 +105,7 @@ class OpenIDConfigurationApi(APIView):
         body: dict[str, Any] = {
             "issuer": discovery.tenant.issuer,
             "jwks_uri": _absolute(request, "identity:tenant-jwks", tenant_id=discovery.tenant.pk),
+            "response_types_supported": list(RESPONSE_TYPES_SUPPORTED),
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": discovery.signing_algorithms,
             "claims_supported": CLAIMS_SUPPORTED,
@@ -120,4 +116,4 @@ class OpenIDConfigurationApi(APIView):
             body["grant_types_supported"] = list(GRANT_TYPES_SUPPORTED)
             body["token_endpoint_auth_methods_supported"] = list(TOKEN_ENDPOINT_AUTH_METHODS)
             body["token_endpoint_auth_signing_alg_values_supported"] = list(ASSERTION_SIGNING_ALGORITHMS)
-        return _cached(body)
+        return public_document(body)

@@ -206,3 +206,40 @@ def test_openid_configuration(api_client, published, default_tenant):
     assert body["id_token_signing_alg_values_supported"] == ["ES256", "EdDSA", "RS256"]
     other = TenantFactory()
     assert api_client.get(f"/{other.pk}/.well-known/openid-configuration").json()["issuer"] == other.issuer
+    assert body["response_types_supported"] == []  # no authorization endpoint
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/.well-known/jwks.json",
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+        "/api/jwt/public-key",
+    ],
+)
+def test_public_documents_are_readable_from_any_origin(api_client, published, default_tenant, path):
+    """A verifier in a browser (another origin) can read the keys and the metadata; the tenant's
+    forms too. Nothing there needs credentials, so none are allowed."""
+    for url in (path, path.replace("/.well-known", f"/{default_tenant.pk}/.well-known")):
+        response = api_client.get(url, HTTP_ORIGIN="https://app.example.com")
+        assert response.status_code == 200, url
+        assert response["Access-Control-Allow-Origin"] == "*"
+        assert "Access-Control-Allow-Credentials" not in response
+
+
+def test_the_tokens_issuer_is_the_one_its_tenants_discovery_names(api_client, world):
+    token = api_client.post(
+        "/api/login",
+        {
+            "loginId": "ann@example.com",
+            "password": world.password,
+            "applicationId": str(world.application.pk),
+        },
+        format="json",
+        HTTP_AUTHORIZATION=world.api_key,
+    ).json()["token"]
+    claims = api_client.get("/api/jwt/validate", HTTP_AUTHORIZATION=f"Bearer {token}").json()["jwt"]
+    discovery = api_client.get(f"/{world.tenant.pk}/.well-known/openid-configuration").json()
+    assert claims["iss"] == discovery["issuer"] == world.tenant.issuer
+    assert any(key["kid"] for key in api_client.get(discovery["jwks_uri"]).json()["keys"])
