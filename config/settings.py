@@ -203,6 +203,12 @@ IDENTITY_KEY_ROTATION_MARGIN_SECONDS = env_int(
 # right (identity/client_address.py); the service must then be reachable only through the proxy.
 BEHIND_TLS_PROXY = env_bool("DJANGO_BEHIND_TLS_PROXY", default=False)
 IDENTITY_TRUSTED_PROXY_COUNT = env_int("IDENTITY_TRUSTED_PROXY_COUNT", 1 if BEHIND_TLS_PROXY else 0)
+IDENTITY_WEBHOOK_BACKOFF_BASE_SECONDS = env_int(
+    "IDENTITY_WEBHOOK_BACKOFF_BASE_SECONDS", DEFAULTS["IDENTITY_WEBHOOK_BACKOFF_BASE_SECONDS"]
+)
+IDENTITY_WEBHOOK_BACKOFF_MAX_SECONDS = env_int(
+    "IDENTITY_WEBHOOK_BACKOFF_MAX_SECONDS", DEFAULTS["IDENTITY_WEBHOOK_BACKOFF_MAX_SECONDS"]
+)
 
 # identity.middleware: the demo endpoint GET /demo/api/hello takes a token of any of our tenants
 # (Authorization: Bearer), verified against the in-process key store; a token older than 10 s comes

@@ -23,6 +23,9 @@ DEFAULTS: dict[str, Any] = {
     # Reverse proxies in front of the service that append to X-Forwarded-For (nginx in deploy/ is
     # one). 0: the peer address is the client. config/settings.py makes it 1 behind a TLS proxy.
     "IDENTITY_TRUSTED_PROXY_COUNT": 0,
+    # Webhook retries wait base * 2^(attempt-1) seconds, at most the maximum, with jitter.
+    "IDENTITY_WEBHOOK_BACKOFF_BASE_SECONDS": 2,
+    "IDENTITY_WEBHOOK_BACKOFF_MAX_SECONDS": 3600,
 }
 
 
@@ -60,3 +63,11 @@ def key_rotation_margin_seconds() -> int:
 
 def trusted_proxy_count() -> int:
     return int(_get("IDENTITY_TRUSTED_PROXY_COUNT"))
+
+
+def webhook_backoff_base_seconds() -> float:
+    return float(_get("IDENTITY_WEBHOOK_BACKOFF_BASE_SECONDS"))
+
+
+def webhook_backoff_max_seconds() -> float:
+    return float(_get("IDENTITY_WEBHOOK_BACKOFF_MAX_SECONDS"))

@@ -34,6 +34,16 @@ def tenant_get_default() -> Tenant:
     return Tenant.objects.get(is_default=True)
 
 
+def tenant_for_server_root(*, origin: str) -> Tenant:
+    """The tenant the server root's discovery documents describe: the one whose issuer is this
+    server's own origin (`http://127.0.0.1:8000`, with or without a trailing slash; issuers are
+    unique ignoring case), so `issuer + /.well-known/openid-configuration` finds its own document,
+    as OpenID clients expect; else the default tenant."""
+    origin = origin.rstrip("/")
+    match = Tenant.objects.filter(Q(issuer__iexact=origin) | Q(issuer__iexact=f"{origin}/")).first()
+    return match or tenant_get_default()
+
+
 LOGIN_ID_TYPES = ("email", "username")
 
 

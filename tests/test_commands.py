@@ -687,3 +687,23 @@ def test_seed_demo_unwritable_credentials_file_is_a_one_line_error(db: None, tmp
     ):
         run("seed_demo --credentials-file", str(blocker / "creds.json"))
     assert row_counts() == before
+
+
+def test_seed_demo_prints_the_exports_of_the_readmes_try_it_block(db: None, tmp_path: Path) -> None:
+    data = seed(tmp_path / "demo-credentials.json", "--base-url", "http://127.0.0.1:8123")
+    words = shlex.split(data["shellExports"])
+    assert words[0] == "export"
+    assert dict(word.split("=", 1) for word in words[1:]) == {
+        "BASE": "http://127.0.0.1:8123",
+        "TENANT": data["tenantId"],
+        "APP": data["applicationId"],
+        "API_KEY": data["apiKey"],
+        "DEMO_EMAIL": "demo@example.com",
+        "DEMO_PASSWORD": data["demoPassword"],
+    }
+    out = run(
+        "seed_demo --base-url http://127.0.0.1:8123 --credentials-file",
+        str(tmp_path / "demo-credentials.json"),
+    )
+    assert data["shellExports"] in out
+    assert f"http://127.0.0.1:8123/{data['tenantId']}/.well-known/openid-configuration" in out

@@ -17,7 +17,7 @@ from django.utils import timezone
 from identity.exceptions import NotFound
 from identity.key_store import key_snapshot
 from identity.models import KeyAlgorithm, Tenant
-from identity.selectors import application_tenant_id, tenant_get, tenant_get_default
+from identity.selectors import application_tenant_id, tenant_for_server_root, tenant_get
 from identity.signing import LoadedKey
 
 ASYMMETRIC_ALGORITHMS = [a for a in KeyAlgorithm.values if not a.startswith("HS")]
@@ -71,10 +71,11 @@ class Discovery:
     signing_algorithms: list[str]
 
 
-def discovery_for(*, tenant_id: uuid.UUID | None = None) -> Discovery:
-    """OpenID discovery's facts for a tenant (the default tenant unless one is named): its issuer
-    and the algorithms of the keys it publishes (every asymmetric one while it has none)."""
-    tenant = _tenant(tenant_id) if tenant_id is not None else tenant_get_default()
+def discovery_for(*, tenant_id: uuid.UUID | None = None, origin: str) -> Discovery:
+    """OpenID discovery's facts for a tenant (the one named, else the one whose issuer is this
+    server's `origin`, else the default: selectors.tenant_for_server_root): its issuer and the
+    algorithms of the keys it publishes (every asymmetric one while it has none)."""
+    tenant = _tenant(tenant_id) if tenant_id is not None else tenant_for_server_root(origin=origin)
     keys = _published(key_snapshot().trusted(tenant_id=tenant.pk), timezone.now())
     algorithms = sorted({k.algorithm for k in keys})
     return Discovery(tenant=tenant, signing_algorithms=algorithms or ASYMMETRIC_ALGORITHMS)

@@ -35,11 +35,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from identity import app_settings
 from identity.audit import current_actor
 from identity.exceptions import ValidationFailed
 from identity.hashing import new_secret
@@ -404,8 +404,8 @@ def http_post(webhook: Webhook, body: bytes, headers: dict[str, str]) -> Outcome
 
 def backoff_seconds(attempts: int) -> float:
     """Exponential back-off with jitter: base * 2^(attempts-1), capped, then 50-100 % of it."""
-    base = float(getattr(settings, "IDENTITY_WEBHOOK_BACKOFF_BASE_SECONDS", 2))
-    cap = float(getattr(settings, "IDENTITY_WEBHOOK_BACKOFF_MAX_SECONDS", 3600))
+    base = app_settings.webhook_backoff_base_seconds()
+    cap = app_settings.webhook_backoff_max_seconds()
     delay = min(cap, base * 2 ** max(attempts - 1, 0))
     return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
 

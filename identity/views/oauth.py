@@ -28,8 +28,8 @@ from rest_framework.views import APIView
 from identity.authentication import AnonymousCaller, APIKeyAuthentication, HasAPIKey, caller_of
 from identity.exception_handler import NO_STORE
 from identity.exceptions import NotFound, OAuthInvalidClient, OAuthInvalidRequest
-from identity.models import Application, Tenant
-from identity.selectors import tenant_get_default
+from identity.models import Application
+from identity.selectors import tenant_for_server_root, tenant_get
 from identity.services.oauth import (
     ASSERTION_SIGNING_ALGORITHMS,
     GRANT_TYPES_SUPPORTED,
@@ -164,15 +164,19 @@ def _absolute(request: Request, name: str) -> str:
 
 
 class AuthorizationServerMetadataApi(APIView):
-    """RFC 8414 for the default tenant, or the one in the path. There is no authorization endpoint,
-    so `response_types_supported` is empty."""
+    """RFC 8414 for the tenant in the path, else the one whose issuer is this server's origin, else
+    the default tenant (as OpenID discovery). There is no authorization endpoint, so
+    `response_types_supported` is empty."""
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
     def get(self, request: Request, tenant_id: uuid.UUID | None = None) -> Response:
-        tenant = Tenant.objects.filter(pk=tenant_id).first() if tenant_id else tenant_get_default()
-        if tenant is None:
+        if tenant_id is None:
+            tenant = tenant_for_server_root(origin=request.build_absolute_uri("/"))
+        elif (found := tenant_get(tenant_id=tenant_id)) is not None:
+            tenant = found
+        else:
             raise NotFound()
         auth_methods = list(TOKEN_ENDPOINT_AUTH_METHODS)
         body = {

@@ -92,8 +92,8 @@ OPTIONAL_ENDPOINTS = (
 
 
 class OpenIDConfigurationApi(APIView):
-    """OpenID discovery for a tenant: the one in the path or `?tenantId=`, else the default tenant
-    (whose issuer the tokens of other tenants do not carry: use `/{tenantId}/...` for those). Only
+    """OpenID discovery for a tenant: the one in the path or `?tenantId=`, else the one whose issuer
+    is this server's origin (`make run`'s demo tenant), else the default tenant. Only
     endpoints this build actually serves are advertised; there is no authorization endpoint, so
     `response_types_supported` is empty, as in the RFC 8414 document."""
 
@@ -101,7 +101,9 @@ class OpenIDConfigurationApi(APIView):
     permission_classes = [AllowAny]
 
     def get(self, request: Request, tenant_id: uuid.UUID | None = None) -> Response:
-        discovery = discovery_for(tenant_id=tenant_id or query_uuid(request, "tenantId"))
+        discovery = discovery_for(
+            tenant_id=tenant_id or query_uuid(request, "tenantId"), origin=request.build_absolute_uri("/")
+        )
         body: dict[str, Any] = {
             "issuer": discovery.tenant.issuer,
             "jwks_uri": _absolute(request, "identity:tenant-jwks", tenant_id=discovery.tenant.pk),

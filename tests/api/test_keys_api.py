@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from identity.models import SigningKey, Tenant
 from identity.services.applications import application_update
 from identity.services.signing_keys import signing_key_generate, tenant_signing_key_set
+from identity.services.tenants import tenant_update
 from tests.factories import ApplicationFactory, TenantFactory, make_api_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -243,3 +244,15 @@ def test_the_tokens_issuer_is_the_one_its_tenants_discovery_names(api_client, wo
     discovery = api_client.get(f"/{world.tenant.pk}/.well-known/openid-configuration").json()
     assert claims["iss"] == discovery["issuer"] == world.tenant.issuer
     assert any(key["kid"] for key in api_client.get(discovery["jwks_uri"]).json()["keys"])
+
+
+def test_the_roots_documents_describe_the_tenant_whose_issuer_is_this_server(api_client, published, world):
+    """`issuer + /.well-known/openid-configuration` must describe that issuer (what OpenID clients
+    fetch and check): with `make run`, the demo tenant's issuer is the server's own address."""
+    for path in ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"):
+        assert api_client.get(path).json()["issuer"] == Tenant.objects.get(is_default=True).issuer
+    tenant_update(tenant=world.tenant, issuer="HTTP://testserver/")
+    for path in ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"):
+        body = api_client.get(path).json()
+        assert body["issuer"] == "HTTP://testserver/"
+        assert body["jwks_uri"] == f"http://testserver/{world.tenant.pk}/.well-known/jwks.json"

@@ -14,6 +14,19 @@ from identity.management.base import IdentityCommand, Report
 from identity.services.demo import DemoSeed, default_credentials_file, demo_seed
 
 
+def shell_exports(*, base_url: str, seed: DemoSeed) -> str:
+    """One `export` line with the values the README's "Try it" commands use."""
+    values = {
+        "BASE": base_url,
+        "TENANT": str(seed.tenant.pk),
+        "APP": str(seed.application.pk),
+        "API_KEY": seed.credentials.api_key,
+        "DEMO_EMAIL": seed.demo_user.email,
+        "DEMO_PASSWORD": seed.credentials.demo_password,
+    }
+    return "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in values.items())
+
+
 def login_curl(*, base_url: str, seed: DemoSeed) -> str | None:
     """A ready-to-paste login of the demo user, or None while this build serves no login API."""
     try:
@@ -77,6 +90,7 @@ class Command(IdentityCommand):
             "apiKeyId": seed.api_key.pk,
             "apiKey": seed.credentials.api_key,
             "loginCurl": curl,
+            "shellExports": shell_exports(base_url=base_url, seed=seed),
             "credentialsFile": str(path),
             "changes": list(seed.changes),
         }
@@ -91,6 +105,9 @@ class Command(IdentityCommand):
             f"Log the demo user in:\n{curl}"
             if curl
             else "The login API is not served by this build yet; the curl to try it is printed once it is.",
+            f"OpenID discovery of the demo tenant (its tokens' issuer): "
+            f"{base_url}/{seed.tenant.pk}/.well-known/openid-configuration",
+            f'For the README\'s "Try it" commands, paste:\n{shell_exports(base_url=base_url, seed=seed)}',
             f"These credentials are kept in {path}.",
         ]
         return Report(data=data, summary="\n".join(lines))
