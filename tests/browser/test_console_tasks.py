@@ -112,18 +112,23 @@ def test_an_operator_walks_the_console_tasks(page: Any, staff_user: Any, world: 
         _refresh_status(server, laptop_token) == _refresh_status(server, tablet.json()["refreshToken"]) == 400
     )
 
-    # The refresh-token list: live sessions by default, revoked ones behind the filter, searchable
-    # by user id and email, fitting 1400 px; a token's page has Revoke and no Delete.
+    # The refresh-token list: live sessions by default (revoke from the list), revoked ones behind
+    # the filter, searchable by user id and email, fitting 1400 px; a token's page has Revoke and no
+    # Delete.
     fresh = world_login(server, world, metaData={"device": {"name": "Ann's desktop"}}).json()
+    kiosk = world_login(server, world, metaData={"device": {"name": "Ann's kiosk"}}).json()
     page.goto("/admin/identity/refreshtoken/")
-    expect(page.locator("#result_list tbody tr")).to_have_count(1)
+    expect(page.locator("#result_list tbody tr")).to_have_count(2)
     _fits(page)
     screenshot(page, "console-refresh-tokens")
+    _run_action(page, "revoke_selected", "Ann's kiosk")
+    expect(page.locator("#result_list tbody tr")).to_have_count(1)
+    assert _refresh_status(server, kiosk["refreshToken"]) == 400
     page.goto("/admin/identity/refreshtoken/?status=revoked")
-    expect(page.locator("#result_list tbody tr")).to_have_count(3)
+    expect(page.locator("#result_list tbody tr")).to_have_count(4)
     for term in (str(world.user.pk), world.user.email.upper()):
         page.goto(f"/admin/identity/refreshtoken/?status=all&q={term}")
-        expect(page.locator("#result_list tbody tr")).to_have_count(4)
+        expect(page.locator("#result_list tbody tr")).to_have_count(5)
     page.goto(f"/admin/identity/refreshtoken/{fresh['refreshTokenId']}/change/")
     expect(page.locator(".deletelink")).to_have_count(0)
     page.get_by_role("button", name="Revoke").click()
