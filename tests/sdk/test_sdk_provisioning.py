@@ -97,6 +97,21 @@ def test_provision_a_tenant_then_log_in_and_refresh(admin_sdk, live_server):
         == 404
     )
 
+    # Three failures lock Ann out (the tenant's tooManyAttempts); the SDK's patch_user unlocks her.
+    new_password = {
+        "loginId": "ann@acme.example",
+        "password": "another passphrase 2",
+        "applicationId": app_id,
+    }
+    for _attempt in range(2):
+        backend.login({**new_password, "password": "not it"})
+    assert backend.login(new_password).status == 409
+    assert _ok(sdk.retrieve_user(user["id"]))["user"]["locked"] is True
+    assert _ok(sdk.patch_user(user["id"], {"user": {"locked": False}}))["user"]["locked"] is False
+    _ok(backend.login(new_password))
+    typo = sdk.patch_user(user["id"], {"user": {"unlocked": True}})
+    assert typo.status == 400 and "user.unlocked" in typo.error_response["fieldErrors"]
+
     combined = _ok(sdk.register({"user": {"email": "bob@acme.example", "password": PASSWORD},
                                  "registration": {"applicationId": app_id, "roles": ["admin"]}}))  # fmt: skip
     assert combined["registration"]["roles"] == ["admin"]
