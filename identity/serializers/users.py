@@ -36,11 +36,12 @@ class UserRegistrations(serializers.ListSerializer):
 class Locked(Flag):
     """`locked`: out, whether login is refused now after too many failed attempts; in, only
     `false`, which lifts the lockout (identity.services.users.user_unlock, as the console's Unlock
-    does) and lands as `unlock=True`. A lockout comes from failed logins only: `true` is refused."""
+    does) and lands as `unlock=True`. The API does not lock users (failed logins do): `true` is
+    refused."""
 
     default_error_messages = {
         "invalid": "Must be true or false.",
-        "lock": "Only false (unlock) can be sent; a user is locked by failed logins only.",
+        "lock": "Only false (unlock) can be sent; failed logins lock a user, the API does not.",
     }
 
     def get_attribute(self, instance: User) -> bool:
