@@ -398,3 +398,10 @@ def test_locked_false_on_a_new_user_is_accepted_and_true_refused(api_client, wor
 
 def _codes(body: dict) -> list[str]:
     return [item["code"] for items in body["fieldErrors"].values() for item in items]
+
+
+def test_a_patch_may_carry_any_members_inside_free_form_data(api_client, world, global_key):
+    body = {"user": {"data": {"anything": {"nested": [1, 2]}}, "firstName": "Ann"}}
+    response = _call(api_client, "patch", f"/api/user/{world.user.pk}", global_key, body)
+    assert response.status_code == 200, response.json()
+    assert response.json()["user"]["data"] == {"anything": {"nested": [1, 2]}}
