@@ -325,6 +325,7 @@ class OAuthConfigurationInlineForm(forms.ModelForm):
     class Meta:
         model = OAuthConfiguration
         fields = list(OAUTH_FORM_FIELDS)
+        labels = {"jwks": "Inline JWKS"}
 
     def __init__(self, *args: Any, application: Application, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
