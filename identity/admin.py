@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.utils import quote, unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -33,7 +34,10 @@ from identity.exceptions import ValidationFailed
 from identity.forms import (
     APIKeyCreateForm,
     ApplicationForm,
+    ClientSecretRotationForm,
     ExternalJWTProviderForm,
+    OAuthConfigurationInlineForm,
+    OAuthConfigurationInlineFormSet,
     PasswordChangeForm,
     RegistrationForm,
     RoleInlineForm,
@@ -55,6 +59,7 @@ from identity.models import (
     ApplicationRole,
     ExternalJWTProvider,
     IdentityProviderLink,
+    OAuthConfiguration,
     RefreshToken,
     Registration,
     SigningKey,
@@ -74,6 +79,7 @@ from identity.services.identity_providers import (
     external_jwt_provider_delete,
     identity_provider_link_delete,
 )
+from identity.services.oauth_clients import oauth_client_configure, oauth_client_secret_rotate
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
 from identity.services.registrations import registration_create, registration_delete, registration_update
 from identity.services.signing_keys import (
@@ -160,6 +166,30 @@ class IdentityModelAdmin(admin.ModelAdmin):
     def report_revoked(self, request: HttpRequest, count: int) -> None:
         message = ngettext("Revoked %(count)d refresh token.", "Revoked %(count)d refresh tokens.", count)
         self.message_user(request, message % {"count": count}, messages.SUCCESS)
+
+    def shown_once_response(
+        self, request: HttpRequest, obj: Any, shown: list[tuple[str, str]], *, title: str, warning: str
+    ) -> HttpResponse:
+        """A page holding values that exist only in this response, never cached, instead of a
+        redirect with a message: messages live in a cookie or the session, and the values must
+        never be stored anywhere."""
+        info = (self.opts.app_label, self.opts.model_name)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "subtitle": str(obj) if obj is not None else "",
+            "opts": self.opts,
+            "object": obj,
+            "shown_once": shown,
+            "warning": warning,
+            "change_url": reverse("admin:{}_{}_change".format(*info), args=[quote(obj.pk)])
+            if obj is not None
+            else reverse("admin:{}_{}_changelist".format(*info)),
+            "changelist_url": reverse("admin:{}_{}_changelist".format(*info)),
+        }
+        response = TemplateResponse(request, "admin/identity/shown_once.html", context)
+        add_never_cache_headers(response)
+        return response
 
 
 def delete_selected_unless_refused(
@@ -317,21 +347,13 @@ class ShowOnceAdmin(ServiceAdmin):
     def response_add(
         self, request: HttpRequest, obj: Any, post_url_continue: str | None = None
     ) -> HttpResponse:
-        info = (self.opts.app_label, self.opts.model_name)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": capfirst(f"{self.opts.verbose_name} created"),
-            "subtitle": str(obj),
-            "opts": self.opts,
-            "object": obj,
-            "shown_once": getattr(request, _SHOWN_ONCE_ATTRIBUTE),
-            "warning": self.shown_once_warning,
-            "change_url": reverse("admin:{}_{}_change".format(*info), args=[quote(obj.pk)]),
-            "changelist_url": reverse("admin:{}_{}_changelist".format(*info)),
-        }
-        response = TemplateResponse(request, "admin/identity/shown_once.html", context)
-        add_never_cache_headers(response)
-        return response
+        return self.shown_once_response(
+            request,
+            obj,
+            getattr(request, _SHOWN_ONCE_ATTRIBUTE),
+            title=capfirst(f"{self.opts.verbose_name} created"),
+            warning=self.shown_once_warning,
+        )
 
 
 @admin.register(Tenant)
@@ -416,10 +438,37 @@ class RoleInline(admin.TabularInline):
     extra = 1
 
 
+class OAuthConfigurationInline(admin.StackedInline):
+    """The application as an OAuth2 client. The secret is never shown here (only its rotation
+    date); a new client's secret is shown once after the save, and rotated with the list's action."""
+
+    model = OAuthConfiguration
+    form = OAuthConfigurationInlineForm
+    formset = OAuthConfigurationInlineFormSet
+    fields = (
+        "is_client",
+        "enabled_grants",
+        "client_authentication_policy",
+        "client_authentication_methods",
+        "scopes",
+        "assertion_keys",
+        "jwks",
+        "token_requests_per_minute",
+        "secret_rotated_at",
+        "previous_secret_valid_until",
+    )
+    readonly_fields = ("secret_rotated_at", "previous_secret_valid_until")
+    extra = 1
+    max_num = 1
+    can_delete = False
+    verbose_name = "OAuth configuration"
+    verbose_name_plural = "OAuth client"
+
+
 @admin.register(Application)
 class ApplicationAdmin(ServiceAdmin):
     form = ApplicationForm
-    inlines = (RoleInline,)
+    inlines = (RoleInline, OAuthConfigurationInline)
     list_display = (
         "name",
         "id",
@@ -428,15 +477,20 @@ class ApplicationAdmin(ServiceAdmin):
         "jwt_enabled",
         "generate_refresh_tokens",
         "allow_token_refresh",
+        "oauth_client",
         "created_at",
     )
     list_filter = ("tenant", "active", "jwt_enabled")
     search_fields = ("name", "id", "tenant__name")
-    list_select_related = ("tenant",)
+    list_select_related = ("tenant", "oauth_configuration")
     autocomplete_fields = ("tenant", "access_token_signing_key", "id_token_signing_key")
     readonly_fields = ("verification_keys", *RECORD_FIELDS)
     change_readonly_fields = ("tenant",)
-    actions = (revoke_refresh_tokens_of("application"),)
+    actions = (revoke_refresh_tokens_of("application"), "rotate_client_secret")
+    shown_once_warning = (
+        "This is the only time the client secret is shown. It is stored only as a digest and cannot "
+        "be displayed again; rotate it if it is lost."
+    )
     fieldsets = (
         (None, {"fields": ("tenant", "name", "active")}),
         (
@@ -453,11 +507,20 @@ class ApplicationAdmin(ServiceAdmin):
         ("Record", {"fields": RECORD_FIELDS}),
     )
 
+    @admin.display(boolean=True, description="OAuth client")
+    def oauth_client(self, obj: Application) -> bool:
+        return hasattr(obj, "oauth_configuration")
+
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
-        """The only inline is the roles', and every row goes through the role services, so a deleted
-        role is taken from the registrations holding it and a renamed one is renamed in them.
-        Deletions go first, so a role can be replaced by one differing only in case."""
-        formset.save(commit=False)
+        """Every row goes through the services: roles through the role services (so a deleted role
+        is taken from the registrations holding it and a renamed one is renamed in them; deletions
+        go first, so a role can be replaced by one differing only in case), the OAuth client
+        through `oauth_client_configure` (a new client's secret is kept for `response_add` /
+        `response_change` to show once)."""
+        formset.save(commit=False)  # builds the instances and the change lists; writes nothing
+        if formset.model is OAuthConfiguration:
+            self._save_oauth_configuration(request, form.instance, formset)
+            return
         # The formset's instances already carry the submitted values; the services compare with
         # the stored row (a rename is found by the old name in the registrations).
         stored = ApplicationRole.objects.in_bulk(
@@ -470,6 +533,73 @@ class ApplicationAdmin(ServiceAdmin):
             application_role_update(role=stored[role.pk], spec=role_spec(role))
         for role in formset.new_objects:
             application_role_create(application=form.instance, spec=role_spec(role))
+
+    def _save_oauth_configuration(self, request: HttpRequest, application: Application, formset: Any) -> None:
+        for inline_form in formset.forms:
+            if not inline_form.has_changed():
+                continue
+            configured = oauth_client_configure(application=application, **inline_form.oauth_values())
+            if configured.client_secret is not None:
+                shown = [("Client id", str(application.pk)), ("Client secret", configured.client_secret)]
+                setattr(request, _SHOWN_ONCE_ATTRIBUTE, shown)
+
+    def _client_secret_page(self, request: HttpRequest, obj: Any, title: str) -> HttpResponse | None:
+        shown = getattr(request, _SHOWN_ONCE_ATTRIBUTE, None)
+        if not shown:
+            return None
+        return self.shown_once_response(request, obj, shown, title=title, warning=self.shown_once_warning)
+
+    def response_add(
+        self, request: HttpRequest, obj: Any, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        page = self._client_secret_page(request, obj, "Application created: OAuth client secret")
+        return page or super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request: HttpRequest, obj: Any) -> HttpResponse:
+        page = self._client_secret_page(request, obj, "Application saved: OAuth client secret")
+        return page or super().response_change(request, obj)
+
+    @admin.action(
+        permissions=["change"], description="Rotate the OAuth client secret of selected applications"
+    )
+    def rotate_client_secret(
+        self, request: HttpRequest, queryset: QuerySet[Application]
+    ) -> HttpResponse | None:
+        """`oauth_client_secret_rotate` for each selected OAuth client, after a page asking for the
+        overlap window; the new secrets are shown once, on a page of their own."""
+        clients = list(queryset.filter(oauth_configuration__isnull=False).select_related("tenant"))
+        if not clients:
+            self.message_user(
+                request, "None of the selected applications is an OAuth client.", messages.WARNING
+            )
+            return None
+        form = ClientSecretRotationForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            shown: list[tuple[str, str]] = []
+            for application in clients:
+                secret = oauth_client_secret_rotate(
+                    application=application, overlap_seconds=form.cleaned_data["overlap_seconds"]
+                )
+                shown.append((f"{application.tenant.name} / {application.name} ({application.pk})", secret))
+            single = clients[0] if len(clients) == 1 else None
+            return self.shown_once_response(
+                request,
+                single,
+                shown,
+                title="OAuth client secrets rotated",
+                warning=self.shown_once_warning,
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Rotate OAuth client secrets",
+            "opts": self.opts,
+            "clients": clients,
+            "skipped": queryset.count() - len(clients),
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        }
+        return TemplateResponse(request, "admin/identity/application/rotate_client_secret.html", context)
 
     def service_delete(self, obj: Application) -> None:
         application_delete(application=obj)

@@ -300,6 +300,13 @@ class OAuthInvalidScope(OAuthError):
     default_detail = "The requested scope is invalid or exceeds what the client may request."
 
 
+class OAuthInvalidTarget(OAuthError):
+    """RFC 8693 §2.2.2: the requested resource or audience is not served."""
+
+    default_code = "invalid_target"
+    default_detail = "No token can be issued for the requested resource or audience."
+
+
 class OAuthUnsupportedTokenType(OAuthError):
     default_code = "unsupported_token_type"
     default_detail = "This token type cannot be revoked."

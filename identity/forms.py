@@ -18,9 +18,12 @@ from identity.models import (
     APIKey,
     Application,
     ApplicationRole,
+    ClientAuthenticationMethod,
     ExternalJWTProvider,
     KeyAlgorithm,
     KeyUse,
+    OAuthConfiguration,
+    OAuthGrant,
     Registration,
     SigningKey,
     Tenant,
@@ -38,6 +41,7 @@ from identity.services.identity_providers import (
     external_jwt_provider_create,
     external_jwt_provider_update,
 )
+from identity.services.oauth_clients import MAX_OVERLAP_SECONDS
 from identity.services.registrations import REGISTRATION_ERROR_PATHS, registration_create, registration_update
 from identity.services.signing_keys import (
     KEY_ERROR_PATHS,
@@ -59,6 +63,7 @@ from identity.validators import (
     api_key_validate,
     application_validate,
     external_jwt_provider_validate,
+    oauth_configuration_validate,
     registration_validate,
     signing_key_validate,
     tenant_validate,
@@ -279,6 +284,122 @@ class RoleInlineFormSet(BaseInlineFormSet):
                 )
             if name:
                 seen.add(name)
+
+
+OAUTH_FORM_FIELDS = (
+    "enabled_grants",
+    "client_authentication_policy",
+    "client_authentication_methods",
+    "scopes",
+    "assertion_keys",
+    "jwks",
+    "token_requests_per_minute",
+)
+
+
+class OAuthConfigurationInlineForm(forms.ModelForm):
+    """An application's OAuth client configuration (FusionAuth's `oauthConfiguration`), on the
+    application's page. Checked here by the validator the API's service runs, and written by
+    ApplicationAdmin.save_formset through `oauth_client_configure`: a new client's secret is
+    shown once on a page of its own; an existing client keeps its secret (rotate it with the
+    application list's action). `is_client` makes the application a client; there is no way back
+    here, as in the API."""
+
+    is_client = forms.BooleanField(
+        required=False,
+        label="OAuth client",
+        help_text="Make this application an OAuth2 client (client id = the application id).",
+    )
+    enabled_grants = forms.MultipleChoiceField(
+        choices=OAuthGrant.choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
+    client_authentication_methods = forms.MultipleChoiceField(
+        choices=ClientAuthenticationMethod.choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
+    scopes = forms.CharField(
+        required=False,
+        max_length=10_000,
+        help_text="Scopes the client may request, separated by spaces.",
+    )
+
+    class Meta:
+        model = OAuthConfiguration
+        fields = list(OAUTH_FORM_FIELDS)
+        labels = {"jwks": "Inline JWKS"}
+
+    def __init__(self, *args: Any, application: Application, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.application = application
+        adding = self.instance._state.adding
+        self.initial["is_client"] = not adding
+        if adding:
+            self.initial.setdefault("assertion_keys", [])
+            self.initial.setdefault("enabled_grants", [OAuthGrant.CLIENT_CREDENTIALS.value])
+            self.initial.setdefault(
+                "client_authentication_methods",
+                [
+                    ClientAuthenticationMethod.CLIENT_SECRET_BASIC,
+                    ClientAuthenticationMethod.CLIENT_SECRET_POST,
+                ],
+            )
+        else:
+            self.fields["is_client"].disabled = True
+        self.initial["scopes"] = " ".join(self.instance.scopes or [])
+        # Changes are judged against the stored row (or `is_client` for a new one), not against a
+        # hidden copy of a callable default's value posted back by the page.
+        for field in self.fields.values():
+            field.show_hidden_initial = False
+        keys = SigningKey.objects.select_related("tenant").exclude(public_key="")
+        keys = keys.exclude(algorithm__startswith="HS").order_by("name")
+        if application.tenant_id is not None:
+            keys = keys.filter(Q(tenant__isnull=True) | Q(tenant_id=application.tenant_id))
+        scope_picker(self, "assertion_keys", keys, key_label)
+
+    def has_changed(self) -> bool:
+        """An extra (new) form counts only when `is_client` is ticked; its pre-filled defaults
+        are not a change."""
+        if self.instance._state.adding:
+            return bool(self["is_client"].value())
+        return super().has_changed()
+
+    def clean_scopes(self) -> list[str]:
+        return [scope for scope in (self.cleaned_data.get("scopes") or "").split(" ") if scope]
+
+    def oauth_values(self) -> dict[str, Any]:
+        """The keyword arguments of `oauth_client_configure` (model field names)."""
+        return {name: self.cleaned_data[name] for name in OAUTH_FORM_FIELDS if name in self.cleaned_data}
+
+    def _post_clean(self) -> None:
+        # Written by ApplicationAdmin.save_formset through oauth_client_configure, never save().
+        self.instance = construct_instance(self, self.instance, self._meta.fields, self._meta.exclude)
+        if self.errors or not self.has_changed():
+            return
+        if self.application.tenant_id is None:
+            return  # the application form itself is in error; nothing to check against
+        values = self.oauth_values()
+        values["assertion_keys"] = list(values.get("assertion_keys") or [])
+        try:
+            oauth_configuration_validate(values=values, tenant=self.application.tenant)
+        except ValidationFailed as exc:
+            add_service_errors(self, exc, {})
+
+
+class OAuthConfigurationInlineFormSet(BaseInlineFormSet):
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        return {**super().get_form_kwargs(index), "application": self.instance}
+
+
+class ClientSecretRotationForm(forms.Form):
+    """The overlap window of the admin's "rotate client secret" action (the API's `overlapSeconds`)."""
+
+    overlap_seconds = forms.IntegerField(
+        min_value=0,
+        max_value=MAX_OVERLAP_SECONDS,
+        initial=0,
+        label="Overlap (seconds)",
+        help_text="How long the previous secret keeps working, so clients can be redeployed "
+        "(0: it stops at once; at most 30 days).",
+    )
 
 
 def _form_fields(error_paths: Mapping[str, str], renamed: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -521,6 +521,7 @@ class RevokedToken(models.Model):
 class OAuthGrant(models.TextChoices):
     CLIENT_CREDENTIALS = "client_credentials", "Client credentials"
     REFRESH_TOKEN = "refresh_token", "Refresh token"
+    TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange", "Token exchange (RFC 8693)"
 
 
 class ClientAuthenticationPolicy(models.TextChoices):

@@ -353,7 +353,8 @@ COMPONENTS: dict[str, dict[str, Any]] = {
         {"error": TEXT, "error_description": TEXT},
         ["error"],
         description="RFC 6749 §5.2: `invalid_request`, `invalid_client`, `invalid_grant`, "
-        "`unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, `slow_down`, `server_error`.",
+        "`unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, `invalid_target` (RFC 8693), "
+        "`slow_down`, `server_error`.",
     ),
     "OAuthTokenResponse": obj(
         {
@@ -362,15 +363,33 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "expires_in": INT,
             "scope": TEXT,
             "refresh_token": TEXT,
+            "issued_token_type": {
+                "type": "string",
+                "enum": ["urn:ietf:params:oauth:token-type:access_token"],
+                "description": "Token exchange only (RFC 8693 §2.2.1).",
+            },
         },
         ["access_token", "token_type", "expires_in"],
-        description="RFC 6749 §5.1.",
+        description="RFC 6749 §5.1 (and RFC 8693 §2.2.1 for a token exchange).",
     ),
     "OAuthTokenRequest": obj(
         {
-            "grant_type": {"type": "string", "enum": ["client_credentials", "refresh_token"]},
+            "grant_type": {
+                "type": "string",
+                "enum": [
+                    "client_credentials",
+                    "refresh_token",
+                    "urn:ietf:params:oauth:grant-type:token-exchange",
+                ],
+            },
             "scope": TEXT,
             "refresh_token": TEXT,
+            "subject_token": {**JWT, "description": "Token exchange: the personal access token."},
+            "subject_token_type": {"type": "string", "enum": ["urn:ietf:params:oauth:token-type:jwt"]},
+            "requested_token_type": {
+                "type": "string",
+                "enum": ["urn:ietf:params:oauth:token-type:access_token"],
+            },
             "client_id": TEXT,
             "client_secret": {**TEXT, "format": "password"},
             "client_assertion_type": {
@@ -380,8 +399,9 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "client_assertion": JWT,
         },
         ["grant_type"],
-        description="RFC 6749 §4.4 / §6; the client authenticates with HTTP Basic, `client_id` + "
-        "`client_secret`, or a `private_key_jwt` assertion (RFC 7523).",
+        description="RFC 6749 §4.4 / §6 and RFC 8693 §2.1 (a personal access token exchanged for a "
+        "short-lived access token; no actor tokens, `resource` or `audience`); the client authenticates "
+        "with HTTP Basic, `client_id` + `client_secret`, or a `private_key_jwt` assertion (RFC 7523).",
     ),
     "AccessToken": obj(
         {
@@ -509,7 +529,7 @@ OAUTH_ERRORS: dict[int, OpenApiResponse] = {
     400: OpenApiResponse(
         response=ref("OAuthError"),
         description="invalid_request, invalid_grant, "
-        "unauthorized_client, unsupported_grant_type, invalid_scope.",
+        "unauthorized_client, unsupported_grant_type, invalid_scope, invalid_target.",
     ),
     401: OpenApiResponse(
         response=ref("OAuthError"),
@@ -798,7 +818,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
                                         errors=CRUD, tag="API keys"),
     # OAuth2 (RFC 6749 / 7662 / 7009 / 8414): form bodies, RFC 6749 §5.2 errors, no-store answers
     ("POST", "/oauth2/token"): Op(
-        "oauthToken", "Issue an access token (client credentials or refresh-token grant).",
+        "oauthToken", "Issue an access token (client credentials, refresh token or token exchange).",
         request=ref("OAuthTokenRequest"), media=FORM, ok=ref("OAuthTokenResponse"), errors=(),
         tag="OAuth2", extra=OAUTH_ERRORS, security=OAUTH_CLIENT,
     ),

@@ -159,7 +159,12 @@ def application_get(*, application_id: uuid.UUID) -> Application | None:
 
 
 def application_list(*, caller: Caller, active: bool) -> QuerySet[Application]:
-    return caller.scope(Application.objects.select_related("tenant").filter(active=active))
+    """With everything `ApplicationSerializer` reads (roles, OAuth configuration and its assertion
+    keys) fetched in a fixed number of queries, however many applications there are."""
+    applications = Application.objects.select_related("tenant", "oauth_configuration").prefetch_related(
+        "roles", "oauth_configuration__assertion_keys"
+    )
+    return caller.scope(applications.filter(active=active))
 
 
 def application_role_get(*, application: Application, role_id: uuid.UUID) -> ApplicationRole | None:

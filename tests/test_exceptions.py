@@ -36,6 +36,7 @@ EXPECTED_STATUS = {
     "OAuthUnauthorizedClient": 400,
     "OAuthUnsupportedGrantType": 400,
     "OAuthInvalidScope": 400,
+    "OAuthInvalidTarget": 400,
     "OAuthUnsupportedTokenType": 400,
     "OAuthTooManyRequests": 429,
 }

@@ -5,7 +5,8 @@ against its throttle, checks the grant is enabled for it and hands over to the g
 Client-credentials access tokens are JWTs of their own kind (`tkn: client`, `typ: at+jwt`, RFC
 9068), signed with the application's (or tenant's) access-token key: `/api/jwt/validate` accepts
 them, `/api/jwt/issue` and the JWT-authenticated APIs do not. The refresh grant is the same
-exchange as `/api/jwt/refresh` (one call, `_refresh_exchange`).
+exchange as `/api/jwt/refresh` (one call, `_refresh_exchange`); the token exchange (RFC 8693) is the
+one of `/api/jwt/exchange` (`pat_exchange`).
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from typing import Any
 
 from identity.caller import Caller
 from identity.exceptions import (
+    NotAuthenticated,
     OAuthInvalidGrant,
     OAuthInvalidRequest,
     OAuthInvalidScope,
+    OAuthInvalidTarget,
     OAuthUnauthorizedClient,
     OAuthUnsupportedGrantType,
     RefreshTokenUnusable,
     TokenInvalid,
+    ValidationFailed,
 )
 from identity.models import ClientAuthenticationMethod, KeyAlgorithm, OAuthGrant, RefreshToken
 from identity.selectors import jwt_configuration_for
@@ -36,6 +40,9 @@ from identity.services.oauth_clients import (
     oauth_client_authenticate,
     oauth_client_throttle,
 )
+from identity.services.personal_access_tokens import ACCESS_TOKEN_TYPE as EXCHANGED_TOKEN_TYPE
+from identity.services.personal_access_tokens import JWT_TOKEN_TYPE as PAT_TOKEN_TYPE
+from identity.services.personal_access_tokens import pat_exchange
 from identity.services.refresh_tokens import (
     RevokeReason,
     TokenPair,
@@ -60,6 +67,8 @@ class TokenResponse:
     scope: str | None = None
     refresh_token: str | None = None
     token_type: str = "Bearer"  # noqa: S105
+    issued_token_type: str | None = None
+    """RFC 8693 §2.2.1, a token exchange's answer only."""
 
     def as_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -67,6 +76,8 @@ class TokenResponse:
             "token_type": self.token_type,
             "expires_in": self.expires_in,
         }
+        if self.issued_token_type is not None:
+            body["issued_token_type"] = self.issued_token_type
         if self.scope:
             body["scope"] = self.scope
         if self.refresh_token is not None:
@@ -155,15 +166,67 @@ def _refresh_token(grant: GrantRequest) -> TokenResponse:
     )
 
 
+# RFC 8693 §2.1 parameters this server does not serve: delegation (actor tokens) and targets.
+UNSERVED_EXCHANGE_PARAMETERS = ("actor_token", "actor_token_type")
+TARGET_PARAMETERS = ("resource", "audience")
+
+
+def _token_exchange(grant: GrantRequest) -> TokenResponse:
+    """RFC 8693 impersonation: a personal access token (the subject token, of the client's tenant)
+    exchanged for a short-lived access token by `pat_exchange`, the exchange `/api/jwt/exchange`
+    makes. A PAT bound to an application is exchanged only by that application's client; `scope`
+    may narrow the token, never widen it. Nothing is written."""
+    params = grant.params
+    for name in ("subject_token", "subject_token_type"):
+        if name not in params:
+            raise OAuthInvalidRequest(f"{name} is required.")
+    if any(name in params for name in UNSERVED_EXCHANGE_PARAMETERS):
+        raise OAuthInvalidRequest("Actor tokens (delegation) are not supported.")
+    if any(name in params for name in TARGET_PARAMETERS):
+        raise OAuthInvalidTarget()
+    requested_type = params.get("requested_token_type", EXCHANGED_TOKEN_TYPE)
+    if requested_type != EXCHANGED_TOKEN_TYPE:
+        raise OAuthInvalidRequest(f"Only {EXCHANGED_TOKEN_TYPE} tokens are issued.")
+    scopes = None
+    if "scope" in params:
+        scopes = params["scope"].split(" ")
+        if any(not SCOPE_TOKEN.fullmatch(s) for s in scopes):
+            raise OAuthInvalidScope()
+    try:
+        access = pat_exchange(
+            subject_token=params["subject_token"],
+            subject_token_type=params["subject_token_type"],
+            address=grant.address or None,
+            now=grant.now,
+            tenant_id=grant.client.tenant.pk,
+            scopes=scopes,
+        )
+    except ValidationFailed as exc:
+        if "scope" in exc.field_errors:
+            raise OAuthInvalidScope() from exc
+        raise OAuthInvalidRequest(f"subject_token_type must be {PAT_TOKEN_TYPE}.") from exc
+    except (TokenInvalid, NotAuthenticated) as exc:
+        raise OAuthInvalidGrant() from exc
+    if access.claims.get("applicationId", grant.client.client_id) != grant.client.client_id:
+        raise OAuthInvalidGrant()
+    scope = access.claims.get("scope")
+    return TokenResponse(
+        access_token=access.value,
+        expires_in=max(0, int((access.expires_at - grant.now).total_seconds())),
+        scope=scope if isinstance(scope, str) and scope else None,
+        issued_token_type=EXCHANGED_TOKEN_TYPE,
+    )
+
+
 GrantHandler = Callable[[GrantRequest], TokenResponse]
-# grant_type → handler. Token exchange (RFC 8693) is meant to join as
-# "urn:ietf:params:oauth:grant-type:token-exchange" (with an OAuthGrant value).
+# grant_type → handler.
 GRANTS: dict[str, GrantHandler] = {
     OAuthGrant.CLIENT_CREDENTIALS.value: _client_credentials,
     OAuthGrant.REFRESH_TOKEN.value: _refresh_token,
+    OAuthGrant.TOKEN_EXCHANGE.value: _token_exchange,
 }
 # Grants only a confidential (authenticated) client may use, whatever its policy says.
-CONFIDENTIAL_GRANTS = frozenset({OAuthGrant.CLIENT_CREDENTIALS.value})
+CONFIDENTIAL_GRANTS = frozenset({OAuthGrant.CLIENT_CREDENTIALS.value, OAuthGrant.TOKEN_EXCHANGE.value})
 
 
 def oauth_token_grant(

@@ -19,7 +19,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -318,11 +318,13 @@ def pat_exchange(
     address: str | None,
     now: datetime | None = None,
     tenant_id: uuid.UUID | None = None,
+    scopes: Sequence[str] | None = None,
 ) -> AccessToken:
     """Exchange a PAT for a short-lived access token (RFC 8693 token exchange): 5 minutes at most,
     never beyond the PAT's own expiry, carrying the PAT's scopes still granted by the user's
-    registrations, `pat` = the PAT's id and `act` naming it as the actor. The user must still be
-    active; an exchanged token dies with its PAT (verifiers check the `pat` claim's revocation)."""
+    registrations (only those of `scopes` when given: a narrower token, never a wider one),
+    `pat` = the PAT's id and `act` naming it as the actor. The user must still be active; an
+    exchanged token dies with its PAT (verifiers check the `pat` claim's revocation)."""
     now = now or timezone.now()
     if subject_token_type != JWT_TOKEN_TYPE:
         raise ValidationFailed.on_field(
@@ -343,8 +345,12 @@ def pat_exchange(
     if token is None or token.is_expired(now) or not token.user.is_active or token.user.is_locked(now):
         raise NotAuthenticated()
     user, application = token.user, token.application
+    if scopes is not None and not set(scopes) <= set(token.scopes):
+        raise ValidationFailed.on_field("scope", "invalid", "The token does not carry every scope asked for.")
     granted = _held_roles(user=user, application=application)
-    scopes = [scope for scope in token.scopes if scope in granted]
+    if scopes is not None:
+        granted &= set(scopes)
+    carried = [scope for scope in token.scopes if scope in granted]
     expires_at = now + timedelta(seconds=EXCHANGE_TTL_SECONDS)
     if token.expires_at is not None:
         expires_at = min(expires_at, token.expires_at)
@@ -352,9 +358,9 @@ def pat_exchange(
         user=user,
         tenant=user.tenant,
         application=application,
-        roles=scopes if application is not None else None,
+        roles=carried if application is not None else None,
         authentication_type=AuthenticationType.PERSONAL_ACCESS_TOKEN,
         now=now,
         expires_at=expires_at,
-        extra_claims={"scope": " ".join(scopes), "pat": str(token.pk), "act": {"sub": f"pat:{token.pk}"}},
+        extra_claims={"scope": " ".join(carried), "pat": str(token.pk), "act": {"sub": f"pat:{token.pk}"}},
     )

@@ -98,9 +98,12 @@ def credentials_of(request: Request, form: dict[str, str]) -> ClientCredentials:
     )
 
 
-def audiences_of(request: Request) -> list[str]:
+def audiences_of(request: Request, form: dict[str, str]) -> list[str]:
     """What a client assertion's `aud` may name (besides the issuer): the token endpoint at either
-    path, and the endpoint called."""
+    path, and the endpoint called. Only an assertion reads them, so without one none are built
+    (three URL reversals a grant need not pay)."""
+    if "client_assertion" not in form:
+        return []
     paths = {reverse("identity:oauth2-token"), reverse("identity:connect-token"), request.path}
     return sorted(request.build_absolute_uri(path) for path in paths)
 
@@ -123,7 +126,7 @@ class TokenApi(OAuthApi):
         answer = oauth_token_grant(
             credentials=credentials_of(request, form),
             params=form,
-            audiences=audiences_of(request),
+            audiences=audiences_of(request, form),
             now=timezone.now(),
             address=client_address(request, None),
         )
@@ -141,7 +144,7 @@ class IntrospectApi(OAuthApi):
             token=form.get("token"),
             caller=caller_of(request),
             credentials=credentials_of(request, form),
-            audiences=audiences_of(request),
+            audiences=audiences_of(request, form),
             now=timezone.now(),
         )
         return no_store(answer)
@@ -153,7 +156,7 @@ class RevokeApi(OAuthApi):
         oauth_token_revoke(
             token=form.get("token"),
             credentials=credentials_of(request, form),
-            audiences=audiences_of(request),
+            audiences=audiences_of(request, form),
             now=timezone.now(),
         )
         return no_store({})

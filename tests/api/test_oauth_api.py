@@ -12,6 +12,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from identity.models import OAuthAssertionJti, OAuthConfiguration
 from identity.services.oauth_clients import oauth_client_configure
@@ -339,3 +341,19 @@ def test_inline_jwks_verifies_assertions(api_client, world) -> None:
     value = assertion(world.application, private, "inline-1")
     response = form_post(api_client, "/oauth2/token", assertion_form(value))
     assert response.status_code == 200, response.content
+
+
+def test_a_client_credentials_grant_costs_one_sql_statement(api_client, oauth_client) -> None:
+    """Issue 16's query budget: the client, its application and tenant in one SELECT; the secret
+    check, the throttle (cache) and the signature need none."""
+    application, secret = oauth_client
+    assert (
+        form_post(api_client, "/connect/token", _good(application, secret)).status_code == 200
+    )  # keys loaded
+    grants = 5
+    with CaptureQueriesContext(connection) as queries:
+        for number in range(grants):
+            headers = {"HTTP_AUTHORIZATION": basic(str(application.pk), secret)} if number % 2 else {}
+            body = {"grant_type": "client_credentials"} if number % 2 else _good(application, secret)
+            assert form_post(api_client, "/oauth2/token", body, **headers).status_code == 200
+    assert 0 < len(queries) <= grants, [q["sql"] for q in queries]

@@ -23,7 +23,11 @@ def test_authorization_server_metadata(api_client, world, per_tenant) -> None:
     body = response.json()
     assert body["issuer"] == tenant.issuer
     assert body["response_types_supported"] == []
-    assert body["grant_types_supported"] == ["client_credentials", "refresh_token"]
+    assert body["grant_types_supported"] == [
+        "client_credentials",
+        "refresh_token",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    ]
     assert set(body["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",
         "client_secret_post",
@@ -44,5 +48,9 @@ def test_openid_configuration_lists_the_oauth_endpoints(api_client, world) -> No
     assert body["token_endpoint"].endswith("/oauth2/token")
     assert body["introspection_endpoint"].endswith("/oauth2/introspect")
     assert body["revocation_endpoint"].endswith("/oauth2/revoke")
-    assert body["grant_types_supported"] == ["client_credentials", "refresh_token"]
+    assert body["grant_types_supported"] == [
+        "client_credentials",
+        "refresh_token",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    ]
     assert "private_key_jwt" in body["token_endpoint_auth_methods_supported"]

@@ -5,11 +5,14 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from identity.models import OAuthConfiguration
 from identity.services.oauth_clients import (
     oauth_client_configure,
 )
+from identity.services.signing_keys import signing_key_generate
 from tests.api.helpers import client_secret_works
 from tests.api.test_oauth_api import full_state
 from tests.factories import ApplicationFactory, TenantFactory, make_api_key
@@ -160,3 +163,26 @@ def test_bad_oauth_configuration_creates_nothing(api_client, world, key, oauth, 
     assert response.status_code == 400, response.content
     assert path in response.json()["fieldErrors"], response.json()
     assert full_state() == before
+
+
+def test_listing_applications_costs_the_same_queries_for_one_or_many(api_client, world) -> None:
+    """No query per application: roles, OAuth configurations and their keys come in bulk."""
+
+    def listed() -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as queries:
+            response = api_client.get("/api/application", HTTP_AUTHORIZATION=world.api_key)
+        assert response.status_code == 200
+        return len(response.json()["applications"]), len(queries)
+
+    oauth_client_configure(application=world.application)
+    few, baseline = listed()
+    key = signing_key_generate(tenant=world.tenant, name="assertions", algorithm="ES256").key
+    for number in range(5):
+        application = ApplicationFactory(tenant=world.tenant, name=f"App {number}")
+        oauth_client_configure(
+            application=application, client_authentication_methods=["private_key_jwt"], assertion_keys=[key]
+        )
+    ApplicationFactory(tenant=world.tenant, name="Not a client")
+    many, queries = listed()
+    assert many == few + 6
+    assert queries == baseline

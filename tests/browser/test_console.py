@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import expect
@@ -66,4 +67,47 @@ def test_swagger_ui_renders_the_document_offline(page: Any) -> None:
     assert any("/api/login" in p for p in paths), paths[:10]
     expect(page.locator(".btn.authorize")).to_be_visible()  # the security schemes are declared
     screenshot(page, "api-docs")
+    assert page.foreign_requests == []
+
+
+def test_an_operator_makes_an_application_an_oauth_client_and_rotates_its_secret(
+    page: Any, staff_user: Any, world: Any
+) -> None:
+    """The secret shown once on the page works at /connect/token; a rotation with an overlap shows
+    a new one, and both work until the overlap ends."""
+    server = page.server
+
+    def grant(secret: str) -> int:
+        body = urlencode(
+            {
+                "grant_type": "client_credentials",
+                "client_id": str(world.application.pk),
+                "client_secret": secret,
+            }
+        )
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        return server.request("POST", "/connect/token", body=body.encode(), headers=headers).status
+
+    _sign_in(page, staff_user.email)
+    page.goto(f"/admin/identity/application/{world.application.pk}/change/")
+    page.check("input[name='oauth_configuration-0-is_client']")
+    page.fill("input[name='oauth_configuration-0-scopes']", "reports.read")
+    screenshot(page, "admin-application-oauth-client")
+    page.click("input[name=_save]")
+    secret_cell = page.locator("pre.readonly").nth(1)
+    expect(secret_cell).to_be_visible()
+    screenshot(page, "admin-application-oauth-secret-shown-once")
+    first = secret_cell.inner_text().strip()
+    assert grant(first) == 200, server.log_tail()
+
+    page.goto("/admin/identity/application/")
+    page.locator("#result_list tbody tr").first.locator("input.action-select").check()
+    page.select_option("select[name=action]", "rotate_client_secret")
+    page.click("button[name=index]")
+    page.fill("input[name=overlap_seconds]", "3600")
+    screenshot(page, "admin-application-rotate-client-secret")
+    page.click("input[type=submit]")
+    second = page.locator("pre.readonly").first.inner_text().strip()
+    assert second != first
+    assert grant(second) == 200 and grant(first) == 200
     assert page.foreign_requests == []

@@ -24,6 +24,7 @@ from requests_oauthlib import OAuth2Session
 from identity.models import OAuthAssertionJti
 from identity.services.applications import application_update
 from identity.services.oauth_clients import oauth_client_configure
+from identity.services.personal_access_tokens import pat_create, pat_revoke
 from identity.services.signing_keys import signing_key_import
 from tests.live import LiveServer
 from tests.live_server.test_revocation_coherence import loaded_by
@@ -161,3 +162,32 @@ def test_revoked_access_token_is_refused_by_every_worker_within_a_second(server,
             "POST", "/oauth2/introspect", body=urlencode({"token": token}), headers=auth
         )
         assert (introspected.status, json.loads(introspected.body)) == (200, {"active": False})
+
+
+def test_token_exchange_of_a_pat_with_plain_requests(server, world) -> None:
+    """RFC 8693 at the seed's path: a PAT exchanged by a client for a short-lived access token
+    that validate accepts; once the PAT is revoked, its exchange is invalid_grant."""
+    exchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+    secret = oauth_client_configure(application=world.application, enabled_grants=[exchange]).client_secret
+    assert secret is not None
+    created = pat_create(user=world.user, name="ci", expiry="30")
+    form = {
+        "grant_type": exchange,
+        "subject_token": created.value,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+    }
+    auth = requests.auth.HTTPBasicAuth(str(world.application.pk), secret)
+    answer = requests.post(server.url + "/connect/token", data=form, auth=auth, timeout=10)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["issued_token_type"] == "urn:ietf:params:oauth:token-type:access_token"
+    assert body["token_type"] == "Bearer" and 0 < body["expires_in"] <= 300
+    assert validate(server, body["access_token"]) == 200
+    pat_revoke(token=created.token, by="test")
+    deadline = time.monotonic() + 1.5
+    while True:
+        refused = requests.post(server.url + "/connect/token", data=form, auth=auth, timeout=10)
+        if refused.status_code == 400 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
