@@ -16,7 +16,7 @@ from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.utils import quote, unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, Model, QuerySet, Value
+from django.db.models import Count, F, Model, Q, QuerySet, Value
 from django.db.models.functions import Concat
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
@@ -55,6 +55,7 @@ from identity.models import (
     ApplicationRole,
     ExternalJWTProvider,
     IdentityProviderLink,
+    PersonalAccessToken,
     RefreshToken,
     Registration,
     SigningKey,
@@ -78,8 +79,8 @@ from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
 from identity.services.registrations import registration_create, registration_delete, registration_update
 from identity.services.signing_keys import (
     signing_key_delete,
+    signing_key_delete_refusal,
     signing_key_rotate,
-    signing_key_usages,
     tenant_signing_key_set,
 )
 from identity.services.tenants import tenant_delete
@@ -858,6 +859,11 @@ class RefreshTokenAdmin(IdentityModelAdmin):
         self.report_revoked(request, refresh_tokens_revoke(token_ids=token_ids, reason=RevokeReason.ADMIN))
 
 
+KEY_VERIFIES_PATS = "[KeyVerifiesPersonalAccessTokens]"
+DELETE_REVOKING_PATS = (
+    "Delete selected keys, revoking the personal access tokens they verify (those tokens stop working)"
+)
+
 # A key that signs, or that an external provider's tokens are checked with, is announced on the
 # console's index this long before it expires.
 KEY_EXPIRY_WARNING = timedelta(days=14)
@@ -871,9 +877,13 @@ class KeyRoles:
     signs: list[str] = field(default_factory=list)
     verifies: list[str] = field(default_factory=list)
     providers: list[str] = field(default_factory=list)
+    live_tokens: int = 0
+    """Live personal access tokens it signed: it keeps verifying them past its own expiry."""
 
     def status(self, key: SigningKey, now: datetime) -> str:
         if key.is_expired(now):
+            if self.live_tokens and not key.certificate:
+                return f"retired; still verifies {self.live_tokens} live personal access token(s)"
             return "expired"
         until = f" until {_short_time(key.expires_at)}" if key.expires_at is not None else ""
         if self.signs:
@@ -903,6 +913,12 @@ def key_roles() -> dict[Any, KeyRoles]:
     providers = ExternalJWTProvider.objects.filter(verification_keys__isnull=False)
     for name, key_id in providers.values_list("name", "verification_keys"):
         roles[key_id].providers.append(f"provider {name}")
+    now = timezone.now()
+    live = PersonalAccessToken.objects.filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now), revoked_at__isnull=True, signing_key__isnull=False
+    )
+    for key_id, count in live.values_list("signing_key").annotate(count=Count("pk")):
+        roles[key_id].live_tokens = count
     return roles
 
 
@@ -936,7 +952,7 @@ class SigningKeyAdmin(ShowOnceAdmin):
         "has_private_key",
         "expires_at",
     )
-    actions = ("make_signing_key",)
+    actions = ("make_signing_key", "delete_revoking_personal_access_tokens")
     list_filter = ("algorithm", "use", "tenant")
     search_fields = ("name", "kid", "id")
     list_select_related = ("tenant",)
@@ -1049,11 +1065,35 @@ class SigningKeyAdmin(ShowOnceAdmin):
         return [*values, ("Public key", generated.key.public_key)]
 
     def delete_refusal(self, obj: SigningKey) -> str | None:
-        usages = signing_key_usages(key=obj)
-        return f"The key is in use by {', '.join(usages)}." if usages else None
+        refusal = signing_key_delete_refusal(key=obj)
+        if refusal is None:
+            return None
+        if refusal.general_errors[0].code == KEY_VERIFIES_PATS:
+            return f"{obj.name}: {refusal.message} (the action “{DELETE_REVOKING_PATS}”)"
+        return refusal.message
 
     def service_delete(self, obj: SigningKey) -> None:
         signing_key_delete(key=obj)
+
+    @admin.action(permissions=["delete"], description=DELETE_REVOKING_PATS)
+    def delete_revoking_personal_access_tokens(
+        self, request: HttpRequest, queryset: QuerySet[SigningKey]
+    ) -> None:
+        """signing_key_delete(revoke_personal_access_tokens=True), key by key: the explicit way to
+        delete a retired key whose personal access tokens are still live. Keys still signing or
+        trusted are refused as by the ordinary delete."""
+        for key in queryset:
+            name = key.name
+            try:
+                revoked = signing_key_delete(key=key, revoke_personal_access_tokens=True)
+            except ValidationFailed as refused:
+                self.message_user(request, f"{name}: {refused.message}", messages.ERROR)
+                continue
+            self.message_user(
+                request,
+                f"Deleted {name}; revoked the {revoked} personal access token(s) it verified.",
+                messages.SUCCESS,
+            )
 
 
 @admin.register(APIKey)

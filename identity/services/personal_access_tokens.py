@@ -29,7 +29,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from identity.exceptions import NotAuthenticated, TokenInvalid, ValidationFailed
-from identity.models import Application, PersonalAccessToken, Registration, TokenExpiry, User
+from identity.key_store import key_store_invalidate
+from identity.models import Application, PersonalAccessToken, Registration, SigningKey, TokenExpiry, User
 from identity.revocations import token_revoked
 from identity.services.access_tokens import (
     AccessToken,
@@ -40,7 +41,7 @@ from identity.services.access_tokens import (
     access_token_verify,
 )
 from identity.services.revocations import token_revoke
-from identity.signing import TokenKind, sign, unverified_header
+from identity.signing import LoadedKey, TokenKind, sign, unverified_header
 from identity.validators import personal_access_token_validate
 
 logger = logging.getLogger(__name__)
@@ -117,8 +118,10 @@ def pat_create(
         and PersonalAccessToken.objects.filter(user=user, name=name_text, revoked_at__isnull=True).exists(),
     )
     lifetime = EXPIRY_LIFETIMES[expiry]
+    key = access_token_signing_key(tenant=user.tenant, application=application, now=now)
     token = PersonalAccessToken(
         tenant_id=user.tenant_id,
+        signing_key_id=key.id,
         user=user,
         name=name_text,
         expiry=expiry,
@@ -137,10 +140,10 @@ def pat_create(
         raise ValidationFailed.on_field(
             "name", "duplicate", "The user already has a live token with this name."
         ) from exc
-    return CreatedToken(token=token, value=_sign(token=token, user=user, now=now))
+    return CreatedToken(token=token, value=_sign(token=token, user=user, key=key, now=now))
 
 
-def _sign(*, token: PersonalAccessToken, user: User, now: datetime) -> str:
+def _sign(*, token: PersonalAccessToken, user: User, key: LoadedKey, now: datetime) -> str:
     tenant, application = user.tenant, token.application
     claims: dict[str, Any] = {
         "aud": str(application.pk) if application is not None else str(tenant.pk),
@@ -162,12 +165,12 @@ def _sign(*, token: PersonalAccessToken, user: User, now: datetime) -> str:
         claims["ips"] = list(token.allowed_ips)
     if user.is_bot:
         claims["bot"] = True
-    key = access_token_signing_key(tenant=tenant, application=application, now=now)
     return sign(claims=claims, key=key, kind=TokenKind.PAT, now=now)
 
 
 def _revoke_rows(tokens: Iterable[PersonalAccessToken], *, by: str, now: datetime) -> int:
     count = 0
+    signers: set[uuid.UUID] = set()
     for token in tokens:
         if not PersonalAccessToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
             revoked_at=now, revoked_by=by[:100]
@@ -175,7 +178,13 @@ def _revoke_rows(tokens: Iterable[PersonalAccessToken], *, by: str, now: datetim
             continue  # revoked meanwhile: the first revocation stands
         token_revoke(jti=str(token.pk), tenant=token.tenant, expires_at=token.expires_at, kind="pat")
         token.revoked_at, token.revoked_by = now, by[:100]
+        if token.signing_key_id is not None:
+            signers.add(token.signing_key_id)
         count += 1
+    if SigningKey.objects.filter(pk__in=signers, expires_at__isnull=False).exists():
+        # A retired key may have been kept verifying for these tokens only (identity.key_store
+        # `_pat_holds`): every process recomputes how long it stays trusted.
+        key_store_invalidate()
     return count
 
 
@@ -193,6 +202,16 @@ def pats_revoke_for_user(*, user: User, by: str = REVOKED_BY_SYSTEM, now: dateti
     """End every live token of a user or bot (deactivation, deletion). Returns how many."""
     now = now or timezone.now()
     live = PersonalAccessToken.objects.select_related("tenant").filter(user=user, revoked_at__isnull=True)
+    return _revoke_rows(list(live), by=by, now=now)
+
+
+@transaction.atomic
+def pats_revoke_for_key(*, key: SigningKey, by: str, now: datetime | None = None) -> int:
+    """End every live token a signing key signed (the key is being deleted). Returns how many."""
+    now = now or timezone.now()
+    live = PersonalAccessToken.objects.select_related("tenant").filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now), signing_key=key, revoked_at__isnull=True
+    )
     return _revoke_rows(list(live), by=by, now=now)
 
 
