@@ -25,6 +25,7 @@ from identity.models import (
     ApplicationRole,
     AuditEntry,
     ExternalJWTProvider,
+    PersonalAccessToken,
     RefreshToken,
     Registration,
     SigningKey,
@@ -79,6 +80,7 @@ AUDIT_FIELDS: dict[type[models.Model], frozenset[str]] = {
             "is_active",
             "is_staff",
             "is_superuser",
+            "is_bot",
             "verified",
             "expires_at",
             "locked_until",
@@ -88,6 +90,19 @@ AUDIT_FIELDS: dict[type[models.Model], frozenset[str]] = {
     APIKey: frozenset({"tenant_id", "name", "description", "permissions", "key_manager", "expires_at"}),
     SigningKey: frozenset({"tenant_id", "name", "algorithm", "kid", "use", "length", "issuer", "expires_at"}),
     RefreshToken: frozenset({"tenant_id", "application_id", "user_id", "revoke_reason"}),
+    PersonalAccessToken: frozenset(
+        {
+            "tenant_id",
+            "user_id",
+            "name",
+            "expiry",
+            "expires_at",
+            "scopes",
+            "application_id",
+            "allowed_ips",
+            "signing_key_id",
+        }
+    ),
     ExternalJWTProvider: frozenset({"tenant_id", "name", "enabled", "issuer", "audience"}),
     Webhook: frozenset(
         {

@@ -40,6 +40,7 @@ from identity.services.access_tokens import (
     access_token_signing_key,
     access_token_verify,
 )
+from identity.services.audit import audit_record
 from identity.services.revocations import token_revoke
 from identity.signing import LoadedKey, TokenKind, sign, unverified_header
 from identity.validators import personal_access_token_validate
@@ -169,6 +170,7 @@ def pat_create(
         raise ValidationFailed.on_field(
             "name", "duplicate", "The user already has a live token with this name."
         ) from exc
+    audit_record(action="pat.create", obj=token)
     return CreatedToken(token=token, value=_sign(token=token, user=user, key=key, now=now))
 
 
