@@ -9,6 +9,8 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from identity.exceptions import TokenInvalid, ValidationFailed
@@ -190,3 +192,14 @@ def test_the_api_refuses_unless_told_to_revoke(world, api_client, flag):
     assert api_client.delete(f"/api/key/{old.pk}?revokePersonalAccessTokens=true").status_code == 200
     assert not SigningKey.objects.filter(pk=old.pk).exists()
     assert PersonalAccessToken.objects.get().revoked_at is not None
+
+
+def test_a_pat_of_a_held_key_is_still_verified_without_sql(world):
+    created = pat_create(user=world.user, name="ci", expiry="Unlimited")
+    rotate(world)
+    later = timezone.now() + LATER
+    jwt_validate(token=created.value, now=later)  # the key and revocation sets loaded
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(20):
+            jwt_validate(token=created.value, now=later)
+    assert len(queries) == 0
