@@ -358,12 +358,13 @@ class TenantAdmin(ServiceAdmin):
         (None, {"fields": ("name", "issuer", "is_default")}),
         ("JWT configuration", {"fields": (*JWT_CONFIGURATION_FIELDS, "verification_keys")}),
         (
-            "Refresh-token revocation",
+            "Token revocation",
             {
                 "fields": (
                     "revoke_on_password_changed",
                     "revoke_on_login_prevented",
                     "revoke_on_one_time_token_reuse",
+                    "revoke_access_tokens_on_password_changed",
                 )
             },
         ),

@@ -192,6 +192,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "refreshTokenRevocationPolicy": obj(
                 {"onPasswordChanged": BOOL, "onLoginPrevented": BOOL, "onOneTimeTokenReuse": BOOL}
             ),
+            "personalAccessTokenRevocationPolicy": obj({"onPasswordChanged": BOOL}),
             "accessTokenKeyId": {**UUID, "nullable": True},
             "idTokenKeyId": {**UUID, "nullable": True},
         },

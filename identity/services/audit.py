@@ -44,6 +44,7 @@ AUDIT_FIELDS: dict[type[models.Model], frozenset[str]] = {
             "access_token_signing_key_id",
             "id_token_signing_key_id",
             "revoke_on_password_changed",
+            "revoke_access_tokens_on_password_changed",
             "revoke_on_login_prevented",
             "revoke_on_one_time_token_reuse",
             "require_authentication",
