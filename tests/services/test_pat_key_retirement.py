@@ -17,6 +17,7 @@ from identity.exceptions import TokenInvalid, ValidationFailed
 from identity.key_store import key_snapshot
 from identity.models import PersonalAccessToken, RevokedToken, SigningKey
 from identity.services import personal_access_tokens as pats
+from identity.services.applications import application_update
 from identity.services.jwt import jwt_validate
 from identity.services.key_publication import keys_published
 from identity.services.personal_access_tokens import pat_create, pat_revoke, pats_revoke_for_user
@@ -25,7 +26,7 @@ from identity.services.signing_keys import (
     signing_key_live_tokens,
     signing_key_rotate,
 )
-from tests.factories import TenantFactory, make_api_key
+from tests.factories import TenantFactory, make_api_key, make_signing_key
 
 pytestmark = pytest.mark.django_db
 
@@ -203,3 +204,19 @@ def test_a_pat_of_a_held_key_is_still_verified_without_sql(world):
         for _ in range(20):
             jwt_validate(token=created.value, now=later)
     assert len(queries) == 0
+
+
+def test_an_application_signers_rotation_keeps_its_pats_working(world):
+    first = make_signing_key("ES256", tenant=world.tenant, name="app one")
+    application_update(application=world.application, jwt_enabled=True, access_token_signing_key=first)
+    created = pat_create(user=world.user, name="ci", expiry="60", application_id=world.application.pk)
+    assert created.token.signing_key_id == first.pk
+    second = make_signing_key("ES256", tenant=world.tenant, name="app two")
+    application_update(application=world.application, access_token_signing_key=second)
+    first.refresh_from_db()
+    assert first.expires_at is not None and first.expires_at < timezone.now() + LATER
+    claims = jwt_validate(token=created.value, now=timezone.now() + LATER).claims
+    assert claims["aud"] == str(world.application.pk)
+    pat_revoke(token=created.token, by="test")
+    trusted = key_snapshot().trusted(tenant_id=world.tenant.pk, application_id=world.application.pk)
+    assert trusted[first.kid].expired(timezone.now() + LATER)
