@@ -303,9 +303,10 @@ MAX_NOTED = 100_000
 @transaction.atomic
 def pat_usage_record(*, uses: dict[str, datetime]) -> int:
     """Write `last_used_at` for tokens used, each at most once a minute (also across processes:
-    the UPDATE only moves a stamp older than the interval)."""
+    the UPDATE only moves a stamp older than the interval). Rows are updated in id order, so two
+    processes stamping the same tokens at once wait for each other instead of deadlocking."""
     written = 0
-    for jti, when in uses.items():
+    for jti, when in sorted(uses.items()):
         fresh_enough = when - timedelta(seconds=USAGE_STAMP_INTERVAL_SECONDS)
         written += PersonalAccessToken.objects.filter(
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=fresh_enough), pk=jti
@@ -327,7 +328,9 @@ def _usage_worker() -> None:
             close_old_connections()
             pat_usage_record(uses=uses)
         except Exception:  # a lost stamp is not worth a crash; the next use writes it
-            logger.warning("could not record the last use of %d personal access tokens", len(uses))
+            logger.warning(
+                "could not record the last use of %d personal access tokens", len(uses), exc_info=True
+            )
         finally:
             connection.close()
 
