@@ -293,6 +293,26 @@ def ours_access_tokens(ctx: Context, count: int) -> list[str]:
     return [ctx.ours_login(i, ctx.seed["reusableApplicationId"])["token"] for i in range(count)]
 
 
+def ours_personal_access_tokens(ctx: Context, count: int) -> list[str]:
+    """A fresh Unlimited personal access token of each user in turn (issue 12), made through the API
+    the way a script's owner would (`POST /api/user/{id}/access-token`)."""
+    tokens = []
+    for index in range(count):
+        user_id = ctx.seed["userIds"][index % len(ctx.seed["userIds"])]
+        body = {"name": f"bench-{secrets.token_hex(6)}", "JWTTokenExpiry": "Unlimited"}
+        status, raw = http_call(
+            ctx.ours.port,
+            "POST",
+            f"/api/user/{user_id}/access-token",
+            body,
+            headers={"Authorization": ctx.seed["apiKey"]},
+        )
+        if status != 200:
+            raise BenchError(f"ours: access-token creation answered {status}: {raw[:300]!r}")
+        tokens.append(str(json.loads(raw)["JWTToken"]))
+    return tokens
+
+
 def ours_client_credentials_bodies(ctx: Context, count: int) -> list[str]:
     """Seed 002's request: the client id and secret in the form body."""
     body = urlencode(
@@ -335,6 +355,8 @@ class Scenario:
     peer: Side | None
     """None when the peer has no such endpoint (ours is measured alone)."""
     note: str
+    baseline_on_ours: bool = False
+    """The "peer" side is sent to our own server: the scenario compares two of our paths."""
 
 
 SCENARIOS = [
@@ -380,6 +402,15 @@ SCENARIOS = [
         peer=None,
         note="OAuth2 client-credentials grant, secret in the form body (seed 002); simplejwt has no "
         "such grant, so ours is measured alone (target: 500 grants/s with 2 workers)",
+    ),
+    Scenario(
+        name="pat_validate",
+        ours=Side("GET", "/api/jwt/validate", "bearer", ours_personal_access_tokens),
+        peer=Side("GET", "/api/jwt/validate", "bearer", ours_access_tokens),
+        note="ours against ours: validating a personal access token (Unlimited, seed 000) next to "
+        "validating a user's access token, both on our server; the peer columns are the user token "
+        "(issue 12's aim: within 10%)",
+        baseline_on_ours=True,
     ),
 ]
 NO_PEER = "the peer has no such endpoint"
@@ -822,6 +853,8 @@ def table(rows: list[Row]) -> str:
             lines.append((scenario.name + (" !! PROBE FAILED" if failed else ""), "skipped", *[""] * 6))
             notes.append(f"{scenario.name}: skipped: {ours.skipped if ours.skipped else peer.skipped}")
             continue
+        if scenario.baseline_on_ours:
+            notes.append(f"{scenario.name}: the peer columns are our own server ({scenario.note})")
         ratios = sorted(row.ratios)
         ratio = f"{statistics.median(ratios):.2f}x" if ratios else "-"
         if len(ratios) > 1:
@@ -1014,14 +1047,16 @@ def bench(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> None:
         runs: dict[str, list[Measure]] = {"ours": [], "peer": []}
         for round_ in range(1, args.rounds + 1):
             label = f" (round {round_}/{args.rounds})" if args.rounds > 1 else ""
-            for name, server, side in (("ours", ours, scenario.ours), ("peer", peer, scenario.peer)):
+            compared = ours if scenario.baseline_on_ours else peer
+            for name, server, side in (("ours", ours, scenario.ours), ("peer", compared, scenario.peer)):
                 if side is None:
                     runs[name].append(Measure(skipped=NO_PEER))
                     continue
                 profile = profiles[name] if round_ == 1 else None
                 m = measure(server, side, warmup=args.warmup, profile=profile, **settings)
                 runs[name].append(m)
-                print(f"  {name}{label}: {describe(m)}", flush=True)
+                shown = "ours, user token" if scenario.baseline_on_ours and name == "peer" else name
+                print(f"  {shown}{label}: {describe(m)}", flush=True)
                 if profile is not None and not m.skipped:
                     print(f"  profile of {name} ({profile}):\n{profile_summary(profile, args.profile_top)}")
                 if m.skipped:

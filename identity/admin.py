@@ -17,7 +17,7 @@ from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.utils import quote, unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, Model, QuerySet, Value
+from django.db.models import Count, F, Model, Q, QuerySet, Value
 from django.db.models.functions import Concat
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
@@ -39,6 +39,7 @@ from identity.forms import (
     OAuthConfigurationInlineForm,
     OAuthConfigurationInlineFormSet,
     PasswordChangeForm,
+    PersonalAccessTokenCreateForm,
     RegistrationForm,
     RoleInlineForm,
     RoleInlineFormSet,
@@ -60,6 +61,7 @@ from identity.models import (
     ExternalJWTProvider,
     IdentityProviderLink,
     OAuthConfiguration,
+    PersonalAccessToken,
     RefreshToken,
     Registration,
     SigningKey,
@@ -80,12 +82,13 @@ from identity.services.identity_providers import (
     identity_provider_link_delete,
 )
 from identity.services.oauth_clients import oauth_client_configure, oauth_client_secret_rotate
+from identity.services.personal_access_tokens import pat_revoke
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
 from identity.services.registrations import registration_create, registration_delete, registration_update
 from identity.services.signing_keys import (
     signing_key_delete,
+    signing_key_delete_refusal,
     signing_key_rotate,
-    signing_key_usages,
     tenant_signing_key_set,
 )
 from identity.services.tenants import tenant_delete
@@ -377,12 +380,13 @@ class TenantAdmin(ServiceAdmin):
         (None, {"fields": ("name", "issuer", "is_default")}),
         ("JWT configuration", {"fields": (*JWT_CONFIGURATION_FIELDS, "verification_keys")}),
         (
-            "Refresh-token revocation",
+            "Token revocation",
             {
                 "fields": (
                     "revoke_on_password_changed",
                     "revoke_on_login_prevented",
                     "revoke_on_one_time_token_reuse",
+                    "revoke_access_tokens_on_password_changed",
                 )
             },
         ),
@@ -672,6 +676,78 @@ class UserSessionInline(admin.TabularInline):
         )
 
 
+REVOKED_BY_CONSOLE = "admin console"
+
+
+def pat_status(token: PersonalAccessToken, now: datetime) -> str:
+    if token.revoked_at is not None:
+        by = f" by {token.revoked_by}" if token.revoked_by else ""
+        return f"revoked {_short_time(token.revoked_at)}{by}"
+    return "expired" if token.is_expired(now) else "live"
+
+
+def pat_revoke_button(token: PersonalAccessToken, *, form: str, back: str) -> str:
+    """A button posting the page's own form to the token's revoke view (which ignores its fields)."""
+    if token.revoked_at is not None:
+        return ""
+    target = reverse("admin:identity_personalaccesstoken_revoke", args=[quote(token.pk)])
+    return format_html(
+        '<button type="submit" form="{}" formaction="{}?next={}" formnovalidate class="button">'
+        "Revoke this token</button>",
+        form,
+        target,
+        back,
+    )
+
+
+class UserAccessTokenInline(admin.TabularInline):
+    """The user's personal access tokens (never their values): name, expiry, last use, scopes and
+    whether revoked, each live one with a button revoking it through pat_revoke. New tokens are made
+    on their own page (the value is shown there once)."""
+
+    model = PersonalAccessToken
+    fk_name = "user"
+    fields = ("name", "application", "expiry", "expires", "last_used", "scope_list", "status", "revoke")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name = "personal access token"
+    verbose_name_plural = "personal access tokens"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PersonalAccessToken]:
+        return super().get_queryset(request).select_related("application").order_by("-created_at")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="expires")
+    def expires(self, obj: PersonalAccessToken) -> str:
+        return _short_time(obj.expires_at) if obj.expires_at is not None else "never"
+
+    @admin.display(description="last used")
+    def last_used(self, obj: PersonalAccessToken) -> str:
+        return _short_time(obj.last_used_at)
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj: PersonalAccessToken) -> str:
+        return ", ".join(obj.scopes) or "-"
+
+    @admin.display(description="status")
+    def status(self, obj: PersonalAccessToken) -> str:
+        return pat_status(obj, timezone.now())
+
+    @admin.display(description="")
+    def revoke(self, obj: PersonalAccessToken) -> str:
+        back = reverse("admin:identity_user_change", args=[quote(obj.user_id)])
+        return pat_revoke_button(obj, form="user_form", back=back)
+
+
 @admin.register(User)
 class UserAdmin(ServiceAdmin, DjangoUserAdmin):
     form = UserChangeForm
@@ -679,9 +755,9 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
     change_password_form = PasswordChangeForm
     add_form_template = None
     change_user_password_template = "admin/identity/user/change_password.html"  # noqa: S105
-    inlines = (UserRegistrationInline, UserSessionInline)
-    list_display = ("email", "id", "tenant", "is_active", "locked", "last_login", "created_at")
-    list_filter = ("tenant", "is_active", "is_staff", "verified")
+    inlines = (UserRegistrationInline, UserSessionInline, UserAccessTokenInline)
+    list_display = ("email", "id", "tenant", "is_active", "is_bot", "locked", "last_login", "created_at")
+    list_filter = ("tenant", "is_active", "is_bot", "is_staff", "verified")
     search_fields = ("email", "username", "id", "first_name", "last_name")
     ordering = ("email",)
     list_select_related = ("tenant",)
@@ -694,7 +770,7 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
         "created_at",
         "updated_at",
     )
-    change_readonly_fields = ("tenant",)
+    change_readonly_fields = ("tenant", "is_bot")
     actions = (revoke_refresh_tokens_of("user"), "unlock_selected")
     add_fieldsets = (
         (
@@ -709,6 +785,7 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
                     "last_name",
                     "is_staff",
                     "is_superuser",
+                    "is_bot",
                     "password1",
                     "password2",
                 ),
@@ -718,7 +795,19 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
     fieldsets = (
         (None, {"fields": ("tenant", "email", "username", "password")}),
         ("Personal info", {"fields": ("first_name", "middle_name", "last_name", "full_name", "data")}),
-        ("Status", {"fields": ("is_active", "verified", "expires_at", "locked_until", "failed_login_count")}),
+        (
+            "Status",
+            {
+                "fields": (
+                    "is_active",
+                    "is_bot",
+                    "verified",
+                    "expires_at",
+                    "locked_until",
+                    "failed_login_count",
+                )
+            },
+        ),
         (
             "Console permissions",
             {
@@ -793,7 +882,10 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
         return self._back_to(user)
 
     def change_context(self, request: HttpRequest, object_id: str | None) -> dict[str, Any]:
-        context = {"can_revoke": self.has_revoke_permission(request)}
+        context = {
+            "can_revoke": self.has_revoke_permission(request),
+            "can_add_access_token": request.user.has_perm("identity.add_personalaccesstoken"),
+        }
         if object_id is not None and (user := self.get_object(request, unquote(object_id))) is not None:
             context["is_locked"] = user.is_locked(timezone.now())
         return context
@@ -995,6 +1087,154 @@ class RefreshTokenAdmin(IdentityModelAdmin):
         self.report_revoked(request, refresh_tokens_revoke(token_ids=token_ids, reason=RevokeReason.ADMIN))
 
 
+class AccessTokenStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("live", "Live"), ("expired", "Expired"), ("revoked", "Revoked")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        now = timezone.now()
+        match self.value():
+            case "live":
+                return queryset.filter(
+                    Q(expires_at__isnull=True) | Q(expires_at__gt=now), revoked_at__isnull=True
+                )
+            case "expired":
+                return queryset.filter(expires_at__lte=now)
+            case "revoked":
+                return queryset.filter(revoked_at__isnull=False)
+            case _:
+                return queryset
+
+
+@admin.register(PersonalAccessToken)
+class PersonalAccessTokenAdmin(ShowOnceAdmin):
+    """Tokens are created here (the value shown once, on the page that follows), listed, and
+    revoked through pat_revoke (the list's action, the user page's buttons); never edited or
+    deleted: a revoked token's row says who revoked it and when."""
+
+    add_form = PersonalAccessTokenCreateForm
+    add_fieldsets = ((None, {"fields": ("user", "name", "expiry", "application", "scopes", "allowed_ips")}),)
+    autocomplete_fields = ("user",)
+    list_display = (
+        "name",
+        "user",
+        "bot",
+        "application",
+        "expiry",
+        "expires",
+        "last_used",
+        "scope_list",
+        "status",
+        "created_at",
+    )
+    list_filter = (
+        AccessTokenStatusFilter,
+        ("user__is_bot", admin.BooleanFieldListFilter),
+        ("user", admin.RelatedOnlyFieldListFilter),
+        ("tenant", admin.RelatedOnlyFieldListFilter),
+    )
+    search_fields = ("name", "user__email", "user__id", "id")
+    list_select_related = ("user", "application")
+    actions = ("revoke_selected",)
+    fields = (
+        "id",
+        "name",
+        "user",
+        "tenant",
+        "application",
+        "expiry",
+        "expires_at",
+        "scopes",
+        "allowed_ips",
+        "signing_key",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+        "revoked_by",
+    )
+    shown_once_warning = (
+        "This is the only time the token is shown. It is not stored anywhere (only its record is): "
+        "copy it now. It works until it expires or is revoked."
+    )
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False  # revoked, never deleted: the record says who revoked it
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("identity.delete_personalaccesstoken")
+
+    def get_urls(self) -> list[Any]:
+        revoke = path(
+            "<path:object_id>/revoke/",
+            self.admin_site.admin_view(self.revoke_view),
+            name="identity_personalaccesstoken_revoke",
+        )
+        return [revoke, *super().get_urls()]
+
+    def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST only: revoke this one token through pat_revoke, then back to `next` (the user page)."""
+        token = self.get_object(request, unquote(object_id))
+        if token is None or not self.has_revoke_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        pat_revoke(token=token, by=f"{REVOKED_BY_CONSOLE} ({request.user})")
+        self.message_user(request, f"Revoked the personal access token {token.name}.", messages.SUCCESS)
+        back = request.GET.get("next", "")
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            back = reverse("admin:identity_personalaccesstoken_change", args=[quote(token.pk)])
+        return HttpResponseRedirect(back)
+
+    @admin.action(permissions=["revoke"], description="Revoke selected personal access tokens")
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[PersonalAccessToken]) -> None:
+        live = queryset.filter(revoked_at__isnull=True).select_related("tenant")
+        tokens = list(live)
+        for token in tokens:
+            pat_revoke(token=token, by=f"{REVOKED_BY_CONSOLE} ({request.user})")
+        message = ngettext(
+            "Revoked %(count)d personal access token.",
+            "Revoked %(count)d personal access tokens.",
+            len(tokens),
+        )
+        self.message_user(request, message % {"count": len(tokens)}, messages.SUCCESS)
+
+    @admin.display(boolean=True, description="bot", ordering="user__is_bot")
+    def bot(self, obj: PersonalAccessToken) -> bool:
+        return obj.user.is_bot
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires(self, obj: PersonalAccessToken) -> str:
+        return _short_time(obj.expires_at) if obj.expires_at is not None else "never"
+
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, obj: PersonalAccessToken) -> str:
+        return _short_time(obj.last_used_at)
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj: PersonalAccessToken) -> str:
+        return ", ".join(obj.scopes) or "-"
+
+    @admin.display(description="status")
+    def status(self, obj: PersonalAccessToken) -> str:
+        return pat_status(obj, timezone.now())
+
+    def shown_once(self, form: PersonalAccessTokenCreateForm) -> list[tuple[str, str]]:
+        token = form.instance
+        expires = _short_time(token.expires_at) if token.expires_at is not None else "never (Unlimited)"
+        return [("Personal access token (JWT)", form.raw_value), ("Expires", expires)]
+
+
+KEY_VERIFIES_PATS = "[KeyVerifiesPersonalAccessTokens]"
+DELETE_REVOKING_PATS = (
+    "Delete selected keys, revoking the personal access tokens they verify (those tokens stop working)"
+)
+
 # A key that signs, or that an external provider's tokens are checked with, is announced on the
 # console's index this long before it expires.
 KEY_EXPIRY_WARNING = timedelta(days=14)
@@ -1008,9 +1248,13 @@ class KeyRoles:
     signs: list[str] = field(default_factory=list)
     verifies: list[str] = field(default_factory=list)
     providers: list[str] = field(default_factory=list)
+    live_tokens: int = 0
+    """Live personal access tokens it signed: it keeps verifying them past its own expiry."""
 
     def status(self, key: SigningKey, now: datetime) -> str:
         if key.is_expired(now):
+            if self.live_tokens and not key.certificate:
+                return f"retired; still verifies {self.live_tokens} live personal access token(s)"
             return "expired"
         until = f" until {_short_time(key.expires_at)}" if key.expires_at is not None else ""
         if self.signs:
@@ -1040,6 +1284,12 @@ def key_roles() -> dict[Any, KeyRoles]:
     providers = ExternalJWTProvider.objects.filter(verification_keys__isnull=False)
     for name, key_id in providers.values_list("name", "verification_keys"):
         roles[key_id].providers.append(f"provider {name}")
+    now = timezone.now()
+    live = PersonalAccessToken.objects.filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now), revoked_at__isnull=True, signing_key__isnull=False
+    )
+    for key_id, count in live.values_list("signing_key").annotate(count=Count("pk")):
+        roles[key_id].live_tokens = count
     return roles
 
 
@@ -1065,7 +1315,7 @@ class SigningKeyAdmin(ShowOnceAdmin):
     # Fits a 1400 px screen beside the navigation and the filters (tests/browser): a short kid (the
     # whole one on hover and on the key's page); the key type and private part are on the key's page.
     list_display = ("name", "short_kid", "algorithm", "tenant_or_global", "status", "use", "expires_at")
-    actions = ("make_signing_key",)
+    actions = ("make_signing_key", "delete_revoking_personal_access_tokens")
     list_filter = ("algorithm", "use", "tenant")
     search_fields = ("name", "kid", "id")
     list_select_related = ("tenant",)
@@ -1182,11 +1432,35 @@ class SigningKeyAdmin(ShowOnceAdmin):
         return [*values, ("Public key", generated.key.public_key)]
 
     def delete_refusal(self, obj: SigningKey) -> str | None:
-        usages = signing_key_usages(key=obj)
-        return f"The key is in use by {', '.join(usages)}." if usages else None
+        refusal = signing_key_delete_refusal(key=obj)
+        if refusal is None:
+            return None
+        if refusal.general_errors[0].code == KEY_VERIFIES_PATS:
+            return f"{obj.name}: {refusal.message} (the action “{DELETE_REVOKING_PATS}”)"
+        return refusal.message
 
     def service_delete(self, obj: SigningKey) -> None:
         signing_key_delete(key=obj)
+
+    @admin.action(permissions=["delete"], description=DELETE_REVOKING_PATS)
+    def delete_revoking_personal_access_tokens(
+        self, request: HttpRequest, queryset: QuerySet[SigningKey]
+    ) -> None:
+        """signing_key_delete(revoke_personal_access_tokens=True), key by key: the explicit way to
+        delete a retired key whose personal access tokens are still live. Keys still signing or
+        trusted are refused as by the ordinary delete."""
+        for key in queryset:
+            name = key.name
+            try:
+                revoked = signing_key_delete(key=key, revoke_personal_access_tokens=True)
+            except ValidationFailed as refused:
+                self.message_user(request, f"{name}: {refused.message}", messages.ERROR)
+                continue
+            self.message_user(
+                request,
+                f"Deleted {name}; revoked the {revoked} personal access token(s) it verified.",
+                messages.SUCCESS,
+            )
 
 
 @admin.register(APIKey)

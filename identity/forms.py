@@ -24,6 +24,7 @@ from identity.models import (
     KeyUse,
     OAuthConfiguration,
     OAuthGrant,
+    PersonalAccessToken,
     Registration,
     SigningKey,
     Tenant,
@@ -42,6 +43,7 @@ from identity.services.identity_providers import (
     external_jwt_provider_update,
 )
 from identity.services.oauth_clients import MAX_OVERLAP_SECONDS
+from identity.services.personal_access_tokens import pat_create, pat_create_check
 from identity.services.registrations import REGISTRATION_ERROR_PATHS, registration_create, registration_update
 from identity.services.signing_keys import (
     KEY_ERROR_PATHS,
@@ -410,17 +412,41 @@ def _form_fields(error_paths: Mapping[str, str], renamed: Mapping[str, str] | No
 
 
 class UserCreationForm(ServiceModelForm[User]):
+    """A user with a password, or a bot (no password: it authenticates with personal access
+    tokens only, made on their own page)."""
+
     password1, password2 = SetPasswordMixin.create_password_fields()
     error_fields = _form_fields(USER_ERROR_PATHS, {"password": "password2"})
     service_fields = USER_FIELDS
 
     class Meta:
         model = User
-        fields = ["tenant", "email", "username", "first_name", "last_name", "is_staff", "is_superuser"]
+        fields = [
+            "tenant",
+            "email",
+            "username",
+            "first_name",
+            "last_name",
+            "is_staff",
+            "is_superuser",
+            "is_bot",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["password1"].required = self.fields["password2"].required = False
+        self.fields["is_bot"].help_text = "A bot has no password: leave both password fields empty."
 
     def clean(self) -> dict[str, Any]:
         super().clean()
         password1, password2 = self.cleaned_data.get("password1"), self.cleaned_data.get("password2")
+        if self.cleaned_data.get("is_bot"):
+            if password1 or password2:
+                self.add_error("password2", "A bot has no password.")  # the service's words
+            return self.cleaned_data
+        for name in ("password1", "password2"):
+            if not self.cleaned_data.get(name) and name not in self.errors:
+                self.add_error(name, forms.Field.default_error_messages["required"])
         if password1 and password2 and password1 != password2:
             self.add_error("password2", "The two password fields do not match.")
         return self.cleaned_data
@@ -429,14 +455,15 @@ class UserCreationForm(ServiceModelForm[User]):
         data = self.cleaned_data
         values = {"email": data["email"], "username": data.get("username")}
         user_validate(values=values, tenant=data["tenant"], user=None)
-        user = User(tenant=data["tenant"], email=data["email"], username=data.get("username"))
-        user_password_validate(password=data["password1"], user=user)
+        if not data.get("is_bot"):
+            user = User(tenant=data["tenant"], email=data["email"], username=data.get("username"))
+            user_password_validate(password=data["password1"], user=user)
 
     def create(self) -> User:
         return user_create(
             tenant=self.cleaned_data["tenant"],
             email=self.cleaned_data["email"],
-            password=self.cleaned_data["password1"],
+            password=None if self.cleaned_data.get("is_bot") else self.cleaned_data["password1"],
             **self.service_values(),
         )
 
@@ -589,6 +616,64 @@ class APIKeyCreateForm(ServiceModelForm[APIKey]):
     def create(self) -> APIKey:
         api_key, self.raw_value = api_key_create(**self.service_values())
         return api_key
+
+
+def _list_of_words(value: str) -> list[str]:
+    """A text box's items, separated by commas, spaces or lines (empty ones dropped)."""
+    return [item for item in value.replace(",", " ").split() if item]
+
+
+class PersonalAccessTokenCreateForm(ServiceModelForm[PersonalAccessToken]):
+    """Creates a personal access token through pat_create; its value exists only in `raw_value`,
+    to be shown once. clean() runs pat_create_check, the service's own rules, so the page refuses
+    what `POST /api/user/{id}/access-token` refuses, with the same words."""
+
+    scopes = forms.CharField(
+        required=False,
+        help_text="Role names, separated by commas or spaces: a subset of what the user's "
+        "registrations grant (of the application, when one is chosen).",
+    )
+    allowed_ips = forms.CharField(
+        required=False,
+        label="Allowed addresses",
+        help_text="Addresses or CIDR networks the token may be used from, separated by commas or spaces. "
+        "Empty: anywhere.",
+    )
+    raw_value: str
+
+    class Meta:
+        model = PersonalAccessToken
+        fields = ["user", "name", "expiry", "application", "scopes", "allowed_ips"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        scope_picker(self, "application", Application.objects.select_related("tenant"), application_label)
+
+    def clean_scopes(self) -> list[str]:
+        return _list_of_words(self.cleaned_data.get("scopes") or "")
+
+    def clean_allowed_ips(self) -> list[str]:
+        return _list_of_words(self.cleaned_data.get("allowed_ips") or "")
+
+    def _values(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        application = data.get("application")
+        return {
+            "user": data["user"],
+            "name": data["name"],
+            "expiry": data["expiry"],
+            "scopes": data["scopes"],
+            "application_id": application.pk if application is not None else None,
+            "allowed_ips": data["allowed_ips"],
+        }
+
+    def validate(self) -> None:
+        pat_create_check(**self._values())
+
+    def create(self) -> PersonalAccessToken:
+        created = pat_create(**self._values())
+        self.raw_value = created.value
+        return created.token
 
 
 class SigningKeyGenerateForm(ServiceModelForm[SigningKey]):

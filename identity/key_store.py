@@ -33,15 +33,17 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from identity.models import Application, ExternalJWTProvider, SigningKey, Tenant
+from identity.models import Application, ExternalJWTProvider, PersonalAccessToken, SigningKey, Tenant
 from identity.signing import LoadedKey, load_key
 
 logger = logging.getLogger(__name__)
@@ -209,7 +211,8 @@ class KeySnapshot:
     """Every key record by id: signers are looked up here."""
     by_kid: dict[str, LoadedKey]
     """Unexpired keys some tenant or application trusts for its own tokens; never a key imported
-    for an external identity provider."""
+    for an external identity provider. A retired key that signed live personal access tokens counts
+    as unexpired (and trusted by their tenants) until the last of them ends (`_pat_holds`)."""
     tenant_trust: dict[uuid.UUID, dict[str, LoadedKey]]
     issuers: dict[uuid.UUID, str] = field(default_factory=dict)
     validate_state: dict[uuid.UUID, bool] = field(default_factory=dict)
@@ -231,14 +234,59 @@ class KeySnapshot:
         return self.tenant_trust.get(tenant_id, {})
 
 
+@dataclass
+class _Hold:
+    """What the live personal access tokens signed by one key need of it."""
+
+    until: datetime | None
+    """The latest expiry among them; None while one of them is Unlimited."""
+    tenants: set[uuid.UUID] = field(default_factory=set)
+
+
+def _pat_holds(now: datetime) -> dict[uuid.UUID, _Hold]:
+    """Keys that signed personal access tokens still live (neither revoked nor expired), one
+    aggregate query: a retired key keeps verifying them, and only them need it, until the last
+    one ends (identity.services.signing_keys.signers_retire)."""
+    live = PersonalAccessToken.objects.filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+        revoked_at__isnull=True,
+        signing_key__isnull=False,
+    )
+    rows = live.values("signing_key_id", "tenant_id").annotate(
+        latest=Max("expires_at"), unlimited=Count("pk", filter=Q(expires_at__isnull=True))
+    )
+    holds: dict[uuid.UUID, _Hold] = {}
+    for row in rows:
+        until = None if row["unlimited"] else row["latest"]
+        hold = holds.setdefault(row["signing_key_id"], _Hold(until=until))
+        if hold.until is not None and (until is None or until > hold.until):
+            hold.until = until
+        hold.tenants.add(row["tenant_id"])
+    return holds
+
+
+def _held(key: LoadedKey, record: SigningKey, hold: _Hold | None) -> LoadedKey:
+    """The key as verifiers see it: its own expiry (retirement) pushed back to the end of the live
+    personal access tokens it signed. A certificate's end of validity is never pushed back."""
+    if hold is None or key.expires_at is None or record.certificate:
+        return key
+    if hold.until is not None and hold.until <= key.expires_at:
+        return key
+    return replace(key, expires_at=hold.until)
+
+
 def _build() -> KeySnapshot:
     now = timezone.now()
     records = list(SigningKey.objects.all())
     keys = {record.pk: load_key(record) for record in records}
+    holds = _pat_holds(now)
+    verifying = {record.pk: _held(keys[record.pk], record, holds.get(record.pk)) for record in records}
     # Keys imported to check an external identity provider's tokens speak for that provider only.
     providers = ExternalJWTProvider.verification_keys.through.objects
     foreign = set(providers.values_list("signingkey_id", flat=True))
-    usable = {key_id: key for key_id, key in keys.items() if not key.expired(now) and key_id not in foreign}
+    usable = {
+        key_id: key for key_id, key in verifying.items() if not key.expired(now) and key_id not in foreign
+    }
 
     def pick(ids: Sequence[uuid.UUID | None]) -> dict[str, LoadedKey]:
         return {usable[i].kid: usable[i] for i in ids if i is not None and i in usable}
@@ -253,6 +301,9 @@ def _build() -> KeySnapshot:
             "id", "issuer", "access_token_signing_key_id", "id_token_signing_key_id", "validate_checks_state"
         )
     )
+    for key_id, hold in holds.items():
+        for tenant_id in hold.tenants:
+            tenant_verifiers.setdefault(tenant_id, []).append(key_id)
     tenant_trust = {
         tenant_id: pick([access_key, id_key, *tenant_verifiers.get(tenant_id, [])])
         for tenant_id, _, access_key, id_key, _ in tenant_rows
@@ -283,7 +334,11 @@ def _build() -> KeySnapshot:
         issuers={tenant_id: issuer for tenant_id, issuer, _, _, _ in tenant_rows},
         validate_state={tenant_id: checks for tenant_id, _, _, _, checks in tenant_rows},
         application_trust=application_trust,
-        vend_by_kid={key.kid: key for key in usable.values() if key.can_sign},
+        vend_by_kid={
+            key.kid: key
+            for key_id, key in keys.items()
+            if key.can_sign and not key.expired(now) and key_id not in foreign
+        },
     )
 
 

@@ -627,6 +627,15 @@ class PersonalAccessToken(models.Model):
     allowed_ips = models.JSONField(
         default=list, blank=True, help_text="Addresses or CIDR networks the token may be used from."
     )
+    signing_key = models.ForeignKey(
+        SigningKey,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="personal_access_tokens",
+        help_text="The key that signed the token: kept trusted while the token lives.",
+    )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)

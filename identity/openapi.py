@@ -192,6 +192,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "refreshTokenRevocationPolicy": obj(
                 {"onPasswordChanged": BOOL, "onLoginPrevented": BOOL, "onOneTimeTokenReuse": BOOL}
             ),
+            "personalAccessTokenRevocationPolicy": obj({"onPasswordChanged": BOOL}),
             "accessTokenKeyId": {**UUID, "nullable": True},
             "idTokenKeyId": {**UUID, "nullable": True},
         },
@@ -662,8 +663,15 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/api/key/{id}"): Op("retrieveKey", "One key.", ok=body("key"), errors=CRUD, tag="Keys"),
     ("PUT", "/api/key/{id}"): Op("updateKey", "Rename a key.", request=obj({"key": obj({"name": TEXT})}),
                                  ok=body("key"), errors=CRUD, tag="Keys"),
-    ("DELETE", "/api/key/{id}"): Op("deleteKey", "Delete a key no tenant or application uses.",
-                                    errors=CRUD, tag="Keys"),
+    ("DELETE", "/api/key/{id}"): Op(
+        "deleteKey",
+        "Delete a key no tenant or application uses. A key that verifies live personal access tokens "
+        "is refused ([KeyVerifiesPersonalAccessTokens]) unless they are to be revoked.",
+        errors=CRUD, tag="Keys",
+        query=(("revokePersonalAccessTokens", OpenApiTypes.BOOL,
+                "`true`: delete it anyway, revoking the live personal access tokens it signed (they stop "
+                "working)."),),
+    ),
     ("POST", "/api/key/generate"): Op("generateKey", "Generate a key (an HMAC secret is answered once).",
                                       request=body("key"), ok=body("key"), tag="Keys"),
     ("POST", "/api/key/generate/{id}"): Op("generateKeyWithId", "Generate a key with the given id.",

@@ -49,3 +49,35 @@ def test_login_identifier_keys_are_filled_for_existing_users_and_clashes_stop_th
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(latest)
+
+
+PAT_SIGNERS = ("identity", "0011_pat_signing_key")
+
+
+def test_existing_personal_access_tokens_are_attributed_to_their_tenants_signer() -> None:
+    executor = MigrationExecutor(connection)
+    before = next(
+        p.key for p in executor.loader.graph.node_map[PAT_SIGNERS].parents if p.key[0] == "identity"
+    )
+    latest = executor.loader.graph.leaf_nodes("identity")
+    try:
+        executor.migrate([before])
+        old = executor.loader.project_state([before]).apps
+        Tenant, User = old.get_model("identity", "Tenant"), old.get_model("identity", "User")
+        Token = old.get_model("identity", "PersonalAccessToken")
+        Key = old.get_model("identity", "SigningKey")
+        tenant = Tenant.objects.get(is_default=True)
+        key = Key.objects.create(id=uuid.uuid4(), tenant_id=tenant.pk, name="k", algorithm="ES256", kid="k-1")
+        Tenant.objects.filter(pk=tenant.pk).update(access_token_signing_key_id=key.pk)
+        _user(User, tenant, "bot@example.com")
+        user = User.objects.get(email="bot@example.com")
+        Token.objects.create(tenant_id=tenant.pk, user_id=user.pk, name="ci", expiry="Unlimited")
+        executor = MigrationExecutor(connection)
+        executor.migrate([PAT_SIGNERS])
+        rows = (
+            connection.cursor().execute("SELECT signing_key_id FROM identity_personalaccesstoken").fetchall()
+        )
+        assert rows == [(key.pk,)]
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(latest)

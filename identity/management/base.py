@@ -21,7 +21,7 @@ from django.db.models import Q, QuerySet
 from identity.audit import acting_as, command_actor
 from identity.exceptions import IdentityError
 from identity.login_ids import login_id_key
-from identity.models import Application, Tenant, User
+from identity.models import Application, SigningKey, Tenant, User
 
 M = TypeVar("M", bound=models.Model)
 
@@ -112,6 +112,16 @@ def _only(queryset: QuerySet[M], *, missing: str, ambiguous: str) -> M:
     if len(found) > 1:
         raise CommandError(ambiguous)
     return found[0]
+
+
+def signing_key_lookup(value: str) -> SigningKey:
+    """A signing key by id or by kid."""
+    value = value.strip()
+    return _only(
+        SigningKey.objects.filter(_id_or(value, kid=value)),
+        missing=f"No key has the id or kid {value!r}.",
+        ambiguous=f"{value!r} matches more than one key; pass the key id.",
+    )
 
 
 def tenant_lookup(value: str) -> Tenant:

@@ -70,8 +70,16 @@ class RevocationPolicySerializer(Section):
     onOneTimeTokenReuse = Flag(source="revoke_on_one_time_token_reuse", required=False)
 
 
+class PersonalAccessTokenRevocationPolicySerializer(Section):
+    """Ours (issue 12): whether a password change also revokes the user's personal access tokens
+    (separate credentials, kept by default)."""
+
+    onPasswordChanged = Flag(source="revoke_access_tokens_on_password_changed", required=False)
+
+
 class TenantJWTConfigurationSerializer(JWTConfigurationSerializer):
     refreshTokenRevocationPolicy = RevocationPolicySerializer()
+    personalAccessTokenRevocationPolicy = PersonalAccessTokenRevocationPolicySerializer()
     validateChecksState = Flag(source="validate_checks_state", required=False)
 
 

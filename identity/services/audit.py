@@ -25,6 +25,7 @@ from identity.models import (
     ApplicationRole,
     AuditEntry,
     ExternalJWTProvider,
+    PersonalAccessToken,
     RefreshToken,
     Registration,
     SigningKey,
@@ -43,6 +44,7 @@ AUDIT_FIELDS: dict[type[models.Model], frozenset[str]] = {
             "access_token_signing_key_id",
             "id_token_signing_key_id",
             "revoke_on_password_changed",
+            "revoke_access_tokens_on_password_changed",
             "revoke_on_login_prevented",
             "revoke_on_one_time_token_reuse",
             "require_authentication",
@@ -79,6 +81,7 @@ AUDIT_FIELDS: dict[type[models.Model], frozenset[str]] = {
             "is_active",
             "is_staff",
             "is_superuser",
+            "is_bot",
             "verified",
             "expires_at",
             "locked_until",
@@ -88,6 +91,19 @@ AUDIT_FIELDS: dict[type[models.Model], frozenset[str]] = {
     APIKey: frozenset({"tenant_id", "name", "description", "permissions", "key_manager", "expires_at"}),
     SigningKey: frozenset({"tenant_id", "name", "algorithm", "kid", "use", "length", "issuer", "expires_at"}),
     RefreshToken: frozenset({"tenant_id", "application_id", "user_id", "revoke_reason"}),
+    PersonalAccessToken: frozenset(
+        {
+            "tenant_id",
+            "user_id",
+            "name",
+            "expiry",
+            "expires_at",
+            "scopes",
+            "application_id",
+            "allowed_ips",
+            "signing_key_id",
+        }
+    ),
     ExternalJWTProvider: frozenset({"tenant_id", "name", "enabled", "issuer", "audience"}),
     Webhook: frozenset(
         {

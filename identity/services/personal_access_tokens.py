@@ -29,7 +29,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from identity.exceptions import NotAuthenticated, TokenInvalid, ValidationFailed
-from identity.models import Application, PersonalAccessToken, Registration, TokenExpiry, User
+from identity.key_store import key_store_invalidate
+from identity.models import Application, PersonalAccessToken, Registration, SigningKey, TokenExpiry, User
 from identity.revocations import token_revoked
 from identity.services.access_tokens import (
     AccessToken,
@@ -39,8 +40,9 @@ from identity.services.access_tokens import (
     access_token_signing_key,
     access_token_verify,
 )
+from identity.services.audit import audit_record
 from identity.services.revocations import token_revoke
-from identity.signing import TokenKind, sign, unverified_header
+from identity.signing import LoadedKey, TokenKind, sign, unverified_header
 from identity.validators import personal_access_token_validate
 
 logger = logging.getLogger(__name__)
@@ -79,6 +81,44 @@ def _unique_in_order(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+def pat_create_check(
+    *,
+    user: User,
+    name: Any,
+    expiry: Any,
+    scopes: Any = None,
+    application_id: uuid.UUID | None = None,
+    allowed_ips: Any = None,
+) -> Application | None:
+    """Every rule of `pat_create`, without writing: what the admin's form checks before its one
+    service call, so it refuses what the API refuses, with the same words. Returns the application
+    the token is for. Raises ValidationFailed keyed by model field."""
+    application = None
+    if application_id is not None:
+        application = Application.objects.filter(pk=application_id, tenant_id=user.tenant_id).first()
+        if (
+            application is None
+            or not Registration.objects.filter(user=user, application=application).exists()
+        ):
+            raise ValidationFailed.on_field("application", "invalid", "The user is not registered for it.")
+    if not user.is_active:
+        raise ValidationFailed.on_field("user", "inactive", "The user is deactivated.")
+    name_text = name.strip() if isinstance(name, str) else name
+    personal_access_token_validate(
+        values={
+            "name": name,
+            "expiry": expiry,
+            "scopes": [] if scopes is None else scopes,
+            "allowed_ips": [] if allowed_ips is None else allowed_ips,
+        },
+        held_roles=_held_roles(user=user, application=application),
+        name_taken=isinstance(name_text, str)
+        and name_text.isprintable()
+        and PersonalAccessToken.objects.filter(user=user, name=name_text, revoked_at__isnull=True).exists(),
+    )
+    return application
+
+
 @transaction.atomic
 def pat_create(
     *,
@@ -96,29 +136,22 @@ def pat_create(
     given, for which the user must be registered); a deactivated user gets none. The name is unique
     among the user's live tokens (the database's partial unique index backs the check)."""
     now = now or timezone.now()
-    application = None
-    if application_id is not None:
-        application = Application.objects.filter(pk=application_id, tenant_id=user.tenant_id).first()
-        if (
-            application is None
-            or not Registration.objects.filter(user=user, application=application).exists()
-        ):
-            raise ValidationFailed.on_field("application", "invalid", "The user is not registered for it.")
-    if not user.is_active:
-        raise ValidationFailed.on_field("user", "inactive", "The user is deactivated.")
+    application = pat_create_check(
+        user=user,
+        name=name,
+        expiry=expiry,
+        scopes=scopes,
+        application_id=application_id,
+        allowed_ips=allowed_ips,
+    )
     scopes = [] if scopes is None else scopes
     allowed_ips = [] if allowed_ips is None else allowed_ips
-    name_text = name.strip() if isinstance(name, str) else name
-    personal_access_token_validate(
-        values={"name": name, "expiry": expiry, "scopes": scopes, "allowed_ips": allowed_ips},
-        held_roles=_held_roles(user=user, application=application),
-        name_taken=isinstance(name_text, str)
-        and name_text.isprintable()
-        and PersonalAccessToken.objects.filter(user=user, name=name_text, revoked_at__isnull=True).exists(),
-    )
+    name_text = name.strip()
     lifetime = EXPIRY_LIFETIMES[expiry]
+    key = access_token_signing_key(tenant=user.tenant, application=application, now=now)
     token = PersonalAccessToken(
         tenant_id=user.tenant_id,
+        signing_key_id=key.id,
         user=user,
         name=name_text,
         expiry=expiry,
@@ -137,10 +170,11 @@ def pat_create(
         raise ValidationFailed.on_field(
             "name", "duplicate", "The user already has a live token with this name."
         ) from exc
-    return CreatedToken(token=token, value=_sign(token=token, user=user, now=now))
+    audit_record(action="pat.create", obj=token)
+    return CreatedToken(token=token, value=_sign(token=token, user=user, key=key, now=now))
 
 
-def _sign(*, token: PersonalAccessToken, user: User, now: datetime) -> str:
+def _sign(*, token: PersonalAccessToken, user: User, key: LoadedKey, now: datetime) -> str:
     tenant, application = user.tenant, token.application
     claims: dict[str, Any] = {
         "aud": str(application.pk) if application is not None else str(tenant.pk),
@@ -162,12 +196,12 @@ def _sign(*, token: PersonalAccessToken, user: User, now: datetime) -> str:
         claims["ips"] = list(token.allowed_ips)
     if user.is_bot:
         claims["bot"] = True
-    key = access_token_signing_key(tenant=tenant, application=application, now=now)
     return sign(claims=claims, key=key, kind=TokenKind.PAT, now=now)
 
 
 def _revoke_rows(tokens: Iterable[PersonalAccessToken], *, by: str, now: datetime) -> int:
     count = 0
+    signers: set[uuid.UUID] = set()
     for token in tokens:
         if not PersonalAccessToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
             revoked_at=now, revoked_by=by[:100]
@@ -175,7 +209,13 @@ def _revoke_rows(tokens: Iterable[PersonalAccessToken], *, by: str, now: datetim
             continue  # revoked meanwhile: the first revocation stands
         token_revoke(jti=str(token.pk), tenant=token.tenant, expires_at=token.expires_at, kind="pat")
         token.revoked_at, token.revoked_by = now, by[:100]
+        if token.signing_key_id is not None:
+            signers.add(token.signing_key_id)
         count += 1
+    if SigningKey.objects.filter(pk__in=signers, expires_at__isnull=False).exists():
+        # A retired key may have been kept verifying for these tokens only (identity.key_store
+        # `_pat_holds`): every process recomputes how long it stays trusted.
+        key_store_invalidate()
     return count
 
 
@@ -193,6 +233,16 @@ def pats_revoke_for_user(*, user: User, by: str = REVOKED_BY_SYSTEM, now: dateti
     """End every live token of a user or bot (deactivation, deletion). Returns how many."""
     now = now or timezone.now()
     live = PersonalAccessToken.objects.select_related("tenant").filter(user=user, revoked_at__isnull=True)
+    return _revoke_rows(list(live), by=by, now=now)
+
+
+@transaction.atomic
+def pats_revoke_for_key(*, key: SigningKey, by: str, now: datetime | None = None) -> int:
+    """End every live token a signing key signed (the key is being deleted). Returns how many."""
+    now = now or timezone.now()
+    live = PersonalAccessToken.objects.select_related("tenant").filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now), signing_key=key, revoked_at__isnull=True
+    )
     return _revoke_rows(list(live), by=by, now=now)
 
 
@@ -253,9 +303,10 @@ MAX_NOTED = 100_000
 @transaction.atomic
 def pat_usage_record(*, uses: dict[str, datetime]) -> int:
     """Write `last_used_at` for tokens used, each at most once a minute (also across processes:
-    the UPDATE only moves a stamp older than the interval)."""
+    the UPDATE only moves a stamp older than the interval). Rows are updated in id order, so two
+    processes stamping the same tokens at once wait for each other instead of deadlocking."""
     written = 0
-    for jti, when in uses.items():
+    for jti, when in sorted(uses.items()):
         fresh_enough = when - timedelta(seconds=USAGE_STAMP_INTERVAL_SECONDS)
         written += PersonalAccessToken.objects.filter(
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=fresh_enough), pk=jti
@@ -277,7 +328,9 @@ def _usage_worker() -> None:
             close_old_connections()
             pat_usage_record(uses=uses)
         except Exception:  # a lost stamp is not worth a crash; the next use writes it
-            logger.warning("could not record the last use of %d personal access tokens", len(uses))
+            logger.warning(
+                "could not record the last use of %d personal access tokens", len(uses), exc_info=True
+            )
         finally:
             connection.close()
 

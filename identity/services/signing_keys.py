@@ -17,7 +17,7 @@ from identity import app_settings
 from identity.exceptions import ValidationFailed, errors_keyed
 from identity.key_encryption import decrypt_secret, encrypt_secret, encrypted_under_current_key
 from identity.key_store import key_store_invalidate
-from identity.models import Application, KeyAlgorithm, KeyUse, SigningKey, Tenant
+from identity.models import Application, KeyAlgorithm, KeyUse, PersonalAccessToken, SigningKey, Tenant
 from identity.services.audit import audit_record, audit_snapshot
 from identity.signing import (
     KID_PATTERN,
@@ -167,8 +167,11 @@ def signers_retire(
     signers the owner no longer uses stay trusted, and published, as its verification keys until
     `verify_until` (by default the tenant's longest access-token lifetime from now), so no token in
     flight stops validating; a key of this tenant that nothing signs with any more gets that instant
-    as its expiry (a global key keeps its own). A key that was retired this way and is made a
-    signer again is taken back into service."""
+    as its expiry (a global key keeps its own). Personal access tokens live for months or for good:
+    the key store keeps a retired key verifying past that expiry for as long as a live token it
+    signed exists (identity.key_store `_pat_holds`), so the expiry set here is the retirement that
+    applies once the last of them is revoked or expires. A key that was retired this way and is
+    made a signer again is taken back into service."""
     now = now or timezone.now()
     until = verify_until or signer_retirement_deadline(tenant=tenant, now=now)
     if until <= now:
@@ -410,37 +413,65 @@ def signing_key_rename(*, key: SigningKey, name: str) -> SigningKey:
     return key
 
 
-def signing_key_usages(*, key: SigningKey) -> list[str]:
-    """Where a key is in use, as readable labels (empty when it may be deleted)."""
-    usages = [
-        f"tenant {t.name}"
-        for t in Tenant.objects.filter(
-            models.Q(access_token_signing_key=key)
-            | models.Q(id_token_signing_key=key)
-            | models.Q(verification_keys=key)
-        ).distinct()
-    ]
-    usages += [
-        f"application {a.name}"
-        for a in Application.objects.filter(
-            models.Q(access_token_signing_key=key)
-            | models.Q(id_token_signing_key=key)
-            | models.Q(verification_keys=key)
-        ).distinct()
-    ]
+def signing_key_usages(*, key: SigningKey, now: datetime | None = None) -> list[str]:
+    """Where a key is in use, as readable labels (empty when it may be deleted). A retired key
+    stops counting as trusted by its former owners once it has expired (the tokens it made have),
+    but counts while it verifies live personal access tokens (`signing_key_live_tokens`)."""
+    uses = models.Q(access_token_signing_key=key) | models.Q(id_token_signing_key=key)
+    if not key.is_expired(now or timezone.now()):
+        uses |= models.Q(verification_keys=key)
+    usages = [f"tenant {t.name}" for t in Tenant.objects.filter(uses).distinct()]
+    usages += [f"application {a.name}" for a in Application.objects.filter(uses).distinct()]
     return usages
 
 
-@transaction.atomic
-def signing_key_delete(*, key: SigningKey) -> None:
-    """Delete a key nobody uses. A key still signing or trusted by a tenant or application is
-    refused: deleting it would log everyone out or break verification."""
-    usages = signing_key_usages(key=key)
+def signing_key_live_tokens(*, key: SigningKey, now: datetime | None = None) -> int:
+    """How many live (neither revoked nor expired) personal access tokens the key signed: it keeps
+    verifying them after its retirement, and deleting it would make them stop working."""
+    now = now or timezone.now()
+    return PersonalAccessToken.objects.filter(
+        models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now),
+        signing_key=key,
+        revoked_at__isnull=True,
+    ).count()
+
+
+def signing_key_delete_refusal(
+    *, key: SigningKey, revoke_personal_access_tokens: bool = False, now: datetime | None = None
+) -> ValidationFailed | None:
+    """Why the key may not be deleted, or None. Signing, or trusted by a tenant or application
+    (tokens in flight): refused outright. Verifying live personal access tokens: refused unless the
+    caller says they are to be revoked (they stop working)."""
+    usages = signing_key_usages(key=key, now=now)
     if usages:
-        raise ValidationFailed.general("[KeyInUse]", f"The key is in use by {', '.join(usages)}.")
+        return ValidationFailed.general("[KeyInUse]", f"The key is in use by {', '.join(usages)}.")
+    live = signing_key_live_tokens(key=key, now=now)
+    if live and not revoke_personal_access_tokens:
+        return ValidationFailed.general(
+            "[KeyVerifiesPersonalAccessTokens]",
+            f"The key verifies {live} live personal access token(s): deleting it makes them stop "
+            "working. Revoke them first, or delete it asking for them to be revoked.",
+        )
+    return None
+
+
+@transaction.atomic
+def signing_key_delete(*, key: SigningKey, revoke_personal_access_tokens: bool = False) -> int:
+    """Delete a key nobody uses. A key still signing or trusted by a tenant or application is
+    refused: deleting it would log everyone out or break verification. A key that verifies live
+    personal access tokens is refused too, unless `revoke_personal_access_tokens` says to end them
+    (revoked, so their listing says so, rather than failing without a reason). Returns how many
+    tokens were revoked."""
+    from identity.services.personal_access_tokens import pats_revoke_for_key
+
+    refusal = signing_key_delete_refusal(key=key, revoke_personal_access_tokens=revoke_personal_access_tokens)
+    if refusal is not None:
+        raise refusal
+    revoked = pats_revoke_for_key(key=key, by="signing key deleted")
     audit_record(action="signing_key.delete", obj=key, diff=audit_snapshot(key))
     key.delete()
     key_store_invalidate()
+    return revoked
 
 
 @transaction.atomic

@@ -27,6 +27,7 @@ TENANT_FIELDS = frozenset(
         "revoke_on_password_changed",
         "revoke_on_login_prevented",
         "revoke_on_one_time_token_reuse",
+        "revoke_access_tokens_on_password_changed",
         "require_authentication",
         "validate_checks_state",
         "failed_login_max_attempts",

@@ -25,7 +25,7 @@ from identity.services.signing_keys import (
     signing_key_import,
     signing_key_rename,
 )
-from identity.views.common import optional_path_uuid, parse, path_uuid
+from identity.views.common import optional_path_uuid, parse, path_uuid, query_flag
 
 
 def _get(key_id: str | None) -> SigningKey:
@@ -67,7 +67,10 @@ class KeyViewSet(viewsets.ViewSet):
         return Response({"key": KeySerializer(signing_key_rename(key=key, name=data["name"])).data})
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
-        signing_key_delete(key=_get(pk))
+        """`?revokePersonalAccessTokens=true` deletes a key that verifies live personal access
+        tokens, revoking them (they stop working); without it such a key is refused."""
+        revoke = query_flag(request, "revokePersonalAccessTokens")
+        signing_key_delete(key=_get(pk), revoke_personal_access_tokens=revoke)
         return Response(status=200)
 
     def search(self, request: Request) -> Response:

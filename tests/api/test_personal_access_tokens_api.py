@@ -330,3 +330,23 @@ def test_bots_through_the_provisioning_api(api_client, world):
     assert state() == before
     created = create(api_client, world, {"name": "ci", "JWTTokenExpiry": "7"}, bot["id"])
     assert created.status_code == 200
+
+
+def test_the_tenant_api_sets_the_password_change_policy_for_pats(api_client, world):
+    path = f"/api/tenant/{world.tenant.pk}"
+    shown = api_client.get(path, HTTP_AUTHORIZATION=world.api_key).json()["tenant"]["jwtConfiguration"]
+    assert shown["personalAccessTokenRevocationPolicy"] == {"onPasswordChanged": False}
+    body = {
+        "tenant": {"jwtConfiguration": {"personalAccessTokenRevocationPolicy": {"onPasswordChanged": True}}}
+    }
+    answer = api_client.patch(path, body, format="json", HTTP_AUTHORIZATION=world.api_key)
+    assert answer.status_code == 200, answer.content
+    world.tenant.refresh_from_db()
+    assert world.tenant.revoke_access_tokens_on_password_changed
+    bad = {
+        "tenant": {"jwtConfiguration": {"personalAccessTokenRevocationPolicy": {"onPasswordChanged": "yes"}}}
+    }
+    answer = api_client.patch(path, bad, format="json", HTTP_AUTHORIZATION=world.api_key)
+    assert answer.status_code == 400
+    world.tenant.refresh_from_db()
+    assert world.tenant.revoke_access_tokens_on_password_changed

@@ -144,3 +144,44 @@ def test_expiries_allowlist_exchange_and_bots(gunicorn, world):
 
 
 JWT = "urn:ietf:params:oauth:token-type:jwt"
+
+
+def tenant_kids(server: LiveServer, world: Any) -> set[str]:
+    answer = server.request("GET", f"/{world.tenant.pk}/.well-known/jwks.json")
+    assert answer.status == 200
+    return {key["kid"] for key in answer.json()["keys"]}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rotated_out_key_verifies_live_pats_until_the_last_is_revoked(gunicorn, world):
+    """Rotation retires the old key after the access tokens it made; the PATs it signed keep it
+    trusted and published on every worker until the last of them is revoked."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from identity.services.signing_keys import signing_key_rotate
+
+    server = gunicorn(workers=2)
+    tokens = [
+        create(server, world, {"name": name, "JWTTokenExpiry": expiry})
+        for name, expiry in (("forever", "Unlimited"), ("quarter", "90"))
+    ]
+    warm(server, tokens[0]["JWTToken"])
+    old_kid = world.tenant.access_token_signing_key.kid
+    signing_key_rotate(
+        tenant=world.tenant,
+        algorithm="ES256",
+        name="next",
+        verify_until=timezone.now() + timedelta(seconds=1),
+    )
+    time.sleep(1.5)  # past the old key's own retirement, and the one-second coherence
+    for created in tokens:
+        assert [validate(server, created["JWTToken"]) for _ in range(10)] == [200] * 10, server.log_tail()
+    assert all(old_kid in tenant_kids(server, world) for _ in range(10))
+
+    for created in tokens:
+        path = f"/api/user/{world.user.pk}/access-token/{created['accessToken']['id']}"
+        assert server.request("DELETE", path, headers={"Authorization": world.api_key}).status == 200
+    time.sleep(1.05)
+    assert not any(old_kid in tenant_kids(server, world) for _ in range(10)), server.log_tail()

@@ -263,6 +263,21 @@ def test_usage_is_recorded_at_most_once_a_minute(world):
     assert created.token.last_used_at == now + timedelta(seconds=61)
 
 
+def test_usage_stamps_lock_rows_in_id_order(world):
+    """Two workers stamping the same tokens in one transaction each must take the row locks in the
+    same order, or PostgreSQL breaks the deadlock by failing one of them (seen under the bench)."""
+    jtis = [str(pat_create(user=world.user, name=f"t{i}", expiry="30").token.pk) for i in range(4)]
+    now = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        assert pats.pat_usage_record(uses={jti: now for jti in sorted(jtis, reverse=True)}) == 4
+    updated = [
+        next(j for j in jtis if j.replace("-", "") in q["sql"].replace("-", ""))
+        for q in queries
+        if q["sql"].startswith("UPDATE")
+    ]
+    assert updated == sorted(jtis)
+
+
 def test_a_pat_is_not_a_user_access_token_where_one_is_required(world):
     created = pat_create(user=world.user, name="ci", expiry="30")
     now = timezone.now()
