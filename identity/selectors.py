@@ -18,6 +18,7 @@ from identity.models import (
     Application,
     ApplicationRole,
     JWTConfigurationFields,
+    LoginBackend,
     PersonalAccessToken,
     RefreshToken,
     Registration,
@@ -154,6 +155,14 @@ def application_list(*, caller: Caller, active: bool) -> QuerySet[Application]:
 
 def application_role_get(*, application: Application, role_id: uuid.UUID) -> ApplicationRole | None:
     return application.roles.filter(pk=role_id).first()
+
+
+def login_backend_list(*, application: Application) -> QuerySet[LoginBackend]:
+    return application.login_backends.order_by("name")
+
+
+def login_backend_get(*, application: Application, backend_id: uuid.UUID) -> LoginBackend | None:
+    return application.login_backends.filter(pk=backend_id).first()
 
 
 def signing_key_usable_by(*, tenant: Tenant | None, key_id: uuid.UUID) -> SigningKey | None:

@@ -25,6 +25,7 @@ from identity.models import (
     ApplicationRole,
     AuditEntry,
     ExternalJWTProvider,
+    LoginBackend,
     RefreshToken,
     Registration,
     SigningKey,
@@ -89,6 +90,19 @@ AUDIT_FIELDS: dict[type[models.Model], frozenset[str]] = {
     SigningKey: frozenset({"tenant_id", "name", "algorithm", "kid", "use", "length", "issuer", "expires_at"}),
     RefreshToken: frozenset({"tenant_id", "application_id", "user_id", "revoke_reason"}),
     ExternalJWTProvider: frozenset({"tenant_id", "name", "enabled", "issuer", "audience"}),
+    LoginBackend: frozenset(
+        {
+            "application_id",
+            "name",
+            "transport",
+            "lifetime_seconds",
+            "cookie_name",
+            "cookie_domain",
+            "cookie_path",
+            "cookie_secure",
+            "cookie_samesite",
+        }
+    ),
     Webhook: frozenset(
         {
             "url",
@@ -186,7 +200,7 @@ def _tenant_of(obj: models.Model | None) -> Any:
     tenant_id = getattr(obj, "tenant_id", None)
     if tenant_id is not None:
         return tenant_id
-    if isinstance(obj, ApplicationRole | Registration):
+    if isinstance(obj, ApplicationRole | Registration | LoginBackend):
         return getattr(obj.application, "tenant_id", None)
     return None
 
