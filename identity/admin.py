@@ -34,6 +34,7 @@ from identity.forms import (
     APIKeyCreateForm,
     ApplicationForm,
     ExternalJWTProviderForm,
+    LoginBackendInlineForm,
     PasswordChangeForm,
     RegistrationForm,
     RoleInlineForm,
@@ -55,6 +56,7 @@ from identity.models import (
     ApplicationRole,
     ExternalJWTProvider,
     IdentityProviderLink,
+    LoginBackend,
     RefreshToken,
     Registration,
     SigningKey,
@@ -74,6 +76,7 @@ from identity.services.identity_providers import (
     external_jwt_provider_delete,
     identity_provider_link_delete,
 )
+from identity.services.login_backends import login_backend_create, login_backend_delete, login_backend_update
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
 from identity.services.registrations import registration_create, registration_delete, registration_update
 from identity.services.signing_keys import (
@@ -84,6 +87,7 @@ from identity.services.signing_keys import (
 )
 from identity.services.tenants import tenant_delete
 from identity.services.users import user_delete, user_unlock
+from identity.validators import LOGIN_BACKEND_FIELDS
 
 # "View site" would lead to an API root that answers 404: the console has no public site to show.
 admin.site.site_url = None
@@ -408,6 +412,18 @@ class TenantAdmin(ServiceAdmin):
         tenant_delete(tenant=obj)
 
 
+class LoginBackendInline(admin.StackedInline):
+    model = LoginBackend
+    form = LoginBackendInlineForm
+    fields = (
+        ("name", "transport", "lifetime_seconds"),
+        ("cookie_name", "cookie_domain", "cookie_path"),
+        ("cookie_secure", "cookie_samesite"),
+    )
+    extra = 0
+    verbose_name = "login backend (POST /auth/<name>/login)"
+
+
 class RoleInline(admin.TabularInline):
     model = ApplicationRole
     form = RoleInlineForm
@@ -419,7 +435,7 @@ class RoleInline(admin.TabularInline):
 @admin.register(Application)
 class ApplicationAdmin(ServiceAdmin):
     form = ApplicationForm
-    inlines = (RoleInline,)
+    inlines = (RoleInline, LoginBackendInline)
     list_display = (
         "name",
         "id",
@@ -454,9 +470,12 @@ class ApplicationAdmin(ServiceAdmin):
     )
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
-        """The only inline is the roles', and every row goes through the role services, so a deleted
-        role is taken from the registrations holding it and a renamed one is renamed in them.
-        Deletions go first, so a role can be replaced by one differing only in case."""
+        """Every row goes through its services. Roles: a deleted role is taken from the
+        registrations holding it and a renamed one is renamed in them. Deletions go first, so a
+        role (or a backend name) can be replaced by one differing only in case."""
+        if formset.model is LoginBackend:
+            self._save_login_backends(form, formset)
+            return
         formset.save(commit=False)
         # The formset's instances already carry the submitted values; the services compare with
         # the stored row (a rename is found by the old name in the registrations).
@@ -470,6 +489,20 @@ class ApplicationAdmin(ServiceAdmin):
             application_role_update(role=stored[role.pk], spec=role_spec(role))
         for role in formset.new_objects:
             application_role_create(application=form.instance, spec=role_spec(role))
+
+    def _save_login_backends(self, form: Any, formset: Any) -> None:
+        formset.save(commit=False)
+        stored = LoginBackend.objects.in_bulk(
+            [b.pk for b in formset.deleted_objects] + [b.pk for b, _changed in formset.changed_objects]
+        )
+        for backend in formset.deleted_objects:
+            login_backend_delete(backend=stored[backend.pk])
+        for backend, changed in formset.changed_objects:
+            values = {name: getattr(backend, name) for name in changed if name in LOGIN_BACKEND_FIELDS}
+            login_backend_update(backend=stored[backend.pk], **values)
+        for backend in formset.new_objects:
+            values = {name: getattr(backend, name) for name in LOGIN_BACKEND_FIELDS}
+            login_backend_create(application=form.instance, **values)
 
     def service_delete(self, obj: Application) -> None:
         application_delete(application=obj)
