@@ -442,11 +442,24 @@ def config_read() -> TokenAuthorizationConfig | None:
     return None if raw is None else config_parse(raw)
 
 
+MIDDLEWARE_PATH = "identity.middleware.TokenAuthorizationMiddleware"
+
+
 def token_authorization_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """System check: the settings dict parses (registered by identity.checks and by
-    identity.middleware_app for projects without the identity app)."""
+    identity.middleware_app for projects without the identity app). The middleware listed without
+    the setting is refused too: it would otherwise drop out silently and protect nothing (a
+    misspelt setting name); `"enabled": False` is how to switch it off."""
     try:
-        config_read()
+        config = config_read()
     except ConfigError as exc:
         return [Critical(f"{SETTING}: {exc}", id="identity.E010")]
+    if config is None and MIDDLEWARE_PATH in getattr(settings, "MIDDLEWARE", ()):
+        return [
+            Critical(
+                f"{SETTING}: missing, but {MIDDLEWARE_PATH} is in MIDDLEWARE (it would protect nothing)",
+                hint=f'Set {SETTING}, or {{"enabled": False, "key_source": "hmac", ...}} to switch it off.',
+                id="identity.E010",
+            )
+        ]
     return []

@@ -226,14 +226,16 @@ def test_hmac_mode_accepts_an_hmac_tenant_and_refreshes(gunicorn, resource_serve
         ({"protected_paths": ["/api/**x"], "key_source": "hmac", "hmac_secret": HMAC_SECRET}, "malformed"),
         ({"protected_paths": ["/**"]}, "key_source is required"),
         ({"key_source": "key_store"}, "identity app"),
+        (None, "missing"),  # the middleware listed, its setting absent: it would protect nothing
     ],
 )
 @pytest.mark.django_db(transaction=False)
-def test_the_resource_server_refuses_to_start_misconfigured(config: dict[str, Any], message: str) -> None:
-    check = subprocess.run(
-        [sys.executable, "-m", "django", "check"],
-        cwd=ROOT, env=resource_env(config), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+def test_the_resource_server_refuses_to_start_misconfigured(config: Any, message: str) -> None:
+    env = resource_env(config or {})
+    if config is None:
+        del env["RS_TOKEN_AUTHORIZATION"]
+    command = [sys.executable, "-m", "django", "check"]
+    check = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)  # noqa: S603
     assert check.returncode != 0 and "identity.E010" in check.stderr and message in check.stderr, check.stderr
 
 
