@@ -215,7 +215,8 @@ _authorizers_lock = threading.Lock()
 
 def authorizer_for(config: TokenAuthorizationConfig) -> Authorizer:
     """The process's Authorizer for this configuration (settings overridden in tests get their own)."""
-    fingerprint = json.dumps(config.raw, sort_keys=True, default=repr)
+    # The settings dict, and what it was read with (DEBUG decides the cookie's Secure flag).
+    fingerprint = json.dumps([config.raw, config.cookie_secure], sort_keys=True, default=repr)
     found = _authorizers.get(fingerprint)
     if found is None:
         with _authorizers_lock:

@@ -430,7 +430,9 @@ def config_parse(raw: Any) -> TokenAuthorizationConfig:
         leeway_seconds=_int(raw, "leeway_seconds", 5),
         cache_seconds=_number(raw, "cache_seconds", 60, minimum=0),
         token_kinds=token_kinds,
-        cookie_secure=raw.get("cookie_secure", not settings.DEBUG),
+        # As the login backends' cookies: Secure always outside debug; `cookie_secure: false` only
+        # lets a development server on plain http keep its refreshed cookie.
+        cookie_secure=raw.get("cookie_secure", True) or not settings.DEBUG,
         raw=raw,
         **extra,
     )
