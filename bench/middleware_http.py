@@ -17,11 +17,16 @@ on `GET /api/items/1` with a valid bearer token; the table gives the median req/
 and its change against bare (median of the per-round ratios), and the CPU time the server's
 workers spent per request (utime + stime from /proc), the figure other processes on a shared
 machine disturb least. No refresh is configured: a refresh signs a token, which is a different cost.
+
+`--profile DIR` samples each server's workers with py-spy (`pip install py-spy`) during the first
+round's measured run, writes collapsed stacks to DIR and prints where the request time goes
+(bench/run_http.py's summary). The sampler takes CPU: figures of a profiled run are not comparable.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.server
 import json
 import os
@@ -33,11 +38,14 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
+from run_http import profile_summary, py_spy
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -102,7 +110,13 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy the first round into DIR")
+    parser.add_argument("--profile-top", type=int, default=25, help="functions listed per profile")
     args = parser.parse_args()
+    if args.profile:
+        if not (BIN / "py-spy").exists():
+            parser.error(f"--profile needs {BIN / 'py-spy'} (pip install py-spy)")
+        args.profile.mkdir(parents=True, exist_ok=True)
 
     private = ec.generate_private_key(ec.SECP256R1())
     jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key()))
@@ -148,14 +162,25 @@ def main() -> None:
             for name, (_, token) in setups.items():
                 process, port = servers[name]
                 wrk(port, token, args.warmup)
+                profile = args.profile / f"middleware-{name}.txt" if args.profile and round_no == 0 else None
+                spying = (
+                    py_spy(types.SimpleNamespace(process=process), profile, seconds=args.duration)  # type: ignore[arg-type]
+                    if profile is not None
+                    else contextlib.nullcontext()
+                )
                 before = cpu_seconds(process.pid)
-                rate, count = wrk(port, token, args.duration)
+                with spying:
+                    rate, count = wrk(port, token, args.duration)
                 rates[name].append(rate)
                 cpu[name].append((cpu_seconds(process.pid) - before) / count * 1e6)
             print(
                 f"round {round_no + 1}: "
                 + ", ".join(f"{n} {r[-1]:.0f} req/s {cpu[n][-1]:.0f} µs CPU/req" for n, r in rates.items())
             )
+            if args.profile and round_no == 0:
+                for name in setups:
+                    path = args.profile / f"middleware-{name}.txt"
+                    print(f"profile of {name} ({path}):\n{profile_summary(path, args.profile_top)}")
     finally:
         for process, _ in servers.values():
             os.killpg(process.pid, 15)

@@ -36,6 +36,7 @@ from identity.forms import (
     ApplicationForm,
     ClientSecretRotationForm,
     ExternalJWTProviderForm,
+    LoginBackendInlineForm,
     OAuthConfigurationInlineForm,
     OAuthConfigurationInlineFormSet,
     PasswordChangeForm,
@@ -60,6 +61,7 @@ from identity.models import (
     ApplicationRole,
     ExternalJWTProvider,
     IdentityProviderLink,
+    LoginBackend,
     OAuthConfiguration,
     PersonalAccessToken,
     RefreshToken,
@@ -81,6 +83,7 @@ from identity.services.identity_providers import (
     external_jwt_provider_delete,
     identity_provider_link_delete,
 )
+from identity.services.login_backends import login_backend_create, login_backend_delete, login_backend_update
 from identity.services.oauth_clients import oauth_client_configure, oauth_client_secret_rotate
 from identity.services.personal_access_tokens import pat_revoke
 from identity.services.refresh_tokens import RevokeReason, refresh_tokens_revoke
@@ -93,6 +96,7 @@ from identity.services.signing_keys import (
 )
 from identity.services.tenants import tenant_delete
 from identity.services.users import user_delete, user_unlock
+from identity.validators import LOGIN_BACKEND_FIELDS
 
 # "View site" would lead to an API root that answers 404: the console has no public site to show.
 admin.site.site_url = None
@@ -434,6 +438,18 @@ class TenantAdmin(ServiceAdmin):
         tenant_delete(tenant=obj)
 
 
+class LoginBackendInline(admin.StackedInline):
+    model = LoginBackend
+    form = LoginBackendInlineForm
+    fields = (
+        ("name", "transport", "lifetime_seconds"),
+        ("cookie_name", "cookie_domain", "cookie_path"),
+        ("cookie_secure", "cookie_samesite"),
+    )
+    extra = 0
+    verbose_name = "login backend (POST /auth/<name>/login)"
+
+
 class RoleInline(admin.TabularInline):
     model = ApplicationRole
     form = RoleInlineForm
@@ -472,7 +488,7 @@ class OAuthConfigurationInline(admin.StackedInline):
 @admin.register(Application)
 class ApplicationAdmin(ServiceAdmin):
     form = ApplicationForm
-    inlines = (RoleInline, OAuthConfigurationInline)
+    inlines = (RoleInline, OAuthConfigurationInline, LoginBackendInline)
     list_display = (
         "name",
         "id",
@@ -518,9 +534,12 @@ class ApplicationAdmin(ServiceAdmin):
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         """Every row goes through the services: roles through the role services (so a deleted role
         is taken from the registrations holding it and a renamed one is renamed in them; deletions
-        go first, so a role can be replaced by one differing only in case), the OAuth client
-        through `oauth_client_configure` (a new client's secret is kept for `response_add` /
-        `response_change` to show once)."""
+        go first, so a role, or a backend name, can be replaced by one differing only in case), the
+        login backends through theirs, the OAuth client through `oauth_client_configure` (a new
+        client's secret is kept for `response_add` / `response_change` to show once)."""
+        if formset.model is LoginBackend:
+            self._save_login_backends(form, formset)
+            return
         formset.save(commit=False)  # builds the instances and the change lists; writes nothing
         if formset.model is OAuthConfiguration:
             self._save_oauth_configuration(request, form.instance, formset)
@@ -604,6 +623,20 @@ class ApplicationAdmin(ServiceAdmin):
             "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
         }
         return TemplateResponse(request, "admin/identity/application/rotate_client_secret.html", context)
+
+    def _save_login_backends(self, form: Any, formset: Any) -> None:
+        formset.save(commit=False)
+        stored = LoginBackend.objects.in_bulk(
+            [b.pk for b in formset.deleted_objects] + [b.pk for b, _changed in formset.changed_objects]
+        )
+        for backend in formset.deleted_objects:
+            login_backend_delete(backend=stored[backend.pk])
+        for backend, changed in formset.changed_objects:
+            values = {name: getattr(backend, name) for name in changed if name in LOGIN_BACKEND_FIELDS}
+            login_backend_update(backend=stored[backend.pk], **values)
+        for backend in formset.new_objects:
+            values = {name: getattr(backend, name) for name in LOGIN_BACKEND_FIELDS}
+            login_backend_create(application=form.instance, **values)
 
     def service_delete(self, obj: Application) -> None:
         application_delete(application=obj)

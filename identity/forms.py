@@ -22,6 +22,7 @@ from identity.models import (
     ExternalJWTProvider,
     KeyAlgorithm,
     KeyUse,
+    LoginBackend,
     OAuthConfiguration,
     OAuthGrant,
     PersonalAccessToken,
@@ -62,9 +63,11 @@ from identity.services.users import (
     user_set_password,
 )
 from identity.validators import (
+    LOGIN_BACKEND_FIELDS,
     api_key_validate,
     application_validate,
     external_jwt_provider_validate,
+    login_backend_validate,
     oauth_configuration_validate,
     registration_validate,
     signing_key_validate,
@@ -382,6 +385,28 @@ class OAuthConfigurationInlineForm(forms.ModelForm):
         values["assertion_keys"] = list(values.get("assertion_keys") or [])
         try:
             oauth_configuration_validate(values=values, tenant=self.application.tenant)
+        except ValidationFailed as exc:
+            add_service_errors(self, exc, {})
+
+
+class LoginBackendInlineForm(forms.ModelForm):
+    """A login backend of the application, checked by login_backend_validate (the API's and the
+    commands' validator) and written by the login-backend services (ApplicationAdmin.save_formset).
+    Two rows of one save taking the same name are refused by the formset's own uniqueness check
+    (the model's `unique`), which the validator, seeing only stored rows, cannot see."""
+
+    class Meta:
+        model = LoginBackend
+        fields = sorted(LOGIN_BACKEND_FIELDS)
+
+    def _post_clean(self) -> None:
+        self.instance = construct_instance(self, self.instance, self._meta.fields, self._meta.exclude)
+        if self.errors or not self.has_changed() or self.cleaned_data.get("DELETE"):
+            return
+        values = {name: getattr(self.instance, name) for name in LOGIN_BACKEND_FIELDS}
+        try:
+            stored = None if self.instance._state.adding else self.instance
+            login_backend_validate(values=values, backend=stored)
         except ValidationFailed as exc:
             add_service_errors(self, exc, {})
 

@@ -10,7 +10,9 @@ Worksheet"): `TokenAuthorizationMiddleware`, configured by `settings.IDENTITY_TO
 
 A request to a protected path must carry a valid token (header `Authorization: Bearer <jwt>` by
 default, or any header or cookie); otherwise it gets 401 with `invalid_token_json`, its
-`${errorMessage}` filled in. A valid token's claims are `request.token_claims`. With
+`${errorMessage}` filled in. A valid token's claims are `request.token_claims`. `token_kinds` says
+which of our tokens pass (users' access tokens by default; `client` adds /oauth2/token's), and
+`path_requirements` what a token must also hold on some paths (a user, a role, scopes): 403 if not. With
 `refresh_interval_ms`, a valid token older than that is re-signed (new `iat`, `exp` in
 `expiration_ms`) and returned in the same header or cookie, when the middleware holds a signing key
 (HMAC secret or our key store; never with a JWKS URL). No database query per request in any mode.
@@ -36,7 +38,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_vary_headers
 
 from identity.exceptions import TokenExpired, TokenInvalid
-from identity.middleware_config import ConfigError, TokenAuthorizationConfig, config_read
+from identity.middleware_config import ConfigError, Decision, TokenAuthorizationConfig, config_read
 from identity.middleware_keys import KeySource, Verified, key_source_for
 from identity.signing import TokenKind, sign, unverified_header
 
@@ -106,8 +108,16 @@ class Authorizer:
                 raise Refused(MESSAGES["refused"]) from exc
             self._remember(token, verified, generation, now)
         return Authorized(
-            claims=verified.claims, refreshed=self._refreshed(verified.claims, verified.signer, now)
+            claims=verified.claims, refreshed=self._refreshed(token, verified.claims, verified.signer, now)
         )
+
+    def unmet(self, decision: Decision, claims: dict[str, Any]) -> str | None:
+        """Why a verified token may not use this path (its `path_requirements`), None if it may."""
+        for requirement in decision.requirements:
+            reason = requirement.unmet(claims)
+            if reason is not None:
+                return reason
+        return None
 
     # Verified tokens, so a client sending the same token again costs a dict lookup and a clock
     # check, not a signature check. The key is a digest of the whole token (a changed byte is
@@ -143,12 +153,16 @@ class Authorizer:
                 self._cache.pop(next(iter(self._cache)), None)
             self._cache[key] = (verified, generation, until)
 
-    def _refreshed(self, claims: dict[str, Any], signer: Any, now: datetime) -> str | None:
+    def _refreshed(self, token: str, claims: dict[str, Any], signer: Any, now: datetime) -> str | None:
+        """A user's access token re-signed when older than the interval. An OAuth client's own
+        token is never refreshed (nor turned into another kind): the client asks /oauth2/token."""
         interval = self.config.refresh_interval_ms
         issued = claims.get("iat")
         if not interval or signer is None or not isinstance(issued, int | float):
             return None
         if (now.timestamp() - issued) * 1000 < interval:
+            return None
+        if unverified_header(token, require_kid=False).get("tkn", TokenKind.ACCESS) != TokenKind.ACCESS:
             return None
         current = int(now.timestamp())
         renewed = {**claims, "iat": current, "exp": current + self.config.expiration_ms // 1000}
@@ -156,13 +170,16 @@ class Authorizer:
             renewed["jti"] = str(uuid.uuid4())
         return sign(claims=renewed, key=signer, kind=TokenKind.ACCESS, now=now)
 
-    def error_response(self, message: str) -> HttpResponse:
-        response = HttpResponse(self.config.error_body(message), status=401, content_type="application/json")
+    def error_response(self, message: str, *, status: int = 401) -> HttpResponse:
+        """The `invalid_token_json` template: 401 for no or a bad token; 403 (RFC 6750
+        `insufficient_scope`) for a good token that does not meet the path's requirements."""
+        body = self.config.error_body(message)
+        response = HttpResponse(body, status=status, content_type="application/json")
         if not self.config.in_cookie and self.config.token_name.lower() == "authorization":
             scheme = self.config.token_scheme or "Bearer"
-            response["WWW-Authenticate"] = (
-                f'{scheme} error="invalid_token", error_description={json.dumps(message)}'
-            )
+            error = "insufficient_scope" if status == 403 else "invalid_token"
+            description = json.dumps(message)
+            response["WWW-Authenticate"] = f'{scheme} error="{error}", error_description={description}'
         response["Cache-Control"] = "no-store"
         return response
 
@@ -198,7 +215,8 @@ _authorizers_lock = threading.Lock()
 
 def authorizer_for(config: TokenAuthorizationConfig) -> Authorizer:
     """The process's Authorizer for this configuration (settings overridden in tests get their own)."""
-    fingerprint = json.dumps(config.raw, sort_keys=True, default=repr)
+    # The settings dict, and what it was read with (DEBUG decides the cookie's Secure flag).
+    fingerprint = json.dumps([config.raw, config.cookie_secure], sort_keys=True, default=repr)
     found = _authorizers.get(fingerprint)
     if found is None:
         with _authorizers_lock:
@@ -227,7 +245,8 @@ class TokenAuthorizationMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         authorizer = self.authorizer
-        if not authorizer.config.rules.protects(request.path_info):
+        decision = authorizer.config.rules.decide(request.path_info)
+        if not decision.protected:
             return self.get_response(request)
         try:
             token = authorizer.token_from(request)
@@ -236,6 +255,10 @@ class TokenAuthorizationMiddleware:
             authorized = authorizer.authorize(token, now=datetime.now(UTC))
         except Refused as refused:
             return authorizer.error_response(refused.message)
+        if decision.requirements:
+            reason = authorizer.unmet(decision, authorized.claims)
+            if reason is not None:
+                return authorizer.error_response(reason, status=403)
         request.token_claims = authorized.claims  # type: ignore[attr-defined]
         response = self.get_response(request)
         if authorized.refreshed is not None:

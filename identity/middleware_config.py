@@ -33,6 +33,11 @@ from django.core.checks import CheckMessage, Critical
 SETTING = "IDENTITY_TOKEN_AUTHORIZATION"
 LOCATIONS = ("header", "cookie")
 KEY_SOURCES = ("key_store", "hmac", "jwks")
+TOKEN_KINDS = ("access", "client")
+"""Our tokens' signed kinds (`tkn` header) a resource server may accept: a user's access token, and
+an OAuth client's own (client_credentials) token."""
+REQUIREMENT_FIELDS = frozenset({"paths", "user", "roles", "scopes"})
+CLIENT_CREDENTIALS = "client_credentials"
 HMAC_MIN_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 DEFAULT_INVALID_TOKEN_JSON = '{"error": "invalid_token", "errorMessage": "${errorMessage}"}'  # noqa: S105
 PLACEHOLDER = "${errorMessage}"
@@ -60,7 +65,8 @@ KNOWN_FIELDS = frozenset(
         "expiration_ms",
         "invalid_token_json",
         "leeway_seconds",
-        "require_access_kind",
+        "token_kinds",
+        "path_requirements",
         "cookie_secure",
         "cache_seconds",
     }
@@ -116,15 +122,64 @@ def path_readings(path: str) -> set[str]:
 
 
 @dataclass(frozen=True)
+class Requirement:
+    """What a token must also hold on some paths (`path_requirements`): be a user's token (not an
+    OAuth client's own), hold at least one of `roles`, hold every one of `scopes`."""
+
+    patterns: tuple[re.Pattern[str], ...]
+    user: bool = False
+    roles: frozenset[str] = frozenset()
+    scopes: frozenset[str] = frozenset()
+
+    def unmet(self, claims: dict[str, Any]) -> str | None:
+        """Why the claims do not satisfy this requirement, None when they do."""
+        if (self.user or self.roles) and not speaks_for_a_user(claims):
+            return "This path needs a user's token, not a client's."
+        if self.roles:
+            held = claims.get("roles")
+            names = {r for r in held if isinstance(r, str)} if isinstance(held, list) else set()
+            if not self.roles.intersection(names):
+                return f"This path needs one of the roles: {', '.join(sorted(self.roles))}."
+        if self.scopes:
+            granted = claims.get("scope")
+            if not isinstance(granted, str) or not self.scopes.issubset(granted.split()):
+                return f"This path needs the scopes: {' '.join(sorted(self.scopes))}."
+        return None
+
+
+def speaks_for_a_user(claims: dict[str, Any]) -> bool:
+    """A user's token, not a client's own: our client-credentials tokens carry `gty:
+    client_credentials` and `sub` = `client_id` (RFC 9068 §2.2), other issuers' usually too."""
+    if claims.get("gty") == CLIENT_CREDENTIALS:
+        return False
+    subject = claims.get("sub")
+    return isinstance(subject, str) and bool(subject) and subject != claims.get("client_id")
+
+
+@dataclass(frozen=True)
+class Decision:
+    protected: bool
+    requirements: tuple[Requirement, ...] = ()
+    """Every requirement whose patterns match some reading of the path: all must be met."""
+
+
+UNPROTECTED = Decision(protected=False)
+
+
+@dataclass(frozen=True)
 class PathRules:
     protected: tuple[re.Pattern[str], ...]
     excluded: tuple[re.Pattern[str], ...]
-    _memo: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
+    requirements: tuple[Requirement, ...] = ()
+    _memo: dict[str, Decision] = field(default_factory=dict, repr=False, compare=False)
     """Answers per path already seen (bounded: emptied when full; paths come from clients)."""
 
     MEMO_SIZE: ClassVar[int] = 8192
 
     def protects(self, path: str) -> bool:
+        return self.decide(path).protected
+
+    def decide(self, path: str) -> Decision:
         known = self._memo.get(path)
         if known is not None:
             return known
@@ -134,12 +189,19 @@ class PathRules:
         self._memo[path] = answer
         return answer
 
-    def _decide(self, path: str) -> bool:
+    def _decide(self, path: str) -> Decision:
         readings = path_readings(path)
         folded = {r.lower() for r in readings} | readings
+        # A requirement applies when any reading (case folded too) matches, exclusions or not: a
+        # path with a rule of its own always needs a token that meets it.
+        required = tuple(q for q in self.requirements if any(p.match(r) for p in q.patterns for r in folded))
+        if required:
+            return Decision(protected=True, requirements=required)
         if not any(p.match(r) for p in self.protected for r in folded):
-            return False
-        return not self.excluded or not all(any(p.match(r) for p in self.excluded) for r in readings)
+            return UNPROTECTED
+        if self.excluded and all(any(p.match(r) for p in self.excluded) for r in readings):
+            return UNPROTECTED
+        return Decision(protected=True)
 
 
 @dataclass(frozen=True)
@@ -159,7 +221,8 @@ class TokenAuthorizationConfig:
     expiration_ms: int
     invalid_token_json: str
     leeway_seconds: int
-    require_access_kind: bool
+    token_kinds: tuple[str, ...] | None
+    """The `tkn` kinds accepted; None: any (tokens of another issuer carry none)."""
     cookie_secure: bool
     hmac_secret: bytes = b""
     hmac_algorithm: str = "HS256"
@@ -206,6 +269,59 @@ def _patterns(raw: dict[str, Any], name: str, default: list[str]) -> tuple[re.Pa
         except ConfigError as exc:
             raise ConfigError(f"{name}: {exc}") from exc
     return tuple(compiled)
+
+
+def _names(value: Any, what: str) -> frozenset[str]:
+    if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
+        raise ConfigError(f"{what} must be a non-empty list of names")
+    if not all(isinstance(v, str) and v and v.isprintable() and " " not in v for v in value):
+        raise ConfigError(f"{what} must be a non-empty list of names")
+    return frozenset(value)
+
+
+def _requirements(raw: dict[str, Any]) -> tuple[Requirement, ...]:
+    value = raw.get("path_requirements", [])
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ConfigError("path_requirements must be a list of {paths, user, roles, scopes}")
+    parsed = []
+    for index, item in enumerate(value):
+        where = f"path_requirements[{index}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where} must be a dict of paths, user, roles, scopes")
+        unknown = sorted(set(item) - REQUIREMENT_FIELDS)
+        if unknown:
+            raise ConfigError(f"{where}: unknown field(s): {', '.join(map(str, unknown))}")
+        if "paths" not in item or not item["paths"]:
+            raise ConfigError(f"{where} needs paths, a non-empty list of patterns")
+        try:
+            patterns = _patterns(item, "paths", [])
+        except ConfigError as exc:
+            raise ConfigError(f"{where}.{exc}") from exc
+        user = item.get("user", False)
+        if not isinstance(user, bool):
+            raise ConfigError(f"{where}.user must be true or false")
+        roles = _names(item["roles"], f"{where}.roles") if "roles" in item else frozenset()
+        scopes = _names(item["scopes"], f"{where}.scopes") if "scopes" in item else frozenset()
+        if not (user or roles or scopes):
+            raise ConfigError(f"{where} requires nothing: give user, roles or scopes")
+        parsed.append(Requirement(patterns=patterns, user=user, roles=roles, scopes=scopes))
+    return tuple(parsed)
+
+
+def _token_kinds(raw: dict[str, Any], source: str) -> tuple[str, ...] | None:
+    if "token_kinds" not in raw:
+        return None if source == "hmac" else (TOKEN_KINDS[0],)
+    value = raw["token_kinds"]
+    if value is None:
+        if source == "key_store":
+            raise ConfigError("token_kinds null (any issuer's tokens) is for hmac and jwks, not key_store")
+        return None
+    if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
+        raise ConfigError(f"token_kinds must be a non-empty list of {', '.join(TOKEN_KINDS)}, or null")
+    unknown = sorted(set(map(str, value)) - set(TOKEN_KINDS))
+    if unknown or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"token_kinds must be a non-empty list of {', '.join(TOKEN_KINDS)}, or null")
+    return tuple(dict.fromkeys(value))
 
 
 def _optional_str(raw: dict[str, Any], name: str) -> str | None:
@@ -294,12 +410,13 @@ def config_parse(raw: Any) -> TokenAuthorizationConfig:
         raise ConfigError("refresh_interval_ms must be shorter than expiration_ms")
     if refresh and source == "jwks":
         raise ConfigError("refresh_interval_ms needs a key that can sign: key_store or hmac, not jwks")
-    for flag in ("require_access_kind", "cookie_secure"):
-        if flag in raw and not isinstance(raw[flag], bool):
-            raise ConfigError(f"{flag} must be true or false")
+    if "cookie_secure" in raw and not isinstance(raw["cookie_secure"], bool):
+        raise ConfigError("cookie_secure must be true or false")
+    token_kinds = _token_kinds(raw, source)
+    requirements = _requirements(raw)
     return TokenAuthorizationConfig(
         enabled=enabled,
-        rules=PathRules(protected=protected, excluded=excluded),
+        rules=PathRules(protected=protected, excluded=excluded, requirements=requirements),
         header_key="HTTP_" + token_name.upper().replace("-", "_"),
         token_location=location,
         token_name=token_name,
@@ -312,8 +429,10 @@ def config_parse(raw: Any) -> TokenAuthorizationConfig:
         invalid_token_json=template,
         leeway_seconds=_int(raw, "leeway_seconds", 5),
         cache_seconds=_number(raw, "cache_seconds", 60, minimum=0),
-        require_access_kind=raw.get("require_access_kind", source != "hmac"),
-        cookie_secure=raw.get("cookie_secure", not settings.DEBUG),
+        token_kinds=token_kinds,
+        # As the login backends' cookies: Secure always outside debug; `cookie_secure: false` only
+        # lets a development server on plain http keep its refreshed cookie.
+        cookie_secure=raw.get("cookie_secure", True) or not settings.DEBUG,
         raw=raw,
         **extra,
     )
@@ -325,11 +444,24 @@ def config_read() -> TokenAuthorizationConfig | None:
     return None if raw is None else config_parse(raw)
 
 
+MIDDLEWARE_PATH = "identity.middleware.TokenAuthorizationMiddleware"
+
+
 def token_authorization_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """System check: the settings dict parses (registered by identity.checks and by
-    identity.middleware_app for projects without the identity app)."""
+    identity.middleware_app for projects without the identity app). The middleware listed without
+    the setting is refused too: it would otherwise drop out silently and protect nothing (a
+    misspelt setting name); `"enabled": False` is how to switch it off."""
     try:
-        config_read()
+        config = config_read()
     except ConfigError as exc:
         return [Critical(f"{SETTING}: {exc}", id="identity.E010")]
+    if config is None and MIDDLEWARE_PATH in getattr(settings, "MIDDLEWARE", ()):
+        return [
+            Critical(
+                f"{SETTING}: missing, but {MIDDLEWARE_PATH} is in MIDDLEWARE (it would protect nothing)",
+                hint=f'Set {SETTING}, or {{"enabled": False, "key_source": "hmac", ...}} to switch it off.',
+                id="identity.E010",
+            )
+        ]
     return []

@@ -2,7 +2,8 @@
 
 Behind the middleware it takes the claims the middleware already verified; on a path the
 middleware does not protect it verifies a token itself when one is sent (no token: anonymous, so
-permissions decide). `request.user` is a `TokenUser` built from the claims (no database)."""
+permissions decide) and applies the path's `path_requirements` (403 when unmet). `request.user` is
+a `TokenUser` built from the claims (no database)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 from rest_framework.request import Request
 
 from identity.middleware import MESSAGES, Refused, configured_authorizer
@@ -50,6 +51,10 @@ class TokenAuthorizationAuthentication(BaseAuthentication):
                 claims = authorizer.authorize(token, now=datetime.now(UTC)).claims
             except Refused as refused:
                 raise AuthenticationFailed(refused.message) from refused
+            # Without the middleware in front, the path's requirements are checked here.
+            reason = authorizer.unmet(authorizer.config.rules.decide(request._request.path_info), claims)
+            if reason is not None:
+                raise PermissionDenied(reason)
         return TokenUser(claims), claims
 
     def authenticate_header(self, request: Request) -> str:

@@ -43,7 +43,7 @@ class KeySource(Protocol):
 
 
 def _kinds(config: TokenAuthorizationConfig) -> tuple[TokenKind, ...] | None:
-    return (TokenKind.ACCESS,) if config.require_access_kind else None
+    return None if config.token_kinds is None else tuple(TokenKind(kind) for kind in config.token_kinds)
 
 
 class HmacSource:

@@ -12,18 +12,20 @@ from identity.middleware_config import TokenAuthorizationConfig
 from identity.middleware_keys import Verified
 from identity.revocations import REVOKED
 from identity.services.access_tokens import access_token_verify
+from identity.signing import TokenKind
 
 
 class KeyStoreSource:
     def __init__(self, config: TokenAuthorizationConfig) -> None:
         self.config = config
+        self.kinds = tuple(TokenKind(kind) for kind in config.token_kinds or ("access",))
 
     def generation(self) -> object:
         # New objects whenever keys, tenants or applications changed, or a token was revoked.
         return (key_snapshot(), REVOKED.get())
 
     def verify(self, *, token: str, now: datetime) -> Verified:
-        verified = access_token_verify(token=token, now=now)
+        verified = access_token_verify(token=token, now=now, kinds=self.kinds)
         claims = verified.claims
         if self.config.issuer is not None and claims.get("iss") != self.config.issuer:
             raise TokenInvalid()

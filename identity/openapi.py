@@ -28,6 +28,7 @@ from identity.serializers.applications import (
     RoleSerializer,
 )
 from identity.serializers.keys import KeyGenerateRequest, KeyImportRequest, KeySearchRequest, KeyUpdateRequest
+from identity.serializers.login_backends import LoginBackendSerializer
 from identity.serializers.oauth import MAX_ASSERTION_KEYS
 from identity.serializers.personal_access_tokens import AccessTokenCreateSerializer, TokenExchangeSerializer
 from identity.serializers.registrations import RegistrationSerializer
@@ -173,6 +174,26 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "description": TEXT,
             "isDefault": BOOL,
             "isSuperRole": BOOL,
+            "insertInstant": INSTANT,
+            "lastUpdateInstant": INSTANT,
+        }
+    ),
+    "LoginBackend": obj(
+        {
+            "id": UUID,
+            "applicationId": UUID,
+            "name": {
+                **TEXT,
+                "pattern": "^[A-Za-z0-9_-]{1,64}$",
+                "description": "The path segment of /auth/{name}/login; unique across the service.",
+            },
+            "transport": {"type": "string", "enum": ["bearer", "cookie"]},
+            "lifetimeSeconds": INT,
+            "cookieName": TEXT,
+            "cookieDomain": TEXT,
+            "cookiePath": TEXT,
+            "cookieSecure": {**BOOL, "description": "Always Secure outside debug mode."},
+            "cookieSameSite": {"type": "string", "enum": ["lax", "strict", "none"]},
             "insertInstant": INSTANT,
             "lastUpdateInstant": INSTANT,
         }
@@ -866,6 +887,29 @@ OPERATIONS: dict[tuple[str, str], Op] = {
                                           ["clientId", "clientSecret"])}, ["oauthConfiguration"]),
         errors=CRUD, tag="Applications",
     ),
+    # Login backends of an application (ours: fastapi-users style; docs/fusionauth-differences.md)
+    ("GET", "/api/application/{id}/login-backend"): Op(
+        "retrieveLoginBackends", "An application's login backends.",
+        ok=obj({"loginBackends": array(ref("LoginBackend"))}, ["loginBackends"]), errors=CRUD,
+        tag="Login backends"),
+    ("POST", "/api/application/{id}/login-backend"): Op(
+        "createLoginBackend", "Add a login backend (absent members take their defaults).",
+        ok=body("loginBackend"), errors=CRUD, tag="Login backends"),
+    ("POST", "/api/application/{id}/login-backend/{backend_id}"): Op(
+        "createLoginBackendWithId", "Add a login backend with the given id.", ok=body("loginBackend"),
+        errors=CRUD, tag="Login backends"),
+    ("GET", "/api/application/{id}/login-backend/{backend_id}"): Op(
+        "retrieveLoginBackend", "One login backend.", ok=body("loginBackend"), errors=CRUD,
+        tag="Login backends"),
+    ("PUT", "/api/application/{id}/login-backend/{backend_id}"): Op(
+        "updateLoginBackend", "Change a login backend (only what is sent).", ok=body("loginBackend"),
+        errors=CRUD, tag="Login backends"),
+    ("PATCH", "/api/application/{id}/login-backend/{backend_id}"): Op(
+        "patchLoginBackend", "Change a login backend (only what is sent).", ok=body("loginBackend"),
+        errors=CRUD, tag="Login backends"),
+    ("DELETE", "/api/application/{id}/login-backend/{backend_id}"): Op(
+        "deleteLoginBackend", "Delete a login backend (its tokens stay valid until they expire).",
+        errors=CRUD, tag="Login backends"),
     # Personal access tokens
     ("POST", "/api/user/{user_id}/access-token"): Op(
         "createAccessToken", "Create a personal access token (API key); its value is answered once.",
@@ -963,6 +1007,7 @@ _APPLICATION = envelope(
 )
 _APPLICATION_UPDATE = envelope("ApplicationUpdateBody", application=ApplicationSerializer())
 _ROLE = envelope("RoleBody", role=RoleSerializer())
+_LOGIN_BACKEND = envelope("LoginBackendBody", loginBackend=LoginBackendSerializer())
 _USER = envelope("UserBody", user=UserSerializer())
 _REGISTER = envelope(
     "RegisterBody", user=UserSerializer(required=False), registration=RegistrationSerializer()
@@ -989,6 +1034,10 @@ SERIALIZED_REQUESTS: dict[tuple[str, str], Any] = {
     ("POST", "/api/application/{id}/role/{role_id}"): _ROLE,
     ("PUT", "/api/application/{id}/role/{role_id}"): _ROLE,
     ("PATCH", "/api/application/{id}/role/{role_id}"): _ROLE,
+    ("POST", "/api/application/{id}/login-backend"): _LOGIN_BACKEND,
+    ("POST", "/api/application/{id}/login-backend/{backend_id}"): _LOGIN_BACKEND,
+    ("PUT", "/api/application/{id}/login-backend/{backend_id}"): _LOGIN_BACKEND,
+    ("PATCH", "/api/application/{id}/login-backend/{backend_id}"): _LOGIN_BACKEND,
     ("POST", "/api/user"): _USER,
     ("POST", "/api/user/{id}"): _USER,
     ("PUT", "/api/user/{id}"): _USER,
@@ -1014,6 +1063,7 @@ PATH_PARAMETERS = {
     "user_id": "The user's id.",
     "application_id": "The application's id.",
     "role_id": "The role's id.",
+    "backend_id": "The login backend's id.",
     "tenant_id": "The tenant's id.",
     "change_password_id": "A change-password id.",
     "name": "The login backend's name.",

@@ -18,6 +18,7 @@ from identity.models import (
     Application,
     ApplicationRole,
     JWTConfigurationFields,
+    LoginBackend,
     PersonalAccessToken,
     RefreshToken,
     Registration,
@@ -25,6 +26,7 @@ from identity.models import (
     Tenant,
     User,
 )
+from identity.validators import LOGIN_BACKEND_NAME
 
 if TYPE_CHECKING:  # the caller is passed in, never imported: selectors and caller are siblings
     from identity.caller import Caller
@@ -169,6 +171,31 @@ def application_list(*, caller: Caller, active: bool) -> QuerySet[Application]:
 
 def application_role_get(*, application: Application, role_id: uuid.UUID) -> ApplicationRole | None:
     return application.roles.filter(pk=role_id).first()
+
+
+def login_backend_list(*, application: Application) -> QuerySet[LoginBackend]:
+    return application.login_backends.order_by("name")
+
+
+def login_backend_list_all() -> QuerySet[LoginBackend]:
+    return LoginBackend.objects.select_related("application").order_by("name")
+
+
+def login_backend_find(*, name_or_id: str) -> LoginBackend | None:
+    """A backend by its name or id as a person types it; anything that is neither never reaches
+    the database (a NUL byte there is an error, not "not found")."""
+    if LOGIN_BACKEND_NAME.fullmatch(name_or_id):
+        found = LoginBackend.objects.filter(name=name_or_id).first()
+        if found is not None:
+            return found
+    try:
+        return LoginBackend.objects.filter(pk=uuid.UUID(name_or_id)).first()
+    except ValueError:
+        return None
+
+
+def login_backend_get(*, application: Application, backend_id: uuid.UUID) -> LoginBackend | None:
+    return application.login_backends.filter(pk=backend_id).first()
 
 
 def signing_key_usable_by(*, tenant: Tenant | None, key_id: uuid.UUID) -> SigningKey | None:

@@ -17,7 +17,7 @@ from identity.views.oauth import (
 from identity.views.personal_access_tokens import AccessTokenViewSet, TokenExchangeApi
 from identity.views.refresh_tokens import RefreshTokenViewSet
 from identity.views.status import LivenessApi, StatusApi
-from identity.views.tenants import ApplicationViewSet, TenantViewSet
+from identity.views.tenants import ApplicationViewSet, LoginBackendViewSet, TenantViewSet
 from identity.views.user_import import UnservedUserApi, UserImportApi, UserSearchApi
 from identity.views.users import APIKeyViewSet, ChangePasswordViewSet, RegistrationViewSet, UserViewSet
 from identity.views.webhooks import WebhookViewSet
@@ -51,6 +51,9 @@ application = ApplicationViewSet.as_view(
 roles = ApplicationViewSet.as_view({"post": "create_role"})
 role = ApplicationViewSet.as_view({"post": "create_role", "put": "update_role", "patch": "update_role",
                                    "delete": "destroy_role"})  # fmt: skip
+login_backends = LoginBackendViewSet.as_view({"get": "list", "post": "create"})
+login_backend = LoginBackendViewSet.as_view({"get": "retrieve", "post": "create", "put": "update",
+                                             "patch": "update", "delete": "destroy"})  # fmt: skip
 users = UserViewSet.as_view({"get": "search", "post": "create"})
 user = UserViewSet.as_view(
     {"get": "retrieve", "post": "create", "put": "update", "patch": "update", "delete": "destroy"}
@@ -82,6 +85,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/application", applications, name="applications"),
     path("api/application/<str:pk>/role", roles, name="application-roles"),
     path("api/application/<str:pk>/role/<str:role_id>", role, name="application-role"),
+    path("api/application/<str:pk>/login-backend", login_backends, name="application-login-backends"),
+    path(
+        "api/application/<str:pk>/login-backend/<str:backend_id>",
+        login_backend,
+        name="application-login-backend",
+    ),
     path(
         "api/application/<str:pk>/oauth-configuration/client-secret",
         ClientSecretApi.as_view(),

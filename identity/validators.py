@@ -25,10 +25,13 @@ from identity.models import (
     Application,
     ClientAuthenticationMethod,
     ClientAuthenticationPolicy,
+    CookieSameSite,
     ExpirationPolicy,
     ExternalJWTProvider,
     KeyAlgorithm,
     KeyUse,
+    LoginBackend,
+    LoginTransport,
     OAuthGrant,
     Registration,
     SigningKey,
@@ -519,5 +522,76 @@ def personal_access_token_validate(
                 "scopes", "invalid", f"The user's registrations do not grant: {', '.join(missing)[:500]}."
             )
     _allowed_ips_check(values.get("allowed_ips", []), errors)
+    if errors:
+        raise errors
+
+
+# --- login backends (fastapi-users style, /auth/<name>/login) ------------------------------------
+
+LOGIN_BACKEND_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""A backend name: it is a path segment (`/auth/<name>/login`), so ASCII only."""
+LOGIN_BACKEND_FIELDS = frozenset(
+    {
+        "name",
+        "transport",
+        "lifetime_seconds",
+        "cookie_name",
+        "cookie_domain",
+        "cookie_path",
+        "cookie_secure",
+        "cookie_samesite",
+    }
+)
+MAX_LOGIN_BACKEND_LIFETIME_SECONDS = 366 * 24 * 3600
+_COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")  # an RFC 6265 cookie-name token
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_COOKIE_DOMAIN = re.compile(rf"\.?(?:{_LABEL}\.)*{_LABEL}")  # an ASCII host name, dots between labels
+_COOKIE_PATH = re.compile(r"/[\x21-\x3a\x3c-\x7e]{0,254}")  # printable ASCII without ';'
+
+
+def login_backend_validate(*, values: Mapping[str, Any], backend: LoginBackend | None) -> None:
+    """The values a login backend would hold after the change (`backend` None when creating): a
+    name usable in the path and unique across the service, a known transport, a lifetime from 1 s
+    to 366 days, and cookie attributes a browser reads one way only (SameSite=None needs Secure)."""
+    errors = ValidationFailed()
+    name = values.get("name")
+    if not isinstance(name, str) or not LOGIN_BACKEND_NAME.fullmatch(name):
+        errors.add("name", "invalid", "A name of letters, digits, '-' and '_' (at most 64).")
+    else:
+        others = LoginBackend.objects.filter(name=name)
+        if (others.exclude(pk=backend.pk) if backend is not None else others).exists():
+            errors.add("name", "duplicate", "Another login backend has this name.")
+    if values.get("transport") not in LoginTransport.values:
+        errors.add("transport", "invalid", f"Must be one of {', '.join(LoginTransport.values)}.")
+    lifetime = values.get("lifetime_seconds")
+    if (
+        isinstance(lifetime, bool)
+        or not isinstance(lifetime, int)
+        or not 1 <= lifetime <= MAX_LOGIN_BACKEND_LIFETIME_SECONDS
+    ):
+        errors.add(
+            "lifetime_seconds",
+            "invalid",
+            f"Must be a whole number of seconds from 1 to {MAX_LOGIN_BACKEND_LIFETIME_SECONDS}.",
+        )
+    secure = values.get("cookie_secure")
+    if not isinstance(secure, bool):
+        errors.add("cookie_secure", "invalid", "Must be true or false.")
+    samesite = values.get("cookie_samesite")
+    if samesite not in CookieSameSite.values:
+        errors.add("cookie_samesite", "invalid", f"Must be one of {', '.join(CookieSameSite.values)}.")
+    elif samesite == CookieSameSite.NONE and secure is False:
+        errors.add("cookie_samesite", "invalid", "SameSite=None needs a Secure cookie.")
+    cookie_name = values.get("cookie_name")
+    if not isinstance(cookie_name, str) or not _COOKIE_NAME.fullmatch(cookie_name):
+        errors.add("cookie_name", "invalid", "Letters, digits and !#$%&'*+.^_`|~- (at most 64).")
+    path = values.get("cookie_path")
+    if not isinstance(path, str) or not _COOKIE_PATH.fullmatch(path):
+        errors.add("cookie_path", "invalid", "A path starting with '/', printable ASCII without ';'.")
+    domain = values.get("cookie_domain")
+    if not isinstance(domain, str) or (
+        domain and (len(domain) > 253 or not _COOKIE_DOMAIN.fullmatch(domain))
+    ):
+        errors.add("cookie_domain", "invalid", "A host name, or empty for the host that answered.")
     if errors:
         raise errors

@@ -165,12 +165,17 @@ def start(
     log_dir: Path,
     ready_seconds: float = 60,
     production: bool = False,
+    wsgi: str = "config.wsgi:application",
+    process_env: Mapping[str, str] | None = None,
+    ready_path: str = "/.well-known/jwks.json",
 ) -> LiveServer:
-    """Start gunicorn and wait until it answers. `production=True` starts it as `make serve` does:
-    with config/gunicorn.conf.py (access log into `log_dir`) and collected, hashed static files."""
+    """Start gunicorn and wait until `ready_path` answers. By default the identity service
+    (`config.wsgi`) with `server_env(env)`; another project passes its `wsgi` application and its
+    whole `process_env` (tests/resource_server does). `production=True` starts it as `make serve`
+    does: with config/gunicorn.conf.py (access log into `log_dir`) and collected, hashed static files."""
     port = _free_port()
     log = log_dir / f"gunicorn-{port}.log"
-    command = [str(GUNICORN), "config.wsgi:application"]
+    command = [str(GUNICORN), wsgi]
     extra = dict(env or {})
     if production:
         command.append("--config=config/gunicorn.conf.py")
@@ -185,7 +190,7 @@ def start(
         process = subprocess.Popen(  # noqa: S603 (our own command, no shell)
             command,
             cwd=ROOT,
-            env=server_env(extra),
+            env=dict(process_env) if process_env is not None else server_env(extra),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -194,14 +199,14 @@ def start(
     deadline = time.monotonic() + ready_seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited ({process.returncode}):\n{server.log_tail()}")
+            raise RuntimeError(f"gunicorn {wsgi} exited ({process.returncode}):\n{server.log_tail()}")
         try:
-            server.request("GET", "/.well-known/jwks.json", timeout=2)
+            server.request("GET", ready_path, timeout=2)
             return server
         except OSError:
             time.sleep(0.1)
     server.stop()
-    raise RuntimeError(f"gunicorn did not answer within {ready_seconds:.0f} s:\n{server.log_tail()}")
+    raise RuntimeError(f"gunicorn {wsgi} did not answer within {ready_seconds:.0f} s:\n{server.log_tail()}")
 
 
 @contextlib.contextmanager

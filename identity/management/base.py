@@ -105,8 +105,10 @@ def _id_or(value: str, **other: Any) -> Q:
         return query
 
 
-def _only(queryset: QuerySet[M], *, missing: str, ambiguous: str) -> M:
-    found = list(queryset[:2])
+def _only(queryset: QuerySet[M], *, typed: str, missing: str, ambiguous: str) -> M:
+    """The one row `queryset` finds for what was `typed`; text PostgreSQL cannot hold (a NUL byte)
+    names nothing and is never sent to it."""
+    found = list(queryset[:2]) if "\x00" not in typed else []
     if not found:
         raise CommandError(missing)
     if len(found) > 1:
@@ -128,6 +130,7 @@ def tenant_lookup(value: str) -> Tenant:
     """A tenant by id or by name, ignoring case (the default tenant is named "Default")."""
     return _only(
         Tenant.objects.filter(_id_or(value, name__iexact=value.strip())),
+        typed=value,
         missing=f"No tenant has the id or name {value!r}.",
         ambiguous=f"{value!r} matches more than one tenant; pass the tenant id.",
     )
@@ -139,6 +142,7 @@ def application_lookup(value: str, *, tenant: Tenant) -> Application:
         Application.objects.select_related("tenant").filter(
             _id_or(value, tenant=tenant, name__iexact=value.strip())
         ),
+        typed=value,
         missing=f"No application has the id {value!r} or that name in tenant {tenant.name}.",
         ambiguous=f"{value!r} matches more than one application; pass the application id.",
     )
@@ -151,6 +155,7 @@ def user_lookup(value: str, *, tenant: Tenant | None = None) -> User:
         users = users.filter(tenant=tenant)
     return _only(
         users,
+        typed=value,
         missing=f"No user has the id or email {value!r}" + (f" in tenant {tenant.name}." if tenant else "."),
         ambiguous=f"Users of several tenants have the email {value!r}; pass the user id or --tenant.",
     )

@@ -25,6 +25,7 @@ from identity.models import (
     ApplicationRole,
     AuditEntry,
     ExternalJWTProvider,
+    LoginBackend,
     PersonalAccessToken,
     RefreshToken,
     Registration,
@@ -105,6 +106,19 @@ AUDIT_FIELDS: dict[type[models.Model], frozenset[str]] = {
         }
     ),
     ExternalJWTProvider: frozenset({"tenant_id", "name", "enabled", "issuer", "audience"}),
+    LoginBackend: frozenset(
+        {
+            "application_id",
+            "name",
+            "transport",
+            "lifetime_seconds",
+            "cookie_name",
+            "cookie_domain",
+            "cookie_path",
+            "cookie_secure",
+            "cookie_samesite",
+        }
+    ),
     Webhook: frozenset(
         {
             "url",
@@ -202,7 +216,7 @@ def _tenant_of(obj: models.Model | None) -> Any:
     tenant_id = getattr(obj, "tenant_id", None)
     if tenant_id is not None:
         return tenant_id
-    if isinstance(obj, ApplicationRole | Registration):
+    if isinstance(obj, ApplicationRole | Registration | LoginBackend):
         return getattr(obj.application, "tenant_id", None)
     return None
 

@@ -10,10 +10,11 @@ LOGIN_USER_NOT_VERIFIED. A user not registered for the application gets no token
 
 from __future__ import annotations
 
-import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -30,18 +31,16 @@ from identity.exceptions import (
     UserLocked,
     ValidationFailed,
 )
-from identity.models import Application, CookieSameSite, LoginBackend, LoginTransport
+from identity.models import Application, LoginBackend, LoginTransport
 from identity.services.access_tokens import (
     AccessToken,
     AuthenticationType,
     access_token_issue,
     access_token_verify,
 )
+from identity.services.audit import audit_changes, audit_record, audit_snapshot
 from identity.services.login import LoginResult, password_login
-
-NAME_MAX = 64
-NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
-MAX_LIFETIME_SECONDS = 366 * 24 * 3600
+from identity.validators import LOGIN_BACKEND_FIELDS, LOGIN_BACKEND_NAME, login_backend_validate
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ class BackendLogin:
 
 def _backend(name: str) -> LoginBackend:
     """The backend of that name whose application is active; NotFound (404) for anything else."""
-    if not NAME_PATTERN.fullmatch(name):
+    if not LOGIN_BACKEND_NAME.fullmatch(name):
         raise NotFound()  # and never reaches the database (a NUL byte there is a 500)
     backend = (
         LoginBackend.objects.select_related("application__tenant")
@@ -65,61 +64,56 @@ def _backend(name: str) -> LoginBackend:
     return backend
 
 
-def _validate(backend: LoginBackend) -> None:
-    errors = ValidationFailed()
-    if (
-        not backend.name
-        or len(backend.name) > NAME_MAX
-        or not backend.name.replace("-", "").replace("_", "").isalnum()
-    ):
-        errors.add("loginBackend.name", "invalid", "A name of letters, digits, '-' and '_' (at most 64).")
-    elif LoginBackend.objects.filter(name=backend.name).exclude(pk=backend.pk).exists():
-        errors.add("loginBackend.name", "duplicate", "Another login backend has this name.")
-    if backend.transport not in LoginTransport.values:
-        errors.add("loginBackend.transport", "invalid", "bearer or cookie.")
-    if not 1 <= backend.lifetime_seconds <= MAX_LIFETIME_SECONDS:
-        errors.add("loginBackend.lifetimeSeconds", "invalid", "Between 1 second and 366 days.")
-    if backend.cookie_samesite not in CookieSameSite.values:
-        errors.add("loginBackend.cookieSameSite", "invalid", "lax, strict or none.")
-    elif backend.cookie_samesite == CookieSameSite.NONE and not backend.cookie_secure:
-        errors.add("loginBackend.cookieSameSite", "invalid", "SameSite=None needs a Secure cookie.")
-    if not backend.cookie_name or any(c in backend.cookie_name for c in ' ;,="\\\t\r\n'):
-        errors.add("loginBackend.cookieName", "invalid", "A cookie name without spaces or separators.")
-    if not backend.cookie_path.startswith("/") or any(c in backend.cookie_path for c in " ;\t\r\n"):
-        errors.add("loginBackend.cookiePath", "invalid", "A path starting with '/'.")
-    if any(c in backend.cookie_domain for c in " ;/\t\r\n"):
-        errors.add("loginBackend.cookieDomain", "invalid", "A host name.")
-    if errors:
-        raise errors
+def _check_fields(values: Mapping[str, Any]) -> None:
+    unknown = set(values) - LOGIN_BACKEND_FIELDS
+    if unknown:
+        raise TypeError(f"Unknown login backend fields: {', '.join(sorted(unknown))}")
 
 
 @transaction.atomic
 def login_backend_create(
     *,
     application: Application,
-    name: str = "jwt",
-    transport: str = LoginTransport.BEARER,
-    lifetime_seconds: int = 3600,
-    cookie_name: str = "fastapiusersauth",
-    cookie_domain: str = "",
-    cookie_path: str = "/",
-    cookie_secure: bool = True,
-    cookie_samesite: str = CookieSameSite.LAX,
+    backend_id: uuid.UUID | None = None,
+    **values: Any,
 ) -> LoginBackend:
-    backend = LoginBackend(
-        application=application,
-        name=name,
-        transport=transport,
-        lifetime_seconds=lifetime_seconds,
-        cookie_name=cookie_name,
-        cookie_domain=cookie_domain,
-        cookie_path=cookie_path,
-        cookie_secure=cookie_secure,
-        cookie_samesite=cookie_samesite,
-    )
-    _validate(backend)
-    backend.save()
+    """Add a login backend to an application. The API, the admin inline and `create_login_backend`
+    all come here; absent values take the model's defaults (bearer `jwt`, one hour, Lax cookie)."""
+    _check_fields(values)
+    defaults = {
+        f.name: f.get_default() for f in LoginBackend._meta.concrete_fields if f.name in LOGIN_BACKEND_FIELDS
+    }
+    values = {**defaults, **values}
+    login_backend_validate(values=values, backend=None)
+    if backend_id is not None and LoginBackend.objects.filter(pk=backend_id).exists():
+        raise ValidationFailed.on_field("loginBackendId", "duplicate", "A login backend with this id exists.")
+    backend = LoginBackend(id=backend_id or uuid.uuid4(), application=application, **values)
+    backend.save(force_insert=True)
+    audit_record(action="login_backend.create", obj=backend)
     return backend
+
+
+@transaction.atomic
+def login_backend_update(*, backend: LoginBackend, **changes: Any) -> LoginBackend:
+    """Change what is given; the resulting backend is validated as a whole (a cookie made
+    SameSite=None must also be Secure). A rename moves the login path at once."""
+    _check_fields(changes)
+    before = audit_snapshot(backend)
+    current = {name: getattr(backend, name) for name in LOGIN_BACKEND_FIELDS}
+    login_backend_validate(values={**current, **changes}, backend=backend)
+    for name, value in changes.items():
+        setattr(backend, name, value)
+    backend.save()
+    audit_record(action="login_backend.update", obj=backend, diff=audit_changes(before, backend))
+    return backend
+
+
+@transaction.atomic
+def login_backend_delete(*, backend: LoginBackend) -> None:
+    """Remove a backend: its path answers 404 from now on. Tokens it issued are ordinary access
+    tokens of the application and stay valid until they expire."""
+    audit_record(action="login_backend.delete", obj=backend, diff=audit_snapshot(backend))
+    backend.delete()
 
 
 def _password_login(*, backend: LoginBackend, username: str, password: str, now: datetime) -> LoginResult:

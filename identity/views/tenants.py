@@ -1,4 +1,5 @@
-"""Provisioning: `/api/tenant` and `/api/application` (with roles), FusionAuth's shapes."""
+"""Provisioning: `/api/tenant` and `/api/application` (with roles and login backends), FusionAuth's
+shapes."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from rest_framework.response import Response
 
 from identity.authentication import APIKeyAuthentication, HasAPIKey, caller_of
 from identity.exceptions import NotAuthenticated, NotFound
-from identity.models import Application, ApplicationRole, Tenant
+from identity.models import Application, ApplicationRole, LoginBackend, Tenant
 from identity.selectors import (
     application_get,
     application_list,
     application_role_get,
+    login_backend_get,
+    login_backend_list,
     tenant_get,
     tenant_list,
 )
@@ -24,6 +27,7 @@ from identity.serializers.applications import (
     RoleSerializer,
 )
 from identity.serializers.common import errors_on_wire, parse_body
+from identity.serializers.login_backends import LoginBackendSerializer
 from identity.serializers.oauth import OAuthConfigurationSerializer, with_client_secret
 from identity.serializers.tenants import TenantSerializer
 from identity.services.applications import (
@@ -33,6 +37,7 @@ from identity.services.applications import (
     application_role_update,
     application_set_active,
 )
+from identity.services.login_backends import login_backend_create, login_backend_delete, login_backend_update
 from identity.services.oauth_clients import oauth_application_create, oauth_application_update
 from identity.services.tenants import tenant_create, tenant_delete, tenant_update
 from identity.views.common import optional_path_uuid, path_uuid, query_flag
@@ -173,4 +178,50 @@ class ApplicationViewSet(viewsets.ViewSet):
 
     def destroy_role(self, request: Request, pk: str | None = None, role_id: str | None = None) -> Response:
         application_role_delete(role=self._role(request, pk, role_id))
+        return Response(status=200)
+
+
+class LoginBackendViewSet(viewsets.ViewSet):
+    """`/api/application/{id}/login-backend[/{backendId}]`: an application's fastapi-users style
+    login backends (ours, not FusionAuth's; shaped like the role endpoints)."""
+
+    authentication_classes = [APIKeyAuthentication]
+    permission_classes = [HasAPIKey]
+
+    def _application(self, request: Request, pk: str | None) -> Application:
+        return caller_of(request).visible(application_get(application_id=path_uuid(pk)))
+
+    def _get(self, request: Request, pk: str | None, backend_id: str | None) -> LoginBackend:
+        application = self._application(request, pk)
+        backend = login_backend_get(application=application, backend_id=path_uuid(backend_id))
+        if backend is None:
+            raise NotFound()
+        return backend
+
+    def list(self, request: Request, pk: str | None = None) -> Response:
+        backends = login_backend_list(application=self._application(request, pk))
+        return Response({"loginBackends": LoginBackendSerializer(backends, many=True).data})
+
+    def retrieve(self, request: Request, pk: str | None = None, backend_id: str | None = None) -> Response:
+        return Response({"loginBackend": LoginBackendSerializer(self._get(request, pk, backend_id)).data})
+
+    def create(self, request: Request, pk: str | None = None, backend_id: str | None = None) -> Response:
+        application = self._application(request, pk)
+        values = parse_body(request.data, "loginBackend", LoginBackendSerializer)
+        with errors_on_wire("loginBackend", LoginBackendSerializer):
+            backend = login_backend_create(
+                application=application, backend_id=optional_path_uuid(backend_id), **values
+            )
+        return Response({"loginBackend": LoginBackendSerializer(backend).data})
+
+    def update(self, request: Request, pk: str | None = None, backend_id: str | None = None) -> Response:
+        """PUT and PATCH change only what they send."""
+        backend = self._get(request, pk, backend_id)
+        values = parse_body(request.data, "loginBackend", LoginBackendSerializer, partial=True)
+        with errors_on_wire("loginBackend", LoginBackendSerializer):
+            backend = login_backend_update(backend=backend, **values)
+        return Response({"loginBackend": LoginBackendSerializer(backend).data})
+
+    def destroy(self, request: Request, pk: str | None = None, backend_id: str | None = None) -> Response:
+        login_backend_delete(backend=self._get(request, pk, backend_id))
         return Response(status=200)

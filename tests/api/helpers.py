@@ -5,7 +5,21 @@ from __future__ import annotations
 from django.utils import timezone
 
 from identity.exceptions import OAuthInvalidClient
-from identity.models import APIKey, Application, RefreshToken, Registration, SigningKey, Tenant, User
+from identity.models import (
+    APIKey,
+    Application,
+    LoginBackend,
+    RefreshToken,
+    Registration,
+    SigningKey,
+    Tenant,
+    User,
+)
+
+LOGIN_BACKEND_COLUMNS = (
+    "id", "application_id", "name", "transport", "lifetime_seconds", "cookie_name", "cookie_domain",
+    "cookie_path", "cookie_secure", "cookie_samesite", "updated_at",
+)  # fmt: skip
 
 
 def db_state() -> dict[str, object]:
@@ -19,6 +33,9 @@ def db_state() -> dict[str, object]:
             RefreshToken.objects.values_list("id", "token_digest", "generation", "revoked_at", "expires_at")
         ),
         "users": sorted(User.objects.values_list("id", "failed_login_count", "locked_until", "last_login")),
+        "login_backends": sorted(
+            (str(row[0]), *row[1:]) for row in LoginBackend.objects.values_list(*LOGIN_BACKEND_COLUMNS)
+        ),
     }
 
 

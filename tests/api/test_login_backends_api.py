@@ -188,16 +188,16 @@ def test_a_token_of_another_application_does_not_log_out(client, world, backends
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"name": "two words"}, "loginBackend.name"),
-        ({"name": ""}, "loginBackend.name"),
-        ({"name": "jwt"}, "loginBackend.name"),  # taken by the fixture
-        ({"transport": "carrier-pigeon"}, "loginBackend.transport"),
-        ({"lifetime_seconds": 0}, "loginBackend.lifetimeSeconds"),
-        ({"cookie_samesite": "none", "cookie_secure": False}, "loginBackend.cookieSameSite"),
-        ({"cookie_samesite": "sometimes"}, "loginBackend.cookieSameSite"),
-        ({"cookie_name": "a;b"}, "loginBackend.cookieName"),
-        ({"cookie_path": "relative"}, "loginBackend.cookiePath"),
-        ({"cookie_domain": "a b"}, "loginBackend.cookieDomain"),
+        ({"name": "two words"}, "name"),
+        ({"name": ""}, "name"),
+        ({"name": "jwt"}, "name"),  # taken by the fixture
+        ({"transport": "carrier-pigeon"}, "transport"),
+        ({"lifetime_seconds": 0}, "lifetime_seconds"),
+        ({"cookie_samesite": "none", "cookie_secure": False}, "cookie_samesite"),
+        ({"cookie_samesite": "sometimes"}, "cookie_samesite"),
+        ({"cookie_name": "a;b"}, "cookie_name"),
+        ({"cookie_path": "relative"}, "cookie_path"),
+        ({"cookie_domain": "a b"}, "cookie_domain"),
     ],
 )
 def test_backend_validation_changes_nothing(world, backends, change: dict[str, Any], field: str) -> None:

@@ -79,6 +79,7 @@ def _login(client, scene, headers, **body):
 KEYED = {
     "tenant": Family(_get(lambda s: f"/api/tenant/{s.world.tenant.pk}")),
     "application": Family(_get(lambda s: f"/api/application/{s.world.application.pk}")),
+    "login-backends": Family(_get(lambda s: f"/api/application/{s.world.application.pk}/login-backend")),
     "application-list": Family(_get(lambda s: "/api/application"), hidden=200),
     "tenant-list": Family(_get(lambda s: "/api/tenant"), hidden=200),
     "user": Family(_get(lambda s: f"/api/user/{s.world.user.pk}")),

@@ -175,3 +175,13 @@ def test_the_error_message_is_json_escaped(message: str) -> None:
         {**GOOD, "invalid_token_json": '{"code": 401, "msg": "${errorMessage}", "x": ["${errorMessage}"]}'}
     )
     assert json.loads(config.error_body(message)) == {"code": 401, "msg": message, "x": [message]}
+
+
+def test_the_middleware_without_its_setting_fails_the_check(settings) -> None:
+    """Listed in MIDDLEWARE with the setting absent (say, misspelt), it would drop out and protect
+    nothing: the start is refused instead."""
+    del settings.IDENTITY_TOKEN_AUTHORIZATION
+    problems = [m for m in run_checks() if m.id == "identity.E010"]
+    assert len(problems) == 1 and "missing" in problems[0].msg
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "TokenAuthorization" not in m]
+    assert [m for m in run_checks() if m.id == "identity.E010"] == []

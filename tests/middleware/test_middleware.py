@@ -161,3 +161,18 @@ def test_cookie_location(client: Client, world: World, settings) -> None:
     assert cookie.value and cookie["httponly"] and cookie["samesite"] == "Lax" and cookie["secure"]
     client.cookies["at"] = "garbage"
     assert "not a well-formed" in _message(client.get("/demo/api/hello"))
+
+
+@pytest.mark.parametrize(("debug", "secure"), [(False, True), (True, False)])
+def test_a_refreshed_cookie_is_secure_outside_debug_whatever_the_setting(
+    client: Client, world: World, settings, debug: bool, secure: bool
+) -> None:
+    settings.DEBUG = debug
+    settings.IDENTITY_TOKEN_AUTHORIZATION = {
+        **settings.IDENTITY_TOKEN_AUTHORIZATION, "token_location": "cookie", "token_name": "at",
+        "cookie_secure": False,
+    }  # fmt: skip
+    client.cookies["at"] = _token(world, age=timedelta(seconds=30))
+    response = client.get("/demo/api/hello")
+    assert response.status_code == 200
+    assert bool(response.cookies["at"]["secure"]) is secure

@@ -17,7 +17,8 @@ ROOT_URLCONF = "tests.resource_server.urls"
 WSGI_APPLICATION = "tests.resource_server.wsgi.application"
 DATABASES: dict[str, dict[str, str]] = {}
 USE_TZ = True
-IDENTITY_TOKEN_AUTHORIZATION = json.loads(os.environ.get("RS_TOKEN_AUTHORIZATION", "{}"))
+if "RS_TOKEN_AUTHORIZATION" in os.environ:
+    IDENTITY_TOKEN_AUTHORIZATION = json.loads(os.environ["RS_TOKEN_AUTHORIZATION"])
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

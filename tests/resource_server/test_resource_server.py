@@ -226,14 +226,16 @@ def test_hmac_mode_accepts_an_hmac_tenant_and_refreshes(gunicorn, resource_serve
         ({"protected_paths": ["/api/**x"], "key_source": "hmac", "hmac_secret": HMAC_SECRET}, "malformed"),
         ({"protected_paths": ["/**"]}, "key_source is required"),
         ({"key_source": "key_store"}, "identity app"),
+        (None, "missing"),  # the middleware listed, its setting absent: it would protect nothing
     ],
 )
 @pytest.mark.django_db(transaction=False)
-def test_the_resource_server_refuses_to_start_misconfigured(config: dict[str, Any], message: str) -> None:
-    check = subprocess.run(
-        [sys.executable, "-m", "django", "check"],
-        cwd=ROOT, env=resource_env(config), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+def test_the_resource_server_refuses_to_start_misconfigured(config: Any, message: str) -> None:
+    env = resource_env(config or {})
+    if config is None:
+        del env["RS_TOKEN_AUTHORIZATION"]
+    command = [sys.executable, "-m", "django", "check"]
+    check = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)  # noqa: S603
     assert check.returncode != 0 and "identity.E010" in check.stderr and message in check.stderr, check.stderr
 
 
@@ -250,3 +252,61 @@ def test_jwks_mode_accepts_login_backend_tokens(gunicorn, resource_server, world
     assert answer.status == 200, answer.body
     ok = _get(rs, answer.json()["access_token"])
     assert ok.status == 200 and ok.json()["sub"] == str(world.user.pk)
+
+
+def test_jwks_mode_accepts_client_credentials_tokens_where_no_user_is_required(
+    gunicorn, resource_server, world: World
+) -> None:
+    """A token from /oauth2/token (client_credentials) passes where the resource server accepts the
+    client kind, and is refused (403, the template) where a path rule needs a user or a role it
+    cannot hold; a user's token without the role or scope is refused the same way."""
+    from urllib.parse import urlencode
+
+    from identity.services.oauth_clients import oauth_client_configure
+
+    secret = oauth_client_configure(application=world.application, scopes=["reports"]).client_secret
+    identity = gunicorn(workers=1)
+    form = {"grant_type": "client_credentials", "client_id": str(world.application.pk),
+            "client_secret": secret, "scope": "reports"}  # fmt: skip
+    answer = identity.request(
+        "POST",
+        "/oauth2/token",
+        body=urlencode(form),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status == 200, answer.body
+    client_token = answer.json()["access_token"]
+    user_token = _login_token(identity, world)  # roles ["user"], no scope
+
+    # By default a resource server takes users' access tokens only.
+    users_only = resource_server(config=_jwks_config(identity, world))
+    assert "not signed by a trusted key" in _refused(_get(users_only, client_token))
+    rs = resource_server(
+        config=_jwks_config(
+            identity, world, token_kinds=["access", "client"],
+            path_requirements=[
+                {"paths": ["/api/items/mine"], "user": True},
+                {"paths": ["/api/items/admin"], "roles": ["admin"]},
+                {"paths": ["/api/items/reports"], "scopes": ["reports"]},
+            ],
+        )
+    )  # fmt: skip
+
+    def status(token: str, path: str) -> tuple[int, str]:
+        got = _get(rs, token, path)
+        return got.status, got.json().get("errorMessage", "") if got.status != 200 else got.json()["sub"]
+
+    client_id, user_id = str(world.application.pk), str(world.user.pk)
+    assert status(client_token, "/api/items/1") == (200, client_id)
+    assert status(client_token, "/api/items/reports") == (200, client_id)
+    assert status(client_token, "/api/items/mine") == (403, "This path needs a user's token, not a client's.")
+    assert status(client_token, "/api/items/admin") == (
+        403,
+        "This path needs a user's token, not a client's.",
+    )
+    assert status(client_token, "/API/Items/MINE/")[0] == 403  # no spelling lifts a rule
+    assert status(user_token, "/api/items/mine") == (200, user_id)
+    assert status(user_token, "/api/items/admin") == (403, "This path needs one of the roles: admin.")
+    assert status(user_token, "/api/items/reports") == (403, "This path needs the scopes: reports.")
+    forbidden = _get(rs, client_token, "/api/items/mine")
+    assert forbidden.headers["WWW-Authenticate"].startswith('Bearer error="insufficient_scope"')
