@@ -25,6 +25,9 @@ from identity.models import (
     ApplicationRole,
     AuditEntry,
     ExternalJWTProvider,
+    LoginBackend,
+    OAuthConfiguration,
+    PersonalAccessToken,
     RefreshToken,
     Registration,
     SigningKey,
@@ -79,6 +82,7 @@ AUDIT_FIELDS: dict[type[models.Model], frozenset[str]] = {
             "is_active",
             "is_staff",
             "is_superuser",
+            "is_bot",
             "verified",
             "expires_at",
             "locked_until",
@@ -89,6 +93,42 @@ AUDIT_FIELDS: dict[type[models.Model], frozenset[str]] = {
     SigningKey: frozenset({"tenant_id", "name", "algorithm", "kid", "use", "length", "issuer", "expires_at"}),
     RefreshToken: frozenset({"tenant_id", "application_id", "user_id", "revoke_reason"}),
     ExternalJWTProvider: frozenset({"tenant_id", "name", "enabled", "issuer", "audience"}),
+    PersonalAccessToken: frozenset(
+        {
+            "tenant_id",
+            "user_id",
+            "application_id",
+            "name",
+            "expiry",
+            "expires_at",
+            "scopes",
+            "allowed_ips",
+            "revoked_by",
+        }
+    ),
+    OAuthConfiguration: frozenset(
+        {
+            "application_id",
+            "enabled_grants",
+            "client_authentication_policy",
+            "client_authentication_methods",
+            "scopes",
+            "token_requests_per_minute",
+        }
+    ),
+    LoginBackend: frozenset(
+        {
+            "application_id",
+            "name",
+            "transport",
+            "lifetime_seconds",
+            "cookie_name",
+            "cookie_domain",
+            "cookie_path",
+            "cookie_secure",
+            "cookie_samesite",
+        }
+    ),
     Webhook: frozenset(
         {
             "url",
@@ -107,7 +147,17 @@ _BY_NAME = {model._meta.model_name: model for model in AUDIT_FIELDS}
 
 # Never written, whatever a list above says (a second net under the allowlists).
 NEVER = frozenset(
-    {"password", "key_digest", "token_digest", "value_salt", "encrypted_secret", "secret", "client_secret"}
+    {
+        "password",
+        "key_digest",
+        "token_digest",
+        "value_salt",
+        "encrypted_secret",
+        "secret",
+        "client_secret",
+        "client_secret_digest",
+        "previous_secret_digest",
+    }
 )
 
 
@@ -186,7 +236,7 @@ def _tenant_of(obj: models.Model | None) -> Any:
     tenant_id = getattr(obj, "tenant_id", None)
     if tenant_id is not None:
         return tenant_id
-    if isinstance(obj, ApplicationRole | Registration):
+    if isinstance(obj, ApplicationRole | Registration | OAuthConfiguration | LoginBackend):
         return getattr(obj.application, "tenant_id", None)
     return None
 

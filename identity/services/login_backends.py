@@ -37,6 +37,7 @@ from identity.services.access_tokens import (
     access_token_issue,
     access_token_verify,
 )
+from identity.services.audit import audit_record
 from identity.services.login import LoginResult, password_login
 
 NAME_MAX = 64
@@ -119,6 +120,7 @@ def login_backend_create(
     )
     _validate(backend)
     backend.save()
+    audit_record(action="login_backend.create", obj=backend)
     return backend
 
 

@@ -39,6 +39,7 @@ from identity.services.access_tokens import (
     access_token_signing_key,
     access_token_verify,
 )
+from identity.services.audit import audit_record
 from identity.services.revocations import token_revoke
 from identity.signing import TokenKind, sign, unverified_header
 from identity.validators import personal_access_token_validate
@@ -137,6 +138,7 @@ def pat_create(
         raise ValidationFailed.on_field(
             "name", "duplicate", "The user already has a live token with this name."
         ) from exc
+    audit_record(action="pat.create", obj=token)
     return CreatedToken(token=token, value=_sign(token=token, user=user, now=now))
 
 
@@ -173,7 +175,9 @@ def _revoke_rows(tokens: Iterable[PersonalAccessToken], *, by: str, now: datetim
             revoked_at=now, revoked_by=by[:100]
         ):
             continue  # revoked meanwhile: the first revocation stands
-        token_revoke(jti=str(token.pk), tenant=token.tenant, expires_at=token.expires_at, kind="pat")
+        token_revoke(
+            jti=str(token.pk), tenant=token.tenant, expires_at=token.expires_at, kind="pat", audited=False
+        )
         token.revoked_at, token.revoked_by = now, by[:100]
         count += 1
     return count
@@ -184,7 +188,8 @@ def pat_revoke(*, token: PersonalAccessToken, by: str, now: datetime | None = No
     """Revoke one token: refused by every verifier of every worker within a second, and for good
     (the revoked jti is kept until the token's own expiry, forever for Unlimited). `by` says who
     (an API key, the user themself, the admin). Revoking twice keeps the first revocation."""
-    _revoke_rows([token], by=by, now=now or timezone.now())
+    if _revoke_rows([token], by=by, now=now or timezone.now()):
+        audit_record(action="pat.revoke", obj=token, diff={"revoked_by": by})
     return token
 
 
@@ -193,7 +198,17 @@ def pats_revoke_for_user(*, user: User, by: str = REVOKED_BY_SYSTEM, now: dateti
     """End every live token of a user or bot (deactivation, deletion). Returns how many."""
     now = now or timezone.now()
     live = PersonalAccessToken.objects.select_related("tenant").filter(user=user, revoked_at__isnull=True)
-    return _revoke_rows(list(live), by=by, now=now)
+    count = _revoke_rows(list(live), by=by, now=now)
+    if count:
+        audit_record(
+            action="pat.revoke_all",
+            object_type="personalaccesstoken",
+            object_id=user.pk,
+            tenant_id=user.tenant_id,
+            diff={"revoked_by": by},
+            count=count,
+        )
+    return count
 
 
 # --- Verification: no SQL on this path ------------------------------------------------------------

@@ -280,10 +280,12 @@ def user_console_update(
 def user_unlock(*, user: User) -> User:
     """Lift a lockout after too many failed logins: the user may log in again at once, and the
     failures counted so far are forgotten."""
+    before = audit_snapshot(user)
     user.locked_until = None
     user.failed_login_count = 0
     user.failed_login_window_started_at = None
     user.save(
         update_fields=["locked_until", "failed_login_count", "failed_login_window_started_at", "updated_at"]
     )
+    audit_record(action="user.unlock", obj=user, diff=audit_changes(before, user))
     return user
