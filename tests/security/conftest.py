@@ -39,7 +39,8 @@ from tests.factories import DEFAULT_PASSWORD, UserFactory
 LEAKS = (
     b"Traceback",
     b'File "',
-    b"Exception",
+    b'.py", line',
+    b"django.",
     b"psycopg",
     b"SELECT ",
     b"PRIVATE KEY",
@@ -105,6 +106,8 @@ class Target:
     b: Side
     locked_application_id: str
     """An application of tenant A that requires an API key at login."""
+    victim_email: str
+    """A user of tenant A whom a guessing case locks out (nobody else's state depends on it)."""
 
     def request(self, method: str, path: str, **kwargs: Any) -> live.Response:
         return self.server.request(method, path, **kwargs)
@@ -174,6 +177,8 @@ def target(
             tenant=Tenant.objects.get(pk=a.tenant_id), name="Locked", require_authentication=True
         )
         _, api_key = api_key_create(tenant=None, name="security")
+        victim = UserFactory(tenant=Tenant.objects.get(pk=a.tenant_id), email="victim@example.com")
+        registration_create(user=victim, application=locked)
     canary = _canary()
     server = live.start(workers=2, log_dir=tmp_path_factory.mktemp("security"))
     try:
@@ -184,6 +189,7 @@ def target(
             a=a,
             b=b,
             locked_application_id=str(locked.pk),
+            victim_email=victim.email,
         )
     finally:
         server.stop()

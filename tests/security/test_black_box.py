@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import jwt
 import pytest
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from identity.signing import TokenKind, sign
+from tests.factories import DEFAULT_PASSWORD
 from tests.security.conftest import Side, Target, assert_clean
 
 # `django_db`: the test process reads inside a transaction it rolls back; the server's own writes
@@ -587,3 +589,107 @@ def test_a_raw_header_with_a_bare_line_feed_is_refused(target: Target) -> None:
     status_line = reply.split(b"\r\n", 1)[0]
     assert b" 5" not in status_line[8:11] and b"Traceback" not in reply, reply[:300]
     assert b" 200 " not in status_line or target.b.tenant_id.encode() not in reply
+
+
+# --- Rows 24, 26, 31, 34: the stored form, issue targets, vend inputs, guessing --------------------------
+
+
+def test_a_dumped_refresh_token_table_holds_nothing_replayable(target: Target) -> None:
+    """Row 24: the table keeps digests only; a digest presented as a token is not found."""
+    from identity.models import RefreshToken
+
+    stored = list(RefreshToken.objects.values_list("token_digest", "value_salt"))
+    dump = repr(stored)
+    for side in (target.a, target.b):
+        assert side.refresh_token not in dump
+    for digest, salt in stored:
+        for value in (digest, salt, f"{salt}{digest}"):
+            if value:
+                refused(refresh(target, {"refreshToken": value[:512]}), 400)
+
+
+@pytest.mark.parametrize("application", ["other tenant", "unknown", "malformed", "empty"])
+def test_issue_never_mints_for_another_tenant_or_an_unknown_application(
+    target: Target, application: str
+) -> None:
+    """Row 26."""
+    target_id = {
+        "other tenant": target.b.application_id,
+        "unknown": "6a0d3c5e-0000-4000-8000-000000000000",
+        "malformed": "not-a-uuid' OR '1'='1",
+        "empty": "",
+    }[application]
+    answer = target.request(
+        "GET",
+        f"/api/jwt/issue?applicationId={quote(target_id)}",
+        headers={"Authorization": f"Bearer {target.a.access_token}"},
+    )
+    assert_clean(answer)
+    assert answer.status in (400, 401, 404), answer.status
+    assert b"token" not in answer.body.lower() or b"fieldErrors" in answer.body
+
+
+def vend_as_a(target: Target, body: Any):
+    return target.request(
+        "POST",
+        "/api/jwt/vend",
+        json_body=body,
+        headers={"Authorization": target.api_key, "X-FusionAuth-TenantId": target.a.tenant_id},
+    )
+
+
+def test_vend_ignores_the_callers_exp_and_iat(target: Target) -> None:
+    """Row 31: reserved claims are ours; the token lives the lifetime asked, from now."""
+    now = int(time.time())
+    answer = vend_as_a(
+        target, {"claims": {"exp": now + 10**8, "iat": now - 10**6, "sub": "svc"}, "timeToLiveInSeconds": 60}
+    )
+    assert answer.status == 200, answer.body
+    claims = parts(answer.json()["token"])[1]
+    assert now - 5 <= claims["iat"] <= now + 5 and claims["exp"] - claims["iat"] == 60
+
+
+@pytest.mark.parametrize("ttl", [0, -1, "soon", 10**12, 1.5])
+def test_vend_refuses_bad_lifetimes(target: Target, ttl: Any) -> None:
+    refused(vend_as_a(target, {"claims": {"sub": "svc"}, "timeToLiveInSeconds": ttl}), 400)
+
+
+@pytest.mark.parametrize("key", ["other tenant", "unknown", "malformed"])
+def test_vend_never_signs_with_a_key_outside_the_tenant(target: Target, key: str) -> None:
+    key_id = {
+        "other tenant": str(target.b.key.id),
+        "unknown": "6a0d3c5e-0000-4000-8000-000000000001",
+        "malformed": "../../keys",
+    }[key]
+    answer = vend_as_a(target, {"claims": {"sub": "svc"}, "keyId": key_id})
+    assert_clean(answer)
+    assert answer.status in (400, 404) and b'"token"' not in answer.body
+
+
+@pytest.mark.writes
+def test_fifty_wrong_passwords_lock_the_account_whatever_address_they_claim(target: Target) -> None:
+    """Row 34: the lockout counts per account; neither X-Forwarded-For (no trusted proxy here) nor
+    the body's ipAddress gives a guesser a fresh budget; the right password is then refused too."""
+    from identity.models import User
+
+    body = {"loginId": target.victim_email, "applicationId": target.locked_application_id}
+    statuses = set()
+    for n in range(50):
+        answer = target.request(
+            "POST",
+            "/api/login",
+            json_body={**body, "password": f"guess number {n}", "ipAddress": f"198.51.100.{n}"},
+            headers={"Authorization": target.api_key, "X-Forwarded-For": f"203.0.113.{n}"},
+        )
+        assert_clean(answer)
+        statuses.add(answer.status)
+    assert statuses == {404, 409}
+    right = target.request(
+        "POST",
+        "/api/login",
+        json_body={**body, "password": DEFAULT_PASSWORD},
+        headers={"Authorization": target.api_key, "X-Forwarded-For": "192.0.2.1"},
+    )
+    refused(right, 409)
+    victim = User.objects.get(email=target.victim_email)
+    assert victim.locked_until is not None and victim.last_login is None
