@@ -7,7 +7,9 @@ dimension of that scope that has a rate in `IDENTITY_THROTTLE_RATES` (`"<scope>.
 - `address`: the client's address, REMOTE_ADDR as identity.client_address left it (rewritten from
   X-Forwarded-For only for the configured trusted proxies, so a client cannot choose it). An
   API-key caller is a backend speaking for many users: its own address is not counted; the
-  end user's `ipAddress` it reports in the body (FusionAuth's Login API field) is, when given.
+  end user's `ipAddress` it reports in the body (FusionAuth's Login and Reconcile field) is, when
+  given, on the scopes whose bodies carry it (`BODY_SCOPES`; no other body is read here, so an
+  endpoint that reads its own body, such as the import, is untouched).
 - `api_key`: the API key that authenticated the request.
 - `account`: the login identifier a password is tried against (`loginId`, or the login form's
   `username`), by its comparison key (identity.login_ids), whichever door it comes through; this
@@ -51,6 +53,8 @@ UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 OFF = frozenset({"", "off", "none"})
 DIMENSIONS = ("address", "api_key", "account")
 ACCOUNT_FIELDS = ("loginId", "username")
+BODY_SCOPES = frozenset({"login", "reconcile"})
+"""Scopes whose request bodies name the login id or the end user's address (read by DRF's parsers)."""
 MAX_ACCOUNT_LENGTH = 320
 
 
@@ -108,12 +112,12 @@ def _body(request: Request) -> Mapping[str, Any]:
     return data if isinstance(data, Mapping) else {}
 
 
-def request_keys(request: Request) -> Iterator[tuple[str, str]]:
+def request_keys(request: Request, scope: str) -> Iterator[tuple[str, str]]:
     """(dimension, key) of each budget a request draws on (its scope's rates decide which count)."""
     api_key = getattr(getattr(request, "auth", None), "api_key", None)
     if api_key is not None:
         yield "api_key", str(api_key.pk)
-        reported = _address(_body(request).get("ipAddress") or "")
+        reported = _address(_body(request).get("ipAddress") or "") if scope in BODY_SCOPES else None
         if reported is not None:
             yield "address", reported
     else:
@@ -153,8 +157,8 @@ class Throttle(BaseThrottle):
         if not any(wanted.values()):
             return True
         now = time.time()
-        keys = list(request_keys(request))
-        if wanted["account"] is not None:
+        keys = list(request_keys(request, scope))
+        if wanted["account"] is not None and scope in BODY_SCOPES:
             account = account_key(request)
             if account is not None:
                 keys.append(("account", account))
