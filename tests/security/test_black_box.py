@@ -693,3 +693,130 @@ def test_fifty_wrong_passwords_lock_the_account_whatever_address_they_claim(targ
     refused(right, 409)
     victim = User.objects.get(email=target.victim_email)
     assert victim.locked_until is not None and victim.last_login is None
+
+
+# --- Rows 16-18, 20, 27-28: sessions (each case makes its own, through the API: it writes) -------------
+
+
+def _api(target: Target, method: str, path: str, body: Any = None) -> Any:
+    answer = target.request(
+        method,
+        path,
+        json_body=body,
+        headers={"Authorization": target.api_key, "X-FusionAuth-TenantId": target.a.tenant_id},
+    )
+    assert answer.status == 200, (method, path, answer.status, answer.body[:300])
+    return answer.json() if answer.body else None
+
+
+def _application(target: Target, policy: str) -> str:
+    created = _api(
+        target,
+        "POST",
+        "/api/application",
+        {
+            "application": {
+                "name": f"{policy} app {time.monotonic_ns()}",
+                "jwtConfiguration": {"enabled": True, "refreshTokenUsagePolicy": policy},
+                "loginConfiguration": {"generateRefreshTokens": True, "allowTokenRefresh": True},
+            }
+        },
+    )
+    application_id = created["application"]["id"]
+    _api(
+        target,
+        "POST",
+        f"/api/user/registration/{target.a.user_id}",
+        {"registration": {"applicationId": application_id}},
+    )
+    return application_id
+
+
+def _session(target: Target, application_id: str) -> dict[str, Any]:
+    return _api(
+        target,
+        "POST",
+        "/api/login",
+        {"loginId": target.a.email, "password": DEFAULT_PASSWORD, "applicationId": application_id},
+    )
+
+
+@pytest.mark.writes
+def test_one_time_tokens_twenty_parallel_uses_give_one_success(target: Target) -> None:
+    """Rows 17-18 (FusionAuth #1840): exactly one 200 and one successor; the replayed token is
+    refused, and (onOneTimeTokenReuse, on by default) its successor dies with the family."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from identity.models import RefreshToken
+
+    application_id = _application(target, "OneTimeUse")
+    value = _session(target, application_id)["refreshToken"]
+    rows = RefreshToken.objects.filter(application_id=application_id)
+    before = sorted(rows.values_list("id", "generation"))
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda _: refresh(target, {"refreshToken": value}), range(20)))
+    for answer in answers:
+        assert_clean(answer)
+    winners = [a for a in answers if a.status == 200]
+    assert len(winners) == 1, sorted(a.status for a in answers)
+    assert {a.status for a in answers} == {200, 400}
+    successor = winners[0].json()["refreshToken"]
+    assert successor != value
+    # One successor: the session's row moved on exactly one generation (rotation is in place).
+    [(session_id, generation)] = before
+    assert sorted(rows.values_list("id", "generation")) == [(session_id, generation + 1)]
+    refused(refresh(target, {"refreshToken": value}), 400)
+    refused(refresh(target, {"refreshToken": successor}), 400)
+
+
+@pytest.mark.writes
+def test_reusable_tokens_answer_the_same_token_each_time(target: Target) -> None:
+    """Row 20."""
+    application_id = _application(target, "Reusable")
+    session = _session(target, application_id)
+    answers = [refresh(target, {"refreshToken": session["refreshToken"]}) for _ in range(3)]
+    assert [a.status for a in answers] == [200, 200, 200]
+    assert {a.json()["refreshToken"] for a in answers} == {session["refreshToken"]}
+    assert len({a.json()["refreshTokenId"] for a in answers}) == 1
+
+
+@pytest.mark.writes
+@pytest.mark.parametrize("form", ["by token", "by id", "by user", "by application"])
+def test_every_revocation_form_ends_the_session(target: Target, form: str) -> None:
+    """Row 16."""
+    application_id = _application(target, "Reusable")
+    session = _session(target, application_id)
+    token_id = refresh(target, {"refreshToken": session["refreshToken"]}).json()["refreshTokenId"]
+    path = {
+        "by token": f"/api/jwt/refresh?token={quote(session['refreshToken'])}",
+        "by id": f"/api/jwt/refresh/{token_id}",
+        "by user": f"/api/jwt/refresh?userId={target.a.user_id}&applicationId={application_id}",
+        "by application": f"/api/jwt/refresh?applicationId={application_id}",
+    }[form]
+    _api(target, "DELETE", path)
+    refused(refresh(target, {"refreshToken": session["refreshToken"]}), 400)
+
+
+@pytest.mark.writes
+def test_issue_chains_never_extend_the_expiry_nor_hand_out_anothers_refresh_token(target: Target) -> None:
+    """Rows 27-28: issue → issue → issue keeps the first `exp`; a refresh token of another user,
+    or of an application with another policy, brings no refresh token back."""
+    first = _application(target, "Reusable")
+    second = _application(target, "Reusable")
+    session = _session(target, first)
+    token, expiry = session["token"], parts(session["token"])[1]["exp"]
+    for application_id in (second, first, second):
+        answer = target.request(
+            "GET",
+            f"/api/jwt/issue?applicationId={application_id}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert answer.status == 200, answer.body
+        token = answer.json()["token"]
+        assert parts(token)[1]["exp"] <= expiry
+    foreign = target.request(
+        "GET",
+        f"/api/jwt/issue?applicationId={second}&refreshToken={quote(target.b.refresh_token)}",
+        headers={"Authorization": f"Bearer {session['token']}"},
+    )
+    assert foreign.status == 200 and "refreshToken" not in foreign.json()
