@@ -820,3 +820,39 @@ def test_issue_chains_never_extend_the_expiry_nor_hand_out_anothers_refresh_toke
         headers={"Authorization": f"Bearer {session['token']}"},
     )
     assert foreign.status == 200 and "refreshToken" not in foreign.json()
+
+
+@pytest.mark.writes
+@pytest.mark.parametrize("change", ["deactivated", "password changed", "locked out"])
+def test_a_session_ends_with_its_users_standing(target: Target, change: str) -> None:
+    """Row 21: after issuance the user is deactivated, changes password (onPasswordChanged, on by
+    default) or is locked out (onLoginPrevented, on by default): the refresh token is refused."""
+    application_id = _application(target, "Reusable")
+    email = f"row21-{time.monotonic_ns()}@example.com"
+    user = _api(target, "POST", "/api/user", {"user": {"email": email, "password": DEFAULT_PASSWORD}})["user"]
+    _api(
+        target,
+        "POST",
+        f"/api/user/registration/{user['id']}",
+        {"registration": {"applicationId": application_id}},
+    )
+    session = _api(
+        target,
+        "POST",
+        "/api/login",
+        {"loginId": email, "password": DEFAULT_PASSWORD, "applicationId": application_id},
+    )
+    assert refresh(target, {"refreshToken": session["refreshToken"]}).status == 200
+    if change == "deactivated":
+        _api(target, "DELETE", f"/api/user/{user['id']}")
+    elif change == "password changed":
+        _api(target, "PATCH", f"/api/user/{user['id']}", {"user": {"password": "a brand new passphrase 9"}})
+    else:
+        for n in range(10):
+            target.request(
+                "POST",
+                "/api/login",
+                json_body={"loginId": email, "password": f"wrong {n} guess", "applicationId": application_id},
+                headers={"Authorization": target.api_key},
+            )
+    refused(refresh(target, {"refreshToken": session["refreshToken"]}), 400)
