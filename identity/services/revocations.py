@@ -46,4 +46,5 @@ def revoked_tokens_purge(*, now: datetime | None = None) -> int:
     deleted, _ = RevokedToken.objects.filter(expires_at__lte=now or timezone.now()).delete()
     if deleted:
         REVOKED.invalidate()
+        audit_record(action="revoked_token.purge", object_type="revokedtoken", count=deleted)
     return deleted

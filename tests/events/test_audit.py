@@ -454,3 +454,21 @@ def test_nothing_secret_from_the_later_services(api_client, world, receiver, adm
     failures = [e for e in types if e["type"] == "user.login.failed"]
     assert len(failures) == world.tenant.failed_login_max_attempts
     assert {"user.create", "user.update"} <= {e["type"] for e in types}  # DELETE deactivates
+
+
+def test_purging_refresh_tokens_and_revocations_is_one_entry_each_with_the_count(world):
+    """A purge is a mass deletion: one entry per kind, whatever the batch size, by the command."""
+    from identity.services.refresh_tokens import RevokeReason, refresh_token_create, refresh_tokens_revoke
+    from identity.services.revocations import token_revoke
+
+    long_ago = timezone.now() - timedelta(days=60)
+    for _ in range(3):
+        refresh_token_create(user=world.user, application=world.application, now=long_ago)
+    refresh_tokens_revoke(user=world.user, reason=RevokeReason.API, now=long_ago)
+    token_revoke(jti="gone", tenant=None, expires_at=long_ago, kind="access_token")
+    call_command("purge_refresh_tokens", "--batch-size", "1", stdout=StringIO())
+    purged = {e.action: e for e in AuditEntry.objects.filter(action__endswith=".purge")}
+    assert (purged["refresh_token.purge"].count, purged["revoked_token.purge"].count) == (3, 1)
+    assert {e.actor_label for e in purged.values()} == {"manage.py purge_refresh_tokens"}
+    call_command("purge_refresh_tokens", stdout=StringIO())  # nothing left: no entry
+    assert AuditEntry.objects.filter(action__endswith=".purge").count() == 2
