@@ -6,7 +6,8 @@ a user of each with a live session, API keys, an application that requires authe
 server is started once, and every case asserts what the checklist asks of every row: no 5xx, no
 stack trace or key material in the answer, the documented body, a loopback canary that nobody
 calls, and no database change (exact row counts and a digest of the token and user tables). The
-tables are flushed when the module ends, as a transactional test would leave them.
+tables are flushed when the module ends and what the data migrations wrote is put back, as a
+transactional test with `serialized_rollback` would leave them.
 """
 
 from __future__ import annotations
@@ -172,6 +173,8 @@ def target(
     if connection.vendor != "postgresql":
         pytest.skip("gunicorn servers share the database only on PostgreSQL (.ci/run uses it)")
     with django_db_blocker.unblock():
+        # What the data migrations left (the default tenant, …), put back when the module ends.
+        snapshot = connection.creation.serialize_db_to_string()
         a, b = _side("A", "ES256"), _side("B", "RS256")
         locked = application_create(
             tenant=Tenant.objects.get(pk=a.tenant_id), name="Locked", require_authentication=True
@@ -195,7 +198,8 @@ def target(
         server.stop()
         canary.server.shutdown()
         with django_db_blocker.unblock():
-            call_command("flush", interactive=False, verbosity=0)
+            call_command("flush", interactive=False, verbosity=0, inhibit_post_migrate=True)
+            connection.creation.deserialize_db_from_string(snapshot)
 
 
 @pytest.fixture

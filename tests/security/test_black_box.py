@@ -856,3 +856,89 @@ def test_a_session_ends_with_its_users_standing(target: Target, change: str) -> 
                 headers={"Authorization": target.api_key},
             )
     refused(refresh(target, {"refreshToken": session["refreshToken"]}), 400)
+
+
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def _refused_within(target: Target, token: str, seconds: float = 1.5) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if validate(target, token).status == 401:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.writes
+def test_a_revoked_token_stays_refused_in_every_spelling(target: Target) -> None:
+    """Row 13: revocation keys on `jti`, not on the token's text: `=` appended and the ECDSA twin
+    signature (r, n - s), which the library itself accepts, are refused once the token is revoked."""
+    from urllib.parse import urlencode
+
+    created = _api(
+        target,
+        "POST",
+        "/api/application",
+        {
+            "application": {
+                "name": f"client {time.monotonic_ns()}",
+                "oauthConfiguration": {"scopes": ["read"]},
+            }
+        },
+    )["application"]
+    client = {"client_id": created["id"], "client_secret": created["oauthConfiguration"]["clientSecret"]}
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    granted = target.request(
+        "POST", "/oauth2/token", body=urlencode({"grant_type": "client_credentials", **client}), headers=form
+    )
+    assert granted.status == 200, granted.body
+    token = granted.json()["access_token"]
+    head, payload, signature = token.split(".")
+    raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+    r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    twin = f"{head}.{payload}.{b64(r.to_bytes(32, 'big') + (P256_ORDER - s).to_bytes(32, 'big'))}"
+    assert validate(target, twin).status == 200  # a second valid signature of the same token
+    revoked = target.request(
+        "POST", "/oauth2/revoke", body=urlencode({"token": token, **client}), headers=form
+    )
+    assert revoked.status == 200
+    assert _refused_within(target, token)
+    for spelling in (twin, token + "=", token + "==", twin + "="):
+        refused(validate(target, spelling))
+
+
+@pytest.mark.writes
+def test_the_grace_period_covers_only_the_previous_token_and_only_for_its_length(target: Target) -> None:
+    """Row 19: within the grace period the token just rotated away answers the current one; a
+    token two generations old never does; after the period the previous one is refused too."""
+    created = _api(
+        target,
+        "POST",
+        "/api/application",
+        {
+            "application": {
+                "name": f"grace {time.monotonic_ns()}",
+                "jwtConfiguration": {
+                    "enabled": True,
+                    "refreshTokenUsagePolicy": "OneTimeUse",
+                    "refreshTokenOneTimeUseConfiguration": {"gracePeriodInSeconds": 2},
+                },
+                "loginConfiguration": {"generateRefreshTokens": True, "allowTokenRefresh": True},
+            }
+        },
+    )["application"]
+    _api(
+        target,
+        "POST",
+        f"/api/user/registration/{target.a.user_id}",
+        {"registration": {"applicationId": created["id"]}},
+    )
+    first = _session(target, created["id"])["refreshToken"]
+    second = refresh(target, {"refreshToken": first}).json()["refreshToken"]
+    third = refresh(target, {"refreshToken": second}).json()["refreshToken"]
+    again = refresh(target, {"refreshToken": second})  # within the grace period: the current one
+    assert again.status == 200 and again.json()["refreshToken"] == third
+    refused(refresh(target, {"refreshToken": first}), 400)  # two generations old
+    time.sleep(2.5)
+    refused(refresh(target, {"refreshToken": second}), 400)
