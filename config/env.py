@@ -59,3 +59,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_map(name: str) -> dict[str, str]:
+    """`KEY=value,KEY=value` (spaces around items ignored); an empty or absent variable is {}."""
+    value = os.environ.get(name) or ""
+    pairs: dict[str, str] = {}
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ImproperlyConfigured(f"{name} must be KEY=value pairs separated by commas, got {item!r}")
+        pairs[key.strip()] = text.strip()
+    return pairs

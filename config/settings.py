@@ -8,7 +8,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str, load_env_file
+from config.env import env_bool, env_int, env_list, env_map, env_str, load_env_file
 from identity.app_settings import DEFAULTS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -158,6 +158,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["identity.parsers.SafeJSONParser"],
     "EXCEPTION_HANDLER": "identity.exception_handler.identity_exception_handler",
+    # The one throttle class: each view names its budget (`throttle_scope`); identity/throttles.py.
+    "DEFAULT_THROTTLE_CLASSES": ["identity.throttles.Throttle"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "identity.openapi.IdentityAutoSchema",
 }
@@ -213,6 +215,11 @@ IDENTITY_WEBHOOK_BACKOFF_BASE_SECONDS = env_int(
 IDENTITY_WEBHOOK_BACKOFF_MAX_SECONDS = env_int(
     "IDENTITY_WEBHOOK_BACKOFF_MAX_SECONDS", DEFAULTS["IDENTITY_WEBHOOK_BACKOFF_MAX_SECONDS"]
 )
+
+# Request budgets (identity/throttles.py): the defaults, each changeable with
+# IDENTITY_THROTTLE_RATES="login.account=10/min,refresh.address=off". Counted in CACHES: set
+# REDIS_URL when more than one process serves, so they share one budget.
+IDENTITY_THROTTLE_RATES = {**DEFAULTS["IDENTITY_THROTTLE_RATES"], **env_map("IDENTITY_THROTTLE_RATES")}
 
 # identity.middleware: the demo endpoint GET /demo/api/hello takes a token of any of our tenants
 # (Authorization: Bearer), verified against the in-process key store; a token older than 10 s comes

@@ -26,6 +26,22 @@ DEFAULTS: dict[str, Any] = {
     # Webhook retries wait base * 2^(attempt-1) seconds, at most the maximum, with jitter.
     "IDENTITY_WEBHOOK_BACKOFF_BASE_SECONDS": 2,
     "IDENTITY_WEBHOOK_BACKOFF_MAX_SECONDS": 3600,
+    # Request budgets per "<scope>.<dimension>" (identity/throttles.py): "<n>/<s|min|hour|day>" or
+    # "off". Shared by every worker and node with REDIS_URL. Generous: they stop floods and
+    # guessing, not traffic; a password login costs a hash whatever the budget.
+    "IDENTITY_THROTTLE_RATES": {
+        "login.account": "30/min",
+        "login.address": "120/min",
+        "login.api_key": "6000/min",
+        "refresh.address": "600/min",
+        "refresh.api_key": "6000/min",
+        "oauth.address": "600/min",
+        "reconcile.address": "120/min",
+        "reconcile.api_key": "6000/min",
+        "pat.address": "120/min",
+        "pat.api_key": "1200/min",
+        "import.api_key": "60/min",
+    },
 }
 
 

@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from identity import app_settings
 from identity.key_encryption import parse_kek
 from identity.middleware_config import token_authorization_check
+from identity.throttles import DIMENSIONS, rates
 
 # IDENTITY_TOKEN_AUTHORIZATION (identity.middleware): the same function identity.middleware_app
 # registers, so a project with both apps runs it once.
@@ -58,3 +59,25 @@ def trusted_proxy_count_check(app_configs: Any = None, **kwargs: Any) -> list[Ch
     if not 0 <= app_settings.trusted_proxy_count() <= 10:
         return [Critical("IDENTITY_TRUSTED_PROXY_COUNT must be between 0 and 10.", id="identity.E004")]
     return []
+
+
+@register()
+def throttle_rates_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """IDENTITY_THROTTLE_RATES (identity/throttles.py): every name `<scope>.<dimension>`, every
+    rate `<n>/<s|min|hour|day>` or `off`; a typo must stop the start, not answer 500 later."""
+    configured = getattr(settings, "IDENTITY_THROTTLE_RATES", {})
+    problems: list[CheckMessage] = []
+    for name in configured:
+        scope, _, dimension = str(name).partition(".")
+        if not scope or dimension not in DIMENSIONS:
+            problems.append(
+                Critical(
+                    f"IDENTITY_THROTTLE_RATES: {name!r} is not <scope>.<{'|'.join(DIMENSIONS)}>.",
+                    id="identity.E005",
+                )
+            )
+    try:
+        rates()
+    except ImproperlyConfigured as exc:
+        problems.append(Critical(f"IDENTITY_THROTTLE_RATES: {exc}", id="identity.E005"))
+    return problems

@@ -11,6 +11,7 @@ a setting name or a stack trace.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -28,6 +29,7 @@ from identity.exceptions import (
     OAuthError,
     OAuthInvalidClient,
     OAuthInvalidRequest,
+    OAuthTooManyRequests,
     TokenInvalid,
     ValidationFailed,
 )
@@ -110,6 +112,11 @@ OAUTH_PATH_PREFIXES = ("/oauth2/", "/connect/")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+def _retry_after(exc: drf.Throttled) -> int:
+    wait = getattr(exc, "wait", None)  # DRF sets it; its stubs do not declare it
+    return max(1, math.ceil(wait or 1))
+
+
 def _oauth_path(context: dict[str, Any]) -> bool:
     return str(getattr(context.get("request"), "path", "")).startswith(OAUTH_PATH_PREFIXES)
 
@@ -118,6 +125,9 @@ def _as_oauth_error(exc: Exception) -> tuple[OAuthError, int] | None:
     """Any refusal on an OAuth path in OAuth's terms, with its status; None for server-side errors."""
     if isinstance(exc, OAuthError):
         return exc, exc.status_code
+    if isinstance(exc, drf.Throttled):
+        throttled = OAuthTooManyRequests.after(_retry_after(exc))
+        return throttled, throttled.status_code
     if isinstance(exc, NotAuthenticated | TokenInvalid | drf.NotAuthenticated | drf.AuthenticationFailed):
         return OAuthInvalidClient(), 401
     if isinstance(exc, drf.MethodNotAllowed):
@@ -166,6 +176,12 @@ def identity_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
         return Response(validation_error_body(exc.detail), status=400)
     if isinstance(exc, drf.MethodNotAllowed):
         return _empty(405)
+    if isinstance(exc, drf.Throttled):
+        return Response(
+            {"generalErrors": [{"code": "[TooManyRequests]", "message": "Too many requests; retry later."}]},
+            status=429,
+            headers={"Retry-After": str(_retry_after(exc))},
+        )
     response = drf_exception_handler(exc, context)
     if response is None or response.status_code >= 500:
         return _server_error(exc, context, 500 if response is None else response.status_code)

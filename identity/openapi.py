@@ -36,6 +36,7 @@ from identity.serializers.tenants import TenantSerializer
 from identity.serializers.user_import import ImportRequestSerializer, SearchRequestSerializer
 from identity.serializers.users import ChangePasswordSerializer, UserSerializer
 from identity.serializers.webhooks import WebhookRequestSerializer
+from identity.throttles import view_scope
 from identity.views.oauth import FORM, SecretRotationSerializer
 
 API_KEY_SCHEME = "ApiKeyAuth"
@@ -543,6 +544,11 @@ ERRORS: dict[int, OpenApiResponse] = {
     423: OpenApiResponse(description="The user is deactivated; empty body."),
     500: OpenApiResponse(response=ref("Errors"), description="Server error: one generic body."),
 }
+THROTTLED = OpenApiResponse(
+    response=ref("Errors"),
+    description="Over a request budget: `[TooManyRequests]`, with Retry-After (seconds).",
+)
+OAUTH_PATHS = ("/oauth2/", "/connect/")
 
 CRUD = (400, 401, 404)
 
@@ -1119,7 +1125,12 @@ class IdentityAutoSchema(AutoSchema):
 
     def get_response_serializers(self) -> Any:
         op = self._op()
-        return op.responses(self.path) if op else super().get_response_serializers()
+        if op is None:
+            return super().get_response_serializers()
+        answers = op.responses(self.path)
+        if view_scope(self.view) is not None:  # a request budget (identity/throttles.py)
+            answers.setdefault(429, OAUTH_ERRORS[429] if self.path.startswith(OAUTH_PATHS) else THROTTLED)
+        return answers
 
     def get_override_parameters(self) -> list[Any]:
         op = self._op()

@@ -101,3 +101,35 @@ def test_a_trusted_proxy_count_out_of_range_refuses_to_start(tmp_path) -> None:
     )
     assert result.returncode != 0
     assert "identity.E004" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "rates",
+    ["login.account=often", "login.acount=5/min", "login.account=0/min", "login.account"],
+)
+def test_bad_throttle_rates_refuse_to_start(tmp_path, rates: str) -> None:
+    result = _start(
+        tmp_path, DJANGO_SECRET_KEY="x" * 60, IDENTITY_KEY_ENCRYPTION_KEY=KEK, IDENTITY_THROTTLE_RATES=rates
+    )
+    assert result.returncode != 0
+    assert "identity.E005" in result.stderr or "IDENTITY_THROTTLE_RATES must be KEY=value" in result.stderr
+
+
+def test_throttle_rates_from_the_environment_change_only_what_they_name(tmp_path) -> None:
+    script = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "r = s.IDENTITY_THROTTLE_RATES; print(r['login.account'], r['refresh.address'], r['login.address'])"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "IDENTITY_"))}
+    clean.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_ENV_FILE=str(tmp_path / "absent.env"),
+        DJANGO_SECRET_KEY="x" * 60,
+        IDENTITY_KEY_ENCRYPTION_KEY=KEK,
+        IDENTITY_THROTTLE_RATES=" login.account=10/min , refresh.address=off",
+    )
+    result = subprocess.run(  # noqa: S603 (our own interpreter and script)
+        [sys.executable, "-c", script], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["10/min", "off", "120/min"]

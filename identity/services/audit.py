@@ -26,6 +26,7 @@ from identity.models import (
     AuditEntry,
     ExternalJWTProvider,
     LoginBackend,
+    OAuthConfiguration,
     PersonalAccessToken,
     RefreshToken,
     Registration,
@@ -103,9 +104,20 @@ AUDIT_FIELDS: dict[type[models.Model], frozenset[str]] = {
             "application_id",
             "allowed_ips",
             "signing_key_id",
+            "revoked_by",
         }
     ),
     ExternalJWTProvider: frozenset({"tenant_id", "name", "enabled", "issuer", "audience"}),
+    OAuthConfiguration: frozenset(
+        {
+            "application_id",
+            "enabled_grants",
+            "client_authentication_policy",
+            "client_authentication_methods",
+            "scopes",
+            "token_requests_per_minute",
+        }
+    ),
     LoginBackend: frozenset(
         {
             "application_id",
@@ -137,7 +149,17 @@ _BY_NAME = {model._meta.model_name: model for model in AUDIT_FIELDS}
 
 # Never written, whatever a list above says (a second net under the allowlists).
 NEVER = frozenset(
-    {"password", "key_digest", "token_digest", "value_salt", "encrypted_secret", "secret", "client_secret"}
+    {
+        "password",
+        "key_digest",
+        "token_digest",
+        "value_salt",
+        "encrypted_secret",
+        "secret",
+        "client_secret",
+        "client_secret_digest",
+        "previous_secret_digest",
+    }
 )
 
 
@@ -216,7 +238,7 @@ def _tenant_of(obj: models.Model | None) -> Any:
     tenant_id = getattr(obj, "tenant_id", None)
     if tenant_id is not None:
         return tenant_id
-    if isinstance(obj, ApplicationRole | Registration | LoginBackend):
+    if isinstance(obj, ApplicationRole | Registration | OAuthConfiguration | LoginBackend):
         return getattr(obj.application, "tenant_id", None)
     return None
 

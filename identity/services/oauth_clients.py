@@ -49,6 +49,7 @@ from identity.models import (
     Tenant,
 )
 from identity.services.applications import application_create, application_update
+from identity.services.audit import audit_changes, audit_record, audit_snapshot
 from identity.services.oauth_client_sql import oauth_client_load
 from identity.signing import MAX_TOKEN_BYTES, LoadedKey, jwk_verifier, load_key, verify
 from identity.validators import oauth_configuration_validate
@@ -118,6 +119,7 @@ def oauth_client_configure(*, application: Application, **values: Any) -> Config
             enabled_grants=["client_credentials"],
             client_authentication_methods=sorted(SECRET_METHODS),
         )
+    before = {} if creating else audit_snapshot(configuration)
     current: dict[str, Any] = {
         name: getattr(configuration, name) for name in OAUTH_FIELDS if name != "assertion_keys"
     }
@@ -135,6 +137,11 @@ def oauth_client_configure(*, application: Application, **values: Any) -> Config
     configuration.save()
     if "assertion_keys" in values or creating:
         configuration.assertion_keys.set(merged["assertion_keys"])
+    audit_record(
+        action="oauth_client.create" if creating else "oauth_client.update",
+        obj=configuration,
+        diff=None if creating else audit_changes(before, configuration),
+    )
     return ConfiguredClient(configuration=configuration, client_secret=secret)
 
 
@@ -182,6 +189,7 @@ def oauth_client_secret_rotate(
     configuration.client_secret_digest = client_secret_digest(secret)
     configuration.secret_rotated_at = now
     configuration.save()
+    audit_record(action="oauth_client.secret_rotate", obj=configuration)
     return secret
 
 

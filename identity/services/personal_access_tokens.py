@@ -207,7 +207,9 @@ def _revoke_rows(tokens: Iterable[PersonalAccessToken], *, by: str, now: datetim
             revoked_at=now, revoked_by=by[:100]
         ):
             continue  # revoked meanwhile: the first revocation stands
-        token_revoke(jti=str(token.pk), tenant=token.tenant, expires_at=token.expires_at, kind="pat")
+        token_revoke(
+            jti=str(token.pk), tenant=token.tenant, expires_at=token.expires_at, kind="pat", audited=False
+        )
         token.revoked_at, token.revoked_by = now, by[:100]
         if token.signing_key_id is not None:
             signers.add(token.signing_key_id)
@@ -224,7 +226,8 @@ def pat_revoke(*, token: PersonalAccessToken, by: str, now: datetime | None = No
     """Revoke one token: refused by every verifier of every worker within a second, and for good
     (the revoked jti is kept until the token's own expiry, forever for Unlimited). `by` says who
     (an API key, the user themself, the admin). Revoking twice keeps the first revocation."""
-    _revoke_rows([token], by=by, now=now or timezone.now())
+    if _revoke_rows([token], by=by, now=now or timezone.now()):
+        audit_record(action="pat.revoke", obj=token, diff={"revoked_by": by})
     return token
 
 
@@ -233,7 +236,17 @@ def pats_revoke_for_user(*, user: User, by: str = REVOKED_BY_SYSTEM, now: dateti
     """End every live token of a user or bot (deactivation, deletion). Returns how many."""
     now = now or timezone.now()
     live = PersonalAccessToken.objects.select_related("tenant").filter(user=user, revoked_at__isnull=True)
-    return _revoke_rows(list(live), by=by, now=now)
+    count = _revoke_rows(list(live), by=by, now=now)
+    if count:
+        audit_record(
+            action="pat.revoke_all",
+            object_type="personalaccesstoken",
+            object_id=user.pk,
+            tenant_id=user.tenant_id,
+            diff={"revoked_by": by},
+            count=count,
+        )
+    return count
 
 
 @transaction.atomic

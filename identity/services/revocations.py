@@ -13,16 +13,19 @@ from identity.services.audit import audit_record
 
 
 @transaction.atomic
-def token_revoke(*, jti: str, tenant: Tenant | None, expires_at: datetime | None, kind: str) -> None:
+def token_revoke(
+    *, jti: str, tenant: Tenant | None, expires_at: datetime | None, kind: str, audited: bool = True
+) -> None:
     """Refuse a token everywhere from now on. A JWT cannot be recalled, so its id is kept until
     the token would have expired anyway (`expires_at`; None keeps it for good, for tokens without
     `exp`), and every process learns of it within a second through the revocation channel.
-    Revoking twice keeps the first revocation time."""
+    Revoking twice keeps the first revocation time. `audited=False`: the caller writes the audit
+    entry itself (one per record revoked, or one with the count for a mass revocation)."""
     _, created = RevokedToken.objects.get_or_create(
         jti=jti,
         defaults={"tenant": tenant, "kind": kind, "expires_at": expires_at, "revoked_at": timezone.now()},
     )
-    if created:
+    if created and audited:
         audit_record(
             action=f"{kind}.revoke",
             object_type="revokedtoken",
@@ -43,4 +46,5 @@ def revoked_tokens_purge(*, now: datetime | None = None) -> int:
     deleted, _ = RevokedToken.objects.filter(expires_at__lte=now or timezone.now()).delete()
     if deleted:
         REVOKED.invalidate()
+        audit_record(action="revoked_token.purge", object_type="revokedtoken", count=deleted)
     return deleted

@@ -74,6 +74,8 @@ class JWTViewSet(viewsets.ViewSet):
     validate and reconcile take none but the token itself, issue takes a user access token, vend an
     API key."""
 
+    throttle_scope = {"reconcile": "reconcile"}
+
     def get_authenticators(self) -> list[Any]:
         action = self.action_map.get((self.request.method or "").lower())
         if action == "issue":

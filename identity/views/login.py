@@ -44,6 +44,8 @@ class LoginApi(APIView):
     authentication_classes = [APIKeyAuthentication, AnonymousCaller]
     permission_classes = [AllowAny]
 
+    throttle_scope = "login"
+
     def post(self, request: Request) -> Response:
         data = parse(LoginInputSerializer, request.data)
         result = login(

@@ -65,6 +65,8 @@ class BackendLoginApi(APIView):
     permission_classes = [AllowAny]
     parser_classes = [FormParser, MultiPartParser]
 
+    throttle_scope = "login"
+
     def post(self, request: Request, name: str) -> Response:
         data = parse(PasswordFormSerializer, request.data)
         done = login_backend_login(

@@ -115,6 +115,7 @@ def no_store(body: dict[str, Any]) -> Response:
 class OAuthApi(APIView):
     """Form in, JSON out; clients authenticate inside the services (not DRF authentication)."""
 
+    throttle_scope = "oauth"
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
     parser_classes: list[type] = []

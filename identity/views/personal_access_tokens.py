@@ -52,6 +52,7 @@ class AccessTokenViewSet(viewsets.ViewSet):
     """Creating needs an API key; a user may list, read and revoke their own tokens with their own
     access token (or PAT). Another user's tokens, or another tenant's user, are not found."""
 
+    throttle_scope = "pat"
     authentication_classes = [APIKeyAuthentication, AccessTokenAuthentication, AnonymousCaller]
     parser_classes = [SafeJSONParser]
 
@@ -98,6 +99,7 @@ class TokenExchangeApi(APIView):
     """`POST /api/jwt/exchange` with `subject_token` and `subject_token_type`, as a form (RFC 8693)
     or JSON. The PAT is the only credential; the tenant header, if sent, must name its tenant."""
 
+    throttle_scope = "pat"
     authentication_classes = [AnonymousCaller]
     permission_classes = [AllowAny]
     parser_classes = [FormParser, SafeJSONParser]

@@ -58,6 +58,7 @@ class RefreshTokenViewSet(viewsets.ViewSet):
     """Routed to FusionAuth's paths: `exchange` is anonymous; reading needs an API key; revoking one
     token also accepts its owner's access token (API key wins when both arrive)."""
 
+    throttle_scope = {"exchange": "refresh"}
     authentication_classes = [APIKeyAuthentication, AccessTokenAuthentication, AnonymousCaller]
     parser_classes = [SafeJSONParser, FormParser]
 

@@ -48,6 +48,7 @@ def _import_body(request: Request) -> Any:
 class UserImportApi(APIView):
     """FusionAuth's Import Users API: all or nothing, 200 with an empty body."""
 
+    throttle_scope = "import"
     authentication_classes = [APIKeyAuthentication]
     permission_classes = [HasAPIKey]
 

@@ -167,6 +167,7 @@ class ChangePasswordViewSet(viewsets.ViewSet):
     requires authentication) and checks the current password through the login's door. Reset links
     (`/{changePasswordId}`) are not part of this service yet and answer 404."""
 
+    throttle_scope = "login"  # a password check: the login's budget
     authentication_classes = [APIKeyAuthentication, AnonymousCaller]
     permission_classes = [AllowAny]
 

@@ -320,3 +320,155 @@ def test_purge_audit_log_in_batches():
 def test_password_is_a_secret_even_in_user_dumps():
     UserFactory(email="d@example.com", password=DEFAULT_PASSWORD)
     assert DEFAULT_PASSWORD not in _dump() and "pbkdf2" not in _dump() and "argon2" not in _dump()
+
+
+def test_nothing_secret_from_the_later_services(api_client, world, receiver, admin_client):
+    """The services that landed after the audit trail: personal access tokens (create, revoke, mass
+    revocation), bots, OAuth clients (create, update, secret rotation, the token and revoke
+    grants), login backends (create, login success and failure) and the console's unlock. One entry
+    per write, the events the issue names, and again no secret in the audit table or the outbox."""
+    from urllib.parse import urlencode
+
+    from identity.hashing import secret_digest
+    from identity.models import OAuthConfiguration, PersonalAccessToken
+    from identity.services.login_backends import login_backend_create
+    from identity.services.oauth_clients import client_secret_digest
+    from identity.services.webhooks import EVENT_TYPES, webhook_create
+
+    auth = {"HTTP_AUTHORIZATION": world.api_key}
+    webhook_create(url=receiver.url, events=EVENT_TYPES, is_global=True)
+    secrets: list[str] = [world.api_key, world.password]
+    digests: list[str] = []
+
+    bot = api_client.post(
+        "/api/user",
+        {"user": {"email": "deploy-bot@example.com", "isBot": True}},
+        format="json",
+        HTTP_X_FUSIONAUTH_TENANTID=str(world.tenant.pk),
+        **auth,
+    ).json()["user"]
+    pat = api_client.post(
+        f"/api/user/{bot['id']}/access-token", {"name": "ci", "JWTTokenExpiry": "30"}, format="json", **auth
+    ).json()
+    secrets.append(pat["JWTToken"])
+    second = api_client.post(
+        f"/api/user/{bot['id']}/access-token", {"name": "cd", "JWTTokenExpiry": "7"}, format="json", **auth
+    ).json()
+    secrets.append(second["JWTToken"])
+    revoked = api_client.delete(f"/api/user/{bot['id']}/access-token/{pat['accessToken']['id']}", **auth)
+    assert revoked.status_code == 200, revoked.content
+    deactivated = api_client.delete(f"/api/user/{bot['id']}", **auth)  # ends its other PAT
+    assert deactivated.status_code == 200, deactivated.content
+
+    created = api_client.post(
+        "/api/application",
+        {
+            "application": {
+                "name": "Backend",
+                "oauthConfiguration": {
+                    "scopes": ["read"],
+                    "enabledGrants": ["client_credentials", "refresh_token"],
+                },
+            }
+        },
+        format="json",
+        HTTP_X_FUSIONAUTH_TENANTID=str(world.tenant.pk),
+        **auth,
+    ).json()["application"]
+    client_id, client_secret = created["id"], created["oauthConfiguration"]["clientSecret"]
+    secrets.append(client_secret)
+    patched = api_client.patch(
+        f"/api/application/{client_id}",
+        {"application": {"oauthConfiguration": {"scopes": ["read", "write"]}}},
+        format="json",
+        **auth,
+    )
+    assert patched.status_code == 200, patched.content
+    rotated = api_client.post(
+        f"/api/application/{client_id}/oauth-configuration/client-secret",
+        {"overlapSeconds": 60},
+        format="json",
+        **auth,
+    ).json()["oauthConfiguration"]["clientSecret"]
+    secrets.append(rotated)
+    form = "application/x-www-form-urlencoded"
+    grant = api_client.generic(
+        "POST",
+        "/oauth2/token",
+        urlencode({"grant_type": "client_credentials", "client_id": client_id, "client_secret": rotated}),
+        content_type=form,
+    ).json()
+    secrets.append(grant["access_token"])
+    assert (
+        api_client.generic(
+            "POST",
+            "/oauth2/revoke",
+            urlencode({"token": grant["access_token"], "client_id": client_id, "client_secret": rotated}),
+            content_type=form,
+        ).status_code
+        == 200
+    )
+
+    login_backend_create(application=world.application, name="portal")
+    ok = api_client.post("/auth/portal/login", {"username": "ann@example.com", "password": world.password})
+    assert ok.status_code == 200, ok.content
+    secrets.append(ok.json()["access_token"])
+    for _ in range(world.tenant.failed_login_max_attempts):
+        api_client.post("/auth/portal/login", {"username": "ann@example.com", "password": "not it 12345"})
+    secrets.append("not it 12345")
+    world.user.refresh_from_db()
+    assert world.user.locked_until is not None
+    unlocked = admin_client.post(f"/admin/identity/user/{world.user.pk}/unlock/")
+    assert unlocked.status_code == 302, unlocked.content
+
+    dump = _dump()
+    digests += [secret_digest(s) for s in secrets] + [client_secret_digest(s) for s in secrets]
+    digests += [
+        d
+        for row in OAuthConfiguration.objects.values_list("client_secret_digest", "previous_secret_digest")
+        for d in row
+        if d
+    ]
+    for secret in secrets + digests:
+        assert secret not in dump, secret[:12]
+    for word in ("password", "digest", "encrypted", "salt", "secret"):
+        assert f'"{word}' not in dump
+    counts: dict[str, int] = {}
+    for action in AuditEntry.objects.values_list("action", flat=True):
+        counts[action] = counts.get(action, 0) + 1
+    assert counts["pat.create"] == 2 and counts["pat.revoke"] == 1 and counts["pat.revoke_all"] == 1
+    assert counts["oauth_client.create"] == 1 and counts["oauth_client.update"] == 1
+    assert counts["oauth_client.secret_rotate"] == 1 and counts["oauth_access_token.revoke"] == 1
+    assert counts["login_backend.create"] == 1 and counts["user.unlock"] == 1
+    assert AuditEntry.objects.get(action="pat.revoke_all").count == 1
+    assert PersonalAccessToken.objects.filter(revoked_at__isnull=True).count() == 0
+    bot_entry = AuditEntry.objects.get(action="user.create", object_id=bot["id"])
+    assert bot_entry.diff["is_bot"] is True
+    unlock = AuditEntry.objects.get(action="user.unlock")
+    assert unlock.actor_kind == "console" and unlock.diff["locked_until"][1] is None
+    rotation = AuditEntry.objects.get(action="oauth_client.secret_rotate")
+    assert rotation.actor_kind == "api_key" and rotation.object_id == client_id
+    types = [e.body["event"] for e in WebhookEvent.objects.order_by("seq")]
+    backend_logins = [e for e in types if e["type"] == "user.login.success"]
+    assert backend_logins and backend_logins[-1]["applicationId"] == str(world.application.pk)
+    failures = [e for e in types if e["type"] == "user.login.failed"]
+    assert len(failures) == world.tenant.failed_login_max_attempts
+    assert {"user.create", "user.update"} <= {e["type"] for e in types}  # DELETE deactivates
+
+
+def test_purging_refresh_tokens_and_revocations_is_one_entry_each_with_the_count(world):
+    """A purge is a mass deletion: one entry per kind, whatever the batch size, by the command."""
+    from identity.services.refresh_tokens import RevokeReason, refresh_token_create, refresh_tokens_revoke
+    from identity.services.revocations import token_revoke
+
+    long_ago = timezone.now() - timedelta(days=60)
+    for _ in range(3):
+        refresh_token_create(user=world.user, application=world.application, now=long_ago)
+    refresh_tokens_revoke(user=world.user, reason=RevokeReason.API, now=long_ago)
+    token_revoke(jti="gone", tenant=None, expires_at=long_ago, kind="access_token")
+    call_command("purge_refresh_tokens", "--batch-size", "1", stdout=StringIO())
+    purged = {e.action: e for e in AuditEntry.objects.filter(action__endswith=".purge")}
+    assert (purged["refresh_token.purge"].count, purged["revoked_token.purge"].count) == (3, 1)
+    assert {e.actor_label for e in purged.values()} == {"manage.py purge_refresh_tokens"}
+    call_command("purge_refresh_tokens", stdout=StringIO())  # nothing left: no entry
+    assert AuditEntry.objects.filter(action__endswith=".purge").count() == 2

@@ -9,9 +9,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
 from tqdm import tqdm
 
+from identity.audit import acting_as, command_actor
 from identity.management.base import positive_int
+from identity.services.audit import audit_record
 from identity.services.refresh_tokens import refresh_tokens_purge, refresh_tokens_purgeable
 from identity.services.revocations import revoked_tokens_purge, revoked_tokens_purgeable
 
@@ -35,14 +38,18 @@ class Command(BaseCommand):
         pending = refresh_tokens_purgeable(retention=retention)
         deleted = 0
         revocations = revoked_tokens_purgeable()
-        if not options["dry_run"]:
-            revocations = revoked_tokens_purge()
-        if not options["dry_run"] and pending:
-            show_bar = not options["json"] and sys.stderr.isatty()
-            with tqdm(total=pending, unit="token", disable=not show_bar, file=sys.stderr) as bar:
-                for count in refresh_tokens_purge(retention=retention, batch_size=options["batch_size"]):
-                    deleted += count
-                    bar.update(count)
+        with acting_as(command_actor("purge_refresh_tokens")):
+            if not options["dry_run"]:
+                revocations = revoked_tokens_purge()
+            if not options["dry_run"] and pending:
+                show_bar = not options["json"] and sys.stderr.isatty()
+                with tqdm(total=pending, unit="token", disable=not show_bar, file=sys.stderr) as bar:
+                    for count in refresh_tokens_purge(retention=retention, batch_size=options["batch_size"]):
+                        deleted += count
+                        bar.update(count)
+            if deleted:  # one entry for the whole purge, as purge_audit_log writes
+                with transaction.atomic():
+                    audit_record(action="refresh_token.purge", object_type="refreshtoken", count=deleted)
         if options["json"]:
             summary = {"purgeable": pending, "deleted": deleted, "expiredRevocations": revocations}
             self.stdout.write(json.dumps(summary))
