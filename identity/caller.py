@@ -123,9 +123,11 @@ class Caller:
             return self.locked_tenant.pk
         return self.named_tenant_id
 
-    def tenant(self) -> Tenant:
+    def tenant(self, *, inferred: Callable[[], Tenant] | None = None) -> Tenant:
         """The tenant an operation acts in when nothing else in the request names one: the key's
-        lock, else the named tenant, else the only tenant there is."""
+        lock, else the named tenant, else the one the request's own parameters imply (`inferred`,
+        for endpoints FusionAuth documents as never needing the header, such as vend), else the
+        only tenant there is; only then is the request ambiguous ([TenantIdRequired])."""
         if self.locked_tenant is not None:
             return self.locked_tenant
         if self.named_tenant_id is not None:
@@ -133,6 +135,8 @@ class Caller:
             if tenant is None:
                 raise ValidationFailed.on_field("tenantId", "invalid", f"{TENANT_HEADER} names no tenant.")
             return tenant
+        if inferred is not None:
+            return inferred()
         tenants = list(Tenant.objects.all()[:2])
         if len(tenants) == 1:
             return tenants[0]
