@@ -219,3 +219,86 @@ def test_anonymous_token_endpoints(api_client, scene, name, variant):
         }
     if expected >= 400:
         assert db_state() == before
+
+
+def _second_session(client, scene, headers):
+    """Another login of the world's user, so revoking it leaves the scene's session alone."""
+    body = {"loginId": "ann@example.com", "password": scene.world.password}
+    body["applicationId"] = str(scene.world.application.pk)
+    return client.post("/api/login", body, format="json", **headers).json()
+
+
+# Every request of seed 004 (FusionAuth's JWT & Refresh Token APIs), each documented as: "The tenant
+# Id is not required on this request even when more than one tenant has been configured". Sent with
+# a global API key (or the user's token, or nothing, as the endpoint is authenticated), no header,
+# three tenants: the status each must answer.
+SEED_004 = {
+    "GET /api/jwt/issue": (
+        lambda c, s, h: c.get(
+            f"/api/jwt/issue?applicationId={s.world.application.pk}",
+            HTTP_AUTHORIZATION=f"Bearer {s.session['token']}",
+        ),
+        200,
+    ),
+    "POST /api/jwt/reconcile": (
+        lambda c, s, h: c.post(
+            "/api/jwt/reconcile",
+            {
+                "applicationId": str(s.world.application.pk),
+                "identityProviderId": str(uuid.uuid4()),
+                "encodedJWT": "not.a.token",
+            },
+            format="json",
+        ),
+        401,  # the token decides; never the tenant
+    ),
+    "GET /api/jwt/public-key": (lambda c, s, h: c.get("/api/jwt/public-key"), 200),
+    "GET /api/jwt/public-key?applicationId": (
+        lambda c, s, h: c.get(f"/api/jwt/public-key?applicationId={s.world.application.pk}"),
+        200,
+    ),
+    "POST /api/jwt/refresh": (_refresh, 200),
+    "GET /api/jwt/refresh/{tokenId}": (
+        lambda c, s, h: c.get(f"/api/jwt/refresh/{s.session['refreshTokenId']}", **h),
+        200,
+    ),
+    "GET /api/jwt/refresh?userId": (
+        lambda c, s, h: c.get(f"/api/jwt/refresh?userId={s.world.user.pk}", **h),
+        200,
+    ),
+    "DELETE /api/jwt/refresh?applicationId": (
+        lambda c, s, h: c.delete(f"/api/jwt/refresh?applicationId={s.world.application.pk}", **h),
+        200,
+    ),
+    "DELETE /api/jwt/refresh?userId": (
+        lambda c, s, h: c.delete(f"/api/jwt/refresh?userId={s.world.user.pk}", **h),
+        200,
+    ),
+    "DELETE /api/jwt/refresh?applicationId&userId": (
+        lambda c, s, h: c.delete(
+            f"/api/jwt/refresh?applicationId={s.world.application.pk}&userId={s.world.user.pk}", **h
+        ),
+        200,
+    ),
+    "DELETE /api/jwt/refresh/{tokenId}": (
+        lambda c, s, h: c.delete(f"/api/jwt/refresh/{_second_session(c, s, h)['refreshTokenId']}", **h),
+        200,
+    ),
+    "DELETE /api/jwt/refresh?token": (
+        lambda c, s, h: c.delete(f"/api/jwt/refresh?token={_second_session(c, s, h)['refreshToken']}", **h),
+        200,
+    ),
+    "GET /api/jwt/validate": (lambda c, s, h: _validate(c, s, {}), 200),
+    "POST /api/jwt/vend": (
+        lambda c, s, h: c.post("/api/jwt/vend", {"claims": {"x": 1}}, format="json", **h),
+        200,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(SEED_004))
+def test_seed_004_requests_never_need_the_tenant_header(api_client, scene, name):
+    call, expected = SEED_004[name]
+    response = call(api_client, scene, {"HTTP_AUTHORIZATION": scene.global_key})
+    assert response.status_code == expected, response.content
+    assert b"TenantIdRequired" not in response.content
