@@ -51,7 +51,10 @@ class Header(Enum):
 class Reach(Enum):
     """What the caller may reach, given its key's lock and the header."""
 
-    ALL = "every tenant; .tenant() is the only tenant there is, else [TenantIdRequired]"
+    ALL = (
+        "every tenant; .tenant() is the one the request implies (vend: its keyId's, else the default), "
+        "else the only tenant there is, else [TenantIdRequired]"
+    )
     LOCK = "the key's tenant only"
     NAMED = "the named tenant only; one that does not exist holds nothing, and .tenant() is [invalid]"
     INVALID = "400 [invalid]tenantId on every endpoint"
