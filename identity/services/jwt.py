@@ -271,6 +271,13 @@ def jwt_vend(
         if key_id is not None
         else tenant.access_token_signing_key
     )
+    if record is None and key_id is None:
+        raise ValidationFailed.on_field(
+            "keyId",
+            "invalid",
+            f"Tenant {tenant.name} has no signing key: name one with keyId, or another tenant with "
+            "X-FusionAuth-TenantId.",
+        )
     key = load_key(record) if record is not None else None
     if (
         record is None

@@ -459,6 +459,17 @@ def test_vend_without_a_tenant_header_or_key_uses_the_default_tenant(api_client,
     assert jwt.get_unverified_header(token)["kid"] == global_key.kid
 
 
+def test_vend_in_a_default_tenant_without_a_signer_says_so(api_client, world, default_tenant):
+    TenantFactory()
+    assert default_tenant.access_token_signing_key is None  # as migration 0002 creates it
+    before = db_state()
+    response = _vend(api_client, world, {"claims": {}}, tenant=False)
+    assert response.status_code == 400
+    [error] = response.json()["fieldErrors"]["keyId"]
+    assert error["code"] == "[invalid]keyId" and "Default has no signing key" in error["message"]
+    assert db_state() == before
+
+
 @pytest.mark.parametrize("key_id", [str(uuid.uuid4()), "not-a-uuid", "", None])
 def test_vend_without_a_tenant_header_and_a_bad_key_is_400(api_client, world, default_tenant, key_id):
     TenantFactory()
