@@ -293,3 +293,22 @@ def test_seed_demo_on_the_command_line_prints_only_its_own_output(tmp_path: Path
         assert seeded.returncode == 0, seeded.stderr
         assert seeded.stderr == ""
         assert seeded.stdout.startswith("Demo data: ")
+
+
+def _identity_commands() -> list[str]:
+    from django.core.management import get_commands
+
+    return sorted(name for name, app in get_commands().items() if app == "identity")
+
+
+def test_the_table_above_covers_every_identity_command() -> None:
+    from django.core.management import load_command_class
+
+    from identity.management.base import IdentityBaseCommand
+
+    covered = {line.split()[0] for line in JSON_MEMBERS} | {"create_access_token", "seed_demo"}
+    assert covered == set(_identity_commands())
+    for name in _identity_commands():
+        command = load_command_class("identity", name)
+        assert isinstance(command, IdentityBaseCommand), name
+        assert "--json" in command.create_parser("manage.py", name).format_help(), name
