@@ -470,7 +470,7 @@ def test_vend_in_a_default_tenant_without_a_signer_says_so(api_client, world, de
     assert db_state() == before
 
 
-@pytest.mark.parametrize("key_id", [str(uuid.uuid4()), "not-a-uuid", "", None])
+@pytest.mark.parametrize("key_id", [UNKNOWN_ID, "not-a-uuid", "", None])
 def test_vend_without_a_tenant_header_and_a_bad_key_is_400(api_client, world, default_tenant, key_id):
     TenantFactory()
     before = db_state()
