@@ -51,7 +51,10 @@ class Header(Enum):
 class Reach(Enum):
     """What the caller may reach, given its key's lock and the header."""
 
-    ALL = "every tenant; .tenant() is the only tenant there is, else [TenantIdRequired]"
+    ALL = (
+        "every tenant; .tenant() is the one the request implies (vend: its keyId's, else the default), "
+        "else the only tenant there is, else [TenantIdRequired]"
+    )
     LOCK = "the key's tenant only"
     NAMED = "the named tenant only; one that does not exist holds nothing, and .tenant() is [invalid]"
     INVALID = "400 [invalid]tenantId on every endpoint"
@@ -123,9 +126,11 @@ class Caller:
             return self.locked_tenant.pk
         return self.named_tenant_id
 
-    def tenant(self) -> Tenant:
+    def tenant(self, *, inferred: Callable[[], Tenant] | None = None) -> Tenant:
         """The tenant an operation acts in when nothing else in the request names one: the key's
-        lock, else the named tenant, else the only tenant there is."""
+        lock, else the named tenant, else the one the request's own parameters imply (`inferred`,
+        for endpoints FusionAuth documents as never needing the header, such as vend), else the
+        only tenant there is; only then is the request ambiguous ([TenantIdRequired])."""
         if self.locked_tenant is not None:
             return self.locked_tenant
         if self.named_tenant_id is not None:
@@ -133,6 +138,8 @@ class Caller:
             if tenant is None:
                 raise ValidationFailed.on_field("tenantId", "invalid", f"{TENANT_HEADER} names no tenant.")
             return tenant
+        if inferred is not None:
+            return inferred()
         tenants = list(Tenant.objects.all()[:2])
         if len(tenants) == 1:
             return tenants[0]

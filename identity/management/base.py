@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
@@ -21,6 +22,7 @@ from django.db.models import Q, QuerySet
 from identity.audit import acting_as, command_actor
 from identity.exceptions import IdentityError
 from identity.login_ids import login_id_key
+from identity.management.output import console_for, server_logs_hidden, table
 from identity.models import Application, SigningKey, Tenant, User
 
 M = TypeVar("M", bound=models.Model)
@@ -45,7 +47,24 @@ class OneLineErrorParser(CommandParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-class IdentityCommand(BaseCommand):
+class IdentityBaseCommand(BaseCommand):
+    """What every identity command shares: usage errors on one line, and an output that is only the
+    command's own (the servers' cache log lines hidden, identity.management.output)."""
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.__class__ = OneLineErrorParser  # Django builds the parser; only error() changes
+        return parser
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        with server_logs_hidden(options.get("verbosity", 1)):
+            return super().execute(*args, **options)
+
+    def print_table(self, *, columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str = "") -> None:
+        console_for(self.stdout).print(table(columns=columns, rows=rows, title=title or None))
+
+
+class IdentityCommand(IdentityBaseCommand):
     """A command that calls the services once and reports the result.
 
     Subclasses implement `perform`; it runs inside `transaction.atomic`, so a failure after a first
@@ -55,7 +74,6 @@ class IdentityCommand(BaseCommand):
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.__class__ = OneLineErrorParser  # Django builds the parser; only error() changes
         parser.add_argument(
             "--json",
             action="store_true",

@@ -26,7 +26,7 @@ from identity.models import (
     User,
 )
 from identity.revocations import token_revoked
-from identity.selectors import jwt_configuration_for
+from identity.selectors import jwt_configuration_for, signing_key_get, tenant_get_default
 from identity.services.access_tokens import (
     AccessToken,
     AuthenticationType,
@@ -244,7 +244,9 @@ def jwt_vend(
     now: datetime | None = None,
 ) -> str:
     """`POST /api/jwt/vend`: sign free-form claims for a caller with an API key, in its tenant
-    (Caller.tenant): service-to-service tokens not tied to a user. `exp`, `iat`, `amr`, `cnf` are
+    (Caller.tenant; a global key naming no tenant vends in the tenant of the `keyId`, else in the
+    default tenant, since FusionAuth never asks for the header here): service-to-service tokens not
+    tied to a user. `exp`, `iat`, `amr`, `cnf` are
     reserved and ignored if sent; `iat`, `exp`, `jti`, and the tenant claims `tid` and `iss` are ours:
     a token names the tenant that signed it, never one the caller picks, and an `aud` naming another
     tenant or its application is refused. The key must be able to sign and belong to the tenant or be
@@ -252,7 +254,8 @@ def jwt_vend(
     tenant signs with. Vended tokens carry their own kind, so they cannot pass as a user's access
     token."""
     now = now or timezone.now()
-    tenant, tenant_locked = caller.tenant(), caller.locked_tenant is not None
+    tenant = caller.tenant(inferred=lambda: _vend_tenant(key_id))
+    tenant_locked = caller.locked_tenant is not None
     if not isinstance(claims, dict):
         raise ValidationFailed.on_field("claims", "invalid", "claims must be a JSON object.")
     if len(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()) > MAX_VEND_CLAIMS_BYTES:
@@ -268,6 +271,13 @@ def jwt_vend(
         if key_id is not None
         else tenant.access_token_signing_key
     )
+    if record is None and key_id is None:
+        raise ValidationFailed.on_field(
+            "keyId",
+            "invalid",
+            f"Tenant {tenant.name} has no signing key: name one with keyId, or another tenant with "
+            "X-FusionAuth-TenantId.",
+        )
     key = load_key(record) if record is not None else None
     if (
         record is None
@@ -285,6 +295,15 @@ def jwt_vend(
     issued = int(now.timestamp())
     payload.update(iat=issued, exp=issued + ttl, jti=str(uuid.uuid4()), tid=str(tenant.pk), iss=tenant.issuer)
     return sign(claims=payload, key=key, kind=TokenKind.VENDED, now=now)
+
+
+def _vend_tenant(key_id: uuid.UUID | None) -> Tenant:
+    """Vend's tenant when the caller names none: the `keyId`'s tenant, else the default tenant (a
+    global or unknown key, or none: the key checks that follow refuse what this tenant cannot use)."""
+    key = signing_key_get(key_id=key_id) if key_id is not None else None
+    if key is not None and key.tenant is not None:
+        return key.tenant
+    return tenant_get_default()
 
 
 def _check_audience(audience: Any, *, tenant: Tenant) -> None:

@@ -431,6 +431,64 @@ def test_vend_authentication(api_client, world):
     assert _vend(api_client, world, {"claims": {}}, key=foreign).status_code == 401  # names our tenant
 
 
+def test_vend_without_a_tenant_header_uses_the_keys_tenant(api_client, world, default_tenant):
+    """Seed 004: the tenant Id is not required on vend even with several tenants. A global key naming
+    no tenant vends in the tenant of `keyId`."""
+    TenantFactory()  # a third tenant: nothing here may depend on there being only one
+    hmac_key = signing_key_generate(tenant=world.tenant, algorithm="HS256", name="w").key
+    response = _vend(api_client, world, {"claims": {}, "keyId": str(hmac_key.pk)}, tenant=False)
+    assert response.status_code == 200, response.content
+    token = response.json()["token"]
+    assert jwt.get_unverified_header(token)["kid"] == hmac_key.kid
+    assert _unverified(token)["tid"] == str(world.tenant.pk)
+    assert _unverified(token)["iss"] == world.tenant.issuer
+
+
+def test_vend_without_a_tenant_header_or_key_uses_the_default_tenant(api_client, world, default_tenant):
+    TenantFactory()
+    signer = signing_key_generate(tenant=default_tenant, algorithm="ES256", name="default").key
+    default_tenant = tenant_signing_key_set(tenant=default_tenant, key=signer)
+    token = _vend(api_client, world, {"claims": {"x": 1}}, tenant=False).json()["token"]
+    claims = _unverified(token)
+    assert claims["tid"] == str(default_tenant.pk) and claims["iss"] == default_tenant.issuer
+    assert jwt.get_unverified_header(token)["kid"] == default_tenant.access_token_signing_key.kid
+    global_key = signing_key_generate(tenant=None, algorithm="ES256", name="global").key
+    body = {"claims": {}, "keyId": str(global_key.pk)}
+    token = _vend(api_client, world, body, tenant=False).json()["token"]
+    assert _unverified(token)["tid"] == str(default_tenant.pk)
+    assert jwt.get_unverified_header(token)["kid"] == global_key.kid
+
+
+def test_vend_in_a_default_tenant_without_a_signer_says_so(api_client, world, default_tenant):
+    TenantFactory()
+    assert default_tenant.access_token_signing_key is None  # as migration 0002 creates it
+    before = db_state()
+    response = _vend(api_client, world, {"claims": {}}, tenant=False)
+    assert response.status_code == 400
+    [error] = response.json()["fieldErrors"]["keyId"]
+    assert error["code"] == "[invalid]keyId" and "Default has no signing key" in error["message"]
+    assert db_state() == before
+
+
+@pytest.mark.parametrize("key_id", [UNKNOWN_ID, "not-a-uuid", "", None])
+def test_vend_without_a_tenant_header_and_a_bad_key_is_400(api_client, world, default_tenant, key_id):
+    TenantFactory()
+    before = db_state()
+    response = _vend(api_client, world, {"claims": {}, "keyId": key_id}, tenant=False)
+    assert response.status_code == 400, response.content
+    assert "keyId" in response.json()["fieldErrors"]
+    assert db_state() == before
+
+
+def test_a_locked_key_vends_in_its_tenant_never_the_keyids(api_client, world):
+    _, locked = make_api_key(tenant=world.tenant)
+    other = signing_key_generate(tenant=TenantFactory(), algorithm="HS256", name="o").key
+    response = _vend(api_client, world, {"claims": {}, "keyId": str(other.pk)}, key=locked, tenant=False)
+    assert response.status_code == 400 and "keyId" in response.json()["fieldErrors"]
+    token = _vend(api_client, world, {"claims": {}}, key=locked, tenant=False).json()["token"]
+    assert _unverified(token)["tid"] == str(world.tenant.pk)
+
+
 @pytest.mark.parametrize(
     "payload",
     ['{"claims": ' + "[" * 100_000 + "]" * 100_000 + "}", '{"claims": {"a": "' + "x" * 1_100_000 + '"}}'],

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from identity.models import Application
+from identity.services.signing_keys import signing_key_generate, tenant_signing_key_set
 from tests.api.helpers import db_state
 from tests.factories import TenantFactory, make_api_key
 
@@ -35,8 +36,11 @@ class Scene:
 
 
 @pytest.fixture
-def scene(world, session) -> Scene:
+def scene(world, session, default_tenant) -> Scene:
     other = TenantFactory()
+    # Vend without a header signs in the default tenant (seed 004): give it its signer.
+    signer = signing_key_generate(tenant=default_tenant, algorithm="ES256", name="default").key
+    tenant_signing_key_set(tenant=default_tenant, key=signer)
     _, global_key = make_api_key(key_manager=True)
     locked, locked_key = make_api_key(tenant=world.tenant, key_manager=True)
     return Scene(world, str(other.pk), global_key, locked_key, str(locked.pk), session)
@@ -58,13 +62,15 @@ class Family:
     """An endpoint family. `resolves`: it acts in the request's tenant rather than on an object
     that names its own; `hidden`: its answer for what lies outside the caller's tenant; `foreign`:
     its answer when a global key names another (existing) tenant; `tenantless`: shared
-    configuration that no tenant header scopes."""
+    configuration that no tenant header scopes; `infers`: FusionAuth never needs the header there
+    (seed 004), so a global key naming no tenant is answered even with several tenants."""
 
     call: Callable[[Any, Scene, dict[str, str]], Any]
     resolves: bool = False
     hidden: int = 404
     foreign: int | None = None
     tenantless: bool = False
+    infers: bool = False
 
 
 def _get(path: Callable[[Scene], str]) -> Callable[[Any, Scene, dict[str, str]], Any]:
@@ -100,6 +106,7 @@ KEYED = {
         lambda c, s, h: c.post("/api/jwt/vend", {"claims": {"x": 1}}, format="json", **h),
         resolves=True,
         foreign=200,
+        infers=True,
     ),
     "login": Family(lambda c, s, h: _login(c, s, h, applicationId=str(s.world.application.pk)), hidden=400),
     "login-without-application": Family(lambda c, s, h: _login(c, s, h), resolves=True, foreign=404),
@@ -120,7 +127,8 @@ def _expected_keyed(family: Family, locked: bool, variant: str) -> int:
             return 401  # the key store needs a global key, whatever the header says
         return 401 if variant in ("unknown", "other") else 200
     if variant == "missing":
-        return 400 if family.resolves else 200  # two tenants: [TenantIdRequired]
+        # two tenants: [TenantIdRequired] unless the request itself implies the tenant
+        return 400 if family.resolves and not family.infers else 200
     if variant == "own" or family.tenantless:
         return 200
     if family.resolves:
@@ -212,3 +220,86 @@ def test_anonymous_token_endpoints(api_client, scene, name, variant):
         }
     if expected >= 400:
         assert db_state() == before
+
+
+def _second_session(client, scene, headers):
+    """Another login of the world's user, so revoking it leaves the scene's session alone."""
+    body = {"loginId": "ann@example.com", "password": scene.world.password}
+    body["applicationId"] = str(scene.world.application.pk)
+    return client.post("/api/login", body, format="json", **headers).json()
+
+
+# Every request of seed 004 (FusionAuth's JWT & Refresh Token APIs), each documented as: "The tenant
+# Id is not required on this request even when more than one tenant has been configured". Sent with
+# a global API key (or the user's token, or nothing, as the endpoint is authenticated), no header,
+# three tenants: the status each must answer.
+SEED_004 = {
+    "GET /api/jwt/issue": (
+        lambda c, s, h: c.get(
+            f"/api/jwt/issue?applicationId={s.world.application.pk}",
+            HTTP_AUTHORIZATION=f"Bearer {s.session['token']}",
+        ),
+        200,
+    ),
+    "POST /api/jwt/reconcile": (
+        lambda c, s, h: c.post(
+            "/api/jwt/reconcile",
+            {
+                "applicationId": str(s.world.application.pk),
+                "identityProviderId": str(uuid.uuid4()),
+                "encodedJWT": "not.a.token",
+            },
+            format="json",
+        ),
+        401,  # the token decides; never the tenant
+    ),
+    "GET /api/jwt/public-key": (lambda c, s, h: c.get("/api/jwt/public-key"), 200),
+    "GET /api/jwt/public-key?applicationId": (
+        lambda c, s, h: c.get(f"/api/jwt/public-key?applicationId={s.world.application.pk}"),
+        200,
+    ),
+    "POST /api/jwt/refresh": (_refresh, 200),
+    "GET /api/jwt/refresh/{tokenId}": (
+        lambda c, s, h: c.get(f"/api/jwt/refresh/{s.session['refreshTokenId']}", **h),
+        200,
+    ),
+    "GET /api/jwt/refresh?userId": (
+        lambda c, s, h: c.get(f"/api/jwt/refresh?userId={s.world.user.pk}", **h),
+        200,
+    ),
+    "DELETE /api/jwt/refresh?applicationId": (
+        lambda c, s, h: c.delete(f"/api/jwt/refresh?applicationId={s.world.application.pk}", **h),
+        200,
+    ),
+    "DELETE /api/jwt/refresh?userId": (
+        lambda c, s, h: c.delete(f"/api/jwt/refresh?userId={s.world.user.pk}", **h),
+        200,
+    ),
+    "DELETE /api/jwt/refresh?applicationId&userId": (
+        lambda c, s, h: c.delete(
+            f"/api/jwt/refresh?applicationId={s.world.application.pk}&userId={s.world.user.pk}", **h
+        ),
+        200,
+    ),
+    "DELETE /api/jwt/refresh/{tokenId}": (
+        lambda c, s, h: c.delete(f"/api/jwt/refresh/{_second_session(c, s, h)['refreshTokenId']}", **h),
+        200,
+    ),
+    "DELETE /api/jwt/refresh?token": (
+        lambda c, s, h: c.delete(f"/api/jwt/refresh?token={_second_session(c, s, h)['refreshToken']}", **h),
+        200,
+    ),
+    "GET /api/jwt/validate": (lambda c, s, h: _validate(c, s, {}), 200),
+    "POST /api/jwt/vend": (
+        lambda c, s, h: c.post("/api/jwt/vend", {"claims": {"x": 1}}, format="json", **h),
+        200,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(SEED_004))
+def test_seed_004_requests_never_need_the_tenant_header(api_client, scene, name):
+    call, expected = SEED_004[name]
+    response = call(api_client, scene, {"HTTP_AUTHORIZATION": scene.global_key})
+    assert response.status_code == expected, response.content
+    assert b"TenantIdRequired" not in response.content

@@ -6,12 +6,12 @@ import json
 from datetime import datetime, time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from identity.management.base import OneLineErrorParser, positive_int
+from identity.management.base import IdentityBaseCommand, positive_int
 from identity.models import AuditEntry
 from identity.selectors_events import audit_entries
 
@@ -44,13 +44,21 @@ def entry_json(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
-class Command(BaseCommand):
-    help = "Print the audit trail, oldest first. --action takes a glob: --action 'signing_key.*'."
+def entry_row(entry: AuditEntry) -> tuple[str, ...]:
+    """One table row: when, who, what, on which object, from where, how many, what changed."""
+    return (
+        entry.created_at.isoformat(timespec="seconds"),
+        f"{entry.actor_kind}:{entry.actor_label or entry.actor_id or '-'}",
+        entry.action,
+        f"{entry.object_type} {entry.object_id}".strip(),
+        entry.client_ip or "",
+        "" if entry.count is None else str(entry.count),
+        json.dumps(entry.diff, sort_keys=True, cls=DjangoJSONEncoder) if entry.diff else "",
+    )
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.__class__ = OneLineErrorParser
-        return parser
+
+class Command(IdentityBaseCommand):
+    help = "Print the audit trail, oldest first. --action takes a glob: --action 'signing_key.*'."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--since", help="Entries from this date or ISO date-time on.")
@@ -75,11 +83,7 @@ class Command(BaseCommand):
             rows = [entry_json(e) for e in entries.iterator()]
             self.stdout.write(json.dumps(rows, cls=DjangoJSONEncoder, indent=2))
             return
-        for e in entries.iterator():
-            who = f"{e.actor_kind}:{e.actor_label or e.actor_id or '-'}"
-            what = f"{e.object_type} {e.object_id}".strip() or "-"
-            extra = f" count={e.count}" if e.count is not None else ""
-            diff = f" {json.dumps(e.diff, sort_keys=True)}" if e.diff else ""
-            self.stdout.write(
-                f"{e.created_at.isoformat()} {who} {e.action} {what} ip={e.client_ip or '-'}{extra}{diff}"
-            )
+        self.print_table(
+            columns=("When", "Actor", "Action", "Object", "IP", "Count", "Changes"),
+            rows=(entry_row(e) for e in entries.iterator()),
+        )

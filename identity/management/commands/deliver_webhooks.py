@@ -3,29 +3,26 @@ hand), or with `--once` until nothing is due (for cron). Several may run side by
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
 from types import FrameType
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 from django.db import close_old_connections
 
-from identity.management.base import OneLineErrorParser, positive_int
+from identity.management.base import IdentityBaseCommand, positive_int
+from identity.management.output import progress
 from identity.services.webhooks import webhook_deliveries_send
 
 
-class Command(BaseCommand):
+class Command(IdentityBaseCommand):
     help = (
         "Deliver queued webhook events (signed, retried with back-off). Long-running; stops cleanly "
         "on SIGTERM or Ctrl-C after the current batch. --once delivers what is due and exits."
     )
-
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.__class__ = OneLineErrorParser
-        return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="Deliver what is due, then exit.")
@@ -33,27 +30,38 @@ class Command(BaseCommand):
         parser.add_argument(
             "--poll-seconds", type=float, default=1.0, help="Pause when nothing is due (default 1)."
         )
+        parser.add_argument(
+            "--json", action="store_true", help='Print only a JSON summary at the end: {"attempts": N}.'
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.stopping = False
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         attempted = 0
-        self.stdout.write(f"Delivering webhook events (pid {os.getpid()}); SIGTERM stops after the batch.")
-        self.stdout.flush()
+        if not options["json"]:
+            pid = os.getpid()
+            self.stdout.write(f"Delivering webhook events (pid {pid}); SIGTERM stops after the batch.")
+            self.stdout.flush()
         try:
-            while not self.stopping:
-                count = webhook_deliveries_send(batch_size=options["batch_size"])
-                attempted += count
-                if count:
-                    continue
-                if options["once"]:
-                    break
-                close_old_connections()
-                self._pause(options["poll_seconds"])
+            # Open-ended work: a running count of attempts at a terminal, nothing otherwise.
+            with progress(total=None, unit="delivery attempts", enabled=not options["json"]) as advance:
+                while not self.stopping:
+                    count = webhook_deliveries_send(batch_size=options["batch_size"])
+                    attempted += count
+                    advance(count)
+                    if count:
+                        continue
+                    if options["once"]:
+                        break
+                    close_old_connections()
+                    self._pause(options["poll_seconds"])
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        self.stdout.write(f"{attempted} delivery attempts.")
+        if options["json"]:
+            self.stdout.write(json.dumps({"attempts": attempted}))
+        else:
+            self.stdout.write(f"{attempted} delivery attempts.")
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True

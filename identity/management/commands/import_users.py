@@ -9,10 +9,10 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
-from tqdm import tqdm
 
 from identity.exceptions import ValidationFailed
 from identity.management.base import IdentityCommand, Report, tenant_lookup
+from identity.management.output import progress
 from identity.models import Tenant
 from identity.serializers.user_import import import_request
 from identity.services.user_import import users_import
@@ -66,16 +66,16 @@ class Command(IdentityCommand):
 
     def perform(self, options: dict[str, Any]) -> Report:
         document, tenant = _document(options["file"]), _tenant(options["tenant"])
-        show_bar = not options["json"] and sys.stderr.isatty()
         try:
             request = import_request(document)
-            with tqdm(
-                total=2 * len(request.users), unit="user", disable=not show_bar, file=sys.stderr
-            ) as bar:
+            # Two stages per user (checked, then inserted): the bar fills once both are done.
+            with progress(
+                total=2 * len(request.users), unit="users (check, insert)", enabled=not options["json"]
+            ) as advance:
                 created = users_import(
                     tenant=tenant, users=request.users, validate_db_constraints=True,
                     encryption_scheme=request.encryption_scheme, factor=request.factor,
-                    progress=lambda stage, n: bar.update(n),
+                    progress=lambda stage, n: advance(n),
                 )  # fmt: skip
         except ValidationFailed as exc:
             raise CommandError(_lines(exc)) from exc

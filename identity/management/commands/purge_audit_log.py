@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 from django.db import transaction
 from django.utils import timezone
-from tqdm import tqdm
 
 from identity.audit import acting_as, command_actor
-from identity.management.base import OneLineErrorParser, positive_int
+from identity.management.base import IdentityBaseCommand, positive_int
+from identity.management.output import progress
 from identity.selectors_events import audit_entries
 from identity.services.audit import audit_log_purge, audit_record
 
 
-class Command(BaseCommand):
+class Command(IdentityBaseCommand):
     help = (
         "Delete audit entries older than --older-than days, --batch-size at a time (one short "
         "transaction each; safe to interrupt and run again). The purge itself is recorded."
     )
-
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.__class__ = OneLineErrorParser
-        return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--older-than", type=positive_int, required=True, help="Age in days.")
@@ -40,14 +34,13 @@ class Command(BaseCommand):
         pending = audit_entries(until=cutoff).count()
         deleted = 0
         if not options["dry_run"] and pending:
-            show_bar = not options["json"] and sys.stderr.isatty()
             with (
                 acting_as(command_actor("purge_audit_log")),
-                tqdm(total=pending, unit="entry", disable=not show_bar, file=sys.stderr) as bar,
+                progress(total=pending, unit="audit entries", enabled=not options["json"]) as advance,
             ):
                 while count := audit_log_purge(older_than=cutoff, batch_size=options["batch_size"]):
                     deleted += count
-                    bar.update(count)
+                    advance(count)
                 with transaction.atomic():
                     audit_record(action="audit_log.purge", object_type="auditentry", count=deleted)
         if options["json"]:

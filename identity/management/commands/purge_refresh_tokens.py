@@ -4,22 +4,21 @@ revocations of access tokens and personal access tokens that have expired since.
 from __future__ import annotations
 
 import json
-import sys
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 from django.db import transaction
-from tqdm import tqdm
 
 from identity.audit import acting_as, command_actor
-from identity.management.base import positive_int
+from identity.management.base import IdentityBaseCommand, positive_int
+from identity.management.output import progress
 from identity.services.audit import audit_record
 from identity.services.refresh_tokens import refresh_tokens_purge, refresh_tokens_purgeable
 from identity.services.revocations import revoked_tokens_purge, revoked_tokens_purgeable
 
 
-class Command(BaseCommand):
+class Command(IdentityBaseCommand):
     help = (
         "Delete refresh tokens that expired or were revoked more than --retention-days ago (default 7). "
         "Revoked tokens are kept that long so a replayed value is still recognised as reuse. Runs in "
@@ -42,11 +41,10 @@ class Command(BaseCommand):
             if not options["dry_run"]:
                 revocations = revoked_tokens_purge()
             if not options["dry_run"] and pending:
-                show_bar = not options["json"] and sys.stderr.isatty()
-                with tqdm(total=pending, unit="token", disable=not show_bar, file=sys.stderr) as bar:
+                with progress(total=pending, unit="refresh tokens", enabled=not options["json"]) as advance:
                     for count in refresh_tokens_purge(retention=retention, batch_size=options["batch_size"]):
                         deleted += count
-                        bar.update(count)
+                        advance(count)
             if deleted:  # one entry for the whole purge, as purge_audit_log writes
                 with transaction.atomic():
                     audit_record(action="refresh_token.purge", object_type="refreshtoken", count=deleted)

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
+from django.core.management.base import CommandError, CommandParser
 
 from identity.key_encryption import KeyDecryptionError, encrypted_under_current_key
+from identity.management.base import IdentityBaseCommand
+from identity.management.output import progress
 from identity.models import SigningKey
 from identity.services.signing_keys import signing_keys_reencrypt
 
 
-class Command(BaseCommand):
+class Command(IdentityBaseCommand):
     help = (
         "Re-encrypt every private signing key and HMAC secret under IDENTITY_KEY_ENCRYPTION_KEY. "
         "Rotation: set the new key as IDENTITY_KEY_ENCRYPTION_KEY and the old one in "
@@ -36,12 +36,11 @@ class Command(BaseCommand):
         )
         done = 0
         if not options["dry_run"] and pending:
-            show_bar = not options["json"] and sys.stderr.isatty()
             try:
-                with tqdm(total=pending, unit="key", disable=not show_bar, file=sys.stderr) as bar:
+                with progress(total=pending, unit="keys", enabled=not options["json"]) as advance:
                     for _ in signing_keys_reencrypt():
                         done += 1
-                        bar.update(1)
+                        advance(1)
             except KeyDecryptionError as exc:
                 raise CommandError(
                     f"{exc} Re-encrypted {done} of {pending} so far; list the old key in "
