@@ -313,10 +313,12 @@ class RefreshToken(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="identity_rt_user_newest"),
             models.Index(fields=["application", "user"], name="identity_rt_app_user"),
-            models.Index(fields=["expires_at"], name="identity_rt_expires"),
+            # (instant, id): the purge walks these in key order, batch after batch (keyset), so it
+            # never rescans the index entries of rows it has already deleted.
+            models.Index(fields=["expires_at", "id"], name="identity_rt_expires_id"),
             models.Index(
-                fields=["revoked_at"],
-                name="identity_rt_revoked",
+                fields=["revoked_at", "id"],
+                name="identity_rt_revoked_id",
                 condition=models.Q(revoked_at__isnull=False),
             ),
         ]
