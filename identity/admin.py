@@ -361,6 +361,7 @@ class TenantAdmin(ServiceAdmin):
                     "revoke_on_password_changed",
                     "revoke_on_login_prevented",
                     "revoke_on_one_time_token_reuse",
+                    "refresh_token_limit_per_user",
                 )
             },
         ),
