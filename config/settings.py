@@ -90,6 +90,11 @@ DATABASES = {
         conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", False),
     )
 }
+# Behind PgBouncer in transaction mode a server-side cursor (QuerySet.iterator() on PostgreSQL) may
+# outlive the transaction that pinned its server connection: turn them off there (docs/scaling.md).
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool(
+    "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
+)
 
 # With REDIS_URL, Django's Redis cache is shared by every process of every node; it carries the
 # version of in-memory state such as the key store (identity/key_store.py). Without it each process

@@ -391,6 +391,7 @@ class TenantAdmin(ServiceAdmin):
                     "revoke_on_login_prevented",
                     "revoke_on_one_time_token_reuse",
                     "revoke_access_tokens_on_password_changed",
+                    "refresh_token_limit_per_user",
                 )
             },
         ),

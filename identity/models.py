@@ -119,6 +119,11 @@ class Tenant(TimestampedModel, JWTConfigurationFields):
         default=True,
         help_text="Reuse of a rotated one-time refresh token revokes its whole family (RFC 9700 §4.14.2).",
     )
+    refresh_token_limit_per_user = models.PositiveIntegerField(
+        default=100,
+        help_text="Live refresh tokens one user may hold; a new one evicts the oldest session (and "
+        "revokes its family), so no user can grow the table without bound.",
+    )
     # loginConfiguration
     require_authentication = models.BooleanField(
         default=True, help_text="Require an API key on /api/login when no applicationId is sent."
@@ -140,6 +145,10 @@ class Tenant(TimestampedModel, JWTConfigurationFields):
                 fields=["is_default"], condition=models.Q(is_default=True), name="identity_one_default_tenant"
             ),
             *jwt_configuration_constraints("tenant"),
+            models.CheckConstraint(
+                condition=models.Q(refresh_token_limit_per_user__gte=1),
+                name="identity_tenant_refresh_token_limit_positive",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -313,10 +322,12 @@ class RefreshToken(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="identity_rt_user_newest"),
             models.Index(fields=["application", "user"], name="identity_rt_app_user"),
-            models.Index(fields=["expires_at"], name="identity_rt_expires"),
+            # (instant, id): the purge walks these in key order, batch after batch (keyset), so it
+            # never rescans the index entries of rows it has already deleted.
+            models.Index(fields=["expires_at", "id"], name="identity_rt_expires_id"),
             models.Index(
-                fields=["revoked_at"],
-                name="identity_rt_revoked",
+                fields=["revoked_at", "id"],
+                name="identity_rt_revoked_id",
                 condition=models.Q(revoked_at__isnull=False),
             ),
         ]

@@ -51,6 +51,9 @@ BOUNDS: dict[str, tuple[int, int]] = {
     "refresh_token_max_ttl_minutes": (1, INT_MAX),
     "refresh_token_grace_period_seconds": (0, MAX_GRACE_PERIOD_SECONDS),
     "failed_login_max_attempts": (1, 1000),
+    # At least one session, or no login could issue a refresh token; FusionAuth users report one
+    # user with 200k tokens taking their admin down, so the limit is itself bounded.
+    "refresh_token_limit_per_user": (1, 100_000),
     "failed_login_window_seconds": (1, 86_400 * 30),
     "failed_login_lockout_seconds": (1, 86_400 * 365),
 }

@@ -133,3 +133,28 @@ def test_throttle_rates_from_the_environment_change_only_what_they_name(tmp_path
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["10/min", "off", "120/min"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "False"), ("1", "True"), ("0", "False")])
+def test_server_side_cursors_can_be_turned_off_for_pgbouncer(
+    tmp_path, value: str | None, expected: str
+) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "IDENTITY_", "DATABASE_"))}
+    clean.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_ENV_FILE=str(tmp_path / "absent.env"),
+        DJANGO_SECRET_KEY="x" * 60,
+        IDENTITY_KEY_ENCRYPTION_KEY=KEK,
+        DATABASE_URL="postgres://u@127.0.0.1:5432/db",
+    )
+    if value is not None:
+        clean["DATABASE_DISABLE_SERVER_SIDE_CURSORS"] = value
+    script = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.DATABASES['default']['DISABLE_SERVER_SIDE_CURSORS'])"
+    )
+    result = subprocess.run(  # noqa: S603 (our own interpreter and script)
+        [sys.executable, "-c", script], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected

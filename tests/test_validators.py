@@ -49,6 +49,8 @@ HOSTILE_TENANT_VALUES = [
     ("failed_login_lockout_seconds", 0, (LOCKOUT, "actionDurationInSeconds")),
     ("refresh_token_grace_period_seconds", MAX_GRACE_PERIOD_SECONDS + 1, GRACE),
     ("refresh_token_grace_period_seconds", 10**12, GRACE),
+    ("refresh_token_limit_per_user", 0, ("jwtConfiguration", "refreshTokenLimitPerUser")),
+    ("refresh_token_limit_per_user", 100_001, ("jwtConfiguration", "refreshTokenLimitPerUser")),
     ("access_token_ttl_seconds", 0, ("jwtConfiguration", "timeToLiveInSeconds")),
     ("refresh_token_ttl_minutes", 0, ("jwtConfiguration", "refreshTokenTimeToLiveInMinutes")),
     (
@@ -126,6 +128,11 @@ def test_every_problem_is_listed_at_once(world: World) -> None:
 @pytest.mark.parametrize("value", [1, 1000])
 def test_the_lockout_bounds_are_inclusive(world: World, value: int) -> None:
     tenant_validate(values={"failed_login_max_attempts": value}, tenant=world.tenant)
+
+
+@pytest.mark.parametrize("value", [1, 100_000])
+def test_the_refresh_token_limit_bounds_are_inclusive(world: World, value: int) -> None:
+    tenant_validate(values={"refresh_token_limit_per_user": value}, tenant=world.tenant)
 
 
 @pytest.mark.parametrize("model", [Tenant, Application])

@@ -110,6 +110,17 @@ def positive_int(value: str) -> int:
     return number
 
 
+def non_negative_float(value: str) -> float:
+    """argparse type for pauses in seconds: a finite number from 0 to an hour."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number <= 3600:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds from 0 to 3600")
+    return number
+
+
 def split_names(value: str | None) -> list[str]:
     """`"admin, user"` → `["admin", "user"]`; empty items are dropped."""
     return [part.strip() for part in (value or "").split(",") if part.strip()]

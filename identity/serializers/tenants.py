@@ -81,6 +81,8 @@ class TenantJWTConfigurationSerializer(JWTConfigurationSerializer):
     refreshTokenRevocationPolicy = RevocationPolicySerializer()
     personalAccessTokenRevocationPolicy = PersonalAccessTokenRevocationPolicySerializer()
     validateChecksState = Flag(source="validate_checks_state", required=False)
+    # Ours (docs/fusionauth-differences.md): live refresh tokens per user, the oldest evicted.
+    refreshTokenLimitPerUser = WholeNumber(source="refresh_token_limit_per_user", required=False)
 
 
 class TenantLoginConfigurationSerializer(Section):

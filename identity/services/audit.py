@@ -51,6 +51,7 @@ AUDIT_FIELDS: dict[type[models.Model], frozenset[str]] = {
             "revoke_on_one_time_token_reuse",
             "require_authentication",
             "validate_checks_state",
+            "refresh_token_limit_per_user",
             "failed_login_max_attempts",
             "failed_login_window_seconds",
             "failed_login_lockout_seconds",

@@ -203,3 +203,46 @@ def refresh_token_write(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return bool(cursor.rowcount == 1)
+
+
+PURGE_KEYS = ("expires_at", "revoked_at")
+"""The columns a purge pass is keyed by; each has a (column, id) index (identity_rt_*_id)."""
+
+
+@cache
+def _purge_sql(alias: str, column: str, first: bool) -> str:
+    q = connections[alias].ops.quote_name
+    table, pk, key = q(RefreshToken._meta.db_table), q("id"), q(column)
+    after = "" if first else f" AND ({key}, {pk}) > (%s, %s)"
+    # Names from model metadata, quoted by the backend; cutoff, cursor and size are parameters.
+    return (
+        f"DELETE FROM {table} WHERE {pk} IN ("
+        f"SELECT {pk} FROM {table} WHERE {key} < %s{after}"
+        f" ORDER BY {key}, {pk} LIMIT %s) RETURNING {key}, {pk}"
+    )
+
+
+def refresh_token_purge_batch(
+    *, column: str, cutoff: datetime, after: tuple[Any, Any] | None, size: int, using: str = "default"
+) -> tuple[int, tuple[Any, Any] | None]:
+    """Delete up to `size` tokens whose `column` (expires_at or revoked_at) is before `cutoff`: the
+    first ones in (column, id) order after the cursor `after` (None: from the start), in one
+    statement. Returns how many it deleted and the cursor to continue from (None when nothing was
+    left). The cursor holds the database's own values, passed back as they came, so the next batch
+    starts by the index exactly where this one ended, however many rows share an instant, and never
+    walks over the index entries of rows already deleted (keyset, not OFFSET or a rescan)."""
+    if column not in PURGE_KEYS:
+        raise ValueError(f"No purge index on {column}")
+    connection = connections[using]
+    params: list[Any] = [connection.ops.adapt_datetimefield_value(cutoff)]
+    if after is not None:
+        params += list(after)
+    last: tuple[Any, Any] | None = None
+    count = 0
+    with connection.cursor() as cursor:
+        cursor.execute(_purge_sql(using, column, after is None), [*params, size])
+        for row in cursor.fetchall():
+            count += 1
+            if last is None or tuple(row) > last:
+                last = (row[0], row[1])
+    return count, last

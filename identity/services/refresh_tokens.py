@@ -37,8 +37,10 @@ from identity.selectors import JWTConfiguration, jwt_configuration_for, refresh_
 from identity.services.access_tokens import AccessToken, AuthenticationType, access_token_issue
 from identity.services.audit import audit_record
 from identity.services.refresh_token_sql import (
+    PURGE_KEYS,
     RefreshTokenContext,
     refresh_token_context,
+    refresh_token_purge_batch,
     refresh_token_write,
 )
 from identity.services.webhooks import refresh_emit, refresh_tokens_revoked_emit
@@ -52,6 +54,7 @@ class RevokeReason(StrEnum):
     LOGIN_PREVENTED = "login_prevented"
     USER_DEACTIVATED = "user_deactivated"
     REUSE_DETECTED = "reuse_detected"
+    SESSION_LIMIT = "session_limit"
 
 
 @transaction.atomic
@@ -163,8 +166,10 @@ def refresh_token_create(
     """Start a refresh-token session for a user of an application and return its value once.
 
     `started_at` and `family_id` let a token issued for another application keep the original
-    session's start (the base of its expiry) and family (revoked together on reuse)."""
+    session's start (the base of its expiry) and family (revoked together on reuse). The user's
+    live tokens stay within the tenant's `refresh_token_limit_per_user` (_session_limit_enforce)."""
     now = now or timezone.now()
+    _session_limit_enforce(user=user, family_id=family_id, now=now)
     started = started_at or now
     device = device or DeviceInfo()
     token_id = uuid.uuid4()
@@ -191,6 +196,58 @@ def refresh_token_create(
         scopes=scopes or [],
     )
     return IssuedRefreshToken(token=token, value=value)
+
+
+def _session_limit_enforce(*, user: User, family_id: uuid.UUID | None, now: datetime) -> None:
+    """Make room for one more live token of `user` within the tenant's limit: the oldest live
+    sessions beyond it are evicted, their whole families revoked (reason `session_limit`), in the
+    transaction that creates the new one. The new token's own family is never the one evicted.
+
+    Concurrency: the user's row is locked first (FOR UPDATE), so two logins of one user at the
+    limit run this one after the other, and the second counts the first's token (under READ
+    COMMITTED each later statement sees what committed before it). A login has already locked the
+    row with its UPDATE; the lock is then free. Costs two statements (lock, conditional UPDATE);
+    the audit entry and the revoke event only when something was evicted."""
+    # The user's id is selected too: without one of its columns Django drops `OF`, and the
+    # tenant's row would be locked as well, serialising every login of the tenant.
+    locked = list(
+        User.objects.select_for_update(of=("self",))
+        .filter(pk=user.pk)
+        .order_by()
+        .values_list("pk", "tenant__refresh_token_limit_per_user")
+    )
+    if not locked:
+        return  # the user is gone: the INSERT that follows fails on its foreign key
+    limit = locked[0][1]
+    live = RefreshToken.objects.filter(user_id=user.pk, revoked_at__isnull=True, expires_at__gt=now)
+    keep = limit - 1
+    others = live
+    if family_id is not None:
+        keep -= live.filter(family_id=family_id).count()
+        others = live.exclude(family_id=family_id)
+    # Newest first; everything after the first `keep` is evicted (OFFSET in the UPDATE's subquery).
+    evicted = others.order_by("-created_at", "-id").values("family_id")[max(keep, 0) :]
+    count = RefreshToken.objects.filter(
+        user_id=user.pk, revoked_at__isnull=True, family_id__in=evicted
+    ).update(revoked_at=now, revoke_reason=RevokeReason.SESSION_LIMIT.value)
+    if not count:
+        return
+    affected = list(
+        RefreshToken.objects.filter(
+            user_id=user.pk, revoked_at=now, revoke_reason=RevokeReason.SESSION_LIMIT.value
+        )
+        .values_list("tenant_id", "application_id", "user_id")
+        .distinct()
+    )
+    audit_record(
+        action="refresh_token.revoke_session_limit",
+        object_type="refreshtoken",
+        object_id=user.pk,
+        tenant_id=affected[0][0],
+        diff={"revoke_reason": RevokeReason.SESSION_LIMIT.value},
+        count=count,
+    )
+    refresh_tokens_revoked_emit(affected=affected, user=user)
 
 
 @dataclass(frozen=True)
@@ -431,20 +488,27 @@ def refresh_tokens_revoke_requested(
 
 
 def refresh_tokens_purge(
-    *, retention: timedelta, now: datetime | None = None, batch_size: int = 1000
+    *, retention: timedelta, now: datetime | None = None, batch_size: int = 5000
 ) -> Iterator[int]:
-    """Delete tokens that expired or were revoked more than `retention` ago, in batches, yielding
-    how many each batch removed. Revoked rows are kept for the retention so a replayed value is
-    still recognised (and its family still revoked) for a while; batches keep each delete's locks
-    short on a busy table."""
+    """Delete tokens that expired or were revoked more than `retention` ago, yielding how many each
+    batch removed. Revoked rows are kept for the retention so a replayed value is still recognised
+    (and its family still revoked) for a while.
+
+    Two passes, expired then revoked, each walking its (instant, id) index in key order: one
+    DELETE of at most `batch_size` rows per batch, each its own short autocommit statement (locks
+    held for one batch only, nothing held between batches), memory bounded by one batch, and no
+    batch rescans what earlier ones deleted, so a million rows cost a million index steps, not a
+    million squared. Safe to stop at any point and run again."""
     cutoff = (now or timezone.now()) - retention
-    stale = RefreshToken.objects.filter(models.Q(expires_at__lt=cutoff) | models.Q(revoked_at__lt=cutoff))
-    while True:
-        ids = list(stale.values_list("pk", flat=True)[:batch_size])
-        if not ids:
-            return
-        deleted, _ = RefreshToken.objects.filter(pk__in=ids).delete()
-        yield deleted
+    for column in PURGE_KEYS:
+        after = None
+        while True:
+            count, after = refresh_token_purge_batch(
+                column=column, cutoff=cutoff, after=after, size=batch_size
+            )
+            if after is None:
+                break
+            yield count
 
 
 def refresh_tokens_purgeable(*, retention: timedelta, now: datetime | None = None) -> int:

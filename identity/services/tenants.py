@@ -30,6 +30,7 @@ TENANT_FIELDS = frozenset(
         "revoke_access_tokens_on_password_changed",
         "require_authentication",
         "validate_checks_state",
+        "refresh_token_limit_per_user",
         "failed_login_max_attempts",
         "failed_login_window_seconds",
         "failed_login_lockout_seconds",

@@ -71,6 +71,13 @@ CASES = [
     ("patch", "tenant", {"tenant": {"jwtConfiguration": {"refreshTokenRevocationPolicy":
                                                          {"onPasswordChanged": None}}}},
      "[invalid]tenant.jwtConfiguration.refreshTokenRevocationPolicy.onPasswordChanged"),
+    *[
+        ("patch", "tenant", {"tenant": {"jwtConfiguration": {"refreshTokenLimitPerUser": bad}}},
+         "[invalid]tenant.jwtConfiguration.refreshTokenLimitPerUser")
+        for bad in (0, -1, 100_001, 2**63, "5", 5.0, True, None, [], {})
+    ],
+    ("post", "tenants", {"tenant": {"name": "n", "jwtConfiguration": {"refreshTokenLimitPerUser": 0}}},
+     "[invalid]tenant.jwtConfiguration.refreshTokenLimitPerUser"),
     ("patch", "tenant", {"tenant": {"name": "Default"}}, "[duplicate]tenant.name"),
     ("patch", "tenant", {"tenant": {"name": "  "}}, "[blank]tenant.name"),
     ("patch", "tenant", {"tenant": {"issuer": "i" * 256}}, "[invalid]tenant.issuer"),

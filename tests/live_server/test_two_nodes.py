@@ -1,13 +1,27 @@
-"""Issue 17 with two nodes (two gunicorn masters on one database), with and without Redis: what one
-node adds is usable on the other at once, what it removes stops verifying there within a second."""
+"""Two independent nodes (two gunicorn masters on different ports, no shared memory) on one
+PostgreSQL, with and without one Redis (issue 16, "Many nodes"; issue 17): what node A adds is
+usable on node B at once; a key removed, a PAT or access token revoked, a tenant setting changed
+through A is honoured by B within a second; throttles count across both nodes (Redis); one-time
+refresh tokens are used once across both nodes under concurrency.
+
+The two servers are started once per mode and shared by every test of the module (the tests'
+`world` rows are committed and flushed around each test; the coherence versions are not flushed,
+so they only move forward): starting servers is most of what live tests cost."""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
+from identity.services.oauth_clients import oauth_client_configure
+from tests import live
 from tests.conftest import World
 from tests.live import LiveServer
 from tests.live_server.test_key_coherence import kid_of, login, validate
@@ -16,18 +30,56 @@ from tests.redis_db import redis_url
 # The check interval (1 s) plus the time one request takes on a loaded test machine.
 REMOVAL_BOUND_SECONDS = 1.5
 REDIS_DB = redis_url(3)
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(params=["database", "redis"])
-def node_env(request: pytest.FixtureRequest) -> dict[str, str]:
-    if request.param == "database":
-        return {}
-    redis = pytest.importorskip("redis")
+@dataclass(frozen=True)
+class Nodes:
+    mode: str
+    a: LiveServer
+    b: LiveServer
+
+
+@pytest.fixture(scope="module", params=["database", "redis"])
+def nodes(request, django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Nodes]:  # type: ignore[no-untyped-def]
+    """Nodes A and B, two workers each, started side by side once per mode for the whole module."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("gunicorn servers share the database only on PostgreSQL (.ci/run uses it)")
+    env: dict[str, str] = {}
+    if request.param == "redis":
+        redis = pytest.importorskip("redis")
+        try:
+            redis.Redis.from_url(REDIS_DB).flushdb()
+        except redis.ConnectionError:
+            pytest.skip("no Redis on 127.0.0.1:6379")
+        env = {"REDIS_URL": REDIS_DB}
+    log_dir = tmp_path_factory.mktemp(f"two-nodes-{request.param}")
+    with django_db_blocker.unblock(), ThreadPoolExecutor(max_workers=2) as pool:
+        started = list(pool.map(lambda _: live.start(workers=2, env=env, log_dir=log_dir), range(2)))
     try:
-        redis.Redis.from_url(REDIS_DB).flushdb()
-    except redis.ConnectionError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    return {"REDIS_URL": REDIS_DB}
+        yield Nodes(request.param, *started)
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture
+def two(nodes: Nodes, settings, request) -> tuple[Nodes, World]:  # type: ignore[no-untyped-def]
+    """The nodes and a fresh `world`, made after this process shares the nodes' cache (Redis mode),
+    so what the test process itself changes bumps the version the nodes read."""
+    if nodes.mode == "redis":
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": REDIS_DB,
+                "KEY_PREFIX": "identity",
+            }
+        }
+        settings.IDENTITY_COHERENCE_CACHE = True
+    return nodes, request.getfixturevalue("world")
 
 
 def _api(server: LiveServer, world: World, method: str, path: str, body: Any = None) -> Any:
@@ -42,6 +94,16 @@ def _generate(server: LiveServer, world: World, name: str) -> dict[str, Any]:
     return dict(_api(server, world, "POST", "/api/key/generate", body)["key"])
 
 
+def _patch_tenant(server: LiveServer, world: World, jwt_configuration: dict[str, Any]) -> None:
+    body = {"tenant": {"jwtConfiguration": jwt_configuration}}
+    _api(server, world, "PATCH", f"/api/tenant/{world.tenant.pk}", body)
+
+
+def _warm(server: LiveServer, token: str) -> None:
+    """Every worker of the node has validated the token (fresh connections reach either)."""
+    assert all(validate(server, token) == 200 for _ in range(8))
+
+
 def _seconds_until_refused(server: LiveServer, token: str, since: float) -> float:
     """Seconds until the node refuses the token on every worker: the start of the first run of 12
     requests in a row (fresh connections, so they reach either worker) that all refuse it."""
@@ -53,21 +115,15 @@ def _seconds_until_refused(server: LiveServer, token: str, since: float) -> floa
         time.sleep(0.02)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_key_added_on_one_node_is_usable_on_the_other_at_once(gunicorn, world, node_env):
-    a, b = gunicorn(workers=2, env=node_env), gunicorn(workers=2, env=node_env)
+def test_a_key_added_on_one_node_is_usable_on_the_other_at_once(two):
+    (nodes, world) = two
+    a, b = nodes.a, nodes.b
     for _ in range(4):  # every worker of both nodes holds a snapshot
         assert validate(b, login(a, world)["token"]) == 200
         assert validate(a, login(b, world)["token"]) == 200
-    for _ in range(3):
+    for _ in range(3):  # rotate the tenant's signer through A, three times
         key = _generate(a, world, "new")
-        _api(
-            a,
-            world,
-            "PATCH",
-            f"/api/tenant/{world.tenant.pk}",
-            {"tenant": {"jwtConfiguration": {"accessTokenKeyId": key["id"]}}},
-        )
+        _patch_tenant(a, world, {"accessTokenKeyId": key["id"]})
         for _ in range(6):
             token = login(b, world)["token"]
             assert kid_of(token) == key["kid"]
@@ -75,28 +131,124 @@ def test_a_key_added_on_one_node_is_usable_on_the_other_at_once(gunicorn, world,
             assert validate(b, login(a, world)["token"]) == 200
         vended = _api(a, world, "POST", "/api/jwt/vend", {"keyId": key["id"], "claims": {"svc": 1}})
         assert validate(b, vended["token"]) == 200
-    if node_env:  # the version really travelled through Redis
+    if nodes.mode == "redis":  # the version really travelled through Redis
         import redis
 
         assert redis.Redis.from_url(REDIS_DB).exists("identity:1:identity:coherence:keys")
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_key_deleted_on_one_node_stops_verifying_on_the_other_within_a_second(gunicorn, world, node_env):
-    a, b = gunicorn(workers=2, env=node_env), gunicorn(workers=2, env=node_env)
+def test_a_key_deleted_on_one_node_stops_verifying_on_the_other_within_a_second(two):
+    (nodes, world) = two
+    a, b = nodes.a, nodes.b
     key = _generate(a, world, "spare")
     token = _api(a, world, "POST", "/api/jwt/vend", {"keyId": key["id"], "claims": {"svc": 1}})["token"]
-    assert all(validate(b, token) == 200 for _ in range(8))
+    _warm(b, token)
     _api(a, world, "DELETE", f"/api/key/{key['id']}")
-    refused_after = _seconds_until_refused(b, token, time.monotonic())
-    assert refused_after < REMOVAL_BOUND_SECONDS
+    assert _seconds_until_refused(b, token, time.monotonic()) < REMOVAL_BOUND_SECONDS
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_tenant_deleted_on_one_node_stops_verifying_on_the_other_within_a_second(gunicorn, world, node_env):
-    a, b = gunicorn(workers=2, env=node_env), gunicorn(workers=2, env=node_env)
+def test_a_pat_revoked_on_one_node_is_refused_by_the_other_within_a_second(two):
+    (nodes, world) = two
+    a, b = nodes.a, nodes.b
+    created = _api(
+        a,
+        world,
+        "POST",
+        f"/api/user/{world.user.pk}/access-token",
+        {"name": "ci", "JWTTokenExpiry": "Unlimited"},
+    )
+    token, record = created["JWTToken"], created["accessToken"]
+    _warm(b, token)
+    _api(a, world, "DELETE", f"/api/user/{world.user.pk}/access-token/{record['id']}")
+    assert _seconds_until_refused(b, token, time.monotonic()) < REMOVAL_BOUND_SECONDS
+
+
+def test_an_access_token_revoked_on_one_node_is_refused_by_the_other_within_a_second(two):
+    (nodes, world) = two
+    a, b = nodes.a, nodes.b
+    configured = oauth_client_configure(application=world.application, scopes=["read"])
+    body = urlencode(
+        {
+            "grant_type": "client_credentials",
+            "client_id": str(world.application.pk),
+            "client_secret": configured.client_secret,
+        }
+    )
+    issued = b.request("POST", "/oauth2/token", body=body, headers=FORM)
+    assert issued.status == 200, (issued.body, b.log_tail())
+    token = issued.json()["access_token"]
+    _warm(b, token)
+    credentials = f"{body}&token={token}"
+    assert a.request("POST", "/oauth2/revoke", body=credentials, headers=FORM).status == 200
+    assert _seconds_until_refused(b, token, time.monotonic()) < REMOVAL_BOUND_SECONDS
+
+
+def test_a_tenant_setting_changed_on_one_node_is_honoured_by_the_other_within_a_second(two):
+    """validateChecksState switched on through A: B refuses the access token of an ended session
+    (which it accepted while the setting was off, as FusionAuth does) within a second."""
+    (nodes, world) = two
+    a, b = nodes.a, nodes.b
+    session = login(a, world)
+    ended = a.request("POST", "/api/logout", json_body={"refreshToken": session["refreshToken"]})
+    assert ended.status == 200, ended.body
+    _warm(b, session["token"])
+    _patch_tenant(a, world, {"validateChecksState": True})
+    assert _seconds_until_refused(b, session["token"], time.monotonic()) < REMOVAL_BOUND_SECONDS
+
+
+def test_a_tenant_deleted_on_one_node_stops_verifying_on_the_other_within_a_second(two):
+    (nodes, world) = two
+    a, b = nodes.a, nodes.b
     token = login(a, world)["token"]
-    assert all(validate(b, token) == 200 for _ in range(8))
+    _warm(b, token)
     _api(a, world, "DELETE", f"/api/tenant/{world.tenant.pk}")
-    refused_after = _seconds_until_refused(b, token, time.monotonic())
-    assert refused_after < REMOVAL_BOUND_SECONDS
+    assert _seconds_until_refused(b, token, time.monotonic()) < REMOVAL_BOUND_SECONDS
+
+
+def test_a_client_throttle_counts_requests_to_both_nodes(two):
+    (nodes, world) = two
+    if nodes.mode != "redis":
+        pytest.skip("without REDIS_URL each process counts alone (README, OAuth2 token endpoint)")
+    limit = 6
+    configured = oauth_client_configure(application=world.application, token_requests_per_minute=limit)
+    body = urlencode(
+        {
+            "grant_type": "client_credentials",
+            "client_id": str(world.application.pk),
+            "client_secret": configured.client_secret,
+        }
+    )
+    if time.time() % 60 > 57:  # the window is a clock minute: 12 requests take well under 3 s
+        time.sleep(61 - time.time() % 60)
+    statuses = [
+        (nodes.a if i % 2 else nodes.b).request("POST", "/oauth2/token", body=body, headers=FORM).status
+        for i in range(2 * limit)
+    ]
+    assert sorted(statuses) == [200] * limit + [429] * limit, statuses
+    assert statuses[:limit] == [200] * limit  # in order: the first `limit`, wherever they landed
+
+
+def test_twenty_parallel_refreshes_of_one_value_split_over_both_nodes_give_one_success(two):
+    """OneTimeUse set through A; 20 uses of one value released together, 10 to each node: exactly
+    one rotates it, the other 19 are refused (and, as reuse, revoke the family)."""
+    (nodes, world) = two
+    _patch_tenant(nodes.a, world, {"refreshTokenUsagePolicy": "OneTimeUse"})
+    value = login(nodes.b, world)["refreshToken"]
+    parallel = 20
+    barrier = threading.Barrier(parallel)
+
+    def attempt(index: int) -> tuple[int, Any]:
+        server = nodes.a if index % 2 else nodes.b
+        barrier.wait(timeout=10)
+        answer = server.request("POST", "/api/jwt/refresh", json_body={"refreshToken": value})
+        return answer.status, answer.json() if answer.status == 200 else None
+
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        results = list(pool.map(attempt, range(parallel)))
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [200] + [400] * (parallel - 1), statuses
+    (winner,) = [body for status, body in results if status == 200]
+    assert winner["refreshToken"] != value
+    # The losers presented a rotated value: reuse, so the whole family is revoked, winner included.
+    again = nodes.a.request("POST", "/api/jwt/refresh", json_body={"refreshToken": winner["refreshToken"]})
+    assert again.status == 400

@@ -3,7 +3,9 @@ revocations of access tokens and personal access tokens that have expired since.
 
 from __future__ import annotations
 
+import argparse
 import json
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -11,24 +13,40 @@ from django.core.management.base import CommandParser
 from django.db import transaction
 
 from identity.audit import acting_as, command_actor
-from identity.management.base import IdentityBaseCommand, positive_int
+from identity.management.base import IdentityBaseCommand, non_negative_float, positive_int
 from identity.management.output import progress
 from identity.services.audit import audit_record
 from identity.services.refresh_tokens import refresh_tokens_purge, refresh_tokens_purgeable
 from identity.services.revocations import revoked_tokens_purge, revoked_tokens_purgeable
+
+MAX_BATCH_SIZE = 100_000
+"""A batch's deleted keys come back to the command: this bounds its memory and one statement's locks."""
+
+
+def batch_size(value: str) -> int:
+    number = positive_int(value)
+    if number > MAX_BATCH_SIZE:
+        raise argparse.ArgumentTypeError(f"{value!r} is more than {MAX_BATCH_SIZE}")
+    return number
 
 
 class Command(IdentityBaseCommand):
     help = (
         "Delete refresh tokens that expired or were revoked more than --retention-days ago (default 7). "
         "Revoked tokens are kept that long so a replayed value is still recognised as reuse. Runs in "
-        "batches; safe to interrupt and run again (e.g. from cron). Also forgets revoked access-token "
-        "ids whose tokens have expired since."
+        "batches of --batch-size rows walked by index, one short statement each, with --sleep seconds "
+        "between them to leave the database room; safe to interrupt and run again (e.g. from cron). "
+        "Also forgets revoked access-token ids whose tokens have expired since."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--retention-days", type=positive_int, default=7)
-        parser.add_argument("--batch-size", type=positive_int, default=1000)
+        parser.add_argument(
+            "--batch-size", type=batch_size, default=5000, help=f"Rows per DELETE (at most {MAX_BATCH_SIZE})."
+        )
+        parser.add_argument(
+            "--sleep", type=non_negative_float, default=0.0, help="Seconds to pause between batches."
+        )
         parser.add_argument("--dry-run", action="store_true", help="Only count what would be deleted.")
         parser.add_argument("--json", action="store_true", help="Print a JSON summary.")
 
@@ -45,6 +63,8 @@ class Command(IdentityBaseCommand):
                     for count in refresh_tokens_purge(retention=retention, batch_size=options["batch_size"]):
                         deleted += count
                         advance(count)
+                        if options["sleep"]:
+                            time.sleep(options["sleep"])
             if deleted:  # one entry for the whole purge, as purge_audit_log writes
                 with transaction.atomic():
                     audit_record(action="refresh_token.purge", object_type="refreshtoken", count=deleted)
