@@ -120,7 +120,7 @@ def test_issue_costs_at_most_three_statements(api_client: APIClient, world: Worl
             f"/api/jwt/issue?applicationId={other.pk}", HTTP_AUTHORIZATION=f"Bearer {token}"
         )
     )
-    assert budget.statements <= 3, budget.sql
+    assert budget.statements <= 3, "\n".join(budget.sql)
 
 
 def test_client_credentials_cost_at_most_one_statement(api_client: APIClient, world: World) -> None:
