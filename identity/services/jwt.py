@@ -129,12 +129,14 @@ def _token_user(verified: VerifiedToken, *, registration_for: uuid.UUID | None =
     if user_id is None:
         return None
     application_id = uuid_or_none(verified.claims.get("applicationId"))
-    session = RefreshToken.objects.filter(pk=uuid_or_none(verified.claims.get("sid")))
-    facts: dict[str, Any] = {
-        "token_application_active": Exists(Application.objects.filter(pk=application_id, active=True)),
-        "session_revoked_at": Subquery(session.values("revoked_at")[:1]),
-        "session_expires_at": Subquery(session.values("expires_at")[:1]),
-    }
+    session_id = uuid_or_none(verified.claims.get("sid"))
+    facts: dict[str, Any] = {}
+    if application_id is not None:
+        facts["token_application_active"] = Exists(Application.objects.filter(pk=application_id, active=True))
+    if session_id is not None:
+        session = RefreshToken.objects.filter(pk=session_id)
+        facts["session_revoked_at"] = Subquery(session.values("revoked_at")[:1])
+        facts["session_expires_at"] = Subquery(session.values("expires_at")[:1])
     if registration_for is not None:
         registration = Registration.objects.filter(user=OuterRef("pk"), application_id=registration_for)
         facts["registration_roles"] = Subquery(
