@@ -148,4 +148,3 @@ def test_client_credentials_cost_at_most_one_statement(api_client: APIClient, wo
         )
     )
     assert budget.statements <= 1, budget.sql
-
