@@ -18,9 +18,15 @@ def _default_tenant_exists(request: pytest.FixtureRequest) -> None:
     """The migration creates the default tenant, but transactional tests flush every table
     afterwards; put it back so every database test starts from what production has."""
     marker = request.node.get_closest_marker("django_db")
-    if marker is None:
+    names = request.fixturenames
+    if marker is not None:
+        request.getfixturevalue("transactional_db" if marker.kwargs.get("transaction") else "db")
+    elif "transactional_db" in names or "live_server" in names:
+        request.getfixturevalue("transactional_db")
+    elif "db" in names:
+        request.getfixturevalue("db")
+    else:
         return
-    request.getfixturevalue("transactional_db" if marker.kwargs.get("transaction") else "db")
     if not Tenant.objects.filter(is_default=True).exists():
         Tenant.objects.create(name="Default", issuer="acme.com", is_default=True)
 

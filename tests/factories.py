@@ -16,6 +16,8 @@ from identity.services.tenants import tenant_create
 from identity.services.users import user_create
 
 DEFAULT_PASSWORD = "correct horse battery staple"
+# An id no row has: fixed (not uuid4) so parametrized test ids are the same in every pytest-xdist worker.
+UNKNOWN_ID = "5b0c1f3e-7d2a-4c69-9e4b-0a1d2c3b4e5f"
 
 
 class TenantFactory(factory.Factory):

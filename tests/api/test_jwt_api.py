@@ -28,7 +28,7 @@ from identity.services.tenants import tenant_update
 from identity.services.users import user_update
 from identity.signing import TokenKind, load_key, sign
 from tests.api.helpers import db_state
-from tests.factories import ApplicationFactory, TenantFactory, UserFactory, make_api_key
+from tests.factories import UNKNOWN_ID, ApplicationFactory, TenantFactory, UserFactory, make_api_key
 
 pytestmark = pytest.mark.django_db
 
@@ -324,7 +324,7 @@ def test_issue_refuses_a_dead_session_or_a_blocked_user(api_client, world, sessi
     assert db_state() == before
 
 
-@pytest.mark.parametrize("target", ["not-a-uuid", "", str(uuid.uuid4()), "other-tenant"])
+@pytest.mark.parametrize("target", ["not-a-uuid", "", UNKNOWN_ID, "other-tenant"])
 def test_issue_for_bad_applications_gives_no_token(api_client, world, session, target):
     if target == "other-tenant":
         target = str(ApplicationFactory(tenant=TenantFactory()).pk)

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from identity.models import SigningKey, Tenant
 from identity.services.applications import application_update
 from identity.services.signing_keys import signing_key_generate, tenant_signing_key_set
-from tests.factories import ApplicationFactory, TenantFactory, make_api_key
+from tests.factories import UNKNOWN_ID, ApplicationFactory, TenantFactory, make_api_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -128,7 +128,7 @@ def test_key_api_requires_a_global_key(api_client):
     assert api_client.get("/api/key", HTTP_AUTHORIZATION=no_permission).status_code == 401
 
 
-@pytest.mark.parametrize("path", ["/api/key/not-a-uuid", f"/api/key/{uuid.uuid4()}"])
+@pytest.mark.parametrize("path", ["/api/key/not-a-uuid", f"/api/key/{UNKNOWN_ID}"])
 def test_unknown_keys_are_404(key_client, path):
     response = key_client.get(path)
     assert response.status_code == 404 and response.content == b""

@@ -11,7 +11,7 @@ import pytest
 
 from identity.models import User
 from tests.api.helpers import db_state
-from tests.factories import TenantFactory, UserFactory, make_api_key
+from tests.factories import UNKNOWN_ID, TenantFactory, UserFactory, make_api_key
 
 pytestmark = pytest.mark.django_db
 
@@ -225,11 +225,11 @@ def test_get_search_with_bad_paging_is_400(api_client, world, locked_key):
         "/api/user/verify-registration",
         "/api/user/action",
         "/api/user/bulk",
-        "/api/user/comment/" + str(uuid.uuid4()),
+        "/api/user/comment/" + UNKNOWN_ID,
         "/api/user/consent",
         "/api/user/family",
         "/api/user/recent-login",
-        "/api/user/two-factor/" + str(uuid.uuid4()),
+        "/api/user/two-factor/" + UNKNOWN_ID,
         "/api/user/not-a-uuid",
     ],
 )
@@ -274,7 +274,7 @@ def test_import_bodies_that_are_not_a_json_object(
     assert db_state() == before
 
 
-@pytest.mark.parametrize("path", ["/api/group", "/api/lambda/" + str(uuid.uuid4()), "/api/system/version",
+@pytest.mark.parametrize("path", ["/api/group", "/api/lambda/" + UNKNOWN_ID, "/api/system/version",
                                   "/oauth2/device_authorize", "/api/two-factor/login"])  # fmt: skip
 def test_other_unserved_fusionauth_apis_are_404_with_an_empty_body(api_client, world, locked_key, path):
     for method in ("get", "post", "delete"):

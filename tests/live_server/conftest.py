@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.redis_db import redis_url
+
 # Flushed by the fixture; the live-server tests run one after another, so they can share it.
-REVOCATION_REDIS_URL = "redis://127.0.0.1:6379/4"
+REVOCATION_REDIS_URL = redis_url(4)
 
 
 @pytest.fixture(params=["database-version", "redis-version"])

@@ -11,10 +11,11 @@ import pytest
 from tests.conftest import World
 from tests.live import LiveServer
 from tests.live_server.test_key_coherence import kid_of, login, validate
+from tests.redis_db import redis_url
 
 # The check interval (1 s) plus the time one request takes on a loaded test machine.
 REMOVAL_BOUND_SECONDS = 1.5
-REDIS_DB = "redis://127.0.0.1:6379/3"
+REDIS_DB = redis_url(3)
 
 
 @pytest.fixture(params=["database", "redis"])

@@ -16,6 +16,7 @@ from identity.services.applications import application_update
 from identity.services.signing_keys import signing_key_generate, tenant_signing_key_set
 from identity.services.tenants import tenant_update
 from tests.factories import ApplicationFactory, TenantFactory
+from tests.redis_db import redis_url
 
 pytestmark = pytest.mark.django_db
 
@@ -123,7 +124,7 @@ def _use_redis(settings, url: str) -> None:
 
 
 def test_with_redis_the_version_travels_through_the_cache(settings, django_capture_on_commit_callbacks):
-    _use_redis(settings, "redis://127.0.0.1:6379/4")
+    _use_redis(settings, redis_url(4))
     first = channel_version("keys")
     assert first >= 0 and channel_version("keys") == first  # a counter in the cache, not the row
     with django_capture_on_commit_callbacks(execute=True):
@@ -180,7 +181,7 @@ def test_a_tenant_locked_caller_cannot_choose_a_global_key_another_tenant_signs_
 
 def test_a_snapshot_built_from_a_change_that_rolled_back_is_not_kept(monkeypatch, settings):
     """With Redis the version moves only on commit, so a rollback moves nothing."""
-    _use_redis(settings, "redis://127.0.0.1:6379/5")
+    _use_redis(settings, redis_url(5))
     clock = Clock(monkeypatch)
     with pytest.raises(RuntimeError), transaction.atomic():
         phantom = signing_key_generate(tenant=None, algorithm="ES256", name="phantom").key

@@ -175,8 +175,11 @@ def test_unknown_user_costs_the_same_as_a_wrong_password(world, settings):
         return time.perf_counter() - started
 
     cost("nobody@example.com"), cost("ann@example.com")  # warm up both paths
-    unknown = statistics.median(cost("nobody@example.com") for _ in range(9))
-    wrong = statistics.median(cost("ann@example.com") for _ in range(9))
+    # Interleaved, and the fastest of each: load from other processes (the suite runs two
+    # pytest workers) slows single samples, never makes one cheaper than its own work.
+    samples = [(cost("nobody@example.com"), cost("ann@example.com")) for _ in range(9)]
+    unknown = min(pair[0] for pair in samples)
+    wrong = min(pair[1] for pair in samples)
     assert unknown > 0.005  # the dummy hash really runs
     assert abs(unknown - wrong) / max(unknown, wrong) < 0.35, (unknown, wrong)
 
@@ -292,8 +295,9 @@ def test_a_locked_attempt_costs_less_than_one_hash_and_the_same_for_right_and_wr
     cost("wrong", LoginFailed)
     hashing = statistics.median(cost("wrong", LoginFailed) for _ in range(5))
     _lock(world)
-    right = statistics.median(cost(world.password, LoginPrevented) for _ in range(9))
-    wrong = statistics.median(cost("wrong", LoginPrevented) for _ in range(9))
+    # The fastest locked attempts against the typical hash: other processes' load only slows samples.
+    right = min(cost(world.password, LoginPrevented) for _ in range(9))
+    wrong = min(cost("wrong", LoginPrevented) for _ in range(9))
     assert max(right, wrong) < hashing / 3, (right, wrong, hashing)
 
 
