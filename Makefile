@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test install lint typecheck migrations-check deploy-check audit-deps ci
+.PHONY: run serve test install lint typecheck migrations-check deploy-check audit-deps ci bench bench-report
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 install: $(VENV)/.installed
+
+$(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
 
 # Development secrets, generated once into a git-ignored file so restarts keep the same keys.
 .env:
@@ -67,3 +71,17 @@ audit-deps: install
 	$(BIN)/python .ci/audit_deps.py
 
 ci: lint typecheck migrations-check deploy-check audit-deps test
+
+# One benchmark command (bench/README.md): the service, the simplejwt peer and this machine's ceilings
+# under gunicorn on 127.0.0.1, driven by wrk; about 6 minutes with the defaults. Writes
+# bench/results/latest.{json,md,png} and the README's "Performance" block. Needs PostgreSQL on
+# 127.0.0.1:5432 and wrk. `make bench BENCH_DURATION=3` (or BENCH_ARGS=--quick) for a short run.
+BENCH_WORKERS ?= 2
+BENCH_DURATION ?= 8
+BENCH_ARGS ?=
+bench: $(VENV)/.bench-installed
+	flock /tmp/bench.lock $(BIN)/python bench/run_http.py --workers $(BENCH_WORKERS) --duration $(BENCH_DURATION) $(BENCH_ARGS)
+	$(BIN)/python bench/report.py
+
+bench-report: $(VENV)/.bench-installed
+	$(BIN)/python bench/report.py

@@ -1,14 +1,17 @@
-"""HTTP benchmark: the identity service next to djangorestframework-simplejwt, both served by gunicorn
-on loopback and driven by wrk, measured in the same run. It prints figures; it asserts nothing.
+"""`make bench`: the identity service, the djangorestframework-simplejwt peer and the physical limit
+of this machine, all served by gunicorn on loopback, driven by wrk and measured in the same run. It
+prints figures and writes them to bench/results/latest.json; it asserts nothing (the query budgets
+are tests: tests/test_query_budgets.py).
 
-    .venv/bin/python bench/run_http.py [--duration 10] [--warmup 2] [--connections 8] [--rounds 1]
-                                       [--only login,refresh_reusable] [--algorithm ES256]
+    .venv/bin/python bench/run_http.py [--workers 2] [--duration 8] [--warmup 2] [--connections 4]
+                                       [--rounds 1] [--only validate_ES256,login] [--quick]
 
-Each run drops and re-creates the PostgreSQL databases bench_identity and bench_simplejwt on
-127.0.0.1:5432 (user postgres), migrates and seeds both, starts both servers with the same gunicorn
-settings on free 127.0.0.1 ports, runs every scenario for ours then the peer with the same wrk
-settings, prints a table, and stops the servers (also on Ctrl-C and errors). Needs `wrk` on PATH
-(apt-get install wrk). See bench/README.md for what each scenario compares.
+Each run drops and re-creates the PostgreSQL databases bench_identity, bench_simplejwt and
+bench_ceiling on 127.0.0.1:5432 (user postgres), migrates and seeds them, starts every server with
+the same gunicorn settings on free 127.0.0.1 ports, measures the ceilings, then every scenario for
+ours then the peer with the same wrk settings, prints a table, writes the JSON and stops the servers
+(also on Ctrl-C and errors). Needs `wrk` on PATH. bench/report.py turns the JSON into the chart, the
+Markdown table and the README's "Performance" block. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import contextlib
 import functools
 import http.client
 import json
+import multiprocessing
 import os
 import platform
 import resource
@@ -32,29 +36,40 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import argon2
+import jwt
 import psycopg
+import report  # bench/report.py (this directory is on sys.path)
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 PEER_DIR = BENCH / "peers" / "simplejwt_peer"
+CEILING_DIR = BENCH / "ceiling"
 LUA = BENCH / "wrk" / "bench.lua"
+RESULTS = BENCH / "results"
 BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv" / "bin" / "python").exists() else Path(sys.executable).parent
 PYTHON = str(BIN / "python")
 HOST = "127.0.0.1"
 PG = {"host": HOST, "port": 5432, "user": "postgres"}
-OURS_DB, PEER_DB = "bench_identity", "bench_simplejwt"
-WORKERS, THREADS = 2, 1
+OURS_DB, PEER_DB, CEILING_DB = "bench_identity", "bench_simplejwt", "bench_ceiling"
+CEILING_ROWS = 1000
+"""Rows of the refresh ceiling's table (bench/ceiling/ceiling/views.py updates one at random)."""
+THREADS = 1
 WRK_TIMEOUT = "10s"
-ALGORITHMS = ("ES256", "RS256", "HS256")
+ALGORITHMS = ("ES256", "RS256", "HS256", "EdDSA")
 OTHER_LOAD_LIMIT = 0.25
 """Cores used by processes outside the benchmark above which a measure is flagged."""
+MIX = {"validate": 0.80, "refresh": 0.15, "login": 0.05}
+"""The mixed scenario's shares (bench/wrk/bench.lua's rotation of 20: 16, 3, 1)."""
 
 
 # --- processes -------------------------------------------------------------------------------------
@@ -97,6 +112,18 @@ class Server:
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
 
+    def worker_rss_mb(self) -> float:
+        """The largest resident set of the server's workers (gunicorn's master's children), MiB."""
+        largest = 0
+        with contextlib.suppress(OSError):
+            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
+            for child in children.split():
+                with contextlib.suppress(OSError):
+                    for line in Path(f"/proc/{child}/status").read_text().splitlines():
+                        if line.startswith("VmRSS:"):
+                            largest = max(largest, int(line.split()[1]))
+        return largest / 1024
+
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
@@ -113,20 +140,27 @@ def free_port() -> int:
 
 
 def gunicorn_start(
-    name: str, app: str, *, cwd: Path, env: dict[str, str], log: Path, database: str
+    name: str, app: str, *, cwd: Path, env: dict[str, str], log: Path, database: str, workers: int
 ) -> Server:
+    """gunicorn serving `app` through bench/sql_counter.py (which adds the X-Bench-SQL header)."""
     port = free_port()
     cmd = [
         str(BIN / "gunicorn"),
-        app,
+        "sql_counter:application",
+        f"--pythonpath={BENCH}",
         f"--bind={HOST}:{port}",
-        f"--workers={WORKERS}",
+        f"--workers={workers}",
         f"--threads={THREADS}",
         "--log-level=warning",  # no --access-logfile: access logging stays off
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(  # noqa: S603 (our own command, no shell)
-            cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            cmd,
+            cwd=cwd,
+            env={**env, "BENCH_WSGI_APP": app},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     return Server(name=name, port=port, process=process, log=log, database=database)
 
@@ -170,15 +204,23 @@ def http_call(
 # --- databases and seeding -------------------------------------------------------------------------
 
 
+# --- databases and seeding -------------------------------------------------------------------------
+
+
 def databases_reset() -> str:
-    """Drop and create both bench databases; return the server version."""
+    """Drop and create the bench databases (the ceiling's with its one table); the server version."""
     with psycopg.connect(dbname="postgres", autocommit=True, **PG) as connection:
-        for name in (OURS_DB, PEER_DB):
+        for name in (OURS_DB, PEER_DB, CEILING_DB):
             connection.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         row = connection.execute("SHOW server_version").fetchone()
+    with psycopg.connect(dbname=CEILING_DB, autocommit=True, **PG) as connection:
+        connection.execute("CREATE TABLE ceiling_row (id integer PRIMARY KEY, uses bigint NOT NULL)")
+        connection.execute(
+            "INSERT INTO ceiling_row SELECT n, 0 FROM generate_series(1, %s) AS n", (CEILING_ROWS,)
+        )
     return str(row[0]) if row else "?"
 
 
@@ -194,7 +236,7 @@ def stored_hash_parameters(dbname: str, table: str) -> str:
 
 
 def clean_environment() -> dict[str, str]:
-    prefixes = ("DJANGO_", "DATABASE_", "IDENTITY_", "PEER_")
+    prefixes = ("DJANGO_", "DATABASE_", "IDENTITY_", "PEER_", "CEILING_", "BENCH_")
     return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
 
 
@@ -225,19 +267,31 @@ def peer_environment(algorithm: str, keys: Path) -> dict[str, str]:
     if algorithm.startswith("HS"):
         env["PEER_JWT_SECRET"] = secrets.token_urlsafe(32)
     else:
+        keys.mkdir(parents=True, exist_ok=True)
         run([PYTHON, str(PEER_DIR / "make_keys.py"), algorithm, str(keys)], env=env, cwd=PEER_DIR)
         env["PEER_JWT_PRIVATE_KEY_FILE"] = str(keys / "private.pem")
         env["PEER_JWT_PUBLIC_KEY_FILE"] = str(keys / "public.pem")
     return env
 
 
-# --- the two sides' credentials --------------------------------------------------------------------
+def ceiling_environment() -> dict[str, str]:
+    return {
+        **clean_environment(),
+        "DJANGO_SETTINGS_MODULE": "ceiling.settings",
+        "CEILING_SECRET_KEY": secrets.token_urlsafe(50),
+        "CEILING_DB_NAME": CEILING_DB,
+    }
+
+
+# --- the sides' credentials ------------------------------------------------------------------------
 
 
 @dataclass
 class Context:
     ours: Server
-    peer: Server
+    peer: Server | None
+    """The peer serving the current scenario (its signing algorithm is the scenario's)."""
+    ceiling: Server
     seed: dict[str, Any]
     users: list[dict[str, str]]
     """Same index, same password on both sides: {"email", "username", "password"}."""
@@ -253,6 +307,8 @@ class Context:
         return dict(json.loads(raw))
 
     def peer_login(self, index: int) -> dict[str, Any]:
+        if self.peer is None:
+            raise BenchError("no peer serves this scenario")
         user = self.users[index % len(self.users)]
         body = {"username": user["username"], "password": user["password"]}
         status, raw = http_call(self.peer.port, "POST", "/api/token/", body)
@@ -293,24 +349,25 @@ def ours_access_tokens(ctx: Context, count: int) -> list[str]:
     return [ctx.ours_login(i, ctx.seed["reusableApplicationId"])["token"] for i in range(count)]
 
 
-def ours_personal_access_tokens(ctx: Context, count: int) -> list[str]:
-    """A fresh Unlimited personal access token of each user in turn (issue 12), made through the API
-    the way a script's owner would (`POST /api/user/{id}/access-token`)."""
-    tokens = []
-    for index in range(count):
-        user_id = ctx.seed["userIds"][index % len(ctx.seed["userIds"])]
-        body = {"name": f"bench-{secrets.token_hex(6)}", "JWTTokenExpiry": "Unlimited"}
-        status, raw = http_call(
-            ctx.ours.port,
-            "POST",
-            f"/api/user/{user_id}/access-token",
-            body,
-            headers={"Authorization": ctx.seed["apiKey"]},
-        )
-        if status != 200:
-            raise BenchError(f"ours: access-token creation answered {status}: {raw[:300]!r}")
-        tokens.append(str(json.loads(raw)["JWTToken"]))
-    return tokens
+def ours_algorithm_tokens(algorithm: str) -> Values:
+    """Access tokens of the application whose own key has this algorithm."""
+
+    def make(ctx: Context, count: int) -> list[str]:
+        app = ctx.seed["validateApplicationIds"][algorithm]
+        return [ctx.ours_login(i, app)["token"] for i in range(count)]
+
+    return make
+
+
+def ours_pats(ctx: Context, count: int) -> list[str]:
+    return list(ctx.seed["pats"])
+
+
+def ours_vend_bodies(ctx: Context, count: int) -> list[str]:
+    return [
+        json.dumps({"claims": {"sub": user_id, "roles": ["user"], "scope": "bench"}})
+        for user_id in ctx.seed["userIds"][: max(count, 1)]
+    ]
 
 
 def ours_client_credentials_bodies(ctx: Context, count: int) -> list[str]:
@@ -325,12 +382,54 @@ def ours_client_credentials_bodies(ctx: Context, count: int) -> list[str]:
     return [body] * count
 
 
+def ours_mixed_lines(ctx: Context, count: int) -> list[str]:
+    """access token, OneTimeUse refresh token (a chain), login body: one line per connection."""
+    app, one_time = ctx.seed["reusableApplicationId"], ctx.seed["oneTimeUseApplicationId"]
+    lines = []
+    for i in range(count):
+        user = ctx.users[i % len(ctx.users)]
+        body = json.dumps({"loginId": user["email"], "password": user["password"], "applicationId": app})
+        access = ctx.ours_login(i, app)["token"]
+        lines.append(f"{access}\t{ctx.ours_login(i, one_time)['refreshToken']}\t{body}")
+    return lines
+
+
 def peer_refresh_tokens(ctx: Context, count: int) -> list[str]:
     return [ctx.peer_login(i)["refresh"] for i in range(count)]
 
 
 def peer_verify_bodies(ctx: Context, count: int) -> list[str]:
     return [json.dumps({"token": ctx.peer_login(i)["access"]}) for i in range(count)]
+
+
+def peer_mixed_lines(ctx: Context, count: int) -> list[str]:
+    lines = []
+    for i in range(count):
+        user = ctx.users[i % len(ctx.users)]
+        body = json.dumps({"username": user["username"], "password": user["password"]})
+        pair = ctx.peer_login(i)
+        lines.append(f"{pair['access']}\t{pair['refresh']}\t{body}")
+    return lines
+
+
+def ours_mixed_args(ctx: Context) -> list[str]:
+    return [
+        "vpath=/api/jwt/validate",
+        "vstyle=bearer",
+        "rpath=/api/jwt/refresh",
+        "lpath=/api/login",
+        f"lauth={ctx.seed['apiKey']}",
+    ]
+
+
+def peer_mixed_args(ctx: Context) -> list[str]:
+    return [
+        "vpath=/api/token/verify/",
+        "vstyle=json",
+        "rpath=/api/token/refresh/",
+        "lpath=/api/token/",
+        "lauth=",
+    ]
 
 
 # --- scenarios -------------------------------------------------------------------------------------
@@ -340,12 +439,17 @@ def peer_verify_bodies(ctx: Context, count: int) -> list[str]:
 class Side:
     method: str
     path: str
+    """May name seed values: `/api/jwt/issue?applicationId={oneTimeUseApplicationId}`."""
     mode: str
-    """bench.lua's mode: cycle, fixed, form, bearer or chain."""
+    """bench.lua's mode: cycle, fixed, form, bearer, chain, plain or mixed."""
     values: Values
     api_key: bool = False
     send: str = ""
     take: str = ""
+    renew: str = ""
+    """bearer mode: the response header whose `Bearer <token>` replaces the token sent."""
+    lua_args: Callable[[Context], list[str]] | None = None
+    """More bench.lua arguments (the mixed mode's paths)."""
 
 
 @dataclass(frozen=True)
@@ -354,63 +458,108 @@ class Scenario:
     ours: Side
     peer: Side | None
     """None when the peer has no such endpoint (ours is measured alone)."""
+    ceiling: str
+    """Which ceiling applies (`ceiling_for`)."""
     note: str
-    baseline_on_ours: bool = False
-    """The "peer" side is sent to our own server: the scenario compares two of our paths."""
+    peer_algorithm: str | None = None
+    """The peer's signing algorithm for this scenario; None: --algorithm."""
 
+
+def validate_scenario(algorithm: str) -> Scenario:
+    return Scenario(
+        name=f"validate_{algorithm}",
+        ours=Side("GET", "/api/jwt/validate", "bearer", ours_algorithm_tokens(algorithm)),
+        peer=Side("POST", "/api/token/verify/", "fixed", peer_verify_bodies),
+        ceiling=f"validate:{algorithm}",
+        note=f"access-token validation, {algorithm} (ours: GET with Authorization: Bearer; peer: "
+        "TokenVerifyView, which also checks its blacklist)",
+        peer_algorithm=algorithm,
+    )
+
+
+ONE_TIME_CHAIN = ours_refresh_tokens("oneTimeUseApplicationId")
+PEER_CHAIN = Side("POST", "/api/token/refresh/", "chain", peer_refresh_tokens, send="refresh", take="refresh")
 
 SCENARIOS = [
-    Scenario(
-        name="login",
-        ours=Side("POST", "/api/login", "cycle", ours_login_bodies, api_key=True),
-        peer=Side("POST", "/api/token/", "cycle", peer_login_bodies),
-        note="password login (Argon2id both sides) issuing an access and a refresh token",
-    ),
+    *(validate_scenario(algorithm) for algorithm in ("HS256", "RS256", "ES256", "EdDSA")),
     Scenario(
         name="refresh_reusable",
         ours=Side("POST", "/api/jwt/refresh", "fixed", ours_reusable_bodies),
-        peer=Side(
-            "POST", "/api/token/refresh/", "chain", peer_refresh_tokens, send="refresh", take="refresh"
-        ),
+        peer=PEER_CHAIN,
+        ceiling="refresh",
         note="ours: Reusable policy, one fixed refresh token per connection; peer: its rotating "
         "refresh (ROTATE_REFRESH_TOKENS + BLACKLIST_AFTER_ROTATION is the only refresh it has)",
     ),
     Scenario(
         name="refresh_onetime",
         ours=Side(
-            "POST",
-            "/api/jwt/refresh",
-            "chain",
-            ours_refresh_tokens("oneTimeUseApplicationId"),
-            send="refreshToken",
-            take="refreshToken",
+            "POST", "/api/jwt/refresh", "chain", ONE_TIME_CHAIN, send="refreshToken", take="refreshToken"
         ),
-        peer=Side(
-            "POST", "/api/token/refresh/", "chain", peer_refresh_tokens, send="refresh", take="refresh"
-        ),
+        peer=PEER_CHAIN,
+        ceiling="refresh",
         note="rotating refresh on both sides: each connection sends the token of its previous response",
     ),
     Scenario(
-        name="validate",
-        ours=Side("GET", "/api/jwt/validate", "bearer", ours_access_tokens),
-        peer=Side("POST", "/api/token/verify/", "fixed", peer_verify_bodies),
-        note="access-token validation (ours: Authorization: Bearer; peer: TokenVerifyView)",
+        name="login",
+        ours=Side("POST", "/api/login", "cycle", ours_login_bodies, api_key=True),
+        peer=Side("POST", "/api/token/", "cycle", peer_login_bodies),
+        ceiling="login",
+        note="password login (Argon2id both sides) issuing an access and a refresh token",
+    ),
+    Scenario(
+        name="vend",
+        ours=Side("POST", "/api/jwt/vend", "fixed", ours_vend_bodies, api_key=True),
+        peer=None,
+        ceiling="sign",
+        note="POST /api/jwt/vend (API key): a signed token of the caller's claims",
+    ),
+    Scenario(
+        name="issue",
+        ours=Side(
+            "GET", "/api/jwt/issue?applicationId={oneTimeUseApplicationId}", "bearer", ours_access_tokens
+        ),
+        peer=None,
+        ceiling="issue",
+        note="GET /api/jwt/issue: an access token for another application of the same tenant",
     ),
     Scenario(
         name="client_credentials",
         ours=Side("POST", "/connect/token", "form", ours_client_credentials_bodies),
         peer=None,
-        note="OAuth2 client-credentials grant, secret in the form body (seed 002); simplejwt has no "
-        "such grant, so ours is measured alone (target: 500 grants/s with 2 workers)",
+        ceiling="sign",
+        note="OAuth2 client-credentials grant, secret in the form body (seed 002)",
     ),
     Scenario(
         name="pat_validate",
-        ours=Side("GET", "/api/jwt/validate", "bearer", ours_personal_access_tokens),
-        peer=Side("GET", "/api/jwt/validate", "bearer", ours_access_tokens),
-        note="ours against ours: validating a personal access token (Unlimited, seed 000) next to "
-        "validating a user's access token, both on our server; the peer columns are the user token "
-        "(issue 12's aim: within 10%)",
-        baseline_on_ours=True,
+        ours=Side("GET", "/api/jwt/validate", "bearer", ours_pats),
+        peer=None,
+        ceiling="validate:tenant",
+        note="GET /api/jwt/validate with a personal access token (tenant key)",
+    ),
+    Scenario(
+        name="middleware",
+        ours=Side("GET", "/demo/api/hello", "bearer", ours_access_tokens, renew="Authorization"),
+        peer=None,
+        ceiling="validate:tenant",
+        note="GET /demo/api/hello behind identity.middleware (key store; a token older than 10 s comes "
+        "back re-signed, and the connection sends the new one from then on)",
+    ),
+    Scenario(
+        name="mixed",
+        ours=Side(
+            "",
+            "/",
+            "mixed",
+            ours_mixed_lines,
+            send="refreshToken",
+            take="refreshToken",
+            lua_args=ours_mixed_args,
+        ),
+        peer=Side(
+            "", "/", "mixed", peer_mixed_lines, send="refresh", take="refresh", lua_args=peer_mixed_args
+        ),
+        ceiling="mixed",
+        note="80/15/5 validate/refresh (OneTimeUse chain)/login, in a fixed rotation per connection",
     ),
 ]
 NO_PEER = "the peer has no such endpoint"
@@ -421,15 +570,20 @@ class Measure:
     requests: int = 0
     seconds: float = 0.0
     p50_ms: float = 0.0
+    p95_ms: float = 0.0
     p99_ms: float = 0.0
     statuses: dict[str, int] = field(default_factory=dict)
     socket_errors: int = 0
     chain_missing: int = 0
+    sql: int = 0
+    sql_responses: int = 0
     skipped: str = ""
     probe_failed: bool = False
     cpu_ms: dict[str, float] = field(default_factory=dict)
     """CPU milliseconds per request: the server's processes, PostgreSQL's, wrk's."""
     other_cores: float = 0.0
+    rss_mb: float = 0.0
+    """The largest worker's resident set after the run."""
     spread: tuple[float, float] = (0.0, 0.0)
     """Lowest and highest throughput over the rounds."""
     rounds: int = 1
@@ -439,19 +593,22 @@ class Measure:
         return self.requests / self.seconds if self.seconds else 0.0
 
     @property
+    def sql_per_request(self) -> float | None:
+        return self.sql / self.sql_responses if self.sql_responses else None
+
+    @property
     def failures(self) -> int:
         """Non-2xx answers, socket errors and chain responses without a new token."""
         bad = sum(count for status, count in self.statuses.items() if not status.startswith("2"))
         return bad + self.socket_errors + self.chain_missing
 
-
-@dataclass(frozen=True)
-class Row:
-    scenario: Scenario
-    ours: Measure
-    peer: Measure
-    ratios: list[float]
-    """ours/peer req/s of each round, ours and the peer measured back to back."""
+    def as_json(self) -> dict[str, Any]:
+        if self.skipped:
+            return {"skipped": self.skipped}
+        data = asdict(self)
+        del data["skipped"], data["probe_failed"]
+        data.update(rate=self.rate, sql_per_request=self.sql_per_request, failures=self.failures)
+        return data
 
 
 def combine(runs: list[Measure]) -> Measure:
@@ -479,9 +636,11 @@ def combine(runs: list[Measure]) -> Measure:
 def describe(m: Measure) -> str:
     if m.skipped:
         return f"skipped: {m.skipped}"
+    sql_text = f"{m.sql_per_request:.2f}" if m.sql_per_request is not None else "?"
     return (
-        f"{m.rate:8.1f} req/s  p50 {m.p50_ms:.1f} ms  p99 {m.p99_ms:.1f} ms  CPU/req {cpu(m)}  "
-        f"statuses {m.statuses}" + (f"  FAILURES {failures(m)}" if m.failures else "")
+        f"{m.rate:8.1f} req/s  p50/p95/p99 {m.p50_ms:.1f}/{m.p95_ms:.1f}/{m.p99_ms:.1f} ms  SQL/req "
+        f"{sql_text}  CPU/req {cpu(m)}  RSS {m.rss_mb:.0f} MiB  statuses {m.statuses}"
+        + (f"  FAILURES {failures(m)}" if m.failures else "")
     )
 
 
@@ -492,17 +651,18 @@ def write_lines(directory: Path, name: str, lines: list[str]) -> Path:
 
 
 def wrk(server: Server, side: Side, values: Path, *, ctx: Context, connections: int, seconds: int) -> Measure:
-    args = [
-        f"file={values}",
-        f"threads={connections}",
-        f"mode={side.mode}",
-        f"method={side.method}",
-        f"path={side.path}",
-    ]
+    path = side.path.format(**ctx.seed)
+    args = [f"file={values}", f"threads={connections}", f"mode={side.mode}"]
+    if side.method:
+        args += [f"method={side.method}", f"path={path}"]
     if side.api_key:
         args.append(f"header=Authorization:{ctx.seed['apiKey']}")
-    if side.mode == "chain":
+    if side.send:
         args += [f"send={side.send}", f"take={side.take}"]
+    if side.renew:
+        args.append(f"renew={side.renew}")
+    if side.lua_args is not None:
+        args += side.lua_args(ctx)
     cmd = [
         "wrk",
         f"-t{connections}",
@@ -510,7 +670,7 @@ def wrk(server: Server, side: Side, values: Path, *, ctx: Context, connections: 
         f"-d{seconds}s",
         f"--timeout={WRK_TIMEOUT}",
         f"--script={LUA}",
-        f"http://{HOST}:{server.port}{side.path}",
+        f"http://{HOST}:{server.port}{path}",
         "--",
         *args,
     ]
@@ -525,82 +685,86 @@ def wrk(server: Server, side: Side, values: Path, *, ctx: Context, connections: 
         requests=result["requests"],
         seconds=result["duration_us"] / 1e6,
         p50_ms=result["p50_us"] / 1e3,
+        p95_ms=result["p95_us"] / 1e3,
         p99_ms=result["p99_us"] / 1e3,
         statuses=result["statuses"],
         socket_errors=sum(result[k] for k in ("connect", "read", "write", "timeout")),
         chain_missing=result["chain_missing"],
+        sql=result["sql"],
+        sql_responses=result["sql_responses"],
     )
 
 
 def probe(server: Server, side: Side, ctx: Context) -> tuple[int, bytes]:
-    """One request the way bench.lua would send it, with a value of its own."""
+    """One request the way bench.lua would send it, with a value of its own (mixed: its validate)."""
     value = side.values(ctx, 1)[0]
+    path = side.path.format(**ctx.seed)
     headers = {"Authorization": ctx.seed["apiKey"]} if side.api_key else {}
+    if side.mode == "mixed":
+        access = value.split("\t")[0]
+        if side.send == "refreshToken":
+            return http_call(
+                server.port, "GET", "/api/jwt/validate", headers={"Authorization": f"Bearer {access}"}
+            )
+        return http_call(server.port, "POST", "/api/token/verify/", {"token": access})
     if side.mode == "bearer":
         headers["Authorization"] = f"Bearer {value}"
     if side.mode == "form":
-        return http_call(server.port, side.method, side.path, headers=headers, form=value)
+        return http_call(server.port, side.method, path, headers=headers, form=value)
     body = json.loads(value) if side.mode in ("cycle", "fixed") else None
     if side.mode == "chain":
         body = {side.send: value}
-    return http_call(server.port, side.method, side.path, body, headers=headers)
+    return http_call(server.port, side.method, path, body, headers=headers)
 
 
-def measure(
-    server: Server,
-    side: Side,
-    *,
-    ctx: Context,
-    tmp: Path,
-    connections: int,
-    duration: int,
-    warmup: int,
-    profile: Path | None,
-) -> Measure:
-    status, raw = probe(server, side, ctx)
-    if status == 404:
-        return Measure(skipped=f"{side.method} {side.path} answers 404 (not in this build)")
-    if not 200 <= status < 300:
-        return Measure(
-            skipped=f"{side.method} {side.path} probe answered {status}: {raw[:200]!r}", probe_failed=True
-        )
-    run_once = functools.partial(
-        timed_run, server, side, ctx=ctx, tmp=tmp, connections=connections, duration=duration, warmup=warmup
-    )
-    quiet_wait(server.name)
+@dataclass(frozen=True)
+class Settings:
+    tmp: Path
+    connections: int
+    duration: int
+    warmup: int
+    quiet_seconds: float
+    retry_busy: bool
+
+
+def measure(server: Server, side: Side, *, ctx: Context, settings: Settings, profile: Path | None) -> Measure:
+    if side.mode != "plain":
+        status, raw = probe(server, side, ctx)
+        if status == 404:
+            return Measure(skipped=f"{side.method} {side.path} answers 404 (not in this build)")
+        if not 200 <= status < 300:
+            return Measure(
+                skipped=f"{side.method} {side.path} probe answered {status}: {raw[:200]!r}", probe_failed=True
+            )
+    run_once = functools.partial(timed_run, server, side, ctx=ctx, settings=settings)
+    quiet_wait(server.name, settings.quiet_seconds)
     result = run_once(profile=profile)
-    if result.other_cores > OTHER_LOAD_LIMIT and profile is None:
+    if settings.retry_busy and result.other_cores > OTHER_LOAD_LIMIT and profile is None:
         print(
             f"  {server.name}: other processes used {result.other_cores:.2f} cores meanwhile; measuring again"
         )
-        quiet_wait(server.name)
+        quiet_wait(server.name, settings.quiet_seconds)
         result = run_once(profile=None)
     return result
 
 
 def timed_run(
-    server: Server,
-    side: Side,
-    *,
-    ctx: Context,
-    tmp: Path,
-    connections: int,
-    duration: int,
-    warmup: int,
-    profile: Path | None,
+    server: Server, side: Side, *, ctx: Context, settings: Settings, profile: Path | None
 ) -> Measure:
     """A warm-up, then the measured wrk run, with the CPU used meanwhile by every party."""
+    connections, duration = settings.connections, settings.duration
     # Fresh values for each wrk run: a warm-up consumes rotating tokens' chains.
-    if warmup:
-        values = write_lines(tmp, f"{server.name}-warmup.txt", side.values(ctx, connections))
-        wrk(server, side, values, ctx=ctx, connections=connections, seconds=warmup)
-    values = write_lines(tmp, f"{server.name}-values.txt", side.values(ctx, connections))
+    if settings.warmup:
+        values = write_lines(settings.tmp, f"{server.name}-warmup.txt", side.values(ctx, connections))
+        wrk(server, side, values, ctx=ctx, connections=connections, seconds=settings.warmup)
+    values = write_lines(settings.tmp, f"{server.name}-values.txt", side.values(ctx, connections))
     with contextlib.ExitStack() as stack:
         if profile is not None:
             stack.enter_context(py_spy(server, profile, seconds=duration))
         before, children_before, start = cpu_snapshot(server), children_cpu(), time.monotonic()
         result = wrk(server, side, values, ctx=ctx, connections=connections, seconds=duration)
         after, children_after, window = cpu_snapshot(server), children_cpu(), time.monotonic() - start
+    result.rss_mb = server.worker_rss_mb()
     if result.requests:
         used = {group: cpu_used(before[group], after[group]) for group in ("app", "postgres", "machine")}
         used["wrk"] = children_after - children_before
@@ -611,19 +775,189 @@ def timed_run(
     return result
 
 
-def quiet_wait(name: str, seconds: float = 90) -> None:
+def quiet_wait(name: str, seconds: float) -> None:
     """Wait (bounded) until nothing else keeps the machine busy, so a measure is not shared."""
     deadline, noted = time.monotonic() + seconds, False
     while time.monotonic() < deadline:
         start = machine_busy()
-        time.sleep(1)
-        busy = machine_busy() - start
+        time.sleep(0.5)
+        busy = (machine_busy() - start) * 2
         if busy <= OTHER_LOAD_LIMIT:
             return
         if not noted:
             print(f"  {name}: waiting for a quiet machine ({busy:.2f} cores busy elsewhere)", flush=True)
             noted = True
     print(f"  {name}: the machine stayed busy for {seconds:.0f} s; measuring anyway", flush=True)
+
+
+# --- ceilings --------------------------------------------------------------------------------------
+
+
+def plain_lines(ctx: Context, count: int) -> list[str]:
+    return ["-"] * count
+
+
+BARE = Side("GET", "/bare", "plain", plain_lines)
+ONE_UPDATE = Side("POST", "/update", "plain", plain_lines)
+
+
+def per_call_seconds(fn: Callable[[], object], *, seconds: float = 0.2, rounds: int = 5) -> float:
+    """Median over `rounds` of the mean time of one call, in batches of about `seconds`."""
+    calls = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        if time.perf_counter() - start > seconds / 10:
+            break
+        calls *= 2
+    calls *= 10
+    results = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        results.append((time.perf_counter() - start) / calls)
+    return statistics.median(results)
+
+
+def public_key(ctx: Context, kid: str, algorithm: str) -> Any:
+    """The published public key of `kid`, parsed once (as a preloaded verifier would hold it)."""
+    status, raw = http_call(ctx.ours.port, "GET", f"/api/jwt/public-key?kid={kid}")
+    if status != 200:
+        raise BenchError(f"ours: public key {kid} answered {status}: {raw[:200]!r}")
+    return jwt.get_algorithm_by_name(algorithm).prepare_key(json.loads(raw)["publicKey"])
+
+
+def fresh_private_key(algorithm: str) -> Any:
+    if algorithm.startswith("HS"):
+        return secrets.token_bytes(64)
+    if algorithm.startswith("RS"):
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if algorithm == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def measured_crypto(ctx: Context, token: str) -> dict[str, Any]:
+    """Raw PyJWT verify and sign of this token, µs: verified with its published key parsed once (HMAC
+    secrets are never published: the same header and claims re-signed with a fresh 64-byte secret,
+    which costs the same), signed again with a fresh key of the same type and size."""
+    header = jwt.get_unverified_header(token)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    algorithm = header["alg"]
+    signer = fresh_private_key(algorithm)
+    extra = {k: v for k, v in header.items() if k not in ("alg", "typ")}
+
+    def sign() -> str:
+        return jwt.encode(claims, signer, algorithm=algorithm, headers=extra)
+
+    if algorithm.startswith("HS"):
+        token, verifier = sign(), signer
+    else:
+        verifier = public_key(ctx, header["kid"], algorithm)
+
+    def verify() -> object:
+        return jwt.decode(token, verifier, algorithms=[algorithm], options={"verify_aud": False})
+
+    verify()
+    return {
+        "algorithm": algorithm,
+        "verify_us": per_call_seconds(verify) * 1e6,
+        "sign_us": per_call_seconds(sign) * 1e6,
+    }
+
+
+def _argon2_worker(spec: tuple[int, int, int, float]) -> float:
+    memory, time_cost, parallelism, seconds = spec
+    hasher = argon2.PasswordHasher(
+        time_cost=time_cost, memory_cost=memory, parallelism=parallelism, type=argon2.Type.ID
+    )
+    stored = hasher.hash("bench password")
+    hasher.verify(stored, "bench password")
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        hasher.verify(stored, "bench password")
+        count += 1
+    return count / (time.perf_counter() - start)
+
+
+def argon2_rate(parameters: str, *, processes: int, seconds: float) -> float:
+    """Verifies per second of `processes` processes doing nothing else, at the stored parameters
+    (`argon2id v=19 m=19456,t=2,p=1`)."""
+    values = dict(part.split("=") for part in parameters.split()[-1].split(","))
+    spec = (int(values["m"]), int(values["t"]), int(values["p"]), seconds)
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        return float(sum(pool.map(_argon2_worker, [spec] * processes)))
+
+
+@dataclass
+class Ceilings:
+    workers: int
+    bare: Measure
+    update: Measure
+    argon2_per_second: float
+    argon2_parameters: str
+    crypto: dict[str, dict[str, Any]]
+    """`validate:<alg>` and `validate:tenant`: verify and sign µs of that token."""
+
+    def of(self, name: str) -> tuple[float, str]:
+        """(req/s, how it is computed) of a scenario's ceiling."""
+        w, bare = self.workers, self.bare.rate
+        if name.startswith("validate:"):
+            verify = self.crypto[name]["verify_us"] / 1e6
+            return 1 / (1 / bare + verify / w), (
+                f"1/(1/bare + verify/{w}): bare {bare:.0f}/s, PyJWT {self.crypto[name]['algorithm']} "
+                f"verify {verify * 1e6:.0f} µs"
+            )
+        if name == "refresh":
+            return self.update.rate, "bare view + one single-row UPDATE"
+        if name == "login":
+            return (
+                self.argon2_per_second,
+                f"{w} processes of raw Argon2id verifies ({self.argon2_parameters})",
+            )
+        tenant = self.crypto["validate:tenant"]
+        sign = tenant["sign_us"] / 1e6
+        if name == "sign":
+            return 1 / (1 / bare + sign / w), (
+                f"1/(1/bare + sign/{w}): PyJWT {tenant['algorithm']} sign {sign * 1e6:.0f} µs"
+            )
+        if name == "issue":
+            both = sign + tenant["verify_us"] / 1e6
+            return 1 / (1 / bare + both / w), (
+                f"1/(1/bare + (verify+sign)/{w}): PyJWT {tenant['algorithm']} {both * 1e6:.0f} µs"
+            )
+        if name == "mixed":
+            parts = {"validate": "validate:tenant", "refresh": "refresh", "login": "login"}
+            total = sum(share / self.of(parts[kind])[0] for kind, share in MIX.items())
+            return 1 / total, "1/(0.80/validate + 0.15/refresh + 0.05/login) of the ceilings above"
+        raise KeyError(name)
+
+
+def measure_ceilings(ctx: Context, settings: Settings, workers: int, parameters: str) -> Ceilings:
+    print("ceilings:", flush=True)
+    bare = measure(ctx.ceiling, BARE, ctx=ctx, settings=settings, profile=None)
+    print(f"  bare DRF view: {describe(bare)}", flush=True)
+    update = measure(ctx.ceiling, ONE_UPDATE, ctx=ctx, settings=settings, profile=None)
+    print(f"  bare view + one UPDATE: {describe(update)}", flush=True)
+    quiet_wait("argon2", settings.quiet_seconds)
+    rate = argon2_rate(parameters, processes=workers, seconds=settings.duration)
+    print(f"  Argon2id ({parameters}), {workers} processes: {rate:.1f} verifies/s", flush=True)
+    crypto = {}
+    tokens = {
+        f"validate:{alg}": ctx.ours_login(0, app)["token"]
+        for alg, app in ctx.seed["validateApplicationIds"].items()
+    }
+    tokens["validate:tenant"] = ctx.ours_login(0, ctx.seed["reusableApplicationId"])["token"]
+    for name, token in tokens.items():
+        crypto[name] = measured_crypto(ctx, token)
+        print(
+            f"  PyJWT {name} ({crypto[name]['algorithm']}): verify {crypto[name]['verify_us']:.1f} µs, "
+            f"sign {crypto[name]['sign_us']:.1f} µs",
+            flush=True,
+        )
+    return Ceilings(workers, bare, update, rate, parameters, crypto)
 
 
 # --- CPU accounting --------------------------------------------------------------------------------
@@ -751,6 +1085,9 @@ def profile_summary(path: Path, top: int) -> str:
 # --- output ----------------------------------------------------------------------------------------
 
 
+# --- output ----------------------------------------------------------------------------------------
+
+
 def git_commit() -> str:
     try:
         commit = run(["git", "rev-parse", "--short", "HEAD"], env=dict(os.environ)).strip()
@@ -772,14 +1109,8 @@ def wrk_version() -> str:
     return (done.stdout + done.stderr).split("[")[0].strip()
 
 
-def rate(m: Measure) -> str:
-    if m.rounds == 1:
-        return f"{m.rate:.1f}"
-    return f"{m.rate:.1f} ({m.spread[0]:.0f}-{m.spread[1]:.0f})"
-
-
 def latency(m: Measure) -> str:
-    return f"{m.p50_ms:.1f}/{m.p99_ms:.1f}"
+    return f"{m.p50_ms:.1f}/{m.p95_ms:.1f}/{m.p99_ms:.1f}"
 
 
 def failures(m: Measure) -> str:
@@ -803,86 +1134,81 @@ def cpu(m: Measure) -> str:
     )
 
 
-def render(lines: list[tuple[str, ...]]) -> list[str]:
-    """A Markdown table, the first line being the head."""
-    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    out = []
-    for n, line in enumerate(lines):
-        out.append("| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)) + " |")
-        if n == 0:
-            out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return out
+# --- targets and results ---------------------------------------------------------------------------
+
+P99_LIMIT_MS = 50.0
+"""p99 target at the stated concurrency, for every scenario but login (and the mix, which logs in)."""
 
 
-def cpu_table(rows: list[Row]) -> str:
-    lines: list[tuple[str, ...]] = [("scenario", "ours CPU per request", "peer CPU per request")]
-    for row in rows:
-        scenario, ours, peer = row.scenario, row.ours, row.peer
-        if scenario.peer is None and not ours.skipped:
-            lines.append((scenario.name, cpu(ours), "-"))
-        elif not (ours.skipped or peer.skipped):
-            lines.append((scenario.name, cpu(ours), cpu(peer)))
-    return "\n".join(render(lines))
+def targets_of(name: str) -> dict[str, float]:
+    """Issue 16's targets (2 workers, same run): minimum ours/ceiling, ours/peer, req/s."""
+    if name.startswith("validate_"):
+        return {"ceiling": 0.8, "peer": 1.5}
+    return {
+        "refresh_onetime": {"ceiling": 0.7, "peer": 2.5},
+        "login": {"ceiling": 0.85},
+        "client_credentials": {"rate": 500.0},
+    }.get(name, {})
 
 
-def table(rows: list[Row]) -> str:
-    head = (
-        "scenario",
-        "ours req/s",
-        "peer req/s",
-        "ours/peer",
-        "ours p50/p99 ms",
-        "peer p50/p99 ms",
-        "ours errors",
-        "peer errors",
-    )
-    lines: list[tuple[str, ...]] = [head]
-    notes = []
-    for row in rows:
-        scenario, ours, peer = row.scenario, row.ours, row.peer
-        if scenario.peer is None and not ours.skipped:
-            flag = " !! ERRORS" if ours.failures else ""
-            if ours.other_cores > OTHER_LOAD_LIMIT:
-                flag += " !! BUSY MACHINE"
-            lines.append(
-                (scenario.name + flag, rate(ours), "-", "-", latency(ours), "-", failures(ours), "-")
+def verdict(name: str, ours: Measure, ratios: dict[str, float | None]) -> list[str]:
+    """The targets this scenario missed, each with by how much; empty when all were met."""
+    missed = []
+    for kind, minimum in targets_of(name).items():
+        value = ours.rate if kind == "rate" else ratios.get(kind)
+        if value is not None and value < minimum:
+            unit = "/s" if kind == "rate" else f"x {kind}"
+            missed.append(
+                f"{kind} {value:.2f}{unit} < {minimum:g} ({100 * (1 - value / minimum):.0f}% short)"
             )
-            continue
-        if ours.skipped or peer.skipped:
-            failed = ours.probe_failed or peer.probe_failed
-            lines.append((scenario.name + (" !! PROBE FAILED" if failed else ""), "skipped", *[""] * 6))
-            notes.append(f"{scenario.name}: skipped: {ours.skipped if ours.skipped else peer.skipped}")
-            continue
-        if scenario.baseline_on_ours:
-            notes.append(f"{scenario.name}: the peer columns are our own server ({scenario.note})")
-        ratios = sorted(row.ratios)
-        ratio = f"{statistics.median(ratios):.2f}x" if ratios else "-"
-        if len(ratios) > 1:
-            ratio += f" ({ratios[0]:.2f}-{ratios[-1]:.2f})"
-        flag = " !! ERRORS" if ours.failures or peer.failures else ""
-        if max(ours.other_cores, peer.other_cores) > OTHER_LOAD_LIMIT:
-            flag += " !! BUSY MACHINE"
-        lines.append(
-            (
-                scenario.name + flag,
-                rate(ours),
-                rate(peer),
-                ratio,
-                latency(ours),
-                latency(peer),
-                failures(ours),
-                failures(peer),
-            )
-        )
-    out = render(lines)
-    if any("BUSY" in line[0] for line in lines):
-        notes.append(
-            f"BUSY MACHINE: something else used more than {OTHER_LOAD_LIMIT} core during a measure; "
-            "see the CPU table and run again on a quiet machine."
-        )
-    if notes:
-        out += ["", *notes]
-    return "\n".join(out)
+    if ours.failures:
+        missed.append(f"{ours.failures} errors")
+    if name not in ("login", "mixed") and ours.p99_ms >= P99_LIMIT_MS:
+        missed.append(f"p99 {ours.p99_ms:.1f} ms >= {P99_LIMIT_MS:g}")
+    return missed
+
+
+def scenario_result(
+    scenario: Scenario, ours: Measure, peer: Measure | None, ratios: list[float], ceilings: Ceilings
+) -> dict[str, Any]:
+    ceiling, formula = ceilings.of(scenario.ceiling)
+    per_peer = statistics.median(ratios) if ratios else None
+    per_ceiling = ours.rate / ceiling if ceiling and not ours.skipped else None
+    result = {
+        "name": scenario.name,
+        "note": scenario.note,
+        "ours": ours.as_json(),
+        "peer": peer.as_json() if peer is not None else None,
+        "peer_algorithm": scenario.peer_algorithm,
+        "ours_per_peer": per_peer,
+        "ours_per_peer_range": [min(ratios), max(ratios)] if len(ratios) > 1 else None,
+        "ceiling": {"name": scenario.ceiling, "rate": ceiling, "formula": formula},
+        "ours_per_ceiling": per_ceiling,
+        "targets": targets_of(scenario.name),
+    }
+    if not ours.skipped:
+        result["missed"] = verdict(scenario.name, ours, {"peer": per_peer, "ceiling": per_ceiling})
+    return result
+
+
+def machine() -> dict[str, Any]:
+    model = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = "?"
+    with contextlib.suppress(OSError, IndexError):
+        memory = f"{int(Path('/proc/meminfo').read_text().split()[1]) // 1024} MiB"
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory": memory,
+        "system": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 # --- main ------------------------------------------------------------------------------------------
@@ -892,12 +1218,25 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--duration", type=int, default=10, help="seconds measured per scenario and side")
+    env_duration = int(os.environ.get("BENCH_DURATION") or 8)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("BENCH_WORKERS") or 2),
+        help="gunicorn sync workers of every server (env BENCH_WORKERS; default 2)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=int,
+        default=env_duration,
+        help="seconds measured per scenario and side (env BENCH_DURATION; default 8)",
+    )
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before each measure")
+    parser.add_argument("--quick", action="store_true", help="3 s measures after 1 s warm-ups (a smoke run)")
     parser.add_argument(
         "--connections",
         type=int,
-        default=8,
+        default=4,
         help="wrk connections, one per wrk thread (-tN -cN) so each holds its own token chain",
     )
     parser.add_argument(
@@ -912,28 +1251,46 @@ def parse_args() -> argparse.Namespace:
         "--only", default="", help="comma-separated scenarios: " + ",".join(s.name for s in SCENARIOS)
     )
     parser.add_argument(
-        "--algorithm", choices=ALGORITHMS, default="ES256", help="signing algorithm, both sides"
+        "--algorithm",
+        choices=ALGORITHMS,
+        default="ES256",
+        help="the tenant's signing algorithm (every scenario but validate_*) and the peer's for them",
     )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=10,
+        help="seconds to wait at most for a quiet machine before each measure",
+    )
+    parser.add_argument(
+        "--retry-busy",
+        action="store_true",
+        help="measure again when other processes used more than 0.25 core meanwhile",
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS / "latest.json", help="where the JSON goes")
     parser.add_argument(
         "--profile",
         type=Path,
         metavar="DIR",
-        help="sample both servers with py-spy (pip install py-spy) during the measured runs and write "
-        "collapsed stacks to DIR; the sampler takes CPU, so figures of a profiled run are not comparable",
+        help="sample the servers with py-spy during the measured runs and write collapsed stacks to "
+        "DIR; the sampler takes CPU, so figures of a profiled run are not comparable",
     )
     parser.add_argument("--profile-top", type=int, default=30, help="functions listed per profile")
     args = parser.parse_args()
+    if args.quick:
+        args.duration, args.warmup = 3, 1
     if not (
         1 <= args.duration <= 300
         and 0 <= args.warmup <= 60
         and 1 <= args.connections <= 64
         and 1 <= args.rounds <= 9
+        and 1 <= args.workers <= 64
     ):
-        parser.error("--duration 1..300, --warmup 0..60, --connections 1..64, --rounds 1..9")
+        parser.error("--duration 1..300, --warmup 0..60, --connections 1..64, --rounds 1..9, --workers 1..64")
     args.users = max(args.users, args.connections)
     if args.profile:
         if not (BIN / "py-spy").exists():
-            parser.error(f"--profile needs {BIN / 'py-spy'} (pip install py-spy)")
+            parser.error(f"--profile needs {BIN / 'py-spy'} (pip install -e '.[bench]')")
         args.profile.mkdir(parents=True, exist_ok=True)
     names = {s.name for s in SCENARIOS}
     args.only = [x.strip() for x in args.only.split(",") if x.strip()] or [s.name for s in SCENARIOS]
@@ -959,20 +1316,63 @@ def interruptible() -> Iterator[None]:
             signal.signal(stop, was)
 
 
-def bench(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> None:
-    print(f"commit      {git_commit()}")
-    system = f"{platform.system()} {platform.release()}"
-    print(f"machine     {os.cpu_count()} CPUs, {system}, Python {platform.python_version()}")
-    postgres = databases_reset()
-    print(f"postgresql  {postgres} on {HOST}:5432 (databases {OURS_DB}, {PEER_DB}: dropped and re-created)")
+class Peers:
+    """The simplejwt peer, one server per signing algorithm, started when a scenario needs it; only
+    the default algorithm's keeps running between scenarios."""
+
+    def __init__(self, *, default: str, tmp: Path, workers: int, servers: list[Server]) -> None:
+        self.default, self.tmp, self.workers, self.servers = default, tmp, workers, servers
+        self.running: dict[str, Server] = {}
+
+    def get(self, algorithm: str) -> Server:
+        for name in [n for n in self.running if n not in (algorithm, self.default)]:
+            self.running.pop(name).stop()
+        if algorithm not in self.running:
+            env = peer_environment(algorithm, self.tmp / f"peer-{algorithm}")
+            server = gunicorn_start(
+                f"peer {algorithm}",
+                "peer.wsgi:application",
+                cwd=PEER_DIR,
+                env=env,
+                log=self.tmp / f"peer-{algorithm}.log",
+                database=PEER_DB,
+                workers=self.workers,
+            )
+            self.servers.append(server)
+            wait_until_up(server)
+            self.running[algorithm] = server
+        return self.running[algorithm]
+
+
+def bench(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> dict[str, Any]:
+    commit = git_commit()
+    started = datetime.now(UTC)
+    print(f"commit      {commit}")
+    box = machine()
     print(
-        f"versions    Django {version('Django')}, DRF {version('djangorestframework')}, "
-        f"simplejwt {version('djangorestframework-simplejwt')}, PyJWT {version('PyJWT')}, "
-        f"gunicorn {version('gunicorn')}, {wrk_version()}"
+        f"machine     {box['cpus']} CPUs ({box['cpu_model']}), {box['memory']}, {box['system']}, "
+        f"Python {box['python']}, load average {box['load_average_at_start']}"
     )
+    postgres = databases_reset()
     print(
-        f"gunicorn    --workers {WORKERS} --threads {THREADS} (sync worker: one request per worker at a "
-        "time, connection closed after each response), access log off, both sides"
+        f"postgresql  {postgres} on {HOST}:5432 ({OURS_DB}, {PEER_DB}, {CEILING_DB}: dropped and re-created)"
+    )
+    versions = {
+        name: version(package)
+        for name, package in (
+            ("Django", "Django"),
+            ("DRF", "djangorestframework"),
+            ("simplejwt", "djangorestframework-simplejwt"),
+            ("PyJWT", "PyJWT"),
+            ("gunicorn", "gunicorn"),
+            ("argon2-cffi", "argon2-cffi"),
+        )
+    }
+    versions["wrk"] = wrk_version()
+    print("versions    " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    print(
+        f"gunicorn    --workers {args.workers} --threads {THREADS} (sync workers: one request per worker "
+        "at a time, connection closed after each response), access log off, every server"
     )
     print(
         f"wrk         -t{args.connections} -c{args.connections} (one connection per thread) "
@@ -981,10 +1381,10 @@ def bench(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> None:
     )
 
     ours_env = ours_environment()
-    peer_env = peer_environment(args.algorithm, tmp)
     run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], env=ours_env)
-    run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], env=peer_env, cwd=PEER_DIR)
-
+    run(
+        [PYTHON, "manage.py", "migrate", "--noinput", "-v0"], env=peer_environment("HS256", tmp), cwd=PEER_DIR
+    )
     users = [
         {
             "email": f"user{i}@bench.example.com",
@@ -1001,84 +1401,122 @@ def bench(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> None:
         run([PYTHON, str(BENCH / "seed_identity.py")], env=ours_env, stdin=json.dumps(seed_input))
     )
     peer_users = [{"username": u["username"], "password": u["password"]} for u in users]
-    run([PYTHON, str(PEER_DIR / "seed_users.py")], env=peer_env, cwd=PEER_DIR, stdin=json.dumps(peer_users))
+    run(
+        [PYTHON, str(PEER_DIR / "seed_users.py")],
+        env=peer_environment("HS256", tmp),
+        cwd=PEER_DIR,
+        stdin=json.dumps(peer_users),
+    )
+    hashes = {
+        "ours": stored_hash_parameters(OURS_DB, "identity_user"),
+        "peer": stored_hash_parameters(PEER_DB, "auth_user"),
+    }
     print(
-        "hasher      ours identity.hashers.Argon2idPasswordHasher, stored "
-        f"{stored_hash_parameters(OURS_DB, 'identity_user')}; peer peer.hashers.Argon2idPasswordHasher, "
-        f"stored {stored_hash_parameters(PEER_DB, 'auth_user')}"
+        f"hasher      ours stored {hashes['ours']}; peer (its own copy of the class) stored {hashes['peer']}"
     )
     print(
-        f"signing     ours {seed['signingAlgorithm']} (tenant key), peer {args.algorithm}; "
-        f"{args.users} users each side, same passwords"
+        f"signing     tenant {seed['signingAlgorithm']}; validate_* one application per algorithm; "
+        f"the peer re-started per algorithm; {args.users} users each side, same passwords"
     )
 
-    servers.append(
-        gunicorn_start(
-            "ours", "config.wsgi:application", cwd=ROOT, env=ours_env, log=tmp / "ours.log", database=OURS_DB
-        )
+    common = {"workers": args.workers}
+    ours = gunicorn_start(
+        "ours",
+        "config.wsgi:application",
+        cwd=ROOT,
+        env=ours_env,
+        log=tmp / "ours.log",
+        database=OURS_DB,
+        **common,
     )
-    servers.append(
-        gunicorn_start(
-            "peer",
-            "peer.wsgi:application",
-            cwd=PEER_DIR,
-            env=peer_env,
-            log=tmp / "peer.log",
-            database=PEER_DB,
-        )
+    servers.append(ours)
+    ceiling = gunicorn_start(
+        "ceiling",
+        "ceiling.wsgi:application",
+        cwd=CEILING_DIR,
+        env=ceiling_environment(),
+        log=tmp / "ceiling.log",
+        database=CEILING_DB,
+        **common,
     )
-    ours, peer = servers
-    for server in servers:
+    servers.append(ceiling)
+    for server in (ours, ceiling):
         wait_until_up(server)
-    print(f"servers     ours http://{HOST}:{ours.port}, peer http://{HOST}:{peer.port}")
-    print()
+    peers = Peers(default=args.algorithm, tmp=tmp, workers=args.workers, servers=servers)
+    print(f"servers     ours http://{HOST}:{ours.port}, ceiling http://{HOST}:{ceiling.port}\n")
 
-    ctx = Context(ours=ours, peer=peer, seed=seed, users=users)
-    rows: list[Row] = []
+    settings = Settings(
+        tmp=tmp,
+        connections=args.connections,
+        duration=args.duration,
+        warmup=args.warmup,
+        quiet_seconds=args.quiet_wait,
+        retry_busy=args.retry_busy,
+    )
+    ctx = Context(ours=ours, peer=None, ceiling=ceiling, seed=seed, users=users)
+    ceilings = measure_ceilings(ctx, settings, args.workers, hashes["ours"])
+    print()
+    results = []
     for scenario in SCENARIOS:
         if scenario.name not in args.only:
             continue
         print(f"{scenario.name}: {scenario.note}", flush=True)
-        settings = {"ctx": ctx, "tmp": tmp, "connections": args.connections, "duration": args.duration}
-        profiles = {
-            name: args.profile / f"{scenario.name}-{name}.txt" if args.profile else None
-            for name in ("ours", "peer")
-        }
+        ctx.peer = peers.get(scenario.peer_algorithm or args.algorithm) if scenario.peer else None
         runs: dict[str, list[Measure]] = {"ours": [], "peer": []}
         for round_ in range(1, args.rounds + 1):
             label = f" (round {round_}/{args.rounds})" if args.rounds > 1 else ""
-            compared = ours if scenario.baseline_on_ours else peer
-            for name, server, side in (("ours", ours, scenario.ours), ("peer", compared, scenario.peer)):
-                if side is None:
-                    runs[name].append(Measure(skipped=NO_PEER))
+            for name, server, side in (("ours", ours, scenario.ours), ("peer", ctx.peer, scenario.peer)):
+                if side is None or server is None:
                     continue
-                profile = profiles[name] if round_ == 1 else None
-                m = measure(server, side, warmup=args.warmup, profile=profile, **settings)
+                profile = (
+                    args.profile / f"{scenario.name}-{name}.txt" if args.profile and round_ == 1 else None
+                )
+                m = measure(server, side, ctx=ctx, settings=settings, profile=profile)
                 runs[name].append(m)
-                shown = "ours, user token" if scenario.baseline_on_ours and name == "peer" else name
-                print(f"  {shown}{label}: {describe(m)}", flush=True)
+                print(f"  {name}{label}: {describe(m)}", flush=True)
                 if profile is not None and not m.skipped:
                     print(f"  profile of {name} ({profile}):\n{profile_summary(profile, args.profile_top)}")
-                if m.skipped:
-                    break
-            if any(m.skipped and m.skipped != NO_PEER for m in runs["ours"] + runs["peer"]):
-                break
-        if not runs["peer"]:
-            runs["peer"].append(Measure(skipped="not measured: ours was skipped"))
-        ratios = [o.rate / p.rate for o, p in zip(runs["ours"], runs["peer"], strict=False) if p.rate]
-        rows.append(Row(scenario, combine(runs["ours"]), combine(runs["peer"]), ratios))
+        ratios = [
+            o.rate / p.rate for o, p in zip(runs["ours"], runs["peer"], strict=False) if p.rate and o.rate
+        ]
+        peer_measure = combine(runs["peer"]) if runs["peer"] else None
+        results.append(scenario_result(scenario, combine(runs["ours"]), peer_measure, ratios, ceilings))
         for server in servers:
-            if server.process.poll() is not None:
+            if server.process.poll() is not None and server.process.returncode not in (0, -signal.SIGTERM):
                 raise BenchError(f"{server.name} died during {scenario.name}:\n{server.log_tail()}")
-    print()
-    print(table(rows))
-    print()
-    print(cpu_table(rows))
-    print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    for server in servers:
-        logged = server.log_since_ready()
-        if logged.strip():
-            print(f"\n{server.name} server log during the run (last lines):\n{logged}")
+    busy = any(
+        max(s["ours"].get("other_cores", 0), (s["peer"] or {}).get("other_cores", 0)) > OTHER_LOAD_LIMIT
+        for s in results
+    )
+    logs = {server.name: server.log_since_ready() for server in servers if server.log.exists()}
+    return {
+        "started": started.isoformat(timespec="seconds"),
+        "seconds": round((datetime.now(UTC) - started).total_seconds()),
+        "commit": commit,
+        "machine": {**box, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
+        "postgresql": postgres,
+        "versions": versions,
+        "settings": {
+            "workers": args.workers,
+            "threads": THREADS,
+            "connections": args.connections,
+            "duration": args.duration,
+            "warmup": args.warmup,
+            "rounds": args.rounds,
+            "algorithm": args.algorithm,
+            "users": args.users,
+            "password_hash": hashes["ours"],
+        },
+        "ceilings": {
+            "bare": ceilings.bare.as_json(),
+            "update": ceilings.update.as_json(),
+            "argon2_per_second": ceilings.argon2_per_second,
+            "crypto": ceilings.crypto,
+        },
+        "scenarios": results,
+        "busy_machine": busy,
+        "server_logs": {name: text for name, text in logs.items() if text.strip()},
+    }
 
 
 def main() -> int:
@@ -1089,7 +1527,7 @@ def main() -> int:
     servers: list[Server] = []
     with interruptible(), tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
         try:
-            bench(args, Path(tmp), servers)
+            results = bench(args, Path(tmp), servers)
         except BenchError as error:
             print(f"\nbench failed: {error}", file=sys.stderr)
             return 1
@@ -1099,6 +1537,13 @@ def main() -> int:
         finally:
             for server in servers:
                 server.stop()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print()
+    print(report.markdown(results))
+    for name, text in results["server_logs"].items():
+        print(f"\n{name} server log during the run (last lines):\n{text}")
+    print(f"\nwritten: {args.output} (bench/report.py makes the chart and the README block)")
     return 0
 
 
