@@ -150,6 +150,7 @@ def signing_key_lookup(value: str) -> SigningKey:
     value = value.strip()
     return _only(
         SigningKey.objects.filter(_id_or(value, kid=value)),
+        typed=value,
         missing=f"No key has the id or kid {value!r}.",
         ambiguous=f"{value!r} matches more than one key; pass the key id.",
     )
