@@ -24,8 +24,10 @@ from django.utils import timezone
 from identity.audit import Actor, acting_as
 from identity.services.applications import RoleSpec
 from identity.services.audit import audit_record
+from identity.services.login_backends import login_backend_create
 from identity.services.oauth_clients import oauth_client_configure
 from identity.services.refresh_tokens import refresh_token_create
+from identity.services.signing_keys import signing_key_generate
 from identity.services.webhooks import SUBSCRIPTIONS
 from tests.factories import ApplicationFactory, RegistrationFactory, TenantFactory, UserFactory
 
@@ -54,10 +56,12 @@ def scene(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     user = UserFactory(tenant=tenant, email="ann@example.com")
     RegistrationFactory(user=user, application=app)
     UserFactory(tenant=tenant, email="bob@example.com")
+    login_backend_create(application=app, name="old")
+    spare = signing_key_generate(tenant=tenant, algorithm="ES256", name="spare").key
     monkeypatch.setenv("NEW_PASSWORD", "violet kettle 4 moonrise")
     users = tmp_path / "users.json"
     users.write_text(json.dumps({"users": [{"email": "imported@example.com"}]}))
-    return {"tmp": tmp_path, "users": users}
+    return {"tmp": tmp_path, "users": users, "spare_kid": spare.kid}
 
 
 # command line → the members of its --json document (for a list: of each entry).
@@ -107,6 +111,10 @@ JSON_MEMBERS: dict[str, set[str]] = {
         "previousKeyId",
         "verifyUntil",
     },
+    "delete_signing_key {spare_kid}": {"id", "kid", "revokedPersonalAccessTokens"},
+    "create_login_backend --tenant Acme --application Portal --name web": {"loginBackend"},
+    "list_login_backends --tenant Acme --application Portal": {"loginBackends"},
+    "delete_login_backend old": {"deleted"},
     "rotate_client_secret --tenant Acme --application Robot --overlap-seconds 60": {
         "clientId",
         "clientSecret",
@@ -168,6 +176,7 @@ def test_seed_demo_json_members(scene: dict[str, Any]) -> None:
         "demoPassword",
         "apiKeyId",
         "apiKey",
+        "shellExports",
         "loginCurl",
         "credentialsFile",
         "changes",
