@@ -1005,8 +1005,35 @@ TOKENS_ARE_KEPT = (
 )
 
 
+class RevokePageAdmin(IdentityModelAdmin):
+    """Tokens that are revoked, never deleted: a POST-only `<id>/revoke/` page (the button on the
+    token's page, or on the user page with `next`) that calls `revoke_one`, then goes back to
+    `next` when it is a page of this site, else to the token's page."""
+
+    def revoke_one(self, request: HttpRequest, token: Any) -> None:
+        raise NotImplementedError
+
+    def get_urls(self) -> list[Any]:
+        name = f"{self.opts.app_label}_{self.opts.model_name}_revoke"
+        revoke = path("<path:object_id>/revoke/", self.admin_site.admin_view(self.revoke_view), name=name)
+        return [revoke, *super().get_urls()]
+
+    def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        token = self.get_object(request, unquote(object_id))
+        if token is None or not self.has_revoke_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        self.revoke_one(request, token)
+        back = request.GET.get("next", "")
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            change = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
+            back = reverse(change, args=[quote(token.pk)])
+        return HttpResponseRedirect(back)
+
+
 @admin.register(RefreshToken)
-class RefreshTokenAdmin(IdentityModelAdmin):
+class RefreshTokenAdmin(RevokePageAdmin):
     """Read-only: tokens are issued by logins, never typed in. They are revoked (from the list or
     the token's own page) through refresh_tokens_revoke, and never deleted here (TOKENS_ARE_KEPT)."""
 
@@ -1052,28 +1079,11 @@ class RefreshTokenAdmin(IdentityModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False  # TOKENS_ARE_KEPT
 
-    def get_urls(self) -> list[Any]:
-        revoke = path(
-            "<path:object_id>/revoke/",
-            self.admin_site.admin_view(self.revoke_view),
-            name="identity_refreshtoken_revoke",
-        )
-        return [revoke, *super().get_urls()]
-
-    def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """POST only: revoke this one token (the session it belongs to) through the service."""
-        token = self.get_object(request, unquote(object_id))
-        if token is None or not self.has_revoke_permission(request):
-            raise PermissionDenied
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+    def revoke_one(self, request: HttpRequest, token: Any) -> None:
+        """This one token (the session it belongs to), through the service."""
         self.report_revoked(
             request, refresh_tokens_revoke(token_ids=[str(token.pk)], reason=RevokeReason.ADMIN)
         )
-        back = request.GET.get("next", "")
-        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-            back = reverse("admin:identity_refreshtoken_change", args=[quote(token.pk)])
-        return HttpResponseRedirect(back)
 
     def change_context(self, request: HttpRequest, object_id: str | None) -> dict[str, Any]:
         return {"tokens_are_kept": TOKENS_ARE_KEPT, "can_revoke": self.has_revoke_permission(request)}
@@ -1144,7 +1154,7 @@ class AccessTokenStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(PersonalAccessToken)
-class PersonalAccessTokenAdmin(ShowOnceAdmin):
+class PersonalAccessTokenAdmin(RevokePageAdmin, ShowOnceAdmin):
     """Tokens are created here (the value shown once, on the page that follows), listed, and
     revoked through pat_revoke (the list's action, the user page's buttons); never edited or
     deleted: a revoked token's row says who revoked it and when."""
@@ -1203,27 +1213,10 @@ class PersonalAccessTokenAdmin(ShowOnceAdmin):
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("identity.delete_personalaccesstoken")
 
-    def get_urls(self) -> list[Any]:
-        revoke = path(
-            "<path:object_id>/revoke/",
-            self.admin_site.admin_view(self.revoke_view),
-            name="identity_personalaccesstoken_revoke",
-        )
-        return [revoke, *super().get_urls()]
-
-    def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """POST only: revoke this one token through pat_revoke, then back to `next` (the user page)."""
-        token = self.get_object(request, unquote(object_id))
-        if token is None or not self.has_revoke_permission(request):
-            raise PermissionDenied
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+    def revoke_one(self, request: HttpRequest, token: Any) -> None:
+        """This one token, through pat_revoke."""
         pat_revoke(token=token, by=f"{REVOKED_BY_CONSOLE} ({request.user})")
         self.message_user(request, f"Revoked the personal access token {token.name}.", messages.SUCCESS)
-        back = request.GET.get("next", "")
-        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-            back = reverse("admin:identity_personalaccesstoken_change", args=[quote(token.pk)])
-        return HttpResponseRedirect(back)
 
     @admin.action(permissions=["revoke"], description="Revoke selected personal access tokens")
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[PersonalAccessToken]) -> None:
