@@ -647,6 +647,20 @@ def session_device(token: RefreshToken) -> str:
     return token.device_name or token.device_type or "-"
 
 
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown on a parent's page and changed only by their own buttons (revoke), never by the
+    parent's form."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class UserRegistrationInline(admin.TabularInline):
     """The user's registrations: application, roles as checkboxes of the application's roles, last
     login. Saved by UserAdmin.save_formset through the registration services."""
@@ -660,7 +674,7 @@ class UserRegistrationInline(admin.TabularInline):
     verbose_name_plural = "registrations"
 
 
-class UserSessionInline(admin.TabularInline):
+class UserSessionInline(ReadOnlyInline):
     """The user's live sessions (refresh tokens neither revoked nor expired), each with a button
     revoking it through the service."""
 
@@ -684,15 +698,6 @@ class UserSessionInline(admin.TabularInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet[RefreshToken]:
         live = super().get_queryset(request).filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
         return live.select_related("application").order_by("-last_used_at", "-created_at")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="device")
     def device(self, obj: RefreshToken) -> str:
@@ -734,7 +739,7 @@ def pat_revoke_button(token: PersonalAccessToken, *, form: str, back: str) -> st
     )
 
 
-class UserAccessTokenInline(admin.TabularInline):
+class UserAccessTokenInline(ReadOnlyInline):
     """The user's personal access tokens (never their values): name, expiry, last use, scopes and
     whether revoked, each live one with a button revoking it through pat_revoke. New tokens are made
     on their own page (the value is shown there once)."""
@@ -750,15 +755,6 @@ class UserAccessTokenInline(admin.TabularInline):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PersonalAccessToken]:
         return super().get_queryset(request).select_related("application").order_by("-created_at")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="expires")
     def expires(self, obj: PersonalAccessToken) -> str:
