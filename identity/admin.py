@@ -32,6 +32,7 @@ from django.utils.translation import ngettext
 
 from identity.exceptions import ValidationFailed
 from identity.forms import (
+    OAUTH_FORM_FIELDS,
     APIKeyCreateForm,
     ApplicationForm,
     ClientSecretRotationForm,
@@ -466,18 +467,7 @@ class OAuthConfigurationInline(admin.StackedInline):
     model = OAuthConfiguration
     form = OAuthConfigurationInlineForm
     formset = OAuthConfigurationInlineFormSet
-    fields = (
-        "is_client",
-        "enabled_grants",
-        "client_authentication_policy",
-        "client_authentication_methods",
-        "scopes",
-        "assertion_keys",
-        "jwks",
-        "token_requests_per_minute",
-        "secret_rotated_at",
-        "previous_secret_valid_until",
-    )
+    fields = ("is_client", *OAUTH_FORM_FIELDS, "secret_rotated_at", "previous_secret_valid_until")
     readonly_fields = ("secret_rotated_at", "previous_secret_valid_until")
     extra = 1
     max_num = 1
@@ -739,7 +729,27 @@ def pat_revoke_button(token: PersonalAccessToken, *, form: str, back: str) -> st
     )
 
 
-class UserAccessTokenInline(ReadOnlyInline):
+class PersonalAccessTokenColumns:
+    """The columns a token shows on the user page and in the token list alike."""
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires(self, obj: PersonalAccessToken) -> str:
+        return _short_time(obj.expires_at) if obj.expires_at is not None else "never"
+
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, obj: PersonalAccessToken) -> str:
+        return _short_time(obj.last_used_at)
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj: PersonalAccessToken) -> str:
+        return ", ".join(obj.scopes) or "-"
+
+    @admin.display(description="status")
+    def status(self, obj: PersonalAccessToken) -> str:
+        return pat_status(obj, timezone.now())
+
+
+class UserAccessTokenInline(PersonalAccessTokenColumns, ReadOnlyInline):
     """The user's personal access tokens (never their values): name, expiry, last use, scopes and
     whether revoked, each live one with a button revoking it through pat_revoke. New tokens are made
     on their own page (the value is shown there once)."""
@@ -755,22 +765,6 @@ class UserAccessTokenInline(ReadOnlyInline):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PersonalAccessToken]:
         return super().get_queryset(request).select_related("application").order_by("-created_at")
-
-    @admin.display(description="expires")
-    def expires(self, obj: PersonalAccessToken) -> str:
-        return _short_time(obj.expires_at) if obj.expires_at is not None else "never"
-
-    @admin.display(description="last used")
-    def last_used(self, obj: PersonalAccessToken) -> str:
-        return _short_time(obj.last_used_at)
-
-    @admin.display(description="scopes")
-    def scope_list(self, obj: PersonalAccessToken) -> str:
-        return ", ".join(obj.scopes) or "-"
-
-    @admin.display(description="status")
-    def status(self, obj: PersonalAccessToken) -> str:
-        return pat_status(obj, timezone.now())
 
     @admin.display(description="")
     def revoke(self, obj: PersonalAccessToken) -> str:
@@ -1150,7 +1144,7 @@ class AccessTokenStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(PersonalAccessToken)
-class PersonalAccessTokenAdmin(RevokePageAdmin, ShowOnceAdmin):
+class PersonalAccessTokenAdmin(PersonalAccessTokenColumns, RevokePageAdmin, ShowOnceAdmin):
     """Tokens are created here (the value shown once, on the page that follows), listed, and
     revoked through pat_revoke (the list's action, the user page's buttons); never edited or
     deleted: a revoked token's row says who revoked it and when."""
@@ -1230,22 +1224,6 @@ class PersonalAccessTokenAdmin(RevokePageAdmin, ShowOnceAdmin):
     @admin.display(boolean=True, description="bot", ordering="user__is_bot")
     def bot(self, obj: PersonalAccessToken) -> bool:
         return obj.user.is_bot
-
-    @admin.display(description="expires", ordering="expires_at")
-    def expires(self, obj: PersonalAccessToken) -> str:
-        return _short_time(obj.expires_at) if obj.expires_at is not None else "never"
-
-    @admin.display(description="last used", ordering="last_used_at")
-    def last_used(self, obj: PersonalAccessToken) -> str:
-        return _short_time(obj.last_used_at)
-
-    @admin.display(description="scopes")
-    def scope_list(self, obj: PersonalAccessToken) -> str:
-        return ", ".join(obj.scopes) or "-"
-
-    @admin.display(description="status")
-    def status(self, obj: PersonalAccessToken) -> str:
-        return pat_status(obj, timezone.now())
 
     def shown_once(self, form: PersonalAccessTokenCreateForm) -> list[tuple[str, str]]:
         token = form.instance
