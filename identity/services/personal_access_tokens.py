@@ -232,6 +232,14 @@ def pat_revoke(*, token: PersonalAccessToken, by: str, now: datetime | None = No
 
 
 @transaction.atomic
+def pat_revoke_by_id(*, token_id: Any, by: str, now: datetime | None = None) -> PersonalAccessToken | None:
+    """Revoke the token whose id (`jti`) a verified PAT carries, as pat_revoke does. None when no
+    record has that id (nothing is revoked)."""
+    token = PersonalAccessToken.objects.select_related("tenant").filter(pk=str(token_id)).first()
+    return None if token is None else pat_revoke(token=token, by=by, now=now)
+
+
+@transaction.atomic
 def pats_revoke_for_user(*, user: User, by: str = REVOKED_BY_SYSTEM, now: datetime | None = None) -> int:
     """End every live token of a user or bot (deactivation, deletion). Returns how many."""
     now = now or timezone.now()
