@@ -571,6 +571,8 @@ def main() -> int:
         f"One value, {PARALLEL_USES} parallel refreshes split over both nodes, "
         f"{len(changed['race_successes'])} rounds: successes per round {changed['race_successes']}"
     )
+    if not changed["checks_within_load"]:
+        print("  (the load ended before the changes and races did: raise --change-seconds)")
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
