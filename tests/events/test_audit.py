@@ -16,7 +16,7 @@ from identity.audit import Actor, acting_as
 from identity.models import AuditEntry, SigningKey, User, WebhookEvent
 from identity.services.audit import audit_record
 from identity.services.tenants import tenant_update
-from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory, make_api_key
+from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory, make_api_key, make_signing_key
 
 pytestmark = pytest.mark.django_db
 
@@ -560,3 +560,41 @@ def test_nothing_secret_from_imports_rotations_and_grants(api_client, world, rec
     actions = set(AuditEntry.objects.values_list("action", flat=True))
     assert {"webhook.create", "webhook.secret_rotate", "signing_key.import", "user.import"} <= actions
     assert {"user.password_change", "oauth_client.create"} <= actions
+
+
+def test_the_later_services_commands_write_one_entry_per_change_as_the_command(world):
+    """The commands of the services that came after the audit trail (personal access tokens,
+    OAuth client secrets, key rotation and deletion) each record their changes, attributed to the
+    command run by the operating-system user, never to whoever ran something before."""
+    from identity.services.oauth_clients import oauth_client_configure
+
+    oauth_client_configure(application=world.application)
+    make_signing_key(tenant=world.tenant, name="spare")
+    spare = SigningKey.objects.get(name="spare")
+    runs = [
+        (
+            "create_access_token",
+            ["--user", world.user.email, "--name", "ci", "--expiry", "30"],
+            ["pat.create"],
+        ),
+        ("revoke_access_token", ["--user", world.user.email, "--name", "ci"], ["pat.revoke"]),
+        (
+            "rotate_client_secret",
+            ["--tenant", str(world.tenant.pk), "--application", str(world.application.pk)],
+            ["oauth_client.secret_rotate"],
+        ),
+        (
+            "rotate_signing_key",
+            ["--tenant", str(world.tenant.pk), "--algorithm", "ES256"],
+            ["signing_key.generate", "tenant.update", "signing_key.rotate"],
+        ),
+        ("delete_signing_key", [str(spare.pk)], ["signing_key.delete"]),
+    ]
+    for command, args, actions in runs:
+        last = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        call_command(command, *args, stdout=StringIO())
+        entries = list(AuditEntry.objects.filter(id__gt=last).order_by("id"))
+        assert [e.action for e in entries] == actions, (command, [e.action for e in entries])
+        for entry in entries:
+            assert (entry.actor_kind, entry.actor_label) == ("command", f"manage.py {command}")
+            assert entry.actor_id  # the operating-system user
