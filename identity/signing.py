@@ -165,8 +165,8 @@ def unverified_header(token: str, *, require_kid: bool = True) -> dict[str, Any]
 
     Refuses tokens over 16 KB, anything that is not exactly three base64url segments (JWE, padded
     or whitespace variants), oversized headers (bounding JSON nesting), duplicate header members
-    (parsers disagree on which one wins), and kids that are not short
-    `[A-Za-z0-9_-]` strings, all before any key lookup happens."""
+    (parsers disagree on which one wins), kids that are not short `[A-Za-z0-9_-]` strings, and a
+    token kind (`tkn`) that is not a string, all before any key lookup happens."""
     if len(token) > MAX_TOKEN_BYTES or not COMPACT_JWS.fullmatch(token):
         raise TokenInvalid()
     segment = token.split(".", 1)[0]
@@ -183,6 +183,8 @@ def unverified_header(token: str, *, require_kid: bool = True) -> dict[str, Any]
         raise TokenInvalid()
     if not isinstance(header.get("alg"), str) or FORBIDDEN_HEADER_PARAMETERS.intersection(header):
         raise TokenInvalid()
+    if not isinstance(header.get("tkn", ""), str):  # a kind is a string; a list or object would
+        raise TokenInvalid()  # reach `in set(kinds)` unhashable (a 500 before this check)
     return header
 
 

@@ -259,12 +259,23 @@ def pats_revoke_for_user(*, user: User, by: str = REVOKED_BY_SYSTEM, now: dateti
 
 @transaction.atomic
 def pats_revoke_for_key(*, key: SigningKey, by: str, now: datetime | None = None) -> int:
-    """End every live token a signing key signed (the key is being deleted). Returns how many."""
+    """End every live token a signing key signed (the key is being deleted). Returns how many; one
+    audit entry with the count (its object id: the key's) when there were any."""
     now = now or timezone.now()
     live = PersonalAccessToken.objects.select_related("tenant").filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=now), signing_key=key, revoked_at__isnull=True
     )
-    return _revoke_rows(list(live), by=by, now=now)
+    count = _revoke_rows(list(live), by=by, now=now)
+    if count:
+        audit_record(
+            action="pat.revoke_all",
+            object_type="personalaccesstoken",  # as for a user's: object_id names whose tokens
+            object_id=key.pk,
+            tenant_id=key.tenant_id,
+            diff={"revoked_by": by},
+            count=count,
+        )
+    return count
 
 
 # --- Verification: no SQL on this path ------------------------------------------------------------
