@@ -42,6 +42,8 @@ from identity.views.oauth import FORM, SecretRotationSerializer
 API_KEY_SCHEME = "ApiKeyAuth"
 BEARER_SCHEME = "BearerAuth"
 CLIENT_BASIC_SCHEME = "ClientBasicAuth"
+CLIENT_CREDENTIALS_SCHEME = "OAuth2ClientCredentials"
+OAUTH2_TOKEN_PATH = "/oauth2/token"  # noqa: S105 (a path, not a secret)
 # Schemes no authentication class stands for (the views check these credentials themselves);
 # added to the document by `postprocess`.
 EXTRA_SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
@@ -50,6 +52,14 @@ EXTRA_SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "scheme": "basic",
         "description": "An OAuth client: its id and secret, each form-encoded (RFC 6749 §2.3.1). "
         "Clients may instead send `client_id` + `client_secret` or a `client_assertion` in the form.",
+    },
+    CLIENT_CREDENTIALS_SCHEME: {
+        "type": "oauth2",
+        "description": "An OAuth client's own access token, from the client credentials grant at "
+        f"`{OAUTH2_TOKEN_PATH}` (or `/connect/token`), sent as `Authorization: Bearer`. Its scopes are the "
+        "ones configured on the client's application (`oauthConfiguration.scopes`).",
+        # Relative to the server the document is served from (OpenAPI 3.0 §4.7.32).
+        "flows": {"clientCredentials": {"tokenUrl": OAUTH2_TOKEN_PATH, "scopes": {}}},
     },
 }
 
@@ -609,9 +619,10 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     # JWT
     ("GET", "/api/jwt/validate"): Op(
-        "validateJWT", "Validate an access token (Bearer header or access_token cookie).",
+        "validateJWT", "Validate an access token, a user's or an OAuth client's (Bearer header or "
+        "access_token cookie).",
         ok=obj({"jwt": FREE, "tokenKind": TEXT}, ["jwt"]), errors=(401,), tag="JWT",
-        security=({BEARER_SCHEME: []},),
+        security=({BEARER_SCHEME: []}, {CLIENT_CREDENTIALS_SCHEME: []}),
     ),
     ("GET", "/api/jwt/issue"): Op(
         "issueJWT", "Issue an access token for another application from a user's access token.",
