@@ -554,6 +554,13 @@ ERRORS: dict[int, OpenApiResponse] = {
     423: OpenApiResponse(description="The user is deactivated; empty body."),
     500: OpenApiResponse(response=ref("Errors"), description="Server error: one generic body."),
 }
+# gunicorn refuses a request line over `limit_request_line` (config/gunicorn.conf.py) before Django
+# sees it; documented where a query string is read, since a long one (e.g. many `ids`) meets it.
+REQUEST_LINE_LIMIT = 4094
+REQUEST_LINE_TOO_LONG = OpenApiResponse(
+    description=f"The request line is over {REQUEST_LINE_LIMIT} bytes: gunicorn's own answer (HTML, "
+    "not JSON). Send long lists in a POST body where one is accepted (`POST /api/user/search`)."
+)
 THROTTLED = OpenApiResponse(
     response=ref("Errors"),
     description="Over a request budget: `[TooManyRequests]`, with Retry-After (seconds).",
@@ -970,7 +977,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
                            description="Bearer transport: the access token."),
         errors=(401, 404), tag="Login backends", security=({},),
         extra={204: OpenApiResponse(description="Cookie transport: the token is in Set-Cookie."),
-               400: OpenApiResponse(response={"oneOf": [ref("FastAPIUsersError"), ref("Errors")]},
+               # anyOf: `Errors` has no required member, so `{"detail": ...}` matches both.
+               400: OpenApiResponse(response={"anyOf": [ref("FastAPIUsersError"), ref("Errors")]},
                                     description="`{\"detail\": ...}` for refused credentials; field "
                                                 "errors for a malformed form.")},
     ),
@@ -1139,6 +1147,8 @@ class IdentityAutoSchema(AutoSchema):
         if op is None:
             return super().get_response_serializers()
         answers = op.responses(self.path)
+        if op.query:
+            answers.setdefault(414, REQUEST_LINE_TOO_LONG)
         if view_scope(self.view) is not None:  # a request budget (identity/throttles.py)
             answers.setdefault(429, OAUTH_ERRORS[429] if self.path.startswith(OAUTH_PATHS) else THROTTLED)
         return answers

@@ -6,14 +6,17 @@ from __future__ import annotations
 import io
 import json
 import re
+import runpy
+from pathlib import Path
 from urllib.parse import urlencode
 
+import jsonschema
 import pytest
 import yaml
 from django.core.management import call_command
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from identity.openapi import COMPONENTS, OPERATIONS
+from identity.openapi import COMPONENTS, OPERATIONS, REQUEST_LINE_LIMIT
 from identity.services.oauth_clients import oauth_client_configure
 
 METHODS = {"get", "post", "put", "patch", "delete"}
@@ -145,6 +148,36 @@ def test_a_client_credentials_token_is_accepted_where_the_document_says(api_clie
     assert {"OAuth2ClientCredentials": []} not in document["paths"]["/api/jwt/issue"]["get"]["security"]
     refused = api_client.get(f"/api/jwt/issue?applicationId={world.application.pk}", **bearer)
     assert refused.status_code == 401
+
+
+def test_a_long_query_string_is_documented_as_gunicorns_414(document: dict) -> None:
+    conf = runpy.run_path(str(Path(__file__).resolve().parent.parent / "config" / "gunicorn.conf.py"))
+    assert conf["limit_request_line"] == REQUEST_LINE_LIMIT
+    for (method, path), op in OPERATIONS.items():
+        documented = document["paths"][path][method.lower()]
+        reads_query = any(p["in"] == "query" for p in documented.get("parameters", []))
+        assert ("414" in documented["responses"]) == reads_query, (method, path)
+        assert bool(op.query) == reads_query, (method, path)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"detail": "LOGIN_BAD_CREDENTIALS"},
+        {"fieldErrors": {"username": [{"code": "[blank]username", "message": "Required."}]}},
+    ],
+    ids=["fastapi-users", "field-errors"],
+)
+def test_a_backend_login_refusal_matches_its_documented_400(document: dict, body: dict) -> None:
+    """Either shape must validate: with `oneOf`, `{"detail": ...}` matched both (Errors requires no
+    member) and schemathesis rightly failed it."""
+    schema = {
+        **document["paths"]["/auth/{name}/login"]["post"]["responses"]["400"]["content"]["application/json"][
+            "schema"
+        ],
+        "components": document["components"],
+    }
+    jsonschema.Draft4Validator(schema).validate(body)
 
 
 @pytest.mark.parametrize(
