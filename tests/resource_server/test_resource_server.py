@@ -134,18 +134,24 @@ def test_jwks_mode_accepts_our_tokens_and_refuses_the_rest(gunicorn, resource_se
     assert _refused(_get(rs, f"{none_head}.{payload}."))
 
 
-@pytest.mark.parametrize(
-    "path",
-    ["/api/items/1/", "//api/items/1", "/api//items/1", "/API/ITEMS/1", "/api%2Fitems%2F1", "/Api/Items/1//",
-     "/health/../api/items/1", "/api/./items/1", "/api/items/1?x=1", "/api/items/1;x=1", "/api/items/%31"],
-)  # fmt: skip
-def test_no_raw_path_spelling_gets_through(gunicorn, resource_server, world: World, path: str) -> None:
+RAW_PATH_SPELLINGS = [
+    "/api/items/1/", "//api/items/1", "/api//items/1", "/API/ITEMS/1", "/api%2Fitems%2F1", "/Api/Items/1//",
+    "/health/../api/items/1", "/api/./items/1", "/api/items/1?x=1", "/api/items/1;x=1", "/api/items/%31",
+]  # fmt: skip
+
+
+def test_no_raw_path_spelling_gets_through(gunicorn, resource_server, world: World) -> None:
+    """Every spelling against one pair of servers (the requests share nothing but the servers, which
+    a spelling cannot change); each one that gets through is listed."""
     identity = gunicorn(workers=1)
     rs = resource_server(config=_jwks_config(identity, world))
-    answer = _get(rs, None, path)
-    assert answer.status in (401, 404) and answer.status != 200, (path, answer.status, answer.body)
-    if answer.status != 401:
-        assert "errorMessage" not in answer.body.decode()
+    through = []
+    for path in RAW_PATH_SPELLINGS:
+        answer = _get(rs, None, path)
+        body = answer.body.decode()
+        if answer.status not in (401, 404) or (answer.status == 404 and "errorMessage" in body):
+            through.append((path, answer.status, body[:200]))
+    assert through == []
 
 
 def test_unknown_kids_refetch_at_most_once_per_interval(gunicorn, resource_server, world: World) -> None:
