@@ -24,7 +24,7 @@ from identity.exceptions import (
     ValidationFailed,
 )
 from identity.models import Application, RefreshToken, Registration, Tenant, User
-from identity.selectors import LOGIN_ID_TYPES, user_get_by_login_id
+from identity.selectors import LOGIN_ID_TYPES, application_get, user_get_by_login_id
 from identity.services.access_tokens import AccessToken, AuthenticationType, access_token_issue
 from identity.services.login_sql import login_record
 from identity.services.refresh_tokens import (
@@ -70,7 +70,7 @@ def login_target(*, caller: Caller, application_id: uuid.UUID | None) -> tuple[T
     authentication; an application outside the caller's tenant is no application at all."""
     application: Application | None = None
     if application_id is not None:
-        application = Application.objects.select_related("tenant").filter(pk=application_id).first()
+        application = application_get(application_id=application_id)
         if application is None or not caller.reaches(application.tenant_id):
             raise ValidationFailed.on_field("applicationId", "invalid", "No application has this id.")
         tenant = application.tenant
