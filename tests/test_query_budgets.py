@@ -99,6 +99,11 @@ def test_refresh_costs_at_most_two_statements(api_client: APIClient, world: Worl
     assert budget.statements <= 2, budget.sql
 
 
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="the budget is PostgreSQL's (CI's): SQLite has no data-modifying CTEs, so a login there "
+    "records itself in the ORM transaction (identity.services.login_sql)",
+)
 def test_login_costs_at_most_five_statements(api_client: APIClient, world: World) -> None:
     budget = measured(lambda: api_client.post(
         "/api/login",
