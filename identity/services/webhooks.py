@@ -116,6 +116,16 @@ SUBSCRIPTIONS: Coherent[tuple[Subscription, ...]] = Coherent("webhooks", _subscr
 no query (identity.key_store's channel; the webhook services invalidate it)."""
 
 
+def event_wanted(*, type: str, tenant: Tenant | uuid.UUID | str | None) -> bool:
+    """Whether some webhook of `tenant` (or a global one) listens for `type`: what a caller that
+    writes without a transaction of its own asks first (no query; the same snapshot event_emit
+    reads)."""
+    tenant_id = _tenant_id(tenant)
+    return any(
+        type in sub.events and (sub.is_global or tenant_id in sub.tenant_ids) for sub in SUBSCRIPTIONS.get()
+    )
+
+
 def event_emit(
     *,
     type: str,
