@@ -210,6 +210,31 @@ def test_hmac_mode_accepts_an_hmac_tenant_and_refreshes(gunicorn, resource_serve
     validated = identity.request("GET", "/api/jwt/validate", headers={"Authorization": f"Bearer {refreshed}"})
     assert validated.status == 200, validated.body
     assert _get(rs, refreshed).status == 200
+    # A login backend's token of the HMAC tenant passes too.
+    from identity.services.login_backends import login_backend_create
+
+    login_backend_create(application=world.application, name="jwt", lifetime_seconds=300)
+    form = f"username={world.user.email}&password={world.password.replace(' ', '+')}"
+    backend = identity.request(
+        "POST", "/auth/jwt/login", body=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert backend.status == 200, backend.body
+    assert _unb64(backend.json()["access_token"].split(".")[0])["alg"] == "HS256"
+    assert _get(rs, backend.json()["access_token"]).json()["sub"] == str(world.user.pk)
+    # And an /oauth2/token client-credentials token (HMAC mode takes any kind unless told).
+    from urllib.parse import urlencode
+
+    from identity.services.oauth_clients import oauth_client_configure
+
+    secret = oauth_client_configure(application=world.application, scopes=["reports"]).client_secret
+    grant = {"grant_type": "client_credentials", "client_id": str(world.application.pk),
+             "client_secret": secret}  # fmt: skip
+    form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+    issued = identity.request("POST", "/oauth2/token", body=urlencode(grant), headers=form_type)
+    assert issued.status == 200, issued.body
+    client_token = issued.json()["access_token"]
+    assert _unb64(client_token.split(".")[0])["alg"] == "HS256"
+    assert _get(rs, client_token).json()["sub"] == str(world.application.pk)
 
     # The same project with the wrong secret, and an asymmetric token in HMAC mode: refused.
     wrong = resource_server(config={**config, "hmac_secret": "another secret of at least thirty-two bytes"})
