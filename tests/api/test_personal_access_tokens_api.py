@@ -126,8 +126,8 @@ HOSTILE_JSON = [
     b'"ci"',
     b'{"name": "ci", "JWTTokenExpiry": "30", "scopes": {"user": true}}',
     b'{"name": "ci", "JWTTokenExpiry": "30", "allowedIps": "0.0.0.0/0"}',
-    b'{"name": "ci\u0000", "JWTTokenExpiry": "30"}',
-    b'{"name": "\ud800", "JWTTokenExpiry": "30"}',
+    rb'{"name": "ci\u0000", "JWTTokenExpiry": "30"}',
+    rb'{"name": "\ud800", "JWTTokenExpiry": "30"}',
     b'{"name": "ci", "JWTTokenExpiry": "30", "applicationId": 1e999}',
 ]
 
