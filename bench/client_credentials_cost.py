@@ -84,7 +84,7 @@ def _seed() -> tuple[str, str]:
     client = application_create(tenant=tenant, name="Cost client")
     # Its own budget is counted on every grant, as in production, and set beyond reach.
     configured = oauth_client_configure(
-        application=client, scopes=["read"], token_requests_per_minute=1_000_000_000
+        application=client, scopes=["read"], token_requests_per_minute=10_000_000
     )
     if configured.client_secret is None:
         raise SystemExit("the OAuth client got no secret")
