@@ -15,12 +15,12 @@ dimension of that scope that has a rate in `IDENTITY_THROTTLE_RATES` (`"<scope>.
   `username`), by its comparison key (identity.login_ids), whichever door it comes through; this
   is on top of the per-account lockout, which counts only wrong passwords.
 
-Each dimension is a fixed window counted with the cache's atomic `add` + `incr`: with REDIS_URL
-every worker of every node shares one budget; without it each process counts alone (a single
-process deployment, or development). A cache that cannot answer lets the request through and logs
-it: throttling protects the service, it must not take it down. Over the limit the answer is 429
-with `Retry-After` (seconds to the end of the window), in FusionAuth's shape on FusionAuth paths and
-RFC 6749's on /oauth2/* (identity.exception_handler).
+Each dimension is a fixed window counted in the cache (identity.counters: one round trip on
+Redis): with REDIS_URL every worker of every node shares one budget; without it each process counts
+alone (a single process deployment, or development). A cache that cannot answer lets the request
+through and logs it: throttling protects the service, it must not take it down. Over the limit the
+answer is 429 with `Retry-After` (seconds to the end of the window), in FusionAuth's shape on
+FusionAuth paths and RFC 6749's on /oauth2/* (identity.exception_handler).
 
 The OAuth2 per-client budget (`tokenRequestsPerMinute` of each client) is counted by the token
 endpoint's service once the client is authenticated (identity.services.oauth_clients).
@@ -38,11 +38,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from identity.counters import window_hit
 from identity.login_ids import login_id_key
 
 logger = logging.getLogger("identity.throttle")
@@ -74,9 +74,17 @@ def parse_rate(text: Any) -> Rate | None:
     return Rate(count=int(match["count"]), seconds=UNIT_SECONDS[match["unit"][0]])
 
 
+_parsed: tuple[object, dict[str, Rate | None]] | None = None
+
+
 def rates() -> dict[str, Rate | None]:
+    """IDENTITY_THROTTLE_RATES parsed, once per value of the setting (a changed setting is a new
+    mapping: override_settings, pytest-django's `settings`), not on every request."""
+    global _parsed
     configured: Mapping[str, Any] = getattr(settings, "IDENTITY_THROTTLE_RATES", {})
-    return {name: parse_rate(value) for name, value in configured.items()}
+    if _parsed is None or _parsed[0] is not configured:
+        _parsed = (configured, {name: parse_rate(value) for name, value in configured.items()})
+    return _parsed[1]
 
 
 def count_hit(*, key: str, rate: Rate, now: float) -> float | None:
@@ -86,12 +94,7 @@ def count_hit(*, key: str, rate: Rate, now: float) -> float | None:
     digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:40]
     cache_key = f"{CACHE_PREFIX}{digest}:{rate.seconds}:{window}"
     try:
-        cache.add(cache_key, 0, timeout=rate.seconds * 2)
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:  # expired or evicted between add and incr
-            cache.set(cache_key, 1, timeout=rate.seconds * 2)
-            count = 1
+        count = window_hit(cache_key, timeout=rate.seconds * 2)
     except Exception:
         logger.warning("throttle cache unreachable; a request was not counted")
         return None

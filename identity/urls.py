@@ -75,6 +75,13 @@ webhook = WebhookViewSet.as_view(
 )
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    # Hot paths first: Django tries the patterns in order, and the token endpoint came after ~55
+    # others (about a tenth of a client-credentials grant's CPU went to URL resolution). None of
+    # these literal paths overlaps another pattern, so the order changes nothing else.
+    path("oauth2/token", TokenApi.as_view(), name="oauth2-token"),
+    path("connect/token", TokenApi.as_view(), name="connect-token"),
+    path("oauth2/introspect", IntrospectApi.as_view(), name="oauth2-introspect"),
+    path("oauth2/revoke", RevokeApi.as_view(), name="oauth2-revoke"),
     path("api/status", StatusApi.as_view(), name="status"),
     path("api/health/live", LivenessApi.as_view(), name="liveness"),
     path("demo/api/hello", demo_hello, name="demo-hello"),
@@ -141,10 +148,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
         OpenIDConfigurationApi.as_view(),
         name="tenant-openid-configuration",
     ),
-    path("oauth2/token", TokenApi.as_view(), name="oauth2-token"),
-    path("connect/token", TokenApi.as_view(), name="connect-token"),
-    path("oauth2/introspect", IntrospectApi.as_view(), name="oauth2-introspect"),
-    path("oauth2/revoke", RevokeApi.as_view(), name="oauth2-revoke"),
     path(
         ".well-known/oauth-authorization-server",
         AuthorizationServerMetadataApi.as_view(),

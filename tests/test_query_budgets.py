@@ -1,5 +1,6 @@
 """Query budgets of the hot endpoints (issue 16), asserted on real requests through Django's test
-client: validate 0, refresh ≤ 2, login ≤ 5, issue ≤ 3, client credentials ≤ 1 SQL statements.
+client: validate 0, refresh ≤ 2, login ≤ 5, issue ≤ 3, client credentials ≤ 1, introspection of an
+access token ≤ 1 (the caller's lookup; the token costs none) SQL statements.
 
 Each request is measured in a warm process, as `make bench` drives a gunicorn worker: one request of
 the same kind first (keys, API keys and the other coherent snapshots built), then the measured one,
@@ -10,6 +11,7 @@ not counted as statements."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -144,4 +146,30 @@ def test_client_credentials_cost_at_most_one_statement(api_client: APIClient, wo
             "POST", "/oauth2/token", body, content_type="application/x-www-form-urlencoded"
         )
     )
+    assert budget.statements <= 1, budget.sql
+
+
+@pytest.mark.parametrize("caller", ["client", "api_key"])
+def test_introspecting_an_access_token_costs_only_the_callers_lookup(
+    api_client: APIClient, world: World, caller: str
+) -> None:
+    """The token itself costs no SQL (validate's machinery): the one statement is the caller's,
+    the OAuth client's SELECT or the API key's."""
+    secret = oauth_client_configure(application=world.application, scopes=["read"]).client_secret
+    basic = "Basic " + base64.b64encode(f"{world.application.pk}:{secret}".encode()).decode()
+    form = "application/x-www-form-urlencoded"
+    grant = api_client.generic(
+        "POST", "/oauth2/token", "grant_type=client_credentials", content_type=form, HTTP_AUTHORIZATION=basic
+    )
+    body = urlencode({"token": grant.json()["access_token"]})
+    authorization = basic if caller == "client" else world.api_key
+
+    def introspect() -> Any:
+        response = api_client.generic(
+            "POST", "/oauth2/introspect", body, content_type=form, HTTP_AUTHORIZATION=authorization
+        )
+        assert response.json()["active"] is True, response.content
+        return response
+
+    budget = measured(introspect)
     assert budget.statements <= 1, budget.sql

@@ -59,6 +59,24 @@ class OAuthConfigurationSerializer(serializers.Serializer):
     jwks = JSONObject(required=False)
     assertionKeyIds = AssertionKeyIds(source="assertion_keys", required=False)
     tokenRequestsPerMinute = WholeNumber(source="token_requests_per_minute", required=False)
+    clientAuthenticationMethod = Text(64, required=False, write_only=True)
+    """One method, the issue's and FusionAuth-style singular spelling: the same as a one-member
+    `clientAuthenticationMethods` (sending both, different, is an error rather than a guess)."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        single = attrs.pop("clientAuthenticationMethod", None)
+        if single is not None:
+            if attrs.get("client_authentication_methods", [single]) != [single]:
+                raise ValidationError(
+                    {
+                        "clientAuthenticationMethod": ErrorDetail(
+                            "Send clientAuthenticationMethod or clientAuthenticationMethods, not both.",
+                            "invalid",
+                        )
+                    }
+                )
+            attrs["client_authentication_methods"] = [single]
+        return attrs
 
 
 def with_client_secret(body: dict[str, Any], configured: ConfiguredClient | None) -> dict[str, Any]:

@@ -31,7 +31,6 @@ from identity.exceptions import (
     ValidationFailed,
 )
 from identity.models import ClientAuthenticationMethod, KeyAlgorithm, OAuthGrant, RefreshToken
-from identity.selectors import jwt_configuration_for
 from identity.services.access_tokens import access_token_signing_key
 from identity.services.jwt import ValidatedToken, jwt_validate
 from identity.services.oauth_clients import (
@@ -55,6 +54,9 @@ from identity.signing import COMPACT_JWS, MAX_TOKEN_BYTES, TokenKind, sign
 from identity.validators import SCOPE_TOKEN
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
+CLIENT_TOKEN_DEFAULT_TTL_SECONDS = 86_400
+"""A client-credentials token's lifetime when its application has no JWT configuration of its own:
+one day, seed 002's `expires_in` (the tenant's access-token lifetime is for users' tokens)."""
 INACTIVE: dict[str, Any] = {"active": False}
 
 
@@ -110,7 +112,9 @@ def _client_credentials(grant: GrantRequest) -> TokenResponse:
     client, now = grant.client, grant.now
     application, tenant = client.application, client.tenant
     scope = _scope(grant.params.get("scope"), client.configuration.scopes)
-    ttl = jwt_configuration_for(application=application).access_token_ttl_seconds
+    ttl = (
+        application.access_token_ttl_seconds if application.jwt_enabled else CLIENT_TOKEN_DEFAULT_TTL_SECONDS
+    )
     issued = int(now.timestamp())
     claims: dict[str, Any] = {
         "aud": client.client_id,

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from identity import app_settings
+from identity.counters import window_hit
 from identity.exceptions import (
     OAuthInvalidClient,
     OAuthInvalidRequest,
@@ -393,12 +393,7 @@ def oauth_client_throttle(*, configuration: OAuthConfiguration, now: datetime) -
     stamp = int(now.timestamp())
     key = f"{THROTTLE_CACHE_PREFIX}{configuration.application_id}:{stamp // THROTTLE_WINDOW_SECONDS}"
     try:
-        cache.add(key, 0, timeout=THROTTLE_WINDOW_SECONDS * 2)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # evicted between add and incr
-            cache.set(key, 1, timeout=THROTTLE_WINDOW_SECONDS * 2)
-            count = 1
+        count = window_hit(key, timeout=THROTTLE_WINDOW_SECONDS * 2)
     except Exception:
         logger.warning("throttle cache unreachable; client %s not counted", configuration.application_id)
         return

@@ -20,7 +20,9 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from rest_framework import serializers
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -112,6 +114,20 @@ def no_store(body: dict[str, Any]) -> Response:
     return Response(body, headers=NO_STORE)
 
 
+class JSONOnly(BaseContentNegotiation):
+    """The OAuth2 endpoints answer JSON whatever `Accept` says (RFC 6749 §5.1, RFC 7662 §2.2), so
+    there is nothing to negotiate: no Accept header parsed on the token endpoint's hot path, and no
+    406 an OAuth client would not expect. The form body is parsed by `form_of`, not DRF."""
+
+    def select_parser(self, request: Request, parsers: Any) -> None:
+        return None
+
+    def select_renderer(
+        self, request: Request, renderers: Any, format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        return renderers[0], renderers[0].media_type
+
+
 class OAuthApi(APIView):
     """Form in, JSON out; clients authenticate inside the services (not DRF authentication)."""
 
@@ -119,6 +135,8 @@ class OAuthApi(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
     parser_classes: list[type] = []
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JSONOnly
 
 
 class TokenApi(OAuthApi):

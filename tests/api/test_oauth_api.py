@@ -133,7 +133,19 @@ HOSTILE: list[tuple[str, Any, int, str]] = [
     ("bad assertion type", "asserttype", 400, "invalid_request"),
     ("garbage assertion", "assertion", 401, "invalid_client"),
     ("refresh token of garbage", "badrefresh", 400, "invalid_grant"),
+    ("empty body", "empty", 400, "invalid_request"),
+    ("multipart body", "multipart", 400, "invalid_request"),
+    ("NUL byte in a parameter name", "nulname", 400, "invalid_request"),
+    ("duplicate client_id", "dupid", 400, "invalid_request"),
+    ("client_id differs from basic", "otherid", 400, "invalid_request"),
+    ("NUL byte in basic", "nulbasic", 401, "invalid_client"),
+    ("oversized basic", "bigbasic", 401, "invalid_client"),
+    ("basic with empty id", "noidbasic", 401, "invalid_client"),
+    ("oversized secret", "bigsecret", 401, "invalid_client"),
+    ("unknown client over basic", "unknownbasic", 401, "invalid_client"),
 ]
+# The cases that tried HTTP Basic: their 401 carries the Basic challenge (RFC 6749 §5.2).
+BASIC_CHALLENGED = {"badbasic", "nocolon", "wrongbasic", "nulbasic", "bigbasic", "noidbasic", "unknownbasic"}
 
 
 @pytest.mark.parametrize(("case", "kind", "status", "error"), HOSTILE, ids=[h[0] for h in HOSTILE])
@@ -199,6 +211,30 @@ def test_hostile_input_is_refused_in_rfc_shape_and_changes_nothing(
         }
     elif kind == "badrefresh":
         body = {**good, "grant_type": "refresh_token", "refresh_token": "garbage"}
+    elif kind == "empty":
+        body = ""
+    elif kind == "multipart":
+        content_type, body = "multipart/form-data; boundary=x", "--x\r\n" + urlencode(good) + "\r\n--x--"
+    elif kind == "nulname":
+        body = urlencode(good) + "&sc%00ope=read"
+    elif kind == "dupid":
+        body = urlencode(good) + "&client_id=" + str(application.pk)
+    elif kind == "otherid":
+        body = {"grant_type": "client_credentials", "client_id": str(uuid.UUID(int=1))}
+        headers = {"HTTP_AUTHORIZATION": basic(str(application.pk), secret)}
+    elif kind == "nulbasic":
+        body = {"grant_type": "client_credentials"}
+        raw = f"{application.pk}:{secret}\x00".encode()
+        headers = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(raw).decode()}
+    elif kind == "bigbasic":
+        body, headers = {"grant_type": "client_credentials"}, {"HTTP_AUTHORIZATION": basic("a" * 20_000, "b")}
+    elif kind == "noidbasic":
+        body, headers = {"grant_type": "client_credentials"}, {"HTTP_AUTHORIZATION": basic("", secret)}
+    elif kind == "bigsecret":
+        body = {**good, "client_secret": secret * 20}
+    elif kind == "unknownbasic":
+        body = {"grant_type": "client_credentials"}
+        headers = {"HTTP_AUTHORIZATION": basic(str(uuid.UUID(int=2)), secret)}
     before = full_state()
     encoded = body if isinstance(body, str | bytes) else urlencode(body)
     response = api_client.generic("POST", "/oauth2/token", encoded, content_type=content_type, **headers)
@@ -207,15 +243,22 @@ def test_hostile_input_is_refused_in_rfc_shape_and_changes_nothing(
     assert set(response.json()) == {"error", "error_description"}
     assert b"Traceback" not in response.content
     assert_no_store(response)
-    if "basic" in kind:
+    if kind in BASIC_CHALLENGED:
         assert response["WWW-Authenticate"].startswith("Basic realm=")
+    else:
+        assert "WWW-Authenticate" not in response
     assert full_state() == before
 
 
-def test_get_is_refused_in_rfc_shape(api_client) -> None:
-    response = api_client.get("/oauth2/token")
+@pytest.mark.parametrize("path", [*TOKEN_PATHS, "/oauth2/introspect", "/oauth2/revoke"])
+def test_get_is_refused_in_rfc_shape(api_client, world, path) -> None:
+    before = full_state()
+    response = api_client.get(path)
     assert response.status_code == 405
+    assert set(response.json()) == {"error", "error_description"}
     assert response.json()["error"] == "invalid_request"
+    assert_no_store(response)
+    assert full_state() == before
 
 
 def test_throttle_answers_429_with_retry_after(api_client, oauth_client) -> None:
@@ -229,10 +272,14 @@ def test_throttle_answers_429_with_retry_after(api_client, oauth_client) -> None
             form_post(api_client, "/connect/token", _good(application, secret)).status_code for _ in range(3)
         ]
     assert 429 in codes
+    before = full_state()
     response = form_post(api_client, "/connect/token", _good(application, secret))
     assert response.status_code == 429
     assert int(response["Retry-After"]) >= 1
     assert response.json()["error"] == "slow_down"
+    assert set(response.json()) == {"error", "error_description"}
+    assert_no_store(response)
+    assert full_state() == before
     other = ApplicationFactory(tenant=application.tenant, name="Other client")
     other_secret = oauth_client_configure(application=other).client_secret
     assert form_post(api_client, "/connect/token", _good(other, other_secret)).status_code == 200

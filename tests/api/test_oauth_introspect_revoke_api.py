@@ -152,6 +152,9 @@ def test_revoke_refresh_token_revokes_its_family(api_client, oauth_client, world
     assert response.status_code == 200
     assert RefreshToken.objects.get(pk=session["refreshTokenId"]).revoked_at is not None
     assert RefreshToken.objects.get(pk=sibling.token.pk).revoked_at is not None
+    auth = {"HTTP_AUTHORIZATION": basic(str(application.pk), secret)}
+    for value in (session["refreshToken"], sibling.value):
+        assert introspect(api_client, value, **auth) == {"active": False}
 
 
 @pytest.mark.parametrize("token", ["unknown", "a.b.c", "x" * 16_000])

@@ -165,6 +165,54 @@ def test_bad_oauth_configuration_creates_nothing(api_client, world, key, oauth, 
     assert full_state() == before
 
 
+def test_a_single_client_authentication_method_is_accepted(api_client, world, key) -> None:
+    """`clientAuthenticationMethod` (singular, as issue 11 names it) is a one-member list."""
+    assertion_key = signing_key_generate(tenant=world.tenant, name="assertions", algorithm="ES256").key
+    response = create(
+        api_client,
+        key,
+        {
+            "name": "Signer",
+            "oauthConfiguration": {
+                "clientAuthenticationMethod": "private_key_jwt",
+                "assertionKeyIds": [str(assertion_key.pk)],
+            },
+        },
+    )
+    assert response.status_code == 200, response.content
+    oauth = response.json()["application"]["oauthConfiguration"]
+    assert oauth["clientAuthenticationMethods"] == ["private_key_jwt"]
+    assert "clientSecret" not in oauth and "clientAuthenticationMethod" not in oauth
+
+
+@pytest.mark.parametrize(
+    ("oauth", "path"),
+    [
+        (
+            {
+                "clientAuthenticationMethod": "private_key_jwt",
+                "clientAuthenticationMethods": ["client_secret_post"],
+            },
+            "application.oauthConfiguration.clientAuthenticationMethod",
+        ),
+        (
+            {"clientAuthenticationMethod": "client_secret_jwt"},
+            "application.oauthConfiguration.clientAuthenticationMethods",
+        ),
+        (
+            {"clientAuthenticationMethod": ["private_key_jwt"]},
+            "application.oauthConfiguration.clientAuthenticationMethod",
+        ),
+    ],
+)
+def test_bad_single_client_authentication_method_creates_nothing(api_client, world, key, oauth, path) -> None:
+    before = full_state()
+    response = create(api_client, key, {"name": "Signer", "oauthConfiguration": oauth})
+    assert response.status_code == 400, response.content
+    assert path in response.json()["fieldErrors"], response.json()
+    assert full_state() == before
+
+
 def test_listing_applications_costs_the_same_queries_for_one_or_many(api_client, world) -> None:
     """No query per application: roles, OAuth configurations and their keys come in bulk."""
 

@@ -184,3 +184,27 @@ def test_field_errors_reach_the_sdk(admin_sdk):
     assert duplicate.error_response["fieldErrors"]["user.email"][0]["code"] == "[duplicate]user.email"
     blank = admin_sdk.create_user({"user": {"password": PASSWORD}})
     assert blank.error_response["fieldErrors"]["user.email"][0]["code"] == "[blank]user.email"
+
+
+def test_an_oauth_client_created_with_the_sdk_gets_its_secret_once(admin_sdk, live_server):
+    """Issue 11: `create_application` with an `oauthConfiguration` answers the client secret once;
+    the SDK's client_credentials_grant works with it; retrieving never shows it again."""
+    tenant_id = _ok(admin_sdk.create_tenant({"tenant": {"name": "Clients"}}))["tenant"]["id"]
+    sdk = FusionAuthClient(admin_sdk.api_key, live_server.url)
+    sdk.set_tenant_id(tenant_id)
+    created = _ok(sdk.create_application({"application": {
+        "name": "Reports backend",
+        "oauthConfiguration": {
+            "scopes": ["reports.read"], "clientAuthenticationMethod": "client_secret_post",
+        },
+    }}))["application"]  # fmt: skip
+    oauth = created["oauthConfiguration"]
+    assert oauth["clientId"] == created["id"]
+    assert oauth["clientAuthenticationMethods"] == ["client_secret_post"]
+    secret = oauth["clientSecret"]
+    read = _ok(sdk.retrieve_application(created["id"]))["application"]["oauthConfiguration"]
+    assert "clientSecret" not in read and read["scopes"] == ["reports.read"]
+    grant = sdk.client_credentials_grant(client_id=created["id"], client_secret=secret, scope="reports.read")
+    assert grant.status == 200, (grant.status, grant.error_response)
+    assert grant.success_response["expires_in"] == 86_400  # no JWT configuration of its own: one day
+    assert sdk.client_credentials_grant(client_id=created["id"], client_secret=secret + "x").status == 401

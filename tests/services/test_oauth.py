@@ -20,6 +20,7 @@ from identity.exceptions import (
     ValidationFailed,
 )
 from identity.models import OAuthConfiguration
+from identity.services.applications import application_update
 from identity.services.jwt import jwt_validate
 from identity.services.oauth import oauth_token_grant
 from identity.services.oauth_clients import (
@@ -29,6 +30,7 @@ from identity.services.oauth_clients import (
     oauth_client_configure,
     oauth_client_secret_rotate,
 )
+from identity.services.tenants import tenant_update
 from identity.signing import TokenKind
 from tests.factories import ApplicationFactory, TenantFactory
 
@@ -107,8 +109,27 @@ def test_client_credentials_token_is_typed_and_validates(client_app) -> None:
     assert claims["sub"] == claims["client_id"] == claims["aud"] == str(application.pk)
     assert claims["tid"] == str(application.tenant_id)
     assert claims["iss"] == application.tenant.issuer
-    assert claims["exp"] - claims["iat"] == answer.expires_in == application.tenant.access_token_ttl_seconds
+    assert claims["exp"] - claims["iat"] == answer.expires_in == 86_400  # seed 002's day
     assert {"jti", "scope"} <= set(claims)
+
+
+def test_client_token_lifetime_is_the_applications_own_else_one_day(client_app) -> None:
+    """The tenant's access-token lifetime is for users' tokens; a client's token lives its
+    application's configured lifetime, or one day (seed 002) when the application has none."""
+    application, secret = client_app
+    tenant_update(tenant=application.tenant, access_token_ttl_seconds=600)
+
+    def lifetime() -> int:
+        return oauth_token_grant(
+            credentials=post(application, secret),
+            params={"grant_type": "client_credentials"},
+            audiences=AUD,
+            now=timezone.now(),
+        ).expires_in
+
+    assert lifetime() == 86_400
+    application_update(application=application, jwt_enabled=True, access_token_ttl_seconds=120)
+    assert lifetime() == 120
 
 
 def test_requested_scope_must_be_allowed(client_app) -> None:
