@@ -162,6 +162,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["identity.parsers.SafeJSONParser"],
+    # DRF's negotiation, with the common cases (no Accept, */*, application/json) answered at once.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "identity.negotiation.FastContentNegotiation",
     "EXCEPTION_HANDLER": "identity.exception_handler.identity_exception_handler",
     # The one throttle class: each view names its budget (`throttle_scope`); identity/throttles.py.
     "DEFAULT_THROTTLE_CLASSES": ["identity.throttles.Throttle"],

@@ -74,9 +74,19 @@ def parse_rate(text: Any) -> Rate | None:
     return Rate(count=int(match["count"]), seconds=UNIT_SECONDS[match["unit"][0]])
 
 
+_parsed: tuple[dict[str, Any], dict[str, Rate | None]] = ({}, {})
+"""The last setting read and its parse: the setting is re-read on every request (tests override
+it), but parsed again only when its contents changed."""
+
+
 def rates() -> dict[str, Rate | None]:
-    configured: Mapping[str, Any] = getattr(settings, "IDENTITY_THROTTLE_RATES", {})
-    return {name: parse_rate(value) for name, value in configured.items()}
+    global _parsed
+    configured = dict(getattr(settings, "IDENTITY_THROTTLE_RATES", {}))
+    seen, parsed = _parsed
+    if configured != seen:
+        parsed = {name: parse_rate(value) for name, value in configured.items()}
+        _parsed = (configured, parsed)
+    return parsed
 
 
 def count_hit(*, key: str, rate: Rate, now: float) -> float | None:
