@@ -8,6 +8,7 @@ query string into a QueryDict on every request. Anything else goes through DRF's
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -19,8 +20,9 @@ ANY = "*/*"
 
 class FastContentNegotiation(DefaultContentNegotiation):
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str] | Any:
+        renderers = renderers if isinstance(renderers, list) else list(renderers)
         if renderers and format_suffix is None:
             meta = getattr(request, "_request", request).META
             first = renderers[0]
