@@ -2,9 +2,9 @@
 
 Django's `add_never_cache_headers` parses and re-joins Cache-Control on every response (a few
 percent of a token validation; bench/README.md, "What was cut"). A response that has neither
-header yet gets the same two headers as a constant and the current date; one that has either goes
-through Django's own function, so the result is Django's in every case
-(tests/test_http_cache.py compares them)."""
+header yet gets the same two headers, a constant and the current second's date (formatted once a
+second); one that has either goes through Django's own function, so the result is Django's in
+every case (tests/test_http_cache.py compares them)."""
 
 from __future__ import annotations
 
@@ -21,12 +21,22 @@ NEVER_CACHE = "max-age=0, no-cache, no-store, must-revalidate, private"
 """What Django's add_never_cache_headers writes on a response without Cache-Control."""
 
 
+_expires: tuple[int, str] = (0, "")
+"""The last second formatted for Expires, and its text (an HTTP date has whole seconds)."""
+
+
 def add_never_cache_headers(response: HttpResponseBase) -> None:
+    global _expires
     headers = response.headers
     if "Cache-Control" in headers or "Expires" in headers:
         django_add_never_cache_headers(response)
         return
-    headers["Expires"] = http_date(time.time())
+    second, text = _expires
+    now = int(time.time())
+    if now != second:
+        text = http_date(now)
+        _expires = (now, text)
+    headers["Expires"] = text
     headers["Cache-Control"] = NEVER_CACHE
 
 

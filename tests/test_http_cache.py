@@ -32,6 +32,15 @@ def test_same_headers_as_django(monkeypatch: pytest.MonkeyPatch, existing: dict[
     assert dict(ours.headers) == dict(django.headers)
 
 
+def test_the_date_follows_the_clock_second_by_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    for now in (NOW, NOW + 0.5, NOW + 1, NOW + 3600.9):
+        monkeypatch.setattr(time, "time", lambda now=now: now)
+        ours, django = HttpResponse(), HttpResponse()
+        add_never_cache_headers(ours)
+        django_add_never_cache_headers(django)
+        assert ours["Expires"] == django["Expires"]
+
+
 def test_decorator_adds_the_headers_and_refuses_a_non_request() -> None:
     view = never_cache(lambda request: HttpResponse("ok"))
 
