@@ -96,6 +96,13 @@ DATABASES = {
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool(
     "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
 )
+# The refresh grant's SELECT and UPDATE are prepared once per connection (planning the SELECT cost
+# PostgreSQL more than running it; identity/services/refresh_token_sql.py). A PgBouncer in
+# transaction mode keeps prepared statements only from 1.21 on, with max_prepared_statements > 0:
+# so by default they are off wherever server-side cursors were turned off for PgBouncer.
+IDENTITY_PREPARED_STATEMENTS = env_bool(
+    "DATABASE_PREPARED_STATEMENTS", default=not DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"]
+)
 
 # With REDIS_URL, Django's Redis cache is shared by every process of every node; it carries the
 # version of in-memory state such as the key store (identity/key_store.py). Without it each process
