@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test install lint typecheck migrations-check deploy-check audit-deps ci bench bench-report
+.PHONY: run serve test install lint typecheck migrations-check deploy-check audit-deps ci bench bench-nodes bench-report
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,11 @@ BENCH_ARGS ?=
 bench: $(VENV)/.bench-installed
 	flock /tmp/bench.lock $(BIN)/python bench/run_http.py --workers $(BENCH_WORKERS) --duration $(BENCH_DURATION) $(BENCH_ARGS)
 	$(BIN)/python bench/report.py
+
+# Two independent nodes (two gunicorn masters, one PostgreSQL, one Redis): load split over them,
+# changes through one honoured by the other, one-time refresh across both (docs/scaling.md).
+bench-nodes: $(VENV)/.bench-installed
+	flock /tmp/bench.lock $(BIN)/python bench/two_nodes.py
 
 bench-report: $(VENV)/.bench-installed
 	$(BIN)/python bench/report.py

@@ -32,7 +32,8 @@ worker_class = "sync"
 timeout = _int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = 5
-# Bounded request lines and headers (gunicorn's defaults, written down): a longer line is a 400.
+# Bounded request lines and headers (gunicorn's defaults, written down): a longer request line is
+# answered 414 by gunicorn (documented in the OpenAPI schema, identity/openapi.py), a longer header 400.
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190

@@ -159,8 +159,9 @@ STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    # Content-hashed names (`base.6b517d0d5813.css`) with gzip copies; whitenoise serves them with
-    # a one-year Cache-Control. With DEBUG on, templates use the plain names and runserver serves them.
+    # Content-hashed names (`base.6b517d0d5813.css`) with gzip copies; whitenoise serves them with a
+    # ten-year immutable Cache-Control. With DEBUG on, templates use the plain names and runserver
+    # serves them.
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 

@@ -32,6 +32,7 @@ from django.utils.translation import ngettext
 
 from identity.exceptions import ValidationFailed
 from identity.forms import (
+    OAUTH_FORM_FIELDS,
     APIKeyCreateForm,
     ApplicationForm,
     ClientSecretRotationForm,
@@ -466,18 +467,7 @@ class OAuthConfigurationInline(admin.StackedInline):
     model = OAuthConfiguration
     form = OAuthConfigurationInlineForm
     formset = OAuthConfigurationInlineFormSet
-    fields = (
-        "is_client",
-        "enabled_grants",
-        "client_authentication_policy",
-        "client_authentication_methods",
-        "scopes",
-        "assertion_keys",
-        "jwks",
-        "token_requests_per_minute",
-        "secret_rotated_at",
-        "previous_secret_valid_until",
-    )
+    fields = ("is_client", *OAUTH_FORM_FIELDS, "secret_rotated_at", "previous_secret_valid_until")
     readonly_fields = ("secret_rotated_at", "previous_secret_valid_until")
     extra = 1
     max_num = 1
@@ -647,6 +637,20 @@ def session_device(token: RefreshToken) -> str:
     return token.device_name or token.device_type or "-"
 
 
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown on a parent's page and changed only by their own buttons (revoke), never by the
+    parent's form."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class UserRegistrationInline(admin.TabularInline):
     """The user's registrations: application, roles as checkboxes of the application's roles, last
     login. Saved by UserAdmin.save_formset through the registration services."""
@@ -660,7 +664,7 @@ class UserRegistrationInline(admin.TabularInline):
     verbose_name_plural = "registrations"
 
 
-class UserSessionInline(admin.TabularInline):
+class UserSessionInline(ReadOnlyInline):
     """The user's live sessions (refresh tokens neither revoked nor expired), each with a button
     revoking it through the service."""
 
@@ -684,15 +688,6 @@ class UserSessionInline(admin.TabularInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet[RefreshToken]:
         live = super().get_queryset(request).filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
         return live.select_related("application").order_by("-last_used_at", "-created_at")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="device")
     def device(self, obj: RefreshToken) -> str:
@@ -734,7 +729,27 @@ def pat_revoke_button(token: PersonalAccessToken, *, form: str, back: str) -> st
     )
 
 
-class UserAccessTokenInline(admin.TabularInline):
+class PersonalAccessTokenColumns:
+    """The columns a token shows on the user page and in the token list alike."""
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires(self, obj: PersonalAccessToken) -> str:
+        return _short_time(obj.expires_at) if obj.expires_at is not None else "never"
+
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, obj: PersonalAccessToken) -> str:
+        return _short_time(obj.last_used_at)
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj: PersonalAccessToken) -> str:
+        return ", ".join(obj.scopes) or "-"
+
+    @admin.display(description="status")
+    def status(self, obj: PersonalAccessToken) -> str:
+        return pat_status(obj, timezone.now())
+
+
+class UserAccessTokenInline(PersonalAccessTokenColumns, ReadOnlyInline):
     """The user's personal access tokens (never their values): name, expiry, last use, scopes and
     whether revoked, each live one with a button revoking it through pat_revoke. New tokens are made
     on their own page (the value is shown there once)."""
@@ -750,31 +765,6 @@ class UserAccessTokenInline(admin.TabularInline):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PersonalAccessToken]:
         return super().get_queryset(request).select_related("application").order_by("-created_at")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    @admin.display(description="expires")
-    def expires(self, obj: PersonalAccessToken) -> str:
-        return _short_time(obj.expires_at) if obj.expires_at is not None else "never"
-
-    @admin.display(description="last used")
-    def last_used(self, obj: PersonalAccessToken) -> str:
-        return _short_time(obj.last_used_at)
-
-    @admin.display(description="scopes")
-    def scope_list(self, obj: PersonalAccessToken) -> str:
-        return ", ".join(obj.scopes) or "-"
-
-    @admin.display(description="status")
-    def status(self, obj: PersonalAccessToken) -> str:
-        return pat_status(obj, timezone.now())
 
     @admin.display(description="")
     def revoke(self, obj: PersonalAccessToken) -> str:
@@ -1005,8 +995,35 @@ TOKENS_ARE_KEPT = (
 )
 
 
+class RevokePageAdmin(IdentityModelAdmin):
+    """Tokens that are revoked, never deleted: a POST-only `<id>/revoke/` page (the button on the
+    token's page, or on the user page with `next`) that calls `revoke_one`, then goes back to
+    `next` when it is a page of this site, else to the token's page."""
+
+    def revoke_one(self, request: HttpRequest, token: Any) -> None:
+        raise NotImplementedError
+
+    def get_urls(self) -> list[Any]:
+        name = f"{self.opts.app_label}_{self.opts.model_name}_revoke"
+        revoke = path("<path:object_id>/revoke/", self.admin_site.admin_view(self.revoke_view), name=name)
+        return [revoke, *super().get_urls()]
+
+    def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        token = self.get_object(request, unquote(object_id))
+        if token is None or not self.has_revoke_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        self.revoke_one(request, token)
+        back = request.GET.get("next", "")
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            change = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
+            back = reverse(change, args=[quote(token.pk)])
+        return HttpResponseRedirect(back)
+
+
 @admin.register(RefreshToken)
-class RefreshTokenAdmin(IdentityModelAdmin):
+class RefreshTokenAdmin(RevokePageAdmin):
     """Read-only: tokens are issued by logins, never typed in. They are revoked (from the list or
     the token's own page) through refresh_tokens_revoke, and never deleted here (TOKENS_ARE_KEPT)."""
 
@@ -1052,28 +1069,11 @@ class RefreshTokenAdmin(IdentityModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False  # TOKENS_ARE_KEPT
 
-    def get_urls(self) -> list[Any]:
-        revoke = path(
-            "<path:object_id>/revoke/",
-            self.admin_site.admin_view(self.revoke_view),
-            name="identity_refreshtoken_revoke",
-        )
-        return [revoke, *super().get_urls()]
-
-    def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """POST only: revoke this one token (the session it belongs to) through the service."""
-        token = self.get_object(request, unquote(object_id))
-        if token is None or not self.has_revoke_permission(request):
-            raise PermissionDenied
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+    def revoke_one(self, request: HttpRequest, token: Any) -> None:
+        """This one token (the session it belongs to), through the service."""
         self.report_revoked(
             request, refresh_tokens_revoke(token_ids=[str(token.pk)], reason=RevokeReason.ADMIN)
         )
-        back = request.GET.get("next", "")
-        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-            back = reverse("admin:identity_refreshtoken_change", args=[quote(token.pk)])
-        return HttpResponseRedirect(back)
 
     def change_context(self, request: HttpRequest, object_id: str | None) -> dict[str, Any]:
         return {"tokens_are_kept": TOKENS_ARE_KEPT, "can_revoke": self.has_revoke_permission(request)}
@@ -1144,7 +1144,7 @@ class AccessTokenStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(PersonalAccessToken)
-class PersonalAccessTokenAdmin(ShowOnceAdmin):
+class PersonalAccessTokenAdmin(PersonalAccessTokenColumns, RevokePageAdmin, ShowOnceAdmin):
     """Tokens are created here (the value shown once, on the page that follows), listed, and
     revoked through pat_revoke (the list's action, the user page's buttons); never edited or
     deleted: a revoked token's row says who revoked it and when."""
@@ -1203,27 +1203,10 @@ class PersonalAccessTokenAdmin(ShowOnceAdmin):
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("identity.delete_personalaccesstoken")
 
-    def get_urls(self) -> list[Any]:
-        revoke = path(
-            "<path:object_id>/revoke/",
-            self.admin_site.admin_view(self.revoke_view),
-            name="identity_personalaccesstoken_revoke",
-        )
-        return [revoke, *super().get_urls()]
-
-    def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """POST only: revoke this one token through pat_revoke, then back to `next` (the user page)."""
-        token = self.get_object(request, unquote(object_id))
-        if token is None or not self.has_revoke_permission(request):
-            raise PermissionDenied
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+    def revoke_one(self, request: HttpRequest, token: Any) -> None:
+        """This one token, through pat_revoke."""
         pat_revoke(token=token, by=f"{REVOKED_BY_CONSOLE} ({request.user})")
         self.message_user(request, f"Revoked the personal access token {token.name}.", messages.SUCCESS)
-        back = request.GET.get("next", "")
-        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-            back = reverse("admin:identity_personalaccesstoken_change", args=[quote(token.pk)])
-        return HttpResponseRedirect(back)
 
     @admin.action(permissions=["revoke"], description="Revoke selected personal access tokens")
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[PersonalAccessToken]) -> None:
@@ -1241,22 +1224,6 @@ class PersonalAccessTokenAdmin(ShowOnceAdmin):
     @admin.display(boolean=True, description="bot", ordering="user__is_bot")
     def bot(self, obj: PersonalAccessToken) -> bool:
         return obj.user.is_bot
-
-    @admin.display(description="expires", ordering="expires_at")
-    def expires(self, obj: PersonalAccessToken) -> str:
-        return _short_time(obj.expires_at) if obj.expires_at is not None else "never"
-
-    @admin.display(description="last used", ordering="last_used_at")
-    def last_used(self, obj: PersonalAccessToken) -> str:
-        return _short_time(obj.last_used_at)
-
-    @admin.display(description="scopes")
-    def scope_list(self, obj: PersonalAccessToken) -> str:
-        return ", ".join(obj.scopes) or "-"
-
-    @admin.display(description="status")
-    def status(self, obj: PersonalAccessToken) -> str:
-        return pat_status(obj, timezone.now())
 
     def shown_once(self, form: PersonalAccessTokenCreateForm) -> list[tuple[str, str]]:
         token = form.instance

@@ -43,7 +43,7 @@ from identity.services.identity_providers import (
     external_jwt_provider_create,
     external_jwt_provider_update,
 )
-from identity.services.oauth_clients import MAX_OVERLAP_SECONDS
+from identity.services.oauth_clients import MAX_OVERLAP_SECONDS, OAUTH_FIELD_ORDER
 from identity.services.personal_access_tokens import pat_create, pat_create_check
 from identity.services.registrations import REGISTRATION_ERROR_PATHS, registration_create, registration_update
 from identity.services.signing_keys import (
@@ -291,15 +291,7 @@ class RoleInlineFormSet(BaseInlineFormSet):
                 seen.add(name)
 
 
-OAUTH_FORM_FIELDS = (
-    "enabled_grants",
-    "client_authentication_policy",
-    "client_authentication_methods",
-    "scopes",
-    "assertion_keys",
-    "jwks",
-    "token_requests_per_minute",
-)
+OAUTH_FORM_FIELDS = OAUTH_FIELD_ORDER
 
 
 class OAuthConfigurationInlineForm(forms.ModelForm):

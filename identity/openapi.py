@@ -42,6 +42,8 @@ from identity.views.oauth import FORM, SecretRotationSerializer
 API_KEY_SCHEME = "ApiKeyAuth"
 BEARER_SCHEME = "BearerAuth"
 CLIENT_BASIC_SCHEME = "ClientBasicAuth"
+CLIENT_CREDENTIALS_SCHEME = "OAuth2ClientCredentials"
+OAUTH2_TOKEN_PATH = "/oauth2/token"  # noqa: S105 (a path, not a secret)
 # Schemes no authentication class stands for (the views check these credentials themselves);
 # added to the document by `postprocess`.
 EXTRA_SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
@@ -50,6 +52,14 @@ EXTRA_SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "scheme": "basic",
         "description": "An OAuth client: its id and secret, each form-encoded (RFC 6749 §2.3.1). "
         "Clients may instead send `client_id` + `client_secret` or a `client_assertion` in the form.",
+    },
+    CLIENT_CREDENTIALS_SCHEME: {
+        "type": "oauth2",
+        "description": "An OAuth client's own access token, from the client credentials grant at "
+        f"`{OAUTH2_TOKEN_PATH}` (or `/connect/token`), sent as `Authorization: Bearer`. Its scopes are the "
+        "ones configured on the client's application (`oauthConfiguration.scopes`).",
+        # Relative to the server the document is served from (OpenAPI 3.0 §4.7.32).
+        "flows": {"clientCredentials": {"tokenUrl": OAUTH2_TOKEN_PATH, "scopes": {}}},
     },
 }
 
@@ -544,6 +554,13 @@ ERRORS: dict[int, OpenApiResponse] = {
     423: OpenApiResponse(description="The user is deactivated; empty body."),
     500: OpenApiResponse(response=ref("Errors"), description="Server error: one generic body."),
 }
+# gunicorn refuses a request line over `limit_request_line` (config/gunicorn.conf.py) before Django
+# sees it; documented where a query string is read, since a long one (e.g. many `ids`) meets it.
+REQUEST_LINE_LIMIT = 4094
+REQUEST_LINE_TOO_LONG = OpenApiResponse(
+    description=f"The request line is over {REQUEST_LINE_LIMIT} bytes: gunicorn's own answer (HTML, "
+    "not JSON). Send long lists in a POST body where one is accepted (`POST /api/user/search`)."
+)
 THROTTLED = OpenApiResponse(
     response=ref("Errors"),
     description="Over a request budget: `[TooManyRequests]`, with Retry-After (seconds).",
@@ -609,9 +626,10 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     # JWT
     ("GET", "/api/jwt/validate"): Op(
-        "validateJWT", "Validate an access token (Bearer header or access_token cookie).",
+        "validateJWT", "Validate an access token, a user's or an OAuth client's (Bearer header or "
+        "access_token cookie).",
         ok=obj({"jwt": FREE, "tokenKind": TEXT}, ["jwt"]), errors=(401,), tag="JWT",
-        security=({BEARER_SCHEME: []},),
+        security=({BEARER_SCHEME: []}, {CLIENT_CREDENTIALS_SCHEME: []}),
     ),
     ("GET", "/api/jwt/issue"): Op(
         "issueJWT", "Issue an access token for another application from a user's access token.",
@@ -959,7 +977,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
                            description="Bearer transport: the access token."),
         errors=(401, 404), tag="Login backends", security=({},),
         extra={204: OpenApiResponse(description="Cookie transport: the token is in Set-Cookie."),
-               400: OpenApiResponse(response={"oneOf": [ref("FastAPIUsersError"), ref("Errors")]},
+               # anyOf: `Errors` has no required member, so `{"detail": ...}` matches both.
+               400: OpenApiResponse(response={"anyOf": [ref("FastAPIUsersError"), ref("Errors")]},
                                     description="`{\"detail\": ...}` for refused credentials; field "
                                                 "errors for a malformed form.")},
     ),
@@ -1128,6 +1147,8 @@ class IdentityAutoSchema(AutoSchema):
         if op is None:
             return super().get_response_serializers()
         answers = op.responses(self.path)
+        if op.query:
+            answers.setdefault(414, REQUEST_LINE_TOO_LONG)
         if view_scope(self.view) is not None:  # a request budget (identity/throttles.py)
             answers.setdefault(429, OAUTH_ERRORS[429] if self.path.startswith(OAUTH_PATHS) else THROTTLED)
         return answers

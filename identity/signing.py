@@ -169,10 +169,10 @@ def unverified_header(token: str, *, require_kid: bool = True) -> dict[str, Any]
 
     Refuses tokens over 16 KB, anything that is not exactly three base64url segments (JWE, padded
     or whitespace variants), oversized headers (bounding JSON nesting), duplicate header members
-    (parsers disagree on which one wins), and kids that are not short
-    `[A-Za-z0-9_-]` strings, all before any key lookup happens. Every token one key signs carries
-    the same header segment, so a good header's parse is kept (`_parsed_header`); the caller gets
-    its own copy."""
+    (parsers disagree on which one wins), kids that are not short `[A-Za-z0-9_-]` strings, and a
+    token kind (`tkn`) that is not a string, all before any key lookup happens. Every token one key
+    signs carries the same header segment, so a good header's parse is kept (`_parsed_header`);
+    the caller gets its own copy."""
     if len(token) > MAX_TOKEN_BYTES or not COMPACT_JWS.fullmatch(token):
         raise TokenInvalid()
     return dict(_parsed_header(token[: token.index(".")], require_kid))
@@ -195,6 +195,8 @@ def _parsed_header(segment: str, require_kid: bool) -> Mapping[str, Any]:
         raise TokenInvalid()
     if not isinstance(header.get("alg"), str) or FORBIDDEN_HEADER_PARAMETERS.intersection(header):
         raise TokenInvalid()
+    if not isinstance(header.get("tkn", ""), str):  # a kind is a string; a list or object would
+        raise TokenInvalid()  # reach `in set(kinds)` unhashable (a 500 before this check)
     return MappingProxyType(header)
 
 

@@ -124,7 +124,7 @@ JSON_MEMBERS: dict[str, set[str]] = {
     "import_users {users} --tenant Acme --dry-run": {"tenantId", "users", "dryRun"},
     "purge_refresh_tokens": {"purgeable", "deleted", "expiredRevocations"},
     "purge_audit_log --older-than 30": {"purgeable", "deleted"},
-    "rotate_key_encryption_key": {"keys", "pending", "reencrypted"},
+    "rotate_key_encryption_key": {"keys", "webhooks", "pending", "reencrypted"},
     "deliver_webhooks --once": {"attempts"},
     "audit_log --action tenant.*": {
         "id",

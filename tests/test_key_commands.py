@@ -82,7 +82,13 @@ def test_bad_rotations_change_nothing(tenant, args):
 
 
 def test_key_encryption_key_rotation(settings, tenant):
+    from identity.models import AuditEntry, Webhook
+    from identity.services.webhooks import webhook_create, webhook_secret
+
     signing_key_generate(tenant=None, algorithm="HS512", name="h")
+    hook, hook_secret = webhook_create(
+        url="https://receiver.example/hook", events=["user.create"], is_global=True
+    )
     assert _run("rotate_key_encryption_key")["pending"] == 0
     old = settings.IDENTITY_KEY_ENCRYPTION_KEY
     settings.IDENTITY_KEY_ENCRYPTION_KEY = generate_kek()
@@ -94,6 +100,21 @@ def test_key_encryption_key_rotation(settings, tenant):
     assert total >= 3  # the tenant's own key, its RS256 signer, the HS512 key
     out = StringIO()
     call_command("rotate_key_encryption_key", "--dry-run", stdout=out)
-    assert out.getvalue().startswith(f"{total} of {total} keys")
-    assert _run("rotate_key_encryption_key") == {"keys": total, "pending": 0, "reencrypted": total}
+    assert out.getvalue().startswith(f"{total + 1} of {total + 1} secrets ({total} keys, 1 webhooks)")
+    assert _run("rotate_key_encryption_key") == {
+        "keys": total,
+        "webhooks": 1,
+        "pending": 0,
+        "reencrypted": total + 1,
+    }
     assert all(encrypted_under_current_key(k.encrypted_secret) for k in SigningKey.objects.all())
+    # The webhook's secret too: it still signs with the same secret once the old key is dropped.
+    settings.IDENTITY_KEY_ENCRYPTION_KEYS_OLD = []
+    stored = Webhook.objects.get(pk=hook.pk)
+    assert encrypted_under_current_key(stored.encrypted_secret) and webhook_secret(stored) == hook_secret
+    # One entry per secret re-encrypted, by the command, with no diff.
+    entries = AuditEntry.objects.filter(action__in=["signing_key.reencrypt", "webhook.reencrypt"])
+    assert entries.count() == total + 1
+    assert {(e.actor_label, json.dumps(e.diff)) for e in entries} == {
+        ("manage.py rotate_key_encryption_key", "{}")
+    }

@@ -6,13 +6,18 @@ from __future__ import annotations
 import io
 import json
 import re
+import runpy
+from pathlib import Path
+from urllib.parse import urlencode
 
+import jsonschema
 import pytest
 import yaml
 from django.core.management import call_command
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from identity.openapi import COMPONENTS, OPERATIONS
+from identity.openapi import COMPONENTS, OPERATIONS, REQUEST_LINE_LIMIT
+from identity.services.oauth_clients import oauth_client_configure
 
 METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -73,6 +78,7 @@ def test_errors_and_security_schemes_are_described(document: dict) -> None:
         "description": schemes["ApiKeyAuth"]["description"],
     }
     assert schemes["BearerAuth"]["scheme"] == "bearer"
+    assert set(schemes) == {"ApiKeyAuth", "BearerAuth", "ClientBasicAuth", "OAuth2ClientCredentials"}
     login = document["paths"]["/api/login"]["post"]
     assert login["responses"]["400"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Errors"
@@ -81,6 +87,97 @@ def test_errors_and_security_schemes_are_described(document: dict) -> None:
     assert {"ApiKeyAuth": []} in login["security"] and {} in login["security"]
     assert document["paths"]["/api/key"]["get"]["security"] == [{"ApiKeyAuth": []}]
     assert document["paths"]["/api/status"]["get"]["security"] == [{}]
+
+
+def _requirements(document: dict) -> dict[tuple[str, str], list[dict]]:
+    return {
+        (method.upper(), path): op["security"]
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if method in METHODS
+    }
+
+
+def test_every_security_requirement_names_a_described_scheme(document: dict) -> None:
+    schemes = set(document["components"]["securitySchemes"])
+    used = {name for security in _requirements(document).values() for req in security for name in req}
+    assert used == schemes  # nothing undefined is required, and no scheme is described for nothing
+    assert all(security for security in _requirements(document).values())  # `{}` stands for "none"
+
+
+def test_the_oauth2_client_credentials_flow_points_at_the_token_endpoint(document: dict) -> None:
+    scheme = document["components"]["securitySchemes"]["OAuth2ClientCredentials"]
+    assert scheme["type"] == "oauth2" and set(scheme["flows"]) == {"clientCredentials"}
+    token_url = scheme["flows"]["clientCredentials"]["tokenUrl"]
+    token = document["paths"][token_url]["post"]
+    assert (
+        "client_credentials"
+        in (document["components"]["schemas"]["OAuthTokenRequest"]["properties"]["grant_type"]["enum"])
+    )
+    assert {"ClientBasicAuth": []} in token["security"]
+    accepting = {
+        op for op, security in _requirements(document).items() if {"OAuth2ClientCredentials": []} in security
+    }
+    assert accepting == {("GET", "/api/jwt/validate")}
+
+
+@pytest.mark.django_db
+def test_a_client_credentials_token_is_accepted_where_the_document_says(api_client, world, document) -> None:
+    """Follow the document: get a token at the scheme's tokenUrl with the client's own credentials,
+    then call each operation that lists the scheme (and one that does not, which refuses it)."""
+    configured = oauth_client_configure(
+        application=world.application, scopes=["read"], enabled_grants=["client_credentials"]
+    )
+    scheme = document["components"]["securitySchemes"]["OAuth2ClientCredentials"]
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": str(world.application.pk),
+        "client_secret": configured.client_secret,
+    }
+    issued = api_client.generic(
+        "POST",
+        scheme["flows"]["clientCredentials"]["tokenUrl"],
+        urlencode(form),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert issued.status_code == 200, issued.content
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {issued.json()['access_token']}"}
+    validated = api_client.get("/api/jwt/validate", **bearer)
+    assert validated.status_code == 200
+    assert validated.json()["jwt"]["client_id"] == str(world.application.pk)
+    assert {"OAuth2ClientCredentials": []} not in document["paths"]["/api/jwt/issue"]["get"]["security"]
+    refused = api_client.get(f"/api/jwt/issue?applicationId={world.application.pk}", **bearer)
+    assert refused.status_code == 401
+
+
+def test_a_long_query_string_is_documented_as_gunicorns_414(document: dict) -> None:
+    conf = runpy.run_path(str(Path(__file__).resolve().parent.parent / "config" / "gunicorn.conf.py"))
+    assert conf["limit_request_line"] == REQUEST_LINE_LIMIT
+    for (method, path), op in OPERATIONS.items():
+        documented = document["paths"][path][method.lower()]
+        reads_query = any(p["in"] == "query" for p in documented.get("parameters", []))
+        assert ("414" in documented["responses"]) == reads_query, (method, path)
+        assert bool(op.query) == reads_query, (method, path)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"detail": "LOGIN_BAD_CREDENTIALS"},
+        {"fieldErrors": {"username": [{"code": "[blank]username", "message": "Required."}]}},
+    ],
+    ids=["fastapi-users", "field-errors"],
+)
+def test_a_backend_login_refusal_matches_its_documented_400(document: dict, body: dict) -> None:
+    """Either shape must validate: with `oneOf`, `{"detail": ...}` matched both (Errors requires no
+    member) and schemathesis rightly failed it."""
+    schema = {
+        **document["paths"]["/auth/{name}/login"]["post"]["responses"]["400"]["content"]["application/json"][
+            "schema"
+        ],
+        "components": document["components"],
+    }
+    jsonschema.Draft4Validator(schema).validate(body)
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from identity.signing import (
     forget_key,
     load_key,
     sign,
+    unverified_header,
     verify,
 )
 
@@ -223,6 +224,17 @@ def test_kind_separation(es_key):
     untyped = jwt.encode(_claims(), es_key.signer, algorithm="ES256", headers={"kid": es_key.kid})
     with pytest.raises(TokenInvalid):
         _verify(untyped, es_key)
+
+
+@pytest.mark.parametrize("kind", [["access"], {"access": 1}, 1, None, True], ids=repr)
+def test_a_kind_that_is_not_a_string_is_refused_before_any_key_lookup(es_key, kind):
+    """A list or object as `tkn` was unhashable where the kinds are compared: a 500 at
+    /api/jwt/validate (found by tests/security, checklist row 8). It is refused as any bad header."""
+    token = jwt.encode(_claims(), es_key.signer, algorithm="ES256", headers={"kid": es_key.kid, "tkn": kind})
+    with pytest.raises(TokenInvalid):
+        unverified_header(token)
+    with pytest.raises(TokenInvalid):
+        _verify(token, es_key)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import logging
 import uuid
 from dataclasses import dataclass, fields
 from operator import attrgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.db import DatabaseError, connection
 from django.db.models import Q, QuerySet
@@ -26,6 +26,7 @@ from identity.models import (
     Tenant,
     User,
 )
+from identity.selectors.rows import Join, row_by_unique_key
 from identity.validators import LOGIN_BACKEND_NAME
 
 if TYPE_CHECKING:  # the caller is passed in, never imported: selectors and caller are siblings
@@ -56,16 +57,14 @@ def user_get_by_login_id(
     then username by default). Compares identity.login_ids keys, the one comparison every path
     uses (login, search, change-password, uniqueness); the per-tenant unique indexes serve it."""
     key = login_id_key(login_id)
-    users = User.objects.select_related("tenant").filter(tenant=tenant)
     for kind in types:
-        if kind == "email":
-            found = users.filter(email_key=key).first()
-        elif kind == "username":
-            found = users.filter(username_key=key).first()
-        else:
+        if kind not in ("email", "username"):
             continue
+        found = row_by_unique_key(User, {"tenant": tenant.pk, f"{kind}_key": key})  # unique per tenant
         if found is not None:
-            return found
+            user = cast(User, found[0])
+            User.tenant.field.set_cached_value(user, tenant)
+            return user
     return None
 
 
@@ -157,7 +156,8 @@ def tenant_list(*, caller: Caller) -> QuerySet[Tenant]:
 
 
 def application_get(*, application_id: uuid.UUID) -> Application | None:
-    return Application.objects.select_related("tenant").filter(pk=application_id).first()
+    found = row_by_unique_key(Application, {"id": application_id}, joins=(Join(Tenant, "tenant"),))
+    return cast(Application, found[0]) if found is not None else None
 
 
 def application_list(*, caller: Caller, active: bool) -> QuerySet[Application]:

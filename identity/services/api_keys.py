@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 
 from django.db import transaction
 from django.utils import timezone
@@ -14,6 +14,7 @@ from identity.exceptions import NotAuthenticated, ValidationFailed, errors_keyed
 from identity.hashing import new_secret, secret_digest
 from identity.models import APIKey, Tenant
 from identity.selectors import tenant_get
+from identity.selectors.rows import Join, row_by_unique_key
 from identity.services.audit import audit_changes, audit_record, audit_snapshot
 from identity.validators import api_key_validate
 from identity.validators import api_key_value_well_formed as api_key_value_well_formed  # authentication
@@ -211,7 +212,10 @@ def api_key_authenticate(*, raw: str, endpoint: str, method: str, now: datetime 
 
     Every failure (unknown, expired, not permitted) is the same NotAuthenticated, so a caller learns
     nothing about which keys exist. The lookup is by digest, so no comparison leaks timing."""
-    api_key = APIKey.objects.select_related("tenant").filter(key_digest=secret_digest(raw)).first()
+    found = row_by_unique_key(
+        APIKey, {"key_digest": secret_digest(raw)}, joins=(Join(Tenant, "tenant", optional=True),)
+    )
+    api_key = cast(APIKey, found[0]) if found is not None else None
     if api_key is None or api_key.is_expired(now or timezone.now()) or not api_key.allows(endpoint, method):
         raise NotAuthenticated()
     return api_key

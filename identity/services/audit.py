@@ -207,6 +207,33 @@ def audit_record(
 ) -> AuditEntry:
     """Append one entry in the current transaction. `diff` defaults to the object's snapshot for a
     `*.create`; its keys are filtered through the object's AUDIT_FIELDS (no model: no diff)."""
+    entry = audit_entry_build(
+        action=action,
+        obj=obj,
+        diff=diff,
+        count=count,
+        object_type=object_type,
+        object_id=object_id,
+        tenant_id=tenant_id,
+        at=at,
+    )
+    entry.save(force_insert=True)
+    return entry
+
+
+def audit_entry_build(
+    *,
+    action: str,
+    obj: models.Model | None = None,
+    diff: Mapping[str, Any] | None = None,
+    count: int | None = None,
+    object_type: str | None = None,
+    object_id: Any = None,
+    tenant_id: Any = None,
+    at: datetime | None = None,
+) -> AuditEntry:
+    """The entry audit_record appends, not yet saved (a statement that writes it together with the
+    change it records, such as the login's, inserts it itself)."""
     model = type(obj) if obj is not None else _BY_NAME.get(object_type or "")
     if diff is None and obj is not None and action.endswith(".create"):
         diff = audit_snapshot(obj)
@@ -227,7 +254,6 @@ def audit_record(
     )
     if at is not None:
         entry.created_at = at
-    entry.save(force_insert=True)
     return entry
 
 

@@ -36,6 +36,7 @@ from identity.services.access_tokens import (
     access_token_verify,
     uuid_or_none,
 )
+from identity.services.audit import audit_record
 from identity.services.login import LoginResult, login_success, user_login_check
 from identity.services.personal_access_tokens import pat_check
 from identity.services.refresh_tokens import (
@@ -420,5 +421,15 @@ def _reconciled_user(
             if field in MAPPABLE_USER_FIELDS and isinstance(claims.get(claim), str | int)
         }
         user = user_create(tenant=provider.tenant, email=subject, password=None, verified=True, **mapped)
-    IdentityProviderLink.objects.create(provider=provider, user=user, subject=subject, last_login_at=now)
+    link = IdentityProviderLink.objects.create(
+        provider=provider, user=user, subject=subject, last_login_at=now
+    )
+    # A new account link is a change (its deletion is audited too); the user and registration a
+    # first reconcile creates are recorded by their own services.
+    audit_record(
+        action="identity_provider_link.create",
+        object_type="identityproviderlink",
+        object_id=link.pk,
+        tenant_id=provider.tenant_id,
+    )
     return user

@@ -24,17 +24,21 @@ from identity.exceptions import (
     ValidationFailed,
 )
 from identity.models import Application, RefreshToken, Registration, Tenant, User
-from identity.selectors import LOGIN_ID_TYPES, user_get_by_login_id
+from identity.selectors import LOGIN_ID_TYPES, application_get, user_get_by_login_id
 from identity.services.access_tokens import AccessToken, AuthenticationType, access_token_issue
+from identity.services.login_sql import login_record
 from identity.services.refresh_tokens import (
     DeviceInfo,
+    IssuedRefreshToken,
     RevokeReason,
+    refresh_token_build,
     refresh_token_create,
     refresh_token_find,
     refresh_tokens_revoke,
     refresh_tokens_revoke_family,
+    session_limit_audit_entry,
 )
-from identity.services.webhooks import user_event_emit
+from identity.services.webhooks import event_wanted, user_event_emit
 
 
 class LoginStatus(Enum):
@@ -66,7 +70,7 @@ def login_target(*, caller: Caller, application_id: uuid.UUID | None) -> tuple[T
     authentication; an application outside the caller's tenant is no application at all."""
     application: Application | None = None
     if application_id is not None:
-        application = Application.objects.select_related("tenant").filter(pk=application_id).first()
+        application = application_get(application_id=application_id)
         if application is None or not caller.reaches(application.tenant_id):
             raise ValidationFailed.on_field("applicationId", "invalid", "No application has this id.")
         tenant = application.tenant
@@ -262,7 +266,6 @@ def password_login(
         raise
 
 
-@transaction.atomic
 def login_success(
     *,
     user: User,
@@ -281,21 +284,98 @@ def login_success(
     that lands while the request runs still refuses it. Only a password login clears the failure
     counter (and the stamp of a lock that has run out); no path clears a live lock: it ends by
     time, or by an administrator. Deactivated applications are refused here, after
-    authentication, so their existence is not revealed to a caller without credentials."""
+    authentication, so their existence is not revealed to a caller without credentials.
+
+    On PostgreSQL, when no webhook listens for what the login would emit, every write is one
+    statement (identity.services.login_sql, issue 16's budget); whenever that statement does not
+    apply (a concurrent change of the user, a refused account state, SQLite, a listening webhook
+    whose outbox row must share the transaction) the transaction below does it all."""
     user_login_check(user=user, now=now)
-    registrations = list(Registration.objects.filter(user=user).order_by("created_at"))
-    registration = next(
-        (r for r in registrations if application and r.application_id == application.pk), None
-    )
-    status = (
-        LoginStatus.NOT_REGISTERED if application is not None and registration is None else LoginStatus.OK
-    )
     if application is not None and not application.active:
         raise ValidationFailed.on_field("applicationId", "inactive", "The application is not active.")
+    changes = _login_changes(user=user, now=now, authentication_type=authentication_type)
+    if connection.vendor == "postgresql" and not any(
+        event_wanted(type=kind, tenant=user.tenant_id) for kind in _LOGIN_EVENTS
+    ):
+        wants_token = (
+            not no_jwt
+            and application is not None
+            and application.generate_refresh_tokens
+            and authentication_type in (AuthenticationType.PASSWORD, AuthenticationType.FEDERATED_JWT)
+        )
+        issued = (
+            refresh_token_build(user=user, application=application, device=device, now=now)
+            if wants_token and application is not None
+            else None
+        )
+        recorded = login_record(
+            user_id=user.pk,
+            changes=changes,
+            application_id=application.pk if application is not None else None,
+            token=issued.token if issued is not None else None,
+            keep=tenant.refresh_token_limit_per_user - 1,
+            eviction=session_limit_audit_entry(user=user, tenant_id=tenant.pk) if issued else None,
+            revoke_reason=RevokeReason.SESSION_LIMIT.value,
+            now=now,
+        )
+        if recorded is not None:
+            for name, value in changes.items():
+                setattr(user, name, value)
+            registration = next(
+                (r for r in recorded.registrations if application and r.application_id == application.pk),
+                None,
+            )
+            return _login_result(
+                user=user,
+                tenant=tenant,
+                application=application,
+                registrations=recorded.registrations,
+                registration=registration,
+                refresh=issued if recorded.token_inserted else None,
+                no_jwt=no_jwt,
+                now=now,
+                authentication_type=authentication_type,
+            )
+    return _login_success_atomic(
+        user=user,
+        tenant=tenant,
+        application=application,
+        no_jwt=no_jwt,
+        device=device,
+        now=now,
+        authentication_type=authentication_type,
+        changes=changes,
+    )
+
+
+_LOGIN_EVENTS = ("user.login.success", "jwt.refresh-token.revoke")
+"""What a login may emit (the second when it evicts a session beyond the per-user limit)."""
+
+
+def _login_changes(*, user: User, now: datetime, authentication_type: AuthenticationType) -> dict[str, Any]:
     changes: dict[str, Any] = {"last_login": now}
     if authentication_type == AuthenticationType.PASSWORD and (user.failed_login_count or user.locked_until):
         # The UPDATE's condition guarantees any lock left here has already run out.
         changes.update(failed_login_count=0, failed_login_window_started_at=None, locked_until=None)
+    return changes
+
+
+@transaction.atomic
+def _login_success_atomic(
+    *,
+    user: User,
+    tenant: Tenant,
+    application: Application | None,
+    no_jwt: bool,
+    device: DeviceInfo | None,
+    now: datetime,
+    authentication_type: AuthenticationType,
+    changes: dict[str, Any],
+) -> LoginResult:
+    registrations = list(Registration.objects.filter(user=user).order_by("created_at"))
+    registration = next(
+        (r for r in registrations if application and r.application_id == application.pk), None
+    )
     if not User.objects.filter(_may_log_in(now), pk=user.pk).update(**changes):
         user.refresh_from_db(fields=["is_active", "locked_until", "expires_at"])
         user_login_check(user=user, now=now)
@@ -314,6 +394,42 @@ def login_success(
         and authentication_type in (AuthenticationType.PASSWORD, AuthenticationType.FEDERATED_JWT)
     ):
         refresh = refresh_token_create(user=user, application=application, device=device, now=now)
+    result = _login_result(
+        user=user,
+        tenant=tenant,
+        application=application,
+        registrations=registrations,
+        registration=registration,
+        refresh=refresh,
+        no_jwt=no_jwt,
+        now=now,
+        authentication_type=authentication_type,
+    )
+    user_event_emit(
+        type="user.login.success",
+        user=user,
+        applicationId=str(application.pk) if application is not None else None,
+        authenticationType=str(authentication_type.value),
+        ipAddress=device.address if device is not None else "",
+    )
+    return result
+
+
+def _login_result(
+    *,
+    user: User,
+    tenant: Tenant,
+    application: Application | None,
+    registrations: list[Registration],
+    registration: Registration | None,
+    refresh: IssuedRefreshToken | None,
+    no_jwt: bool,
+    now: datetime,
+    authentication_type: AuthenticationType,
+) -> LoginResult:
+    status = (
+        LoginStatus.NOT_REGISTERED if application is not None and registration is None else LoginStatus.OK
+    )
     access = None
     if not no_jwt:
         access = access_token_issue(
@@ -325,13 +441,6 @@ def login_success(
             now=now,
             session_id=refresh.token.pk if refresh else None,
         )
-    user_event_emit(
-        type="user.login.success",
-        user=user,
-        applicationId=str(application.pk) if application is not None else None,
-        authenticationType=str(authentication_type.value),
-        ipAddress=device.address if device is not None else "",
-    )
     return LoginResult(
         status=status,
         user=user,

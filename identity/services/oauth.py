@@ -42,7 +42,7 @@ from identity.services.oauth_clients import (
 )
 from identity.services.personal_access_tokens import ACCESS_TOKEN_TYPE as EXCHANGED_TOKEN_TYPE
 from identity.services.personal_access_tokens import JWT_TOKEN_TYPE as PAT_TOKEN_TYPE
-from identity.services.personal_access_tokens import pat_exchange
+from identity.services.personal_access_tokens import pat_exchange, pat_revoke_by_id
 from identity.services.refresh_tokens import (
     RevokeReason,
     TokenPair,
@@ -332,8 +332,10 @@ def oauth_token_revoke(
     *, token: str | None, credentials: ClientCredentials, audiences: Sequence[str], now: datetime
 ) -> None:
     """RFC 7009: a client revokes a token issued to it. A refresh token takes its whole family with
-    it; an access token's `jti` is denied until it expires. A token that is unknown, invalid or
-    another client's is left alone and answered the same (200), so the endpoint reveals nothing."""
+    it; an access token's `jti` is denied until it expires; a personal access token bound to the
+    client's application is revoked as its record (pat_revoke: listed as revoked, by this client,
+    an Unlimited one included). A token that is unknown, invalid or another client's is left
+    alone and answered the same (200), so the endpoint reveals nothing."""
     client = oauth_client_authenticate(credentials=credentials, audiences=audiences, now=now)
     if token is None:
         raise OAuthInvalidRequest("token is required.")
@@ -341,7 +343,11 @@ def oauth_token_revoke(
         return
     validated = _validated(token, tenant_id=client.tenant.pk, now=now)
     if validated is not None:
-        if _owner(validated) == client.client_id:
+        if _owner(validated) != client.client_id:
+            return
+        if validated.kind == TokenKind.PAT:
+            pat_revoke_by_id(token_id=validated.claims["jti"], by=f"oauth client {client.client_id}", now=now)
+        else:
             _access_token_revoke(validated, client=client)
         return
     found = _live_refresh_token(token, tenant_id=client.tenant.pk, now=now)

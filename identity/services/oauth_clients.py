@@ -67,17 +67,17 @@ SECRET_METHODS = frozenset(
     {ClientAuthenticationMethod.CLIENT_SECRET_BASIC, ClientAuthenticationMethod.CLIENT_SECRET_POST}
 )
 
-OAUTH_FIELDS = frozenset(
-    {
-        "enabled_grants",
-        "client_authentication_policy",
-        "client_authentication_methods",
-        "scopes",
-        "assertion_keys",
-        "jwks",
-        "token_requests_per_minute",
-    }
+OAUTH_FIELD_ORDER = (
+    "enabled_grants",
+    "client_authentication_policy",
+    "client_authentication_methods",
+    "scopes",
+    "assertion_keys",
+    "jwks",
+    "token_requests_per_minute",
 )
+"""The configurable fields of an OAuth client, in the order the console shows them."""
+OAUTH_FIELDS = frozenset(OAUTH_FIELD_ORDER)
 
 
 def client_secret_digest(secret: str) -> str:

@@ -232,6 +232,14 @@ def pat_revoke(*, token: PersonalAccessToken, by: str, now: datetime | None = No
 
 
 @transaction.atomic
+def pat_revoke_by_id(*, token_id: Any, by: str, now: datetime | None = None) -> PersonalAccessToken | None:
+    """Revoke the token whose id (`jti`) a verified PAT carries, as pat_revoke does. None when no
+    record has that id (nothing is revoked)."""
+    token = PersonalAccessToken.objects.select_related("tenant").filter(pk=str(token_id)).first()
+    return None if token is None else pat_revoke(token=token, by=by, now=now)
+
+
+@transaction.atomic
 def pats_revoke_for_user(*, user: User, by: str = REVOKED_BY_SYSTEM, now: datetime | None = None) -> int:
     """End every live token of a user or bot (deactivation, deletion). Returns how many."""
     now = now or timezone.now()
@@ -251,12 +259,23 @@ def pats_revoke_for_user(*, user: User, by: str = REVOKED_BY_SYSTEM, now: dateti
 
 @transaction.atomic
 def pats_revoke_for_key(*, key: SigningKey, by: str, now: datetime | None = None) -> int:
-    """End every live token a signing key signed (the key is being deleted). Returns how many."""
+    """End every live token a signing key signed (the key is being deleted). Returns how many; one
+    audit entry with the count (its object id: the key's) when there were any."""
     now = now or timezone.now()
     live = PersonalAccessToken.objects.select_related("tenant").filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=now), signing_key=key, revoked_at__isnull=True
     )
-    return _revoke_rows(list(live), by=by, now=now)
+    count = _revoke_rows(list(live), by=by, now=now)
+    if count:
+        audit_record(
+            action="pat.revoke_all",
+            object_type="personalaccesstoken",  # as for a user's: object_id names whose tokens
+            object_id=key.pk,
+            tenant_id=key.tenant_id,
+            diff={"revoked_by": by},
+            count=count,
+        )
+    return count
 
 
 # --- Verification: no SQL on this path ------------------------------------------------------------

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -28,6 +28,7 @@ from identity.exceptions import NotFound, RefreshTokenUnusable, ValidationFailed
 from identity.hashing import new_secret, secret_digest
 from identity.models import (
     Application,
+    AuditEntry,
     ExpirationPolicy,
     RefreshToken,
     UsagePolicy,
@@ -35,7 +36,8 @@ from identity.models import (
 )
 from identity.selectors import JWTConfiguration, jwt_configuration_for, refresh_token_get
 from identity.services.access_tokens import AccessToken, AuthenticationType, access_token_issue
-from identity.services.audit import audit_record
+from identity.services.audit import audit_entry_build, audit_record
+from identity.services.login_sql import user_sessions_lock
 from identity.services.refresh_token_sql import (
     PURGE_KEYS,
     RefreshTokenContext,
@@ -152,8 +154,7 @@ def refresh_token_expiry(*, config: JWTConfiguration, started_at: datetime, used
     return sliding
 
 
-@transaction.atomic
-def refresh_token_create(
+def refresh_token_build(
     *,
     user: User,
     application: Application,
@@ -161,21 +162,16 @@ def refresh_token_create(
     scopes: list[str] | None = None,
     started_at: datetime | None = None,
     family_id: uuid.UUID | None = None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> IssuedRefreshToken:
-    """Start a refresh-token session for a user of an application and return its value once.
-
-    `started_at` and `family_id` let a token issued for another application keep the original
-    session's start (the base of its expiry) and family (revoked together on reuse). The user's
-    live tokens stay within the tenant's `refresh_token_limit_per_user` (_session_limit_enforce)."""
-    now = now or timezone.now()
-    _session_limit_enforce(user=user, family_id=family_id, now=now)
+    """A new refresh-token row and its value, not yet saved: what refresh_token_create inserts, and
+    what the login's one-statement record (identity.services.login_sql) inserts on its own."""
     started = started_at or now
     device = device or DeviceInfo()
     token_id = uuid.uuid4()
     salt = new_secret(16)
     value = refresh_token_value(token_id=token_id, generation=0, salt=salt)
-    token = RefreshToken.objects.create(
+    token = RefreshToken(
         id=token_id,
         family_id=family_id or token_id,
         tenant_id=application.tenant_id,
@@ -198,27 +194,63 @@ def refresh_token_create(
     return IssuedRefreshToken(token=token, value=value)
 
 
+@transaction.atomic
+def refresh_token_create(
+    *,
+    user: User,
+    application: Application,
+    device: DeviceInfo | None = None,
+    scopes: list[str] | None = None,
+    started_at: datetime | None = None,
+    family_id: uuid.UUID | None = None,
+    now: datetime | None = None,
+) -> IssuedRefreshToken:
+    """Start a refresh-token session for a user of an application and return its value once.
+
+    `started_at` and `family_id` let a token issued for another application keep the original
+    session's start (the base of its expiry) and family (revoked together on reuse). The user's
+    live tokens stay within the tenant's `refresh_token_limit_per_user` (_session_limit_enforce)."""
+    now = now or timezone.now()
+    _session_limit_enforce(user=user, family_id=family_id, now=now)
+    issued = refresh_token_build(
+        user=user,
+        application=application,
+        device=device,
+        scopes=scopes,
+        started_at=started_at,
+        family_id=family_id,
+        now=now,
+    )
+    issued.token.save(force_insert=True)
+    return issued
+
+
 def _session_limit_enforce(*, user: User, family_id: uuid.UUID | None, now: datetime) -> None:
     """Make room for one more live token of `user` within the tenant's limit: the oldest live
     sessions beyond it are evicted, their whole families revoked (reason `session_limit`), in the
     transaction that creates the new one. The new token's own family is never the one evicted.
 
-    Concurrency: the user's row is locked first (FOR UPDATE), so two logins of one user at the
-    limit run this one after the other, and the second counts the first's token (under READ
-    COMMITTED each later statement sees what committed before it). A login has already locked the
-    row with its UPDATE; the lock is then free. Costs two statements (lock, conditional UPDATE);
-    the audit entry and the revoke event only when something was evicted."""
-    # The user's id is selected too: without one of its columns Django drops `OF`, and the
-    # tenant's row would be locked as well, serialising every login of the tenant.
-    locked = list(
-        User.objects.select_for_update(of=("self",))
-        .filter(pk=user.pk)
-        .order_by()
-        .values_list("pk", "tenant__refresh_token_limit_per_user")
-    )
-    if not locked:
+    Concurrency: the user's row is locked first, so two logins of one user at the limit run this
+    one after the other, and the second counts the first's token (under READ COMMITTED each later
+    statement sees what committed before it). A login has already locked the row with its UPDATE;
+    the lock is then free. On PostgreSQL the lock is an UPDATE that writes a new row version
+    (user_sessions_lock), which is what tells the login's one-statement record
+    (identity.services.login_sql) that sessions changed under it. Costs two statements (lock,
+    conditional UPDATE); the audit entry and the revoke event only when something was evicted."""
+    if connection.vendor == "postgresql":
+        limit = user_sessions_lock(user_id=user.pk)
+    else:
+        # The user's id is selected too: without one of its columns Django drops `OF`, and the
+        # tenant's row would be locked as well, serialising every login of the tenant.
+        locked = list(
+            User.objects.select_for_update(of=("self",))
+            .filter(pk=user.pk)
+            .order_by()
+            .values_list("pk", "tenant__refresh_token_limit_per_user")
+        )
+        limit = locked[0][1] if locked else None
+    if limit is None:
         return  # the user is gone: the INSERT that follows fails on its foreign key
-    limit = locked[0][1]
     live = RefreshToken.objects.filter(user_id=user.pk, revoked_at__isnull=True, expires_at__gt=now)
     keep = limit - 1
     others = live
@@ -239,15 +271,22 @@ def _session_limit_enforce(*, user: User, family_id: uuid.UUID | None, now: date
         .values_list("tenant_id", "application_id", "user_id")
         .distinct()
     )
-    audit_record(
+    entry = session_limit_audit_entry(user=user, tenant_id=affected[0][0])
+    entry.count = count
+    entry.save(force_insert=True)
+    refresh_tokens_revoked_emit(affected=affected, user=user)
+
+
+def session_limit_audit_entry(*, user: User, tenant_id: Any) -> AuditEntry:
+    """The audit entry of sessions evicted beyond the per-user limit (its `count` set by whoever
+    writes it: _session_limit_enforce, or the login's one statement)."""
+    return audit_entry_build(
         action="refresh_token.revoke_session_limit",
         object_type="refreshtoken",
         object_id=user.pk,
-        tenant_id=affected[0][0],
+        tenant_id=tenant_id,
         diff={"revoke_reason": RevokeReason.SESSION_LIMIT.value},
-        count=count,
     )
-    refresh_tokens_revoked_emit(affected=affected, user=user)
 
 
 @dataclass(frozen=True)

@@ -506,7 +506,8 @@ def signing_keys_reencrypt(*, batch_size: int = 200) -> Iterator[SigningKey]:
 
     Each key is its own transaction under a row lock, so an interrupted run loses nothing and a
     second run only finishes what is left; decryption accepts the old keys listed in
-    IDENTITY_KEY_ENCRYPTION_KEYS_OLD until the run is complete."""
+    IDENTITY_KEY_ENCRYPTION_KEYS_OLD until the run is complete. Each re-encryption is one audit
+    entry (no diff: the material is secret)."""
     pending = SigningKey.objects.exclude(encrypted_secret="").values_list("pk", flat=True)
     for key_id in list(pending.iterator(chunk_size=batch_size)):
         with transaction.atomic():
@@ -518,5 +519,6 @@ def signing_keys_reencrypt(*, batch_size: int = 200) -> Iterator[SigningKey]:
                 decrypt_secret(key.encrypted_secret, associated_data=aad), associated_data=aad
             )
             key.save(update_fields=["encrypted_secret", "updated_at"])
+            audit_record(action="signing_key.reencrypt", obj=key, diff={})
             key_store_invalidate()
         yield key

@@ -29,7 +29,7 @@ import random
 import ssl
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,7 +43,7 @@ from identity import app_settings
 from identity.audit import current_actor
 from identity.exceptions import ValidationFailed
 from identity.hashing import new_secret
-from identity.key_encryption import decrypt_secret, encrypt_secret
+from identity.key_encryption import decrypt_secret, encrypt_secret, encrypted_under_current_key
 from identity.key_store import Coherent
 from identity.models import (
     Application,
@@ -114,6 +114,16 @@ def _subscriptions() -> tuple[Subscription, ...]:
 SUBSCRIPTIONS: Coherent[tuple[Subscription, ...]] = Coherent("webhooks", _subscriptions)
 """Which webhook wants which event, in memory: a login or refresh with no webhook listening costs
 no query (identity.key_store's channel; the webhook services invalidate it)."""
+
+
+def event_wanted(*, type: str, tenant: Tenant | uuid.UUID | str | None) -> bool:
+    """Whether some webhook of `tenant` (or a global one) listens for `type`: what a caller that
+    writes without a transaction of its own asks first (no query; the same snapshot event_emit
+    reads)."""
+    tenant_id = _tenant_id(tenant)
+    return any(
+        type in sub.events and (sub.is_global or tenant_id in sub.tenant_ids) for sub in SUBSCRIPTIONS.get()
+    )
 
 
 def event_emit(
@@ -236,6 +246,23 @@ def webhook_secret(webhook: Webhook) -> str:
 
 
 @transaction.atomic
+def webhooks_reencrypt(*, batch_size: int = 200) -> Iterator[Webhook]:
+    """Re-encrypt every webhook secret not yet under the current key-encryption key, yielding each
+    one done (`rotate_key_encryption_key` runs this after `signing_keys_reencrypt`: without it, a
+    dropped old key would leave every webhook unable to sign). Each its own transaction under a row
+    lock, with its audit entry; an interrupted run is simply started again."""
+    pending = Webhook.objects.values_list("pk", flat=True)
+    for webhook_id in list(pending.iterator(chunk_size=batch_size)):
+        with transaction.atomic():
+            webhook = Webhook.objects.select_for_update().filter(pk=webhook_id).first()
+            if webhook is None or encrypted_under_current_key(webhook.encrypted_secret):
+                continue
+            webhook.encrypted_secret = _seal(webhook_secret(webhook), webhook.pk)
+            webhook.save(update_fields=["encrypted_secret", "updated_at"])
+            audit_record(action="webhook.reencrypt", obj=webhook, diff={})
+        yield webhook
+
+
 def webhook_create(
     *,
     url: str = "",

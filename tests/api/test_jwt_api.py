@@ -549,6 +549,9 @@ def _reconcile(api_client, world, provider_id, token, application_id=None):
 
 def test_reconcile_creates_links_and_registers_a_new_user(api_client, world, provider):
     record, external = provider
+    from identity.models import AuditEntry
+
+    before = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
     response = _reconcile(
         api_client, world, record.pk, _foreign(external, email="zoe@partner.example", given_name="Zoe")
     )
@@ -561,6 +564,18 @@ def test_reconcile_creates_links_and_registers_a_new_user(api_client, world, pro
     again = _reconcile(api_client, world, record.pk, _foreign(external, email="zoe@partner.example"))
     assert again.json()["user"]["id"] == str(user.pk)
     assert IdentityProviderLink.objects.filter(user=user).count() == 1
+    # The first reconcile's changes are audited (user, registration, link); the second changes
+    # nothing but the link's last login, and records nothing.
+    link = IdentityProviderLink.objects.get(user=user)
+    registration = Registration.objects.get(user=user)
+    reconciled = sorted(AuditEntry.objects.filter(id__gt=before).values_list("action", "object_id"))
+    assert reconciled == sorted(
+        [
+            ("identity_provider_link.create", str(link.pk)),
+            ("registration.create", str(registration.pk)),
+            ("user.create", str(user.pk)),
+        ]
+    )
 
 
 def test_reconcile_links_an_existing_account_by_email(api_client, world, provider):

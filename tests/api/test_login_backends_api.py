@@ -4,6 +4,7 @@ tests/live_server/test_login_backends_live.py."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +16,8 @@ from identity.models import LoginBackend
 from identity.services.access_tokens import access_token_verify
 from identity.services.applications import application_create
 from identity.services.login_backends import login_backend_create
-from identity.services.users import user_update
+from identity.services.tenants import tenant_update
+from identity.services.users import user_set_password, user_update
 from tests.api.helpers import db_state
 from tests.factories import UserFactory
 
@@ -206,3 +208,43 @@ def test_backend_validation_changes_nothing(world, backends, change: dict[str, A
         login_backend_create(application=world.application, **{"name": "fresh", **change})
     assert field in caught.value.field_errors
     assert list(LoginBackend.objects.values_list("id", "name", "updated_at")) == before
+
+
+def test_failures_at_both_doors_share_one_lockout(client, world, backends) -> None:
+    """/auth/<name>/login and /api/login count failures on the same account: neither door gives an
+    attacker a fresh budget."""
+    attempts = world.tenant.failed_login_max_attempts
+    for _ in range(attempts - 1):
+        assert _login(client, password="wrong", world=world).status_code == 400
+    world.user.refresh_from_db()
+    assert world.user.locked_until is None
+    api = client.post(
+        "/api/login",
+        {"loginId": world.user.email, "password": "wrong", "applicationId": str(world.application.pk)},
+        content_type="application/json",
+        headers={"Authorization": world.api_key},
+    )
+    assert api.status_code == 404
+    world.user.refresh_from_db()
+    assert world.user.locked_until is not None  # the last failure, at the other door, locks
+    assert _login(client, world=world).json() == {"detail": "LOGIN_BAD_CREDENTIALS"}
+
+
+def test_unknown_user_costs_what_a_wrong_password_costs(client, world, backends, settings) -> None:
+    """The Login API's equal cost (a dummy Argon2id hash for unknown users) holds at this door."""
+    settings.PASSWORD_HASHERS = ["identity.hashers.Argon2idPasswordHasher"]
+    user_set_password(user=world.user, password=world.password)
+    tenant_update(tenant=world.tenant, failed_login_max_attempts=1000)
+
+    def cost(username: str) -> float:
+        started = time.perf_counter()
+        response = _login(client, username=username, password="not the password", world=world)
+        assert response.json() == {"detail": "LOGIN_BAD_CREDENTIALS"}
+        return time.perf_counter() - started
+
+    cost("nobody@example.com"), cost(world.user.email)  # warm both paths
+    # Interleaved, fastest of each: other processes' load only ever makes a sample slower.
+    samples = [(cost("nobody@example.com"), cost(world.user.email)) for _ in range(9)]
+    unknown, known = min(s[0] for s in samples), min(s[1] for s in samples)
+    assert unknown > 0.005  # a hash really runs for nobody
+    assert abs(unknown - known) / max(unknown, known) < 0.35, (unknown, known)

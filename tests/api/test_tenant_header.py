@@ -229,10 +229,11 @@ def _second_session(client, scene, headers):
     return client.post("/api/login", body, format="json", **headers).json()
 
 
-# Every request of seed 004 (FusionAuth's JWT & Refresh Token APIs), each documented as: "The tenant
-# Id is not required on this request even when more than one tenant has been configured". Sent with
-# a global API key (or the user's token, or nothing, as the endpoint is authenticated), no header,
-# three tenants: the status each must answer.
+# The fifteen requests of seed 004 (FusionAuth's JWT & Refresh Token APIs), twelve documented as:
+# "The tenant Id is not required on this request even when more than one tenant has been
+# configured", the other three listing no tenant header. Sent with a global API key (or the user's
+# token, or nothing, as the endpoint is authenticated), no header, three tenants: the status each
+# must answer.
 SEED_004 = {
     "GET /api/jwt/issue": (
         lambda c, s, h: c.get(
@@ -256,6 +257,10 @@ SEED_004 = {
     "GET /api/jwt/public-key": (lambda c, s, h: c.get("/api/jwt/public-key"), 200),
     "GET /api/jwt/public-key?applicationId": (
         lambda c, s, h: c.get(f"/api/jwt/public-key?applicationId={s.world.application.pk}"),
+        200,
+    ),
+    "GET /api/jwt/public-key?kid": (
+        lambda c, s, h: c.get(f"/api/jwt/public-key?kid={s.world.tenant.access_token_signing_key.kid}"),
         200,
     ),
     "POST /api/jwt/refresh": (_refresh, 200),

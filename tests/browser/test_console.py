@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from playwright.sync_api import expect
 
+from identity.services.oauth_clients import oauth_client_configure
 from tests.browser.conftest import screenshot
 from tests.factories import DEFAULT_PASSWORD, TenantFactory
 
@@ -58,7 +59,18 @@ def test_a_wrong_password_keeps_the_operator_out(page: Any, staff_user: Any) -> 
     assert "/admin/login/" in page.url
 
 
-def test_swagger_ui_renders_the_document_offline(page: Any) -> None:
+def test_swagger_ui_renders_offline_and_authorizes_an_oauth_client(page: Any, world: Any) -> None:
+    """The docs page from this server alone; its OAuth2 client-credentials scheme works as a reader
+    would use it: Authorize with the client's id and secret (Swagger UI fetches the token at the
+    scheme's tokenUrl), then "Try it out" on GET /api/jwt/validate answers 200 with that token."""
+    configured = oauth_client_configure(
+        application=world.application, scopes=["read"], enabled_grants=["client_credentials"]
+    )
+    answers: list[tuple[str, str, int]] = []
+    page.on(
+        "response",
+        lambda r: answers.append((r.request.method, urlsplit(r.url).path, r.status)),
+    )
     page.goto("/api/docs/")
     page.wait_for_selector(".swagger-ui .info .title")
     assert "identity" in page.inner_text(".swagger-ui .info .title")
@@ -67,6 +79,22 @@ def test_swagger_ui_renders_the_document_offline(page: Any) -> None:
     assert any("/api/login" in p for p in paths), paths[:10]
     expect(page.locator(".btn.authorize")).to_be_visible()  # the security schemes are declared
     screenshot(page, "api-docs")
+
+    page.click("button.authorize")
+    client = page.locator(".auth-container").filter(has_text="OAuth2ClientCredentials")
+    client.locator("#client_id_clientCredentials").fill(str(world.application.pk))
+    client.locator("#client_secret_clientCredentials").fill(configured.client_secret)
+    with page.expect_response(lambda r: urlsplit(r.url).path == "/oauth2/token") as issued:
+        client.locator("button.authorize").click()
+    assert issued.value.status == 200, issued.value.text()
+    page.locator(".auth-container button.btn-done").first.click()
+    validate = page.locator("#operations-JWT-validateJWT")
+    validate.locator(".opblock-summary").click()
+    validate.locator("button.try-out__btn").click()
+    validate.locator("button.execute").click()
+    expect(validate.locator(".live-responses-table .response .response-col_status").first).to_have_text("200")
+    assert ("POST", "/oauth2/token", 200) in answers
+    assert ("GET", "/api/jwt/validate", 200) in answers
     assert page.foreign_requests == []
 
 

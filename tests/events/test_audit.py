@@ -16,7 +16,7 @@ from identity.audit import Actor, acting_as
 from identity.models import AuditEntry, SigningKey, User, WebhookEvent
 from identity.services.audit import audit_record
 from identity.services.tenants import tenant_update
-from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory, make_api_key
+from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory, make_api_key, make_signing_key
 
 pytestmark = pytest.mark.django_db
 
@@ -472,3 +472,129 @@ def test_purging_refresh_tokens_and_revocations_is_one_entry_each_with_the_count
     assert {e.actor_label for e in purged.values()} == {"manage.py purge_refresh_tokens"}
     call_command("purge_refresh_tokens", stdout=StringIO())  # nothing left: no entry
     assert AuditEntry.objects.filter(action__endswith=".purge").count() == 2
+
+
+def test_nothing_secret_from_imports_rotations_and_grants(api_client, world, receiver):
+    """The secrets the two flows above do not make: a webhook secret rotated, a private key and an
+    HMAC secret imported, users imported with their password hashes and salts, a vended token, a
+    password changed by identity, and the OAuth2 refresh grant's tokens. Then the audit table and
+    the outbox hold none of them, raw or digested, and no key of theirs names a secret."""
+    import base64
+    from urllib.parse import urlencode
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from identity.hashing import secret_digest
+    from identity.models import Webhook
+    from identity.services.oauth_clients import oauth_client_configure
+    from identity.services.refresh_tokens import refresh_token_create
+    from identity.services.webhooks import EVENT_TYPES, webhook_create, webhook_secret_rotate
+    from tests.api.test_user_import_api import HASH, PASSWORD, SALT
+
+    auth = {"HTTP_AUTHORIZATION": world.api_key, "HTTP_X_FUSIONAUTH_TENANTID": str(world.tenant.pk)}
+    webhook, first_secret = webhook_create(url=receiver.url, events=EVENT_TYPES, is_global=True)
+    secrets: list[str] = [first_secret, webhook_secret_rotate(webhook=Webhook.objects.get(pk=webhook.pk))]
+
+    private_pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        .decode()
+    )
+    hmac_secret = base64.urlsafe_b64encode(b"an imported hmac secret of 32+ bytes!!").decode()
+    for body in (
+        {"name": "imported ec", "privateKey": private_pem},
+        {"name": "imported hmac", "algorithm": "HS256", "secret": hmac_secret},
+    ):
+        answer = api_client.post("/api/key/import", {"key": body}, format="json", **auth)
+        assert answer.status_code == 200, answer.content
+    secrets += [private_pem, "".join(private_pem.splitlines()[1:-1]), hmac_secret]
+
+    imported = {"email": "imp@example.com", "password": HASH, "salt": SALT, "factor": 1000,
+                "encryptionScheme": "salted-pbkdf2-hmac-sha256"}  # fmt: skip
+    answer = api_client.post("/api/user/import", {"users": [imported]}, format="json", **auth)
+    assert answer.status_code == 200, answer.content
+    secrets += [HASH, SALT, PASSWORD]
+
+    vended = api_client.post("/api/jwt/vend", {"claims": {"sub": "svc"}}, format="json", **auth)
+    assert vended.status_code == 200, vended.content
+    secrets.append(vended.json()["token"])
+
+    new_password = "a changed passphrase 8"
+    changed = api_client.post(
+        "/api/user/change-password",
+        {"loginId": world.user.email, "currentPassword": world.password, "password": new_password},
+        format="json",
+        **auth,
+    )
+    assert changed.status_code == 200, changed.content
+    secrets.append(new_password)
+
+    client_secret = oauth_client_configure(
+        application=world.application, enabled_grants=["client_credentials", "refresh_token"]
+    ).client_secret
+    issued = refresh_token_create(user=world.user, application=world.application, now=timezone.now())
+    granted = api_client.generic(
+        "POST",
+        "/oauth2/token",
+        urlencode(
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": issued.value,
+                "client_id": str(world.application.pk),
+                "client_secret": client_secret,
+            }
+        ),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert granted.status_code == 200, granted.content
+    secrets += [client_secret, issued.value, granted.json()["access_token"], granted.json()["refresh_token"]]
+
+    dump = _dump()
+    for secret in secrets + [secret_digest(s) for s in secrets]:
+        assert secret not in dump, secret[:12]
+    for word in ("password", "digest", "encrypted", "salt", "secret", "privateKey", "private_key"):
+        assert f'"{word}' not in dump
+    actions = set(AuditEntry.objects.values_list("action", flat=True))
+    assert {"webhook.create", "webhook.secret_rotate", "signing_key.import", "user.import"} <= actions
+    assert {"user.password_change", "oauth_client.create"} <= actions
+
+
+def test_the_later_services_commands_write_one_entry_per_change_as_the_command(world):
+    """The commands of the services that came after the audit trail (personal access tokens,
+    OAuth client secrets, key rotation and deletion) each record their changes, attributed to the
+    command run by the operating-system user, never to whoever ran something before."""
+    from identity.services.oauth_clients import oauth_client_configure
+
+    oauth_client_configure(application=world.application)
+    make_signing_key(tenant=world.tenant, name="spare")
+    spare = SigningKey.objects.get(name="spare")
+    runs = [
+        (
+            "create_access_token",
+            ["--user", world.user.email, "--name", "ci", "--expiry", "30"],
+            ["pat.create"],
+        ),
+        ("revoke_access_token", ["--user", world.user.email, "--name", "ci"], ["pat.revoke"]),
+        (
+            "rotate_client_secret",
+            ["--tenant", str(world.tenant.pk), "--application", str(world.application.pk)],
+            ["oauth_client.secret_rotate"],
+        ),
+        (
+            "rotate_signing_key",
+            ["--tenant", str(world.tenant.pk), "--algorithm", "ES256"],
+            ["signing_key.generate", "tenant.update", "signing_key.rotate"],
+        ),
+        ("delete_signing_key", [str(spare.pk)], ["signing_key.delete"]),
+    ]
+    for command, args, actions in runs:
+        last = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        call_command(command, *args, stdout=StringIO())
+        entries = list(AuditEntry.objects.filter(id__gt=last).order_by("id"))
+        assert [e.action for e in entries] == actions, (command, [e.action for e in entries])
+        for entry in entries:
+            assert (entry.actor_kind, entry.actor_label) == ("command", f"manage.py {command}")
+            assert entry.actor_id  # the operating-system user

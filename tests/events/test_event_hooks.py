@@ -103,3 +103,103 @@ def test_user_and_login_events(hooked, api_client):
     user_id = str(world.user.pk)
     user_delete(user=world.user)
     assert _events("user.delete")[-1]["user"]["id"] == user_id
+
+
+# --- The doors added after the events: each emits what the original doors emit ----------------------
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def _one_time_use(world) -> None:
+    world.application.refresh_token_usage_policy = "OneTimeUse"
+    world.application.jwt_enabled = True
+    world.application.save()
+    world.tenant.refresh_token_usage_policy = "OneTimeUse"
+    world.tenant.save()
+
+
+def _oauth_client(world) -> dict[str, str]:
+    from identity.services.oauth_clients import oauth_client_configure
+
+    secret = oauth_client_configure(
+        application=world.application, enabled_grants=["client_credentials", "refresh_token"]
+    ).client_secret
+    return {"client_id": str(world.application.pk), "client_secret": secret}
+
+
+def test_oauth_refresh_grant_emits_refresh_and_on_replay_reuse_and_revoke(hooked, api_client):
+    from urllib.parse import urlencode
+
+    world = hooked
+    _one_time_use(world)
+    client = _oauth_client(world)
+    issued = refresh_token_create(user=world.user, application=world.application, now=timezone.now())
+    body = urlencode({"grant_type": "refresh_token", "refresh_token": issued.value, **client})
+    granted = api_client.generic("POST", "/oauth2/token", body, content_type=FORM)
+    assert granted.status_code == 200, granted.content
+    [refresh] = _events("jwt.refresh")
+    assert refresh["refreshTokenId"] == str(issued.token.pk) and refresh["userId"] == str(world.user.pk)
+    replayed = api_client.generic("POST", "/oauth2/token", body, content_type=FORM)
+    assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_grant"
+    [reuse] = _events("jwt.refresh-token.reuse")
+    [revoke] = _events("jwt.refresh-token.revoke")
+    assert reuse["userId"] == revoke["userId"] == str(world.user.pk)
+    assert revoke["applicationId"] == str(world.application.pk)
+    dump = str(WebhookEvent.objects.values_list("body", flat=True))
+    assert issued.value not in dump and granted.json()["refresh_token"] not in dump
+
+
+def test_oauth_revoke_of_a_refresh_token_emits_revoke(hooked, api_client):
+    from urllib.parse import urlencode
+
+    world = hooked
+    client = _oauth_client(world)
+    issued = refresh_token_create(user=world.user, application=world.application, now=timezone.now())
+    answer = api_client.generic(
+        "POST", "/oauth2/revoke", urlencode({"token": issued.value, **client}), content_type=FORM
+    )
+    assert answer.status_code == 200
+    [event] = _events("jwt.refresh-token.revoke")
+    assert event["userId"] == str(world.user.pk) and event["applicationId"] == str(world.application.pk)
+
+
+def test_login_backend_emits_login_success_and_failure(hooked, api_client):
+    from identity.services.login_backends import login_backend_create
+
+    world = hooked
+    login_backend_create(application=world.application, name="portal")
+    wrong = api_client.post("/auth/portal/login", {"username": "ann@example.com", "password": "not it 1234"})
+    assert wrong.status_code == 400
+    right = api_client.post("/auth/portal/login", {"username": "ann@example.com", "password": world.password})
+    assert right.status_code == 200, right.content
+    [failed] = _events("user.login.failed")
+    [success] = _events("user.login.success")
+    assert failed["user"]["id"] == success["user"]["id"] == str(world.user.pk)
+    assert success["applicationId"] == str(world.application.pk)
+    assert right.json()["access_token"] not in str(WebhookEvent.objects.values_list("body", flat=True))
+
+
+def test_a_session_limit_eviction_emits_revoke(hooked):
+    world = hooked
+    world.tenant.refresh_token_limit_per_user = 1
+    world.tenant.save()
+    first = refresh_token_create(user=world.user, application=world.application, now=timezone.now())
+    refresh_token_create(user=world.user, application=world.application, now=timezone.now())
+    first.token.refresh_from_db()
+    assert first.token.revoked_at is not None
+    [event] = _events("jwt.refresh-token.revoke")
+    assert event["userId"] == str(world.user.pk) and event["applicationId"] == str(world.application.pk)
+
+
+def test_public_key_update_on_rotation_and_on_an_applications_own_signer(hooked):
+    from identity.services.applications import application_update
+    from identity.services.signing_keys import signing_key_rotate
+
+    world = hooked
+    signing_key_rotate(tenant=world.tenant, algorithm="ES256", name="next")
+    [rotated] = _events("jwt.public-key.update")
+    assert rotated["applicationIds"] == [str(world.application.pk)]
+    own = make_signing_key(tenant=world.tenant, name="portal's own")
+    application_update(application=world.application, jwt_enabled=True, access_token_signing_key=own)
+    assert _events("jwt.public-key.update")[-1]["applicationIds"] == [str(world.application.pk)]
+    assert len(_events("jwt.public-key.update")) == 2

@@ -6,6 +6,7 @@ revocation seen by every worker within a second."""
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import time
 import uuid
@@ -56,35 +57,41 @@ def basic(client_id: str, secret: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode(), **FORM}
 
 
-@pytest.mark.parametrize("path", ["/connect/token", "/oauth2/token"])
-@pytest.mark.parametrize("secret_in", ["body", "basic"])
-def test_requests_oauthlib_fetch_use_expire_refetch(server, client_app, monkeypatch, path, secret_in) -> None:
+def test_requests_oauthlib_fetch_use_expire_refetch(server, client_app, monkeypatch) -> None:
+    """For each token path and each way of sending the secret (form body, HTTP Basic): fetch, use,
+    notice the expiry, fetch again. One server and one wait for all four sessions (each was a test
+    of its own, each starting a server and waiting out the lifetime)."""
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # loopback HTTP in the test only
     application, secret = client_app
     client_id = str(application.pk)
-    session = OAuth2Session(client=BackendApplicationClient(client_id=client_id))
+    ways = list(itertools.product(("/connect/token", "/oauth2/token"), ("body", "basic")))
+    sessions = {way: OAuth2Session(client=BackendApplicationClient(client_id=client_id)) for way in ways}
 
-    def fetch() -> dict[str, Any]:
+    def fetch(way: tuple[str, str]) -> dict[str, Any]:
+        path, secret_in = way
         if secret_in == "body":
             return dict(
-                session.fetch_token(
+                sessions[way].fetch_token(
                     server.url + path, client_id=client_id, client_secret=secret, include_client_id=True
                 )
             )
         return dict(
-            session.fetch_token(server.url + path, auth=requests.auth.HTTPBasicAuth(client_id, secret))
+            sessions[way].fetch_token(server.url + path, auth=requests.auth.HTTPBasicAuth(client_id, secret))
         )
 
-    token = fetch()
-    assert token["token_type"] == "Bearer" and token["expires_in"] == TTL_SECONDS
-    assert session.get(server.url + "/api/jwt/validate").status_code == 200
-    time.sleep(TTL_SECONDS + 1)
-    assert validate(server, token["access_token"]) == 401
-    with pytest.raises(TokenExpiredError):
-        session.get(server.url + "/api/jwt/validate")
-    fresh = fetch()
-    assert fresh["access_token"] != token["access_token"]
-    assert session.get(server.url + "/api/jwt/validate").status_code == 200
+    tokens: dict[tuple[str, str], dict[str, Any]] = {}
+    for way in ways:
+        tokens[way] = fetch(way)
+        assert tokens[way]["token_type"] == "Bearer" and tokens[way]["expires_in"] == TTL_SECONDS, way
+        assert sessions[way].get(server.url + "/api/jwt/validate").status_code == 200, way
+    time.sleep(TTL_SECONDS + 1)  # after the last fetch: every token has expired
+    for way in ways:
+        assert validate(server, tokens[way]["access_token"]) == 401, way
+        with pytest.raises(TokenExpiredError):
+            sessions[way].get(server.url + "/api/jwt/validate")
+        fresh = fetch(way)
+        assert fresh["access_token"] != tokens[way]["access_token"], way
+        assert sessions[way].get(server.url + "/api/jwt/validate").status_code == 200, way
 
 
 def test_fusionauth_sdk_client_credentials_grant(server, client_app, world) -> None:

@@ -176,3 +176,21 @@ def test_a_refreshed_cookie_is_secure_outside_debug_whatever_the_setting(
     response = client.get("/demo/api/hello")
     assert response.status_code == 200
     assert bool(response.cookies["at"]["secure"]) is secure
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["x=1", "", "/", "next=/public", "..%2F..%2Fhealth", "a=%00", "a;b=c", "#frag", "access_token=TOKEN",
+     "Authorization=Bearer%20TOKEN"],
+)  # fmt: skip
+def test_query_strings_neither_protect_nor_unprotect_nor_carry_a_token(
+    client: Client, world: World, query: str
+) -> None:
+    """The query string is not part of the path matched, and a token is read only from the
+    configured header: `?access_token=` (a valid token in it) gets the template."""
+    token = _token(world)
+    query = query.replace("TOKEN", token)
+    assert _message(_hello(client, path=f"/demo/api/hello?{query}")) == "No token was sent."
+    assert _hello(client, token, path=f"/demo/api/hello?{query}").status_code == 200
+    outside = client.get(f"/.well-known/jwks.json?{query}")
+    assert outside.status_code == 200  # a query naming a protected path protects nothing else

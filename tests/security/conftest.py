@@ -15,22 +15,25 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.apps import apps
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, connections
 
 from identity.models import PersonalAccessToken, RefreshToken, RevokedToken, SigningKey, Tenant, User
 from identity.services.api_keys import api_key_create
 from identity.services.applications import RoleSpec, application_create
 from identity.services.login import password_login
 from identity.services.registrations import registration_create
-from identity.services.signing_keys import signing_key_generate, tenant_signing_key_set
+from identity.services.signing_keys import signing_key_generate, signing_key_import, tenant_signing_key_set
 from identity.services.tenants import tenant_create
 from identity.signing import LoadedKey, load_key
 from tests import live
@@ -109,6 +112,14 @@ class Target:
     """An application of tenant A that requires an API key at login."""
     victim_email: str
     """A user of tenant A whom a guessing case locks out (nobody else's state depends on it)."""
+    b_api_key: str
+    """An API key locked to tenant B."""
+    limited_api_key: str
+    """A global API key allowed GET /api/user only."""
+    verify_only_key_id: str
+    """A public key imported into tenant A: it may verify, never sign."""
+    hmac_application_id: str
+    """An application of tenant A whose tokens are signed with an HMAC secret of its own."""
 
     def request(self, method: str, path: str, **kwargs: Any) -> live.Response:
         return self.server.request(method, path, **kwargs)
@@ -182,6 +193,27 @@ def target(
         _, api_key = api_key_create(tenant=None, name="security")
         victim = UserFactory(tenant=Tenant.objects.get(pk=a.tenant_id), email="victim@example.com")
         registration_create(user=victim, application=locked)
+        _, b_api_key = api_key_create(tenant=Tenant.objects.get(pk=b.tenant_id), name="tenant B")
+        _, limited_api_key = api_key_create(tenant=None, name="users", permissions={"/api/user": ["GET"]})
+        public_pem = (
+            ec.generate_private_key(ec.SECP256R1())
+            .public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+        verify_only = signing_key_import(
+            tenant=Tenant.objects.get(pk=a.tenant_id), name="A verify only", public_key=public_pem
+        )
+        secret = signing_key_generate(
+            tenant=Tenant.objects.get(pk=a.tenant_id), algorithm="HS256", name="A hmac"
+        ).key
+        hmac_application = application_create(
+            tenant=Tenant.objects.get(pk=a.tenant_id),
+            name="HMAC portal",
+            jwt_enabled=True,
+            access_token_signing_key=secret,
+            id_token_signing_key=secret,
+        )
     canary = _canary()
     server = live.start(workers=2, log_dir=tmp_path_factory.mktemp("security"))
     try:
@@ -193,6 +225,10 @@ def target(
             b=b,
             locked_application_id=str(locked.pk),
             victim_email=victim.email,
+            b_api_key=b_api_key,
+            limited_api_key=limited_api_key,
+            verify_only_key_id=str(verify_only.pk),
+            hmac_application_id=str(hmac_application.pk),
         )
     finally:
         server.stop()
@@ -220,3 +256,21 @@ def assert_clean(answer: live.Response) -> None:
     exposed = answer.body + json.dumps(answer.headers).encode()
     for leak in LEAKS:
         assert leak not in exposed, (leak, answer.body[:300])
+
+
+T = TypeVar("T")
+
+
+def committed(work: Callable[[], T]) -> T:
+    """Run `work` on a database connection of its own, in autocommit, so the server sees what it
+    writes (the test's own connection stays inside the transaction it rolls back). For cases that
+    need state the API cannot make quickly: a session started long ago, a key rotated out."""
+
+    def run() -> T:
+        try:
+            return work()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()

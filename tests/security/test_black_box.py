@@ -22,9 +22,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from identity.services.applications import application_create
+from identity.services.registrations import registration_create
 from identity.signing import TokenKind, sign
-from tests.factories import DEFAULT_PASSWORD
-from tests.security.conftest import Side, Target, assert_clean
+from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.security.conftest import Side, Target, assert_clean, committed, db_digest
 
 # `django_db`: the test process reads inside a transaction it rolls back; the server's own writes
 # (none, if the case holds) are committed and seen by the digest.
@@ -57,10 +59,11 @@ def hs256(header: dict[str, Any] | str, payload: dict[str, Any] | str, secret: b
 
 
 def resign(side: Side, claims: dict[str, Any], **headers: Any) -> str:
-    """The side's own key signing what an attacker chose (as a leaked or confused signer would)."""
-    return jwt.encode(
-        claims, side.key.signer, algorithm=side.key.algorithm, headers={"kid": side.key.kid, **headers}
-    )
+    """The side's own key signing what an attacker chose (as a leaked or confused signer would),
+    under the header our access tokens carry (`typ`, and the signed kind `tkn`), so that what a
+    case changes is the only thing wrong with the token (test_a_resigned_token_is_a_fair_baseline)."""
+    header = {"kid": side.key.kid, "typ": "JWT", "tkn": TokenKind.ACCESS.value, **headers}
+    return jwt.encode(claims, side.key.signer, algorithm=side.key.algorithm, headers=header)
 
 
 def validate(target: Target, token: str | None = None, *, cookie: str | None = None, **headers: str):
@@ -83,6 +86,14 @@ def test_the_target_is_sound(target: Target) -> None:
     """The baseline the attacks are measured against: the real tokens validate."""
     for side in (target.a, target.b):
         answer = validate(target, side.access_token)
+        assert answer.status == 200 and answer.json()["jwt"]["sub"] == side.user_id
+
+
+def test_a_resigned_token_is_a_fair_baseline(target: Target) -> None:
+    """Cases that re-sign a token with the tenant's own key change one thing; unchanged, the
+    re-signed token validates, so their 401 is due to that one thing."""
+    for side in (target.a, target.b):
+        answer = validate(target, resign(side, parts(side.access_token)[1]))
         assert answer.status == 200 and answer.json()["jwt"]["sub"] == side.user_id
 
 
@@ -947,3 +958,325 @@ def test_the_grace_period_covers_only_the_previous_token_and_only_for_its_length
     refused(refresh(target, {"refreshToken": first}), 400)  # two generations old
     time.sleep(2.5)
     refused(refresh(target, {"refreshToken": second}), 400)
+
+
+# --- Checklist rows the cases above did not reach -------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["id", "refresh", "Access", "unknown", None, 1, ["access"]], ids=repr)
+def test_a_token_of_another_kind_is_refused_at_validate(target: Target, kind: Any) -> None:
+    """Row 8: the kind is signed into the header (`tkn`); the user's own claims under the tenant's
+    own key, labelled as an id token, a kind we never issue, or not labelled, never validate."""
+    _, payload, _ = parts(target.a.access_token)
+    refused(validate(target, resign(target.a, payload, tkn=kind)))
+
+
+def test_an_id_token_authenticates_no_issue(target: Target) -> None:
+    """Row 29: an id token (our kind `id`, signed by the tenant's key) is not an access token."""
+    _, payload, _ = parts(target.a.access_token)
+    id_token = sign(claims=payload, key=target.a.key, kind=TokenKind.ID, now=datetime.now(tz=UTC))
+    answer = target.request(
+        "GET",
+        f"/api/jwt/issue?applicationId={target.a.application_id}",
+        headers={"Authorization": f"Bearer {id_token}"},
+    )
+    refused(answer)
+
+
+ISSUE_FORGERIES = [case for case in MALFORMED if case != "no token"]
+
+
+@pytest.mark.parametrize("case", ISSUE_FORGERIES)
+def test_issue_refuses_every_malformed_or_tampered_credential(target: Target, case: str) -> None:
+    """Row 25, rows 1-3 at issue."""
+    refused(
+        target.request(
+            "GET", f"/api/jwt/issue?applicationId={target.a.application_id}", headers=MALFORMED[case](target)
+        )
+    )
+
+
+@pytest.mark.parametrize("case", CLAIM_CHANGES)
+def test_issue_refuses_bad_claims_under_a_valid_signature(target: Target, case: str) -> None:
+    """Row 25, rows 9-10 at issue (expired, not yet valid, foreign issuer...)."""
+    _, payload, _ = parts(target.a.access_token)
+    forged = resign(target.a, CLAIM_CHANGES[case](payload, target))
+    answer = target.request(
+        "GET",
+        f"/api/jwt/issue?applicationId={target.a.application_id}",
+        headers={"Authorization": f"Bearer {forged}"},
+    )
+    refused(answer)
+
+
+def test_issue_refuses_alg_none_and_the_public_key_as_hmac_secret(target: Target) -> None:
+    """Row 25, rows 2 and 4 at issue."""
+    header, payload, _ = parts(target.a.access_token)
+    forgeries = [f"{seg({**header, 'alg': 'none'})}.{seg(payload)}."]
+    forgeries += [
+        hs256({**header, "alg": "HS256"}, payload, secret)
+        for secret in _published_forms(target, target.a).values()
+    ]
+    for forged in forgeries:
+        answer = target.request(
+            "GET",
+            f"/api/jwt/issue?applicationId={target.a.application_id}",
+            headers={"Authorization": f"Bearer {forged}"},
+        )
+        refused(answer)
+
+
+def test_issue_for_an_application_the_user_is_not_registered_for_carries_no_roles(target: Target) -> None:
+    """Row 26: for an application of the same tenant that the user has no registration for, a
+    token without roles and without a refresh token, answered 202 (the documented "not
+    registered" status, as /api/login's), and nothing is written."""
+    answer = target.request(
+        "GET",
+        f"/api/jwt/issue?applicationId={target.locked_application_id}"
+        f"&refreshToken={quote(target.a.refresh_token)}",
+        headers={"Authorization": f"Bearer {target.a.access_token}"},
+    )
+    assert_clean(answer)
+    assert answer.status == 202, answer.body
+    assert "refreshToken" not in answer.json()
+    claims = parts(answer.json()["token"])[1]
+    assert claims["sub"] == target.a.user_id and claims["aud"] == target.locked_application_id
+    assert not claims.get("roles")
+
+
+@pytest.mark.writes
+def test_issue_hands_out_no_refresh_token_across_expiration_policies(target: Target) -> None:
+    """Row 28: a refresh token of the user, presented for an application whose refresh tokens
+    expire under another policy, brings no refresh token back (it would outlive its own rule)."""
+    from identity.models import RefreshToken
+
+    created = _api(
+        target,
+        "POST",
+        "/api/application",
+        {
+            "application": {
+                "name": f"sliding {time.monotonic_ns()}",
+                "jwtConfiguration": {"enabled": True, "refreshTokenExpirationPolicy": "SlidingWindow"},
+                "loginConfiguration": {"generateRefreshTokens": True, "allowTokenRefresh": True},
+            }
+        },
+    )["application"]
+    _api(
+        target,
+        "POST",
+        f"/api/user/registration/{target.a.user_id}",
+        {"registration": {"applicationId": created["id"]}},
+    )
+    sessions = RefreshToken.objects.filter(application_id=created["id"]).count()
+    answer = target.request(
+        "GET",
+        f"/api/jwt/issue?applicationId={created['id']}&refreshToken={quote(target.a.refresh_token)}",
+        headers={"Authorization": f"Bearer {target.a.access_token}"},
+    )
+    assert answer.status == 200 and "refreshToken" not in answer.json(), answer.body
+    assert RefreshToken.objects.filter(application_id=created["id"]).count() == sessions == 0
+
+
+def test_vend_with_the_key_of_another_tenant_or_without_the_permission_mints_nothing(target: Target) -> None:
+    """Row 30: an API key locked to tenant B naming tenant A, and a key allowed other endpoints only."""
+    body = {"claims": {"sub": "svc"}}
+    for headers in (
+        {"Authorization": target.b_api_key, "X-FusionAuth-TenantId": target.a.tenant_id},
+        {"Authorization": target.limited_api_key},
+        {"Authorization": target.limited_api_key, "X-FusionAuth-TenantId": target.a.tenant_id},
+    ):
+        answer = target.request("POST", "/api/jwt/vend", json_body=body, headers=headers)
+        assert_clean(answer)
+        assert answer.status in (400, 401), (headers, answer.status)
+        assert b'"token"' not in answer.body
+        if answer.status == 401:
+            assert answer.body == b""
+    # Tenant B's key vends in B only: naming A's key is refused as any key outside its tenant.
+    answer = target.request(
+        "POST",
+        "/api/jwt/vend",
+        json_body={**body, "keyId": str(target.a.key.id)},
+        headers={"Authorization": target.b_api_key},
+    )
+    refused(answer, 400)
+
+
+def test_vend_never_signs_with_a_verification_only_key(target: Target) -> None:
+    """Row 31: a public key imported into the tenant verifies, it cannot sign."""
+    answer = vend_as_a(target, {"claims": {"sub": "svc"}, "keyId": target.verify_only_key_id})
+    refused(answer, 400)
+    assert "keyId" in answer.json()["fieldErrors"]
+
+
+@pytest.mark.parametrize("aud", ["b application", "b tenant", "one of them in a list"])
+def test_vend_refuses_an_audience_of_another_tenant(target: Target, aud: str) -> None:
+    """Row 10 (`aud`, where it is checked): a vended token cannot name another tenant or one of
+    its applications as its audience. /api/jwt/validate takes no application (as FusionAuth's),
+    so it checks `aud` only to pick the keys that application trusts, never widening them."""
+    value: Any = {
+        "b application": target.b.application_id,
+        "b tenant": target.b.tenant_id,
+        "one of them in a list": ["orders", target.b.application_id],
+    }[aud]
+    refused(vend_as_a(target, {"claims": {"sub": "svc", "aud": value}}), 400)
+
+
+def test_an_audience_of_another_tenants_application_widens_no_trust(target: Target) -> None:
+    """Row 10 at validate: tenant A's claims naming tenant B's application as `aud`, signed by
+    tenant B's key, are refused (B's key is trusted for B's tokens only, whatever the aud)."""
+    _, payload, _ = parts(target.a.access_token)
+    refused(validate(target, resign(target.b, {**payload, "aud": target.b.application_id})))
+
+
+def test_no_secret_is_published_for_an_hmac_keyed_application(target: Target) -> None:
+    """Row 36: an application signing with an HMAC secret of its own. Its public-key answer lists
+    only the public keys its tokens may also be verified with (its tenant's), never its secret
+    nor its kid; the JWKS carries no symmetric key; an unknown application is 404, a malformed id 400."""
+    from identity.models import Application
+
+    hmac_kid = Application.objects.get(pk=target.hmac_application_id).access_token_signing_key.kid
+    answer = target.request("GET", f"/api/jwt/public-key?applicationId={target.hmac_application_id}")
+    assert_clean(answer)
+    assert answer.status == 200
+    published = answer.json()["publicKeys"]
+    assert hmac_kid not in published and target.a.key.kid in published
+    assert all(pem.startswith("-----BEGIN PUBLIC KEY-----") for pem in published.values())
+    for path in (
+        "/.well-known/jwks.json",
+        f"/.well-known/jwks.json?tenantId={target.a.tenant_id}",
+        "/api/jwt/public-key",
+    ):
+        listed = target.request("GET", path)
+        assert_clean(listed)
+        assert hmac_kid.encode() not in listed.body and b'"oct"' not in listed.body
+    refused(
+        target.request("GET", "/api/jwt/public-key?applicationId=6a0d3c5e-0000-4000-8000-000000000002"), 404
+    )
+    malformed = target.request("GET", "/api/jwt/public-key?applicationId=not-a-uuid")
+    refused(malformed, 400)
+    assert "applicationId" in malformed.json()["fieldErrors"]
+
+
+@pytest.mark.writes
+def test_a_smaller_lifetime_is_honoured_and_a_larger_one_refused(target: Target) -> None:
+    """Row 22: `timeToLiveInSeconds` below the configured lifetime gives a token that lives that
+    long; one above it is 400 and consumes nothing."""
+    from identity.models import Tenant
+
+    configured = Tenant.objects.get(pk=target.a.tenant_id).access_token_ttl_seconds
+    before = db_digest()
+    refused(
+        refresh(target, {"refreshToken": target.a.refresh_token, "timeToLiveInSeconds": configured + 1}), 400
+    )
+    assert db_digest() == before
+    answer = refresh(target, {"refreshToken": target.a.refresh_token, "timeToLiveInSeconds": 60})
+    assert answer.status == 200, answer.body
+    claims = parts(answer.json()["token"])[1]
+    assert claims["exp"] - claims["iat"] == 60
+
+
+def _expired_session(policy: str) -> tuple[str, str]:
+    """(application id, refresh token) of a session of a fresh user whose refresh token expired
+    under `policy`: Fixed, issued a day ago with a one-hour lifetime; sliding with a maximum
+    lifetime, used a minute ago (a one-day window) but started two days ago under a one-day
+    maximum. Made by the services with a clock set back (committed, so the server sees it)."""
+    from datetime import timedelta
+
+    from identity.models import Tenant
+    from identity.services.refresh_tokens import refresh_token_create
+
+    def make() -> tuple[str, str]:
+        now = datetime.now(tz=UTC)
+        tenant = Tenant.objects.get(issuer="https://a.example.com")
+        application = application_create(
+            tenant=tenant,
+            name=f"{policy} {time.monotonic_ns()}",
+            jwt_enabled=True,
+            refresh_token_expiration_policy=policy,
+            refresh_token_ttl_minutes=60 if policy == "Fixed" else 24 * 60,
+            refresh_token_max_ttl_minutes=24 * 60,
+            generate_refresh_tokens=True,
+            allow_token_refresh=True,
+        )
+        user = UserFactory(tenant=tenant, email=f"row16-{time.monotonic_ns()}@example.com")
+        registration_create(user=user, application=application)
+        if policy == "Fixed":
+            issued = refresh_token_create(user=user, application=application, now=now - timedelta(days=1))
+        else:
+            issued = refresh_token_create(
+                user=user,
+                application=application,
+                started_at=now - timedelta(days=2),
+                now=now - timedelta(minutes=1),
+            )
+        return str(application.pk), issued.value
+
+    return committed(make)
+
+
+@pytest.mark.writes
+@pytest.mark.parametrize("policy", ["Fixed", "SlidingWindowWithMaximumLifetime"])
+def test_an_expired_session_is_refused_and_stays_untouched(target: Target, policy: str) -> None:
+    """Row 16: expired under Fixed; beyond the maximum lifetime of a sliding window."""
+    _, value = _expired_session(policy)
+    before = db_digest()
+    answers = [refresh(target, {"refreshToken": value}) for _ in range(2)]
+    for answer in answers:
+        refused(answer, 400)
+    unknown = refresh(target, {"refreshToken": "random-unknown-token-value"})
+    assert {a.body for a in answers} == {unknown.body}  # the same answer as a token never issued
+    assert db_digest() == before
+
+
+@pytest.mark.writes
+def test_tokens_of_a_rotated_out_then_deleted_key_are_refused(target: Target) -> None:
+    """Row 5: tenant C signs with key K1, rotates to K2 keeping K1 trusted for one second; after
+    that second, K1's token is refused on every worker, and still after K1 is deleted."""
+    from datetime import timedelta
+
+    from identity.models import SigningKey
+    from identity.services.login import password_login
+    from identity.services.signing_keys import (
+        signing_key_delete,
+        signing_key_generate,
+        signing_key_rotate,
+        tenant_signing_key_set,
+    )
+    from identity.services.tenants import tenant_create
+
+    suffix = time.monotonic_ns()
+
+    def start() -> tuple[Any, str, str]:
+        tenant = tenant_create(name=f"Tenant C {suffix}", issuer=f"https://c{suffix}.example.com")
+        old = signing_key_generate(tenant=tenant, algorithm="ES256", name="C first").key
+        tenant_signing_key_set(tenant=tenant, key=old)
+        application = application_create(tenant=tenant, name="Portal C")
+        user = UserFactory(tenant=tenant, email="c@example.com")
+        registration_create(user=user, application=application)
+        login = password_login(
+            tenant=tenant, application=application, login_id=user.email, password=DEFAULT_PASSWORD
+        )
+        assert login.access_token is not None
+        return tenant, str(old.pk), login.access_token.value
+
+    tenant, old_id, token = committed(start)
+    deadline = time.monotonic() + 10
+    while validate(target, token).status != 200:  # every worker learns the new tenant's key
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    committed(
+        lambda: signing_key_rotate(
+            tenant=tenant,
+            algorithm="ES256",
+            name="C second",
+            verify_until=datetime.now(tz=UTC) + timedelta(seconds=1),
+        )
+    )
+    time.sleep(2.5)  # past the overlap, and past the one-second bound of every worker's key store
+    for _ in range(4):
+        refused(validate(target, token))
+    committed(lambda: signing_key_delete(key=SigningKey.objects.get(pk=old_id)))
+    time.sleep(1.5)
+    for _ in range(4):
+        refused(validate(target, token))

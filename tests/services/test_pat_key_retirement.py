@@ -193,6 +193,16 @@ def test_the_api_refuses_unless_told_to_revoke(world, api_client, flag):
     assert api_client.delete(f"/api/key/{old.pk}?revokePersonalAccessTokens=true").status_code == 200
     assert not SigningKey.objects.filter(pk=old.pk).exists()
     assert PersonalAccessToken.objects.get().revoked_at is not None
+    # One entry for the deletion, one with the count for the tokens it ended (issue 15).
+    from identity.models import AuditEntry
+
+    revoked = AuditEntry.objects.get(action="pat.revoke_all", object_id=str(old.pk))
+    assert (revoked.count, revoked.actor_kind, revoked.diff) == (
+        1,
+        "api_key",
+        {"revoked_by": "signing key deleted"},
+    )
+    assert AuditEntry.objects.filter(action="signing_key.delete", object_id=str(old.pk)).count() == 1
 
 
 def test_a_pat_of_a_held_key_is_still_verified_without_sql(world):

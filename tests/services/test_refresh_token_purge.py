@@ -6,6 +6,7 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -128,3 +129,45 @@ def test_the_command_refuses_bad_options_and_deletes_nothing(arguments):
     with pytest.raises(CommandError):
         call_command("purge_refresh_tokens", *arguments, stdout=StringIO(), stderr=StringIO())
     assert _left() == before
+
+
+def _plan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    return [plan, *(node for child in plan.get("Plans", []) for node in _plan_nodes(child))]
+
+
+@pytest.mark.parametrize(
+    ("column", "index"), [("expires_at", "identity_rt_expires_id"), ("revoked_at", "identity_rt_revoked_id")]
+)
+def test_every_batch_walks_its_instant_and_id_index_in_order(column, index):
+    """The rows of each batch are picked by walking the (instant, id) index in key order from the
+    cursor: under the subquery's LIMIT there is only that index scan, the cursor in its condition,
+    no Sort (which would read every stale row to return the first few) and no scan of the table."""
+    if connection.vendor != "postgresql":
+        pytest.skip("EXPLAIN's JSON plan is PostgreSQL's")
+    if column == "expires_at":
+        _tokens(5, expires_at=OLD)
+    else:  # revoked long ago, not expired: left to the second pass
+        _tokens(5, expires_at=NOW + timedelta(days=9), revoked_at=OLD)
+    plans: list[dict[str, Any]] = []
+
+    def explain(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if sql.startswith("DELETE") and f'"{column}" <' in sql:
+            cursor = context["cursor"]
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+            plan = cursor.fetchone()[0]
+            plans.append((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"])
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(explain):
+        batches = list(refresh_tokens_purge(retention=RETENTION, now=NOW, batch_size=2))
+    assert batches == [2, 2, 1]
+    assert len(plans) == 4  # three batches and the empty one that ends the pass
+    for number, plan in enumerate(plans):
+        (limit,) = [node for node in _plan_nodes(plan) if node["Node Type"] == "Limit"]
+        (scan,) = limit["Plans"]
+        assert scan["Node Type"] in ("Index Scan", "Index Only Scan"), scan
+        assert scan["Index Name"] == index
+        assert not scan.get("Plans"), scan  # nothing under it: no Sort, no other scan
+        condition = scan["Index Cond"]
+        assert f"{column} <" in condition
+        assert ("ROW(" in condition) == (number > 0), condition  # the cursor, from the second batch on

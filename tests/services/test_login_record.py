@@ -1,0 +1,148 @@
+"""A successful login's writes (issue 16): on PostgreSQL one statement (identity.services.login_sql)
+unless a webhook listens; what it writes is what the ORM transaction writes, on every database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from identity.exceptions import LoginPrevented, UserLocked
+from identity.models import AuditEntry, RefreshToken, Registration, User, WebhookEvent
+from identity.services.login import LoginStatus, password_login
+from identity.services.refresh_tokens import refresh_token_create
+from identity.services.tenants import tenant_update
+from identity.services.webhooks import webhook_create
+from tests.conftest import World
+from tests.factories import ApplicationFactory, RegistrationFactory
+
+pytestmark = pytest.mark.django_db
+
+POSTGRES = connection.vendor == "postgresql"
+
+
+def _login(world: World, **kwargs):  # type: ignore[no-untyped-def]
+    return password_login(
+        tenant=world.tenant,
+        application=kwargs.pop("application", world.application),
+        login_id=world.user.email,
+        password=world.password,
+        **kwargs,
+    )
+
+
+def _writes(queries: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries if not q["sql"].startswith("SELECT")]
+
+
+def test_a_login_records_the_user_the_registration_and_a_token_in_one_statement(world):
+    other = ApplicationFactory(tenant=world.tenant)
+    RegistrationFactory(user=world.user, application=other)
+    User.objects.filter(pk=world.user.pk).update(failed_login_count=2)
+    world.user.refresh_from_db()
+
+    with CaptureQueriesContext(connection) as queries:
+        result = _login(world)
+
+    assert result.status == LoginStatus.OK
+    writes = _writes(queries)
+    if POSTGRES:  # the counting UPDATE before hashing, then the one statement
+        assert len(writes) == 2 and writes[1].startswith("WITH"), writes
+    user = User.objects.get(pk=world.user.pk)
+    assert user.last_login == result.user.last_login and user.failed_login_count == 0
+    mine = Registration.objects.get(user=world.user, application=world.application)
+    theirs = Registration.objects.get(user=world.user, application=other)
+    assert mine.last_login_at == user.last_login and theirs.last_login_at is None
+    assert [r.pk for r in result.registrations] == [mine.pk, theirs.pk]  # oldest first, as loaded
+    assert result.registrations[0].last_login_at == user.last_login
+    assert result.registrations[0].roles == mine.roles
+    token = RefreshToken.objects.get(user=world.user)
+    assert result.refresh_token is not None and result.refresh_token.pk == token.pk
+    assert token.token_digest != result.refresh_token_value  # only the digest is stored
+    assert result.access_token is not None
+
+
+def test_a_user_not_registered_gets_no_token_and_no_registration_write(world):
+    other = ApplicationFactory(tenant=world.tenant, generate_refresh_tokens=True)
+
+    result = _login(world, application=other)
+
+    assert result.status == LoginStatus.NOT_REGISTERED
+    assert result.refresh_token is None and not RefreshToken.objects.exists()
+    assert User.objects.get(pk=world.user.pk).last_login is not None
+    assert Registration.objects.get(user=world.user).last_login_at is None
+
+
+def test_at_the_limit_a_login_evicts_the_oldest_session_and_audits_it(world):
+    tenant_update(tenant=world.tenant, refresh_token_limit_per_user=2)
+    world.application.refresh_from_db()
+    now = timezone.now()
+    oldest = refresh_token_create(
+        user=world.user, application=world.application, now=now - timedelta(2)
+    ).token
+    kept = refresh_token_create(user=world.user, application=world.application, now=now - timedelta(1)).token
+
+    with CaptureQueriesContext(connection) as queries:
+        result = _login(world)
+
+    if POSTGRES:
+        assert len(_writes(queries)) == 2, _writes(queries)
+    assert result.refresh_token is not None
+    live = RefreshToken.objects.filter(revoked_at__isnull=True).order_by("created_at")
+    assert [t.pk for t in live] == [kept.pk, result.refresh_token.pk]
+    oldest.refresh_from_db()
+    assert oldest.revoke_reason == "session_limit"
+    entry = AuditEntry.objects.get(action="refresh_token.revoke_session_limit")
+    assert (entry.count, entry.object_id, entry.tenant_id) == (1, str(world.user.pk), world.tenant.pk)
+    assert entry.diff == {"revoke_reason": "session_limit"}
+
+
+def test_a_listening_webhook_gets_its_event_from_the_same_transaction(world):
+    webhook_create(
+        url="https://hooks.example.com/in", events=["user.login.success"], tenant_ids=[world.tenant.pk]
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        _login(world)
+
+    assert not any(sql.startswith("WITH") for sql in _writes(queries))  # the ORM transaction
+    event = WebhookEvent.objects.get(type="user.login.success")
+    assert event.body["event"]["user"]["id"] == str(world.user.pk)
+
+
+def test_a_lock_landing_after_the_password_check_still_refuses_and_writes_nothing(world, monkeypatch):
+    from identity.services import login as login_service
+
+    verify = login_service.password_verify
+
+    def verify_then_lock(**kwargs):  # type: ignore[no-untyped-def]
+        user = verify(**kwargs)
+        User.objects.filter(pk=user.pk).update(locked_until=timezone.now() + timedelta(hours=1))
+        return user
+
+    monkeypatch.setattr(login_service, "password_verify", verify_then_lock)
+    with pytest.raises(LoginPrevented):
+        _login(world)
+    assert not RefreshToken.objects.exists()
+    assert User.objects.get(pk=world.user.pk).last_login is None
+    assert Registration.objects.get(user=world.user).last_login_at is None
+
+
+def test_a_deactivation_landing_after_the_password_check_is_named(world, monkeypatch):
+    from identity.services import login as login_service
+
+    verify = login_service.password_verify
+
+    def verify_then_deactivate(**kwargs):  # type: ignore[no-untyped-def]
+        user = verify(**kwargs)
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        return user
+
+    monkeypatch.setattr(login_service, "password_verify", verify_then_deactivate)
+    with pytest.raises(UserLocked):
+        _login(world)
+    assert not RefreshToken.objects.exists()
+    assert User.objects.get(pk=world.user.pk).last_login is None
