@@ -62,6 +62,9 @@ HOST = "127.0.0.1"
 PG = {"host": HOST, "port": 5432, "user": "postgres"}
 OURS_DB, PEER_DB, CEILING_DB = "bench_identity", "bench_simplejwt", "bench_ceiling"
 CEILING_ROWS = 1000
+OUT_OF_REACH_RATE = "1000000000/min"
+"""Every request budget of ours (IDENTITY_THROTTLE_RATES) set to this: the throttle still counts each
+request in the cache as in production, but the bench's loopback load never reaches a limit."""
 """Rows of the refresh ceiling's table (bench/ceiling/ceiling/views.py updates one at random)."""
 THREADS = 1
 WRK_TIMEOUT = "10s"
@@ -252,7 +255,17 @@ def ours_environment() -> dict[str, str]:
         "IDENTITY_KEY_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "DJANGO_ENV_FILE": "/nonexistent",
         "DJANGO_LOG_LEVEL": "WARNING",
+        "IDENTITY_THROTTLE_RATES": ",".join(f"{name}={OUT_OF_REACH_RATE}" for name in throttle_scopes()),
     }
+
+
+def throttle_scopes() -> list[str]:
+    """The `<scope>.<dimension>` names of ours' default request budgets (identity/app_settings.py)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from identity.app_settings import DEFAULTS  # only the defaults: no Django setup
+
+    return sorted(DEFAULTS["IDENTITY_THROTTLE_RATES"])
 
 
 def peer_environment(algorithm: str, keys: Path) -> dict[str, str]:

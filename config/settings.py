@@ -57,7 +57,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "identity.audit.AuditContextMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    # Django's MessageMiddleware, building its storage only for a request that uses messages.
+    "identity.middleware_messages.LazyMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -94,6 +95,13 @@ DATABASES = {
 # outlive the transaction that pinned its server connection: turn them off there (docs/scaling.md).
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool(
     "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
+)
+# The refresh grant's SELECT and UPDATE are prepared once per connection (planning the SELECT cost
+# PostgreSQL more than running it; identity/services/refresh_token_sql.py). A PgBouncer in
+# transaction mode keeps prepared statements only from 1.21 on, with max_prepared_statements > 0:
+# so by default they are off wherever server-side cursors were turned off for PgBouncer.
+IDENTITY_PREPARED_STATEMENTS = env_bool(
+    "DATABASE_PREPARED_STATEMENTS", default=not DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"]
 )
 
 # With REDIS_URL, Django's Redis cache is shared by every process of every node; it carries the
@@ -163,6 +171,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["identity.parsers.SafeJSONParser"],
+    # DRF's negotiation, with the common cases (no Accept, */*, application/json) answered at once.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "identity.negotiation.FastContentNegotiation",
     "EXCEPTION_HANDLER": "identity.exception_handler.identity_exception_handler",
     # The one throttle class: each view names its budget (`throttle_scope`); identity/throttles.py.
     "DEFAULT_THROTTLE_CLASSES": ["identity.throttles.Throttle"],

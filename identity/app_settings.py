@@ -45,6 +45,11 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def prepared_statements() -> bool:
+    """Whether the refresh grant's two statements are prepared on PostgreSQL (config/settings.py)."""
+    return bool(getattr(settings, "IDENTITY_PREPARED_STATEMENTS", True))
+
+
 def _get(name: str) -> Any:
     return getattr(settings, name, DEFAULTS[name])
 

@@ -17,7 +17,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from identity.caller import TENANT_HEADER, Caller
+from identity.caller import TENANT_META, Caller
 from identity.cookies import ACCESS_COOKIE, token_cookie
 from identity.exceptions import NotAuthenticated
 from identity.services.access_tokens import VerifiedToken, access_token_verify
@@ -50,7 +50,7 @@ class APIKeyAuthentication(BaseAuthentication):
         api_key = api_key_authenticate(
             raw=header, endpoint=endpoint_of(request), method=request.method or "GET"
         )
-        return AnonymousUser(), Caller.build(api_key=api_key, header=request.headers.get(TENANT_HEADER))
+        return AnonymousUser(), Caller.build(api_key=api_key, header=request.META.get(TENANT_META))
 
     def authenticate_header(self, request: Request) -> str:
         # Makes DRF answer 401 rather than 403 for a missing key; the body stays empty.
@@ -62,7 +62,7 @@ class AnonymousCaller(BaseAuthentication):
     tenant header like any other (so anonymous token endpoints follow the same table)."""
 
     def authenticate(self, request: Request) -> tuple[AnonymousUser, Caller]:
-        return AnonymousUser(), Caller.build(header=request.headers.get(TENANT_HEADER))
+        return AnonymousUser(), Caller.build(header=request.META.get(TENANT_META))
 
 
 def caller_of(request: Request) -> Caller:
@@ -144,7 +144,7 @@ class AccessTokenAuthentication(JWTAuthentication):
         if verified.kind == TokenKind.PAT:
             pat_check(verified=verified, address=request.META.get("REMOTE_ADDR"), now=now)
         return TokenPrincipal(verified), Caller.build(
-            principal=verified, header=request.headers.get(TENANT_HEADER)
+            principal=verified, header=request.META.get(TENANT_META)
         )
 
     def authenticate_header(self, request: Request) -> str:

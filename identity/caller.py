@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from identity.services.access_tokens import VerifiedToken
 
 TENANT_HEADER = "X-FusionAuth-TenantId"
+TENANT_META = "HTTP_X_FUSIONAUTH_TENANTID"
+"""The same header in request.META (read there: `request.headers` builds a mapping of every header)."""
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Model)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import math
@@ -21,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 
 MAX_TOKEN_BYTES = 16 * 1024
 MAX_HEADER_SEGMENT = 1024
+HEADER_CACHE_SIZE = 512
+"""Parsed header segments kept per process (one per signing key and token kind in use)."""
 KID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 # Header parameters we never issue. A token carrying one was not made by us, and several of them
@@ -166,10 +170,18 @@ def unverified_header(token: str, *, require_kid: bool = True) -> dict[str, Any]
     Refuses tokens over 16 KB, anything that is not exactly three base64url segments (JWE, padded
     or whitespace variants), oversized headers (bounding JSON nesting), duplicate header members
     (parsers disagree on which one wins), kids that are not short `[A-Za-z0-9_-]` strings, and a
-    token kind (`tkn`) that is not a string, all before any key lookup happens."""
+    token kind (`tkn`) that is not a string, all before any key lookup happens. Every token one key
+    signs carries the same header segment, so a good header's parse is kept (`_parsed_header`);
+    the caller gets its own copy."""
     if len(token) > MAX_TOKEN_BYTES or not COMPACT_JWS.fullmatch(token):
         raise TokenInvalid()
-    segment = token.split(".", 1)[0]
+    return dict(_parsed_header(token[: token.index(".")], require_kid))
+
+
+@functools.lru_cache(maxsize=HEADER_CACHE_SIZE)
+def _parsed_header(segment: str, require_kid: bool) -> Mapping[str, Any]:
+    """The checks of `unverified_header` on one header segment: a pure function of its arguments,
+    so a process may keep the answers (bounded; a refusal raises and is never kept)."""
     if len(segment) > MAX_HEADER_SEGMENT:
         raise TokenInvalid()
     try:
@@ -185,7 +197,7 @@ def unverified_header(token: str, *, require_kid: bool = True) -> dict[str, Any]
         raise TokenInvalid()
     if not isinstance(header.get("tkn", ""), str):  # a kind is a string; a list or object would
         raise TokenInvalid()  # reach `in set(kinds)` unhashable (a 500 before this check)
-    return header
+    return MappingProxyType(header)
 
 
 def verify(

@@ -6,7 +6,6 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.decorators import method_decorator
-from django.views.decorators.cache import never_cache
 from rest_framework import serializers, viewsets
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
@@ -22,6 +21,7 @@ from identity.authentication import (
 )
 from identity.cookies import ACCESS_COOKIE, REFRESH_COOKIE, token_cookie
 from identity.exceptions import NotAuthenticated
+from identity.http_cache import never_cache
 from identity.services.jwt import jwt_issue, jwt_reconcile, jwt_validate, jwt_vend
 from identity.signing import MAX_TOKEN_BYTES
 from identity.views.common import parse

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from django.utils.decorators import method_decorator
-from django.views.decorators.cache import never_cache
 from rest_framework import viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from identity.authentication import APIKeyAuthentication, HasGlobalAPIKey
 from identity.exceptions import NotFound
+from identity.http_cache import never_cache
 from identity.models import SigningKey
 from identity.selectors import signing_key_get, signing_key_list, signing_key_search
 from identity.serializers.keys import (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.utils.decorators import method_decorator
-from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from rest_framework import serializers
 from rest_framework.parsers import FormParser
@@ -19,6 +18,7 @@ from identity.cookies import (
     clear_token_cookies,
     token_cookie,
 )
+from identity.http_cache import never_cache
 from identity.parsers import SafeJSONParser
 from identity.selectors import LOGIN_ID_TYPES
 from identity.services.login import login, login_ping, logout

@@ -7,7 +7,6 @@ from typing import Literal
 
 from django.conf import settings
 from django.utils.decorators import method_decorator
-from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from rest_framework import serializers
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -17,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from identity.cookies import request_not_forgeable
+from identity.http_cache import never_cache
 from identity.models import LoginBackend, LoginTransport
 from identity.services.login_backends import BackendLogin, login_backend_login, login_backend_logout
 from identity.views.common import parse

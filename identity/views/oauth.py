@@ -18,7 +18,6 @@ from urllib.parse import parse_qsl, unquote_plus
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
-from django.views.decorators.cache import never_cache
 from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny
@@ -30,6 +29,7 @@ from rest_framework.views import APIView
 from identity.authentication import AnonymousCaller, APIKeyAuthentication, HasAPIKey, caller_of
 from identity.exception_handler import NO_STORE
 from identity.exceptions import NotFound, OAuthInvalidClient, OAuthInvalidRequest
+from identity.http_cache import never_cache
 from identity.models import Application
 from identity.selectors import tenant_for_server_root, tenant_get
 from identity.services.oauth import (

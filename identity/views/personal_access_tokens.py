@@ -7,7 +7,6 @@ from operator import attrgetter
 
 from django.utils import timezone
 from django.utils.decorators import method_decorator
-from django.views.decorators.cache import never_cache
 from rest_framework import viewsets
 from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny, BasePermission
@@ -25,6 +24,7 @@ from identity.authentication import (
 )
 from identity.caller import Caller
 from identity.exceptions import NotFound
+from identity.http_cache import never_cache
 from identity.models import PersonalAccessToken, User
 from identity.parsers import SafeJSONParser
 from identity.selectors import personal_access_token_of, personal_access_tokens_of, user_get

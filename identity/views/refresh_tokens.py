@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils.decorators import method_decorator
-from django.views.decorators.cache import never_cache
 from rest_framework import serializers, viewsets
 from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny, BasePermission
@@ -22,6 +21,7 @@ from identity.authentication import (
 )
 from identity.cookies import REFRESH_COOKIE, request_not_forgeable, token_cookie
 from identity.exceptions import ValidationFailed
+from identity.http_cache import never_cache
 from identity.parsers import SafeJSONParser
 from identity.selectors import refresh_token_get, refresh_tokens_of_user
 from identity.serializers.refresh_tokens import RefreshTokenSerializer

@@ -9,12 +9,12 @@
 from __future__ import annotations
 
 from django.utils.decorators import method_decorator
-from django.views.decorators.cache import never_cache
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from identity.http_cache import never_cache
 from identity.selectors import database_answers
 
 

@@ -10,7 +10,6 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
-from django.views.decorators.cache import never_cache
 from django.views.defaults import page_not_found
 from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.permissions import AllowAny
@@ -20,6 +19,7 @@ from rest_framework.views import APIView
 
 from identity.authentication import APIKeyAuthentication, HasAPIKey, caller_of
 from identity.exceptions import NotFound
+from identity.http_cache import never_cache
 from identity.models import User
 from identity.parsers import SafeJSONParser
 from identity.selectors import users_search

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.utils.decorators import method_decorator
-from django.views.decorators.cache import never_cache
 from rest_framework import viewsets
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -17,6 +16,7 @@ from identity.authentication import (
     caller_of,
 )
 from identity.exceptions import NotFound, ValidationFailed
+from identity.http_cache import never_cache
 from identity.models import APIKey, User
 from identity.selectors import api_key_get, user_find, user_get
 from identity.serializers.api_keys import APIKeySerializer, APIKeyUpdateSerializer

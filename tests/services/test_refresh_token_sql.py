@@ -85,3 +85,34 @@ def test_write_refuses_a_revoked_token(world):
     assert not refresh_token_write(
         token=issued.token, changes={"generation": 1}, expected_digest=issued.token.token_digest
     )
+
+
+@pytest.mark.parametrize("prepared", [True, False], ids=["prepared", "unprepared"])
+def test_prepared_statements_read_and_write_the_same(world, settings, prepared):
+    """On PostgreSQL the two statements are prepared on the connection (IDENTITY_PREPARED_STATEMENTS),
+    still seen by CaptureQueriesContext, and give the same results as unprepared ones; off, nothing
+    is prepared."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are a PostgreSQL path")
+    settings.IDENTITY_PREPARED_STATEMENTS = prepared
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    connection.connection._prepared.clear()  # psycopg's own record of what it prepared
+    issued = refresh_token_create(user=world.user, application=world.application, device=DeviceInfo())
+    digest = secret_digest(issued.value)
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(3):
+            context = refresh_token_context(digest=digest)
+            assert context is not None and context.token.pk == issued.token.pk
+        assert refresh_token_write(token=context.token, changes={"generation": 7}, expected_digest=digest)
+        assert not refresh_token_write(
+            token=context.token, changes={"generation": 8}, expected_digest="0" * 64
+        )
+    assert len(queries) == 5
+    assert RefreshToken.objects.get(pk=issued.token.pk).generation == 7
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone()[0] == (2 if prepared else 0)
