@@ -11,7 +11,7 @@ row matches. Names come from model metadata, quoted by the backend; every value 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -19,6 +19,8 @@ from typing import Any
 from django.db import connections, models
 
 Converter = Callable[[Any, Any, Any], Any]
+Converters = tuple[tuple[int, tuple[Converter, ...], Any], ...]
+"""(position in the row, the converters Django runs on that column's raw value, the column)."""
 
 
 @dataclass(frozen=True)
@@ -34,12 +36,13 @@ class Join:
 @dataclass(frozen=True)
 class _Select:
     sql: str
-    widths: tuple[int, ...]
-    attnames: tuple[tuple[str, ...], ...]
-    converters: tuple[tuple[int, tuple[Converter, ...], Any], ...]
+    parts: tuple[tuple[type[models.Model], tuple[str, ...]], ...]
+    """Each selected model with the attnames of its columns, in select order."""
+    converters: Converters
 
 
-def _column(field: Any) -> str:
+def column(field: Any) -> str:
+    """The field's column name; a field without one cannot be selected by name."""
     column = field.column
     if column is None:
         raise TypeError(f"{field} has no column")
@@ -52,32 +55,20 @@ def _select(alias: str, model: type[models.Model], joins: tuple[Join, ...], keys
     q = connection.ops.quote_name
     models_ = (model, *(j.model for j in joins))
     fields = [tuple(m._meta.concrete_fields) for m in models_]
-    columns = [f"{q(f't{i}')}.{q(_column(f))}" for i, part in enumerate(fields) for f in part]
+    columns = [f"{q(f't{i}')}.{q(column(f))}" for i, part in enumerate(fields) for f in part]
     sql = f"SELECT {', '.join(columns)} FROM {q(model._meta.db_table)} {q('t0')}"
     for i, join in enumerate(joins, start=1):
-        via = _column(model._meta.get_field(join.via))
-        pk = _column(join.model._meta.pk)
+        via = column(model._meta.get_field(join.via))
+        pk = column(join.model._meta.pk)
         kind = "LEFT OUTER JOIN" if join.optional else "INNER JOIN"
         table, name = q(join.model._meta.db_table), q(f"t{i}")
         sql += f" {kind} {table} {name} ON {name}.{q(pk)} = {q('t0')}.{q(via)}"
-    conditions = " AND ".join(f"{q('t0')}.{q(_column(model._meta.get_field(k)))} = %s" for k in keys)
+    conditions = " AND ".join(f"{q('t0')}.{q(column(model._meta.get_field(k)))} = %s" for k in keys)
     sql += f" WHERE {conditions}"
-    converters = []
-    index = 0
-    for m, part in zip(models_, fields, strict=True):
-        for field in part:
-            column = field.get_col(m._meta.db_table)
-            chain = tuple(connection.ops.get_db_converters(column)) + tuple(
-                field.get_db_converters(connection)
-            )
-            if chain:
-                converters.append((index, chain, column))
-            index += 1
     return _Select(
         sql=sql,
-        widths=tuple(len(part) for part in fields),
-        attnames=tuple(tuple(f.attname for f in part) for part in fields),
-        converters=tuple(converters),
+        parts=tuple((m, tuple(f.attname for f in part)) for m, part in zip(models_, fields, strict=True)),
+        converters=column_converters(alias, (f for part in fields for f in part)),
     )
 
 
@@ -100,18 +91,44 @@ def row_by_unique_key(
         row = cursor.fetchone()
     if row is None:
         return None
-    values = list(row)
-    for index, chain, column in select.converters:
-        for convert in chain:
-            values[index] = convert(values[index], column, connection)
-    instances = []
-    offset = 0
-    for m, width, attnames in zip(
-        (model, *(j.model for j in joins)), select.widths, select.attnames, strict=True
-    ):
-        instances.append(m.from_db(using, attnames, values[offset : offset + width]))
-        offset += width
+    instances = row_instances(using, converted(using, row, select.converters), select.parts)
     for join, related in zip(joins, instances[1:], strict=True):
         field = model._meta.get_field(join.via)
         field.set_cached_value(instances[0], related if related.pk is not None else None)  # type: ignore[union-attr]
+    return instances
+
+
+def column_converters(alias: str, fields: Iterable[Any]) -> Converters:
+    """For each selected field, in select order, that needs any: what Django runs on its column's
+    raw value to give the ORM's value (the same chain a QuerySet runs)."""
+    connection = connections[alias]
+    found = []
+    for index, field in enumerate(fields):
+        col = field.get_col(field.model._meta.db_table)
+        chain = tuple(connection.ops.get_db_converters(col)) + tuple(field.get_db_converters(connection))
+        if chain:
+            found.append((index, chain, col))
+    return tuple(found)
+
+
+def converted(alias: str, row: Sequence[Any], converters: Converters) -> list[Any]:
+    """A raw row's values as the ORM would hand them to `Model.from_db`."""
+    connection = connections[alias]
+    values = list(row)
+    for index, chain, col in converters:
+        for convert in chain:
+            values[index] = convert(values[index], col, connection)
+    return values
+
+
+def row_instances(
+    alias: str, values: Sequence[Any], parts: Iterable[tuple[type[models.Model], Sequence[str]]]
+) -> list[models.Model]:
+    """Consecutive runs of `values`, one per (model, attnames), as instances loaded from the
+    database (`Model.from_db`); values past the last run are the caller's."""
+    instances = []
+    offset = 0
+    for model, attnames in parts:
+        instances.append(model.from_db(alias, attnames, values[offset : offset + len(attnames)]))
+        offset += len(attnames)
     return instances

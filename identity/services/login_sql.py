@@ -23,29 +23,21 @@ time). Names come from model metadata, quoted by the backend; every value is a p
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from django.db import connections, models
+from django.db import connections
 
 from identity.models import AuditEntry, RefreshToken, Registration, Tenant, User
-
-Converter = Callable[[Any, Any, Any], Any]
+from identity.selectors.rows import Converters, column, column_converters, converted
 
 REGISTRATION_FIELDS = tuple(Registration._meta.concrete_fields)
 TOKEN_FIELDS = tuple(RefreshToken._meta.concrete_fields)
 AUDIT_ENTRY_FIELDS = tuple(
     f for f in AuditEntry._meta.concrete_fields if not f.primary_key and f.name != "count"
 )
-
-
-def _column(field: models.Field[Any, Any]) -> str:
-    if field.column is None:
-        raise TypeError(f"{field} has no column")
-    return field.column
 
 
 @dataclass(frozen=True)
@@ -63,7 +55,7 @@ def _sql(alias: str, changed: tuple[str, ...], with_application: bool, with_toke
         q(User._meta.db_table), q(Registration._meta.db_table), q(RefreshToken._meta.db_table),
         q(AuditEntry._meta.db_table),
     )  # fmt: skip
-    assignments = ", ".join(f"{q(_column(User._meta.get_field(name)))} = %({name})s" for name in changed)  # type: ignore[arg-type]
+    assignments = ", ".join(f"{q(column(User._meta.get_field(name)))} = %({name})s" for name in changed)
     parts = [
         f"g AS (SELECT xmin AS x FROM {user} WHERE {q('id')} = %(user)s)",
         f"u AS (UPDATE {user} SET {assignments} WHERE {q('id')} = %(user)s AND {q('is_active')}"
@@ -87,13 +79,13 @@ def _sql(alias: str, changed: tuple[str, ...], with_application: bool, with_toke
             f" WHERE {q('user_id')} = %(user)s AND {q('revoked_at')} IS NULL AND {q('family_id')} IN ({live})"
             f" AND EXISTS (SELECT 1 FROM r) RETURNING {q('id')})"
         )
-        columns = ", ".join(q(_column(f)) for f in TOKEN_FIELDS)
+        columns = ", ".join(q(column(f)) for f in TOKEN_FIELDS)
         values = ", ".join(f"%(t_{f.attname})s" for f in TOKEN_FIELDS)
         parts.append(
             f"i AS (INSERT INTO {rt} ({columns}) SELECT {values}"
             f" WHERE EXISTS (SELECT 1 FROM r) RETURNING {q('id')})"
         )
-        audit_columns = ", ".join(q(_column(f)) for f in AUDIT_ENTRY_FIELDS)
+        audit_columns = ", ".join(q(column(f)) for f in AUDIT_ENTRY_FIELDS)
         audit_values = ", ".join(f"%(a_{f.attname})s" for f in AUDIT_ENTRY_FIELDS)
         parts.append(
             f"au AS (INSERT INTO {audit} ({audit_columns}, {q('count')})"
@@ -101,7 +93,7 @@ def _sql(alias: str, changed: tuple[str, ...], with_application: bool, with_toke
         )
     counts = ["(SELECT COUNT(*) FROM u)"]
     counts += ["(SELECT COUNT(*) FROM i)", "(SELECT COUNT(*) FROM ev)"] if with_token else ["0", "0"]
-    registration_columns = ", ".join(f"{q('reg')}.{q(_column(f))}" for f in REGISTRATION_FIELDS)
+    registration_columns = ", ".join(f"{q('reg')}.{q(column(f))}" for f in REGISTRATION_FIELDS)
     return (
         f"WITH {', '.join(parts)} SELECT {', '.join(counts)}, {registration_columns}"
         f" FROM (SELECT 1) AS {q('one')}"
@@ -111,15 +103,8 @@ def _sql(alias: str, changed: tuple[str, ...], with_application: bool, with_toke
 
 
 @cache
-def _converters(alias: str) -> tuple[tuple[int, tuple[Converter, ...], Any], ...]:
-    connection = connections[alias]
-    found = []
-    for index, field in enumerate(REGISTRATION_FIELDS):
-        column = field.get_col(Registration._meta.db_table)
-        chain = tuple(connection.ops.get_db_converters(column)) + tuple(field.get_db_converters(connection))
-        if chain:
-            found.append((index, chain, column))
-    return tuple(found)
+def _converters(alias: str) -> Converters:
+    return column_converters(alias, REGISTRATION_FIELDS)
 
 
 def login_record(
@@ -176,10 +161,7 @@ def login_record(
         values = list(row[3:])
         if values[0] is None:  # the LEFT JOIN's row when the user has no registration
             continue
-        for index, chain, column in converters:
-            for convert in chain:
-                values[index] = convert(values[index], column, connection)
-        registration = Registration.from_db(using, attnames, values)
+        registration = Registration.from_db(using, attnames, converted(using, values, converters))
         if registration.application_id == application_id:
             registration.last_login_at = now
         registrations.append(registration)
@@ -193,7 +175,7 @@ def login_record(
 def _lock_sql(alias: str) -> str:
     q = connections[alias].ops.quote_name
     user, tenant = q(User._meta.db_table), q(Tenant._meta.db_table)
-    limit = q(_column(Tenant._meta.get_field("refresh_token_limit_per_user")))
+    limit = q(column(Tenant._meta.get_field("refresh_token_limit_per_user")))
     return (
         f"UPDATE {user} SET {q('last_login')} = {q('last_login')} WHERE {q('id')} = %s"
         f" RETURNING (SELECT {limit} FROM {tenant} WHERE {tenant}.{q('id')} = {user}.{q('tenant_id')})"

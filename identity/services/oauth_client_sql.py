@@ -10,13 +10,14 @@ instances the ORM would give. Only the columns a grant reads are loaded; any oth
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
 from django.db import connections, models
 
 from identity.models import Application, JWTConfigurationFields, OAuthConfiguration, Tenant
+from identity.selectors.rows import Converters, column_converters, converted, row_instances
 
 JWT_ATTNAMES = tuple(f.attname for f in JWTConfigurationFields._meta.local_fields)
 CLIENT_ATTNAMES = (
@@ -27,7 +28,6 @@ CLIENT_ATTNAMES = (
 APPLICATION_ATTNAMES = ("id", "tenant_id", "name", "active", "jwt_enabled", *JWT_ATTNAMES)
 TENANT_ATTNAMES = ("id", "name", "issuer", *JWT_ATTNAMES)
 
-Converter = Callable[[Any, Any, Any], Any]
 Part = tuple[type[models.Model], str, tuple[str, ...], tuple["models.Field[Any, Any]", ...]]
 
 
@@ -47,7 +47,7 @@ PARTS = (
 
 
 @cache
-def _select(alias: str) -> tuple[str, tuple[tuple[int, tuple[Converter, ...], Any], ...]]:
+def _select(alias: str) -> tuple[str, Converters]:
     connection = connections[alias]
     q = connection.ops.quote_name
     columns = [f"{q(a)}.{q(str(f.column))}" for _, a, _, fields in PARTS for f in fields]
@@ -59,13 +59,7 @@ def _select(alias: str) -> tuple[str, tuple[tuple[int, tuple[Converter, ...], An
         f" INNER JOIN {t} {q('t')} ON {q('t')}.{q('id')} = {q('a')}.{q('tenant_id')}"
         f" WHERE {q('c')}.{q('application_id')} = %s"
     )
-    converters = []
-    for index, field in enumerate(f for _, _, _, fields in PARTS for f in fields):
-        column = field.get_col(field.model._meta.db_table)
-        chain = tuple(connection.ops.get_db_converters(column)) + tuple(field.get_db_converters(connection))
-        if chain:
-            converters.append((index, chain, column))
-    return sql, tuple(converters)
+    return sql, column_converters(alias, (f for _, _, _, fields in PARTS for f in fields))
 
 
 def oauth_client_load(*, client_id: uuid.UUID, using: str = "default") -> OAuthConfiguration | None:
@@ -77,15 +71,8 @@ def oauth_client_load(*, client_id: uuid.UUID, using: str = "default") -> OAuthC
         row = cursor.fetchone()
     if row is None:
         return None
-    values = list(row)
-    for index, chain, column in converters:
-        for convert in chain:
-            values[index] = convert(values[index], column, connection)
-    instances = []
-    offset = 0
-    for model, _, attnames, _ in PARTS:
-        instances.append(model.from_db(using, attnames, values[offset : offset + len(attnames)]))
-        offset += len(attnames)
+    values = converted(using, row, converters)
+    instances = row_instances(using, values, ((model, attnames) for model, _, attnames, _ in PARTS))
     configuration, application, tenant = instances
     Application.tenant.field.set_cached_value(application, tenant)
     OAuthConfiguration.application.field.set_cached_value(configuration, application)

@@ -21,7 +21,7 @@ transaction mode; docs/scaling.md).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -36,6 +36,7 @@ from identity import app_settings
 from identity.models import Application, RefreshToken, Registration, Tenant, User
 from identity.selectors import JWT_CONFIGURATION_ATTNAMES as JWT_ATTNAMES
 from identity.selectors import JWTConfiguration, jwt_configuration_for
+from identity.selectors.rows import Converters, column, column_converters, converted, row_instances
 
 TOKEN_ATTNAMES = (
     "id", "family_id", "tenant_id", "application_id", "user_id", "generation", "value_salt", "started_at",
@@ -44,14 +45,6 @@ TOKEN_ATTNAMES = (
 USER_ATTNAMES = ("id", "tenant_id", "email", "username", "is_active", "verified", "expires_at")
 APPLICATION_ATTNAMES = ("id", "tenant_id", "active", "allow_token_refresh", "jwt_enabled", *JWT_ATTNAMES)
 TENANT_ATTNAMES = ("id", "issuer", "revoke_on_one_time_token_reuse", *JWT_ATTNAMES)
-
-Converter = Callable[[Any, Any, Any], Any]
-
-
-def _column(field: models.Field[Any, Any]) -> str:
-    if field.column is None:
-        raise TypeError(f"{field} has no column")
-    return field.column
 
 
 @dataclass(frozen=True)
@@ -82,7 +75,7 @@ ROLES_FIELD = Registration._meta.get_field("roles")
 @dataclass(frozen=True)
 class _Select:
     sql: str
-    converters: tuple[tuple[int, tuple[Converter, ...], Any], ...]
+    converters: Converters
 
 
 @dataclass(frozen=True)
@@ -119,8 +112,8 @@ _LOOKUP = {"digest": "token_digest", "id": "id"}
 def _select(alias: str, key: str) -> _Select:
     connection = connections[alias]
     q = connection.ops.quote_name
-    columns = [f"{q(p.alias)}.{q(_column(f))}" for p in PARTS for f in p.fields]
-    columns.append(f"{q('r')}.{q(_column(ROLES_FIELD))}")
+    columns = [f"{q(p.alias)}.{q(column(f))}" for p in PARTS for f in p.fields]
+    columns.append(f"{q('r')}.{q(column(ROLES_FIELD))}")
     rt, u, a, t, r = (
         q(RefreshToken._meta.db_table), q(User._meta.db_table), q(Application._meta.db_table),
         q(Tenant._meta.db_table), q(Registration._meta.db_table),
@@ -135,14 +128,8 @@ def _select(alias: str, key: str) -> _Select:
         f" AND {q('r')}.{q('application_id')} = {q('rt')}.{q('application_id')}"
         f" WHERE {q('rt')}.{q(_LOOKUP[key])} = %s"
     )
-    converters = []
     all_fields = [f for p in PARTS for f in p.fields] + [ROLES_FIELD]
-    for index, field in enumerate(all_fields):
-        column = field.get_col(field.model._meta.db_table)
-        chain = tuple(connection.ops.get_db_converters(column)) + tuple(field.get_db_converters(connection))
-        if chain:
-            converters.append((index, chain, column))
-    return _Select(sql=sql, converters=tuple(converters))
+    return _Select(sql=sql, converters=column_converters(alias, all_fields))
 
 
 NEVER_AUTOMATICALLY = 2**31 - 1
@@ -200,23 +187,15 @@ def refresh_token_context(
         row = cursor.fetchone()
     if row is None:
         return None
-    values = list(row)
-    for index, chain, column in select.converters:
-        for convert in chain:
-            values[index] = convert(values[index], column, connection)
-    instances = []
-    offset = 0
-    for part in PARTS:
-        chunk = values[offset : offset + len(part.attnames)]
-        offset += len(part.attnames)
-        instances.append(part.model.from_db(using, part.attnames, chunk))
+    values = converted(using, row, select.converters)
+    instances = row_instances(using, values, ((part.model, part.attnames) for part in PARTS))
     token, user, application, tenant = instances
     Application.tenant.field.set_cached_value(application, tenant)
     RefreshToken.user.field.set_cached_value(token, user)
     RefreshToken.application.field.set_cached_value(token, application)
     if token.tenant_id == tenant.pk:  # type: ignore[attr-defined]
         RefreshToken.tenant.field.set_cached_value(token, tenant)
-    roles = values[offset]
+    roles = values[-1]  # the registration's roles, selected after the parts
     return RefreshTokenContext(
         token=token,  # type: ignore[arg-type]
         user=user,  # type: ignore[arg-type]
@@ -232,7 +211,7 @@ def _update_sql(alias: str, attnames: tuple[str, ...]) -> tuple[str, tuple[model
     q = connections[alias].ops.quote_name
     by_attname = {f.attname: f for f in RefreshToken._meta.concrete_fields}
     fields = tuple(by_attname[a] for a in attnames)
-    assignments = ", ".join(f"{q(_column(f))} = %s" for f in fields)
+    assignments = ", ".join(f"{q(column(f))} = %s" for f in fields)
     table = q(RefreshToken._meta.db_table)
     condition = f"{q('id')} = %s AND {q('token_digest')} = %s AND {q('revoked_at')} IS NULL"
     return f"UPDATE {table} SET {assignments} WHERE {condition}", fields
