@@ -25,6 +25,7 @@ from identity.exceptions import (
 )
 from identity.models import Application, RefreshToken, Registration, Tenant, User
 from identity.selectors import LOGIN_ID_TYPES, application_get, user_get_by_login_id
+from identity.selectors.rows import prepared_cursor
 from identity.services.access_tokens import AccessToken, AuthenticationType, access_token_issue
 from identity.services.login_sql import login_record
 from identity.services.refresh_tokens import (
@@ -132,7 +133,7 @@ def _attempt_reserve(*, user_id: uuid.UUID, tenant: Tenant, now: datetime) -> in
     window_start = stamp_field.get_db_prep_value(
         now - timedelta(seconds=tenant.failed_login_window_seconds), connection
     )
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(
             sql, [window_start, window_start, stamp, pk_field.get_db_prep_value(user_id, connection), stamp]
         )

@@ -27,16 +27,19 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-import psycopg
 from django.db import connections, models
-from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.backends.utils import CursorWrapper
 
-from identity import app_settings
 from identity.models import Application, RefreshToken, Registration, Tenant, User
 from identity.selectors import JWT_CONFIGURATION_ATTNAMES as JWT_ATTNAMES
 from identity.selectors import JWTConfiguration, jwt_configuration_for
-from identity.selectors.rows import Converters, column, column_converters, converted, row_instances
+from identity.selectors.rows import (
+    Converters,
+    column,
+    column_converters,
+    converted,
+    prepared_cursor,
+    row_instances,
+)
 
 TOKEN_ATTNAMES = (
     "id", "family_id", "tenant_id", "application_id", "user_id", "generation", "value_salt", "started_at",
@@ -132,42 +135,6 @@ def _select(alias: str, key: str) -> _Select:
     return _Select(sql=sql, converters=column_converters(alias, all_fields))
 
 
-NEVER_AUTOMATICALLY = 2**31 - 1
-"""psycopg's prepare_threshold on our connections: only `prepare=True` prepares."""
-
-
-class _PreparingCursor(psycopg.Cursor[Any]):
-    """psycopg's server-binding cursor, preparing every statement it executes (once per connection:
-    psycopg keeps the prepared statements of each connection)."""
-
-    def execute(
-        self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None
-    ) -> Any:
-        return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
-
-
-def _cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
-    """Django's cursor, or on PostgreSQL (psycopg 3) with prepared statements on, the same wrapper
-    around a cursor that binds on the server and prepares each statement it runs."""
-    if connection.vendor != "postgresql" or not app_settings.prepared_statements():
-        return connection.cursor()
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        raw = connection.connection
-        if not isinstance(raw, psycopg.Connection):
-            return connection.cursor()
-        if raw.prepare_threshold is None:
-            # Django turns psycopg's preparing off (None), which `prepare=True` cannot override; a
-            # threshold no statement reaches keeps every other cursor unprepared, as before.
-            raw.prepare_threshold = NEVER_AUTOMATICALLY
-        cursor = _PreparingCursor(raw)
-        connection.validate_thread_sharing()
-        if connection.queries_logged:
-            return connection.make_debug_cursor(cursor)  # type: ignore[arg-type]  # (django-stubs: any DB-API cursor)
-        return connection.make_cursor(cursor)  # type: ignore[arg-type]
-
-
 def refresh_token_context(
     *, digest: str | None = None, token_id: uuid.UUID | None = None, using: str = "default"
 ) -> RefreshTokenContext | None:
@@ -182,7 +149,7 @@ def refresh_token_context(
         param = RefreshToken._meta.pk.get_db_prep_value(token_id, connection)
     else:
         raise TypeError("refresh_token_context needs a digest or a token id.")
-    with _cursor(connection) as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(select.sql, [param])
         row = cursor.fetchone()
     if row is None:
@@ -226,7 +193,7 @@ def refresh_token_write(
     sql, fields = _update_sql(using, tuple(sorted(changes)))
     params = [f.get_db_prep_save(changes[f.attname], connection=connection) for f in fields]
     params += [RefreshToken._meta.pk.get_db_prep_value(token.pk, connection), expected_digest]
-    with _cursor(connection) as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(sql, params)
         return bool(cursor.rowcount == 1)
 

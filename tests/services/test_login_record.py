@@ -146,3 +146,25 @@ def test_a_deactivation_landing_after_the_password_check_is_named(world, monkeyp
         _login(world)
     assert not RefreshToken.objects.exists()
     assert User.objects.get(pk=world.user.pk).last_login is None
+
+
+@pytest.mark.skipif(not POSTGRES, reason="prepared statements are a PostgreSQL path")
+@pytest.mark.parametrize("prepared", [True, False], ids=["prepared", "unprepared"])
+def test_a_logins_statements_are_prepared_once_per_connection(world, settings, prepared):
+    """The user's read, the attempt counter and the login record are each planned once per
+    connection (identity.selectors.rows.prepared_cursor), and a second login prepares nothing new;
+    with IDENTITY_PREPARED_STATEMENTS off nothing is prepared. Either way the results are the same."""
+    settings.IDENTITY_PREPARED_STATEMENTS = prepared
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    connection.connection._prepared.clear()  # psycopg's own record of what it prepared
+    with CaptureQueriesContext(connection) as queries:
+        first = _login(world)
+        second = _login(world)
+    assert first.status == second.status == LoginStatus.OK
+    assert first.refresh_token is not None and second.refresh_token is not None
+    assert RefreshToken.objects.filter(pk__in=[first.refresh_token.pk, second.refresh_token.pk]).count() == 2
+    assert all(q["sql"] for q in queries.captured_queries)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone()[0] == (3 if prepared else 0)

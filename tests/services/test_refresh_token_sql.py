@@ -112,6 +112,8 @@ def test_prepared_statements_read_and_write_the_same(world, settings, prepared):
             token=context.token, changes={"generation": 8}, expected_digest="0" * 64
         )
     assert len(queries) == 5
+    # The query log holds each statement's text, prepared or not (Django's DEBUG log, the budgets).
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["SELECT"] * 3 + ["UPDATE"] * 2
     assert RefreshToken.objects.get(pk=issued.token.pk).generation == 7
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_prepared_statements")
