@@ -16,6 +16,7 @@ fields explicitly (never a ModelSerializer), so a new model column cannot leak i
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -196,6 +197,36 @@ class WireSerializer(serializers.Serializer):
         if not self.omitted:
             return data
         return {key: value for key, value in data.items() if not _omitted(value, self.omitted)}
+
+
+_OUTPUT = threading.local()
+"""Per thread: serializer class → one instance of it kept for output (represent)."""
+
+
+def represent(
+    serializer_class: type[serializers.Serializer], instance: Any, context: dict[str, Any] | None = None
+) -> Any:
+    """What `serializer_class(instance, context=context).data` gives, without building the fields
+    anew. DRF deep-copies every declared field (nested serializers' too) for each serializer it
+    builds: for the user in a login's answer that was a sixth of the login's CPU besides the
+    password hash (py-spy, issue 16). Here one instance per class and thread is built once, and
+    each call hands it that call's context (its fields read the context from their root, and keep
+    nothing else between representations). For output only: input still builds its serializer."""
+    kept: dict[Any, serializers.Serializer] = _OUTPUT.__dict__
+    serializer = kept.get(serializer_class)
+    if serializer is None or serializer._context is not _IDLE:  # new, or in use further up this stack
+        serializer = serializer_class(context=_IDLE)
+        serializer.fields  # noqa: B018 - bound once, here
+        kept.setdefault(serializer_class, serializer)
+    serializer._context = context if context is not None else {}
+    try:
+        return serializer.to_representation(instance)
+    finally:
+        serializer._context = _IDLE
+
+
+_IDLE: dict[str, Any] = {}
+"""The context of a kept output serializer between calls (compared by identity)."""
 
 
 def _omitted(value: Any, omitted: tuple[Any, ...]) -> bool:

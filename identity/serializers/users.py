@@ -18,6 +18,7 @@ from identity.serializers.common import (
     UUIDValue,
     WireSerializer,
     parse_body,
+    represent,
 )
 from identity.serializers.registrations import RegistrationSerializer
 from identity.services.users import NewUser
@@ -82,8 +83,7 @@ class UserSerializer(WireSerializer):
 def user_body(user: User, registrations: list[Registration] | None = None) -> dict[str, Any]:
     """A user's JSON with the given registrations (as login answers it) or, without them, with
     none (as the combined registration answers it)."""
-    serializer: serializers.Serializer = UserSerializer(user, context={"registrations": registrations})
-    return serializer.data
+    return represent(UserSerializer, user, {"registrations": registrations})
 
 
 def parse_new_user(data: Any) -> NewUser:

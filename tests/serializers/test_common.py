@@ -26,6 +26,7 @@ from identity.serializers.common import (
     WireSerializer,
     errors_on_wire,
     parse_body,
+    represent,
     wire_paths,
 )
 from identity.serializers.tenants import JWTConfigurationSerializer, TenantSerializer
@@ -209,3 +210,38 @@ def test_errors_on_wire_leaves_errors_without_model_fields_alone():
     with pytest.raises(ValidationFailed) as caught, errors_on_wire("application", ApplicationSerializer):
         raise error
     assert caught.value is error
+
+
+@pytest.mark.django_db
+def test_a_kept_output_serializer_gives_what_a_new_one_gives_and_keeps_no_context(world):
+    """represent() reuses one bound serializer per class: each call's context is its own (the
+    registrations given, or none), nothing of one call shows in the next, and a nested use of the
+    same class while one is running gets its own instance."""
+    from identity.selectors import registrations_of
+    from identity.serializers.users import UserSerializer, user_body
+
+    registrations = list(registrations_of(user=world.user))
+    assert registrations
+    for context in ({"registrations": registrations}, {"registrations": None}, {}, {"registrations": []}):
+        assert (
+            represent(UserSerializer, world.user, context) == UserSerializer(world.user, context=context).data
+        )
+    assert [r["applicationId"] for r in user_body(world.user, registrations)["registrations"]] == [
+        str(world.application.pk)
+    ]
+    assert "registrations" not in user_body(world.user)  # None: left out, the earlier call's not reused
+
+    class Outer(serializers.Serializer):
+        inner = serializers.SerializerMethodField()
+        name = serializers.SerializerMethodField()
+
+        def get_inner(self, instance):  # type: ignore[no-untyped-def]
+            return represent(Outer, "y", {"label": "inner"}) if instance == "x" else None
+
+        def get_name(self, instance):  # type: ignore[no-untyped-def]
+            return self.context["label"]
+
+    assert represent(Outer, "x", {"label": "outer"}) == {
+        "inner": {"inner": None, "name": "inner"},
+        "name": "outer",
+    }
