@@ -96,7 +96,8 @@ DATABASES = {
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool(
     "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
 )
-# The refresh grant's SELECT and UPDATE are prepared once per connection (planning the SELECT cost
+# The hot paths' hand-built statements (a refresh's SELECT and UPDATE, a login's five, a client
+# credentials grant's one) are prepared once per connection (planning the refresh SELECT cost
 # PostgreSQL more than running it; identity/services/refresh_token_sql.py). A PgBouncer in
 # transaction mode keeps prepared statements only from 1.21 on, with max_prepared_statements > 0:
 # so by default they are off wherever server-side cursors were turned off for PgBouncer.

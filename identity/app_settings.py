@@ -46,7 +46,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 def prepared_statements() -> bool:
-    """Whether the refresh grant's two statements are prepared on PostgreSQL (config/settings.py)."""
+    """Whether the hot paths' hand-built statements are prepared on PostgreSQL (config/settings.py)."""
     return bool(getattr(settings, "IDENTITY_PREPARED_STATEMENTS", True))
 
 

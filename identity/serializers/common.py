@@ -199,34 +199,50 @@ class WireSerializer(serializers.Serializer):
         return {key: value for key, value in data.items() if not _omitted(value, self.omitted)}
 
 
-_OUTPUT = threading.local()
-"""Per thread: serializer class → one instance of it kept for output (represent)."""
+_KEPT = threading.local()
+"""Per thread: serializer class → one bound instance of it, reused (represent, validated)."""
+
+_IDLE: dict[str, Any] = {}
+"""The context of a kept serializer between calls (compared by identity)."""
+
+
+@contextmanager
+def _kept(serializer_class: type[serializers.Serializer], context: dict[str, Any]) -> Iterator[Any]:
+    """One instance of `serializer_class` per thread with its fields built and bound once, lent
+    with this call's context. DRF deep-copies every declared field (nested serializers' too) for
+    each serializer it builds: for the user in a login's answer that was a sixth of the login's CPU
+    besides the password hash, and parsing the login's body another 7 % (py-spy, issue 16). Fields
+    read the context from their root and keep nothing else between calls. A nested use of the same
+    class while one is lent gets a new instance."""
+    kept: dict[Any, serializers.Serializer] = _KEPT.__dict__
+    serializer = kept.get(serializer_class)
+    if serializer is None or serializer._context is not _IDLE:
+        serializer = serializer_class(context=_IDLE)
+        serializer.fields  # noqa: B018 - built and bound once, here
+        kept.setdefault(serializer_class, serializer)
+    serializer._context = context
+    try:
+        yield serializer
+    finally:
+        serializer._context = _IDLE
 
 
 def represent(
     serializer_class: type[serializers.Serializer], instance: Any, context: dict[str, Any] | None = None
 ) -> Any:
-    """What `serializer_class(instance, context=context).data` gives, without building the fields
-    anew. DRF deep-copies every declared field (nested serializers' too) for each serializer it
-    builds: for the user in a login's answer that was a sixth of the login's CPU besides the
-    password hash (py-spy, issue 16). Here one instance per class and thread is built once, and
-    each call hands it that call's context (its fields read the context from their root, and keep
-    nothing else between representations). For output only: input still builds its serializer."""
-    kept: dict[Any, serializers.Serializer] = _OUTPUT.__dict__
-    serializer = kept.get(serializer_class)
-    if serializer is None or serializer._context is not _IDLE:  # new, or in use further up this stack
-        serializer = serializer_class(context=_IDLE)
-        serializer.fields  # noqa: B018 - bound once, here
-        kept.setdefault(serializer_class, serializer)
-    serializer._context = context if context is not None else {}
-    try:
+    """What `serializer_class(instance, context=context).data` gives, from a kept serializer."""
+    with _kept(serializer_class, context if context is not None else {}) as serializer:
         return serializer.to_representation(instance)
-    finally:
-        serializer._context = _IDLE
 
 
-_IDLE: dict[str, Any] = {}
-"""The context of a kept output serializer between calls (compared by identity)."""
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """What `serializer_class(data=data)` validates, from a kept serializer; a refusal raises the
+    ValidationError `is_valid(raise_exception=True)` raises (the same field errors)."""
+    with _kept(serializer_class, {}) as serializer:
+        try:
+            return dict(serializer.run_validation(data))
+        except ValidationError as exc:
+            raise ValidationError(exc.detail) from None
 
 
 def _omitted(value: Any, omitted: tuple[Any, ...]) -> bool:

@@ -12,13 +12,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from identity.exceptions import NotFound, ValidationFailed
+from identity.serializers.common import validated
 
 
 def parse(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
     """Validate input with a plain serializer; errors surface as FusionAuth field errors."""
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
+    return validated(serializer_class, data)
 
 
 def path_uuid(value: str | None) -> uuid.UUID:

@@ -27,6 +27,7 @@ from identity.serializers.common import (
     errors_on_wire,
     parse_body,
     represent,
+    validated,
     wire_paths,
 )
 from identity.serializers.tenants import JWTConfigurationSerializer, TenantSerializer
@@ -245,3 +246,34 @@ def test_a_kept_output_serializer_gives_what_a_new_one_gives_and_keeps_no_contex
         "inner": {"inner": None, "name": "inner"},
         "name": "outer",
     }
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"loginId": "ann@example.com", "password": "pw"},
+        {"loginId": "ann@example.com", "password": " pw ", "noJWT": True, "loginIdTypes": ["email"]},
+        {"loginId": "", "password": "pw"},
+        {"password": "x" * 1025},
+        {"loginId": "a", "password": "pw", "applicationId": "nope", "ipAddress": "1.2.3.999"},
+        {"loginId": "a", "password": "pw", "loginIdTypes": []},
+        {"loginId": "a", "password": "pw", "metaData": {"device": {"type": "SPACESHIP"}}},
+        {"loginId": ["a"], "password": {"x": 1}},
+        {},
+    ],
+    ids=["plain", "every-member", "blank-login-id", "long-password", "bad-ids", "empty-types", "bad-device",
+         "wrong-types", "empty"],
+)  # fmt: skip
+def test_a_kept_input_serializer_validates_as_a_new_one(data):
+    """validated() (views' parse) answers what is_valid(raise_exception=True) answers, twice in a
+    row, good input and bad alike: a kept serializer carries nothing from one body to the next."""
+    from identity.views.login import LoginInputSerializer
+
+    for _ in range(2):
+        fresh = LoginInputSerializer(data=data)
+        if fresh.is_valid():
+            assert validated(LoginInputSerializer, data) == dict(fresh.validated_data)
+        else:
+            with pytest.raises(ValidationError) as refused:
+                validated(LoginInputSerializer, data)
+            assert refused.value.detail == fresh.errors
