@@ -2,8 +2,9 @@
 
 from django.urls import URLPattern, URLResolver, path, re_path
 
+from identity.views.common import lean_get
 from identity.views.demo import demo_hello
-from identity.views.jwt import JWTViewSet
+from identity.views.jwt import JWTViewSet, validate_plain_get
 from identity.views.keys import KeyViewSet
 from identity.views.login import LoginApi, LoginPingApi, LogoutApi
 from identity.views.login_backends import BackendLoginApi, BackendLogoutApi
@@ -79,7 +80,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # time (bench/README.md, "What was cut"; the token endpoint came after ~55 others, about a tenth
     # of a client-credentials grant's CPU). None of these literal paths overlaps another pattern, so
     # the order changes no route.
-    path("api/jwt/validate", JWTViewSet.as_view({"get": "validate"}), name="jwt-validate"),
+    path(
+        "api/jwt/validate",
+        lean_get(JWTViewSet.as_view({"get": "validate"}), validate_plain_get),
+        name="jwt-validate",
+    ),
     path("api/jwt/refresh", refresh_tokens, name="refresh-tokens"),
     path("api/login", LoginApi.as_view(), name="login"),
     path("oauth2/token", TokenApi.as_view(), name="oauth2-token"),

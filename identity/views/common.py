@@ -4,14 +4,21 @@ identity.serializers.common.parse_body."""
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from identity.exception_handler import identity_exception_handler
 from identity.exceptions import NotFound, ValidationFailed
+from identity.http_cache import add_never_cache_headers
+from identity.negotiation import first_renderer_fits
 from identity.serializers.common import validated
 
 
@@ -59,3 +66,48 @@ def public_document(body: dict[str, Any]) -> Response:
     response["Cache-Control"] = f"public, max-age={PUBLIC_CACHE_SECONDS}"
     response["Access-Control-Allow-Origin"] = "*"
     return response
+
+
+_JSON = JSONRenderer()
+
+
+def lean_get(view: Any, answer: Callable[[HttpRequest], Any]) -> Callable[..., HttpResponseBase]:
+    """`view` (a DRF view routed to one anonymous GET action that neither throttles nor parses a
+    body) with its plain GETs answered by `answer` (the 200 body) without DRF's dispatch: no DRF Request, no
+    authenticator, permission or throttle pass, whose only outcome on such an action is the Caller
+    `answer` builds itself (identity.caller.Caller.build, the one tenant rule). What stays the same:
+    errors go through the one exception handler, the body through DRF's JSON renderer, and the
+    response gets the `Allow` and never-cache headers DRF's view gives it, then every middleware
+    (security headers included). Any other method, an `Accept` or `format` that needs DRF's
+    negotiation, goes to `view` itself. validate is the hottest path (issue 16): DRF's dispatch
+    was about a sixth of its CPU. tests/views/test_lean_get.py compares both answers."""
+    instance = view.cls(**view.initkwargs)
+    actions = {"head": view.actions["get"], **view.actions}  # as DRF's ViewSet binds them per request
+    for method, action in actions.items():
+        setattr(instance, method, getattr(instance, action))
+    allow = ", ".join(instance.allowed_methods)
+
+    @functools.wraps(view)  # keeps `cls`, `actions`, `initkwargs` (the OpenAPI document) and csrf_exempt
+    def lean_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if request.method != "GET" or not first_renderer_fits(request.META, _JSON.media_type):
+            return view(request, *args, **kwargs)
+        context = {"request": request, "args": args, "kwargs": kwargs}
+        response: HttpResponseBase
+        try:
+            response = HttpResponse(
+                _JSON.render(answer(request), _JSON.media_type, context), _JSON.media_type
+            )
+        except Exception as exc:
+            handled = identity_exception_handler(exc, context)
+            if handled is None:
+                raise
+            handled.exception = True
+            handled.accepted_renderer = _JSON
+            handled.accepted_media_type = _JSON.media_type
+            handled.renderer_context = context  # type: ignore[attr-defined]
+            response = handled
+        response["Allow"] = allow
+        add_never_cache_headers(response)
+        return response
+
+    return lean_view

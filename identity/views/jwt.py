@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from rest_framework import serializers, viewsets
@@ -19,6 +21,7 @@ from identity.authentication import (
     TokenPrincipal,
     caller_of,
 )
+from identity.caller import TENANT_META, Caller
 from identity.cookies import ACCESS_COOKIE, REFRESH_COOKIE, token_cookie
 from identity.exceptions import NotAuthenticated
 from identity.http_cache import never_cache
@@ -60,7 +63,23 @@ class IsUser(BasePermission):
         return isinstance(request.user, TokenPrincipal)
 
 
-def presented_token(request: Request) -> str:
+def validated_token(request: Request | HttpRequest, *, tenant_id: uuid.UUID | None) -> dict[str, Any]:
+    """The validate action: the presented token's claims and kind, for the caller's tenant."""
+    token = presented_token(request)
+    if not token:
+        raise NotAuthenticated()
+    validated = jwt_validate(
+        token=token, now=timezone.now(), tenant_id=tenant_id, address=request.META.get("REMOTE_ADDR")
+    )
+    return {"jwt": validated.claims, "tokenKind": validated.kind.value}
+
+
+def validate_plain_get(request: HttpRequest) -> dict[str, Any]:
+    """validate for lean_get: the caller its AnonymousCaller authenticator would build."""
+    return validated_token(request, tenant_id=Caller.build(header=request.META.get(TENANT_META)).tenant_id)
+
+
+def presented_token(request: Request | HttpRequest) -> str:
     """The JWT of `Authorization: Bearer …` (or the legacy `JWT …`), else the access_token cookie."""
     scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
     if scheme.lower() in ("bearer", "jwt") and value.strip():
@@ -92,16 +111,7 @@ class JWTViewSet(viewsets.ViewSet):
         return [AllowAny()]
 
     def validate(self, request: Request) -> Response:
-        token = presented_token(request)
-        if not token:
-            raise NotAuthenticated()
-        validated = jwt_validate(
-            token=token,
-            now=timezone.now(),
-            tenant_id=caller_of(request).tenant_id,
-            address=request.META.get("REMOTE_ADDR"),
-        )
-        return Response({"jwt": validated.claims, "tokenKind": validated.kind.value})
+        return Response(validated_token(request, tenant_id=caller_of(request).tenant_id))
 
     def issue(self, request: Request) -> Response:
         principal = request.user
