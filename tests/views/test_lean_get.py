@@ -30,23 +30,25 @@ def _token(world: Any) -> str:
 
 def _requests(world: Any, token: str) -> dict[str, tuple[str, dict[str, str]]]:
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
-    vended = jwt_vend(caller=Caller.build(header=str(world.tenant.pk)), claims={"role": "svc"}, key_id=None, ttl_seconds=60)
+    caller = Caller.build(header=str(world.tenant.pk))
+    vended = jwt_vend(caller=caller, claims={"role": "svc"}, key_id=None, ttl_seconds=60)
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
     return {
         "bearer": ("GET", {"HTTP_AUTHORIZATION": f"Bearer {token}"}),
         "legacy-scheme": ("GET", {"HTTP_AUTHORIZATION": f"JWT {token}"}),
         "cookie": ("GET", {"HTTP_COOKIE": f"access_token={token}"}),
         "vended": ("GET", {"HTTP_AUTHORIZATION": f"Bearer {vended}"}),
-        "own-tenant": ("GET", {"HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_X_FUSIONAUTH_TENANTID": str(world.tenant.pk)}),
+        "own-tenant": ("GET", {**bearer, "HTTP_X_FUSIONAUTH_TENANTID": str(world.tenant.pk)}),
         "other-tenant": ("GET", {"HTTP_AUTHORIZATION": f"Bearer {token}",
                                  "HTTP_X_FUSIONAUTH_TENANTID": "00000000-0000-4000-8000-000000000000"}),
-        "bad-tenant-header": ("GET", {"HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_X_FUSIONAUTH_TENANTID": "x"}),
+        "bad-tenant-header": ("GET", {**bearer, "HTTP_X_FUSIONAUTH_TENANTID": "x"}),
         "no-token": ("GET", {}),
         "empty-bearer": ("GET", {"HTTP_AUTHORIZATION": "Bearer "}),
         "forged": ("GET", {"HTTP_AUTHORIZATION": f"Bearer {forged}"}),
         "garbage": ("GET", {"HTTP_AUTHORIZATION": "Bearer a.b.c"}),
         "huge": ("GET", {"HTTP_AUTHORIZATION": "Bearer " + "a" * 20_000}),
         "accept-json": ("GET", {"HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_ACCEPT": "application/json"}),
-        "accept-indent": ("GET", {"HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_ACCEPT": "application/json; indent=2"}),
+        "accept-indent": ("GET", {**bearer, "HTTP_ACCEPT": "application/json; indent=2"}),
         "accept-html": ("GET", {"HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_ACCEPT": "text/html"}),
         "head": ("HEAD", {"HTTP_AUTHORIZATION": f"Bearer {token}"}),
         "options": ("OPTIONS", {}),
