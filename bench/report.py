@@ -81,7 +81,7 @@ def table(results: dict[str, Any]) -> list[str]:
                 _number(ours["rss_mb"]),
                 _number(peer["rate"], 1) if peer and "rate" in peer else "-",
                 _number(row["ours_per_peer"], 2, "x"),
-                _number(row["ceiling"]["rate"], 1),
+                _number(row["ceiling"]["rate"], 1) + ("*" if row["ceiling"].get("paired") else ""),
                 _number(row["ours_per_ceiling"], 2),
                 target,
             )
@@ -106,12 +106,20 @@ def markdown(results: dict[str, Any]) -> str:
             if name != "validate:tenant"
         )
         + (f" (tenant key {tenant['algorithm']})" if tenant else "")
-        + ". Per-scenario ceiling formulas are in `latest.json`.",
+        + ". Per-scenario ceiling formulas are in `latest.json`. A ceiling marked * stands on its base "
+        "(bare view, view + UPDATE, Argon2id) measured again right before that scenario: the host's speed "
+        "drifts over minutes, so each scenario is compared with the ceiling of its own moment.",
     ]
     if results.get("busy_machine"):
+        steal = max(
+            (row[side].get("steal_cores", 0.0) for row in results["scenarios"] for side in ("ours", "peer")
+             if row.get(side)),
+            default=0.0,
+        )  # fmt: skip
         out += [
             "",
-            "**Busy machine**: other processes used more than 0.25 core during some measures; "
+            "**Busy machine**: other processes used more than 0.25 core during some measures "
+            f"(of which the hypervisor's steal, other tenants of the host: up to {steal:.2f} core); "
             "these figures are provisional.",
         ]
     return "\n".join(out)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import dataclasses
 import functools
 import http.client
 import json
@@ -595,6 +596,8 @@ class Measure:
     cpu_ms: dict[str, float] = field(default_factory=dict)
     """CPU milliseconds per request: the server's processes, PostgreSQL's, wrk's."""
     other_cores: float = 0.0
+    steal_cores: float = 0.0
+    """Of other_cores, what the hypervisor took (/proc/stat's steal): other tenants of the host."""
     rss_mb: float = 0.0
     """The largest worker's resident set after the run."""
     spread: tuple[float, float] = (0.0, 0.0)
@@ -641,6 +644,7 @@ def combine(runs: list[Measure]) -> Measure:
         socket_errors=sum(m.socket_errors for m in runs),
         chain_missing=sum(m.chain_missing for m in runs),
         other_cores=max(m.other_cores for m in runs),
+        steal_cores=max(m.steal_cores for m in runs),
         spread=(min(m.rate for m in runs), max(m.rate for m in runs)),
         rounds=len(runs),
     )
@@ -779,12 +783,13 @@ def timed_run(
         after, children_after, window = cpu_snapshot(server), children_cpu(), time.monotonic() - start
     result.rss_mb = server.worker_rss_mb()
     if result.requests:
-        used = {group: cpu_used(before[group], after[group]) for group in ("app", "postgres", "machine")}
+        used = {g: cpu_used(before[g], after[g]) for g in ("app", "postgres", "machine", "steal")}
         used["wrk"] = children_after - children_before
         result.cpu_ms = {group: 1000 * used[group] / result.requests for group in ("app", "postgres", "wrk")}
         # Whatever else kept the machine busy meanwhile (another job, py-spy), in cores.
         others = used["machine"] - used["app"] - used["postgres"] - used["wrk"]
         result.other_cores = max(0.0, others) / window
+        result.steal_cores = used["steal"] / window
     return result
 
 
@@ -948,6 +953,33 @@ class Ceilings:
         raise KeyError(name)
 
 
+PAIRED_BASES = {"refresh": "update", "login": "argon2"}
+"""Which base of a ceiling a scenario re-measures right before its own measure (validate_*: bare)."""
+
+
+def paired_ceilings(
+    ceilings: Ceilings, scenario: Scenario, ctx: Context, settings: Settings
+) -> Ceilings | None:
+    """The ceilings with the base this scenario's ceiling stands on measured again, now: the bare
+    view for validate_*, the view + UPDATE for refresh, Argon2id for login; None for the others.
+    This host's speed drifts over minutes (other tenants of the hypervisor; /proc/stat's steal), so
+    a ratio of two measures taken minutes apart moves with it: paired, the two share the moment."""
+    name = scenario.ceiling
+    base = "bare" if name.startswith("validate:") else PAIRED_BASES.get(name)
+    if base is None:
+        return None
+    if base == "argon2":
+        quiet_wait("argon2", settings.quiet_seconds)
+        rate = argon2_rate(ceilings.argon2_parameters, processes=ceilings.workers, seconds=settings.duration)
+        print(f"  ceiling (paired): Argon2id {rate:.1f} verifies/s", flush=True)
+        return dataclasses.replace(ceilings, argon2_per_second=rate)
+    side = BARE if base == "bare" else ONE_UPDATE
+    fresh = measure(ctx.ceiling, side, ctx=ctx, settings=settings, profile=None)
+    what = "bare view" if base == "bare" else "bare view + UPDATE"
+    print(f"  ceiling (paired): {what} {fresh.rate:.1f} req/s", flush=True)
+    return dataclasses.replace(ceilings, **{base: fresh})
+
+
 def measure_ceilings(ctx: Context, settings: Settings, workers: int, parameters: str) -> Ceilings:
     print("ceilings:", flush=True)
     bare = measure(ctx.ceiling, BARE, ctx=ctx, settings=settings, profile=None)
@@ -1001,15 +1033,26 @@ def postgres_pids(database: str) -> list[int]:
 
 
 def machine_busy() -> float:
-    """CPU seconds the whole machine has been busy (all cores; not idle, not waiting for I/O)."""
+    """CPU seconds the whole machine has been busy (all cores; not idle, not waiting for I/O),
+    steal included (the hypervisor running someone else on our cores)."""
     values = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     return (sum(values[:8]) - values[3] - values[4]) / CLOCK_TICKS
+
+
+def machine_steal() -> float:
+    """CPU seconds the hypervisor has taken from this machine's cores so far (/proc/stat)."""
+    return int(Path("/proc/stat").read_text().splitlines()[0].split()[8]) / CLOCK_TICKS
 
 
 def cpu_snapshot(server: Server) -> dict[str, dict[int, float]]:
     """CPU seconds used so far, by pid: the server's processes (gunicorn's master and workers)
     and PostgreSQL's for the server's database; plus the machine's busy seconds under pid 0."""
-    groups: dict[str, dict[int, float]] = {"app": {}, "postgres": {}, "machine": {0: machine_busy()}}
+    groups: dict[str, dict[int, float]] = {
+        "app": {},
+        "postgres": {},
+        "machine": {0: machine_busy()},
+        "steal": {0: machine_steal()},
+    }
     for entry in os.scandir("/proc"):
         if entry.name.isdigit() and (found := process_cpu(int(entry.name))):
             if server.process.pid in (int(entry.name), found[0]):
@@ -1143,7 +1186,7 @@ def cpu(m: Measure) -> str:
     c = m.cpu_ms
     return (
         f"{c['app'] + c['postgres']:.2f} ms (app {c['app']:.2f} + pg {c['postgres']:.2f}; "
-        f"wrk {c['wrk']:.2f}); other load {m.other_cores:.2f} cores"
+        f"wrk {c['wrk']:.2f}); other load {m.other_cores:.2f} cores (steal {m.steal_cores:.2f})"
     )
 
 
@@ -1182,11 +1225,25 @@ def verdict(name: str, ours: Measure, ratios: dict[str, float | None]) -> list[s
 
 
 def scenario_result(
-    scenario: Scenario, ours: Measure, peer: Measure | None, ratios: list[float], ceilings: Ceilings
+    scenario: Scenario,
+    ours: Measure,
+    peer: Measure | None,
+    ratios: list[float],
+    ceilings: Ceilings,
+    ceiling_ratios: list[float] | None = None,
+    paired: list[float] | None = None,
 ) -> dict[str, Any]:
+    """With `paired` (the scenario's ceiling measured again right before each of its rounds), the
+    ceiling shown is their median and ours/ceiling the median of the rounds' ratios."""
     ceiling, formula = ceilings.of(scenario.ceiling)
+    if paired:
+        ceiling = statistics.median(paired)
+        formula += "; base measured right before each round (paired)"
     per_peer = statistics.median(ratios) if ratios else None
-    per_ceiling = ours.rate / ceiling if ceiling and not ours.skipped else None
+    if ceiling_ratios:
+        per_ceiling: float | None = statistics.median(ceiling_ratios)
+    else:
+        per_ceiling = ours.rate / ceiling if ceiling and not ours.skipped else None
     result = {
         "name": scenario.name,
         "note": scenario.note,
@@ -1195,7 +1252,10 @@ def scenario_result(
         "peer_algorithm": scenario.peer_algorithm,
         "ours_per_peer": per_peer,
         "ours_per_peer_range": [min(ratios), max(ratios)] if len(ratios) > 1 else None,
-        "ceiling": {"name": scenario.ceiling, "rate": ceiling, "formula": formula},
+        "ceiling": {"name": scenario.ceiling, "rate": ceiling, "formula": formula, "paired": bool(paired)},
+        "ours_per_ceiling_range": [min(ceiling_ratios), max(ceiling_ratios)]
+        if ceiling_ratios and len(ceiling_ratios) > 1
+        else None,
         "ours_per_ceiling": per_ceiling,
         "targets": targets_of(scenario.name),
     }
@@ -1274,6 +1334,13 @@ def parse_args() -> argparse.Namespace:
         type=float,
         default=10,
         help="seconds to wait at most for a quiet machine before each measure",
+    )
+    parser.add_argument(
+        "--no-paired",
+        dest="paired",
+        action="store_false",
+        help="compare validate_*, refresh and login with the ceilings measured once at the start, not "
+        "with their base measured again right before each of their rounds (paired, the default)",
     )
     parser.add_argument(
         "--retry-busy",
@@ -1476,16 +1543,24 @@ def bench(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> dict[st
         print(f"{scenario.name}: {scenario.note}", flush=True)
         ctx.peer = peers.get(scenario.peer_algorithm or args.algorithm) if scenario.peer else None
         runs: dict[str, list[Measure]] = {"ours": [], "peer": []}
+        paired: list[float] = []
         for round_ in range(1, args.rounds + 1):
             label = f" (round {round_}/{args.rounds})" if args.rounds > 1 else ""
             for name, server, side in (("ours", ours, scenario.ours), ("peer", ctx.peer, scenario.peer)):
                 if side is None or server is None:
                     continue
+                pair = (
+                    paired_ceilings(ceilings, scenario, ctx, settings)
+                    if name == "ours" and args.paired
+                    else None
+                )
                 profile = (
                     args.profile / f"{scenario.name}-{name}.txt" if args.profile and round_ == 1 else None
                 )
                 m = measure(server, side, ctx=ctx, settings=settings, profile=profile)
                 runs[name].append(m)
+                if pair is not None and not m.skipped:
+                    paired.append(pair.of(scenario.ceiling)[0])
                 print(f"  {name}{label}: {describe(m)}", flush=True)
                 if profile is not None and not m.skipped:
                     print(f"  profile of {name} ({profile}):\n{profile_summary(profile, args.profile_top)}")
@@ -1493,7 +1568,12 @@ def bench(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> dict[st
             o.rate / p.rate for o, p in zip(runs["ours"], runs["peer"], strict=False) if p.rate and o.rate
         ]
         peer_measure = combine(runs["peer"]) if runs["peer"] else None
-        results.append(scenario_result(scenario, combine(runs["ours"]), peer_measure, ratios, ceilings))
+        ceiling_ratios = [o.rate / c for o, c in zip(runs["ours"], paired, strict=False) if c and o.rate]
+        results.append(
+            scenario_result(
+                scenario, combine(runs["ours"]), peer_measure, ratios, ceilings, ceiling_ratios, paired
+            )
+        )
         for server in servers:
             if server.process.poll() is not None and server.process.returncode not in (0, -signal.SIGTERM):
                 raise BenchError(f"{server.name} died during {scenario.name}:\n{server.log_tail()}")
