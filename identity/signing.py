@@ -173,9 +173,22 @@ def unverified_header(token: str, *, require_kid: bool = True) -> dict[str, Any]
     token kind (`tkn`) that is not a string, all before any key lookup happens. Every token one key
     signs carries the same header segment, so a good header's parse is kept (`_parsed_header`);
     the caller gets its own copy."""
+    last = _last_checked.__dict__
+    if last.get("token") is token:  # this very string passed every check a moment ago
+        return dict(_parsed_header(last["segment"], require_kid))
     if len(token) > MAX_TOKEN_BYTES or not COMPACT_JWS.fullmatch(token):
         raise TokenInvalid()
-    return dict(_parsed_header(token[: token.index(".")], require_kid))
+    segment = token[: token.index(".")]
+    header = dict(_parsed_header(segment, require_kid))
+    last["token"], last["segment"] = token, segment
+    return header
+
+
+_last_checked = threading.local()
+"""Per thread, the last token whose size and shape `unverified_header` checked, and its header
+segment. A validation asks for the header three times on its way down (the kind, the key, the
+signature check), each time the same `str` object, and the shape check scans the whole token:
+an identity test (`is`, on an immutable string) answers the two repeats."""
 
 
 @functools.lru_cache(maxsize=HEADER_CACHE_SIZE)

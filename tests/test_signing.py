@@ -354,3 +354,21 @@ def test_expired_or_verify_only_keys_neither_sign_nor_verify():
     assert _verify(token, verify_only)[0]["sub"] == "user-1"
     with pytest.raises(ValueError):
         sign(claims=_claims(), key=verify_only, kind=TokenKind.ACCESS, now=NOW)
+
+
+def test_a_repeated_header_read_still_applies_the_callers_rule():
+    """unverified_header answers a repeat of the same string from its last check, but the header's
+    own rule (`require_kid`) is applied on every call, and any other string is checked afresh."""
+
+    def segment(value: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    no_kid = f"{segment({'alg': 'HS256', 'typ': 'JWT'})}.{segment({'sub': 'x'})}.c2ln"
+    assert unverified_header(no_kid, require_kid=False)["alg"] == "HS256"
+    with pytest.raises(TokenInvalid):
+        unverified_header(no_kid)  # the same object: its kid is still required here
+    with pytest.raises(TokenInvalid):
+        unverified_header(no_kid + "!")  # another string: shape checked again
+    first = unverified_header(no_kid, require_kid=False)
+    first["alg"] = "none"
+    assert unverified_header(no_kid, require_kid=False)["alg"] == "HS256"  # each caller its own copy
