@@ -50,15 +50,16 @@ MIDDLEWARE = [
     # Static files (the admin's CSS and JS, the API docs' assets) straight from STATIC_ROOT, with
     # far-future caching of the hashed names; nothing else is served from disk.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Sessions, the session's user and messages only on the console's paths (identity/middleware_console.py).
+    "identity.middleware_console.ConsoleSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # Path protection with our own tokens (IDENTITY_TOKEN_AUTHORIZATION below; README "Protecting paths").
     "identity.middleware.TokenAuthorizationMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "identity.middleware_console.ConsoleAuthenticationMiddleware",
     "identity.audit.AuditContextMiddleware",
     # Django's MessageMiddleware, building its storage only for a request that uses messages.
-    "identity.middleware_messages.LazyMessageMiddleware",
+    "identity.middleware_console.ConsoleMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
