@@ -73,7 +73,7 @@ audit-deps: install
 ci: lint typecheck migrations-check deploy-check audit-deps test
 
 # One benchmark command (bench/README.md): the service, the simplejwt peer and this machine's ceilings
-# under gunicorn on 127.0.0.1, driven by wrk; about 6 minutes with the defaults. Writes
+# under gunicorn on 127.0.0.1, driven by wrk; about 7 minutes with the defaults. Writes
 # bench/results/latest.{json,md,png} and the README's "Performance" block. Needs PostgreSQL on
 # 127.0.0.1:5432 and wrk. `make bench BENCH_DURATION=3` (or BENCH_ARGS=--quick) for a short run.
 BENCH_WORKERS ?= 2
