@@ -32,10 +32,10 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
@@ -222,6 +222,11 @@ class KeySnapshot:
     vend_by_kid: dict[str, LoadedKey] = field(default_factory=dict)
     """Unexpired keys that can sign (any tenant's or global): what a vended token may be signed with.
     Which tenant may use which of them is the caller's check (`LoadedKey.tenant_id`)."""
+    rows: dict[Hashable, tuple[Any, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """Raw rows of API keys, applications and tenants read by their unique key since this snapshot
+    was built (identity.selectors.rows.row_by_unique_key with `remember`): the same channel says
+    when any of them changes, so they are dropped with the snapshot, in every process, within the
+    check interval."""
 
     def trusted(
         self, *, tenant_id: uuid.UUID, application_id: uuid.UUID | None = None
@@ -351,6 +356,7 @@ def key_snapshot() -> KeySnapshot:
 
 
 def key_store_invalidate() -> None:
-    """Keys, tenants or applications changed in the current transaction: every process rebuilds
-    (this one on its next use, the others within the check interval)."""
+    """Keys, tenants, applications or API keys changed in the current transaction: every process
+    rebuilds (this one on its next use, the others within the check interval) and forgets the rows
+    it remembered (KeySnapshot.rows)."""
     KEYS.invalidate()

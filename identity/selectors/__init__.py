@@ -155,8 +155,12 @@ def tenant_list(*, caller: Caller) -> QuerySet[Tenant]:
     return caller.scope(Tenant.objects.all(), field="pk")
 
 
-def application_get(*, application_id: uuid.UUID) -> Application | None:
-    found = row_by_unique_key(Application, {"id": application_id}, joins=(Join(Tenant, "tenant"),))
+def application_get(*, application_id: uuid.UUID, remembered: bool = False) -> Application | None:
+    """`remembered`: the process may answer from the rows it remembers (row_by_unique_key), at most
+    a check interval old; for reads that only decide (a login), never for one written back."""
+    found = row_by_unique_key(
+        Application, {"id": application_id}, joins=(Join(Tenant, "tenant"),), remember=remembered
+    )
     return cast(Application, found[0]) if found is not None else None
 
 

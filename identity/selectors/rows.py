@@ -11,7 +11,7 @@ row matches. Names come from model metadata, quoted by the backend; every value 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -22,6 +22,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 
 from identity import app_settings
+from identity.key_store import key_snapshot
 
 Converter = Callable[[Any, Any, Any], Any]
 Converters = tuple[tuple[int, tuple[Converter, ...], Any], ...]
@@ -77,30 +78,59 @@ def _select(alias: str, model: type[models.Model], joins: tuple[Join, ...], keys
     )
 
 
+MEMORY_MAX_ROWS = 4096
+"""Rows a process remembers per key snapshot; past it, it starts over (each is a few hundred bytes)."""
+
+
 def row_by_unique_key(
     model: type[models.Model],
     key: dict[str, Any],
     *,
     joins: Sequence[Join] = (),
     using: str = "default",
+    remember: bool = False,
 ) -> list[models.Model] | None:
     """The row of `model` whose columns equal `key` (a unique key: at most one row) and the rows
     of `joins` it points to, as model instances in that order, each join set on the first as its
-    cached relation; None when there is no such row."""
+    cached relation; None when there is no such row.
+
+    With `remember` (for an API key, an application or a tenant, whose every change goes through
+    identity.key_store.key_store_invalidate), a row found outside a transaction is kept with the
+    process's key snapshot and answered from there until the snapshot is dropped: at most a check
+    interval after a change, in every process, as the keys themselves. Never for a read that is
+    written back. Only rows found are kept (garbage input costs a lookup each time, never memory),
+    and only outside a transaction (a row seen inside one may yet roll back). Each answer is new
+    instances built from the kept raw values, as a fresh read would give them."""
     connection = connections[using]
     names = tuple(key)
     select = _select(using, model, tuple(joins), names)
     params = [model._meta.get_field(n).get_db_prep_value(key[n], connection) for n in names]  # type: ignore[union-attr]
-    with prepared_cursor(connection) as cursor:
-        cursor.execute(select.sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
+    memory = _memory(connection) if remember else None
+    memory_key = (using, select.sql, *params)
+    row = memory.get(memory_key) if memory is not None else None
+    if row is not None:
+        row = tuple(list(value) if type(value) is list else value for value in row)
+    else:
+        with prepared_cursor(connection) as cursor:
+            cursor.execute(select.sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        if memory is not None:
+            if len(memory) >= MEMORY_MAX_ROWS:
+                memory.clear()
+            memory[memory_key] = tuple(row)
     instances = row_instances(using, converted(using, row, select.converters), select.parts)
     for join, related in zip(joins, instances[1:], strict=True):
         field = model._meta.get_field(join.via)
         field.set_cached_value(instances[0], related if related.pk is not None else None)  # type: ignore[union-attr]
     return instances
+
+
+def _memory(connection: BaseDatabaseWrapper) -> dict[Hashable, tuple[Any, ...]] | None:
+    if connection.in_atomic_block:
+        return None
+    return key_snapshot().rows
 
 
 def column_converters(alias: str, fields: Iterable[Any]) -> Converters:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from identity.exceptions import NotAuthenticated, ValidationFailed, errors_keyed
 from identity.hashing import new_secret, secret_digest
+from identity.key_store import key_store_invalidate
 from identity.models import APIKey, Tenant
 from identity.selectors import tenant_get
 from identity.selectors.rows import Join, row_by_unique_key
@@ -191,6 +192,7 @@ def api_key_update(
     api_key.permissions, api_key.expires_at = cleaned, expires_at
     api_key.save()
     audit_record(action="api_key.update", obj=api_key, diff=audit_changes(before, api_key))
+    key_store_invalidate()  # processes remember keys they authenticated (api_key_authenticate)
     return api_key
 
 
@@ -204,6 +206,7 @@ def api_key_delete(*, api_key: APIKey, caller: APIKey | None = None) -> None:
         _within(actor=caller, target=_Reach.of(api_key))
     audit_record(action="api_key.delete", obj=api_key, diff=audit_snapshot(api_key))
     api_key.delete()
+    key_store_invalidate()  # processes remember keys they authenticated (api_key_authenticate)
 
 
 def api_key_authenticate(*, raw: str, endpoint: str, method: str, now: datetime | None = None) -> APIKey:
@@ -211,9 +214,15 @@ def api_key_authenticate(*, raw: str, endpoint: str, method: str, now: datetime 
     name, not the request path: see APIKey.allows).
 
     Every failure (unknown, expired, not permitted) is the same NotAuthenticated, so a caller learns
-    nothing about which keys exist. The lookup is by digest, so no comparison leaks timing."""
+    nothing about which keys exist. The lookup is by digest, so no comparison leaks timing. A key
+    found is remembered by the process until the key store's channel moves (row_by_unique_key), so
+    a key changed or deleted (api_key_update, api_key_delete) is refused everywhere within the
+    same interval as a revoked signing key, and a busy key costs no query per request."""
     found = row_by_unique_key(
-        APIKey, {"key_digest": secret_digest(raw)}, joins=(Join(Tenant, "tenant", optional=True),)
+        APIKey,
+        {"key_digest": secret_digest(raw)},
+        joins=(Join(Tenant, "tenant", optional=True),),
+        remember=True,
     )
     api_key = cast(APIKey, found[0]) if found is not None else None
     if api_key is None or api_key.is_expired(now or timezone.now()) or not api_key.allows(endpoint, method):

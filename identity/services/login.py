@@ -71,7 +71,7 @@ def login_target(*, caller: Caller, application_id: uuid.UUID | None) -> tuple[T
     authentication; an application outside the caller's tenant is no application at all."""
     application: Application | None = None
     if application_id is not None:
-        application = application_get(application_id=application_id)
+        application = application_get(application_id=application_id, remembered=True)
         if application is None or not caller.reaches(application.tenant_id):
             raise ValidationFailed.on_field("applicationId", "invalid", "No application has this id.")
         tenant = application.tenant

@@ -5,14 +5,18 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from identity import key_store
+from identity.exceptions import NotAuthenticated
 from identity.hashing import secret_digest
+from identity.key_store import KEYS, channel_bump, key_snapshot
 from identity.models import APIKey, Application, Tenant, User
-from identity.selectors import application_get, user_get_by_login_id
+from identity.selectors import application_get, rows, user_get_by_login_id
 from identity.selectors.rows import Join, row_by_unique_key
-from identity.services.api_keys import api_key_authenticate, api_key_create
+from identity.services.api_keys import api_key_authenticate, api_key_create, api_key_delete, api_key_update
+from identity.services.applications import application_set_active
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -70,3 +74,94 @@ def test_a_user_of_another_tenant_is_not_found(world):
 
 def test_no_row_is_none():
     assert row_by_unique_key(Application, {"id": uuid.uuid4()}, joins=(Join(Tenant, "tenant"),)) is None
+
+
+@pytest.mark.django_db(transaction=True)
+class TestRemembered:
+    """`remember`: rows found outside a transaction are answered from the key snapshot's memory
+    until the key store's channel moves (identity.key_store.key_store_invalidate)."""
+
+    def test_a_remembered_row_is_answered_without_a_query_as_new_instances(self, world):
+        first = application_get(application_id=world.application.pk, remembered=True)
+        with CaptureQueriesContext(connection) as queries:
+            second = application_get(application_id=world.application.pk, remembered=True)
+            assert second is not None and second.tenant.pk == world.tenant.pk
+        assert len(queries) == 0
+        assert first is not None and first is not second and first.tenant is not second.tenant
+        assert _columns(first) == _columns(second) == _columns(Application.objects.get(pk=first.pk))
+        first.name, first.tenant.name = "changed in memory", "changed too"
+        third = application_get(application_id=world.application.pk, remembered=True)
+        assert third is not None and third.name == "Portal" and third.tenant.name == world.tenant.name
+
+    def test_a_remembered_api_keys_permissions_are_its_own_in_every_answer(self, world):
+        _, raw = api_key_create(tenant=world.tenant, name="narrow", permissions={"/api/login": ["POST"]})
+        first = api_key_authenticate(raw=raw, endpoint="/api/login", method="POST")
+        first.permissions["/api/user"] = ["DELETE"]
+        with CaptureQueriesContext(connection) as queries:
+            again = api_key_authenticate(raw=raw, endpoint="/api/login", method="POST")
+            assert again.tenant is not None and again.tenant.pk == world.tenant.pk
+        assert len(queries) == 0
+        assert again.permissions == {"/api/login": ["POST"]}
+        with pytest.raises(NotAuthenticated):
+            api_key_authenticate(raw=raw, endpoint="/api/user", method="DELETE")
+
+    def test_without_remember_every_read_asks_the_database(self, world):
+        application_get(application_id=world.application.pk)
+        with CaptureQueriesContext(connection) as queries:
+            application_get(application_id=world.application.pk)
+        assert len(queries) == 1
+
+    def test_inside_a_transaction_nothing_is_remembered(self, world):
+        key_snapshot()  # built now, so the reads below are the only queries
+        with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+            application_get(application_id=world.application.pk, remembered=True)
+            application_get(application_id=world.application.pk, remembered=True)
+        assert len(queries) == 2
+        with CaptureQueriesContext(connection) as queries:
+            application_get(application_id=world.application.pk, remembered=True)
+        assert len(queries) == 1
+
+    def test_a_row_not_found_is_not_remembered(self, world):
+        missing = uuid.uuid4()
+        before = len(key_snapshot().rows)
+        with CaptureQueriesContext(connection) as queries:
+            assert application_get(application_id=missing, remembered=True) is None
+            assert application_get(application_id=missing, remembered=True) is None
+        assert len(queries) == 2
+        assert len(key_snapshot().rows) == before
+
+    def test_the_memory_is_bounded(self, world, monkeypatch):
+        monkeypatch.setattr(rows, "MEMORY_MAX_ROWS", 2)
+        key_snapshot().rows.clear()
+        for _ in range(5):
+            _, raw = api_key_create(tenant=None, name="many")
+            api_key_authenticate(raw=raw, endpoint="/api/login", method="POST")
+            assert 1 <= len(key_snapshot().rows) <= 2
+
+    def test_a_change_through_the_services_is_seen_at_once(self, world):
+        assert application_get(application_id=world.application.pk, remembered=True).active  # type: ignore[union-attr]
+        application_set_active(application=world.application, active=False)
+        assert not application_get(application_id=world.application.pk, remembered=True).active  # type: ignore[union-attr]
+
+    def test_an_api_key_deleted_or_narrowed_is_refused_at_once(self, world):
+        key, raw = api_key_create(tenant=None, name="short-lived")
+        assert api_key_authenticate(raw=raw, endpoint="/api/login", method="POST").pk == key.pk
+        api_key_update(api_key=key, permissions={"/api/user": ["GET"]})
+        with pytest.raises(NotAuthenticated):
+            api_key_authenticate(raw=raw, endpoint="/api/login", method="POST")
+        assert api_key_authenticate(raw=raw, endpoint="/api/user", method="GET").pk == key.pk
+        api_key_delete(api_key=key)
+        with pytest.raises(NotAuthenticated):
+            api_key_authenticate(raw=raw, endpoint="/api/user", method="GET")
+
+    def test_a_change_made_elsewhere_is_seen_once_the_channel_moves(self, world, monkeypatch):
+        now = [1_000_000.0]
+        monkeypatch.setattr(key_store.time, "monotonic", lambda: now[0])
+        KEYS.reload(reason="test")
+        application_get(application_id=world.application.pk, remembered=True)
+        # Another process's change: the row and the channel's version moved, this one was not told.
+        Application.objects.filter(pk=world.application.pk).update(name="Renamed")
+        channel_bump(KEYS.name)
+        assert application_get(application_id=world.application.pk, remembered=True).name == "Portal"  # type: ignore[union-attr]
+        now[0] += key_store.CHECK_INTERVAL_SECONDS
+        assert application_get(application_id=world.application.pk, remembered=True).name == "Renamed"  # type: ignore[union-attr]
