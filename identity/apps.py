@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 
 
 class IdentityConfig(AppConfig):
@@ -11,3 +12,6 @@ class IdentityConfig(AppConfig):
             checks,  # noqa: F401  (registers system checks)
             openapi,  # noqa: F401  (registers the OpenAPI security schemes)
         )
+        from identity.db import timestamptz_loader_install
+
+        connection_created.connect(timestamptz_loader_install, dispatch_uid="identity.db.timestamptz")
