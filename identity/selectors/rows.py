@@ -11,6 +11,7 @@ row matches. Names come from model metadata, quoted by the backend; every value 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -23,6 +24,8 @@ from django.db.backends.utils import CursorWrapper
 
 from identity import app_settings
 from identity.key_store import key_snapshot
+
+logger = logging.getLogger(__name__)
 
 Converter = Callable[[Any, Any, Any], Any]
 Converters = tuple[tuple[int, tuple[Converter, ...], Any], ...]
@@ -130,7 +133,13 @@ def row_by_unique_key(
 def _memory(connection: BaseDatabaseWrapper) -> dict[Hashable, tuple[Any, ...]] | None:
     if connection.in_atomic_block:
         return None
-    return key_snapshot().rows
+    try:
+        return key_snapshot().rows
+    except Exception:
+        # A key store that cannot be built (a key that no longer decrypts, say) fails the paths
+        # that sign and verify, not the ones that only read a row: those read it from the database.
+        logger.exception("key store unavailable; reading the row without remembering it")
+        return None
 
 
 def column_converters(alias: str, fields: Iterable[Any]) -> Converters:

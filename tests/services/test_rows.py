@@ -165,3 +165,18 @@ class TestRemembered:
         assert application_get(application_id=world.application.pk, remembered=True).name == "Portal"  # type: ignore[union-attr]
         now[0] += key_store.CHECK_INTERVAL_SECONDS
         assert application_get(application_id=world.application.pk, remembered=True).name == "Renamed"  # type: ignore[union-attr]
+
+    def test_a_key_store_that_cannot_be_built_only_stops_the_remembering(self, world, monkeypatch, caplog):
+        _, raw = api_key_create(tenant=None, name="still works")
+
+        def broken() -> None:
+            raise ValueError("a key that no longer decrypts")
+
+        monkeypatch.setattr(KEYS, "_build", broken)
+        KEYS.reset()
+        for _ in range(2):
+            with CaptureQueriesContext(connection) as queries:
+                assert api_key_authenticate(raw=raw, endpoint="/api/login", method="POST") is not None
+            assert any("identity_apikey" in q["sql"] for q in queries.captured_queries)
+        assert "key store unavailable" in caplog.text
+        KEYS.reset()
