@@ -1,5 +1,6 @@
-"""A/B figures for one hot path without HTTP: login, refresh or validate through the whole WSGI
-stack (every middleware, DRF, the services, PostgreSQL), in this process.
+"""A/B figures for one hot path without HTTP: login, refresh, validate or issue (`GET /api/jwt/issue`
+for the other application) through the whole WSGI stack (every middleware, DRF, the services,
+PostgreSQL), in this process.
 
     .venv/bin/python bench/inprocess.py validate                 # CPU ms per request, 7 blocks
     .venv/bin/python bench/inprocess.py refresh --requests 500 --blocks 5
@@ -153,6 +154,13 @@ class Driver:
             self.access_token = json.loads(self.login())["token"]
         return self.call("GET", "/api/jwt/validate", HTTP_AUTHORIZATION=f"Bearer {self.access_token}")
 
+    def issue(self) -> bytes:
+        if self.access_token is None:
+            self.access_token = json.loads(self.login())["token"]
+        path = f"/api/jwt/issue?applicationId={self.state['one_time']}"
+        path, _, query = path.partition("?")
+        return self.call("GET", path, QUERY_STRING=query, HTTP_AUTHORIZATION=f"Bearer {self.access_token}")
+
 
 def _backend_cpu() -> Callable[[], float]:
     from django.db import connection
@@ -170,7 +178,7 @@ def _backend_cpu() -> Callable[[], float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("path", choices=["login", "refresh", "validate"])
+    parser.add_argument("path", choices=["login", "refresh", "validate", "issue"])
     parser.add_argument("--requests", type=int, default=300, help="requests per block")
     parser.add_argument("--blocks", type=int, default=7, help="blocks measured (median and best shown)")
     parser.add_argument("--warmup", type=int, default=20)
