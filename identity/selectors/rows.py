@@ -213,9 +213,9 @@ def prepared_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
     around a cursor that binds on the server and prepares each statement it runs.
 
     For the hand-built statements of the hot paths (a refresh's two, a login's five, a client
-    credentials grant's one): each is the same text every time, and planning one cost PostgreSQL
-    several times as much as running it (EXPLAIN ANALYZE of the refresh SELECT: 0.37 ms planning,
-    0.06 ms execution). They still run through Django's cursor wrapper, so query logging,
+    credentials grant's one, an issue's user read): each is the same text every time, and planning
+    one cost PostgreSQL several times as much as running it (EXPLAIN ANALYZE of the refresh SELECT:
+    0.37 ms planning, 0.06 ms execution). They still run through Django's cursor wrapper, so query logging,
     CaptureQueriesContext and execute wrappers see them. `IDENTITY_PREPARED_STATEMENTS` turns this
     off (behind a PgBouncer older than 1.21 in transaction mode; docs/scaling.md)."""
     if connection.vendor != "postgresql" or not app_settings.prepared_statements():

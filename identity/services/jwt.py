@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from identity.caller import Caller
@@ -27,7 +26,7 @@ from identity.models import (
     User,
 )
 from identity.revocations import token_revoked
-from identity.selectors import jwt_configuration_for, signing_key_get, tenant_get_default
+from identity.selectors import application_get, jwt_configuration_for, signing_key_get, tenant_get_default
 from identity.services.access_tokens import (
     AccessToken,
     AuthenticationType,
@@ -37,6 +36,7 @@ from identity.services.access_tokens import (
     uuid_or_none,
 )
 from identity.services.audit import audit_record
+from identity.services.jwt_sql import TokenUser, token_user_read
 from identity.services.login import LoginResult, login_success, user_login_check
 from identity.services.personal_access_tokens import pat_check
 from identity.services.refresh_tokens import (
@@ -95,7 +95,7 @@ def jwt_validate(
     if verified.kind == TokenKind.PAT:
         pat_check(verified=verified, address=address, now=now)
     if key_snapshot().validate_state.get(verified.tenant_id):
-        _check_state(verified=verified, user=_token_user(verified), now=now)
+        _check_state(verified=verified, found=_token_user(verified), now=now)
     return ValidatedToken(kind=verified.kind, claims=verified.claims)
 
 
@@ -122,48 +122,38 @@ def _vended_verify(*, token: str, now: datetime) -> dict[str, Any]:
     return claims
 
 
-def _token_user(verified: VerifiedToken, *, registration_for: uuid.UUID | None = None) -> User | None:
-    """The token's user with, in the same SELECT, what _check_state asks of the token's application
-    and session, and (`registration_for`) the user's registration roles for another application:
-    one round trip instead of one per fact."""
+def _token_user(verified: VerifiedToken, *, registration_for: uuid.UUID | None = None) -> TokenUser | None:
+    """The token's user with, in the same SELECT (token_user_read), what _check_state asks of the
+    token's application and session, and (`registration_for`) the user's registration roles for
+    another application: one round trip instead of one per fact."""
     user_id = uuid_or_none(verified.claims.get("sub"))
     if user_id is None:
         return None
-    application_id = uuid_or_none(verified.claims.get("applicationId"))
-    session_id = uuid_or_none(verified.claims.get("sid"))
-    facts: dict[str, Any] = {}
-    if application_id is not None:
-        facts["token_application_active"] = Exists(Application.objects.filter(pk=application_id, active=True))
-    if session_id is not None:
-        session = RefreshToken.objects.filter(pk=session_id)
-        facts["session_revoked_at"] = Subquery(session.values("revoked_at")[:1])
-        facts["session_expires_at"] = Subquery(session.values("expires_at")[:1])
-    if registration_for is not None:
-        registration = Registration.objects.filter(user=OuterRef("pk"), application_id=registration_for)
-        facts["registration_roles"] = Subquery(
-            registration.values("roles")[:1], output_field=Registration._meta.get_field("roles")
-        )
-        facts["registered"] = Exists(registration)
-    return User.objects.filter(pk=user_id, tenant_id=verified.tenant_id).annotate(**facts).first()
+    return token_user_read(
+        user_id=user_id,
+        tenant_id=verified.tenant_id,
+        application_id=uuid_or_none(verified.claims.get("applicationId")),
+        session_id=uuid_or_none(verified.claims.get("sid")),
+        registration_for=registration_for,
+    )
 
 
-def _check_state(*, verified: VerifiedToken, user: User | None, now: datetime) -> None:
+def _check_state(*, verified: VerifiedToken, found: TokenUser | None, now: datetime) -> None:
     """validate's state mode: the token's user may still log in (user_login_check, the one rule
     on an account's state), its application is active, its session (`sid`) still usable
-    (RefreshToken.is_usable). Every refusal is the same TokenInvalid. `user` comes from
-    _token_user, which read the application's and the session's state with it."""
-    if user is None:
+    (RefreshToken.is_usable). Every refusal is the same TokenInvalid. `found` comes from
+    _token_user, which read the application's and the session's state with the user."""
+    if found is None:
         raise TokenInvalid()
     try:
-        user_login_check(user=user, now=now)
+        user_login_check(user=found.user, now=now)
     except IdentityError as exc:
         raise TokenInvalid() from exc
-    claims = verified.claims
-    if uuid_or_none(claims.get("applicationId")) is not None and not user.token_application_active:  # type: ignore[attr-defined]
+    if found.token_application_active is False:
         raise TokenInvalid()
-    if uuid_or_none(claims.get("sid")) is not None:
-        expires_at = user.session_expires_at  # type: ignore[attr-defined]
-        session = RefreshToken(revoked_at=user.session_revoked_at, expires_at=expires_at)  # type: ignore[attr-defined]
+    if uuid_or_none(verified.claims.get("sid")) is not None:
+        expires_at = found.session_expires_at
+        session = RefreshToken(revoked_at=found.session_revoked_at, expires_at=expires_at)
         if expires_at is None or not session.is_usable(now):  # no such session
             raise TokenInvalid()
 
@@ -193,23 +183,22 @@ def jwt_issue(
     tokens and both applications use the same expiration policy; it keeps the original session's start
     and family, and the new token's `sid` is then that refresh token's id. Not atomic itself: its one
     write (refresh_token_create) is, and the checks before it read what a transaction would not hold
-    still anyway; the plain path costs two SELECTs and no BEGIN/COMMIT (tests/test_query_budgets.py)."""
+    still anyway; the plain path costs two SELECTs (one once the process remembers the
+    application, as a login does) and no BEGIN/COMMIT (tests/test_query_budgets.py)."""
     if verified.kind != TokenKind.ACCESS or "pat" in verified.claims:
         raise NotAuthenticated()  # a personal access token (or one exchanged from it) never widens
     now = now or timezone.now()
     target = uuid_or_none(application_id)
     if target is None:
         raise ValidationFailed.on_field("applicationId", "invalid", "applicationId must be a UUID.")
-    application = (
-        Application.objects.select_related("tenant").filter(pk=target, tenant_id=verified.tenant_id).first()
-    )
-    if application is None or not application.active:
+    application = application_get(application_id=target, remembered=True)
+    if application is None or application.tenant_id != verified.tenant_id or not application.active:
         raise ValidationFailed.on_field("applicationId", "invalid", "No active application has this id.")
-    user = _token_user(verified, registration_for=application.pk)
-    if user is None:
+    found = _token_user(verified, registration_for=application.pk)
+    if found is None:
         raise NotAuthenticated()
-    _check_state(verified=verified, user=user, now=now)  # validate's state mode, applied here always
-    registered: bool = user.registered  # type: ignore[attr-defined]
+    _check_state(verified=verified, found=found, now=now)  # validate's state mode, applied here always
+    user, registered = found.user, bool(found.registered)
     refresh = None
     if registered and refresh_value:
         refresh = _refresh_for(application=application, user=user, value=refresh_value, now=now)
@@ -219,7 +208,7 @@ def jwt_issue(
         user=user,
         tenant=application.tenant,
         application=application,
-        roles=list(user.registration_roles) if registered else None,  # type: ignore[attr-defined]
+        roles=(found.registration_roles or []) if registered else None,
         authentication_type=AuthenticationType.JWT_SSO,
         now=now,
         session_id=session_id,
