@@ -15,12 +15,19 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from django.db import connections
 
 from identity.models import Application, RefreshToken, Registration, User
-from identity.selectors.rows import Converters, column, column_converters, converted, prepared_cursor
+from identity.selectors.rows import (
+    Converters,
+    column,
+    column_converters,
+    converted,
+    prepared_cursor,
+    row_instances,
+)
 
 USER_FIELDS = tuple(User._meta.concrete_fields)
 USER_ATTNAMES = tuple(f.attname for f in USER_FIELDS)
@@ -107,13 +114,13 @@ def token_user_read(
     if row is None:
         return None
     values = converted(using, row, select.converters)
-    user = User.from_db(using, USER_ATTNAMES, values[: len(USER_ATTNAMES)])
+    (user,) = row_instances(using, values, ((User, USER_ATTNAMES),))
     rest = iter(values[len(USER_ATTNAMES) :])
     active = bool(next(rest)) if application_id is not None else None
     revoked_at, expires_at = (next(rest), next(rest)) if session_id is not None else (None, None)
     roles, registered = (next(rest), bool(next(rest))) if registration_for is not None else (None, None)
     return TokenUser(
-        user=user,
+        user=cast(User, user),
         token_application_active=active,
         session_revoked_at=revoked_at,
         session_expires_at=expires_at,
