@@ -98,10 +98,11 @@ DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool(
     "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
 )
 # The hot paths' hand-built statements (a refresh's SELECT and UPDATE, a login's five, a client
-# credentials grant's one) are prepared once per connection (planning the refresh SELECT cost
-# PostgreSQL more than running it; identity/services/refresh_token_sql.py). A PgBouncer in
-# transaction mode keeps prepared statements only from 1.21 on, with max_prepared_statements > 0:
-# so by default they are off wherever server-side cursors were turned off for PgBouncer.
+# credentials grant's one, an issue's user read) are prepared once per connection (planning the
+# refresh SELECT cost PostgreSQL more than running it; identity/services/refresh_token_sql.py). A
+# PgBouncer in transaction mode keeps prepared statements only from 1.21 on, with
+# max_prepared_statements > 0: so by default they are off wherever server-side cursors were turned
+# off for PgBouncer.
 IDENTITY_PREPARED_STATEMENTS = env_bool(
     "DATABASE_PREPARED_STATEMENTS", default=not DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"]
 )

@@ -109,7 +109,7 @@ def row_by_unique_key(
     select = _select(using, model, tuple(joins), names)
     params = [model._meta.get_field(n).get_db_prep_value(key[n], connection) for n in names]  # type: ignore[union-attr]
     memory = _memory(connection) if remember else None
-    memory_key = (using, select.sql, *params)
+    memory_key = (using, select.sql, *params) if memory is not None else None
     row = memory.get(memory_key) if memory is not None else None
     if row is not None:
         row = tuple(list(value) if type(value) is list else value for value in row)
