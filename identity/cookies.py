@@ -7,10 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase
 from django.utils import timezone
 from rest_framework.request import Request
-from rest_framework.response import Response
 
 from identity.exceptions import NotAuthenticated
 
@@ -22,7 +21,7 @@ REFRESH_COOKIE_PATH = "/api/"
 
 
 def set_token_cookies(
-    response: Response,
+    response: HttpResponseBase,
     *,
     access_token: str | None,
     refresh_token: str | None,
@@ -47,7 +46,7 @@ def set_token_cookies(
         )
 
 
-def clear_token_cookies(response: Response) -> None:
+def clear_token_cookies(response: HttpResponseBase) -> None:
     response.delete_cookie(ACCESS_COOKIE, path="/", samesite="Lax")
     response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, samesite="Lax")
 

@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path, re_path
 
-from identity.views.common import lean_get
+from identity.views.common import lean_get, lean_post
 from identity.views.demo import demo_hello
 from identity.views.jwt import JWTViewSet, validate_plain_get
 from identity.views.keys import KeyViewSet
@@ -16,7 +16,7 @@ from identity.views.oauth import (
     TokenApi,
 )
 from identity.views.personal_access_tokens import AccessTokenViewSet, TokenExchangeApi
-from identity.views.refresh_tokens import RefreshTokenViewSet
+from identity.views.refresh_tokens import RefreshTokenViewSet, refresh_exchange_lean
 from identity.views.status import LivenessApi, StatusApi
 from identity.views.tenants import ApplicationViewSet, LoginBackendViewSet, TenantViewSet
 from identity.views.user_import import UnservedUserApi, UserImportApi, UserSearchApi
@@ -37,7 +37,11 @@ key_generate = KeyViewSet.as_view({"post": "generate"})
 key_import = KeyViewSet.as_view({"post": "import_key"})
 key_search = KeyViewSet.as_view({"get": "search", "post": "search"})
 
-refresh_tokens = RefreshTokenViewSet.as_view({"post": "exchange", "get": "list", "delete": "revoke"})
+refresh_tokens = lean_post(
+    RefreshTokenViewSet.as_view({"post": "exchange", "get": "list", "delete": "revoke"}),
+    "exchange",
+    refresh_exchange_lean,
+)
 refresh_token = RefreshTokenViewSet.as_view({"get": "retrieve", "delete": "destroy"})
 
 # Provisioning (FusionAuth's paths; PUT and PATCH both change only what they send).

@@ -5,6 +5,7 @@ identity.serializers.common.parse_body."""
 from __future__ import annotations
 
 import functools
+import io
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,7 @@ from identity.exception_handler import identity_exception_handler
 from identity.exceptions import NotFound, ValidationFailed
 from identity.http_cache import add_never_cache_headers
 from identity.negotiation import first_renderer_fits
+from identity.parsers import SafeJSONParser
 from identity.serializers.common import validated
 
 
@@ -69,35 +71,40 @@ def public_document(body: dict[str, Any]) -> Response:
 
 
 _JSON = JSONRenderer()
+_JSON_PARSER = SafeJSONParser()
 
 
-def lean_get(view: Any, answer: Callable[[HttpRequest], Any]) -> Callable[..., HttpResponseBase]:
-    """`view` (a DRF view routed to one anonymous GET action that neither throttles nor parses a
-    body) with its plain GETs answered by `answer` (the 200 body) without DRF's dispatch: no DRF Request, no
-    authenticator, permission or throttle pass, whose only outcome on such an action is the Caller
-    `answer` builds itself (identity.caller.Caller.build, the one tenant rule). What stays the same:
-    errors go through the one exception handler, the body through DRF's JSON renderer, and the
-    response gets the `Allow` and never-cache headers DRF's view gives it, then every middleware
-    (security headers included). Any other method, an `Accept` or `format` that needs DRF's
-    negotiation, goes to `view` itself. validate is the hottest path (issue 16): DRF's dispatch
-    was about a sixth of its CPU. tests/views/test_lean_get.py compares both answers."""
+def json_response(body: Any, *, status: int = 200) -> HttpResponse:
+    """`body` rendered by DRF's JSON renderer, as DRF's view would answer it (for the lean paths)."""
+    return HttpResponse(_JSON.render(body, _JSON.media_type, {}), _JSON.media_type, status=status)
+
+
+def _lean(
+    view: Any, handle: Callable[[Any, HttpRequest], HttpResponseBase | None], *, action: str | None = None
+) -> Callable[..., HttpResponseBase]:
+    """`view` with the requests `handle` takes answered without DRF's dispatch (None: not one it
+    takes, DRF's view answers). What stays the same: errors go through the one exception handler,
+    bodies through DRF's JSON renderer, and the response gets the `Allow` and never-cache headers
+    DRF's view gives it, then every middleware (security headers included). A request whose
+    `Accept` or `format` needs DRF's negotiation always goes to `view`. `action`: the one action
+    the lean requests are (what the view's throttle scope is looked up by)."""
     instance = view.cls(**view.initkwargs)
-    actions = {"head": view.actions["get"], **view.actions}  # as DRF's ViewSet binds them per request
+    instance.action = action
+    actions = {"head": view.actions.get("get"), **view.actions}  # as DRF's ViewSet binds them per request
     for method, action in actions.items():
-        setattr(instance, method, getattr(instance, action))
+        if action is not None:
+            setattr(instance, method, getattr(instance, action))
     allow = ", ".join(instance.allowed_methods)
 
     @functools.wraps(view)  # keeps `cls`, `actions`, `initkwargs` (the OpenAPI document) and csrf_exempt
     def lean_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if request.method != "GET" or not first_renderer_fits(request.META, _JSON.media_type):
+        if not first_renderer_fits(request.META, _JSON.media_type):
             return view(request, *args, **kwargs)
-        context = {"request": request, "args": args, "kwargs": kwargs}
-        response: HttpResponseBase
+        response: HttpResponseBase | None
         try:
-            response = HttpResponse(
-                _JSON.render(answer(request), _JSON.media_type, context), _JSON.media_type
-            )
+            response = handle(instance, request)
         except Exception as exc:
+            context = {"request": request, "args": args, "kwargs": kwargs}
             handled = identity_exception_handler(exc, context)
             if handled is None:
                 raise
@@ -106,8 +113,50 @@ def lean_get(view: Any, answer: Callable[[HttpRequest], Any]) -> Callable[..., H
             handled.accepted_media_type = _JSON.media_type
             handled.renderer_context = context  # type: ignore[attr-defined]
             response = handled
+        if response is None:
+            return view(request, *args, **kwargs)
         response["Allow"] = allow
         add_never_cache_headers(response)
         return response
 
     return lean_view
+
+
+def lean_get(view: Any, answer: Callable[[HttpRequest], Any]) -> Callable[..., HttpResponseBase]:
+    """`view` (a DRF view routed to one anonymous GET action that neither throttles nor parses a
+    body) with its plain GETs answered by `answer` (the 200 body) without DRF's dispatch (`_lean`):
+    no DRF Request, no authenticator, permission or throttle pass, whose only outcome on such an
+    action is the Caller `answer` builds itself (identity.caller.Caller.build, the one tenant
+    rule). Any other method goes to `view` itself. validate is the hottest path (issue 16): DRF's
+    dispatch was about a sixth of its CPU. tests/views/test_lean.py compares both answers."""
+
+    def handle(instance: Any, request: HttpRequest) -> HttpResponseBase | None:
+        return json_response(answer(request)) if request.method == "GET" else None
+
+    return _lean(view, handle)
+
+
+def lean_post(
+    view: Any, action: str, answer: Callable[[HttpRequest, Any], HttpResponseBase]
+) -> Callable[..., HttpResponseBase]:
+    """`view` (a DRF view whose POST is the anonymous `action`, with AllowAny and the
+    AnonymousCaller authenticator) with its POSTs of a plain JSON body answered by `answer(request,
+    body)` without DRF's dispatch (`_lean`). The body is parsed by the same SafeJSONParser DRF's
+    view would use, and only a body it accepts stays here, so a malformed one gets DRF's own error
+    before anything was counted; then the view's throttles count the request (DRF's own
+    `check_throttles` on the view, its action set), then `answer` runs. A form body, a charset or
+    any other content type, and every other method go to `view` itself. The refresh is the
+    hottest write (issue 16). tests/views/test_lean.py compares both answers."""
+
+    def handle(instance: Any, request: HttpRequest) -> HttpResponseBase | None:
+        if request.method != "POST" or request.META.get("CONTENT_TYPE") != _JSON_PARSER.media_type:
+            return None
+        try:
+            raw = request.body
+            body = _JSON_PARSER.parse(io.BytesIO(raw), _JSON_PARSER.media_type, {}) if raw else {}
+        except Exception:  # DRF's view answers it, with the same parser and the same handler
+            return None
+        instance.check_throttles(request)
+        return answer(request, body)
+
+    return _lean(view, handle, action=action)

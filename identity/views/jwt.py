@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from rest_framework import serializers, viewsets
@@ -113,7 +113,7 @@ class JWTViewSet(viewsets.ViewSet):
     def validate(self, request: Request) -> Response:
         return Response(validated_token(request, tenant_id=caller_of(request).tenant_id))
 
-    def issue(self, request: Request) -> Response:
+    def issue(self, request: Request) -> HttpResponseBase:
         principal = request.user
         assert isinstance(principal, TokenPrincipal)  # noqa: S101 - guaranteed by IsUser
         issued = jwt_issue(
@@ -138,7 +138,7 @@ class JWTViewSet(viewsets.ViewSet):
         )
         return Response({"token": token})
 
-    def reconcile(self, request: Request) -> Response:
+    def reconcile(self, request: Request) -> HttpResponseBase:
         data = parse(ReconcileInputSerializer, request.data)
         token = (data.get("data") or {}).get("token") or data.get("encodedJWT")
         if not token:

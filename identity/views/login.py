@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponseBase
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 from rest_framework import serializers
@@ -46,7 +47,7 @@ class LoginApi(APIView):
 
     throttle_scope = "login"
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> HttpResponseBase:
         data = parse(LoginInputSerializer, request.data)
         result = login(
             caller=caller_of(request),
@@ -59,7 +60,7 @@ class LoginApi(APIView):
         )
         return login_response(result)
 
-    def put(self, request: Request) -> Response:
+    def put(self, request: Request) -> HttpResponseBase:
         """`PUT /api/login` with `{userId, applicationId, ipAddress}` (login_ping_with_request)."""
         data = parse(LoginPingInputSerializer, request.data)
         result = login_ping(
@@ -81,7 +82,7 @@ class LoginPingApi(APIView):
     authentication_classes = [APIKeyAuthentication]
     permission_classes = [HasAPIKey]
 
-    def put(self, request: Request, user_id: str, application_id: str) -> Response:
+    def put(self, request: Request, user_id: str, application_id: str) -> HttpResponseBase:
         result = login_ping(
             caller=caller_of(request), user_id=path_uuid(user_id), application_id=path_uuid(application_id)
         )

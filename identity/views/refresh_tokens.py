@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from typing import Any
 
+from django.http import HttpRequest, HttpResponseBase
 from django.utils.decorators import method_decorator
 from rest_framework import serializers, viewsets
 from rest_framework.parsers import FormParser
@@ -19,6 +22,7 @@ from identity.authentication import (
     HasAPIKeyOrUserToken,
     caller_of,
 )
+from identity.caller import TENANT_META, Caller
 from identity.cookies import REFRESH_COOKIE, request_not_forgeable, token_cookie
 from identity.exceptions import ValidationFailed
 from identity.http_cache import never_cache
@@ -30,7 +34,7 @@ from identity.services.refresh_tokens import (
     refresh_token_revoke,
     refresh_tokens_revoke_requested,
 )
-from identity.views.common import parse, path_uuid
+from identity.views.common import json_response, parse, path_uuid
 from identity.views.tokens import client_address, token_response
 
 _VALUE_MAX_LENGTH = 512
@@ -76,6 +80,37 @@ def _flat(data: Any) -> dict[str, Any]:
     return dict(data) if isinstance(data, dict) else {}
 
 
+def refresh_exchange(
+    request: Request | HttpRequest,
+    body: Any,
+    *,
+    tenant_id: uuid.UUID | None,
+    respond: Callable[..., HttpResponseBase] = Response,
+) -> HttpResponseBase:
+    """The refresh exchange, for DRF's view and for its lean path (`refresh_exchange_lean`)."""
+    data = parse_refresh_input(_flat(body))
+    pair = refresh_grant(
+        value=token_cookie(request, REFRESH_COOKIE) or data.get("refreshToken") or "",
+        ttl_seconds=data.get("timeToLiveInSeconds"),
+        address=client_address(request),
+        tenant_id=tenant_id,
+    )
+    return token_response(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        refresh_token_value=pair.refresh_token_value,
+        # A cross-site form post must not plant a session (login CSRF).
+        cookies=request_not_forgeable(request),
+        respond=respond,
+    )
+
+
+def refresh_exchange_lean(request: HttpRequest, body: Any) -> HttpResponseBase:
+    """The exchange for lean_post: the caller its AnonymousCaller authenticator would build."""
+    caller = Caller.build(header=request.META.get(TENANT_META))
+    return refresh_exchange(request, body, tenant_id=caller.tenant_id, respond=json_response)
+
+
 @method_decorator(never_cache, name="dispatch")
 class RefreshTokenViewSet(viewsets.ViewSet):
     """Routed to FusionAuth's paths: `exchange` is anonymous; reading needs an API key; revoking one
@@ -99,21 +134,8 @@ class RefreshTokenViewSet(viewsets.ViewSet):
             return [HasAPIKeyOrUserToken()]
         return [HasAPIKey()]
 
-    def exchange(self, request: Request) -> Response:
-        data = parse_refresh_input(_flat(request.data))
-        pair = refresh_grant(
-            value=token_cookie(request, REFRESH_COOKIE) or data.get("refreshToken") or "",
-            ttl_seconds=data.get("timeToLiveInSeconds"),
-            address=client_address(request),
-            tenant_id=caller_of(request).tenant_id,
-        )
-        return token_response(
-            access_token=pair.access_token,
-            refresh_token=pair.refresh_token,
-            refresh_token_value=pair.refresh_token_value,
-            # A cross-site form post must not plant a session (login CSRF).
-            cookies=request_not_forgeable(request),
-        )
+    def exchange(self, request: Request) -> HttpResponseBase:
+        return refresh_exchange(request, request.data, tenant_id=caller_of(request).tenant_id)
 
     def list(self, request: Request) -> Response:
         user_id = request.query_params.get("userId")

@@ -4,8 +4,10 @@ cookies. Not a view: the views import these rather than each other."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from django.http import HttpRequest, HttpResponseBase
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,7 +31,7 @@ class MetaDataSerializer(serializers.Serializer):
     device = DeviceSerializer(required=False)
 
 
-def client_address(request: Request, given: str | None = None) -> str:
+def client_address(request: Request | HttpRequest, given: str | None = None) -> str:
     """The address recorded on the session: the caller-supplied `ipAddress`, else the peer. Never
     used to decide anything (lockout is per account), so a spoofed value only mislabels a row."""
     return given or request.META.get("REMOTE_ADDR", "")
@@ -55,10 +57,12 @@ def token_response(
     status: int = 200,
     cookies: bool = True,
     with_expiry: bool = False,
-) -> Response:
+    respond: Callable[..., HttpResponseBase] = Response,
+) -> HttpResponseBase:
     """`body` with FusionAuth's `token` (and with `with_expiry` its `tokenExpirationInstant`),
     `refreshToken` and `refreshTokenId` members for what was issued, and (unless `cookies` is off)
-    the same tokens as the access_token/refresh_token cookies."""
+    the same tokens as the access_token/refresh_token cookies. `respond(body, status=…)` makes the
+    response: DRF's Response in a DRF view, identity.views.common.json_response on a lean path."""
     body = dict(body or {})
     if access_token is not None:
         body["token"] = access_token.value
@@ -67,7 +71,7 @@ def token_response(
     if refresh_token is not None:
         body["refreshToken"] = refresh_token_value
         body["refreshTokenId"] = str(refresh_token.pk)
-    response = Response(body, status=status)
+    response = respond(body, status=status)
     if cookies:
         set_token_cookies(
             response,
@@ -78,7 +82,7 @@ def token_response(
     return response
 
 
-def login_response(result: LoginResult) -> Response:
+def login_response(result: LoginResult) -> HttpResponseBase:
     """A login's answer (password login, ping, reconcile): the user, the tokens, the cookies."""
     return token_response(
         access_token=result.access_token,
