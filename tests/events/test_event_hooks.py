@@ -203,3 +203,23 @@ def test_public_key_update_on_rotation_and_on_an_applications_own_signer(hooked)
     application_update(application=world.application, jwt_enabled=True, access_token_signing_key=own)
     assert _events("jwt.public-key.update")[-1]["applicationIds"] == [str(world.application.pk)]
     assert len(_events("jwt.public-key.update")) == 2
+
+
+@pytest.mark.parametrize("wanted", [True, False], ids=["listened-to", "not-listened-to"])
+def test_a_payload_function_runs_only_when_a_webhook_wants_the_event(world, receiver, wanted):
+    """Every refresh and login emits an event; with no webhook listening, its payload is not even
+    built (the hot paths pass a function)."""
+    from identity.services.webhooks import event_emit
+
+    if wanted:
+        webhook_create(url=receiver.url, events=["jwt.refresh"], tenant_ids=[world.tenant.pk])
+    calls: list[int] = []
+
+    def payload() -> dict[str, str]:
+        calls.append(1)
+        return {"userId": str(world.user.pk)}
+
+    event = event_emit(type="jwt.refresh", tenant=world.tenant.pk, payload=payload)
+    assert calls == ([1] if wanted else [])
+    assert (event is not None) is wanted
+    assert [e["userId"] for e in _events("jwt.refresh")] == ([str(world.user.pk)] if wanted else [])
