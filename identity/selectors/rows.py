@@ -21,6 +21,10 @@ import psycopg
 from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
+from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_init, pre_init
 
 from identity import app_settings
 from identity.key_store import key_snapshot
@@ -169,14 +173,40 @@ def row_instances(
     alias: str, values: Sequence[Any], parts: Iterable[tuple[type[models.Model], Sequence[str]]]
 ) -> list[models.Model]:
     """Consecutive runs of `values`, one per (model, attnames), as instances loaded from the
-    database (`Model.from_db`); values past the last run are the caller's."""
+    database (what `Model.from_db` builds); values past the last run are the caller's."""
     instances = []
     offset = 0
+    signalled = bool(pre_init.receivers or post_init.receivers)
     for model, attnames in parts:
-        count = len(attnames)
-        instances.append(model.from_db(alias, _name_set(tuple(attnames)), values[offset : offset + count]))
+        names = tuple(attnames)
+        count = len(names)
+        run = values[offset : offset + count]
+        if signalled or not _stored_as_given(model, names):
+            instances.append(model.from_db(alias, _name_set(names), run))
+        else:
+            instance = model.__new__(model)
+            state = instance._state = ModelState()
+            state.adding, state.db = False, alias
+            instance.__dict__.update(zip(names, run, strict=True))
+            instances.append(instance)
         offset += count
     return instances
+
+
+@cache
+def _stored_as_given(model: type[models.Model], attnames: tuple[str, ...]) -> bool:
+    """Whether `Model.__init__` would do no more with these values than store them in the
+    instance's `__dict__` (so `row_instances` stores them itself; Model.__init__ was 5 % of a
+    refresh's CPU, most of it walking the fields that were not loaded). It would when each is a
+    concrete field behind Django's deferred-loading descriptor (a foreign key's also has a setter,
+    which only drops a cached related object that a new instance cannot have yet), and no pre_init
+    or post_init receiver is connected (checked on every call). tests/selectors/test_rows.py
+    compares both builds."""
+    plain = (DeferredAttribute, ForeignKeyDeferredAttribute)
+    concrete = {f.attname for f in model._meta.concrete_fields}
+    return not model._meta.abstract and all(
+        a in concrete and type(getattr(model, a, None)) in plain for a in attnames
+    )
 
 
 @cache

@@ -180,3 +180,64 @@ class TestRemembered:
             assert any("identity_apikey" in q["sql"] for q in queries.captured_queries)
         assert "key store unavailable" in caplog.text
         KEYS.reset()
+
+
+def _built(instance) -> tuple:  # type: ignore[no-untyped-def]
+    loaded = {k: v for k, v in instance.__dict__.items() if k != "_state"}
+    return type(instance), loaded, instance._state.adding, instance._state.db, instance.get_deferred_fields()
+
+
+def _row_parts(world):  # type: ignore[no-untyped-def]
+    from identity.models import RefreshToken
+    from identity.services import refresh_token_sql
+    from identity.services.refresh_tokens import refresh_token_create
+
+    token = refresh_token_create(user=world.user, application=world.application).token
+    objects = {RefreshToken: token, User: world.user, Application: world.application, Tenant: world.tenant}
+    everything = [(m, tuple(f.attname for f in m._meta.concrete_fields)) for m in objects]
+    hot = [(part.model, part.attnames) for part in refresh_token_sql.PARTS]
+    few = [(User, ("id", "tenant_id", "email")), (RefreshToken, ("id", "user_id"))]
+    return objects, [*everything, *hot, *few]
+
+
+@pytest.mark.parametrize("which", ["every-column", "the-refresh-read", "a-few-columns"])
+def test_rows_are_built_as_model_from_db_builds_them(world, which):
+    objects, parts = _row_parts(world)
+    chosen = {"every-column": parts[:4], "the-refresh-read": parts[4:8], "a-few-columns": parts[8:]}[which]
+    values = [
+        v for model, names in chosen for v in model.objects.values_list(*names).get(pk=objects[model].pk)
+    ]
+    built = rows.row_instances("default", values, chosen)
+    offset, expected = 0, []
+    for model, names in chosen:
+        expected.append(model.from_db("default", set(names), values[offset : offset + len(names)]))
+        offset += len(names)
+    assert [_built(b) for b in built] == [_built(e) for e in expected]
+    for instance, (model, _names) in zip(built, chosen, strict=True):
+        assert not instance._state.adding
+        for field in model._meta.concrete_fields:  # a column not loaded is read when touched, as the ORM does
+            assert getattr(instance, field.attname) == getattr(objects[model], field.attname)
+
+
+def test_a_connected_post_init_receiver_sees_every_built_row(world):
+    from django.db.models.signals import post_init
+
+    seen: list[object] = []
+
+    def receiver(sender, instance, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(instance)
+
+    values = list(User.objects.values_list("id", "tenant_id", "email").get(pk=world.user.pk))
+    post_init.connect(receiver, sender=User)
+    try:
+        [user] = rows.row_instances("default", values, [(User, ("id", "tenant_id", "email"))])
+    finally:
+        post_init.disconnect(receiver, sender=User)
+    assert seen == [user] and user.email == world.user.email
+
+
+def test_a_run_shorter_than_its_columns_is_an_error_not_a_half_built_row(world):
+    with pytest.raises(ValueError):
+        rows.row_instances(
+            "default", [world.user.pk, world.tenant.pk], [(User, ("id", "tenant_id", "email"))]
+        )
