@@ -12,34 +12,22 @@ errors propagate: each caller decides what an unreachable cache means.
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
-
-
-def _redis_client(key: str) -> tuple[Any, str] | None:
-    """The redis-py client Django's Redis cache writes `key` with, and the full key; None on any
-    other backend."""
-    backend = caches[DEFAULT_CACHE_ALIAS]
-    if not isinstance(backend, RedisCache):
-        return None
-    full_key = backend.make_and_validate_key(key)
-    return backend._cache.get_client(full_key, write=True), full_key
 
 
 def window_hit(key: str, *, timeout: int) -> int:
     """One more hit on the counter `key` (created at 0, living `timeout` seconds): its new value."""
-    redis = _redis_client(key)
-    if redis is not None:
-        client, full_key = redis
-        pipeline = client.pipeline(transaction=True)
+    backend = caches[DEFAULT_CACHE_ALIAS]  # once, not through the `cache` proxy on every call
+    if isinstance(backend, RedisCache):
+        full_key = backend.make_and_validate_key(key)
+        pipeline = backend._cache.get_client(full_key, write=True).pipeline(transaction=True)
         pipeline.set(full_key, 0, ex=timeout, nx=True)
         pipeline.incr(full_key)
         return int(pipeline.execute()[1])
-    cache.add(key, 0, timeout=timeout)
+    backend.add(key, 0, timeout=timeout)
     try:
-        return int(cache.incr(key))
+        return int(backend.incr(key))
     except ValueError:  # expired or evicted between add and incr
-        cache.set(key, 1, timeout=timeout)
+        backend.set(key, 1, timeout=timeout)
         return 1
