@@ -44,6 +44,9 @@ def test_every_connection_has_the_compiled_loader_with_djangos_tzinfo():
     ours, _ = _loaders()
     assert isinstance(ours, CompiledTzLoader)
     assert ours.timezone == connection.timezone
+    # The compiled parse was made once for the connection; every statement's loader reuses it.
+    again, _ = _loaders()
+    assert ours.connection_parse is not None and ours._parse is again._parse is ours.connection_parse
 
 
 @pytest.mark.parametrize("text", VALUES)
