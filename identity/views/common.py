@@ -91,9 +91,9 @@ def _lean(
     instance = view.cls(**view.initkwargs)
     instance.action = action
     actions = {"head": view.actions.get("get"), **view.actions}  # as DRF's ViewSet binds them per request
-    for method, action in actions.items():
-        if action is not None:
-            setattr(instance, method, getattr(instance, action))
+    for method, bound in actions.items():
+        if bound is not None:
+            setattr(instance, method, getattr(instance, bound))
     allow = ", ".join(instance.allowed_methods)
 
     @functools.wraps(view)  # keeps `cls`, `actions`, `initkwargs` (the OpenAPI document) and csrf_exempt
