@@ -171,10 +171,18 @@ def test_the_command_refuses_then_revokes_on_request(world, capsys):
     expire(old)
     before = db_state()
     with pytest.raises(CommandError, match="verifies 1 live personal access token"):
-        call_command("delete_signing_key", old.kid)
+        call_command("delete_signing_key", "--", old.kid)  # a thumbprint may start with "-"
     assert db_state() == before
     call_command("delete_signing_key", str(old.pk), "--revoke-personal-access-tokens", "--json")
     assert '"revokedPersonalAccessTokens": 1' in capsys.readouterr().out
+    assert not SigningKey.objects.filter(pk=old.pk).exists()
+
+
+def test_a_kid_that_starts_with_a_dash_is_named_after_the_double_dash(world):
+    old = rotate(world)
+    expire(old)
+    SigningKey.objects.filter(pk=old.pk).update(kid="-" + old.kid[1:])
+    call_command("delete_signing_key", "--", "-" + old.kid[1:])
     assert not SigningKey.objects.filter(pk=old.pk).exists()
 
 

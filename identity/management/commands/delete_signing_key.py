@@ -18,7 +18,11 @@ class Command(IdentityCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("key", help="The key's id or kid.")
+        parser.add_argument(
+            "key",
+            help="The key's id or kid. A kid (an RFC 7638 thumbprint) may start with '-': "
+            "put it after '--' (delete_signing_key -- -Xy3...).",
+        )
         parser.add_argument(
             "--revoke-personal-access-tokens",
             action="store_true",
