@@ -16,7 +16,7 @@ from identity.views.oauth import (
     TokenApi,
 )
 from identity.views.personal_access_tokens import AccessTokenViewSet, TokenExchangeApi
-from identity.views.refresh_tokens import RefreshTokenViewSet, refresh_exchange_lean
+from identity.views.refresh_tokens import RefreshTokenViewSet, anonymous_caller, refresh_exchange_lean
 from identity.views.status import LivenessApi, StatusApi
 from identity.views.tenants import ApplicationViewSet, LoginBackendViewSet, TenantViewSet
 from identity.views.user_import import UnservedUserApi, UserImportApi, UserSearchApi
@@ -41,6 +41,7 @@ refresh_tokens = lean_post(
     RefreshTokenViewSet.as_view({"post": "exchange", "get": "list", "delete": "revoke"}),
     "exchange",
     refresh_exchange_lean,
+    authenticate=anonymous_caller,
 )
 refresh_token = RefreshTokenViewSet.as_view({"get": "retrieve", "delete": "destroy"})
 

@@ -137,16 +137,21 @@ def lean_get(view: Any, answer: Callable[[HttpRequest], Any]) -> Callable[..., H
 
 
 def lean_post(
-    view: Any, action: str, answer: Callable[[HttpRequest, Any], HttpResponseBase]
+    view: Any,
+    action: str,
+    answer: Callable[[HttpRequest, Any, Any], HttpResponseBase],
+    *,
+    authenticate: Callable[[HttpRequest], Any],
 ) -> Callable[..., HttpResponseBase]:
-    """`view` (a DRF view whose POST is the anonymous `action`, with AllowAny and the
-    AnonymousCaller authenticator) with its POSTs of a plain JSON body answered by `answer(request,
-    body)` without DRF's dispatch (`_lean`). The body is parsed by the same SafeJSONParser DRF's
-    view would use, and only a body it accepts stays here, so a malformed one gets DRF's own error
-    before anything was counted; then the view's throttles count the request (DRF's own
-    `check_throttles` on the view, its action set), then `answer` runs. A form body, a charset or
-    any other content type, and every other method go to `view` itself. The refresh is the
-    hottest write (issue 16). tests/views/test_lean.py compares both answers."""
+    """`view` (a DRF view whose POST is the anonymous `action`, with AllowAny and one
+    authenticator that always answers) with its POSTs of a plain JSON body answered without DRF's
+    dispatch (`_lean`), in DRF's order: `authenticate(request)` (what that authenticator builds,
+    refusing as it would), the view's throttles (DRF's own `check_throttles` on the view, its
+    action set), then `answer(request, body, authenticated)`. The body is parsed first by the same
+    SafeJSONParser DRF's view would use, and only a body it accepts stays here, so a malformed one
+    gets DRF's own error, counted once, by DRF. A form body, a charset or any other content type,
+    and every other method go to `view` itself. The refresh is the hottest write (issue 16).
+    tests/views/test_lean.py compares both answers."""
 
     def handle(instance: Any, request: HttpRequest) -> HttpResponseBase | None:
         if request.method != "POST" or request.META.get("CONTENT_TYPE") != _JSON_PARSER.media_type:
@@ -156,7 +161,8 @@ def lean_post(
             body = _JSON_PARSER.parse(io.BytesIO(raw), _JSON_PARSER.media_type, {}) if raw else {}
         except Exception:  # DRF's view answers it, with the same parser and the same handler
             return None
+        authenticated = authenticate(request)
         instance.check_throttles(request)
-        return answer(request, body)
+        return answer(request, body, authenticated)
 
     return _lean(view, handle, action=action)

@@ -105,9 +105,13 @@ def refresh_exchange(
     )
 
 
-def refresh_exchange_lean(request: HttpRequest, body: Any) -> HttpResponseBase:
-    """The exchange for lean_post: the caller its AnonymousCaller authenticator would build."""
-    caller = Caller.build(header=request.META.get(TENANT_META))
+def anonymous_caller(request: HttpRequest) -> Caller:
+    """What the exchange's one authenticator (AnonymousCaller) builds, for lean_post."""
+    return Caller.build(header=request.META.get(TENANT_META))
+
+
+def refresh_exchange_lean(request: HttpRequest, body: Any, caller: Caller) -> HttpResponseBase:
+    """The exchange for lean_post."""
     return refresh_exchange(request, body, tenant_id=caller.tenant_id, respond=json_response)
 
 

@@ -206,6 +206,16 @@ def test_an_exchange_is_counted_once_whichever_way_it_is_answered(world, one_per
     assert json.loads(content)["generalErrors"][0]["code"] == "[TooManyRequests]"
 
 
+@pytest.mark.parametrize("view", ["drf", "lean"])
+def test_a_request_refused_for_its_tenant_header_is_not_counted(world, one_per_minute, view):
+    """DRF authenticates (the tenant header) before it throttles; so does the lean path."""
+    exchange = REFRESH_LEAN_VIEW if view == "lean" else REFRESH_DRF_VIEW
+    assert _refresh_answer(exchange, world, REFRESH_REFUSED["bad-tenant-header"])[0] == 400
+    assert _refresh_answer(exchange, world, REFRESH_OK["value"])[0] == 200
+    assert _refresh_answer(exchange, world, REFRESH_OK["value"])[0] == 200
+    assert _refresh_answer(exchange, world, REFRESH_OK["value"])[0] == 429
+
+
 def test_the_lean_refresh_route_keeps_the_views_openapi_identity():
     assert REFRESH_LEAN_VIEW.cls is RefreshTokenViewSet
     assert {k: REFRESH_LEAN_VIEW.actions[k] for k in ("post", "get", "delete")} == {
