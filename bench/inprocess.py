@@ -157,9 +157,10 @@ class Driver:
     def issue(self) -> bytes:
         if self.access_token is None:
             self.access_token = json.loads(self.login())["token"]
-        path = f"/api/jwt/issue?applicationId={self.state['one_time']}"
-        path, _, query = path.partition("?")
-        return self.call("GET", path, QUERY_STRING=query, HTTP_AUTHORIZATION=f"Bearer {self.access_token}")
+        query = f"applicationId={self.state['one_time']}"
+        return self.call(
+            "GET", "/api/jwt/issue", QUERY_STRING=query, HTTP_AUTHORIZATION=f"Bearer {self.access_token}"
+        )
 
 
 def _backend_cpu() -> Callable[[], float]:

@@ -200,7 +200,7 @@ def _stored_as_given(model: type[models.Model], attnames: tuple[str, ...]) -> bo
     refresh's CPU, most of it walking the fields that were not loaded). It would when each is a
     concrete field behind Django's deferred-loading descriptor (a foreign key's also has a setter,
     which only drops a cached related object that a new instance cannot have yet), and no pre_init
-    or post_init receiver is connected (checked on every call). tests/selectors/test_rows.py
+    or post_init receiver is connected (checked on every call). tests/services/test_rows.py
     compares both builds."""
     plain = (DeferredAttribute, ForeignKeyDeferredAttribute)
     concrete = {f.attname for f in model._meta.concrete_fields}
