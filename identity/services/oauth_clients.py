@@ -1,9 +1,10 @@
 """OAuth2 clients: an application's `oauthConfiguration`, its secret, and client authentication.
 
 The client id is the application id. A client secret is a 256-bit random value shown once; only
-its HMAC-SHA256 under a server pepper (derived from SECRET_KEY by Django's `salted_hmac`) is kept
-and compared in constant time. A slow password hash would make every grant CPU-bound for no gain:
-a random 256-bit secret cannot be guessed offline from its digest.
+its HMAC-SHA256 under a server pepper (derived from SECRET_KEY as Django's `salted_hmac` derives
+it: `identity.hashing.keyed_mac`) is kept and compared in constant time. A slow password hash
+would make every grant CPU-bound for no gain: a random 256-bit secret cannot be guessed offline
+from its digest.
 
 Authentication follows RFC 6749 §2.3 and RFC 7523 §2.2/§3: HTTP Basic (`client_secret_basic`),
 form parameters (`client_secret_post`) or a signed client assertion (`private_key_jwt`), exactly
@@ -27,7 +28,6 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 
 from identity import app_settings
 from identity.counters import window_hit
@@ -38,7 +38,7 @@ from identity.exceptions import (
     TokenInvalid,
     ValidationFailed,
 )
-from identity.hashing import new_secret
+from identity.hashing import keyed_mac, new_secret
 from identity.models import (
     Application,
     ClientAuthenticationMethod,
@@ -82,7 +82,7 @@ OAUTH_FIELDS = frozenset(OAUTH_FIELD_ORDER)
 
 def client_secret_digest(secret: str) -> str:
     """HMAC-SHA256 (hex) of a client secret under the server pepper."""
-    return salted_hmac("identity.oauth-client-secret", secret, algorithm="sha256").hexdigest()
+    return keyed_mac("identity.oauth-client-secret", secret).hex()
 
 
 @dataclass(frozen=True)

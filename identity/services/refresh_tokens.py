@@ -21,11 +21,10 @@ from typing import Any
 
 from django.db import connection, models, transaction
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 
 from identity.caller import Caller
 from identity.exceptions import NotFound, RefreshTokenUnusable, ValidationFailed
-from identity.hashing import new_secret, secret_digest
+from identity.hashing import keyed_mac, new_secret, secret_digest
 from identity.models import (
     Application,
     AuditEntry,
@@ -120,9 +119,7 @@ class IssuedRefreshToken:
 
 
 def _mac(token_id: uuid.UUID, generation: int, salt: str) -> bytes:
-    return salted_hmac(
-        "identity.refresh-token", f"{token_id}:{generation}:{salt}", algorithm="sha256"
-    ).digest()
+    return keyed_mac("identity.refresh-token", f"{token_id}:{generation}:{salt}")
 
 
 def refresh_token_value(*, token_id: uuid.UUID, generation: int, salt: str) -> str:
