@@ -4,11 +4,14 @@ set, only in answer to a request another site could not have forged (`request_no
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
+from functools import lru_cache
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 from django.utils import timezone
+from django.utils.http import http_date
 from rest_framework.request import Request
 
 from identity.exceptions import NotAuthenticated
@@ -18,6 +21,11 @@ REFRESH_COOKIE = "refresh_token"
 # The refresh token is only ever needed by the APIs under /api/ (refresh, issue, logout), so the
 # browser does not send it to anything else on the host.
 REFRESH_COOKIE_PATH = "/api/"
+
+
+@lru_cache(maxsize=8)
+def _http_date(epoch_second: int) -> str:
+    return http_date(epoch_second)
 
 
 def set_token_cookies(
@@ -39,6 +47,8 @@ def set_token_cookies(
             REFRESH_COOKIE,
             refresh_token,
             max_age=max_age,
+            # What set_cookie would compute from max_age, formatted once per second, not per response.
+            expires=_http_date(int(time.time()) + max_age),
             httponly=True,
             secure=secure,
             samesite="Lax",

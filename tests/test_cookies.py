@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
-from django.test import RequestFactory
+import time
+from datetime import UTC, datetime, timedelta
 
-from identity.cookies import request_not_forgeable
+import pytest
+from django.http import HttpResponse
+from django.test import RequestFactory
+from django.utils import timezone
+from django.utils.http import http_date
+
+from identity.cookies import request_not_forgeable, set_token_cookies
 
 
 @pytest.mark.parametrize(
@@ -28,3 +34,22 @@ def test_request_not_forgeable(settings, headers, content_type, expected):
     settings.CSRF_TRUSTED_ORIGINS = ["https://trusted.example"]
     request = RequestFactory().post("/api/logout", data="{}", content_type=content_type, **headers)
     assert request_not_forgeable(request) is expected
+
+
+@pytest.mark.parametrize("seconds", [0, 1, 3600, 30 * 86400], ids=["now", "one-second", "hour", "month"])
+def test_refresh_cookie_is_what_set_cookie_gives_for_its_max_age(monkeypatch, seconds):
+    """The refresh cookie's `expires` is formatted once per second (cookies._http_date), and is the
+    same text Django's set_cookie derives from max_age."""
+    clock = 1_790_000_000.75
+    now = datetime.fromtimestamp(clock, tz=UTC)
+    monkeypatch.setattr(time, "time", lambda: clock)
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    ours = HttpResponse()
+    set_token_cookies(
+        ours, access_token="a", refresh_token="r", refresh_expires_at=now + timedelta(seconds=seconds)
+    )
+    djangos = HttpResponse()
+    djangos.set_cookie("refresh_token", "r", max_age=seconds, httponly=True, samesite="Lax", path="/api/")
+    assert ours.cookies["refresh_token"]["max-age"] == seconds
+    assert ours.cookies["refresh_token"]["expires"] == djangos.cookies["refresh_token"]["expires"]
+    assert djangos.cookies["refresh_token"]["expires"] == http_date(clock + seconds)
