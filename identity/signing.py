@@ -149,8 +149,29 @@ def sign(
         raise ValueError(f"Key {key.kid} cannot sign.")
     if key.expired(now):
         raise ValueError(f"Key {key.kid} has expired and may no longer sign.")
-    headers = {"kid": key.kid, "typ": typ, "tkn": kind.value} if key.kid else {"typ": typ, "tkn": kind.value}
-    return jwt.encode(dict(claims), key.signer, algorithm=key.algorithm, headers=headers)
+    # What jwt.encode does, with the header segment (the same for every token of one key and
+    # kind) made once: the compact JWS of RFC 7515 §7.1, signed by PyJWT's own algorithm object.
+    # (Key lengths are checked where keys are made: signing_key_validate.)
+    algorithm = _ALGORITHMS[key.algorithm]
+    payload = json.dumps(dict(claims), separators=(",", ":")).encode("utf-8")
+    signing_input = _header_segment(key.algorithm, key.kid, typ, kind.value) + b"." + _b64url(payload)
+    signature = algorithm.sign(signing_input, algorithm.prepare_key(key.signer))
+    return (signing_input + b"." + _b64url(signature)).decode("ascii")
+
+
+def _b64url(raw: bytes) -> bytes:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=")
+
+
+_ALGORITHMS = jwt.algorithms.get_default_algorithms()
+
+
+@functools.lru_cache(maxsize=HEADER_CACHE_SIZE)
+def _header_segment(algorithm: str, kid: str, typ: str, kind: str) -> bytes:
+    """The base64url header of the tokens one key signs as one kind (jwt.encode's JSON: compact,
+    keys sorted)."""
+    header = {"alg": algorithm, "typ": typ, "tkn": kind, **({"kid": kid} if kid else {})}
+    return _b64url(json.dumps(header, separators=(",", ":"), sort_keys=True).encode())
 
 
 def _b64decode(segment: str) -> bytes:
@@ -462,7 +483,7 @@ def certificate_read(pem: bytes) -> Certificate:
 
 
 def b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return _b64url(raw).decode("ascii")
 
 
 def _b64url_int(value: int) -> str:

@@ -75,6 +75,25 @@ def test_round_trip_for_every_algorithm_family(key):
     assert claims["sub"] == "user-1" and used is key
 
 
+@pytest.mark.parametrize("kind", [TokenKind.ACCESS, TokenKind.CLIENT], ids=["access", "client"])
+@pytest.mark.parametrize("typ", ["JWT", "at+jwt"])
+def test_tokens_are_what_jwt_encode_makes(key, kind, typ):
+    """`sign` builds the compact JWS itself (its header segment kept per key and kind); the token is
+    the one PyJWT's jwt.encode makes of the same claims and headers: byte for byte where the
+    signature is deterministic (HMAC, RSA PKCS#1 v1.5, Ed25519), the same signed part and a valid
+    signature for ECDSA's randomised one."""
+    claims = _claims(roles=["admin", "ünïcode"], email="a@example.com", nested={"a": [1, 2.5, None, True]})
+    ours = sign(claims=claims, key=key, kind=kind, now=NOW, typ=typ)
+    headers = {"kid": key.kid, "typ": typ, "tkn": kind.value}
+    pyjwts = jwt.encode(claims, key.signer, algorithm=key.algorithm, headers=headers)
+    if key.algorithm == "ES256":
+        assert ours.rsplit(".", 1)[0] == pyjwts.rsplit(".", 1)[0]
+        assert jwt.decode(ours, key.verifier, algorithms=["ES256"], options={"verify_exp": False}) == claims
+    else:
+        assert ours == pyjwts
+    assert sign(claims=claims, key=key, kind=kind, now=NOW, typ=typ).rsplit(".", 1)[0] == ours.rsplit(".", 1)[0]
+
+
 def test_keys_are_parsed_once_and_reloaded_when_the_row_changes():
     record = signing_key_generate(tenant=None, algorithm="RS256", name="r").key
     first = load_key(record)
