@@ -12,6 +12,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from rest_framework import serializers
+from rest_framework.compat import LONG_SEPARATORS, SHORT_SEPARATORS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -74,9 +75,21 @@ _JSON = JSONRenderer()
 _JSON_PARSER = SafeJSONParser()
 
 
+# What _JSON.render(body, "application/json", {}) runs, made once: DRF's encoder with the
+# renderer's settings (no indent is asked for on the lean paths).
+_ENCODER = _JSON.encoder_class(
+    ensure_ascii=_JSON.ensure_ascii,
+    allow_nan=not _JSON.strict,
+    separators=SHORT_SEPARATORS if _JSON.compact else LONG_SEPARATORS,
+)
+
+
 def json_response(body: Any, *, status: int = 200) -> HttpResponse:
-    """`body` rendered by DRF's JSON renderer, as DRF's view would answer it (for the lean paths)."""
-    return HttpResponse(_JSON.render(body, _JSON.media_type, {}), _JSON.media_type, status=status)
+    """`body` as DRF's JSON renderer renders it, as DRF's view would answer it (for the lean paths)."""
+    if body is None:
+        return HttpResponse(b"", _JSON.media_type, status=status)
+    text = _ENCODER.encode(body).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return HttpResponse(text.encode(), _JSON.media_type, status=status)
 
 
 def _lean(

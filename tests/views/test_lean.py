@@ -5,17 +5,21 @@ included (tokens aside, which are new on every exchange), and everything else go
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from django.core.cache import cache
 from django.test import RequestFactory
+from rest_framework.renderers import JSONRenderer
 
 from identity.caller import Caller
 from identity.services.jwt import jwt_vend
 from identity.services.login import password_login
 from identity.services.refresh_tokens import refresh_token_create
 from identity.urls import urlpatterns
+from identity.views.common import json_response
 from identity.views.jwt import JWTViewSet
 from identity.views.refresh_tokens import RefreshTokenViewSet
 from tests.api.helpers import db_state
@@ -222,3 +226,33 @@ def test_the_lean_refresh_route_keeps_the_views_openapi_identity():
         "post": "exchange", "get": "list", "delete": "revoke",
     }  # fmt: skip
     assert REFRESH_LEAN_VIEW.csrf_exempt
+
+
+_WHEN = datetime(2026, 12, 1, 15, 30, 5, 123456, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        {},
+        {"token": "a.b.c", "refreshToken": "r", "refreshTokenId": "0e6d1c3a-5b0c-4d8e-9a6f-1c2b3d4e5f60"},
+        {"name": "ünïcode ✓ \u2028 line \u2029 paragraph", "quote": '"\\</script>'},
+        {"nested": [1, 2.5, None, True, {"a": []}], "uuid": uuid.UUID(int=7), "when": _WHEN},
+        ["a", 1],
+    ],
+    ids=["none", "empty", "tokens", "unicode-separators", "nested-types", "list"],
+)
+def test_json_response_renders_as_drfs_renderer(body):
+    """The lean paths' answers are the bytes DRF's JSONRenderer makes of the same body."""
+    ours = json_response(body, status=201)
+    renderer = JSONRenderer()
+    assert ours.content == renderer.render(body, renderer.media_type, {})
+    assert (ours.status_code, ours["Content-Type"]) == (201, "application/json")
+
+
+def test_json_response_refuses_what_drfs_renderer_refuses():
+    with pytest.raises(ValueError):
+        JSONRenderer().render({"x": float("nan")}, "application/json", {})
+    with pytest.raises(ValueError):
+        json_response({"x": float("nan")})
