@@ -294,9 +294,15 @@ class RefreshToken(models.Model):
         db_index=True, help_text="Shared by tokens derived from one login (rotation, issue to another app)."
     )
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="refresh_tokens")
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="refresh_tokens")
-    token_digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 hex of the current value.")
+    # No index of their own: (application, user) and (user, -created_at) below lead with them. Every
+    # rotation changes an indexed column, and PostgreSQL then writes an entry into each index.
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="refresh_tokens", db_index=False
+    )
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="refresh_tokens", db_index=False)
+    # Unique through Meta.constraints, not unique=True, which on PostgreSQL also builds a
+    # varchar_pattern_ops index for LIKE searches that a digest never gets.
+    token_digest = models.CharField(max_length=64, help_text="SHA-256 hex of the current value.")
     value_salt = models.CharField(
         max_length=32,
         editable=False,
@@ -331,6 +337,7 @@ class RefreshToken(models.Model):
                 condition=models.Q(revoked_at__isnull=False),
             ),
         ]
+        constraints = [models.UniqueConstraint(fields=["token_digest"], name="identity_rt_token_digest_unique")]
 
     def __str__(self) -> str:
         return f"refresh token {self.id}"
