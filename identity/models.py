@@ -337,7 +337,9 @@ class RefreshToken(models.Model):
                 condition=models.Q(revoked_at__isnull=False),
             ),
         ]
-        constraints = [models.UniqueConstraint(fields=["token_digest"], name="identity_rt_token_digest_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["token_digest"], name="identity_rt_token_digest_unique"),
+        ]
 
     def __str__(self) -> str:
         return f"refresh token {self.id}"

@@ -91,7 +91,8 @@ def test_tokens_are_what_jwt_encode_makes(key, kind, typ):
         assert jwt.decode(ours, key.verifier, algorithms=["ES256"], options={"verify_exp": False}) == claims
     else:
         assert ours == pyjwts
-    assert sign(claims=claims, key=key, kind=kind, now=NOW, typ=typ).rsplit(".", 1)[0] == ours.rsplit(".", 1)[0]
+    again = sign(claims=claims, key=key, kind=kind, now=NOW, typ=typ)
+    assert again.rsplit(".", 1)[0] == ours.rsplit(".", 1)[0]
 
 
 def test_keys_are_parsed_once_and_reloaded_when_the_row_changes():
