@@ -6,7 +6,8 @@ created, and returns the new count. Django's cache API needs `add` then `incr` f
 Redis backend's `incr` asks `EXISTS` first: three round trips per counter, twice per token grant.
 On Redis the same two writes (`SET key 0 EX timeout NX`, `INCR key`) go in one pipelined round
 trip, with the key Django's cache would use (prefix and version), so `cache.get` reads the same
-value. Other backends (the per-process memory cache) take the `add` + `incr` path. The cache's
+value. Other backends (the per-process memory cache) `incr` first, and only a counter that does not
+exist yet takes an `add`: one call per hit, not two, once the window's counter exists. The cache's
 errors propagate: each caller decides what an unreachable cache means.
 """
 
@@ -25,9 +26,14 @@ def window_hit(key: str, *, timeout: int) -> int:
         pipeline.set(full_key, 0, ex=timeout, nx=True)
         pipeline.incr(full_key)
         return int(pipeline.execute()[1])
-    backend.add(key, 0, timeout=timeout)
     try:
         return int(backend.incr(key))
-    except ValueError:  # expired or evicted between add and incr
+    except ValueError:  # no counter yet (a new window), or it expired or was evicted
+        pass
+    if backend.add(key, 1, timeout=timeout):
+        return 1
+    try:
+        return int(backend.incr(key))  # another thread added it in between
+    except ValueError:  # and it expired or was evicted again already
         backend.set(key, 1, timeout=timeout)
         return 1

@@ -28,6 +28,7 @@ endpoint's service once the client is authenticated (identity.services.oauth_cli
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -104,8 +105,15 @@ def count_hit(*, key: str, rate: Rate, now: float) -> float | None:
 
 
 def _address(text: Any) -> str | None:
+    return _normalized_address(str(text).strip())
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalized_address(text: str) -> str | None:
+    """The address in its canonical form, parsed once per distinct text (the same few addresses
+    send most requests); None when it is not one."""
     try:
-        return str(ipaddress.ip_address(str(text).strip()))
+        return str(ipaddress.ip_address(text))
     except ValueError:
         return None
 

@@ -68,3 +68,32 @@ def test_an_evicted_counter_starts_again(backend) -> None:
     window_hit("counter:d", timeout=60)
     cache.delete("counter:d")
     assert window_hit("counter:d", timeout=60) == 1
+
+
+def test_an_existing_counter_costs_one_cache_call(settings, monkeypatch) -> None:
+    """On the memory cache the window's first hit adds the counter and every later one only
+    increments it."""
+    cache.clear()
+    backend_cache = caches[DEFAULT_CACHE_ALIAS]
+    calls: list[str] = []
+    for name in ("add", "incr", "set"):
+        original = getattr(backend_cache, name)
+        monkeypatch.setattr(
+            backend_cache, name, lambda *a, _n=name, _o=original, **k: (calls.append(_n), _o(*a, **k))[1]
+        )
+    assert [window_hit("counter:e", timeout=60) for _ in range(3)] == [1, 2, 3]
+    assert calls == ["incr", "add", "incr", "incr"]
+
+
+def test_a_counter_added_by_another_thread_in_between_is_incremented(monkeypatch) -> None:
+    cache.clear()
+    backend_cache = caches[DEFAULT_CACHE_ALIAS]
+    original_add = backend_cache.add
+
+    def add_lost_to_another_thread(key, value, timeout=None, version=None):
+        original_add(key, value, timeout=timeout)  # the other thread's first hit
+        return False
+
+    monkeypatch.setattr(backend_cache, "add", add_lost_to_another_thread)
+    assert window_hit("counter:f", timeout=60) == 2
+    assert cache.get("counter:f") == 2
