@@ -396,12 +396,20 @@ def ours_client_credentials_bodies(ctx: Context, count: int) -> list[str]:
     return [body] * count
 
 
+def _mixed_login_user(ctx: Context, i: int) -> dict[str, str]:
+    """The user connection `i` of the mixed scenario logs in as: one from the other half of the
+    users, not the owner of its access token and refresh chain. Each login past the per-user limit
+    of sessions (100) evicts that user's oldest session, and a connection logs in about 100 times
+    in a run on a fast host: its own chain's session would be the one evicted (400s)."""
+    return ctx.users[(i + len(ctx.users) // 2) % len(ctx.users)]
+
+
 def ours_mixed_lines(ctx: Context, count: int) -> list[str]:
     """access token, OneTimeUse refresh token (a chain), login body: one line per connection."""
     app, one_time = ctx.seed["reusableApplicationId"], ctx.seed["oneTimeUseApplicationId"]
     lines = []
     for i in range(count):
-        user = ctx.users[i % len(ctx.users)]
+        user = _mixed_login_user(ctx, i)
         body = json.dumps({"loginId": user["email"], "password": user["password"], "applicationId": app})
         access = ctx.ours_login(i, app)["token"]
         lines.append(f"{access}\t{ctx.ours_login(i, one_time)['refreshToken']}\t{body}")
@@ -419,7 +427,7 @@ def peer_verify_bodies(ctx: Context, count: int) -> list[str]:
 def peer_mixed_lines(ctx: Context, count: int) -> list[str]:
     lines = []
     for i in range(count):
-        user = ctx.users[i % len(ctx.users)]
+        user = _mixed_login_user(ctx, i)
         body = json.dumps({"username": user["username"], "password": user["password"]})
         pair = ctx.peer_login(i)
         lines.append(f"{pair['access']}\t{pair['refresh']}\t{body}")
