@@ -57,6 +57,8 @@ ACCOUNT_FIELDS = ("loginId", "username")
 BODY_SCOPES = frozenset({"login", "reconcile"})
 """Scopes whose request bodies name the login id or the end user's address (read by DRF's parsers)."""
 MAX_ACCOUNT_LENGTH = 320
+MAX_ADDRESS_LENGTH = 64
+"""Longer than any IPv4 or IPv6 text with a short zone; a longer text is parsed, not remembered."""
 
 
 @dataclass(frozen=True)
@@ -105,17 +107,21 @@ def count_hit(*, key: str, rate: Rate, now: float) -> float | None:
 
 
 def _address(text: Any) -> str | None:
-    return _normalized_address(str(text).strip())
+    text = str(text).strip()
+    # Only address-sized texts are remembered: a caller's `ipAddress` may be any string.
+    return _normalized_address(text) if len(text) <= MAX_ADDRESS_LENGTH else _parsed_address(text)
 
 
-@functools.lru_cache(maxsize=4096)
-def _normalized_address(text: str) -> str | None:
-    """The address in its canonical form, parsed once per distinct text (the same few addresses
-    send most requests); None when it is not one."""
+def _parsed_address(text: str) -> str | None:
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
         return None
+
+
+_normalized_address = functools.lru_cache(maxsize=4096)(_parsed_address)
+"""The address in its canonical form, parsed once per distinct text (the same few addresses send
+most requests); None when it is not one."""
 
 
 def _body(request: Request) -> Mapping[str, Any]:

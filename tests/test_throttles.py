@@ -10,6 +10,7 @@ import pytest
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 
+from identity import throttles
 from identity.services.login_backends import login_backend_create
 from identity.services.oauth_clients import oauth_client_configure
 from identity.throttles import Rate, count_hit, parse_rate
@@ -216,3 +217,21 @@ def test_unbudgeted_endpoints_are_never_throttled(api_client, world, rates) -> N
     for _ in range(3):
         assert api_client.get("/api/status").status_code == 200
         assert api_client.get("/.well-known/jwks.json").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "remembered"),
+    [
+        (" 127.0.0.1 ", "127.0.0.1", 1),
+        ("2001:DB8::0:1", "2001:db8::1", 1),
+        ("not an address", None, 1),
+        ("1" * 200, None, 0),
+        ("::1%" + "z" * 100, "::1%" + "z" * 100, 0),
+    ],
+    ids=["ipv4-padded", "ipv6-canonical", "words", "long", "long-zone"],
+)
+def test_addresses_are_normalised_and_only_short_texts_remembered(text, expected, remembered):
+    throttles._normalized_address.cache_clear()
+    assert throttles._address(text) == expected
+    assert throttles._address(text) == expected
+    assert throttles._normalized_address.cache_info().currsize == remembered
