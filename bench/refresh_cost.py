@@ -69,6 +69,12 @@ def _psql(statement: str) -> None:
     subprocess.run([*PSQL, "-c", statement], check=True, capture_output=True)  # noqa: S603
 
 
+def _fillfactor() -> int:
+    """The refresh-token table's fillfactor as PostgreSQL has it (migration 0013 sets 90)."""
+    options = _scalar("SELECT reloptions FROM pg_class WHERE relname = 'identity_refreshtoken'") or []
+    return next((int(o.split("=")[1]) for o in options if o.startswith("fillfactor=")), 100)
+
+
 def _scalar(sql: str) -> Any:
     from django.db import connection
 
@@ -188,8 +194,8 @@ def main() -> int:
         type=int,
         choices=range(10, 101),
         metavar="10-100",
-        help="Set the refresh-token table's fillfactor before it is filled (PostgreSQL's default is "
-        "100: full pages leave no room for a HOT update on the same page).",
+        help="Set the refresh-token table's fillfactor before it is filled (migration 0013 sets 90; "
+        "at PostgreSQL's default of 100, full pages leave no room for a HOT update on the same page).",
     )
     args = parser.parse_args()
     _environment()
@@ -244,7 +250,7 @@ def main() -> int:
     print(
         f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f} postgres={_scalar('SHOW server_version')}"
         f" wal_level={_scalar('SHOW wal_level')} full_page_writes={_scalar('SHOW full_page_writes')}"
-        f" synchronous_commit={_scalar('SHOW synchronous_commit')} fillfactor={args.fillfactor or 100}",
+        f" synchronous_commit={_scalar('SHOW synchronous_commit')} fillfactor={_fillfactor()}",
         flush=True,
     )
     results = []

@@ -300,8 +300,9 @@ class RefreshToken(models.Model):
         Application, on_delete=models.CASCADE, related_name="refresh_tokens", db_index=False
     )
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="refresh_tokens", db_index=False)
-    # Unique through Meta.constraints, not unique=True, which on PostgreSQL also builds a
-    # varchar_pattern_ops index for LIKE searches that a digest never gets.
+    # Not indexed: a value carries its token's id, so every read is by primary key and compares the
+    # digest (identity.services.refresh_tokens). A rotation then changes no indexed column, which
+    # lets PostgreSQL write it as a HOT update (no index entries) when the page has room.
     token_digest = models.CharField(max_length=64, help_text="SHA-256 hex of the current value.")
     value_salt = models.CharField(
         max_length=32,
@@ -336,9 +337,6 @@ class RefreshToken(models.Model):
                 name="identity_rt_revoked_id",
                 condition=models.Q(revoked_at__isnull=False),
             ),
-        ]
-        constraints = [
-            models.UniqueConstraint(fields=["token_digest"], name="identity_rt_token_digest_unique"),
         ]
 
     def __str__(self) -> str:

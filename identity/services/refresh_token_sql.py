@@ -1,5 +1,5 @@
-"""The one read path of a refresh token, in hand-built SQL: one SELECT (by current digest on the
-hot path, by id on the replay path) and one conditional UPDATE per refresh.
+"""The one read path of a refresh token, in hand-built SQL: one SELECT (by the token id a value
+carries) and one conditional UPDATE per refresh.
 
 Building these statements through the ORM costs more CPU than running them (about 1.5 ms of a
 ~4 ms request, measured with py-spy under bench/run_http.py), so they are built once per database
@@ -7,8 +7,8 @@ connection from the models' own metadata and reused. Values still pass through D
 converters in both directions, so the results are the same model instances the ORM would give,
 on PostgreSQL and SQLite alike. Only the columns an exchange and the new access token read are
 loaded; touching any other column loads it lazily, which the query-count tests would catch.
-Both reads return the same frozen RefreshTokenContext, the effective JWT configuration computed
-once in it.
+The read returns a frozen RefreshTokenContext, the effective JWT configuration computed once in
+it.
 
 On PostgreSQL the two statements of a refresh are also prepared once per connection (server-side
 binding, psycopg's `prepare=True`): planning the five-table SELECT cost PostgreSQL about six times
@@ -42,8 +42,8 @@ from identity.selectors.rows import (
 )
 
 TOKEN_ATTNAMES = (
-    "id", "family_id", "tenant_id", "application_id", "user_id", "generation", "value_salt", "started_at",
-    "expires_at", "revoked_at", "rotated_at", "last_used_at", "last_accessed_address",
+    "id", "family_id", "tenant_id", "application_id", "user_id", "token_digest", "generation", "value_salt",
+    "started_at", "expires_at", "revoked_at", "rotated_at", "last_used_at", "last_accessed_address",
 )  # fmt: skip
 USER_ATTNAMES = ("id", "tenant_id", "email", "username", "is_active", "verified", "expires_at")
 APPLICATION_ATTNAMES = ("id", "tenant_id", "active", "allow_token_refresh", "jwt_enabled", *JWT_ATTNAMES)
@@ -107,12 +107,8 @@ class RefreshTokenContext:
         )
 
 
-_LOOKUP = {"digest": "token_digest", "id": "id"}
-"""What a read is keyed by → the column it matches."""
-
-
 @cache
-def _select(alias: str, key: str) -> _Select:
+def _select(alias: str) -> _Select:
     connection = connections[alias]
     q = connection.ops.quote_name
     columns = [f"{q(p.alias)}.{q(column(f))}" for p in PARTS for f in p.fields]
@@ -129,26 +125,21 @@ def _select(alias: str, key: str) -> _Select:
         f" INNER JOIN {t} {q('t')} ON {q('t')}.{q('id')} = {q('a')}.{q('tenant_id')}"
         f" LEFT OUTER JOIN {r} {q('r')} ON {q('r')}.{q('user_id')} = {q('rt')}.{q('user_id')}"
         f" AND {q('r')}.{q('application_id')} = {q('rt')}.{q('application_id')}"
-        f" WHERE {q('rt')}.{q(_LOOKUP[key])} = %s"
+        f" WHERE {q('rt')}.{q('id')} = %s"
     )
     all_fields = [f for p in PARTS for f in p.fields] + [ROLES_FIELD]
     return _Select(sql=sql, converters=column_converters(alias, all_fields))
 
 
-def refresh_token_context(
-    *, digest: str | None = None, token_id: uuid.UUID | None = None, using: str = "default"
-) -> RefreshTokenContext | None:
-    """The token whose current value has this `digest` (the hot path) or with this id (the replay
-    path), in its context; None when there is none. Not locked: the write that consumes it is
-    conditional instead."""
+def refresh_token_context(*, token_id: uuid.UUID, using: str = "default") -> RefreshTokenContext | None:
+    """The token with this id (the one a value names) in its context; None when there is none.
+    Not locked: the write that consumes it is conditional instead. Read by primary key, not by
+    the digest of the presented value: the caller compares the digest (refresh_grant), and the
+    table keeps no index on it, so a rotation changes no indexed column (a HOT update when its
+    page has room)."""
     connection = connections[using]
-    if digest is not None:
-        select, param = _select(using, "digest"), digest
-    elif token_id is not None:
-        select = _select(using, "id")
-        param = RefreshToken._meta.pk.get_db_prep_value(token_id, connection)
-    else:
-        raise TypeError("refresh_token_context needs a digest or a token id.")
+    select = _select(using)
+    param = RefreshToken._meta.pk.get_db_prep_value(token_id, connection)
     with prepared_cursor(connection) as cursor:
         cursor.execute(select.sql, [param])
         row = cursor.fetchone()

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from django.db import connection, models, transaction
 from django.utils import timezone
@@ -341,29 +341,31 @@ def refresh_grant(
     and the family revocation on reuse must stand although the request then fails.
     """
     now = now or timezone.now()
-    if not value or len(value) > MAX_VALUE_LENGTH:
+    claimed = _claimed_generation(value) if value and len(value) <= MAX_VALUE_LENGTH else None
+    if claimed is None:  # not shaped like any value we hand out
+        raise RefreshTokenUnusable()
+    context = refresh_token_context(token_id=claimed[0])
+    if context is None or (tenant_id is not None and context.token.tenant_id != tenant_id):
         raise RefreshTokenUnusable()
     digest = secret_digest(value)
-    context = refresh_token_context(digest=digest)
-    if context is not None:
-        if tenant_id is not None and context.token.tenant_id != tenant_id:
-            raise RefreshTokenUnusable()
+    if hmac.compare_digest(context.token.token_digest, digest):  # the token's current value
         consumed = _consume(context, digest=digest, ttl_seconds=ttl_seconds, address=address, now=now)
         if consumed is not None:
             refresh_emit(token=consumed.refresh_token)
             return consumed
-        # Another request rotated or revoked it between our SELECT and UPDATE: judge as a replay.
-    replayed = _replayed(value=value, ttl_seconds=ttl_seconds, now=now)
-    if replayed is None:
-        raise RefreshTokenUnusable()
-    replayed_context, pair = replayed
-    if tenant_id is not None and replayed_context.token.tenant_id != tenant_id:
+        # Another request rotated or revoked it between our SELECT and UPDATE: read it again, and
+        # judge the value as a replay.
+        context = refresh_token_context(token_id=claimed[0])
+        if context is None:
+            raise RefreshTokenUnusable()
+    pair = _replayed(context, claimed=claimed, ttl_seconds=ttl_seconds, now=now)
+    if pair is False:
         raise RefreshTokenUnusable()
     if pair is not None:
         return pair
-    if replayed_context.tenant.revoke_on_one_time_token_reuse:
+    if context.tenant.revoke_on_one_time_token_reuse:
         refresh_tokens_revoke_family(
-            family_id=replayed_context.token.family_id, reason=RevokeReason.REUSE_DETECTED, now=now
+            family_id=context.token.family_id, reason=RevokeReason.REUSE_DETECTED, now=now
         )
     raise RefreshTokenUnusable()
 
@@ -409,23 +411,21 @@ def _consume(
 
 
 def _replayed(
-    *, value: str, ttl_seconds: int | None, now: datetime
-) -> tuple[RefreshTokenContext, TokenPair | None] | None:
-    """A value that is not the current one of any token: None when it was never ours, else the
-    token an older generation of which was presented, with the grace-period answer when there is
-    one (None: reuse)."""
-    claimed = _claimed_generation(value)
-    if claimed is None:
-        return None
-    token_id, generation, mac = claimed
-    context = refresh_token_context(token_id=token_id)
-    if context is None:
-        return None
+    context: RefreshTokenContext,
+    *,
+    claimed: tuple[uuid.UUID, int, bytes],
+    ttl_seconds: int | None,
+    now: datetime,
+) -> TokenPair | Literal[False] | None:
+    """A value that is not the current one of its token: False when it was never ours (a
+    generation the token has not reached, or a MAC that does not match), else the grace-period
+    answer when there is one (None: reuse)."""
+    _, generation, mac = claimed
     token, config = context.token, context.config
     if generation >= token.generation or not hmac.compare_digest(
         mac, _mac(token.pk, generation, token.value_salt)
     ):
-        return None
+        return False
     grace = timedelta(seconds=config.refresh_token_grace_period_seconds)
     # `now` was taken before the race was lost, so it may precede the rotation that won it:
     # with no grace period configured that is still reuse.
@@ -436,9 +436,9 @@ def _replayed(
         and now - token.rotated_at < grace
     )
     if not in_grace or not context.refreshable(now):
-        return context, None
+        return None
     _check_ttl(config, ttl_seconds)
-    pair = TokenPair(
+    return TokenPair(
         access_token=_access_token(context, ttl_seconds, now),
         refresh_token=token,
         refresh_token_value=refresh_token_value(
@@ -447,7 +447,6 @@ def _replayed(
         roles=context.roles or [],
         rotated=False,
     )
-    return context, pair
 
 
 @transaction.atomic
@@ -473,14 +472,15 @@ def refresh_tokens_revoke_family(
 
 
 def refresh_token_find(*, value: str) -> RefreshToken | None:
-    """The live or revoked token whose current value this is (None for unknown or rotated values)."""
-    if not value or len(value) > MAX_VALUE_LENGTH:
+    """The live or revoked token whose current value this is (None for unknown or rotated values):
+    the token the value names, if the value is its current one."""
+    claimed = _claimed_generation(value) if value and len(value) <= MAX_VALUE_LENGTH else None
+    if claimed is None:
         return None
-    return (
-        RefreshToken.objects.select_related("user", "application")
-        .filter(token_digest=secret_digest(value))
-        .first()
-    )
+    token = RefreshToken.objects.select_related("user", "application").filter(pk=claimed[0]).first()
+    if token is None or not hmac.compare_digest(token.token_digest, secret_digest(value)):
+        return None
+    return token
 
 
 @transaction.atomic

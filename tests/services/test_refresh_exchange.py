@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 
 import pytest
@@ -211,3 +212,32 @@ def test_a_replay_that_started_before_the_rotation_is_still_reuse_without_grace(
     refresh_grant(value=issued.value, now=now)
     with pytest.raises(RefreshTokenUnusable):
         refresh_grant(value=issued.value, now=now - timedelta(milliseconds=5))
+
+
+def _forged(value: str, *, generation_delta: int = 0, flip_mac: bool = False) -> str:
+    """A value naming the same token, at another generation and/or with a broken MAC."""
+    raw = bytearray(base64.urlsafe_b64decode(value + "=="))
+    generation = int.from_bytes(raw[16:20], "big") + generation_delta
+    raw[16:20] = max(generation, 0).to_bytes(4, "big")
+    if flip_mac:
+        raw[-1] ^= 1
+    return base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    ("generation_delta", "flip_mac"),
+    [(0, True), (1, False), (5, True), (-1, True)],
+    ids=["current-generation-bad-mac", "next-generation", "future-generation-bad-mac", "older-bad-mac"],
+)
+def test_a_forged_value_naming_a_real_token_is_refused_and_changes_nothing(world, generation_delta, flip_mac):
+    """A value is looked up by the token id it carries and then compared by digest: one that names
+    a real token but is not (and never was) its value is refused like an unknown one, consumes
+    nothing and, even with the reuse policy on, revokes nothing."""
+    _one_time(world)
+    issued = refresh_token_create(user=world.user, application=world.application)
+    current = refresh_grant(value=issued.value).refresh_token_value  # generation 1
+    before = list(RefreshToken.objects.values().order_by("pk"))
+    with pytest.raises(RefreshTokenUnusable):
+        refresh_grant(value=_forged(current, generation_delta=generation_delta, flip_mac=flip_mac))
+    assert list(RefreshToken.objects.values().order_by("pk")) == before
+    assert refresh_grant(value=current).rotated  # the real value still works

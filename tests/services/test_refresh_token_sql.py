@@ -19,8 +19,9 @@ from identity.services.refresh_token_sql import (
     refresh_token_context,
     refresh_token_write,
 )
-from identity.services.refresh_tokens import DeviceInfo, refresh_token_create
+from identity.services.refresh_tokens import DeviceInfo, refresh_grant, refresh_token_create
 from identity.services.registrations import registration_delete
+from identity.services.tenants import tenant_update
 from identity.services.users import user_update
 
 pytestmark = pytest.mark.django_db
@@ -31,9 +32,8 @@ def test_loaded_values_equal_the_orms(world):
     issued = refresh_token_create(
         user=world.user, application=world.application, device=DeviceInfo(address="10.0.0.9")
     )
-    context = refresh_token_context(digest=secret_digest(issued.value))
+    context = refresh_token_context(token_id=issued.token.pk)
     assert context is not None
-    assert context == refresh_token_context(token_id=issued.token.pk)  # the replay path reads the same
     token = context.token
     expected = RefreshToken.objects.get(pk=issued.token.pk)
     for attname in TOKEN_ATTNAMES:
@@ -57,12 +57,11 @@ def test_loaded_values_equal_the_orms(world):
     )
 
 
-def test_unknown_digest_and_unregistered_user(world):
-    assert refresh_token_context(digest="0" * 64) is None
+def test_unknown_token_and_unregistered_user(world):
     assert refresh_token_context(token_id=uuid.uuid4()) is None
     issued = refresh_token_create(user=world.user, application=world.application)
     registration_delete(registration=world.user.registrations.get())
-    context = refresh_token_context(digest=secret_digest(issued.value))
+    context = refresh_token_context(token_id=issued.token.pk)
     assert context.roles is None and not context.refreshable(timezone.now())
 
 
@@ -105,7 +104,7 @@ def test_prepared_statements_read_and_write_the_same(world, settings, prepared):
     digest = secret_digest(issued.value)
     with CaptureQueriesContext(connection) as queries:
         for _ in range(3):
-            context = refresh_token_context(digest=digest)
+            context = refresh_token_context(token_id=issued.token.pk)
             assert context is not None and context.token.pk == issued.token.pk
         assert refresh_token_write(token=context.token, changes={"generation": 7}, expected_digest=digest)
         assert not refresh_token_write(
@@ -118,3 +117,44 @@ def test_prepared_statements_read_and_write_the_same(world, settings, prepared):
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_prepared_statements")
         assert cursor.fetchone()[0] == (2 if prepared else 0)
+
+
+def test_the_digest_has_no_index():
+    """Every read is by primary key (the value carries it), so the digest needs no index, and a
+    rotation, which changes only the digest and unindexed columns, changes no indexed column."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, RefreshToken._meta.db_table)
+    assert not [name for name, c in constraints.items() if "token_digest" in c["columns"]]
+
+
+def test_a_one_time_rotation_is_a_hot_update(world):
+    """On PostgreSQL a OneTimeUse rotation with a Fixed expiry is written as a HOT update (no index
+    entries, one WAL record for the row): the table leaves room on its pages (fillfactor 90)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("HOT updates and fillfactor are PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reloptions FROM pg_class WHERE oid = %s::regclass", [RefreshToken._meta.db_table]
+        )
+        assert cursor.fetchone()[0] == ["fillfactor=90"]
+    tenant_update(tenant=world.tenant, refresh_token_usage_policy="OneTimeUse")
+    world.application.refresh_from_db()
+    value = refresh_token_create(user=world.user, application=world.application).value
+
+    def hot_updates() -> tuple[int, int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_stat_get_xact_tuples_updated(%s::regclass),"
+                " pg_stat_get_xact_tuples_hot_updated(%s::regclass)",
+                [RefreshToken._meta.db_table] * 2,
+            )
+            return cursor.fetchone()
+
+    updated, hot = hot_updates()
+    for _ in range(3):
+        value = refresh_grant(value=value).refresh_token_value
+    assert hot_updates() == (updated + 3, hot + 3)
