@@ -326,7 +326,9 @@ def refresh_grant(
     use that cannot be answered, e.g. for want of a signing key, leaves the value unconsumed, so
     the client's retry is not a replay). With `tenant_id` (the caller named a tenant), a token of
     any other tenant is refused like an unknown one. Token, user, application, tenant, roles and
-    the effective configuration are read once (refresh_token_context) and carried to the signer.
+    the effective configuration are read once, by the token id the value carries
+    (refresh_token_context), and carried to the signer; the value's digest is then compared with
+    the token's in constant time.
 
     A use is consumed with a conditional UPDATE (`WHERE token_digest = <presented> AND revoked_at
     IS NULL`), so of any number of concurrent uses of one value exactly one rotates it (FusionAuth
