@@ -99,7 +99,6 @@ def refresh_tokens_revoke(
     return count
 
 
-MAX_VALUE_LENGTH = 512
 VALUE_LENGTH = 70  # base64url of 16 + 4 + 32 bytes
 
 
@@ -343,7 +342,7 @@ def refresh_grant(
     and the family revocation on reuse must stand although the request then fails.
     """
     now = now or timezone.now()
-    claimed = _claimed_generation(value) if value and len(value) <= MAX_VALUE_LENGTH else None
+    claimed = _claimed_generation(value)
     if claimed is None:  # not shaped like any value we hand out
         raise RefreshTokenUnusable()
     context = refresh_token_context(token_id=claimed[0])
@@ -476,7 +475,7 @@ def refresh_tokens_revoke_family(
 def refresh_token_find(*, value: str) -> RefreshToken | None:
     """The live or revoked token whose current value this is (None for unknown or rotated values):
     the token the value names, if the value is its current one."""
-    claimed = _claimed_generation(value) if value and len(value) <= MAX_VALUE_LENGTH else None
+    claimed = _claimed_generation(value)
     if claimed is None:
         return None
     token = RefreshToken.objects.select_related("user", "application").filter(pk=claimed[0]).first()
