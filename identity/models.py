@@ -307,7 +307,8 @@ class RefreshToken(models.Model):
     value_salt = models.CharField(
         max_length=32,
         editable=False,
-        help_text="Random input of the keyed derivation of the value; useless without the server secret.",
+        blank=True,
+        help_text="Random input of the MAC of a value minted before 2026-12 (70 characters); empty since.",
     )
     generation = models.PositiveIntegerField(default=0, help_text="Number of one-time-use rotations so far.")
     rotated_at = models.DateTimeField(null=True, blank=True)

@@ -107,28 +107,60 @@ class RefreshTokenContext:
         )
 
 
-@cache
-def _select(alias: str) -> _Select:
-    connection = connections[alias]
-    q = connection.ops.quote_name
-    columns = [f"{q(p.alias)}.{q(column(f))}" for p in PARTS for f in p.fields]
-    columns.append(f"{q('r')}.{q(column(ROLES_FIELD))}")
-    rt, u, a, t, r = (
-        q(RefreshToken._meta.db_table), q(User._meta.db_table), q(Application._meta.db_table),
-        q(Tenant._meta.db_table), q(Registration._meta.db_table),
+def _joined(q: Any) -> str:
+    """The joins from a token row (`rt`, a table or a CTE) to its user, application, tenant and
+    registration, every name from model metadata quoted by the backend."""
+    u, a, t, r = (
+        q(User._meta.db_table), q(Application._meta.db_table), q(Tenant._meta.db_table),
+        q(Registration._meta.db_table),
     )  # fmt: skip
-    # Every name below comes from model metadata, quoted by the backend; the only value is a parameter.
-    sql = (
-        f"SELECT {', '.join(columns)} FROM {rt} {q('rt')}"
+    return (
         f" INNER JOIN {u} {q('u')} ON {q('u')}.{q('id')} = {q('rt')}.{q('user_id')}"
         f" INNER JOIN {a} {q('a')} ON {q('a')}.{q('id')} = {q('rt')}.{q('application_id')}"
         f" INNER JOIN {t} {q('t')} ON {q('t')}.{q('id')} = {q('a')}.{q('tenant_id')}"
         f" LEFT OUTER JOIN {r} {q('r')} ON {q('r')}.{q('user_id')} = {q('rt')}.{q('user_id')}"
         f" AND {q('r')}.{q('application_id')} = {q('rt')}.{q('application_id')}"
-        f" WHERE {q('rt')}.{q('id')} = %s"
     )
-    all_fields = [f for p in PARTS for f in p.fields] + [ROLES_FIELD]
-    return _Select(sql=sql, converters=column_converters(alias, all_fields))
+
+
+def _context_columns(q: Any) -> list[str]:
+    columns = [f"{q(p.alias)}.{q(column(f))}" for p in PARTS for f in p.fields]
+    columns.append(f"{q('r')}.{q(column(ROLES_FIELD))}")
+    return columns
+
+
+_CONTEXT_FIELDS = (*(f for p in PARTS for f in p.fields), ROLES_FIELD)
+
+
+@cache
+def _select(alias: str) -> _Select:
+    q = connections[alias].ops.quote_name
+    # Every name below comes from model metadata, quoted by the backend; the only value is a parameter.
+    sql = (
+        f"SELECT {', '.join(_context_columns(q))} FROM {q(RefreshToken._meta.db_table)} {q('rt')}"
+        f"{_joined(q)} WHERE {q('rt')}.{q('id')} = %s"
+    )
+    return _Select(sql=sql, converters=column_converters(alias, _CONTEXT_FIELDS))
+
+
+def _context(using: str, values: list[Any]) -> RefreshTokenContext:
+    """The context from a row of `_context_columns` (converted)."""
+    instances = row_instances(using, values, ((part.model, part.attnames) for part in PARTS))
+    token, user, application, tenant = instances
+    Application.tenant.field.set_cached_value(application, tenant)
+    RefreshToken.user.field.set_cached_value(token, user)
+    RefreshToken.application.field.set_cached_value(token, application)
+    if token.tenant_id == tenant.pk:  # type: ignore[attr-defined]
+        RefreshToken.tenant.field.set_cached_value(token, tenant)
+    roles = values[len(_CONTEXT_FIELDS) - 1]  # the registration's roles, selected after the parts
+    return RefreshTokenContext(
+        token=token,  # type: ignore[arg-type]
+        user=user,  # type: ignore[arg-type]
+        application=application,  # type: ignore[arg-type]
+        tenant=tenant,  # type: ignore[arg-type]
+        roles=list(roles) if roles is not None else None,
+        config=jwt_configuration_for(application=application),  # type: ignore[arg-type]
+    )
 
 
 def refresh_token_context(*, token_id: uuid.UUID, using: str = "default") -> RefreshTokenContext | None:
@@ -145,23 +177,63 @@ def refresh_token_context(*, token_id: uuid.UUID, using: str = "default") -> Ref
         row = cursor.fetchone()
     if row is None:
         return None
-    values = converted(using, row, select.converters)
-    instances = row_instances(using, values, ((part.model, part.attnames) for part in PARTS))
-    token, user, application, tenant = instances
-    Application.tenant.field.set_cached_value(application, tenant)
-    RefreshToken.user.field.set_cached_value(token, user)
-    RefreshToken.application.field.set_cached_value(token, application)
-    if token.tenant_id == tenant.pk:  # type: ignore[attr-defined]
-        RefreshToken.tenant.field.set_cached_value(token, tenant)
-    roles = values[-1]  # the registration's roles, selected after the parts
-    return RefreshTokenContext(
-        token=token,  # type: ignore[arg-type]
-        user=user,  # type: ignore[arg-type]
-        application=application,  # type: ignore[arg-type]
-        tenant=tenant,  # type: ignore[arg-type]
-        roles=list(roles) if roles is not None else None,
-        config=jwt_configuration_for(application=application),  # type: ignore[arg-type]
+    return _context(using, converted(using, row, select.converters))
+
+
+def refresh_token_consume_supported(*, using: str = "default") -> bool:
+    """Whether refresh_token_consume can run here: PostgreSQL only (SQLite's RETURNING cannot
+    reach other tables, and an UPDATE cannot be a CTE there)."""
+    return connections[using].vendor == "postgresql"
+
+
+@cache
+def _consume_sql(alias: str, attnames: tuple[str, ...]) -> tuple[_Select, tuple[models.Field[Any, Any], ...]]:
+    q = connections[alias].ops.quote_name
+    by_attname = {f.attname: f for f in RefreshToken._meta.concrete_fields}
+    fields = tuple(by_attname[a] for a in attnames)
+    table = q(RefreshToken._meta.db_table)
+    assignments = ", ".join(f"{q(column(f))} = %s" for f in fields)
+    returned = ", ".join(q(column(f)) for f in PARTS[0].fields)
+    before = ", ".join(q(column(f)) for f in fields)
+    previous = ", ".join(f"{q('prev')}.{q(column(f))}" for f in fields)
+    # `prev` reads the row as the statement's snapshot has it, before the UPDATE in the same
+    # statement (PostgreSQL runs every part of a statement on one snapshot). Names from model
+    # metadata, quoted by the backend; the values are parameters.
+    sql = (
+        f"WITH {q('prev')} AS (SELECT {before} FROM {table} WHERE {q('id')} = %s),"
+        f" {q('rt')} AS (UPDATE {table} SET {assignments}"
+        f" WHERE {q('id')} = %s AND {q('token_digest')} = %s AND {q('revoked_at')} IS NULL"
+        f" RETURNING {returned})"
+        f" SELECT {', '.join(_context_columns(q))}, {previous}"
+        f" FROM {q('rt')}{_joined(q)} CROSS JOIN {q('prev')}"
     )
+    return _Select(sql=sql, converters=column_converters(alias, (*_CONTEXT_FIELDS, *fields))), fields
+
+
+def refresh_token_consume(
+    *, token_id: uuid.UUID, expected_digest: str, changes: dict[str, Any], using: str = "default"
+) -> RefreshTokenContext | None:
+    """Write `changes` to the token if its current digest is `expected_digest` and it is not
+    revoked (refresh_token_write's condition) and read its context, in one statement: None when
+    nothing was written. The context's token holds the values the row had *before* this write, as
+    refresh_token_context would have read them, so the caller can judge the use it has already
+    made (and undo it with refresh_token_write when the rules refuse it). PostgreSQL only
+    (refresh_token_consume_supported)."""
+    connection = connections[using]
+    select, fields = _consume_sql(using, tuple(sorted(changes)))
+    pk = RefreshToken._meta.pk.get_db_prep_value(token_id, connection)
+    params = [pk, *(f.get_db_prep_save(changes[f.attname], connection=connection) for f in fields)]
+    params += [pk, expected_digest]
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(select.sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = converted(using, row, select.converters)
+    context = _context(using, values)
+    for field, value in zip(fields, values[len(_CONTEXT_FIELDS) :], strict=True):
+        setattr(context.token, field.attname, value)
+    return context
 
 
 @cache

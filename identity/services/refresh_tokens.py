@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import secrets
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from django.utils import timezone
 
 from identity.caller import Caller
 from identity.exceptions import NotFound, RefreshTokenUnusable, ValidationFailed
-from identity.hashing import keyed_mac, new_secret, secret_digest
+from identity.hashing import keyed_mac, secret_digest
 from identity.models import (
     Application,
     AuditEntry,
@@ -40,6 +41,8 @@ from identity.services.login_sql import user_sessions_lock
 from identity.services.refresh_token_sql import (
     PURGE_KEYS,
     RefreshTokenContext,
+    refresh_token_consume,
+    refresh_token_consume_supported,
     refresh_token_context,
     refresh_token_purge_batch,
     refresh_token_write,
@@ -99,9 +102,6 @@ def refresh_tokens_revoke(
     return count
 
 
-VALUE_LENGTH = 70  # base64url of 16 + 4 + 32 bytes
-
-
 @dataclass(frozen=True)
 class DeviceInfo:
     name: str = ""
@@ -117,25 +117,89 @@ class IssuedRefreshToken:
     """The refresh-token value: returned to the client, never stored."""
 
 
-def _mac(token_id: uuid.UUID, generation: int, salt: str) -> bytes:
+VALUE_LENGTH = 71
+"""base64url of hint 1 + token id 16 + generation 4 + secret 16 + tag 16 bytes."""
+V1_LENGTH = 70
+"""A value minted before migration 0014: base64url of token id 16 + generation 4 + MAC 32 bytes."""
+
+ROTATE, KEEP, READ = b"R", b"K", b"S"
+"""A value's hint: what a use of it writes if the configuration it was minted under still holds
+(refresh_grant's one-statement use): rotate it (OneTimeUse, Fixed expiry), keep it (Reusable,
+Fixed), or nothing known in advance (a sliding expiry): read first."""
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """What a presented value says of itself, not yet checked against its token."""
+
+    token_id: uuid.UUID
+    generation: int
+    secret: bytes
+    """The input of the next generation's value: the random or derived part (the MAC of a v1
+    value)."""
+    hint: bytes
+    """ROTATE, KEEP or READ; empty for a v1 value."""
+    tag: bytes
+
+
+def _hint(config: JWTConfiguration) -> bytes:
+    if config.refresh_token_expiration_policy != ExpirationPolicy.FIXED:
+        return READ
+    return ROTATE if config.refresh_token_usage_policy == UsagePolicy.ONE_TIME_USE else KEEP
+
+
+def _tag(hint: bytes, token_id: uuid.UUID, generation: int, secret: bytes) -> bytes:
+    message = f"{hint.decode('ascii')}:{token_id}:{generation}:{secret.hex()}"
+    return keyed_mac("identity.refresh-token.tag", message)[:16]
+
+
+def _v1_mac(token_id: uuid.UUID, generation: int, salt: str) -> bytes:
     return keyed_mac("identity.refresh-token", f"{token_id}:{generation}:{salt}")
 
 
-def refresh_token_value(*, token_id: uuid.UUID, generation: int, salt: str) -> str:
-    """The value of a token at a generation (70 URL-safe characters)."""
-    raw = token_id.bytes + generation.to_bytes(4, "big") + _mac(token_id, generation, salt)
+def _value(*, hint: bytes, token_id: uuid.UUID, generation: int, secret: bytes) -> str:
+    raw = (
+        hint
+        + token_id.bytes
+        + generation.to_bytes(4, "big")
+        + secret
+        + _tag(hint, token_id, generation, secret)
+    )
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def _claimed_generation(value: str) -> tuple[uuid.UUID, int, bytes] | None:
-    """The token id, generation and MAC a value claims; None when it is not shaped like ours."""
-    if len(value) != VALUE_LENGTH:
+def _next_value(claim: _Claim, *, hint: bytes) -> str:
+    """The value of the generation after the claimed one: derived from the claimed value's secret
+    under the server key, so it is known before the database is read (refresh_grant writes it in
+    the statement that consumes the claimed one) and can be given again in the grace period."""
+    generation = claim.generation + 1
+    message = f"{claim.token_id}:{generation}:{claim.secret.hex()}"
+    secret = keyed_mac("identity.refresh-token.next", message)[:16]
+    return _value(hint=hint, token_id=claim.token_id, generation=generation, secret=secret)
+
+
+def _claimed(value: str) -> _Claim | None:
+    """What a value claims; None when it is not shaped like one we hand out (either format)."""
+    if len(value) not in (VALUE_LENGTH, V1_LENGTH):
         return None
     try:
         raw = base64.urlsafe_b64decode(value + "==")
     except (ValueError, binascii.Error):
         return None
-    return uuid.UUID(bytes=raw[:16]), int.from_bytes(raw[16:20], "big"), raw[20:]
+    if len(value) == V1_LENGTH:
+        return _Claim(uuid.UUID(bytes=raw[:16]), int.from_bytes(raw[16:20], "big"), raw[20:], b"", b"")
+    hint = raw[:1]
+    if hint not in (ROTATE, KEEP, READ):
+        return None
+    return _Claim(uuid.UUID(bytes=raw[1:17]), int.from_bytes(raw[17:21], "big"), raw[21:37], hint, raw[37:])
+
+
+def _minted(claim: _Claim, token: RefreshToken) -> bool:
+    """Whether the claimed value was handed out for this token (at some generation): its tag, or
+    a v1 value's MAC over the token's salt, checks under the server key."""
+    if not claim.hint:
+        return hmac.compare_digest(claim.secret, _v1_mac(token.pk, claim.generation, token.value_salt))
+    return hmac.compare_digest(claim.tag, _tag(claim.hint, claim.token_id, claim.generation, claim.secret))
 
 
 def refresh_token_expiry(*, config: JWTConfiguration, started_at: datetime, used_at: datetime) -> datetime:
@@ -165,8 +229,8 @@ def refresh_token_build(
     started = started_at or now
     device = device or DeviceInfo()
     token_id = uuid.uuid4()
-    salt = new_secret(16)
-    value = refresh_token_value(token_id=token_id, generation=0, salt=salt)
+    config = jwt_configuration_for(application=application)
+    value = _value(hint=_hint(config), token_id=token_id, generation=0, secret=secrets.token_bytes(16))
     token = RefreshToken(
         id=token_id,
         family_id=family_id or token_id,
@@ -174,13 +238,10 @@ def refresh_token_build(
         application=application,
         user=user,
         token_digest=secret_digest(value),
-        value_salt=salt,
         started_at=started,
         created_at=now,
         last_used_at=now,
-        expires_at=refresh_token_expiry(
-            config=jwt_configuration_for(application=application), started_at=started, used_at=now
-        ),
+        expires_at=refresh_token_expiry(config=config, started_at=started, used_at=now),
         device_name=device.name[:255],
         device_description=device.description[:255],
         device_type=device.type[:64],
@@ -321,13 +382,11 @@ def refresh_grant(
     now: datetime | None = None,
 ) -> TokenPair:
     """The refresh-token grant (`POST /api/jwt/refresh`): check the value, apply the expiration
-    and usage policies, and answer with a new access token, signed before the use is committed (a
-    use that cannot be answered, e.g. for want of a signing key, leaves the value unconsumed, so
-    the client's retry is not a replay). With `tenant_id` (the caller named a tenant), a token of
-    any other tenant is refused like an unknown one. Token, user, application, tenant, roles and
-    the effective configuration are read once, by the token id the value carries
-    (refresh_token_context), and carried to the signer; the value's digest is then compared with
-    the token's in constant time.
+    and usage policies, and answer with a new access token. A use that cannot be answered (e.g.
+    for want of a signing key) leaves the value unconsumed, so the client's retry is not a replay.
+    With `tenant_id` (the caller named a tenant), a token of any other tenant is refused like an
+    unknown one. Token, user, application, tenant, roles and the effective configuration are read
+    once, by the token id the value carries, and carried to the signer.
 
     A use is consumed with a conditional UPDATE (`WHERE token_digest = <presented> AND revoked_at
     IS NULL`), so of any number of concurrent uses of one value exactly one rotates it (FusionAuth
@@ -337,29 +396,174 @@ def refresh_grant(
     onOneTimeTokenReuse policy, the whole token family is revoked (RFC 9700 §4.14.2; FusionAuth
     revokes only the replayed token).
 
-    Deliberately not one transaction: a successful refresh is one SELECT and one UPDATE, each its
-    own autocommit statement (no BEGIN/COMMIT round trips, no row lock held across Python code),
-    and the family revocation on reuse must stand although the request then fails.
+    Deliberately not one transaction, and on PostgreSQL usually one statement
+    (_use_in_one_statement): the value's hint says what its use will write, so the write and the
+    read of the context go together, and the rules then judge the use already made (undoing it
+    when they refuse). Otherwise, or when that statement wrote nothing, the context is read first
+    and the use written after: one SELECT and one UPDATE, each its own autocommit statement (no
+    BEGIN/COMMIT round trips, no row lock held across Python code). The family revocation on
+    reuse must stand although the request then fails.
     """
     now = now or timezone.now()
-    claimed = _claimed_generation(value)
-    if claimed is None:  # not shaped like any value we hand out
-        raise RefreshTokenUnusable()
-    context = refresh_token_context(token_id=claimed[0])
-    if context is None or (tenant_id is not None and context.token.tenant_id != tenant_id):
+    claim = _claimed(value)
+    if claim is None:  # not shaped like any value we hand out
         raise RefreshTokenUnusable()
     digest = secret_digest(value)
+    pair = _use_in_one_statement(
+        claim,
+        value=value,
+        digest=digest,
+        ttl_seconds=ttl_seconds,
+        address=address,
+        tenant_id=tenant_id,
+        now=now,
+    )
+    if pair is None:
+        pair = _use_after_reading(
+            claim,
+            value=value,
+            digest=digest,
+            ttl_seconds=ttl_seconds,
+            address=address,
+            tenant_id=tenant_id,
+            now=now,
+        )
+    refresh_emit(token=pair.refresh_token)
+    return pair
+
+
+def _touched(now: datetime, address: str) -> dict[str, Any]:
+    """What every accepted use writes."""
+    changes: dict[str, Any] = {"last_used_at": now}
+    if address:
+        changes["last_accessed_address"] = address[:64]
+    return changes
+
+
+def _use(
+    context: RefreshTokenContext,
+    *,
+    claim: _Claim,
+    value: str,
+    ttl_seconds: int | None,
+    address: str,
+    now: datetime,
+) -> tuple[dict[str, Any], str]:
+    """The rules of a use of the token's current value `value`: refused (RefreshTokenUnusable)
+    unless the session may be refreshed now with this TTL; else the changes it writes and the
+    value it answers with (the next generation's under OneTimeUse)."""
+    if not context.refreshable(now):
+        raise RefreshTokenUnusable()
+    token, config = context.token, context.config
+    _check_ttl(config, ttl_seconds)
+    changes = _touched(now, address)
+    changes["expires_at"] = refresh_token_expiry(config=config, started_at=token.started_at, used_at=now)
+    if config.refresh_token_usage_policy != UsagePolicy.ONE_TIME_USE:
+        return changes, value
+    rotated = _next_value(claim, hint=_hint(config))
+    changes.update(token_digest=secret_digest(rotated), generation=token.generation + 1, rotated_at=now)
+    return changes, rotated
+
+
+def _answer(
+    context: RefreshTokenContext, changes: dict[str, Any], value: str, access: AccessToken
+) -> TokenPair:
+    token = context.token
+    for name, new in changes.items():
+        setattr(token, name, new)
+    return TokenPair(
+        access_token=access,
+        refresh_token=token,
+        refresh_token_value=value,
+        roles=context.roles or [],
+        rotated="token_digest" in changes,
+    )
+
+
+def _use_in_one_statement(
+    claim: _Claim,
+    *,
+    value: str,
+    digest: str,
+    ttl_seconds: int | None,
+    address: str,
+    tenant_id: uuid.UUID | None,
+    now: datetime,
+) -> TokenPair | None:
+    """The use of a value whose hint says what it will write, written together with the read of
+    its context (refresh_token_consume), then judged by the same rules as any use (_use). None
+    when it cannot be done this way, when the value was not the current one (nothing written), or
+    when the configuration changed since the value was minted (the write undone): the read path
+    then decides. A use the rules refuse, or that cannot be signed, is undone before the error
+    propagates, so it changes nothing."""
+    if claim.hint not in (ROTATE, KEEP) or not refresh_token_consume_supported():
+        return None
+    speculated, answer = _touched(now, address), value
+    if claim.hint == ROTATE:
+        answer = _next_value(claim, hint=ROTATE)
+        speculated.update(token_digest=secret_digest(answer), generation=claim.generation + 1, rotated_at=now)
+    context = refresh_token_consume(token_id=claim.token_id, expected_digest=digest, changes=speculated)
+    if context is None:
+        return None
+    written = speculated.get("token_digest", digest)
+    try:
+        if tenant_id is not None and context.token.tenant_id != tenant_id:
+            raise RefreshTokenUnusable()
+        changes, value_out = _use(
+            context, claim=claim, value=value, ttl_seconds=ttl_seconds, address=address, now=now
+        )
+        if value_out != answer or any(changes.get(name) != new for name, new in speculated.items()):
+            _undo(context, speculated, written)
+            return None
+        access = _access_token(context, ttl_seconds, now)
+    except Exception:
+        _undo(context, speculated, written)
+        raise
+    rest = {
+        name: new
+        for name, new in changes.items()
+        if name not in speculated and getattr(context.token, name) != new
+    }
+    if rest:  # e.g. a Fixed expiry recomputed after the tenant changed its TTL
+        refresh_token_write(token=context.token, changes=rest, expected_digest=written)
+    return _answer(context, changes, value_out, access)
+
+
+def _undo(context: RefreshTokenContext, speculated: dict[str, Any], written: str) -> None:
+    """Put back what _use_in_one_statement wrote (the context's token holds the values before it)."""
+    previous = {name: getattr(context.token, name) for name in speculated}
+    refresh_token_write(token=context.token, changes=previous, expected_digest=written)
+
+
+def _use_after_reading(
+    claim: _Claim,
+    *,
+    value: str,
+    digest: str,
+    ttl_seconds: int | None,
+    address: str,
+    tenant_id: uuid.UUID | None,
+    now: datetime,
+) -> TokenPair:
+    """The use decided on the context read first (one SELECT), then written with a conditional
+    UPDATE; a value that is not its token's current one is judged as a replay."""
+    context = refresh_token_context(token_id=claim.token_id)
+    if context is None or (tenant_id is not None and context.token.tenant_id != tenant_id):
+        raise RefreshTokenUnusable()
     if hmac.compare_digest(context.token.token_digest, digest):  # the token's current value
-        consumed = _consume(context, digest=digest, ttl_seconds=ttl_seconds, address=address, now=now)
-        if consumed is not None:
-            refresh_emit(token=consumed.refresh_token)
-            return consumed
+        changes, value_out = _use(
+            context, claim=claim, value=value, ttl_seconds=ttl_seconds, address=address, now=now
+        )
+        # Sign first: if no access token can be issued, the value stays unused and a retry works.
+        access = _access_token(context, ttl_seconds, now)
+        if refresh_token_write(token=context.token, changes=changes, expected_digest=digest):
+            return _answer(context, changes, value_out, access)
         # Another request rotated or revoked it between our SELECT and UPDATE: read it again, and
         # judge the value as a replay.
-        context = refresh_token_context(token_id=claimed[0])
+        context = refresh_token_context(token_id=claim.token_id)
         if context is None:
             raise RefreshTokenUnusable()
-    pair = _replayed(context, claimed=claimed, ttl_seconds=ttl_seconds, now=now)
+    pair = _replayed(context, claim=claim, ttl_seconds=ttl_seconds, now=now)
     if pair is False:
         raise RefreshTokenUnusable()
     if pair is not None:
@@ -376,75 +580,49 @@ def _check_ttl(config: JWTConfiguration, ttl_seconds: int | None) -> None:
         raise RefreshTokenUnusable()
 
 
-def _consume(
-    context: RefreshTokenContext, *, digest: str, ttl_seconds: int | None, address: str, now: datetime
-) -> TokenPair | None:
-    """Apply a use to a token loaded by its current value; None when a concurrent request changed
-    the row first (the conditional UPDATE matched nothing)."""
-    if not context.refreshable(now):
-        raise RefreshTokenUnusable()
-    token, config = context.token, context.config
-    _check_ttl(config, ttl_seconds)
-    changes: dict[str, Any] = {
-        "last_used_at": now,
-        "expires_at": refresh_token_expiry(config=config, started_at=token.started_at, used_at=now),
-    }
-    if address:
-        changes["last_accessed_address"] = address[:64]
-    rotate = config.refresh_token_usage_policy == UsagePolicy.ONE_TIME_USE
-    generation = token.generation + 1 if rotate else token.generation
-    value = refresh_token_value(token_id=token.pk, generation=generation, salt=token.value_salt)
-    if rotate:
-        changes.update(token_digest=secret_digest(value), generation=generation, rotated_at=now)
-    # Sign first: if no access token can be issued, the value stays unused and a retry still works.
-    access = _access_token(context, ttl_seconds, now)
-    if not refresh_token_write(token=token, changes=changes, expected_digest=digest):
-        return None
-    for name, new in changes.items():
-        setattr(token, name, new)
-    return TokenPair(
-        access_token=access,
-        refresh_token=token,
-        refresh_token_value=value,
-        roles=context.roles or [],
-        rotated=rotate,
-    )
-
-
 def _replayed(
     context: RefreshTokenContext,
     *,
-    claimed: tuple[uuid.UUID, int, bytes],
+    claim: _Claim,
     ttl_seconds: int | None,
     now: datetime,
 ) -> TokenPair | Literal[False] | None:
     """A value that is not the current one of its token: False when it was never ours (a
-    generation the token has not reached, or a MAC that does not match), else the grace-period
-    answer when there is one (None: reuse)."""
-    _, generation, mac = claimed
+    generation the token has not reached, or a tag or MAC that does not check), else the
+    grace-period answer when there is one (None: reuse)."""
     token, config = context.token, context.config
-    if generation >= token.generation or not hmac.compare_digest(
-        mac, _mac(token.pk, generation, token.value_salt)
-    ):
+    if claim.generation >= token.generation or not _minted(claim, token):
         return False
     grace = timedelta(seconds=config.refresh_token_grace_period_seconds)
     # `now` was taken before the race was lost, so it may precede the rotation that won it:
     # with no grace period configured that is still reuse.
     in_grace = (
         grace > timedelta(0)
-        and generation == token.generation - 1
+        and claim.generation == token.generation - 1
         and token.rotated_at is not None
         and now - token.rotated_at < grace
     )
     if not in_grace or not context.refreshable(now):
         return None
+    # The current value follows from the presented one; its hint is the one the configuration
+    # gave at the rotation, which may have changed since.
+    current = next(
+        (
+            candidate
+            for hint in (_hint(config), ROTATE, KEEP, READ)
+            if hmac.compare_digest(
+                secret_digest(candidate := _next_value(claim, hint=hint)), token.token_digest
+            )
+        ),
+        None,
+    )
+    if current is None:
+        return None
     _check_ttl(config, ttl_seconds)
     return TokenPair(
         access_token=_access_token(context, ttl_seconds, now),
         refresh_token=token,
-        refresh_token_value=refresh_token_value(
-            token_id=token.pk, generation=token.generation, salt=token.value_salt
-        ),
+        refresh_token_value=current,
         roles=context.roles or [],
         rotated=False,
     )
@@ -475,10 +653,10 @@ def refresh_tokens_revoke_family(
 def refresh_token_find(*, value: str) -> RefreshToken | None:
     """The live or revoked token whose current value this is (None for unknown or rotated values):
     the token the value names, if the value is its current one."""
-    claimed = _claimed_generation(value)
-    if claimed is None:
+    claim = _claimed(value)
+    if claim is None:
         return None
-    token = RefreshToken.objects.select_related("user", "application").filter(pk=claimed[0]).first()
+    token = RefreshToken.objects.select_related("user", "application").filter(pk=claim.token_id).first()
     if token is None or not hmac.compare_digest(token.token_digest, secret_digest(value)):
         return None
     return token
