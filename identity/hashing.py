@@ -26,8 +26,9 @@ def _derived_key(salt: str, secret: str) -> bytes:
     return hashlib.sha256((salt + secret).encode("utf-8")).digest()
 
 
-def keyed_mac(salt: str, message: str) -> bytes:
+def keyed_mac(salt: str, message: str | bytes) -> bytes:
     """HMAC-SHA256 of `message` under a key derived from `salt` and SECRET_KEY: the same bytes as
     Django's `salted_hmac(salt, message, algorithm="sha256").digest()`, with the derived key kept
     per (salt, SECRET_KEY) instead of hashed again on every call (every refresh computes one)."""
-    return hmac.digest(_derived_key(salt, settings.SECRET_KEY), message.encode("utf-8"), "sha256")
+    data = message if isinstance(message, bytes) else message.encode("utf-8")
+    return hmac.digest(_derived_key(salt, settings.SECRET_KEY), data, "sha256")

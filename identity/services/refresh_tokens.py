@@ -148,9 +148,9 @@ def _hint(config: JWTConfiguration) -> bytes:
     return ROTATE if config.refresh_token_usage_policy == UsagePolicy.ONE_TIME_USE else KEEP
 
 
-def _tag(hint: bytes, token_id: uuid.UUID, generation: int, secret: bytes) -> bytes:
-    message = f"{hint.decode('ascii')}:{token_id}:{generation}:{secret.hex()}"
-    return keyed_mac("identity.refresh-token.tag", message)[:16]
+def _tag(body: bytes) -> bytes:
+    """The tag of a value's body (hint, id, generation, secret) under a key derived from the server's."""
+    return keyed_mac("identity.refresh-token.tag", body)[:16]
 
 
 def _v1_mac(token_id: uuid.UUID, generation: int, salt: str) -> bytes:
@@ -158,24 +158,17 @@ def _v1_mac(token_id: uuid.UUID, generation: int, salt: str) -> bytes:
 
 
 def _value(*, hint: bytes, token_id: uuid.UUID, generation: int, secret: bytes) -> str:
-    raw = (
-        hint
-        + token_id.bytes
-        + generation.to_bytes(4, "big")
-        + secret
-        + _tag(hint, token_id, generation, secret)
-    )
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    body = hint + token_id.bytes + generation.to_bytes(4, "big") + secret
+    return base64.urlsafe_b64encode(body + _tag(body)).rstrip(b"=").decode("ascii")
 
 
 def _next_value(claim: _Claim, *, hint: bytes) -> str:
     """The value of the generation after the claimed one: derived from the claimed value's secret
     under the server key, so it is known before the database is read (refresh_grant writes it in
     the statement that consumes the claimed one) and can be given again in the grace period."""
-    generation = claim.generation + 1
-    message = f"{claim.token_id}:{generation}:{claim.secret.hex()}"
-    secret = keyed_mac("identity.refresh-token.next", message)[:16]
-    return _value(hint=hint, token_id=claim.token_id, generation=generation, secret=secret)
+    position = claim.token_id.bytes + (claim.generation + 1).to_bytes(4, "big")
+    secret = keyed_mac("identity.refresh-token.next", position + claim.secret)[:16]
+    return _value(hint=hint, token_id=claim.token_id, generation=claim.generation + 1, secret=secret)
 
 
 def _claimed(value: str) -> _Claim | None:
@@ -199,7 +192,8 @@ def _minted(claim: _Claim, token: RefreshToken) -> bool:
     a v1 value's MAC over the token's salt, checks under the server key."""
     if not claim.hint:
         return hmac.compare_digest(claim.secret, _v1_mac(token.pk, claim.generation, token.value_salt))
-    return hmac.compare_digest(claim.tag, _tag(claim.hint, claim.token_id, claim.generation, claim.secret))
+    body = claim.hint + claim.token_id.bytes + claim.generation.to_bytes(4, "big") + claim.secret
+    return hmac.compare_digest(claim.tag, _tag(body))
 
 
 def refresh_token_expiry(*, config: JWTConfiguration, started_at: datetime, used_at: datetime) -> datetime:
@@ -448,10 +442,12 @@ def _use(
     ttl_seconds: int | None,
     address: str,
     now: datetime,
+    rotation: tuple[str, str] | None = None,
 ) -> tuple[dict[str, Any], str]:
     """The rules of a use of the token's current value `value`: refused (RefreshTokenUnusable)
     unless the session may be refreshed now with this TTL; else the changes it writes and the
-    value it answers with (the next generation's under OneTimeUse)."""
+    value it answers with (the next generation's under OneTimeUse). `rotation`: the next value
+    with the ROTATE hint and its digest, when the caller has them already."""
     if not context.refreshable(now):
         raise RefreshTokenUnusable()
     token, config = context.token, context.config
@@ -460,9 +456,16 @@ def _use(
     changes["expires_at"] = refresh_token_expiry(config=config, started_at=token.started_at, used_at=now)
     if config.refresh_token_usage_policy != UsagePolicy.ONE_TIME_USE:
         return changes, value
-    rotated = _next_value(claim, hint=_hint(config))
-    changes.update(token_digest=secret_digest(rotated), generation=token.generation + 1, rotated_at=now)
+    hint = _hint(config)
+    rotated, digest = rotation if rotation is not None and hint == ROTATE else _rotation(claim, hint)
+    changes.update(token_digest=digest, generation=token.generation + 1, rotated_at=now)
     return changes, rotated
+
+
+def _rotation(claim: _Claim, hint: bytes) -> tuple[str, str]:
+    """The next generation's value and its digest."""
+    rotated = _next_value(claim, hint=hint)
+    return rotated, secret_digest(rotated)
 
 
 def _answer(
@@ -498,10 +501,10 @@ def _use_in_one_statement(
     propagates, so it changes nothing."""
     if claim.hint not in (ROTATE, KEEP) or not refresh_token_consume_supported():
         return None
-    speculated, answer = _touched(now, address), value
+    speculated, answer, rotation = _touched(now, address), value, None
     if claim.hint == ROTATE:
-        answer = _next_value(claim, hint=ROTATE)
-        speculated.update(token_digest=secret_digest(answer), generation=claim.generation + 1, rotated_at=now)
+        answer, digest_next = rotation = _rotation(claim, ROTATE)
+        speculated.update(token_digest=digest_next, generation=claim.generation + 1, rotated_at=now)
     context = refresh_token_consume(token_id=claim.token_id, expected_digest=digest, changes=speculated)
     if context is None:
         return None
@@ -510,7 +513,13 @@ def _use_in_one_statement(
         if tenant_id is not None and context.token.tenant_id != tenant_id:
             raise RefreshTokenUnusable()
         changes, value_out = _use(
-            context, claim=claim, value=value, ttl_seconds=ttl_seconds, address=address, now=now
+            context,
+            claim=claim,
+            value=value,
+            ttl_seconds=ttl_seconds,
+            address=address,
+            now=now,
+            rotation=rotation,
         )
         if value_out != answer or any(changes.get(name) != new for name, new in speculated.items()):
             _undo(context, speculated, written)
@@ -575,6 +584,16 @@ def _use_after_reading(
     raise RefreshTokenUnusable()
 
 
+def _current_value(claim: _Claim, *, token: RefreshToken, config: JWTConfiguration) -> str | None:
+    """The token's current value, from the value of the generation before it: its hint is the one
+    the configuration gave at that rotation, which may have changed since, so each is tried."""
+    for hint in dict.fromkeys((_hint(config), ROTATE, KEEP, READ)):
+        candidate = _next_value(claim, hint=hint)
+        if hmac.compare_digest(secret_digest(candidate), token.token_digest):
+            return candidate
+    return None
+
+
 def _check_ttl(config: JWTConfiguration, ttl_seconds: int | None) -> None:
     if ttl_seconds is not None and ttl_seconds > config.access_token_ttl_seconds:
         raise RefreshTokenUnusable()
@@ -604,18 +623,7 @@ def _replayed(
     )
     if not in_grace or not context.refreshable(now):
         return None
-    # The current value follows from the presented one; its hint is the one the configuration
-    # gave at the rotation, which may have changed since.
-    current = next(
-        (
-            candidate
-            for hint in (_hint(config), ROTATE, KEEP, READ)
-            if hmac.compare_digest(
-                secret_digest(candidate := _next_value(claim, hint=hint)), token.token_digest
-            )
-        ),
-        None,
-    )
+    current = _current_value(claim, token=token, config=config)
     if current is None:
         return None
     _check_ttl(config, ttl_seconds)
