@@ -1,5 +1,7 @@
-"""The one read path of a refresh token, in hand-built SQL: one SELECT (by the token id a value
-carries) and one conditional UPDATE per refresh.
+"""The read and write paths of a refresh token, in hand-built SQL: on PostgreSQL usually one
+statement per refresh (refresh_token_consume: the conditional UPDATE and the read of the token's
+context together), else one SELECT by the token id a value carries (refresh_token_context) and one
+conditional UPDATE (refresh_token_write).
 
 Building these statements through the ORM costs more CPU than running them (about 1.5 ms of a
 ~4 ms request, measured with py-spy under bench/run_http.py), so they are built once per database
@@ -10,7 +12,7 @@ loaded; touching any other column loads it lazily, which the query-count tests w
 The read returns a frozen RefreshTokenContext, the effective JWT configuration computed once in
 it.
 
-On PostgreSQL the two statements of a refresh are also prepared once per connection (server-side
+On PostgreSQL the statements of a refresh are also prepared once per connection (server-side
 binding, psycopg's `prepare=True`): planning the five-table SELECT cost PostgreSQL about six times
 as much as running it (EXPLAIN ANALYZE: 0.37 ms planning, 0.06 ms execution). They still run
 through Django's cursor wrapper, so query logging, CaptureQueriesContext and execute wrappers see

@@ -1,10 +1,16 @@
 """The refresh-token lifecycle: creation, exchange (rotation, grace, reuse detection), revocation.
 
-Values are never stored. A value is base64url(token id ‖ generation ‖ MAC), the MAC an HMAC-SHA256
-under the server secret (Django's SECRET_KEY) over id, generation and a random per-token salt;
-only the SHA-256 digest of the current value is kept. So a database dump yields no usable token,
-the current value can be recomputed (the one-time-use grace period hands it back), and a replayed
-older generation is recognised as reuse from the value alone, without a table of rotated digests.
+Values are never stored. A value is base64url(hint ‖ token id ‖ generation ‖ secret ‖ tag): the
+secret is random at creation and each rotation derives the next one from the presented value's by
+HMAC-SHA256 under a key derived from the server secret (Django's SECRET_KEY); the tag, an HMAC
+under another such key, covers the rest. Only the SHA-256 digest of the current value is kept. So
+a database dump yields no usable token (not even with the server key: the random secret is not
+stored), the next value is known before the database is read (one statement per refresh), the
+holder of the previous value can be given the current one again (the one-time-use grace period),
+and a replayed older generation is recognised as reuse from the value alone (its tag), without a
+table of rotated digests. The hint says what a use of the value will write (refresh_grant).
+Values minted before migration 0014 (70 characters, the MAC over id, generation and a per-token
+salt) are still accepted and rotate into this format.
 """
 
 from __future__ import annotations
