@@ -418,18 +418,17 @@ def refresh_grant(
         tenant_id=tenant_id,
         now=now,
     )
-    if pair is None:
-        pair = _use_after_reading(
-            claim,
-            value=value,
-            digest=digest,
-            ttl_seconds=ttl_seconds,
-            address=address,
-            tenant_id=tenant_id,
-            now=now,
-        )
-    refresh_emit(token=pair.refresh_token)
-    return pair
+    if pair is not None:
+        return pair
+    return _use_after_reading(
+        claim,
+        value=value,
+        digest=digest,
+        ttl_seconds=ttl_seconds,
+        address=address,
+        tenant_id=tenant_id,
+        now=now,
+    )
 
 
 def _touched(now: datetime, address: str) -> dict[str, Any]:
@@ -474,12 +473,15 @@ def _rotation(claim: _Claim, hint: bytes) -> tuple[str, str]:
     return rotated, secret_digest(rotated)
 
 
-def _answer(
+def _consumed(
     context: RefreshTokenContext, changes: dict[str, Any], value: str, access: AccessToken
 ) -> TokenPair:
+    """The answer to a use that was written (the `jwt.refresh` event emitted; a grace-period answer
+    writes nothing and emits none)."""
     token = context.token
     for name, new in changes.items():
         setattr(token, name, new)
+    refresh_emit(token=token)
     return TokenPair(
         access_token=access,
         refresh_token=token,
@@ -541,7 +543,7 @@ def _use_in_one_statement(
     }
     if rest:  # e.g. a Fixed expiry recomputed after the tenant changed its TTL
         refresh_token_write(token=context.token, changes=rest, expected_digest=written)
-    return _answer(context, changes, value_out, access)
+    return _consumed(context, changes, value_out, access)
 
 
 def _undo(context: RefreshTokenContext, speculated: dict[str, Any], written: str) -> None:
@@ -572,7 +574,7 @@ def _use_after_reading(
         # Sign first: if no access token can be issued, the value stays unused and a retry works.
         access = _access_token(context, ttl_seconds, now)
         if refresh_token_write(token=context.token, changes=changes, expected_digest=digest):
-            return _answer(context, changes, value_out, access)
+            return _consumed(context, changes, value_out, access)
         # Another request rotated or revoked it between our SELECT and UPDATE: read it again, and
         # judge the value as a replay.
         context = refresh_token_context(token_id=claim.token_id)

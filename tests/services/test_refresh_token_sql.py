@@ -6,6 +6,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from identity.hashing import secret_digest
@@ -16,6 +17,7 @@ from identity.services.refresh_token_sql import (
     TENANT_ATTNAMES,
     TOKEN_ATTNAMES,
     USER_ATTNAMES,
+    refresh_token_consume,
     refresh_token_context,
     refresh_token_write,
 )
@@ -158,3 +160,44 @@ def test_a_one_time_rotation_is_a_hot_update(world):
     for _ in range(3):
         value = refresh_grant(value=value).refresh_token_value
     assert hot_updates() == (updated + 3, hot + 3)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="refresh_token_consume is PostgreSQL's (.ci/run uses it)"
+)
+def test_consume_writes_and_reads_in_one_statement_with_the_values_before(world, django_assert_num_queries):
+    issued = refresh_token_create(
+        user=world.user, application=world.application, device=DeviceInfo(address="10.0.0.9")
+    )
+    before = RefreshToken.objects.get(pk=issued.token.pk)
+    now = timezone.now() + timedelta(seconds=5)
+    changes = {"generation": 1, "last_used_at": now, "rotated_at": now, "token_digest": "d" * 64}
+    with django_assert_num_queries(1):
+        context = refresh_token_consume(
+            token_id=issued.token.pk, expected_digest=before.token_digest, changes=changes
+        )
+    assert context is not None
+    read = refresh_token_context(token_id=issued.token.pk)
+    assert read is not None
+    for attname in TOKEN_ATTNAMES:  # the row as it was before the write
+        assert getattr(context.token, attname) == getattr(before, attname), attname
+    assert (context.user, context.application, context.tenant) == (read.user, read.application, read.tenant)
+    assert context.roles == read.roles == ["user"] and context.config == read.config
+    after = RefreshToken.objects.get(pk=issued.token.pk)
+    written = (after.generation, after.token_digest, after.rotated_at, after.last_used_at)
+    assert written == (1, "d" * 64, now, now)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="refresh_token_consume is PostgreSQL's (.ci/run uses it)"
+)
+@pytest.mark.parametrize("case", ["other-digest", "revoked", "unknown-id"])
+def test_consume_writes_nothing_unless_the_value_is_current(world, case):
+    issued = refresh_token_create(user=world.user, application=world.application)
+    if case == "revoked":
+        RefreshToken.objects.filter(pk=issued.token.pk).update(revoked_at=timezone.now())
+    rows = list(RefreshToken.objects.values().order_by("pk"))
+    token_id = uuid.uuid4() if case == "unknown-id" else issued.token.pk
+    digest = secret_digest("not it") if case == "other-digest" else issued.token.token_digest
+    assert refresh_token_consume(token_id=token_id, expected_digest=digest, changes={"generation": 9}) is None
+    assert list(RefreshToken.objects.values().order_by("pk")) == rows
