@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -53,3 +54,40 @@ def test_refresh_cookie_is_what_set_cookie_gives_for_its_max_age(monkeypatch, se
     assert ours.cookies["refresh_token"]["max-age"] == seconds
     assert ours.cookies["refresh_token"]["expires"] == djangos.cookies["refresh_token"]["expires"]
     assert djangos.cookies["refresh_token"]["expires"] == http_date(clock + seconds)
+
+
+def _headers(response: HttpResponse) -> list[str]:
+    return [morsel.output(header="") for morsel in response.cookies.values()]
+
+
+@pytest.mark.parametrize("secure", [True, False], ids=["secure", "debug"])
+@pytest.mark.parametrize(
+    "value",
+    ["eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln-_", "R" + "a" * 70, "", "a b", 'q"uote', "semi;colon", "é"],
+    ids=["jwt", "refresh-value", "empty", "space", "quote", "semicolon", "non-ascii"],
+)
+@pytest.mark.parametrize("seconds", [0, 3600], ids=["expired", "hour"])
+def test_token_cookies_are_what_set_cookie_makes(settings, monkeypatch, secure, value, seconds):
+    """The one-pass cookies (cookies._TokenMorsel) against Django's set_cookie with the same
+    arguments: the same Set-Cookie lines, the same attributes when read back, and values that need
+    quoting go through set_cookie itself."""
+    settings.DEBUG = not secure
+    clock = 1_790_000_000.25
+    now = datetime.fromtimestamp(clock, tz=UTC)
+    monkeypatch.setattr(time, "time", lambda: clock)
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    ours = HttpResponse()
+    set_token_cookies(
+        ours, access_token=value, refresh_token=value, refresh_expires_at=now + timedelta(seconds=seconds)
+    )
+    djangos = HttpResponse()
+    djangos.set_cookie("access_token", value, httponly=True, secure=secure, samesite="Lax", path="/")
+    djangos.set_cookie(
+        "refresh_token", value, max_age=seconds, httponly=True, secure=secure, samesite="Lax", path="/api/"
+    )
+    assert _headers(ours) == _headers(djangos)
+    for name in ("access_token", "refresh_token"):
+        assert ours.cookies[name].value == djangos.cookies[name].value
+        assert dict(ours.cookies[name]) == dict(djangos.cookies[name])
+    copied = pickle.loads(pickle.dumps(ours.cookies))  # noqa: S301 (our own bytes; as a cached response)
+    assert [m.output(header="") for m in copied.values()] == _headers(djangos)
