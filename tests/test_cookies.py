@@ -37,14 +37,21 @@ def test_request_not_forgeable(settings, headers, content_type, expected):
     assert request_not_forgeable(request) is expected
 
 
-@pytest.mark.parametrize("seconds", [0, 1, 3600, 30 * 86400], ids=["now", "one-second", "hour", "month"])
-def test_refresh_cookie_is_what_set_cookie_gives_for_its_max_age(monkeypatch, seconds):
-    """The refresh cookie's `expires` is formatted once per second (cookies._http_date), and is the
-    same text Django's set_cookie derives from max_age."""
+@pytest.fixture
+def frozen(monkeypatch):
+    """time.time and timezone.now stopped at one instant (not on a second boundary): (seconds, now)."""
     clock = 1_790_000_000.75
     now = datetime.fromtimestamp(clock, tz=UTC)
     monkeypatch.setattr(time, "time", lambda: clock)
     monkeypatch.setattr(timezone, "now", lambda: now)
+    return clock, now
+
+
+@pytest.mark.parametrize("seconds", [0, 1, 3600, 30 * 86400], ids=["now", "one-second", "hour", "month"])
+def test_refresh_cookie_is_what_set_cookie_gives_for_its_max_age(frozen, seconds):
+    """The refresh cookie's `expires` is formatted once per second (cookies._http_date), and is the
+    same text Django's set_cookie derives from max_age."""
+    clock, now = frozen
     ours = HttpResponse()
     set_token_cookies(
         ours, access_token="a", refresh_token="r", refresh_expires_at=now + timedelta(seconds=seconds)
@@ -67,15 +74,12 @@ def _headers(response: HttpResponse) -> list[str]:
     ids=["jwt", "refresh-value", "empty", "space", "quote", "semicolon", "non-ascii"],
 )
 @pytest.mark.parametrize("seconds", [0, 3600], ids=["expired", "hour"])
-def test_token_cookies_are_what_set_cookie_makes(settings, monkeypatch, secure, value, seconds):
+def test_token_cookies_are_what_set_cookie_makes(settings, frozen, secure, value, seconds):
     """The one-pass cookies (cookies._TokenMorsel) against Django's set_cookie with the same
     arguments: the same Set-Cookie lines, the same attributes when read back, and values that need
     quoting go through set_cookie itself."""
     settings.DEBUG = not secure
-    clock = 1_790_000_000.25
-    now = datetime.fromtimestamp(clock, tz=UTC)
-    monkeypatch.setattr(time, "time", lambda: clock)
-    monkeypatch.setattr(timezone, "now", lambda: now)
+    _, now = frozen
     ours = HttpResponse()
     set_token_cookies(
         ours, access_token=value, refresh_token=value, refresh_expires_at=now + timedelta(seconds=seconds)

@@ -114,13 +114,11 @@ def row_by_unique_key(
     params = [model._meta.get_field(n).get_db_prep_value(key[n], connection) for n in names]  # type: ignore[union-attr]
     memory = _memory(connection) if remember else None
     memory_key = (using, select.sql, *params) if memory is not None else None
-    row = memory.get(memory_key) if memory is not None else None
+    row: Sequence[Any] | None = memory.get(memory_key) if memory is not None else None
     if row is not None:
         row = tuple(list(value) if type(value) is list else value for value in row)
     else:
-        with prepared_cursor(connection) as cursor:
-            cursor.execute(select.sql, params)
-            row = cursor.fetchone()
+        row = prepared_fetchone(connection, select.sql, params)
         if row is None:
             return None
         if memory is not None:
@@ -236,6 +234,14 @@ class _PreparingCursor(psycopg.Cursor[Any]):
         converted_query = super()._convert_query(query, params)
         self._query = converted_query
         return converted_query
+
+
+def prepared_fetchone(connection: BaseDatabaseWrapper, sql: str, params: Any) -> Sequence[Any] | None:
+    """The first row of one hand-built statement run on a prepared_cursor (None: no row)."""
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(sql, params)
+        row: Sequence[Any] | None = cursor.fetchone()
+        return row
 
 
 def prepared_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:

@@ -25,7 +25,7 @@ from identity.selectors.rows import (
     column,
     column_converters,
     converted,
-    prepared_cursor,
+    prepared_fetchone,
     row_instances,
 )
 
@@ -108,9 +108,7 @@ def token_user_read(
     }
     prep = User._meta.pk.get_db_prep_value
     params = {name: prep(value, connection) for name, value in ids.items() if value is not None}
-    with prepared_cursor(connection) as cursor:
-        cursor.execute(select.sql, params)
-        row = cursor.fetchone()
+    row = prepared_fetchone(connection, select.sql, params)
     if row is None:
         return None
     values = converted(using, row, select.converters)

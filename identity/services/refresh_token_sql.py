@@ -40,6 +40,7 @@ from identity.selectors.rows import (
     column_converters,
     converted,
     prepared_cursor,
+    prepared_fetchone,
     row_instances,
 )
 
@@ -174,9 +175,7 @@ def refresh_token_context(*, token_id: uuid.UUID, using: str = "default") -> Ref
     connection = connections[using]
     select = _select(using)
     param = RefreshToken._meta.pk.get_db_prep_value(token_id, connection)
-    with prepared_cursor(connection) as cursor:
-        cursor.execute(select.sql, [param])
-        row = cursor.fetchone()
+    row = prepared_fetchone(connection, select.sql, [param])
     if row is None:
         return None
     return _context(using, converted(using, row, select.converters))
@@ -226,9 +225,7 @@ def refresh_token_consume(
     pk = RefreshToken._meta.pk.get_db_prep_value(token_id, connection)
     params = [pk, *(f.get_db_prep_save(changes[f.attname], connection=connection) for f in fields)]
     params += [pk, expected_digest]
-    with prepared_cursor(connection) as cursor:
-        cursor.execute(select.sql, params)
-        row = cursor.fetchone()
+    row = prepared_fetchone(connection, select.sql, params)
     if row is None:
         return None
     values = converted(using, row, select.converters)

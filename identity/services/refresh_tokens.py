@@ -404,65 +404,66 @@ def refresh_grant(
     BEGIN/COMMIT round trips, no row lock held across Python code). The family revocation on
     reuse must stand although the request then fails.
     """
-    now = now or timezone.now()
     claim = _claimed(value)
     if claim is None:  # not shaped like any value we hand out
         raise RefreshTokenUnusable()
-    digest = secret_digest(value)
-    pair = _use_in_one_statement(
-        claim,
+    presented = _Presented(
+        claim=claim,
         value=value,
-        digest=digest,
+        digest=secret_digest(value),
         ttl_seconds=ttl_seconds,
         address=address,
         tenant_id=tenant_id,
-        now=now,
+        now=now or timezone.now(),
     )
-    if pair is not None:
-        return pair
-    return _use_after_reading(
-        claim,
-        value=value,
-        digest=digest,
-        ttl_seconds=ttl_seconds,
-        address=address,
-        tenant_id=tenant_id,
-        now=now,
-    )
+    return _use_in_one_statement(presented) or _use_after_reading(presented)
 
 
-def _touched(now: datetime, address: str) -> dict[str, Any]:
-    """What every accepted use writes."""
-    changes: dict[str, Any] = {"last_used_at": now}
-    if address:
-        changes["last_accessed_address"] = address[:64]
-    return changes
+@dataclass(frozen=True)
+class _Presented:
+    """A refresh as asked for: the value, what it claims and its digest, and the request's TTL,
+    address, tenant and instant."""
+
+    claim: _Claim
+    value: str
+    digest: str
+    ttl_seconds: int | None
+    address: str
+    tenant_id: uuid.UUID | None
+    now: datetime
+
+    def touched(self) -> dict[str, Any]:
+        """What every accepted use writes."""
+        changes: dict[str, Any] = {"last_used_at": self.now}
+        if self.address:
+            changes["last_accessed_address"] = self.address[:64]
+        return changes
+
+    def foreign(self, context: RefreshTokenContext) -> bool:
+        """Whether the token is of another tenant than the one the caller named."""
+        return self.tenant_id is not None and context.token.tenant_id != self.tenant_id
 
 
 def _use(
-    context: RefreshTokenContext,
-    *,
-    claim: _Claim,
-    value: str,
-    ttl_seconds: int | None,
-    address: str,
-    now: datetime,
-    rotation: tuple[str, str] | None = None,
+    context: RefreshTokenContext, presented: _Presented, rotation: tuple[str, str] | None = None
 ) -> tuple[dict[str, Any], str]:
-    """The rules of a use of the token's current value `value`: refused (RefreshTokenUnusable)
-    unless the session may be refreshed now with this TTL; else the changes it writes and the
-    value it answers with (the next generation's under OneTimeUse). `rotation`: the next value
-    with the ROTATE hint and its digest, when the caller has them already."""
+    """The rules of a use of the token's current value (the presented one): refused
+    (RefreshTokenUnusable) unless the session may be refreshed now with this TTL; else the changes
+    it writes and the value it answers with (the next generation's under OneTimeUse). `rotation`:
+    the next value with the ROTATE hint and its digest, when the caller has them already."""
+    now = presented.now
     if not context.refreshable(now):
         raise RefreshTokenUnusable()
     token, config = context.token, context.config
-    _check_ttl(config, ttl_seconds)
-    changes = _touched(now, address)
+    _check_ttl(config, presented.ttl_seconds)
+    changes = presented.touched()
     changes["expires_at"] = refresh_token_expiry(config=config, started_at=token.started_at, used_at=now)
     if config.refresh_token_usage_policy != UsagePolicy.ONE_TIME_USE:
-        return changes, value
+        return changes, presented.value
     hint = _hint(config)
-    rotated, digest = rotation if rotation is not None and hint == ROTATE else _rotation(claim, hint)
+    rotated, digest = (
+        rotation if rotation is not None and hint == ROTATE else _rotation(presented.claim, hint)
+    )
     changes.update(token_digest=digest, generation=token.generation + 1, rotated_at=now)
     return changes, rotated
 
@@ -491,48 +492,34 @@ def _consumed(
     )
 
 
-def _use_in_one_statement(
-    claim: _Claim,
-    *,
-    value: str,
-    digest: str,
-    ttl_seconds: int | None,
-    address: str,
-    tenant_id: uuid.UUID | None,
-    now: datetime,
-) -> TokenPair | None:
+def _use_in_one_statement(presented: _Presented) -> TokenPair | None:
     """The use of a value whose hint says what it will write, written together with the read of
     its context (refresh_token_consume), then judged by the same rules as any use (_use). None
     when it cannot be done this way, when the value was not the current one (nothing written), or
     when the configuration changed since the value was minted (the write undone): the read path
     then decides. A use the rules refuse, or that cannot be signed, is undone before the error
     propagates, so it changes nothing."""
+    claim, now = presented.claim, presented.now
     if claim.hint not in (ROTATE, KEEP) or not refresh_token_consume_supported():
         return None
-    speculated, answer, rotation = _touched(now, address), value, None
+    speculated, answer, rotation = presented.touched(), presented.value, None
     if claim.hint == ROTATE:
         answer, digest_next = rotation = _rotation(claim, ROTATE)
         speculated.update(token_digest=digest_next, generation=claim.generation + 1, rotated_at=now)
-    context = refresh_token_consume(token_id=claim.token_id, expected_digest=digest, changes=speculated)
+    context = refresh_token_consume(
+        token_id=claim.token_id, expected_digest=presented.digest, changes=speculated
+    )
     if context is None:
         return None
-    written = speculated.get("token_digest", digest)
+    written = speculated.get("token_digest", presented.digest)
     try:
-        if tenant_id is not None and context.token.tenant_id != tenant_id:
+        if presented.foreign(context):
             raise RefreshTokenUnusable()
-        changes, value_out = _use(
-            context,
-            claim=claim,
-            value=value,
-            ttl_seconds=ttl_seconds,
-            address=address,
-            now=now,
-            rotation=rotation,
-        )
+        changes, value_out = _use(context, presented, rotation)
         if value_out != answer or any(changes.get(name) != new for name, new in speculated.items()):
             _undo(context, speculated, written)
             return None
-        access = _access_token(context, ttl_seconds, now)
+        access = _access_token(context, presented.ttl_seconds, now)
     except Exception:
         _undo(context, speculated, written)
         raise
@@ -552,35 +539,25 @@ def _undo(context: RefreshTokenContext, speculated: dict[str, Any], written: str
     refresh_token_write(token=context.token, changes=previous, expected_digest=written)
 
 
-def _use_after_reading(
-    claim: _Claim,
-    *,
-    value: str,
-    digest: str,
-    ttl_seconds: int | None,
-    address: str,
-    tenant_id: uuid.UUID | None,
-    now: datetime,
-) -> TokenPair:
+def _use_after_reading(presented: _Presented) -> TokenPair:
     """The use decided on the context read first (one SELECT), then written with a conditional
     UPDATE; a value that is not its token's current one is judged as a replay."""
-    context = refresh_token_context(token_id=claim.token_id)
-    if context is None or (tenant_id is not None and context.token.tenant_id != tenant_id):
+    token_id, now = presented.claim.token_id, presented.now
+    context = refresh_token_context(token_id=token_id)
+    if context is None or presented.foreign(context):
         raise RefreshTokenUnusable()
-    if hmac.compare_digest(context.token.token_digest, digest):  # the token's current value
-        changes, value_out = _use(
-            context, claim=claim, value=value, ttl_seconds=ttl_seconds, address=address, now=now
-        )
+    if hmac.compare_digest(context.token.token_digest, presented.digest):  # the token's current value
+        changes, value_out = _use(context, presented)
         # Sign first: if no access token can be issued, the value stays unused and a retry works.
-        access = _access_token(context, ttl_seconds, now)
-        if refresh_token_write(token=context.token, changes=changes, expected_digest=digest):
+        access = _access_token(context, presented.ttl_seconds, now)
+        if refresh_token_write(token=context.token, changes=changes, expected_digest=presented.digest):
             return _consumed(context, changes, value_out, access)
         # Another request rotated or revoked it between our SELECT and UPDATE: read it again, and
         # judge the value as a replay.
-        context = refresh_token_context(token_id=claim.token_id)
+        context = refresh_token_context(token_id=token_id)
         if context is None:
             raise RefreshTokenUnusable()
-    pair = _replayed(context, claim=claim, ttl_seconds=ttl_seconds, now=now)
+    pair = _replayed(context, presented)
     if pair is False:
         raise RefreshTokenUnusable()
     if pair is not None:
@@ -607,16 +584,11 @@ def _check_ttl(config: JWTConfiguration, ttl_seconds: int | None) -> None:
         raise RefreshTokenUnusable()
 
 
-def _replayed(
-    context: RefreshTokenContext,
-    *,
-    claim: _Claim,
-    ttl_seconds: int | None,
-    now: datetime,
-) -> TokenPair | Literal[False] | None:
+def _replayed(context: RefreshTokenContext, presented: _Presented) -> TokenPair | Literal[False] | None:
     """A value that is not the current one of its token: False when it was never ours (a
     generation the token has not reached, or a tag or MAC that does not check), else the
     grace-period answer when there is one (None: reuse)."""
+    claim, ttl_seconds, now = presented.claim, presented.ttl_seconds, presented.now
     token, config = context.token, context.config
     if claim.generation >= token.generation or not _minted(claim, token):
         return False

@@ -141,25 +141,19 @@ def test_sliding_window_extends_until_the_maximum_lifetime(world):
         refresh_grant(value=issued.value, now=start + timedelta(minutes=151))
 
 
-@pytest.mark.parametrize(
-    "spoil",
-    [
-        lambda w: User.objects.filter(pk=w.user.pk).update(is_active=False),
-        lambda w: user_update(user=w.user, expires_at=timezone.now() - timedelta(seconds=1)),
-        lambda w: application_set_active(application=w.application, active=False),
-        lambda w: application_update(application=w.application, allow_token_refresh=False),
-        lambda w: registration_delete(registration=w.user.registrations.get()),
-        lambda w: user_set_password(user=w.user, password="a brand new passphrase"),
-    ],
-    ids=[
-        "user deactivated",
-        "user expired",
-        "app inactive",
-        "refresh not allowed",
-        "unregistered",
-        "password changed",
-    ],
-)
+GRANT_GONE = {
+    "user deactivated": lambda w: User.objects.filter(pk=w.user.pk).update(is_active=False),
+    "user expired": lambda w: user_update(user=w.user, expires_at=timezone.now() - timedelta(seconds=1)),
+    "app inactive": lambda w: application_set_active(application=w.application, active=False),
+    "refresh not allowed": lambda w: application_update(application=w.application, allow_token_refresh=False),
+    "unregistered": lambda w: registration_delete(registration=w.user.registrations.get()),
+    "password changed": lambda w: user_set_password(user=w.user, password="a brand new passphrase"),
+}
+"""Ways a session's grant goes away after its token was issued (also used by
+test_refresh_one_statement)."""
+
+
+@pytest.mark.parametrize("spoil", GRANT_GONE.values(), ids=GRANT_GONE.keys())
 def test_tokens_stop_working_when_the_grant_goes_away(world, issued, spoil):
     spoil(world)
     with pytest.raises(RefreshTokenUnusable):

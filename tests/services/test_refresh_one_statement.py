@@ -14,8 +14,7 @@ from django.utils import timezone
 
 from identity.exceptions import SigningKeyMissing
 from identity.key_store import key_snapshot, key_store_invalidate
-from identity.models import RefreshToken, SigningKey, User
-from identity.services.applications import application_set_active, application_update
+from identity.models import RefreshToken, SigningKey
 from identity.services.refresh_tokens import (
     V1_LENGTH,
     VALUE_LENGTH,
@@ -23,10 +22,9 @@ from identity.services.refresh_tokens import (
     refresh_grant,
     refresh_token_create,
 )
-from identity.services.registrations import registration_delete
 from identity.services.tenants import tenant_update
-from identity.services.users import user_update
 from tests.factories import TenantFactory
+from tests.services.test_refresh_exchange import GRANT_GONE
 
 pytestmark = pytest.mark.django_db
 
@@ -103,17 +101,7 @@ def test_the_answer_matches_the_row_it_wrote(world):
         refresh_grant(value=issued.value)
 
 
-@pytest.mark.parametrize(
-    "spoil",
-    [
-        lambda w: User.objects.filter(pk=w.user.pk).update(is_active=False),
-        lambda w: user_update(user=w.user, expires_at=timezone.now() - timedelta(seconds=1)),
-        lambda w: application_set_active(application=w.application, active=False),
-        lambda w: application_update(application=w.application, allow_token_refresh=False),
-        lambda w: registration_delete(registration=w.user.registrations.get()),
-    ],
-    ids=["user-deactivated", "user-expired", "app-inactive", "refresh-not-allowed", "unregistered"],
-)
+@pytest.mark.parametrize("spoil", GRANT_GONE.values(), ids=GRANT_GONE.keys())
 @pytest.mark.parametrize("usage", ["OneTimeUse", "Reusable"])
 def test_a_use_the_rules_refuse_is_undone(world, spoil, usage):
     _policy(world, usage)
