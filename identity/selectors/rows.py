@@ -248,7 +248,7 @@ def prepared_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
     """Django's cursor, or on PostgreSQL (psycopg 3) with prepared statements on, the same wrapper
     around a cursor that binds on the server and prepares each statement it runs.
 
-    For the hand-built statements of the hot paths (a refresh's two, a login's five, a client
+    For the hand-built statements of the hot paths (a refresh's one or two, a login's, a client
     credentials grant's one, an issue's user read): each is the same text every time, and planning
     one cost PostgreSQL several times as much as running it (EXPLAIN ANALYZE of the refresh SELECT:
     0.37 ms planning, 0.06 ms execution). They still run through Django's cursor wrapper, so query logging,
