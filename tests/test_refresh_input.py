@@ -10,7 +10,7 @@ from rest_framework.exceptions import ValidationError
 from identity.views.common import parse
 from identity.views.refresh_tokens import RefreshInputSerializer, parse_refresh_input
 
-VALUE = "A" * 35 + "b-_9" * 8 + "Zz3"  # 70 URL-safe characters, the shape of our values
+VALUE = "S" + "A" * 35 + "b-_9" * 8 + "Zz3"  # 71 URL-safe characters, the shape of our values
 
 CASES: list[tuple[str, Any]] = [
     ("empty", {}),
