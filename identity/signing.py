@@ -289,7 +289,7 @@ def _segment(segment: str) -> bytes:
     the last character), checked by C-speed re-encoding rather than a loop over the characters."""
     if len(segment) % 4 == 1:
         raise TokenInvalid()
-    raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    raw = _b64decode(segment)
     if _b64url(raw) != segment.encode("ascii"):
         raise TokenInvalid()
     return raw
