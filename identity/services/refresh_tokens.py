@@ -163,8 +163,13 @@ def _v1_mac(token_id: uuid.UUID, generation: int, salt: str) -> bytes:
     return keyed_mac("identity.refresh-token", f"{token_id}:{generation}:{salt}")
 
 
+def _body(hint: bytes, token_id: uuid.UUID, generation: int, secret: bytes) -> bytes:
+    """A value's bytes before its tag."""
+    return hint + token_id.bytes + generation.to_bytes(4, "big") + secret
+
+
 def _value(*, hint: bytes, token_id: uuid.UUID, generation: int, secret: bytes) -> str:
-    body = hint + token_id.bytes + generation.to_bytes(4, "big") + secret
+    body = _body(hint, token_id, generation, secret)
     return base64.urlsafe_b64encode(body + _tag(body)).rstrip(b"=").decode("ascii")
 
 
@@ -198,7 +203,7 @@ def _minted(claim: _Claim, token: RefreshToken) -> bool:
     a v1 value's MAC over the token's salt, checks under the server key."""
     if not claim.hint:
         return hmac.compare_digest(claim.secret, _v1_mac(token.pk, claim.generation, token.value_salt))
-    body = claim.hint + claim.token_id.bytes + claim.generation.to_bytes(4, "big") + claim.secret
+    body = _body(claim.hint, claim.token_id, claim.generation, claim.secret)
     return hmac.compare_digest(claim.tag, _tag(body))
 
 
@@ -516,13 +521,14 @@ def _use_in_one_statement(presented: _Presented) -> TokenPair | None:
         if presented.foreign(context):
             raise RefreshTokenUnusable()
         changes, value_out = _use(context, presented, rotation)
-        if value_out != answer or any(changes.get(name) != new for name, new in speculated.items()):
-            _undo(context, speculated, written)
-            return None
-        access = _access_token(context, presented.ttl_seconds, now)
+        hinted = value_out == answer and all(changes.get(name) == new for name, new in speculated.items())
+        access = _access_token(context, presented.ttl_seconds, now) if hinted else None
     except Exception:
         _undo(context, speculated, written)
         raise
+    if access is None:  # the configuration changed since the value was minted
+        _undo(context, speculated, written)
+        return None
     rest = {
         name: new
         for name, new in changes.items()
