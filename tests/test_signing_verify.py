@@ -131,40 +131,40 @@ def _ours(token: str, key: LoadedKey, audience: object, issuer: object) -> dict 
 
 
 CASES = {
-    "valid": lambda c, s, a: _encode(_claims(), s, a),
-    "aud-list": lambda c, s, a: _encode(_claims(aud=["other", "app"]), s, a),
-    "aud-other": lambda c, s, a: _encode(_claims(aud="other"), s, a),
-    "aud-missing": lambda c, s, a: _encode(_claims(aud=_DROP), s, a),
-    "aud-empty-list": lambda c, s, a: _encode(_claims(aud=[]), s, a),
-    "aud-number": lambda c, s, a: _encode(_claims(aud=7), s, a),
-    "aud-list-of-numbers": lambda c, s, a: _encode(_claims(aud=["app", 7]), s, a),
-    "aud-object": lambda c, s, a: _encode(_claims(aud={"app": 1}), s, a),
-    "iss-other": lambda c, s, a: _encode(_claims(iss="https://evil.example"), s, a),
-    "iss-missing": lambda c, s, a: _encode(_claims(iss=_DROP), s, a),
-    "iss-list": lambda c, s, a: _encode(_claims(iss=[ISSUER]), s, a),
-    "sub-number": lambda c, s, a: _encode(_claims(sub=12), s, a),
-    "jti-list": lambda c, s, a: _encode(_claims(jti=["j"]), s, a),
-    "exp-null": lambda c, s, a: _encode(_claims(exp=None), s, a),
-    "iat-missing": lambda c, s, a: _encode(_claims(iat=_DROP), s, a),
-    "payload-array": lambda c, s, a: _encode([1, 2], s, a),
-    "payload-string": lambda c, s, a: _encode("claims", s, a),
-    "payload-tampered": lambda c, s, a: _with_segment(
+    "valid": lambda s, a: _encode(_claims(), s, a),
+    "aud-list": lambda s, a: _encode(_claims(aud=["other", "app"]), s, a),
+    "aud-other": lambda s, a: _encode(_claims(aud="other"), s, a),
+    "aud-missing": lambda s, a: _encode(_claims(aud=_DROP), s, a),
+    "aud-empty-list": lambda s, a: _encode(_claims(aud=[]), s, a),
+    "aud-number": lambda s, a: _encode(_claims(aud=7), s, a),
+    "aud-list-of-numbers": lambda s, a: _encode(_claims(aud=["app", 7]), s, a),
+    "aud-object": lambda s, a: _encode(_claims(aud={"app": 1}), s, a),
+    "iss-other": lambda s, a: _encode(_claims(iss="https://evil.example"), s, a),
+    "iss-missing": lambda s, a: _encode(_claims(iss=_DROP), s, a),
+    "iss-list": lambda s, a: _encode(_claims(iss=[ISSUER]), s, a),
+    "sub-number": lambda s, a: _encode(_claims(sub=12), s, a),
+    "jti-list": lambda s, a: _encode(_claims(jti=["j"]), s, a),
+    "exp-null": lambda s, a: _encode(_claims(exp=None), s, a),
+    "iat-missing": lambda s, a: _encode(_claims(iat=_DROP), s, a),
+    "payload-array": lambda s, a: _encode([1, 2], s, a),
+    "payload-string": lambda s, a: _encode("claims", s, a),
+    "payload-tampered": lambda s, a: _with_segment(
         _encode(_claims(), s, a), 1, lambda p: p[:-2] + ("AA" if p[-2:] != "AA" else "BB")
     ),
-    "payload-stray-bits": lambda c, s, a: _with_segment(_encode(_claims(), s, a), 1, _stray_bits),
-    "payload-not-json": lambda c, s, a: _with_segment(
+    "payload-stray-bits": lambda s, a: _with_segment(_encode(_claims(), s, a), 1, _stray_bits),
+    "payload-not-json": lambda s, a: _with_segment(
         _encode(_claims(), s, a), 1, lambda p: base64.urlsafe_b64encode(b"{not json").rstrip(b"=").decode()
     ),
-    "payload-length-1-mod-4": lambda c, s, a: _with_segment(
+    "payload-length-1-mod-4": lambda s, a: _with_segment(
         _encode(_claims(), s, a), 1, lambda p: p + "A" * ((1 - len(p)) % 4 or 4)
     ),
-    "signature-flipped": lambda c, s, a: _with_segment(
+    "signature-flipped": lambda s, a: _with_segment(
         _encode(_claims(), s, a), 2, lambda p: ("B" if p[0] == "A" else "A") + p[1:]
     ),
-    "signature-stray-bits": lambda c, s, a: _with_segment(_encode(_claims(), s, a), 2, _stray_bits),
-    "signature-truncated": lambda c, s, a: _with_segment(_encode(_claims(), s, a), 2, lambda p: p[:-4]),
-    "signature-doubled": lambda c, s, a: _with_segment(_encode(_claims(), s, a), 2, lambda p: p + p),
-    "signed-by-another-key": lambda c, s, a: _encode(_claims(), _key(a)[1], a),
+    "signature-stray-bits": lambda s, a: _with_segment(_encode(_claims(), s, a), 2, _stray_bits),
+    "signature-truncated": lambda s, a: _with_segment(_encode(_claims(), s, a), 2, lambda p: p[:-4]),
+    "signature-doubled": lambda s, a: _with_segment(_encode(_claims(), s, a), 2, lambda p: p + p),
+    "signed-by-another-key": lambda s, a: _encode(_claims(), _key(a)[1], a),
 }
 
 
@@ -177,7 +177,7 @@ CASES = {
 )
 def test_ours_accepts_and_refuses_what_pyjwt_does(algorithm, case, audience, issuer):
     key, signer = _key(algorithm)
-    token = CASES[case](None, signer, algorithm)
+    token = CASES[case](signer, algorithm)
     expected = _pyjwt(token, key, audience, issuer)
     assert _ours(token, key, audience, issuer) == expected
     if case == "valid":
