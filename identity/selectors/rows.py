@@ -20,7 +20,6 @@ from typing import Any
 import psycopg
 from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.backends.utils import CursorWrapper
 from django.db.models.base import ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query_utils import DeferredAttribute
@@ -237,37 +236,84 @@ class _PreparingCursor(psycopg.Cursor[Any]):
 
 
 def prepared_fetchone(connection: BaseDatabaseWrapper, sql: str, params: Any) -> Sequence[Any] | None:
-    """The first row of one hand-built statement run on a prepared_cursor (None: no row)."""
-    with prepared_cursor(connection) as cursor:
-        cursor.execute(sql, params)
-        row: Sequence[Any] | None = cursor.fetchone()
-        return row
+    """The first row of one hand-built statement, run prepared (_run); None: no row."""
+    row: Sequence[Any] | None = _run(connection, sql, params, _fetchone)
+    return row
 
 
-def prepared_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
-    """Django's cursor, or on PostgreSQL (psycopg 3) with prepared statements on, the same wrapper
-    around a cursor that binds on the server and prepares each statement it runs.
+def prepared_fetchall(connection: BaseDatabaseWrapper, sql: str, params: Any) -> list[Sequence[Any]]:
+    """Every row of one hand-built statement, run prepared (_run)."""
+    rows: list[Sequence[Any]] = _run(connection, sql, params, _fetchall)
+    return rows
 
-    For the hand-built statements of the hot paths (a refresh's one or two, a login's, a client
-    credentials grant's one, an issue's user read): each is the same text every time, and planning
-    one cost PostgreSQL several times as much as running it (EXPLAIN ANALYZE of the refresh SELECT:
-    0.37 ms planning, 0.06 ms execution). They still run through Django's cursor wrapper, so query logging,
-    CaptureQueriesContext and execute wrappers see them. `IDENTITY_PREPARED_STATEMENTS` turns this
-    off (behind a PgBouncer older than 1.21 in transaction mode; docs/scaling.md)."""
+
+def prepared_rowcount(connection: BaseDatabaseWrapper, sql: str, params: Any) -> int:
+    """How many rows one hand-built statement (an UPDATE, say) touched, run prepared (_run)."""
+    return int(_run(connection, sql, params, _rowcount))
+
+
+def _fetchone(cursor: Any) -> Any:
+    return cursor.fetchone()
+
+
+def _fetchall(cursor: Any) -> Any:
+    return cursor.fetchall()
+
+
+def _rowcount(cursor: Any) -> Any:
+    return cursor.rowcount
+
+
+def _run(connection: BaseDatabaseWrapper, sql: str, params: Any, read: Callable[[Any], Any]) -> Any:
+    """Run one of the hot paths' hand-built statements and `read` its result.
+
+    Each is the same text every time, and planning one cost PostgreSQL several times as much as
+    running it (EXPLAIN ANALYZE of the refresh SELECT: 0.37 ms planning, 0.06 ms execution), so on
+    PostgreSQL (psycopg 3) it is prepared once per connection (bound on the server), on one cursor
+    the connection keeps (_kept_cursor): making and closing a psycopg cursor per statement, and
+    passing it through Django's cursor wrapper, cost 110,883 of a refresh's 2,494,206
+    instructions (bench/instructions.sh). Django's wrapper is still used whenever anything watches
+    statements (query logging, CaptureQueriesContext, execute wrappers), so they all see these
+    too; errors are Django's either way. `IDENTITY_PREPARED_STATEMENTS` turns preparing off
+    (behind a PgBouncer older than 1.21 in transaction mode; docs/scaling.md): then, as on SQLite,
+    Django's own cursor runs it."""
+    kept = _kept_cursor(connection)
+    if kept is None:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return read(cursor)
+    if connection.queries_logged or connection.execute_wrappers:
+        wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+        wrap(kept).execute(sql, params)  # type: ignore[arg-type]  # (django-stubs: any DB-API cursor)
+        with connection.wrap_database_errors:
+            return read(kept)  # not closed: the connection keeps it
+    connection.validate_thread_sharing()
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors:
+        kept.execute(sql, params)
+        return read(kept)
+
+
+def _kept_cursor(connection: BaseDatabaseWrapper) -> psycopg.Cursor[Any] | None:
+    """The connection's preparing cursor (made on first use, and again after a reconnection), or
+    None where statements are not prepared (not psycopg 3 on PostgreSQL, or turned off)."""
     if connection.vendor != "postgresql" or not app_settings.prepared_statements():
-        return connection.cursor()
+        return None
     connection.close_if_health_check_failed()
     connection.ensure_connection()
-    with connection.wrap_database_errors:
-        raw = connection.connection
-        if not isinstance(raw, psycopg.Connection):
-            return connection.cursor()
-        if raw.prepare_threshold is None:
-            # Django turns psycopg's preparing off (None), which `prepare=True` cannot override; a
-            # threshold no statement reaches keeps every other cursor unprepared, as before.
-            raw.prepare_threshold = NEVER_AUTOMATICALLY
-        cursor = _PreparingCursor(raw)
-        connection.validate_thread_sharing()
-        if connection.queries_logged:
-            return connection.make_debug_cursor(cursor)  # type: ignore[arg-type]  # (django-stubs: any DB-API cursor)
-        return connection.make_cursor(cursor)  # type: ignore[arg-type]
+    raw = connection.connection
+    kept: tuple[Any, _PreparingCursor] | None = connection.__dict__.get(_KEPT)
+    if kept is not None and kept[0] is raw:
+        return kept[1]
+    if not isinstance(raw, psycopg.Connection):
+        return None
+    if raw.prepare_threshold is None:
+        # Django turns psycopg's preparing off (None), which `prepare=True` cannot override; a
+        # threshold no statement reaches keeps every other cursor unprepared, as before.
+        raw.prepare_threshold = NEVER_AUTOMATICALLY
+    cursor = _PreparingCursor(raw)
+    connection.__dict__[_KEPT] = (raw, cursor)
+    return cursor
+
+
+_KEPT = "_identity_kept_cursor"

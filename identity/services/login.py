@@ -25,7 +25,7 @@ from identity.exceptions import (
 )
 from identity.models import Application, RefreshToken, Registration, Tenant, User
 from identity.selectors import LOGIN_ID_TYPES, application_get, user_get_by_login_id
-from identity.selectors.rows import prepared_cursor
+from identity.selectors.rows import prepared_fetchone
 from identity.services.access_tokens import AccessToken, AuthenticationType, access_token_issue
 from identity.services.login_sql import login_record
 from identity.services.refresh_tokens import (
@@ -133,11 +133,8 @@ def _attempt_reserve(*, user_id: uuid.UUID, tenant: Tenant, now: datetime) -> in
     window_start = stamp_field.get_db_prep_value(
         now - timedelta(seconds=tenant.failed_login_window_seconds), connection
     )
-    with prepared_cursor(connection) as cursor:
-        cursor.execute(
-            sql, [window_start, window_start, stamp, pk_field.get_db_prep_value(user_id, connection), stamp]
-        )
-        row = cursor.fetchone()
+    user_pk = pk_field.get_db_prep_value(user_id, connection)
+    row = prepared_fetchone(connection, sql, [window_start, window_start, stamp, user_pk, stamp])
     return None if row is None else int(row[0])
 
 

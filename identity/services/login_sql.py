@@ -31,7 +31,7 @@ from typing import Any
 from django.db import connections
 
 from identity.models import AuditEntry, RefreshToken, Registration, Tenant, User
-from identity.selectors.rows import Converters, column, column_converters, converted, prepared_cursor
+from identity.selectors.rows import Converters, column, column_converters, converted, prepared_fetchall
 
 REGISTRATION_FIELDS = tuple(Registration._meta.concrete_fields)
 TOKEN_FIELDS = tuple(RefreshToken._meta.concrete_fields)
@@ -149,9 +149,7 @@ def login_record(
             params[f"t_{field.attname}"] = field.get_db_prep_save(getattr(token, field.attname), connection)
         for field in AUDIT_ENTRY_FIELDS:
             params[f"a_{field.attname}"] = field.get_db_prep_save(field.pre_save(eviction, True), connection)
-    with prepared_cursor(connection) as cursor:
-        cursor.execute(_sql(using, changed, with_application, with_token), params)
-        rows = cursor.fetchall()
+    rows = prepared_fetchall(connection, _sql(using, changed, with_application, with_token), params)
     if not rows or not rows[0][0]:
         return None
     registrations = []

@@ -13,11 +13,11 @@ The read returns a frozen RefreshTokenContext, the effective JWT configuration c
 it.
 
 On PostgreSQL the statements of a refresh are also prepared once per connection (server-side
-binding, psycopg's `prepare=True`): planning the five-table SELECT cost PostgreSQL about six times
-as much as running it (EXPLAIN ANALYZE: 0.37 ms planning, 0.06 ms execution). They still run
-through Django's cursor wrapper, so query logging, CaptureQueriesContext and execute wrappers see
-them. `IDENTITY_PREPARED_STATEMENTS` turns this off (behind a PgBouncer older than 1.21 in
-transaction mode; docs/scaling.md).
+binding, psycopg's `prepare=True`, on a cursor the connection keeps: identity.selectors.rows'
+prepared_fetchone and prepared_rowcount): planning the five-table SELECT cost PostgreSQL about six
+times as much as running it (EXPLAIN ANALYZE: 0.37 ms planning, 0.06 ms execution). Query logging,
+CaptureQueriesContext and execute wrappers still see them. `IDENTITY_PREPARED_STATEMENTS` turns
+this off (behind a PgBouncer older than 1.21 in transaction mode; docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from identity.selectors.rows import (
     column,
     column_converters,
     converted,
-    prepared_cursor,
     prepared_fetchone,
+    prepared_rowcount,
     row_instances,
 )
 
@@ -255,9 +255,7 @@ def refresh_token_write(
     sql, fields = _update_sql(using, tuple(sorted(changes)))
     params = [f.get_db_prep_save(changes[f.attname], connection=connection) for f in fields]
     params += [RefreshToken._meta.pk.get_db_prep_value(token.pk, connection), expected_digest]
-    with prepared_cursor(connection) as cursor:
-        cursor.execute(sql, params)
-        return bool(cursor.rowcount == 1)
+    return prepared_rowcount(connection, sql, params) == 1
 
 
 PURGE_KEYS = ("expires_at", "revoked_at")
