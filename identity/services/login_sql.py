@@ -69,14 +69,17 @@ def _sql(alias: str, changed: tuple[str, ...], with_application: bool, with_toke
             f" AND {q('application_id')} = %(application)s AND EXISTS (SELECT 1 FROM u) RETURNING {q('id')})"
         )
     if with_token:
-        live = (
-            f"SELECT {q('family_id')} FROM {rt} WHERE {q('user_id')} = %(user)s AND {q('revoked_at')} IS NULL"
-            f" AND {q('expires_at')} > %(now)s"
-            f" ORDER BY {q('created_at')} DESC, {q('id')} DESC OFFSET %(keep)s"
+        # The families past the limit, computed once: as a subquery of the UPDATE below, PostgreSQL
+        # ran it again for each of the user's live tokens (a nested loop: n² rows sorted per login).
+        parts.append(
+            f"old AS MATERIALIZED (SELECT {q('family_id')} FROM {rt} WHERE {q('user_id')} = %(user)s"
+            f" AND {q('revoked_at')} IS NULL AND {q('expires_at')} > %(now)s"
+            f" ORDER BY {q('created_at')} DESC, {q('id')} DESC OFFSET %(keep)s)"
         )
         parts.append(
             f"ev AS (UPDATE {rt} SET {q('revoked_at')} = %(now)s, {q('revoke_reason')} = %(reason)s"
-            f" WHERE {q('user_id')} = %(user)s AND {q('revoked_at')} IS NULL AND {q('family_id')} IN ({live})"
+            f" WHERE {q('user_id')} = %(user)s AND {q('revoked_at')} IS NULL"
+            f" AND {q('family_id')} IN (SELECT {q('family_id')} FROM old)"
             f" AND EXISTS (SELECT 1 FROM r) RETURNING {q('id')})"
         )
         columns = ", ".join(q(column(f)) for f in TOKEN_FIELDS)

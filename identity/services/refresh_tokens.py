@@ -297,8 +297,9 @@ def _session_limit_enforce(*, user: User, family_id: uuid.UUID | None, now: date
     statement sees what committed before it). A login has already locked the row with its UPDATE;
     the lock is then free. On PostgreSQL the lock is an UPDATE that writes a new row version
     (user_sessions_lock), which is what tells the login's one-statement record
-    (identity.services.login_sql) that sessions changed under it. Costs two statements (lock,
-    conditional UPDATE); the audit entry and the revoke event only when something was evicted."""
+    (identity.services.login_sql) that sessions changed under it. Costs two statements (lock, the
+    read of the families past the limit); the UPDATE, the audit entry and the revoke event only
+    when something is evicted."""
     if connection.vendor == "postgresql":
         limit = user_sessions_lock(user_id=user.pk)
     else:
@@ -319,10 +320,13 @@ def _session_limit_enforce(*, user: User, family_id: uuid.UUID | None, now: date
     if family_id is not None:
         keep -= live.filter(family_id=family_id).count()
         others = live.exclude(family_id=family_id)
-    # Newest first; everything after the first `keep` is evicted (OFFSET in the UPDATE's subquery).
-    evicted = others.order_by("-created_at", "-id").values("family_id")[max(keep, 0) :]
+    # Newest first; the families of everything after the first `keep` are evicted. Read first, not
+    # as a subquery of the UPDATE: PostgreSQL ran that subquery again for each live token.
+    evicted = list(others.order_by("-created_at", "-id").values_list("family_id", flat=True)[max(keep, 0) :])
+    if not evicted:
+        return
     count = RefreshToken.objects.filter(
-        user_id=user.pk, revoked_at__isnull=True, family_id__in=evicted
+        user_id=user.pk, revoked_at__isnull=True, family_id__in=set(evicted)
     ).update(revoked_at=now, revoke_reason=RevokeReason.SESSION_LIMIT.value)
     if not count:
         return

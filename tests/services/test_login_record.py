@@ -168,3 +168,38 @@ def test_a_logins_statements_are_prepared_once_per_connection(world, settings, p
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_prepared_statements")
         assert cursor.fetchone()[0] == (3 if prepared else 0)
+
+
+def _plan_nodes(node: dict) -> list[dict]:  # type: ignore[type-arg]
+    return [node, *(n for child in node.get("Plans", []) for n in _plan_nodes(child))]
+
+
+@pytest.mark.skipif(not POSTGRES, reason="the plan of the one-statement record is PostgreSQL's")
+@pytest.mark.parametrize("live", [5, 12], ids=["below-the-limit", "at-the-limit"])
+def test_a_login_sorts_the_users_live_tokens_once_however_many_there_are(world, live):
+    """The families past the per-user limit are found once per login: as a subquery of the eviction
+    UPDATE, PostgreSQL ran it again for every live token of the user (a login of a user with 100
+    sessions sorted 100 times 100 rows). EXPLAIN ANALYZE of the record statement itself, rolled back."""
+    tenant_update(tenant=world.tenant, refresh_token_limit_per_user=10)
+    for _ in range(live):  # creating them keeps at most 10
+        refresh_token_create(user=world.user, application=world.application, now=timezone.now())
+    live = min(live, 10)
+    plans: list[dict] = []  # type: ignore[type-arg]
+
+    def explain(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if sql.startswith("WITH g AS") and not plans:
+            cursor = context["cursor"]
+            cursor.execute("SAVEPOINT plan")
+            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+            plans.append(cursor.fetchone()[0][0]["Plan"])
+            cursor.execute("ROLLBACK TO SAVEPOINT plan")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(explain):
+        assert _login(world).status == LoginStatus.OK
+    (plan,) = plans
+    sorts = [n for n in _plan_nodes(plan) if n["Node Type"] == "Sort"]
+    tokens = [n for n in sorts if n["Actual Rows"] >= live]
+    assert tokens, sorts  # the user's live tokens, newest first
+    assert all(n["Actual Loops"] == 1 for n in sorts), sorts
+    assert RefreshToken.objects.filter(user=world.user, revoked_at__isnull=True).count() == min(live + 1, 10)

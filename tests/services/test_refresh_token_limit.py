@@ -110,20 +110,39 @@ def test_other_users_are_untouched(world):
     assert theirs.revoked_at is None
 
 
-def test_below_the_limit_a_token_costs_the_lock_and_one_conditional_update_more(world):
+def test_below_the_limit_a_token_costs_the_lock_and_one_read_more(world):
     with CaptureQueriesContext(connection) as queries:
         refresh_token_create(user=world.user, application=world.application, now=_at(0))
     statements = [
         q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
     ]
     assert len(statements) == 3, statements
-    lock, evict, insert = statements
+    lock, past_the_limit, insert = statements
     if connection.vendor == "postgresql":
         # An UPDATE, not FOR UPDATE: its new row version is what a concurrent one-statement login
         # record (identity.services.login_sql) checks to see that sessions changed under it.
         assert lock.startswith('UPDATE "identity_user"') and "RETURNING" in lock
-    assert evict.startswith("UPDATE") and "OFFSET 99" in evict
+    # The families past the limit are read once; with none, nothing is updated.
+    assert past_the_limit.startswith("SELECT") and "OFFSET 99" in past_the_limit
     assert insert.startswith("INSERT")
+
+
+def test_at_the_limit_the_families_past_it_are_read_once_then_updated_by_name(world):
+    """The eviction UPDATE names the families the read found: as its subquery, PostgreSQL ran the
+    read again for each of the user's live tokens (n² rows sorted at the limit)."""
+    _limit(world, 3)
+    for minute in range(3):
+        refresh_token_create(user=world.user, application=world.application, now=_at(minute))
+    with CaptureQueriesContext(connection) as queries:
+        refresh_token_create(user=world.user, application=world.application, now=_at(3))
+    statements = [
+        q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
+    ]
+    (read,) = [s for s in statements if "OFFSET 2" in s]
+    assert read.startswith("SELECT")
+    (evict,) = [s for s in statements if s.startswith('UPDATE "identity_refreshtoken"')]
+    assert "SELECT" not in evict and "OFFSET" not in evict
+    assert len(_live(world, _at(3))) == 3
 
 
 @pytest.mark.parametrize("value", [0, -1, 100_001, 2**63, "5", 5.0, True, None])
