@@ -111,7 +111,8 @@ JSON_MEMBERS: dict[str, set[str]] = {
         "previousKeyId",
         "verifyUntil",
     },
-    "delete_signing_key {spare_kid}": {"id", "kid", "revokedPersonalAccessTokens"},
+    # A kid is a base64url thumbprint and may start with "-": after "--" it is never an option.
+    "delete_signing_key -- {spare_kid}": {"id", "kid", "revokedPersonalAccessTokens"},
     "create_login_backend --tenant Acme --application Portal --name web": {"loginBackend"},
     "list_login_backends --tenant Acme --application Portal": {"loginBackends"},
     "delete_login_backend old": {"deleted"},
@@ -143,7 +144,8 @@ JSON_MEMBERS: dict[str, set[str]] = {
 @pytest.mark.parametrize("command_line", list(JSON_MEMBERS))
 def test_json_output_is_one_document_with_stable_members(scene: dict[str, Any], command_line: str) -> None:
     stderr = Terminal()  # even at a terminal, --json draws no bar
-    out = _run(command_line.format(**scene) + " --json", stderr=stderr)
+    options, separator, operands = command_line.format(**scene).partition(" -- ")
+    out = _run(f"{options} --json{separator}{operands}", stderr=stderr)
     document = json.loads(out)  # exactly one document: json.loads refuses trailing text
     expected = JSON_MEMBERS[command_line]
     if isinstance(document, list):
