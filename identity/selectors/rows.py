@@ -271,7 +271,7 @@ def _run(connection: BaseDatabaseWrapper, sql: str, params: Any, read: Callable[
     running it (EXPLAIN ANALYZE of the refresh SELECT: 0.37 ms planning, 0.06 ms execution), so on
     PostgreSQL (psycopg 3) it is prepared once per connection (bound on the server), on one cursor
     the connection keeps (_kept_cursor): making and closing a psycopg cursor per statement, and
-    passing it through Django's cursor wrapper, cost 110,883 of a refresh's 2,494,206
+    passing it through Django's cursor wrapper, cost 102,235 of a refresh's 2,494,206
     instructions (bench/instructions.sh). Django's wrapper is still used whenever anything watches
     statements (query logging, CaptureQueriesContext, execute wrappers), so they all see these
     too; errors are Django's either way. `IDENTITY_PREPARED_STATEMENTS` turns preparing off
