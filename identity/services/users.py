@@ -93,9 +93,16 @@ def _login_ids(*, tenant: Tenant, values: Mapping[str, Any], user: User | None) 
 
 
 _UNIQUE_FIELDS = {
-    "identity_user_email_key_per_tenant": ("user.email", "email"),
-    "identity_user_username_key_per_tenant": ("user.username", "username"),
-    "identity_user_pkey": ("userId", "id"),
+    # How each database names the constraint in its error: PostgreSQL by name, SQLite by columns.
+    ("identity_user_email_key_per_tenant", "identity_user.tenant_id, identity_user.email_key"): (
+        "user.email",
+        "email",
+    ),
+    ("identity_user_username_key_per_tenant", "identity_user.tenant_id, identity_user.username_key"): (
+        "user.username",
+        "username",
+    ),
+    ("identity_user_pkey", "UNIQUE constraint failed: identity_user.id"): ("userId", "id"),
 }
 
 
@@ -108,7 +115,7 @@ def _save_unique(user: User) -> None:
     except IntegrityError as exc:
         text = str(exc)
         for constraint, (field, label) in _UNIQUE_FIELDS.items():
-            if constraint in text:
+            if any(name in text for name in constraint):
                 raise ValidationFailed.on_field(
                     field, "duplicate", f"A user with this {label} already exists."
                 ) from exc

@@ -72,6 +72,17 @@ def test_a_unique_violation_behind_the_checks_is_a_duplicate_error(
     assert list(User.objects.values_list("id", "email", "username")) == before
 
 
+def test_an_id_taken_behind_the_checks_is_a_duplicate_error(default_tenant, monkeypatch):
+    """The same race on a caller-chosen id (POST /api/user/{userId}): `[duplicate]userId`."""
+    taken = UserFactory(email="ann@example.com")
+    before = list(User.objects.values_list("id", "email", "username"))
+    monkeypatch.setattr(QuerySet, "exists", lambda self: False)  # the check loses the race
+    with pytest.raises(ValidationFailed) as info:
+        user_create(tenant=default_tenant, email="b@example.com", user_id=taken.pk, password=DEFAULT_PASSWORD)
+    assert info.value.field_errors["userId"][0].code == "[duplicate]userId"
+    assert list(User.objects.values_list("id", "email", "username")) == before
+
+
 @pytest.mark.parametrize(
     "value",
     [
