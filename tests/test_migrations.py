@@ -77,7 +77,7 @@ def test_existing_personal_access_tokens_are_attributed_to_their_tenants_signer(
         rows = (
             connection.cursor().execute("SELECT signing_key_id FROM identity_personalaccesstoken").fetchall()
         )
-        assert rows == [(key.pk,)]
+        assert [uuid.UUID(str(value)) for (value,) in rows] == [key.pk]  # SQLite keeps UUIDs as hex text
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(latest)
