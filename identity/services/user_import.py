@@ -17,7 +17,7 @@ from identity.hashers import UnsupportedHash, imported_password
 from identity.models import Application, Registration, Tenant, User
 from identity.services.audit import audit_record
 from identity.services.registrations import clean_roles
-from identity.services.users import email_checked, login_id_checked
+from identity.services.users import email_checked, login_id_checked, user_unique_key_violated
 
 # Profile fields an import may set (never staff or superuser flags: those are the console's).
 IMPORTABLE_USER_FIELDS = frozenset(
@@ -172,13 +172,6 @@ def _against_database(checked: _Checked, *, tenant: Tenant) -> None:
             checked.errors.add(path, "duplicate", f"A user with this {label} already exists.")
 
 
-_CONSTRAINTS = {
-    "identity_user_email_key_per_tenant": "email",
-    "identity_user_username_key_per_tenant": "username",
-    "identity_user_pkey": "id",
-}
-
-
 @transaction.atomic
 def users_import(
     *,
@@ -226,7 +219,7 @@ def users_import(
                 User.objects.bulk_create(chunk)
                 report("insert", len(chunk))
     except IntegrityError as exc:
-        label = next((lbl for name, lbl in _CONSTRAINTS.items() if name in str(exc)), "email or username")
+        label = user_unique_key_violated(exc) or "email or username"
         raise ValidationFailed.on_field(
             "users", "duplicate", f"A user with an imported {label} already exists."
         ) from exc

@@ -92,18 +92,24 @@ def _login_ids(*, tenant: Tenant, values: Mapping[str, Any], user: User | None) 
     return cleaned
 
 
-_UNIQUE_FIELDS = {
+_UNIQUE_KEYS = {
     # How each database names the constraint in its error: PostgreSQL by name, SQLite by columns.
-    ("identity_user_email_key_per_tenant", "identity_user.tenant_id, identity_user.email_key"): (
-        "user.email",
-        "email",
+    "email": ("identity_user_email_key_per_tenant", "identity_user.tenant_id, identity_user.email_key"),
+    "username": (
+        "identity_user_username_key_per_tenant",
+        "identity_user.tenant_id, identity_user.username_key",
     ),
-    ("identity_user_username_key_per_tenant", "identity_user.tenant_id, identity_user.username_key"): (
-        "user.username",
-        "username",
-    ),
-    ("identity_user_pkey", "UNIQUE constraint failed: identity_user.id"): ("userId", "id"),
+    "id": ("identity_user_pkey", "UNIQUE constraint failed: identity_user.id"),
 }
+_KEY_FIELDS = {"email": "user.email", "username": "user.username", "id": "userId"}
+
+
+def user_unique_key_violated(error: IntegrityError) -> str | None:
+    """Which of a user's unique keys (`email`, `username`, `id`) a failed insert ran into, on
+    PostgreSQL or SQLite; None when the error is about something else. For the services that turn
+    a twin created behind their checks into a `[duplicate]` error (user creation and import)."""
+    text = str(error)
+    return next((key for key, names in _UNIQUE_KEYS.items() if any(name in text for name in names)), None)
 
 
 def _save_unique(user: User) -> None:
@@ -113,13 +119,12 @@ def _save_unique(user: User) -> None:
         with transaction.atomic():
             user.save()
     except IntegrityError as exc:
-        text = str(exc)
-        for constraint, (field, label) in _UNIQUE_FIELDS.items():
-            if any(name in text for name in constraint):
-                raise ValidationFailed.on_field(
-                    field, "duplicate", f"A user with this {label} already exists."
-                ) from exc
-        raise
+        key = user_unique_key_violated(exc)
+        if key is None:
+            raise
+        raise ValidationFailed.on_field(
+            _KEY_FIELDS[key], "duplicate", f"A user with this {key} already exists."
+        ) from exc
 
 
 def _check_password(password: str, user: User, field: str = "user.password") -> None:

@@ -142,6 +142,8 @@ def test_without_validate_db_constraints_the_database_refuses_as_a_whole(world):
             tenant=world.tenant, users=[_pbkdf2_user("new@example.com"), _pbkdf2_user("ann@EXAMPLE.com")]
         )
     assert info.value.field_errors["users"][0].code == "[duplicate]users"
+    # Named on PostgreSQL (by the constraint) and SQLite (by its columns) alike.
+    assert info.value.field_errors["users"][0].message == "A user with an imported email already exists."
     assert _counts() == before
 
 
