@@ -287,7 +287,6 @@ def _run(connection: BaseDatabaseWrapper, sql: str, params: Any, read: Callable[
         wrap(kept).execute(sql, params)  # type: ignore[arg-type]  # (django-stubs: any DB-API cursor)
         with connection.wrap_database_errors:
             return read(kept)  # not closed: the connection keeps it
-    connection.validate_thread_sharing()
     connection.validate_no_broken_transaction()
     with connection.wrap_database_errors:
         kept.execute(sql, params)
@@ -301,6 +300,7 @@ def _kept_cursor(connection: BaseDatabaseWrapper) -> psycopg.Cursor[Any] | None:
         return None
     connection.close_if_health_check_failed()
     connection.ensure_connection()
+    connection.validate_thread_sharing()  # as Django's own cursor() does, watched or not
     raw = connection.connection
     kept: tuple[Any, _PreparingCursor] | None = connection.__dict__.get(_KEPT)
     if kept is not None and kept[0] is raw:
