@@ -25,7 +25,7 @@ from identity.exceptions import (
 )
 from identity.models import Application, RefreshToken, Registration, Tenant, User
 from identity.selectors import LOGIN_ID_TYPES, application_get, user_get_by_login_id
-from identity.selectors.rows import prepared_fetchone
+from identity.selectors.rows import db_param, prepared_fetchone
 from identity.services.access_tokens import AccessToken, AuthenticationType, access_token_issue
 from identity.services.login_sql import login_record
 from identity.services.refresh_tokens import (
@@ -129,11 +129,10 @@ def _attempt_reserve(*, user_id: uuid.UUID, tenant: Tenant, now: datetime) -> in
         f"WHERE {pk} = %s AND ({locked} IS NULL OR {locked} <= %s) RETURNING {count}"
     )  # only quoted names of our own model's columns are interpolated
     stamp_field, pk_field = User._meta.get_field("locked_until"), User._meta.get_field("id")
-    stamp = stamp_field.get_db_prep_value(now, connection)
-    window_start = stamp_field.get_db_prep_value(
-        now - timedelta(seconds=tenant.failed_login_window_seconds), connection
-    )
-    user_pk = pk_field.get_db_prep_value(user_id, connection)
+    stamp = db_param(stamp_field, now, connection)
+    window = timedelta(seconds=tenant.failed_login_window_seconds)
+    window_start = db_param(stamp_field, now - window, connection)
+    user_pk = db_param(pk_field, user_id, connection)
     row = prepared_fetchone(connection, sql, [window_start, window_start, stamp, user_pk, stamp])
     return None if row is None else int(row[0])
 

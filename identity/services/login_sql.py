@@ -31,7 +31,14 @@ from typing import Any
 from django.db import connections
 
 from identity.models import AuditEntry, RefreshToken, Registration, Tenant, User
-from identity.selectors.rows import Converters, column, column_converters, converted, prepared_fetchall
+from identity.selectors.rows import (
+    Converters,
+    column,
+    column_converters,
+    converted,
+    db_param,
+    prepared_fetchall,
+)
 
 REGISTRATION_FIELDS = tuple(Registration._meta.concrete_fields)
 TOKEN_FIELDS = tuple(RefreshToken._meta.concrete_fields)
@@ -136,22 +143,22 @@ def login_record(
     changed = tuple(sorted(changes))
     pk = User._meta.pk
     params: dict[str, Any] = {
-        "user": pk.get_db_prep_value(user_id, connection),
+        "user": db_param(pk, user_id, connection),
         "now": connection.ops.adapt_datetimefield_value(now),
     }
     for name in changed:
-        params[name] = User._meta.get_field(name).get_db_prep_save(changes[name], connection)  # type: ignore[union-attr]
+        params[name] = db_param(User._meta.get_field(name), changes[name], connection)
     if with_application:
-        params["application"] = pk.get_db_prep_value(application_id, connection)
+        params["application"] = db_param(pk, application_id, connection)
     if with_token:
         if token is None or eviction is None:
             raise TypeError("a token is inserted with the audit entry of what it may evict")
         params["keep"] = max(keep, 0)
         params["reason"] = revoke_reason
         for field in TOKEN_FIELDS:
-            params[f"t_{field.attname}"] = field.get_db_prep_save(getattr(token, field.attname), connection)
+            params[f"t_{field.attname}"] = db_param(field, getattr(token, field.attname), connection)
         for field in AUDIT_ENTRY_FIELDS:
-            params[f"a_{field.attname}"] = field.get_db_prep_save(field.pre_save(eviction, True), connection)
+            params[f"a_{field.attname}"] = db_param(field, field.pre_save(eviction, True), connection)
     rows = prepared_fetchall(connection, _sql(using, changed, with_application, with_token), params)
     if not rows or not rows[0][0]:
         return None

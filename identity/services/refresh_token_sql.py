@@ -39,6 +39,7 @@ from identity.selectors.rows import (
     column,
     column_converters,
     converted,
+    db_param,
     prepared_fetchone,
     prepared_rowcount,
     row_instances,
@@ -174,7 +175,7 @@ def refresh_token_context(*, token_id: uuid.UUID, using: str = "default") -> Ref
     page has room)."""
     connection = connections[using]
     select = _select(using)
-    param = RefreshToken._meta.pk.get_db_prep_value(token_id, connection)
+    param = db_param(RefreshToken._meta.pk, token_id, connection)
     row = prepared_fetchone(connection, select.sql, [param])
     if row is None:
         return None
@@ -222,8 +223,8 @@ def refresh_token_consume(
     (refresh_token_consume_supported)."""
     connection = connections[using]
     select, fields = _consume_sql(using, tuple(sorted(changes)))
-    pk = RefreshToken._meta.pk.get_db_prep_value(token_id, connection)
-    params = [pk, *(f.get_db_prep_save(changes[f.attname], connection=connection) for f in fields)]
+    pk = db_param(RefreshToken._meta.pk, token_id, connection)
+    params = [pk, *(db_param(f, changes[f.attname], connection) for f in fields)]
     params += [pk, expected_digest]
     row = prepared_fetchone(connection, select.sql, params)
     if row is None:
@@ -253,8 +254,8 @@ def refresh_token_write(
     (one atomic UPDATE); whether it did. This is what makes a one-time value usable only once."""
     connection = connections[using]
     sql, fields = _update_sql(using, tuple(sorted(changes)))
-    params = [f.get_db_prep_save(changes[f.attname], connection=connection) for f in fields]
-    params += [RefreshToken._meta.pk.get_db_prep_value(token.pk, connection), expected_digest]
+    params = [db_param(f, changes[f.attname], connection) for f in fields]
+    params += [db_param(RefreshToken._meta.pk, token.pk, connection), expected_digest]
     return prepared_rowcount(connection, sql, params) == 1
 
 
