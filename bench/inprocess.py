@@ -249,8 +249,8 @@ def main() -> int:
 class _HashClock:
     """Thread CPU spent inside argon2-cffi's `verify_secret` during the measured logins: the hash
     and the work around it split within the same requests. (A verify timed alone, in a separate
-    loop, runs with warm caches and at another moment of a drifting host; the work around a 19 MiB
-    hash runs cold, about twice its cost beside the cheap hash: bench/README.md.)"""
+    loop, runs at another moment of a drifting host; and the work around a 19 MiB hash runs on
+    cold caches, 3.4 ms where beside the cheap hash it took 1.7-2.6: bench/README.md, "Stop 29".)"""
 
     def __init__(self) -> None:
         import argon2._password_hasher
