@@ -16,7 +16,7 @@ from django.db.models import Value
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy
 
-from identity.models import APIKey, Application, AuditEntry, Registration, RefreshToken, Tenant, User
+from identity.models import APIKey, Application, AuditEntry, RefreshToken, Registration, Tenant, User
 from identity.selectors.rows import db_param
 from identity.services.refresh_tokens import refresh_token_create
 from tests.factories import RegistrationFactory, make_api_key
@@ -93,7 +93,7 @@ def _both(field: Any, value: Any) -> tuple[Any, Any, list[str], list[str]]:
     return ours, django, [str(w.message) for w in our_warnings], [str(w.message) for w in django_warnings]
 
 
-@pytest.mark.parametrize(("field", "value"), [(f, v) for _, f, v in CASES], ids=[name for name, _, _ in CASES])
+@pytest.mark.parametrize(("field", "value"), [(f, v) for _, f, v in CASES], ids=[n for n, _, _ in CASES])
 def test_the_parameter_is_djangos(field, value):
     ours, django, our_warnings, django_warnings = _both(field, value)
     assert _same(ours, django), (ours, django)
@@ -146,7 +146,8 @@ def test_other_databases_get_djangos_own_call():
             calls.append(value)
             return super().get_db_prep_save(value, connection)
 
-    field, sqlite = Spied(), SimpleNamespace(vendor="sqlite", ops=connection.ops, features=connection.features)
+    field = Spied()
+    sqlite = SimpleNamespace(vendor="sqlite", ops=connection.ops, features=connection.features)
     db_param(models.DateTimeField(), AWARE, sqlite)  # answered by Django: no error without a real connection
     db_param(field, AWARE, sqlite)
     assert calls == [AWARE]
@@ -157,8 +158,9 @@ def test_on_postgresql_the_common_values_skip_djangos_calls(monkeypatch):
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("get_db_prep_save called")
 
-    for kind in (models.DateTimeField, models.CharField, models.UUIDField, models.IntegerField, models.BooleanField):
+    for kind in (models.DateTimeField, models.CharField, models.UUIDField, models.IntegerField):
         monkeypatch.setattr(kind, "get_db_prep_save", refuse)
+    monkeypatch.setattr(models.BooleanField, "get_db_prep_save", refuse)
     assert db_param(models.DateTimeField(), AWARE, connection) is AWARE
     assert db_param(models.CharField(), "abc", connection) == "abc"
     assert db_param(models.UUIDField(), ID, connection) is ID
