@@ -177,12 +177,15 @@ def _indexed(errors: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+_NULL_OR_EMPTY: tuple[Any, ...] = (None, "")
+
+
 class WireSerializer(serializers.Serializer):
     """Base of the API's object serializers: list positions on the error paths (`_indexed`) and,
     on output, FusionAuth's habit of leaving out top-level members that are null or empty text
     (`omitted`: the values left out; empty to keep every member)."""
 
-    omitted: tuple[Any, ...] = (None, "")
+    omitted: tuple[Any, ...] = _NULL_OR_EMPTY
 
     def to_internal_value(self, data: Any) -> Any:
         try:
@@ -194,9 +197,12 @@ class WireSerializer(serializers.Serializer):
 
     def to_representation(self, instance: Any) -> Any:
         data = super().to_representation(instance)
-        if not self.omitted:
+        omitted = self.omitted
+        if not omitted:
             return data
-        return {key: value for key, value in data.items() if not _omitted(value, self.omitted)}
+        if omitted == _NULL_OR_EMPTY:  # the default, tested per member without a loop over `omitted`
+            return {k: v for k, v in data.items() if v is not None and not (isinstance(v, str) and v == "")}
+        return {key: value for key, value in data.items() if not _omitted(value, omitted)}
 
 
 _KEPT = threading.local()
