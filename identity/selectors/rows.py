@@ -166,9 +166,10 @@ def row_by_unique_key(
     params = [db_param(model._meta.get_field(n), key[n], connection) for n in names]
     memory = _memory(connection) if remember else None
     memory_key = (using, select.sql, *params) if memory is not None else None
-    row: Sequence[Any] | None = memory.get(memory_key) if memory is not None else None
-    if row is not None:
-        row = tuple(list(value) if type(value) is list else value for value in row)
+    kept = memory.get(memory_key) if memory is not None else None
+    row: Sequence[Any] | None
+    if kept is not None:
+        row = _own_copy(*kept)
     else:
         row = prepared_fetchone(connection, select.sql, params)
         if row is None:
@@ -176,12 +177,27 @@ def row_by_unique_key(
         if memory is not None:
             if len(memory) >= MEMORY_MAX_ROWS:
                 memory.clear()
-            memory[memory_key] = tuple(row)
+            kept = (tuple(row), tuple(i for i, value in enumerate(row) if type(value) is list))
+            memory[memory_key] = kept
+            row = _own_copy(*kept)
     instances = row_instances(using, converted(using, row, select.converters), select.parts)
     for join, related in zip(joins, instances[1:], strict=True):
         field = model._meta.get_field(join.via)
         field.set_cached_value(instances[0], related if related.pk is not None else None)  # type: ignore[union-attr]
     return instances
+
+
+def _own_copy(values: tuple[Any, ...], lists: tuple[int, ...]) -> Sequence[Any]:
+    """A kept row's raw values with a new copy of each list in it (an array column), so that no
+    answer shares a mutable value with the memory or with another answer. The positions of the
+    lists are found once, when the row is kept, not on every answer (a tenant's row has dozens of
+    columns and usually no list)."""
+    if not lists:
+        return values
+    row = list(values)
+    for index in lists:
+        row[index] = list(row[index])
+    return row
 
 
 def _memory(connection: BaseDatabaseWrapper) -> dict[Hashable, tuple[Any, ...]] | None:

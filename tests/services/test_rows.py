@@ -93,6 +93,28 @@ class TestRemembered:
         third = application_get(application_id=world.application.pk, remembered=True)
         assert third is not None and third.name == "Portal" and third.tenant.name == world.tenant.name
 
+    def test_a_list_in_a_remembered_row_is_each_answers_own(self, world, monkeypatch):
+        """An array column (psycopg gives a list) is copied for every answer, the first included,
+        so a caller changing it changes neither the memory nor another answer."""
+        fetch = rows.prepared_fetchone
+        position = rows._select("default", Application, (Join(Tenant, "tenant"),), ("id",)).parts[0][1]
+        name_at = position.index("name")
+
+        def with_a_list(*args, **kwargs):  # type: ignore[no-untyped-def]
+            row = list(fetch(*args, **kwargs))
+            row[name_at] = ["a", "b"]
+            return row
+
+        monkeypatch.setattr(rows, "prepared_fetchone", with_a_list)
+        first = application_get(application_id=world.application.pk, remembered=True)
+        assert first is not None and first.name == ["a", "b"]
+        first.name.append("changed by the first caller")
+        second = application_get(application_id=world.application.pk, remembered=True)
+        assert second is not None and second.name == ["a", "b"]
+        second.name.clear()
+        third = application_get(application_id=world.application.pk, remembered=True)
+        assert third is not None and third.name == ["a", "b"]
+
     def test_a_remembered_api_keys_permissions_are_its_own_in_every_answer(self, world):
         _, raw = api_key_create(tenant=world.tenant, name="narrow", permissions={"/api/login": ["POST"]})
         first = api_key_authenticate(raw=raw, endpoint="/api/login", method="POST")
