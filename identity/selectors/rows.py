@@ -180,7 +180,7 @@ def row_by_unique_key(
             kept = (tuple(row), tuple(i for i, value in enumerate(row) if type(value) is list))
             memory[memory_key] = kept
             row = _own_copy(*kept)
-    instances = row_instances(using, converted(using, row, select.converters), select.parts)
+    instances = row_instances(using, converted(connection, row, select.converters), select.parts)
     for join, related in zip(joins, instances[1:], strict=True):
         field = model._meta.get_field(join.via)
         field.set_cached_value(instances[0], related if related.pk is not None else None)  # type: ignore[union-attr]
@@ -225,9 +225,9 @@ def column_converters(alias: str, fields: Iterable[Any]) -> Converters:
     return tuple(found)
 
 
-def converted(alias: str, row: Sequence[Any], converters: Converters) -> list[Any]:
-    """A raw row's values as the ORM would hand them to `Model.from_db`."""
-    connection = connections[alias]
+def converted(connection: BaseDatabaseWrapper, row: Sequence[Any], converters: Converters) -> list[Any]:
+    """A raw row's values as the ORM would hand them to `Model.from_db` (on `connection`, the one
+    the row came from)."""
     values = list(row)
     for index, chain, col in converters:
         for convert in chain:

@@ -25,6 +25,7 @@ from identity.selectors.rows import (
     column,
     column_converters,
     converted,
+    db_param,
     prepared_fetchone,
     row_instances,
 )
@@ -106,12 +107,12 @@ def token_user_read(
         "session": session_id,
         "registration": registration_for,
     }
-    prep = User._meta.pk.get_db_prep_value
-    params = {name: prep(value, connection) for name, value in ids.items() if value is not None}
+    pk = User._meta.pk
+    params = {name: db_param(pk, value, connection) for name, value in ids.items() if value is not None}
     row = prepared_fetchone(connection, select.sql, params)
     if row is None:
         return None
-    values = converted(using, row, select.converters)
+    values = converted(connection, row, select.converters)
     (user,) = row_instances(using, values, ((User, USER_ATTNAMES),))
     rest = iter(values[len(USER_ATTNAMES) :])
     active = bool(next(rest)) if application_id is not None else None

@@ -169,7 +169,7 @@ def login_record(
         values = list(row[3:])
         if values[0] is None:  # the LEFT JOIN's row when the user has no registration
             continue
-        registration = Registration.from_db(using, attnames, converted(using, values, converters))
+        registration = Registration.from_db(using, attnames, converted(connection, values, converters))
         if registration.application_id == application_id:
             registration.last_login_at = now
         registrations.append(registration)

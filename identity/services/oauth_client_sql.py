@@ -17,7 +17,14 @@ from typing import Any
 from django.db import connections, models
 
 from identity.models import Application, JWTConfigurationFields, OAuthConfiguration, Tenant
-from identity.selectors.rows import Converters, column_converters, converted, prepared_fetchone, row_instances
+from identity.selectors.rows import (
+    Converters,
+    column_converters,
+    converted,
+    db_param,
+    prepared_fetchone,
+    row_instances,
+)
 
 JWT_ATTNAMES = tuple(f.attname for f in JWTConfigurationFields._meta.local_fields)
 CLIENT_ATTNAMES = (
@@ -66,12 +73,10 @@ def oauth_client_load(*, client_id: uuid.UUID, using: str = "default") -> OAuthC
     """The client's configuration with its application and tenant attached, or None."""
     sql, converters = _select(using)
     connection = connections[using]
-    row = prepared_fetchone(
-        connection, sql, [OAuthConfiguration._meta.pk.get_db_prep_value(client_id, connection)]
-    )
+    row = prepared_fetchone(connection, sql, [db_param(OAuthConfiguration._meta.pk, client_id, connection)])
     if row is None:
         return None
-    values = converted(using, row, converters)
+    values = converted(connection, row, converters)
     instances = row_instances(using, values, ((model, attnames) for model, _, attnames, _ in PARTS))
     configuration, application, tenant = instances
     Application.tenant.field.set_cached_value(application, tenant)

@@ -179,7 +179,7 @@ def refresh_token_context(*, token_id: uuid.UUID, using: str = "default") -> Ref
     row = prepared_fetchone(connection, select.sql, [param])
     if row is None:
         return None
-    return _context(using, converted(using, row, select.converters))
+    return _context(using, converted(connection, row, select.converters))
 
 
 def refresh_token_consume_supported(*, using: str = "default") -> bool:
@@ -229,7 +229,7 @@ def refresh_token_consume(
     row = prepared_fetchone(connection, select.sql, params)
     if row is None:
         return None
-    values = converted(using, row, select.converters)
+    values = converted(connection, row, select.converters)
     context = _context(using, values)
     for field, value in zip(fields, values[len(_CONTEXT_FIELDS) :], strict=True):
         setattr(context.token, field.attname, value)
