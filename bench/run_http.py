@@ -599,6 +599,8 @@ class Measure:
     chain_missing: int = 0
     sql: int = 0
     sql_responses: int = 0
+    hash_us: int = 0
+    """Thread CPU the served requests spent in argon2's verify (X-Bench-Hash-Us), microseconds."""
     skipped: str = ""
     probe_failed: bool = False
     cpu_ms: dict[str, float] = field(default_factory=dict)
@@ -621,6 +623,11 @@ class Measure:
         return self.sql / self.sql_responses if self.sql_responses else None
 
     @property
+    def hash_ms_per_request(self) -> float | None:
+        """Of the app CPU per request, the password hash's (None when no request hashed one)."""
+        return self.hash_us / 1e3 / self.sql_responses if self.hash_us and self.sql_responses else None
+
+    @property
     def failures(self) -> int:
         """Non-2xx answers, socket errors and chain responses without a new token."""
         bad = sum(count for status, count in self.statuses.items() if not status.startswith("2"))
@@ -631,7 +638,12 @@ class Measure:
             return {"skipped": self.skipped}
         data = asdict(self)
         del data["skipped"], data["probe_failed"]
-        data.update(rate=self.rate, sql_per_request=self.sql_per_request, failures=self.failures)
+        data.update(
+            rate=self.rate,
+            sql_per_request=self.sql_per_request,
+            hash_ms_per_request=self.hash_ms_per_request,
+            failures=self.failures,
+        )
         return data
 
 
@@ -717,6 +729,7 @@ def wrk(server: Server, side: Side, values: Path, *, ctx: Context, connections: 
         chain_missing=result["chain_missing"],
         sql=result["sql"],
         sql_responses=result["sql_responses"],
+        hash_us=result.get("hash_us", 0),
     )
 
 
@@ -1198,8 +1211,10 @@ def cpu(m: Measure) -> str:
     if not m.cpu_ms:
         return "-"
     c = m.cpu_ms
+    hashed = m.hash_ms_per_request
+    of_app = f" (the password hash {hashed:.2f} of it)" if hashed is not None else ""
     return (
-        f"{c['app'] + c['postgres']:.2f} ms (app {c['app']:.2f} + pg {c['postgres']:.2f}; "
+        f"{c['app'] + c['postgres']:.2f} ms (app {c['app']:.2f}{of_app} + pg {c['postgres']:.2f}; "
         f"wrk {c['wrk']:.2f}); other load {m.other_cores:.2f} cores (steal {m.steal_cores:.2f})"
     )
 

@@ -3,12 +3,18 @@ adds an `X-Bench-SQL` header with the number of SQL statements the request ran, 
 Django's `connection.execute_wrapper` plus the BEGIN, COMMIT and ROLLBACK Django sends itself
 (through `debug_transaction`): what `CaptureQueriesContext` sees, so the figure is the one
 tests/test_query_budgets.py asserts. bench/wrk/bench.lua adds them up. The cost is one Python call
-per statement; the served application is otherwise unchanged."""
+per statement; the served application is otherwise unchanged.
+
+It also adds `X-Bench-Hash-Us`: the thread CPU, in microseconds, the request spent inside
+argon2-cffi's `verify_secret` (the password hash of a login, ours or the peer's), so a login's CPU
+splits into the hash and the work around it within the same requests (two clock reads per verify;
+nothing for requests that hash no password)."""
 
 from __future__ import annotations
 
 import importlib
 import os
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -34,10 +40,34 @@ def _counted_transaction(db: Any, sql: str) -> Iterator[None]:
 
 backend_base.debug_transaction = _counted_transaction  # type: ignore[assignment]
 
+_hash_seconds = [0.0]
+
+
+def _clocked(verify: Callable[..., Any]) -> Callable[..., Any]:
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return verify(*args, **kwargs)
+        finally:
+            _hash_seconds[0] += time.thread_time() - started
+
+    return timed
+
+
+try:
+    import argon2._password_hasher
+    import argon2.low_level
+except ImportError:  # a served project without argon2-cffi (the ceiling's)
+    pass
+else:
+    argon2.low_level.verify_secret = _clocked(argon2.low_level.verify_secret)
+    argon2._password_hasher.verify_secret = argon2.low_level.verify_secret  # PasswordHasher.verify's
+
 
 def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     count = 0
     transactions_before = _transaction_statements[0]
+    hash_before = _hash_seconds[0]
 
     def counter(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
         nonlocal count
@@ -46,7 +76,9 @@ def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> 
 
     def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
         total = count + _transaction_statements[0] - transactions_before
-        return start_response(status, [*headers, ("X-Bench-SQL", str(total))], exc_info)
+        hashed = round((_hash_seconds[0] - hash_before) * 1e6)
+        extra = [("X-Bench-SQL", str(total)), ("X-Bench-Hash-Us", str(hashed))]
+        return start_response(status, [*headers, *extra], exc_info)
 
     with connection.execute_wrapper(counter):
         return _app(environ, start)

@@ -50,6 +50,7 @@ statuses = {}
 chain_missing = 0
 sql_total = 0
 sql_responses = 0
+hash_us = 0
 
 function init(args)
    local file, threads_total
@@ -155,6 +156,10 @@ function response(status, response_headers, body)
       sql_total = sql_total + tonumber(sql)
       sql_responses = sql_responses + 1
    end
+   local hashed = response_headers["X-Bench-Hash-Us"]
+   if hashed then
+      hash_us = hash_us + tonumber(hashed)
+   end
    if renew and status == 200 then
       local renewed = response_headers[renew]
       if renewed then
@@ -172,9 +177,10 @@ function response(status, response_headers, body)
 end
 
 function done(summary, latency, requests)
-   local seen, missing, sql, sql_seen = {}, 0, 0, 0
+   local seen, missing, sql, sql_seen, hashed = {}, 0, 0, 0, 0
    for _, thread in ipairs(threads) do
       sql = sql + (thread:get("sql_total") or 0)
+      hashed = hashed + (thread:get("hash_us") or 0)
       sql_seen = sql_seen + (thread:get("sql_responses") or 0)
       for status, count in pairs(thread:get("statuses") or {}) do
          seen[status] = (seen[status] or 0) + count
@@ -189,9 +195,9 @@ function done(summary, latency, requests)
    io.write(string.format(
       'BENCH_RESULT {"requests":%d,"duration_us":%d,"p50_us":%d,"p95_us":%d,"p99_us":%d,'
          .. '"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,'
-         .. '"statuses":{%s},"chain_missing":%d,"sql":%d,"sql_responses":%d}\n',
+         .. '"statuses":{%s},"chain_missing":%d,"sql":%d,"sql_responses":%d,"hash_us":%d}\n',
       summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
       latency:percentile(99), errors.connect, errors.read, errors.write, errors.status,
-      errors.timeout, table.concat(parts, ","), missing, sql, sql_seen
+      errors.timeout, table.concat(parts, ","), missing, sql, sql_seen, hashed
    ))
 end
