@@ -26,7 +26,7 @@ from identity.exceptions import (
 )
 from identity.models import Application, RefreshToken, Registration, Tenant, User
 from identity.selectors import LOGIN_ID_TYPES, application_get, user_get_by_login_id
-from identity.selectors.rows import db_param, prepared_fetchone
+from identity.selectors.rows import column, db_param, prepared_fetchone
 from identity.services.access_tokens import AccessToken, AuthenticationType, access_token_issue
 from identity.services.login_sql import login_record
 from identity.services.refresh_tokens import (
@@ -111,16 +111,10 @@ def _may_log_in(now: datetime) -> Q:
 def _attempt_sql(alias: str) -> str:
     """The attempt counter's UPDATE, built once per database alias from the model's columns."""
     quote = connections[alias].ops.quote_name
-
-    def column(name: str) -> str:
-        column = User._meta.get_field(name).column  # type: ignore[union-attr]
-        if column is None:
-            raise TypeError(f"User.{name} has no column")
-        return str(quote(column))
-
-    table, pk = quote(User._meta.db_table), column("id")
-    count, started, locked = (
-        column(name) for name in ("failed_login_count", "failed_login_window_started_at", "locked_until")
+    table = quote(User._meta.db_table)
+    pk, count, started, locked = (
+        quote(column(User._meta.get_field(name)))
+        for name in ("id", "failed_login_count", "failed_login_window_started_at", "locked_until")
     )
     fresh = f"({started} IS NULL OR {started} < %s)"
     return (
