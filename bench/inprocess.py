@@ -35,6 +35,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hash_clock import HashClock  # bench/, this script's directory
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATABASE = "bench_inprocess"
@@ -215,7 +217,7 @@ def main() -> int:
         for _ in range(args.only):
             request()
         return 0
-    hashing = _HashClock() if args.path == "login" else None
+    hashing = HashClock() if args.path == "login" else None
     backend = _backend_cpu()
     blocks = []
     for _ in range(args.blocks):
@@ -244,30 +246,6 @@ def main() -> int:
             f"{statistics.median(h for _, _, h in blocks):.3f} ms; the rest of the login {around:.3f} ms"
         )
     return 0
-
-
-class _HashClock:
-    """Thread CPU spent inside argon2-cffi's `verify_secret` during the measured logins: the hash
-    and the work around it split within the same requests. (A verify timed alone, in a separate
-    loop, runs at another moment of a drifting host; and the work around a 19 MiB hash runs on
-    cold caches, 3.4 ms where beside the cheap hash it took 1.7-2.6: bench/README.md, "Stop 29".)"""
-
-    def __init__(self) -> None:
-        import argon2._password_hasher
-        import argon2.low_level
-
-        self.seconds = 0.0
-        verify = argon2.low_level.verify_secret
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.thread_time()
-            try:
-                return verify(*args, **kwargs)
-            finally:
-                self.seconds += time.thread_time() - started
-
-        argon2.low_level.verify_secret = timed
-        argon2._password_hasher.verify_secret = timed  # PasswordHasher.verify's own reference
 
 
 if __name__ == "__main__":

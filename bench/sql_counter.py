@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -26,6 +25,7 @@ from collections.abc import Iterator
 
 from django.db import connection
 from django.db.backends.base import base as backend_base
+from hash_clock import HashClock  # bench/ (gunicorn's --pythonpath)
 
 _transaction_statements = [0]
 _debug_transaction = backend_base.debug_transaction
@@ -40,34 +40,16 @@ def _counted_transaction(db: Any, sql: str) -> Iterator[None]:
 
 backend_base.debug_transaction = _counted_transaction  # type: ignore[assignment]
 
-_hash_seconds = [0.0]
-
-
-def _clocked(verify: Callable[..., Any]) -> Callable[..., Any]:
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        started = time.thread_time()
-        try:
-            return verify(*args, **kwargs)
-        finally:
-            _hash_seconds[0] += time.thread_time() - started
-
-    return timed
-
-
 try:
-    import argon2._password_hasher
-    import argon2.low_level
-except ImportError:  # a served project without argon2-cffi (the ceiling's)
-    pass
-else:
-    argon2.low_level.verify_secret = _clocked(argon2.low_level.verify_secret)
-    argon2._password_hasher.verify_secret = argon2.low_level.verify_secret  # PasswordHasher.verify's
+    _hashing: HashClock | None = HashClock()
+except ImportError:  # a served project without argon2-cffi
+    _hashing = None
 
 
 def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     count = 0
     transactions_before = _transaction_statements[0]
-    hash_before = _hash_seconds[0]
+    hash_before = _hashing.seconds if _hashing is not None else 0.0
 
     def counter(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
         nonlocal count
@@ -76,7 +58,7 @@ def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> 
 
     def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
         total = count + _transaction_statements[0] - transactions_before
-        hashed = round((_hash_seconds[0] - hash_before) * 1e6)
+        hashed = round((_hashing.seconds - hash_before) * 1e6) if _hashing is not None else 0
         extra = [("X-Bench-SQL", str(total)), ("X-Bench-Hash-Us", str(hashed))]
         return start_response(status, [*headers, *extra], exc_info)
 
