@@ -1079,7 +1079,7 @@ class RefreshTokenAdmin(RevokePageAdmin):
         return {"tokens_are_kept": TOKENS_ARE_KEPT, "can_revoke": self.has_revoke_permission(request)}
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
-        return super().changelist_view(request, {**(extra_context or {}), "subtitle": TOKENS_ARE_KEPT})
+        return super().changelist_view(request, {**(extra_context or {}), "tokens_are_kept": TOKENS_ARE_KEPT})
 
     @admin.display(description="digest")
     def digest_prefix(self, obj: RefreshToken) -> str:

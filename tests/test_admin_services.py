@@ -520,7 +520,9 @@ def test_refresh_tokens_cannot_be_deleted(admin_client: Client, rows: Rows) -> N
     )
     assert response.status_code in (200, 302)
     assert state() == before
-    assert "revoked, never deleted" in listing.content.decode()
+    page = listing.content.decode()
+    assert "revoked, never deleted" in page
+    assert "never deleted" not in page.split("</title>")[0]  # said on the page, not in its title
 
 
 def test_the_revoke_page_needs_the_revoke_permission(client: Client, rows: Rows) -> None:
