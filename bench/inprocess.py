@@ -5,6 +5,7 @@ PostgreSQL), in this process.
     .venv/bin/python bench/inprocess.py validate                 # CPU ms per request, 7 blocks
     .venv/bin/python bench/inprocess.py refresh --requests 500 --blocks 5
     .venv/bin/python bench/inprocess.py login --real-hash        # the product's Argon2id (19 MiB, t=2)
+    .venv/bin/python bench/inprocess.py login --revoked 20000    # each user with 20,000 revoked sessions
     bench/instructions.sh validate                               # instructions per request (valgrind)
 
 On a shared host req/s and even CPU time drift by a third within minutes (bench/README.md, "Stop
@@ -14,7 +15,8 @@ twice (`--only N`: N requests after the warm-up, nothing printed) and divides th
 Drops and re-creates the PostgreSQL database `bench_inprocess` (127.0.0.1:5432, user postgres)
 unless `--reuse` (then the seed of the last run, kept in the git-ignored var/bench_inprocess.json,
 is used: the same secrets, ids and API key). Seeds through the services: one tenant (ES256), a Reusable and a
-OneTimeUse application, 20 users registered to both, a tenant-locked API key. Settings as
+OneTimeUse application, 20 users registered to both, a tenant-locked API key (and with `--revoked N`,
+N revoked sessions per user, one INSERT). Settings as
 `make bench` gives the server: `config.settings`, DEBUG off, every throttle counted with a budget
 out of reach, Argon2id at t=1 / 256 KiB unless `--real-hash`.
 """
@@ -100,6 +102,30 @@ def _seed(state: dict[str, Any]) -> dict[str, Any]:
         registration_create(user=user, application=one_time, roles=["user"])
     _, key = api_key_create(tenant=tenant, name="in process")
     return {**state, "reusable": str(reusable.pk), "one_time": str(one_time.pk), "api_key": key}
+
+
+def _revoked_sessions(state: dict[str, Any], per_user: int) -> None:
+    """`per_user` revoked sessions for every user (of the Reusable application, a day old), as the
+    per-user session limit leaves them behind until the purge removes them (a week by default)."""
+    from django.db import connection
+
+    from identity.models import RefreshToken, User
+
+    table, users = RefreshToken._meta.db_table, User._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (id, family_id, token_digest, value_salt, generation, started_at,"  # noqa: S608
+            " created_at, expires_at, revoked_at, revoke_reason, device_name, device_description,"
+            " device_type, last_accessed_address, scopes, data, application_id, user_id, tenant_id)"
+            " SELECT gen_random_uuid(), gen_random_uuid(), md5(n::text), '', 0, stamp, stamp,"
+            " stamp + interval '30 days', now() - interval '1 day', 'session_limit', '', '', '', '',"
+            " '[]', '{}', %s, u.id, u.tenant_id FROM generate_series(1, %s) AS n"
+            f" CROSS JOIN {users} AS u,"
+            " LATERAL (SELECT now() - interval '7 days' + n * interval '10 ms') AS s(stamp)"
+            " WHERE u.email LIKE 'u%%@example.com'",
+            [state["reusable"], per_user],
+        )
+        cursor.execute(f"VACUUM ANALYZE {table}")
 
 
 class Driver:
@@ -188,7 +214,12 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true", help="the last run's database and seed")
     parser.add_argument("--real-hash", action="store_true", help="the product's Argon2id parameters")
     parser.add_argument("--only", type=int, metavar="N", help="N requests after the warm-up, no output")
+    parser.add_argument(
+        "--revoked", type=int, default=0, metavar="N", help="seed N revoked sessions per user (no --reuse)"
+    )
     args = parser.parse_args()
+    if args.reuse and args.revoked:
+        parser.error("--revoked seeds a fresh database: not with --reuse")
     if args.reuse:
         if not STATE.exists():
             parser.error(f"--reuse needs a run without it first ({STATE} is missing)")
@@ -206,6 +237,8 @@ def main() -> int:
     django.setup()
     if not args.reuse:
         state = _seed(state)
+        if args.revoked:
+            _revoked_sessions(state, args.revoked)
         STATE.parent.mkdir(exist_ok=True)
         STATE.write_text(json.dumps(state))
         STATE.chmod(0o600)

@@ -329,6 +329,14 @@ class RefreshToken(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["user", "-created_at"], name="identity_rt_user_newest"),
+            # A user's live sessions, newest first, without the revoked ones: what every login
+            # counts against the per-user limit (and the session list shows), read without walking
+            # the revoked rows the limit itself leaves behind until the purge (migration 0015).
+            models.Index(
+                fields=["user", "-created_at", "-id"],
+                name="identity_rt_user_live",
+                condition=models.Q(revoked_at__isnull=True),
+            ),
             models.Index(fields=["application", "user"], name="identity_rt_app_user"),
             # (instant, id): the purge walks these in key order, batch after batch (keyset), so it
             # never rescans the index entries of rows it has already deleted.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
@@ -78,6 +80,49 @@ def test_existing_personal_access_tokens_are_attributed_to_their_tenants_signer(
             connection.cursor().execute("SELECT signing_key_id FROM identity_personalaccesstoken").fetchall()
         )
         assert [uuid.UUID(str(value)) for (value,) in rows] == [key.pk]  # SQLite keeps UUIDs as hex text
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(latest)
+
+
+LIVE_SESSIONS = ("identity", "0015_refresh_token_live_sessions_index")
+
+
+def _indexes() -> dict[str, bool]:
+    """The refresh-token table's index names, each with whether PostgreSQL may use it (an
+    interrupted CREATE INDEX CONCURRENTLY leaves an invalid one behind)."""
+    table = "identity_refreshtoken"
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            return dict.fromkeys(connection.introspection.get_constraints(cursor, table), True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " WHERE i.indrelid = %s::regclass",
+            [table],
+        )
+        return dict(cursor.fetchall())
+
+
+def test_the_live_sessions_index_is_built_without_holding_writes_and_can_be_undone() -> None:
+    """On PostgreSQL CONCURRENTLY (a plain CREATE INDEX blocks every login and refresh for as long
+    as a large table takes to index); built, usable, and dropped again going back."""
+    executor = MigrationExecutor(connection)
+    parents = executor.loader.graph.node_map[LIVE_SESSIONS].parents
+    before = next(p.key for p in parents if p.key[0] == "identity")
+    latest = executor.loader.graph.leaf_nodes("identity")
+    out = io.StringIO()
+    call_command("sqlmigrate", *LIVE_SESSIONS, stdout=out)
+    create = next(line for line in out.getvalue().splitlines() if line.startswith("CREATE"))
+    postgres = connection.vendor == "postgresql"
+    assert create.startswith("CREATE INDEX CONCURRENTLY" if postgres else 'CREATE INDEX "'), create
+    assert 'WHERE "revoked_at" IS NULL' in create, create
+    try:
+        executor.migrate([before])
+        assert "identity_rt_user_live" not in _indexes()
+        executor = MigrationExecutor(connection)
+        executor.migrate([LIVE_SESSIONS])
+        assert _indexes()["identity_rt_user_live"] is True
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(latest)
