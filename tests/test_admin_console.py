@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 from django.contrib.admin.widgets import AutocompleteSelect
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from identity import admin as identity_admin
@@ -140,6 +142,53 @@ def test_user_page_lists_live_sessions_only(admin_client: Client, rows: Rows) ->
         in content
     )
     assert "Sign out everywhere" in content
+
+
+def _sessions_used(rows: Rows, count: int) -> list[RefreshToken]:
+    """`count` more live sessions of the user, the last one the most recently used."""
+    now = timezone.now()
+    made = [make_refresh_token(rows.user, rows.application) for _ in range(count)]
+    for minutes, token in enumerate(made):
+        RefreshToken.objects.filter(pk=token.pk).update(last_used_at=now + timedelta(minutes=minutes + 1))
+    return made
+
+
+def test_the_user_page_lists_the_most_recent_sessions_and_links_to_the_rest(
+    admin_client: Client, rows: Rows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tenant may allow 100,000 sessions per user: the page lists the most recently used few."""
+    monkeypatch.setattr(identity_admin, "USER_PAGE_SESSIONS", 3)
+    made = _sessions_used(rows, 4)  # five live sessions with the fixture's own
+    other = make_refresh_token(UserFactory(tenant=rows.tenant), rows.application)
+    page = admin_client.get(url(User, "change", rows.user.pk))
+    listed = [form.instance.pk for form in inline(page, RefreshToken).formset.forms]
+    assert listed == [t.pk for t in reversed(made[1:])]
+    content = page.content.decode()
+    link = f"{url(RefreshToken, 'changelist')}?user__id__exact={rows.user.pk}"
+    assert "2 more live sessions not listed here" in content and f'href="{link}"' in content
+    everything = admin_client.get(link).context["cl"].result_list
+    assert {t.pk for t in everything} == {rows.refresh_token.pk, *(t.pk for t in made)}
+    assert other.pk not in {t.pk for t in everything}
+
+    # Saving the user's page with sessions it did not list changes none of them.
+    before = list(RefreshToken.objects.order_by("pk").values_list("pk", "revoked_at", "last_used_at"))
+    response = admin_client.post(url(User, "change", rows.user.pk), form_data(page, first_name="Ada"))
+    assert response.status_code == 302
+    assert User.objects.get(pk=rows.user.pk).first_name == "Ada"
+    assert list(RefreshToken.objects.order_by("pk").values_list("pk", "revoked_at", "last_used_at")) == before
+
+
+def test_a_user_page_listing_every_session_counts_nothing_more(
+    admin_client: Client, rows: Rows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(identity_admin, "USER_PAGE_SESSIONS", 3)
+    _sessions_used(rows, 1)
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client.get(url(User, "change", rows.user.pk))
+    assert len(inline(page, RefreshToken).formset.forms) == 2
+    assert "unlisted-sessions" not in page.content.decode()
+    table = RefreshToken._meta.db_table
+    assert not [q for q in queries.captured_queries if "COUNT(" in q["sql"] and table in q["sql"]]
 
 
 def test_revoke_this_session_returns_to_the_user_page(
