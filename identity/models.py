@@ -337,6 +337,13 @@ class RefreshToken(models.Model):
                 name="identity_rt_user_live",
                 condition=models.Q(revoked_at__isnull=True),
             ),
+            # Every live session, newest first: the console's refresh-token list (live sessions by
+            # default) reads its first page from here instead of sorting them all (migration 0016).
+            models.Index(
+                fields=["-created_at", "-id"],
+                name="identity_rt_live_newest",
+                condition=models.Q(revoked_at__isnull=True),
+            ),
             models.Index(fields=["application", "user"], name="identity_rt_app_user"),
             # (instant, id): the purge walks these in key order, batch after batch (keyset), so it
             # never rescans the index entries of rows it has already deleted.

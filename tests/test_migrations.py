@@ -85,9 +85,6 @@ def test_existing_personal_access_tokens_are_attributed_to_their_tenants_signer(
         executor.migrate(latest)
 
 
-LIVE_SESSIONS = ("identity", "0015_refresh_token_live_sessions_index")
-
-
 def _indexes() -> dict[str, bool]:
     """The refresh-token table's index names, each with whether PostgreSQL may use it (an
     interrupted CREATE INDEX CONCURRENTLY leaves an invalid one behind)."""
@@ -104,25 +101,35 @@ def _indexes() -> dict[str, bool]:
         return dict(cursor.fetchall())
 
 
-def test_the_live_sessions_index_is_built_without_holding_writes_and_can_be_undone() -> None:
+@pytest.mark.parametrize(
+    ("migration", "index"),
+    [
+        ("0015_refresh_token_live_sessions_index", "identity_rt_user_live"),
+        ("0016_refresh_token_live_newest_index", "identity_rt_live_newest"),
+    ],
+)
+def test_the_live_session_indexes_are_built_without_holding_writes_and_can_be_undone(
+    migration: str, index: str
+) -> None:
     """On PostgreSQL CONCURRENTLY (a plain CREATE INDEX blocks every login and refresh for as long
     as a large table takes to index); built, usable, and dropped again going back."""
+    key = ("identity", migration)
     executor = MigrationExecutor(connection)
-    parents = executor.loader.graph.node_map[LIVE_SESSIONS].parents
+    parents = executor.loader.graph.node_map[key].parents
     before = next(p.key for p in parents if p.key[0] == "identity")
     latest = executor.loader.graph.leaf_nodes("identity")
     out = io.StringIO()
-    call_command("sqlmigrate", *LIVE_SESSIONS, stdout=out)
+    call_command("sqlmigrate", *key, stdout=out)
     create = next(line for line in out.getvalue().splitlines() if line.startswith("CREATE"))
     postgres = connection.vendor == "postgresql"
     assert create.startswith("CREATE INDEX CONCURRENTLY" if postgres else 'CREATE INDEX "'), create
     assert 'WHERE "revoked_at" IS NULL' in create, create
     try:
         executor.migrate([before])
-        assert "identity_rt_user_live" not in _indexes()
+        assert index not in _indexes()
         executor = MigrationExecutor(connection)
-        executor.migrate([LIVE_SESSIONS])
-        assert _indexes()["identity_rt_user_live"] is True
+        executor.migrate([key])
+        assert _indexes()[index] is True
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(latest)
