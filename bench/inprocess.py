@@ -105,8 +105,9 @@ def _seed(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _revoked_sessions(state: dict[str, Any], per_user: int) -> None:
-    """`per_user` revoked sessions for every user (of the Reusable application, a day old), as the
-    per-user session limit leaves them behind until the purge removes them (a week by default)."""
+    """`per_user` revoked sessions for every user (of the Reusable application, opened over the
+    last week and revoked a day ago), as the per-user session limit leaves them behind until the
+    purge removes them (a week after their revocation by default)."""
     from django.db import connection
 
     from identity.models import RefreshToken, User
@@ -218,6 +219,8 @@ def main() -> int:
         "--revoked", type=int, default=0, metavar="N", help="seed N revoked sessions per user (no --reuse)"
     )
     args = parser.parse_args()
+    if args.revoked < 0:
+        parser.error("--revoked takes a number of sessions, 0 or more")
     if args.reuse and args.revoked:
         parser.error("--revoked seeds a fresh database: not with --reuse")
     if args.reuse:
