@@ -52,6 +52,7 @@ from tests.factories import (
     make_api_key,
     make_signing_key,
 )
+from tests.plans import plan_nodes
 
 pytestmark = pytest.mark.django_db
 
@@ -912,10 +913,6 @@ def test_refresh_token_filters(
     assert "Live sessions" in response.content.decode()
 
 
-def _plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
-    return [node, *(n for child in node.get("Plans", []) for n in _plan_nodes(child))]
-
-
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the plan is PostgreSQL's")
 def test_the_live_session_list_reads_its_page_without_sorting_every_session(
     admin_client: Client, rows: Rows
@@ -941,7 +938,7 @@ def test_the_live_session_list_reads_its_page_without_sorting_every_session(
     [page] = [q["sql"] for q in queries.captured_queries if "ORDER BY" in q["sql"] and table in q["sql"]]
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {page}")
-        nodes = _plan_nodes(cursor.fetchone()[0][0]["Plan"])
+        nodes = plan_nodes(cursor.fetchone()[0][0]["Plan"])
     assert not [n for n in nodes if n["Node Type"] == "Sort"], nodes
     scans = [n for n in nodes if n.get("Relation Name") == table]
     assert scans and all(n.get("Index Name") == "identity_rt_live_newest" for n in scans), scans

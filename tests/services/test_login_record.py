@@ -18,6 +18,7 @@ from identity.services.tenants import tenant_update
 from identity.services.webhooks import webhook_create
 from tests.conftest import World
 from tests.factories import ApplicationFactory, RegistrationFactory
+from tests.plans import plan_nodes
 
 pytestmark = pytest.mark.django_db
 
@@ -170,10 +171,6 @@ def test_a_logins_statements_are_prepared_once_per_connection(world, settings, p
         assert cursor.fetchone()[0] == (3 if prepared else 0)
 
 
-def _plan_nodes(node: dict) -> list[dict]:  # type: ignore[type-arg]
-    return [node, *(n for child in node.get("Plans", []) for n in _plan_nodes(child))]
-
-
 def _login_plan(world: World) -> list[dict]:  # type: ignore[type-arg]
     """Log in, and return the nodes of what EXPLAIN ANALYZE found running the one-statement record
     (the statement itself, in a savepoint rolled back before the login runs it for real)."""
@@ -191,7 +188,7 @@ def _login_plan(world: World) -> list[dict]:  # type: ignore[type-arg]
     with connection.execute_wrapper(explain):
         assert _login(world).status == LoginStatus.OK
     (plan,) = plans
-    return _plan_nodes(plan)
+    return plan_nodes(plan)
 
 
 @pytest.mark.skipif(not POSTGRES, reason="the plan of the one-statement record is PostgreSQL's")

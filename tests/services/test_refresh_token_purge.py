@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from identity.models import RefreshToken
 from identity.services.refresh_tokens import refresh_tokens_purge
 from tests.factories import RegistrationFactory
+from tests.plans import plan_nodes
 
 pytestmark = pytest.mark.django_db
 
@@ -131,10 +132,6 @@ def test_the_command_refuses_bad_options_and_deletes_nothing(arguments):
     assert _left() == before
 
 
-def _plan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    return [plan, *(node for child in plan.get("Plans", []) for node in _plan_nodes(child))]
-
-
 @pytest.mark.parametrize(
     ("column", "index"), [("expires_at", "identity_rt_expires_id"), ("revoked_at", "identity_rt_revoked_id")]
 )
@@ -163,7 +160,7 @@ def test_every_batch_walks_its_instant_and_id_index_in_order(column, index):
     assert batches == [2, 2, 1]
     assert len(plans) == 4  # three batches and the empty one that ends the pass
     for number, plan in enumerate(plans):
-        (limit,) = [node for node in _plan_nodes(plan) if node["Node Type"] == "Limit"]
+        (limit,) = [node for node in plan_nodes(plan) if node["Node Type"] == "Limit"]
         (scan,) = limit["Plans"]
         assert scan["Node Type"] in ("Index Scan", "Index Only Scan"), scan
         assert scan["Index Name"] == index
