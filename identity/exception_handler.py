@@ -121,6 +121,11 @@ def _oauth_path(context: dict[str, Any]) -> bool:
     return str(getattr(context.get("request"), "path", "")).startswith(OAUTH_PATH_PREFIXES)
 
 
+def _authorization_sent(context: dict[str, Any]) -> bool:
+    request = context.get("request")
+    return bool(getattr(request, "META", {}).get("HTTP_AUTHORIZATION", "").strip())
+
+
 def _as_oauth_error(exc: Exception) -> tuple[OAuthError, int] | None:
     """Any refusal on an OAuth path in OAuth's terms, with its status; None for server-side errors."""
     if isinstance(exc, OAuthError):
@@ -146,7 +151,12 @@ def _oauth_response(exc: Exception, context: dict[str, Any]) -> Response:
         response.data = {"error": "server_error", "error_description": "The request could not be completed."}
     else:
         error, status = mapped
-        response = Response(error.body(), status=status, headers=error.headers)
+        headers = dict(error.headers)
+        if status == 401 and "WWW-Authenticate" not in headers and _authorization_sent(context):
+            # RFC 6749 §5.2: a client that tried the Authorization header (any scheme, an API key
+            # included) is told, with the challenge, which scheme authenticates a client here.
+            headers["WWW-Authenticate"] = OAuthInvalidClient.REALM
+        response = Response(error.body(), status=status, headers=headers)
     for name, value in NO_STORE.items():
         response[name] = value
     return response

@@ -113,3 +113,9 @@ class TokenExchangeResponseSerializer(serializers.Serializer):
 
     def get_scope(self, access: Any) -> str:
         return str(access.claims.get("scope", ""))
+
+    def to_representation(self, instance: Any) -> Any:
+        data = super().to_representation(instance)
+        if not data["scope"]:
+            del data["scope"]  # a token that carries no scope (RFC 8693 §2.2.1: then omitted)
+        return data

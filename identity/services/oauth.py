@@ -173,6 +173,9 @@ def _refresh_token(grant: GrantRequest) -> TokenResponse:
 # RFC 8693 §2.1 parameters this server does not serve: delegation (actor tokens) and targets.
 UNSERVED_EXCHANGE_PARAMETERS = ("actor_token", "actor_token_type")
 TARGET_PARAMETERS = ("resource", "audience")
+# RFC 8693 §2.2.2: a subject token that is invalid or unacceptable is `invalid_request`; one message
+# for every reason (revoked, expired, foreign, its user locked), so the answer tells nothing apart.
+UNUSABLE_SUBJECT = "The subject_token is invalid, expired, revoked or not this client's to exchange."
 
 
 def _token_exchange(grant: GrantRequest) -> TokenResponse:
@@ -210,9 +213,9 @@ def _token_exchange(grant: GrantRequest) -> TokenResponse:
             raise OAuthInvalidScope() from exc
         raise OAuthInvalidRequest(f"subject_token_type must be {PAT_TOKEN_TYPE}.") from exc
     except (TokenInvalid, NotAuthenticated) as exc:
-        raise OAuthInvalidGrant() from exc
+        raise OAuthInvalidRequest(UNUSABLE_SUBJECT) from exc
     if access.claims.get("applicationId", grant.client.client_id) != grant.client.client_id:
-        raise OAuthInvalidGrant()
+        raise OAuthInvalidRequest(UNUSABLE_SUBJECT)
     scope = access.claims.get("scope")
     return TokenResponse(
         access_token=access.value,
@@ -301,13 +304,19 @@ def oauth_token_introspect(
     now: datetime,
 ) -> dict[str, Any]:
     """RFC 7662 for a caller with an API key (its tenant scope) or an authenticated client (its
-    tenant): `{"active": true, ...claims}` for a valid access or refresh token of that tenant,
-    `{"active": false}` and nothing else for anything else. An access token costs no SQL."""
+    tenant): `{"active": true, ...claims}` for a valid access token of that tenant, which resource
+    servers present, or a live refresh token of it (to a client, only one issued to that client:
+    nobody else ever holds one legitimately); `{"active": false}` and nothing else for anything
+    else. Without `token`, `invalid_request` (§2.1 requires it). An access token costs no SQL."""
+    client: AuthenticatedClient | None = None
     if caller.api_key is not None:
         tenant_id = caller.tenant_id
     else:
-        tenant_id = oauth_client_authenticate(credentials=credentials, audiences=audiences, now=now).tenant.pk
-    if not token or len(token) > MAX_TOKEN_BYTES:
+        client = oauth_client_authenticate(credentials=credentials, audiences=audiences, now=now)
+        tenant_id = client.tenant.pk
+    if token is None:
+        raise OAuthInvalidRequest("token is required.")
+    if len(token) > MAX_TOKEN_BYTES:
         return INACTIVE
     validated = _validated(token, tenant_id=tenant_id, now=now)
     if validated is not None:
@@ -318,8 +327,8 @@ def oauth_token_introspect(
             "token_type": "Bearer",
         }
     found = _live_refresh_token(token, tenant_id=tenant_id, now=now)
-    if found is None:
-        return INACTIVE
+    if found is None or (client is not None and found.application_id != client.application.pk):
+        return INACTIVE  # a refresh token is for the client it was issued to (RFC 6749 §1.5) alone
     return {
         "active": True,
         "token_type": "refresh_token",

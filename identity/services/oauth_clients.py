@@ -233,6 +233,8 @@ def _client(client_id: str | None) -> OAuthConfiguration | None:
         pk = uuid.UUID(str(client_id))
     except ValueError:
         return None
+    if str(pk) != client_id:
+        return None  # RFC 6749 §2.2: the id as issued, not another spelling of the same UUID
     configuration = oauth_client_load(client_id=pk)
     if configuration is None or not configuration.application.active:
         return None

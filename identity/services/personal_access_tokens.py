@@ -185,8 +185,9 @@ def _sign(*, token: PersonalAccessToken, user: User, key: LoadedKey, now: dateti
         "tid": str(tenant.pk),
         "authenticationType": AuthenticationType.PERSONAL_ACCESS_TOKEN.value,
         "email": user.email,
-        "scope": " ".join(token.scopes),
     }
+    if token.scopes:  # RFC 6749 §3.3: a scope is one name or more, never an empty string
+        claims["scope"] = " ".join(token.scopes)
     if token.expires_at is not None:
         claims["exp"] = int(token.expires_at.timestamp())
     if application is not None:
@@ -447,5 +448,9 @@ def pat_exchange(
         authentication_type=AuthenticationType.PERSONAL_ACCESS_TOKEN,
         now=now,
         expires_at=expires_at,
-        extra_claims={"scope": " ".join(carried), "pat": str(token.pk), "act": {"sub": f"pat:{token.pk}"}},
+        extra_claims={
+            **({"scope": " ".join(carried)} if carried else {}),
+            "pat": str(token.pk),
+            "act": {"sub": f"pat:{token.pk}"},
+        },
     )

@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
@@ -51,7 +52,10 @@ MAX_FIELDS = 32
 
 
 def form_of(request: Request) -> dict[str, str]:
-    """The request's form parameters; anything else than a clean form body is `invalid_request`."""
+    """The request's form parameters; anything else than a clean form body is `invalid_request`.
+    No body at all is no parameters, whatever the content type, so the service names the one missing."""
+    if not request.body:
+        return {}
     if request.content_type.split(";", 1)[0].strip().lower() != FORM:
         raise OAuthInvalidRequest(f"The body must be {FORM}.")
     try:
@@ -137,6 +141,11 @@ class OAuthApi(APIView):
     parser_classes: list[type] = []
     renderer_classes = [JSONRenderer]
     content_negotiation_class = JSONOnly
+
+    def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
+        """The methods (DRF's `Allow` header) and nothing else: not DRF's description of the view,
+        and not cacheable, like every other answer of these endpoints."""
+        return Response(status=204, headers=NO_STORE)
 
 
 class TokenApi(OAuthApi):

@@ -143,9 +143,25 @@ HOSTILE: list[tuple[str, Any, int, str]] = [
     ("basic with empty id", "noidbasic", 401, "invalid_client"),
     ("oversized secret", "bigsecret", 401, "invalid_client"),
     ("unknown client over basic", "unknownbasic", 401, "invalid_client"),
+    ("another scheme in the Authorization header", "bearer", 401, "invalid_client"),
+    ("client id in upper case", "upperid", 401, "invalid_client"),
+    ("client id in braces", "bracedid", 401, "invalid_client"),
+    ("client id as a urn", "urnid", 401, "invalid_client"),
+    ("client id without hyphens", "hexid", 401, "invalid_client"),
+    ("client id in upper case over basic", "upperbasic", 401, "invalid_client"),
 ]
-# The cases that tried HTTP Basic: their 401 carries the Basic challenge (RFC 6749 §5.2).
-BASIC_CHALLENGED = {"badbasic", "nocolon", "wrongbasic", "nulbasic", "bigbasic", "noidbasic", "unknownbasic"}
+# The cases that sent an Authorization header: their 401 carries the Basic challenge (RFC 6749 §5.2).
+BASIC_CHALLENGED = {
+    "badbasic",
+    "nocolon",
+    "wrongbasic",
+    "nulbasic",
+    "bigbasic",
+    "noidbasic",
+    "unknownbasic",
+    "bearer",
+    "upperbasic",
+}
 
 
 @pytest.mark.parametrize(("case", "kind", "status", "error"), HOSTILE, ids=[h[0] for h in HOSTILE])
@@ -235,6 +251,19 @@ def test_hostile_input_is_refused_in_rfc_shape_and_changes_nothing(
     elif kind == "unknownbasic":
         body = {"grant_type": "client_credentials"}
         headers = {"HTTP_AUTHORIZATION": basic(str(uuid.UUID(int=2)), secret)}
+    elif kind == "bearer":
+        body, headers = {"grant_type": "client_credentials"}, {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    elif kind in ("upperid", "bracedid", "urnid", "hexid"):
+        spelling = {
+            "upperid": str(application.pk).upper(),
+            "bracedid": "{" + str(application.pk) + "}",
+            "urnid": application.pk.urn,
+            "hexid": application.pk.hex,
+        }[kind]
+        body = {**good, "client_id": spelling}
+    elif kind == "upperbasic":
+        body = {"grant_type": "client_credentials"}
+        headers = {"HTTP_AUTHORIZATION": basic(str(application.pk).upper(), secret)}
     before = full_state()
     encoded = body if isinstance(body, str | bytes) else urlencode(body)
     response = api_client.generic("POST", "/oauth2/token", encoded, content_type=content_type, **headers)
@@ -257,6 +286,30 @@ def test_get_is_refused_in_rfc_shape(api_client, world, path) -> None:
     assert response.status_code == 405
     assert set(response.json()) == {"error", "error_description"}
     assert response.json()["error"] == "invalid_request"
+    assert_no_store(response)
+    assert full_state() == before
+
+
+@pytest.mark.parametrize(
+    ("path", "missing"),
+    [("/oauth2/token", "grant_type"), ("/connect/token", "grant_type"), ("/oauth2/revoke", "token")],
+)
+def test_a_post_without_a_body_names_the_missing_parameter(api_client, oauth_client, path, missing) -> None:
+    application, secret = oauth_client
+    before = full_state()
+    response = api_client.generic("POST", path, "", HTTP_AUTHORIZATION=basic(str(application.pk), secret))
+    assert response.status_code == 400, response.content
+    assert response.json() == {"error": "invalid_request", "error_description": f"{missing} is required."}
+    assert full_state() == before
+
+
+@pytest.mark.parametrize("path", [*TOKEN_PATHS, "/oauth2/introspect", "/oauth2/revoke"])
+def test_options_names_the_methods_and_nothing_else(api_client, world, path) -> None:
+    """Not DRF's description of the view (its docstring), and not cacheable."""
+    before = full_state()
+    response = api_client.options(path)
+    assert response.status_code == 204 and response.content == b""
+    assert set(response["Allow"].replace(" ", "").split(",")) == {"POST", "OPTIONS"}
     assert_no_store(response)
     assert full_state() == before
 

@@ -59,13 +59,46 @@ def test_introspect_client_and_user_and_refresh_tokens(api_client, oauth_client,
     assert with_key["active"] is True
 
 
-@pytest.mark.parametrize("token", ["", "garbage", "a.b.c", "x" * 16_000, "eyJhbGciOiJub25lIn0.e30."])
+@pytest.mark.parametrize("token", ["garbage", "a.b.c", "x" * 16_000, "eyJhbGciOiJub25lIn0.e30."])
 def test_introspect_malformed_is_inactive_only(api_client, oauth_client, token) -> None:
     application, secret = oauth_client
     before = full_state()
     answer = introspect(api_client, token, HTTP_AUTHORIZATION=basic(str(application.pk), secret))
     assert answer == {"active": False}
     assert full_state() == before
+
+
+@pytest.mark.parametrize("path", ["/oauth2/introspect", "/oauth2/revoke"])
+@pytest.mark.parametrize("body", ["", "token=", "token_type_hint=access_token"])
+def test_a_request_without_a_token_is_invalid_request(api_client, oauth_client, path, body) -> None:
+    """RFC 7662 §2.1 and RFC 7009 §2.1 require `token`; its absence is not an inactive token."""
+    application, secret = oauth_client
+    before = full_state()
+    response = api_client.generic(
+        "POST",
+        path,
+        body,
+        content_type="application/x-www-form-urlencoded",
+        HTTP_AUTHORIZATION=basic(str(application.pk), secret),
+    )
+    assert response.status_code == 400 and response.json()["error"] == "invalid_request"
+    assert_no_store(response)
+    assert full_state() == before
+
+
+def test_a_refresh_token_is_active_only_to_its_own_client(api_client, oauth_client, session, world) -> None:
+    """Nobody but the client it was issued to holds a refresh token (RFC 6749 §1.5), so another
+    client of the tenant learns nothing of it; an API key of the tenant still does."""
+    other = ApplicationFactory(tenant=world.application.tenant, name="Reports")
+    other_secret = oauth_client_configure(application=other).client_secret
+    assert other_secret is not None
+    refresh = session["refreshToken"]
+    assert introspect(api_client, refresh, HTTP_AUTHORIZATION=basic(str(other.pk), other_secret)) == {
+        "active": False
+    }
+    assert introspect(api_client, refresh, HTTP_AUTHORIZATION=world.api_key)["active"] is True
+    access = introspect(api_client, session["token"], HTTP_AUTHORIZATION=basic(str(other.pk), other_secret))
+    assert access["active"] is True  # an access token is what resource servers present
 
 
 def test_foreign_tenant_token_is_inactive(api_client, oauth_client) -> None:
@@ -103,6 +136,10 @@ def test_introspection_needs_a_client_or_an_api_key(api_client, oauth_client) ->
         api_client, "/oauth2/introspect", {"token": token}, HTTP_AUTHORIZATION=basic(str(application.pk), "x")
     )
     assert wrong.status_code == 401 and wrong["WWW-Authenticate"].startswith("Basic")
+    for header in ("Bearer " + token, "notakey"):
+        refused = form_post(api_client, "/oauth2/introspect", {"token": token}, HTTP_AUTHORIZATION=header)
+        assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+        assert refused["WWW-Authenticate"].startswith("Basic realm=")  # RFC 6749 §5.2
 
 
 def test_access_token_introspection_costs_no_sql(

@@ -192,26 +192,26 @@ HOSTILE: list[tuple[str, Any, int, str]] = [
         400,
         "invalid_request",
     ),
-    ("garbage subject", lambda p, w: exchange_form("a.b.c"), 400, "invalid_grant"),
-    ("not a jws", lambda p, w: exchange_form("' OR 1=1--"), 400, "invalid_grant"),
+    ("garbage subject", lambda p, w: exchange_form("a.b.c"), 400, "invalid_request"),
+    ("not a jws", lambda p, w: exchange_form("' OR 1=1--"), 400, "invalid_request"),
     (
         "tampered pat",
         lambda p, w: exchange_form(p[:-4] + ("AAAA" if not p.endswith("AAAA") else "BBBB")),
         400,
-        "invalid_grant",
+        "invalid_request",
     ),
-    ("user access token", lambda p, w: exchange_form(_user_access_token(w)), 400, "invalid_grant"),
-    ("revoked pat", lambda p, w: exchange_form(_revoked_pat(w)), 400, "invalid_grant"),
-    ("expired pat", lambda p, w: exchange_form(_expired_pat(w)), 400, "invalid_grant"),
-    ("deactivated user", lambda p, w: exchange_form(_deactivated_users_pat(w)), 400, "invalid_grant"),
-    ("locked user", lambda p, w: exchange_form(_locked_users_pat(w)), 400, "invalid_grant"),
-    ("address not allowed", lambda p, w: exchange_form(_allowlisted_elsewhere(w)), 400, "invalid_grant"),
-    ("pat of another tenant", lambda p, w: exchange_form(_other_tenant_pat()), 400, "invalid_grant"),
+    ("user access token", lambda p, w: exchange_form(_user_access_token(w)), 400, "invalid_request"),
+    ("revoked pat", lambda p, w: exchange_form(_revoked_pat(w)), 400, "invalid_request"),
+    ("expired pat", lambda p, w: exchange_form(_expired_pat(w)), 400, "invalid_request"),
+    ("deactivated user", lambda p, w: exchange_form(_deactivated_users_pat(w)), 400, "invalid_request"),
+    ("locked user", lambda p, w: exchange_form(_locked_users_pat(w)), 400, "invalid_request"),
+    ("address not allowed", lambda p, w: exchange_form(_allowlisted_elsewhere(w)), 400, "invalid_request"),
+    ("pat of another tenant", lambda p, w: exchange_form(_other_tenant_pat()), 400, "invalid_request"),
     (
         "pat of another application",
         lambda p, w: exchange_form(_other_application_pat(w)),
         400,
-        "invalid_grant",
+        "invalid_request",
     ),
     (
         "actor token",
@@ -281,3 +281,50 @@ def test_an_unauthenticated_client_may_not_exchange_whatever_its_policy(api_clie
     )
     assert wrong.status_code == 401 and wrong["WWW-Authenticate"].startswith("Basic realm=")
     assert state() == before
+
+
+def test_every_unusable_subject_token_gets_the_same_answer(api_client, world, exchanger, pat) -> None:
+    """RFC 8693 §2.2.2 (`invalid_request`), one description whatever the reason, so the answer does
+    not tell a revoked PAT from a foreign one or a locked user's."""
+    application, secret = exchanger
+    subjects = ["a.b.c", _revoked_pat(world), _other_tenant_pat(), _locked_users_pat(world)]
+    answers = {
+        form_post(
+            api_client,
+            "/oauth2/token",
+            exchange_form(subject),
+            HTTP_AUTHORIZATION=basic(str(application.pk), secret),
+        ).content
+        for subject in subjects
+    }
+    assert len(answers) == 1, answers
+    assert b'"invalid_request"' in answers.pop()
+
+
+def test_a_pat_without_scopes_gives_a_token_without_a_scope(api_client, world, exchanger) -> None:
+    """RFC 6749 §3.3: a scope is one name or more; none is no `scope` at all, not an empty one."""
+    application, secret = exchanger
+    created = pat_create(user=world.user, name="bare", expiry="30")
+    assert "scope" not in _claims(api_client, created.value)
+    response = form_post(
+        api_client,
+        "/oauth2/token",
+        exchange_form(created.value),
+        HTTP_AUTHORIZATION=basic(str(application.pk), secret),
+    )
+    assert response.status_code == 200, response.content
+    assert "scope" not in response.json()
+    assert "scope" not in _claims(api_client, response.json()["access_token"])
+    exchanged = api_client.post(
+        "/api/jwt/exchange",
+        {"subject_token": created.value, "subject_token_type": JWT_TYPE},
+        format="json",
+    )
+    assert exchanged.status_code == 200, exchanged.content
+    assert "scope" not in exchanged.json()
+
+
+def _claims(api_client, token: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    validated = api_client.get("/api/jwt/validate", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert validated.status_code == 200, validated.content
+    return dict(validated.json()["jwt"])

@@ -173,7 +173,7 @@ def test_revoked_access_token_is_refused_by_every_worker_within_a_second(server,
 
 def test_token_exchange_of_a_pat_with_plain_requests(server, world) -> None:
     """RFC 8693 at the seed's path: a PAT exchanged by a client for a short-lived access token
-    that validate accepts; once the PAT is revoked, its exchange is invalid_grant."""
+    that validate accepts; once the PAT is revoked, its exchange is invalid_request (RFC 8693 §2.2.2)."""
     exchange = "urn:ietf:params:oauth:grant-type:token-exchange"
     secret = oauth_client_configure(application=world.application, enabled_grants=[exchange]).client_secret
     assert secret is not None
@@ -197,4 +197,4 @@ def test_token_exchange_of_a_pat_with_plain_requests(server, world) -> None:
         if refused.status_code == 400 or time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_request"
