@@ -177,12 +177,48 @@ _BCRYPT_CHECKSUM = re.compile(r"[./A-Za-z0-9]{31}")
 _BCRYPT_WHOLE = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
 
 
+# Ceilings on a Django encoding's cost, so an imported hash cannot make one login take seconds or
+# a gigabyte (Django 5.2's defaults: PBKDF2 1,000,000; Argon2 100 MiB, t=2, p=8; scrypt 16 MiB).
+MAX_PBKDF2_ITERATIONS = 10_000_000
+MAX_ARGON2 = {"memory_cost": 262_144, "time_cost": 20, "parallelism": 16}  # KiB, passes, lanes
+MAX_SCRYPT_BYTES, MAX_SCRYPT_PARALLELISM = 256 * 1024 * 1024, 16
+
+
 def _django_encoding(password: str) -> str | None:
+    """The hash as it came when it is one of Django's encodings (None: not one), after checking it
+    parses and costs no more than the ceilings above, since it is verified on the user's next login."""
     try:
         hasher = identify_hasher(password)
     except ValueError:
         return None
-    return password if hasher.algorithm in DJANGO_ALGORITHMS else None
+    if hasher.algorithm not in DJANGO_ALGORITHMS:
+        return None
+    try:
+        decoded = hasher.decode(password)
+        usable = _django_cost_ok(hasher.algorithm, decoded)
+    except (ValueError, TypeError, OverflowError, binascii.Error) as exc:  # argon2's errors are ValueErrors
+        raise UnsupportedHash("password", f"This {hasher.algorithm} hash is malformed.") from exc
+    if not usable:
+        raise UnsupportedHash("password", f"This {hasher.algorithm} hash costs more than a login may.")
+    return password
+
+
+def _django_cost_ok(algorithm: str, decoded: dict[str, Any]) -> bool:
+    """Whether a decoded Django hash is complete and within the cost ceilings; raises ValueError
+    for a part that does not parse."""
+    if not decoded.get("hash", decoded.get("checksum")) or not decoded.get("salt"):
+        raise ValueError("an empty part")
+    if algorithm.startswith("pbkdf2"):
+        _b64(decoded["hash"])
+        return 1 <= int(decoded["iterations"]) <= MAX_PBKDF2_ITERATIONS
+    if algorithm == "argon2":
+        return all(1 <= int(decoded[name]) <= ceiling for name, ceiling in MAX_ARGON2.items())
+    if algorithm.startswith("bcrypt"):
+        return 4 <= int(decoded["work_factor"]) <= MAX_FACTOR["bcrypt"]
+    n, r, p = (int(decoded[name]) for name in ("work_factor", "block_size", "parallelism"))  # scrypt
+    _b64(decoded["hash"])
+    power_of_two = n > 1 and n & (n - 1) == 0
+    return power_of_two and r >= 1 and 1 <= p <= MAX_SCRYPT_PARALLELISM and 128 * n * r <= MAX_SCRYPT_BYTES
 
 
 def _factor(scheme: str, factor: int | None) -> int:

@@ -128,6 +128,32 @@ def test_unusable_imports_name_the_field(password, salt, scheme, factor, field):
     assert info.value.field == field
 
 
+@pytest.mark.parametrize(
+    ("encoded", "why"),
+    [
+        ("pbkdf2_sha256$abc$$", "malformed"),
+        ("pbkdf2_sha256$99999999999$c2FsdA$aGFzaA==", "costs"),
+        ("pbkdf2_sha256$20000000$c2FsdA$aGFzaA==", "costs"),
+        ("pbkdf2_sha256$1000$c2FsdA$", "malformed"),
+        ("pbkdf2_sha256$1000$c2FsdA$%%%", "malformed"),
+        ("pbkdf2_sha1$0$c2FsdA$aGFzaA==", "costs"),
+        ("argon2$garbage", "malformed"),
+        ("argon2$argon2id$v=19$m=1048576,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo", "costs"),
+        ("argon2$argon2id$v=19$m=19456,t=99,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo", "costs"),
+        ("bcrypt$$2b$31$" + "a" * 53, "costs"),
+        ("bcrypt_sha256$$2b$xx$" + "a" * 53, "malformed"),
+        ("scrypt$16384$salt$8$5$%%%", "malformed"),
+        ("scrypt$3$salt$8$5$aGFzaA==", "costs"),
+        ("scrypt$1048576$salt$8$1$aGFzaA==", "costs"),
+        ("scrypt$16384$salt$8$99$aGFzaA==", "costs"),
+    ],
+)
+def test_a_django_hash_that_would_fail_or_stall_a_login_is_refused_at_import(encoded, why):
+    with pytest.raises(UnsupportedHash, match=why) as info:
+        imported_password(password=encoded, salt=None, scheme=None, factor=None)
+    assert info.value.field == "password"
+
+
 def test_a_damaged_stored_hash_is_a_wrong_password_not_an_error():
     assert not check_password(PASSWORD, "fusionauth-pbkdf2-sha256$1000$%%%$%%%")
     assert not check_password(PASSWORD, "fusionauth-salted-sha256$0$" + SALT + "$" + SALT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,6 +42,8 @@ from identity.services.refresh_tokens import (
     session_limit_audit_entry,
 )
 from identity.services.webhooks import event_wanted, user_event_emit
+
+logger = logging.getLogger(__name__)
 
 
 class LoginStatus(Enum):
@@ -160,6 +163,18 @@ def failed_logins_clear(*, user: User) -> None:
     User.objects.filter(pk=user.pk).update(failed_login_count=0, failed_login_window_started_at=None)
 
 
+def _password_matches(user: User, password: str) -> bool:
+    """Django's check (which re-hashes a legacy hash after a right password), where a stored hash
+    that does not parse (one imported before the import checked them) is a wrong password at the
+    same cost, and a line in the log, never a 500."""
+    try:
+        return user.check_password(password)
+    except (ValueError, TypeError, OverflowError) as exc:  # argon2's and binascii's errors are ValueErrors
+        logger.error("user %s has an unusable stored password hash (%s)", user.pk, type(exc).__name__)
+        _dummy_password_work(password)
+        return False
+
+
 def password_verify(
     *,
     tenant: Tenant,
@@ -191,7 +206,7 @@ def password_verify(
     attempt = _attempt_reserve(user_id=user.pk, tenant=tenant, now=now)
     if attempt is None or attempt > tenant.failed_login_max_attempts:
         raise LoginPrevented()
-    if not user.check_password(password):
+    if not _password_matches(user, password):
         _attempt_failed(user=user, tenant=tenant, attempt=attempt, now=now)
         user_event_emit(type="user.login.failed", user=user)
         raise LoginFailed()

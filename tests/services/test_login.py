@@ -95,6 +95,21 @@ def test_unknown_user_and_wrong_password_are_the_same_failure(world, login_id):
     assert str(info.value) == "Invalid login credentials."
 
 
+@pytest.mark.parametrize(
+    "stored", ["pbkdf2_sha256$abc$$", "argon2$garbage", "pbkdf2_sha256$99999999999$c$aA=="]
+)
+def test_a_stored_hash_that_does_not_parse_is_a_wrong_password_and_a_log_line(world, stored, caplog):
+    """Hashes imported before the import checked them: the same failure as a wrong password,
+    counted, never a 500, and the log names the user (not the hash)."""
+    User.objects.filter(pk=world.user.pk).update(password=stored)
+    with pytest.raises(LoginFailed):
+        _login(world)
+    world.user.refresh_from_db()
+    assert world.user.failed_login_count == 1 and world.user.password == stored
+    assert f"user {world.user.pk} has an unusable stored password hash" in caplog.text
+    assert stored not in caplog.text
+
+
 def test_user_of_another_tenant_is_unknown(world):
     stranger = UserFactory(tenant=TenantFactory(), email="zed@example.com")
     with pytest.raises(LoginFailed):
