@@ -267,13 +267,7 @@ def verify(
     except (jwt.InvalidTokenError, ValueError, TypeError, RecursionError) as exc:
         raise TokenInvalid() from exc
     for name in TIME_CLAIMS:
-        value = claims.get(name)
-        if value is not None and (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or not 0 <= value <= MAX_NUMERIC_DATE
-        ):
+        if name in claims and not numeric_date(claims[name]):  # a null one included
             raise TokenInvalid()
     current = now.timestamp()
     if "exp" in claims and claims["exp"] + leeway_seconds <= current:
@@ -281,6 +275,17 @@ def verify(
     if any(name in claims and claims[name] - leeway_seconds > current for name in ("nbf", "iat")):
         raise TokenInvalid()
     return claims, key
+
+
+def numeric_date(value: Any) -> bool:
+    """Whether a time claim's value is what verify accepts: a JSON number (not a boolean, not
+    null), finite, from 0 to MAX_NUMERIC_DATE (RFC 7519 §2 NumericDate)."""
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and 0 <= value <= MAX_NUMERIC_DATE
+    )
 
 
 def _segment(segment: str) -> bytes:

@@ -272,6 +272,10 @@ def test_a_kind_that_is_not_a_string_is_refused_before_any_key_lookup(es_key, ki
         _claims(iss="https://issuer.example"),  # prefix of the real issuer
         _claims(iss="https://issuer.example.com.evil"),
         _claims(iss=[ISSUER]),
+        {**_claims(), "nbf": None},  # a null time claim (a TypeError, a 500 at validate, before)
+        {**_claims(), "iat": None},
+        {**_claims(), "auth_time": None},
+        _claims(nbf="0"),
     ],
 )
 def test_bad_claims(claims):

@@ -48,7 +48,7 @@ from identity.services.refresh_tokens import (
 from identity.services.registrations import MAPPABLE_USER_FIELDS, registration_create
 from identity.services.signing_keys import signing_key_within_reach
 from identity.services.users import user_create
-from identity.signing import TokenInvalid, TokenKind, load_key, sign, unverified_header, verify
+from identity.signing import TokenInvalid, TokenKind, load_key, numeric_date, sign, unverified_header, verify
 
 MAX_VEND_CLAIMS_BYTES = 64 * 1024
 MAX_VEND_TTL_SECONDS = 10 * 365 * 24 * 3600
@@ -278,6 +278,7 @@ def jwt_vend(
     if not 0 < ttl <= MAX_VEND_TTL_SECONDS:
         raise ValidationFailed.on_field("timeToLiveInSeconds", "invalid", "Must be between 1 and 315360000.")
     _check_audience(claims.get("aud"), tenant=tenant)
+    _check_registered_claims(claims, expires=now.timestamp() + ttl)
     record = (
         SigningKey.objects.filter(pk=key_id).first()
         if key_id is not None
@@ -316,6 +317,20 @@ def _vend_tenant(key_id: uuid.UUID | None) -> Tenant:
     if key is not None and key.tenant is not None:
         return key.tenant
     return tenant_get_default()
+
+
+def _check_registered_claims(claims: dict[str, Any], *, expires: float) -> None:
+    """The registered claims a caller may set, in the types every verifier (validate first of
+    all) takes, so a vended token is never one that verifies nowhere: `sub` a string (RFC 7519
+    §4.1.2), `nbf` and `auth_time` NumericDates, `nbf` before the token's own expiry."""
+    if "sub" in claims and not isinstance(claims["sub"], str):
+        raise ValidationFailed.on_field("claims.sub", "invalid", "sub must be a string.")
+    for name in ("nbf", "auth_time"):
+        if name in claims and not numeric_date(claims[name]):
+            message = f"{name} must be a number of seconds."
+            raise ValidationFailed.on_field(f"claims.{name}", "invalid", message)
+    if "nbf" in claims and claims["nbf"] >= expires:
+        raise ValidationFailed.on_field("claims.nbf", "invalid", "nbf must come before the token expires.")
 
 
 def _check_audience(audience: Any, *, tenant: Tenant) -> None:

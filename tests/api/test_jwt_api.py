@@ -406,6 +406,35 @@ def test_bad_vend_requests_are_400(api_client, world, body):
     assert response.status_code == 400 and response.json()
 
 
+NEVER_VERIFIABLE = [
+    ("sub", 5),
+    ("sub", None),
+    ("sub", ["a"]),
+    ("nbf", "x"),
+    ("nbf", True),
+    ("nbf", None),
+    ("nbf", 10**30),
+    ("nbf", 9_999_999_999),  # after the token's own expiry
+    ("auth_time", "yesterday"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), NEVER_VERIFIABLE)
+def test_vend_refuses_registered_claims_no_verifier_takes(api_client, world, name, value):
+    """A vended token validate would refuse (or, for a null nbf, answer 500 to) is a 400 naming the
+    claim, before anything is signed."""
+    response = _vend(api_client, world, {"claims": {name: value}})
+    assert response.status_code == 400, response.content
+    assert f"claims.{name}" in response.json()["fieldErrors"]
+
+
+@pytest.mark.parametrize("claims", [{"nbf": 1}, {"sub": ""}, {"aud": ""}, {"aud": []}, {"auth_time": 1.5}])
+def test_claims_vend_takes_verify_at_validate(api_client, world, claims):
+    response = _vend(api_client, world, {"claims": claims})
+    assert response.status_code == 200, response.content
+    assert _validate(api_client, response.json()["token"]).status_code == 200
+
+
 def test_vend_never_signs_with_a_foreign_or_verify_only_key(api_client, world):
     foreign = signing_key_generate(tenant=TenantFactory(), algorithm="ES256", name="f").key
     public = (
