@@ -568,6 +568,20 @@ def test_seed_demo_creates_the_demo_world(db: None, tmp_path: Path, without_logi
     }
 
 
+def test_seed_demo_again_without_base_url_prints_the_address_the_demo_was_made_for(
+    db: None, tmp_path: Path, without_login_api: None
+) -> None:
+    """`PORT=8051 make run` seeds with that address; a plain `seed_demo` later must print it, not
+    port 8000, or the printed export line points at another server."""
+    credentials = tmp_path / "demo.json"
+    seed(credentials, "--base-url", "http://127.0.0.1:8051/")
+    again = seed(credentials)
+    assert again["changes"] == [] and again["adminUrl"] == "http://127.0.0.1:8051/admin/"
+    assert "BASE=http://127.0.0.1:8051 " in again["shellExports"]
+    Tenant.objects.filter(name="Demo").update(issuer="acme.com")  # not a URL: the usual default
+    assert seed(credentials)["adminUrl"] == "http://127.0.0.1:8000/admin/"
+
+
 def test_seed_demo_twice_changes_nothing_and_prints_the_same_working_credentials(
     db: None, tmp_path: Path
 ) -> None:
@@ -675,7 +689,7 @@ def test_seed_demo_prints_a_login_curl_once_the_login_api_is_served(db: None, tm
     assert data["adminUrl"] == "http://localhost:9000/admin/"
     assert Tenant.objects.get(pk=data["tenantId"]).issuer == "http://localhost:9000"
     out = run("seed_demo --credentials-file", str(tmp_path / "demo-credentials.json"))
-    assert f"Log the demo user in:\n{data['loginCurl'].replace('localhost:9000', '127.0.0.1:8000')}" in out
+    assert f"Log the demo user in:\n{data['loginCurl']}" in out  # the address the demo was made for
 
 
 def test_seed_demo_unwritable_credentials_file_is_a_one_line_error(db: None, tmp_path: Path) -> None:

@@ -71,6 +71,14 @@ def default_credentials_file() -> Path:
     return Path(settings.BASE_DIR) / "var" / "demo-credentials.json"
 
 
+def demo_base_url(*, fallback: str) -> str:
+    """Where the demo server was said to listen when the Demo tenant was made (its issuer, when
+    that is a URL), so a later `seed_demo` without `--base-url` prints the addresses in use."""
+    tenant = Tenant.objects.filter(name__iexact=DEMO_TENANT_NAME).first()
+    issuer = tenant.issuer if tenant is not None else ""
+    return issuer.rstrip("/") if issuer.startswith(("http://", "https://")) else fallback
+
+
 @transaction.atomic
 def demo_seed(*, credentials_file: Path, issuer: str = "http://127.0.0.1:8000") -> DemoSeed:
     """Ensure the demo rows exist and accept the credentials of `credentials_file` (created with

@@ -11,7 +11,9 @@ from django.core.management.base import CommandError, CommandParser
 from django.urls import NoReverseMatch, reverse
 
 from identity.management.base import IdentityCommand, Report
-from identity.services.demo import DemoSeed, default_credentials_file, demo_seed
+from identity.services.demo import DemoSeed, default_credentials_file, demo_base_url, demo_seed
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
 
 def shell_exports(*, base_url: str, seed: DemoSeed) -> str:
@@ -57,8 +59,10 @@ class Command(IdentityCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--base-url",
-            default="http://127.0.0.1:8000",
-            help="Where the server listens; used in the printed URLs and as the demo tenant's issuer.",
+            help=(
+                "Where the server listens; used in the printed URLs and as a new demo tenant's issuer "
+                f"(default: the demo tenant's issuer, else {DEFAULT_BASE_URL})."
+            ),
         )
         parser.add_argument(
             "--credentials-file",
@@ -68,7 +72,7 @@ class Command(IdentityCommand):
         )
 
     def perform(self, options: dict[str, Any]) -> Report:
-        base_url = options["base_url"].rstrip("/")
+        base_url = (options["base_url"] or demo_base_url(fallback=DEFAULT_BASE_URL)).rstrip("/")
         path: Path = options["credentials_file"]
         try:
             seed = demo_seed(credentials_file=path, issuer=base_url)
