@@ -117,3 +117,9 @@ def test_bad_input_is_a_one_line_error_and_changes_nothing(world, monkeypatch, c
     assert message in str(raised.value)
     assert "\n" not in str(raised.value)
     assert state() == before
+
+
+def test_the_summary_counts_in_the_right_number(world):
+    run_json(f"create_access_token --user {world.user.email} --name one --expiry OneHour")
+    out = run(f"revoke_access_token --user {world.user.email} --all")
+    assert out.strip() == f"Revoked 1 access token of {world.user.email}."

@@ -103,6 +103,12 @@ def test_many_problems_are_listed_up_to_a_limit(world, tmp_path):
     assert lines[0] == "Nothing was imported (79 problems):" and lines[-1] == "… and 29 more."
 
 
+def test_one_problem_is_one_problem(world, tmp_path):
+    users = [_user("same@example.com"), _user("same@example.com")]
+    with pytest.raises(CommandError, match=r"^Nothing was imported \(1 problem\):\n"):
+        _run(_file(tmp_path, users), "--tenant", world.tenant.name)
+
+
 def test_a_missing_file_or_an_ambiguous_tenant_is_one_line(world, tmp_path):
     TenantFactory()
     with pytest.raises(CommandError, match="Cannot read"):

@@ -28,6 +28,11 @@ from identity.models import Application, SigningKey, Tenant, User
 M = TypeVar("M", bound=models.Model)
 
 
+def counted(count: int, noun: str) -> str:
+    """`1 problem`, `2 problems`: a count and its noun (a regular plural) for a command's output."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 @dataclass(frozen=True)
 class Report:
     data: dict[str, Any]

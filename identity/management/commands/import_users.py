@@ -11,7 +11,7 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
 from identity.exceptions import ValidationFailed
-from identity.management.base import IdentityCommand, Report, tenant_lookup
+from identity.management.base import IdentityCommand, Report, counted, tenant_lookup
 from identity.management.output import progress
 from identity.models import Tenant
 from identity.serializers.user_import import import_request
@@ -46,7 +46,7 @@ def _lines(exc: ValidationFailed) -> str:
     lines += [f"{e.code}: {e.message}" for e in exc.general_errors]
     more = len(lines) - MAX_ERRORS_SHOWN
     shown = lines[:MAX_ERRORS_SHOWN] + ([f"… and {more} more."] if more > 0 else [])
-    return f"Nothing was imported ({len(lines)} problems):\n" + "\n".join(shown)
+    return f"Nothing was imported ({counted(len(lines), 'problem')}):\n" + "\n".join(shown)
 
 
 class Command(IdentityCommand):

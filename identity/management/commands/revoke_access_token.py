@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from identity.management.base import IdentityCommand, Report, tenant_lookup, user_lookup
+from identity.management.base import IdentityCommand, Report, counted, tenant_lookup, user_lookup
 from identity.models import PersonalAccessToken
 from identity.services.personal_access_tokens import pat_revoke, pats_revoke_for_user
 
@@ -35,7 +35,9 @@ class Command(IdentityCommand):
         user = user_lookup(options["user"], tenant=tenant)
         if options["all"]:
             count = pats_revoke_for_user(user=user, by=REVOKED_BY)
-            return Report(data={"count": count}, summary=f"Revoked {count} access tokens of {user.email}.")
+            return Report(
+                data={"count": count}, summary=f"Revoked {counted(count, 'access token')} of {user.email}."
+            )
         named = PersonalAccessToken.objects.filter(user=user, name=options["name"], revoked_at__isnull=True)
         found = named.select_related("tenant").first()
         if found is None:
