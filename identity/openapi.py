@@ -896,7 +896,14 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         errors=(), tag="OAuth2", extra=OAUTH_ERRORS, security=OAUTH_CLIENT,
     ),
     ("GET", "/.well-known/oauth-authorization-server"): Op(
-        "retrieveAuthorizationServerMetadata", "RFC 8414 metadata of the default tenant.",
+        "retrieveAuthorizationServerMetadata",
+        "RFC 8414 metadata of the tenant whose issuer is this server's origin, else the default tenant.",
+        ok=ref("AuthorizationServerMetadata"), errors=(404,), tag="OAuth2",
+    ),
+    ("GET", "/.well-known/oauth-authorization-server/{issuer_path}"): Op(
+        "retrieveIssuerAuthorizationServerMetadata",
+        "RFC 8414 §3.1 metadata of the tenant whose issuer is this origin followed by the path "
+        "(`issuer` is then the URL the document describes); 404 when no tenant has that issuer.",
         ok=ref("AuthorizationServerMetadata"), errors=(404,), tag="OAuth2",
     ),
     ("GET", "/{tenant_id}/.well-known/oauth-authorization-server"): Op(

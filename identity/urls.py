@@ -169,4 +169,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
         AuthorizationServerMetadataApi.as_view(),
         name="tenant-oauth-authorization-server",
     ),
+    path(
+        ".well-known/oauth-authorization-server/<path:issuer_path>",
+        AuthorizationServerMetadataApi.as_view(),
+        name="issuer-oauth-authorization-server",
+    ),
 ]

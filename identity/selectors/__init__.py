@@ -47,6 +47,13 @@ def tenant_for_server_root(*, origin: str) -> Tenant:
     return match or tenant_get_default()
 
 
+def tenant_for_issuer(*, issuer: str) -> Tenant | None:
+    """The tenant whose issuer is `issuer` (ignoring case and a trailing slash, as issuers are
+    unique), for RFC 8414's path-inserted metadata URL; None when no tenant has it."""
+    issuer = issuer.rstrip("/")
+    return Tenant.objects.filter(Q(issuer__iexact=issuer) | Q(issuer__iexact=f"{issuer}/")).first()
+
+
 LOGIN_ID_TYPES = ("email", "username")
 
 

@@ -32,7 +32,7 @@ from identity.exception_handler import NO_STORE
 from identity.exceptions import NotFound, OAuthInvalidClient, OAuthInvalidRequest
 from identity.http_cache import never_cache
 from identity.models import Application
-from identity.selectors import tenant_for_server_root, tenant_get
+from identity.selectors import tenant_for_issuer, tenant_for_server_root, tenant_get
 from identity.services.oauth import (
     ASSERTION_SIGNING_ALGORITHMS,
     GRANT_TYPES_SUPPORTED,
@@ -195,20 +195,26 @@ def _absolute(request: Request, name: str) -> str:
 
 
 class AuthorizationServerMetadataApi(APIView):
-    """RFC 8414 for the tenant in the path, else the one whose issuer is this server's origin, else
-    the default tenant (as OpenID discovery). There is no authorization endpoint, so
-    `response_types_supported` is empty."""
+    """RFC 8414 for the tenant whose issuer is this origin plus the path after the well-known
+    suffix (§3.1's form, so `issuer` is the URL the document came from), for the tenant id before
+    it (OpenID's form), else at the root for the tenant whose issuer is this server's origin, else
+    the default tenant. There is no authorization endpoint, so `response_types_supported` is empty."""
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
-    def get(self, request: Request, tenant_id: uuid.UUID | None = None) -> Response:
-        if tenant_id is None:
-            tenant = tenant_for_server_root(origin=request.build_absolute_uri("/"))
-        elif (found := tenant_get(tenant_id=tenant_id)) is not None:
-            tenant = found
+    def get(
+        self, request: Request, tenant_id: uuid.UUID | None = None, issuer_path: str | None = None
+    ) -> Response:
+        if issuer_path is not None:  # RFC 8414 §3.1: an issuer with a path, inserted after the host
+            found = tenant_for_issuer(issuer=request.build_absolute_uri("/") + issuer_path)
+        elif tenant_id is not None:
+            found = tenant_get(tenant_id=tenant_id)
         else:
+            found = tenant_for_server_root(origin=request.build_absolute_uri("/"))
+        if found is None:
             raise NotFound()
+        tenant = found
         auth_methods = list(TOKEN_ENDPOINT_AUTH_METHODS)
         body = {
             "issuer": tenant.issuer,

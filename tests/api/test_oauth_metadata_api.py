@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from identity.selectors import tenant_get_default
+from identity.services.tenants import tenant_update
 
 
 def served(api_client, url: str) -> bool:  # type: ignore[no-untyped-def]
@@ -54,3 +55,19 @@ def test_openid_configuration_lists_the_oauth_endpoints(api_client, world) -> No
         "urn:ietf:params:oauth:grant-type:token-exchange",
     ]
     assert "private_key_jwt" in body["token_endpoint_auth_methods_supported"]
+
+
+@pytest.mark.parametrize("path", ["tenants/acme", "tenants/acme/", "TENANTS/Acme"])
+def test_an_issuer_with_a_path_finds_its_document_where_rfc_8414_puts_it(api_client, world, path) -> None:
+    """§3.1: `https://host/tenants/acme` → `https://host/.well-known/oauth-authorization-server/tenants/acme`,
+    whose `issuer` is then exactly the URL it was fetched for (§3.3)."""
+    tenant_update(tenant=world.tenant, issuer="http://testserver/tenants/acme")
+    response = api_client.get(f"/.well-known/oauth-authorization-server/{path}")
+    assert response.status_code == 200, response.content
+    assert response.json()["issuer"] == "http://testserver/tenants/acme"
+
+
+@pytest.mark.parametrize("path", ["tenants/nobody", "tenants/acme/extra", "..%2Fadmin"])
+def test_a_path_no_issuer_has_is_404(api_client, world, path) -> None:
+    tenant_update(tenant=world.tenant, issuer="http://testserver/tenants/acme")
+    assert api_client.get(f"/.well-known/oauth-authorization-server/{path}").status_code == 404
