@@ -11,6 +11,7 @@ from typing import Any
 from rest_framework import serializers
 
 from identity.exceptions import ErrorItem, ValidationFailed
+from identity.serializers.common import Text
 from identity.signing import MAX_TOKEN_BYTES
 from identity.validators import MAX_PAT_ALLOWED_IPS, MAX_PAT_SCOPES
 
@@ -49,14 +50,13 @@ class InstantField(serializers.Field):
 
 
 class AccessTokenCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=191)
-    JWTTokenExpiry = serializers.CharField(max_length=16)
-    scopes = serializers.ListField(
-        child=serializers.CharField(max_length=191), required=False, max_length=MAX_PAT_SCOPES
-    )
+    # JSON strings only (`Text`): a number where seed 000 sends a string is `[invalid]`, not coerced.
+    name = Text(191, blank=False)
+    JWTTokenExpiry = Text(16, blank=False)
+    scopes = serializers.ListField(child=Text(191, blank=False), required=False, max_length=MAX_PAT_SCOPES)
     applicationId = serializers.UUIDField(required=False, allow_null=True)
     allowedIps = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, max_length=MAX_PAT_ALLOWED_IPS
+        child=Text(64, blank=False), required=False, max_length=MAX_PAT_ALLOWED_IPS
     )
 
 

@@ -103,6 +103,11 @@ HOSTILE = [
     ({"name": "ci", "JWTTokenExpiry": "30", "allowedIps": ["300.1.1.1"]}, "allowedIps"),
     ({"name": "ci", "JWTTokenExpiry": "30", "allowedIps": ["1.1.1.1"] * 51}, "allowedIps"),
     ({"name": "taken", "JWTTokenExpiry": "30"}, "name"),
+    ({"name": "ci", "JWTTokenExpiry": 30}, "JWTTokenExpiry"),  # a number, not seed 000's string
+    ({"name": 5, "JWTTokenExpiry": "30"}, "name"),
+    ({"name": "ci", "JWTTokenExpiry": "30", "scopes": [5]}, "scopes"),
+    ({"name": "ci", "JWTTokenExpiry": "30", "allowedIps": [10]}, "allowedIps"),
+    ({"name": "c\x00i", "JWTTokenExpiry": "30"}, "name"),
 ]
 
 
