@@ -9,6 +9,7 @@ members it does not know.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -237,6 +238,9 @@ def search_request(data: Any) -> SearchRequest:
                          start_row=criteria["startRow"], order_by=order_by)  # fmt: skip
 
 
+_QUERY_INTEGER = re.compile(r"-?[0-9]{1,9}")
+
+
 def search_query_params(params: Any) -> dict[str, Any]:
     """GET /api/user/search?queryString=…&ids=…&numberOfResults=…&startRow=… as a search body."""
     search: dict[str, Any] = {}
@@ -247,5 +251,6 @@ def search_query_params(params: Any) -> dict[str, Any]:
     for name in ("numberOfResults", "startRow"):
         raw = params.get(name)
         if raw is not None:
-            search[name] = int(raw) if raw.isdigit() and len(raw) < 10 else raw
+            # A number (a negative one too, so its error is the range's) or, as sent, `[invalid]`.
+            search[name] = int(raw) if _QUERY_INTEGER.fullmatch(raw) else raw
     return {"search": search}

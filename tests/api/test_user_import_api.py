@@ -213,10 +213,21 @@ def test_bad_searches_are_400(api_client, world, locked_key, body, field):
     assert response.status_code == 400 and field in response.json()["fieldErrors"], response.json()
 
 
-def test_get_search_with_bad_paging_is_400(api_client, world, locked_key):
-    response = api_client.get("/api/user/search", {"queryString": "*", "numberOfResults": "many"},
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("numberOfResults", "many", "integer"),
+        ("startRow", "-1", "greater than or equal to 0"),  # the range, not "a valid integer"
+        ("startRow", "1e3", "integer"),
+        ("numberOfResults", "0x10", "integer"),
+    ],
+)
+def test_get_search_with_bad_paging_is_400_saying_why(api_client, world, locked_key, name, value, says):
+    response = api_client.get("/api/user/search", {"queryString": "*", name: value},
                               HTTP_AUTHORIZATION=locked_key)  # fmt: skip
-    assert response.status_code == 400 and "search.numberOfResults" in response.json()["fieldErrors"]
+    assert response.status_code == 400
+    errors = response.json()["fieldErrors"][f"search.{name}"]
+    assert says in errors[0]["message"], errors
 
 
 # --- paths we do not serve ----------------------------------------------------------------------
