@@ -102,6 +102,13 @@ def parse_user_changes(data: Any, *, strict: bool = False) -> dict[str, Any]:
     return dict(parse_body(data, "user", UserSerializer, partial=True, strict=strict))
 
 
+class UserDeleteSerializer(serializers.Serializer):
+    """FusionAuth's UserDeleteSingleRequest, the SDK's `delete_user_with_request` body; other
+    members (eventInfo) are ignored."""
+
+    hardDelete = Flag(required=False, default=False)
+
+
 class UserSearchSerializer(serializers.Serializer):
     """`GET /api/user?email=` / `?username=` / `?loginId=`: the first one given is used."""
 

@@ -24,6 +24,7 @@ from identity.serializers.common import parse_body
 from identity.serializers.registrations import RegistrationSerializer
 from identity.serializers.users import (
     ChangePasswordSerializer,
+    UserDeleteSerializer,
     UserSearchSerializer,
     UserSerializer,
     parse_new_user,
@@ -92,9 +93,11 @@ class UserViewSet(viewsets.ViewSet):
         return Response({"user": UserSerializer(user).data})
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
-        """Deactivate, as FusionAuth does; `?hardDelete=true` deletes the user and all sessions."""
+        """Deactivate, as FusionAuth does; `?hardDelete=true`, or a body `{"hardDelete": true}`
+        (the SDK's delete_user_with_request), deletes the user and all sessions."""
         user = _user(request, pk)
-        if query_flag(request, "hardDelete"):
+        body = parse(UserDeleteSerializer, request.data) if request.data else {"hardDelete": False}
+        if query_flag(request, "hardDelete") or body["hardDelete"]:
             user_delete(user=user)
         else:
             user_update(user=user, is_active=False)

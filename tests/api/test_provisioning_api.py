@@ -227,6 +227,36 @@ def test_application_deactivate_and_hard_delete(api_client, world, global_key):
     assert not Application.objects.filter(pk=app.pk).exists()
 
 
+@pytest.mark.parametrize(
+    ("query", "body", "deleted"),
+    [
+        ("", None, False),
+        ("", {}, False),
+        ("", {"hardDelete": False}, False),
+        ("", {"hardDelete": True}, True),  # the SDK's delete_user_with_request
+        ("?hardDelete=true", None, True),  # the SDK's delete_user(…, hard_delete=True)
+        ("", {"hardDelete": True, "eventInfo": {"data": {}}}, True),
+    ],
+)
+def test_a_user_is_deactivated_or_deleted_as_asked(api_client, world, global_key, query, body, deleted):
+    user = UserFactory(tenant=world.tenant)
+    response = _call(api_client, "delete", f"/api/user/{user.pk}{query}", global_key, body)
+    assert (response.status_code, response.content) == (200, b"")
+    if deleted:
+        assert not User.objects.filter(pk=user.pk).exists()
+    else:
+        assert User.objects.get(pk=user.pk).is_active is False
+
+
+@pytest.mark.parametrize("body", [{"hardDelete": "true"}, {"hardDelete": 1}, {"hardDelete": None}, "yes"])
+def test_a_hard_delete_flag_that_is_not_a_boolean_changes_nothing(api_client, world, global_key, body):
+    user = UserFactory(tenant=world.tenant)
+    before = db_state()
+    response = _call(api_client, "delete", f"/api/user/{user.pk}", global_key, body)
+    assert response.status_code == 400, response.content
+    assert db_state() == before
+
+
 def test_role_rename_and_delete_follow_registrations(api_client, world, global_key):
     role = world.application.roles.get(name="user")
     url = f"/api/application/{world.application.pk}/role/{role.pk}"
