@@ -169,10 +169,16 @@ class ApplicationViewSet(viewsets.ViewSet):
         return Response({"role": RoleSerializer(role).data})
 
     def update_role(self, request: Request, pk: str | None = None, role_id: str | None = None) -> Response:
-        """PUT replaces the role (absent members take their defaults); PATCH changes what it sends."""
+        """PUT and PATCH change only the members sent (docs/fusionauth-differences.md: an omitted
+        `isDefault` or description is not silently reset); PATCH refuses unknown members."""
         role = self._role(request, pk, role_id)
         spec = parse_body(
-            request.data, "role", RoleSerializer, partial=request.method == "PATCH", instance=role
+            request.data,
+            "role",
+            RoleSerializer,
+            partial=True,
+            strict=request.method == "PATCH",
+            instance=role,
         )
         return Response({"role": RoleSerializer(application_role_update(role=role, spec=spec)).data})
 

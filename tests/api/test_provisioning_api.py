@@ -257,6 +257,24 @@ def test_a_hard_delete_flag_that_is_not_a_boolean_changes_nothing(api_client, wo
     assert db_state() == before
 
 
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_a_role_update_changes_only_what_it_sends(api_client, world, global_key, method):
+    """docs/fusionauth-differences.md: PUT merges like PATCH, so renaming a role does not reset
+    the default flag that decides what new registrations get."""
+    url = f"/api/application/{world.application.pk}/role"
+    created = _call(
+        api_client,
+        "post",
+        url,
+        global_key,
+        {"role": {"name": "r1", "description": "keep", "isDefault": True}},
+    ).json()["role"]
+    answer = _call(api_client, method, f"{url}/{created['id']}", global_key, {"role": {"name": "r1x"}})
+    assert answer.status_code == 200, answer.content
+    role = answer.json()["role"]
+    assert (role["name"], role["description"], role["isDefault"]) == ("r1x", "keep", True)
+
+
 def test_role_rename_and_delete_follow_registrations(api_client, world, global_key):
     role = world.application.roles.get(name="user")
     url = f"/api/application/{world.application.pk}/role/{role.pk}"

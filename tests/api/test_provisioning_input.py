@@ -99,7 +99,8 @@ CASES = [
      "[invalid]application.jwtConfiguration.timeToLiveInSeconds"),
     ("post", "roles", {"role": {"name": "ADMIN"}}, "[duplicate]role.name"),
     ("post", "roles", {"role": {"name": "x", "isDefault": "yes"}}, "[invalid]role.isDefault"),
-    ("put", "role", {"role": {"isDefault": True}}, "[blank]role.name"),  # PUT replaces: a name is needed
+    ("put", "role", {"role": {"name": ""}}, "[blank]role.name"),
+    ("put", "role", {"role": {"isDefault": "yes"}}, "[invalid]role.isDefault"),
     ("patch", "role", {"role": {"name": "admin"}}, "[duplicate]role.name"),
     ("patch", "role", {"role": {"description": "d" * 256}}, "[invalid]role.description"),
     # users
