@@ -49,16 +49,18 @@ class KeyViewSet(viewsets.ViewSet):
         return Response({"key": KeySerializer(_get(pk)).data})
 
     def generate(self, request: Request, pk: str | None = None) -> Response:
+        key_id = optional_path_uuid(pk)  # a path that is no id is a 404 before the body is read
         data = parse(KeyGenerateRequest, request.data)["key"]
-        generated = signing_key_generate(tenant=None, key_id=optional_path_uuid(pk), **data)
+        generated = signing_key_generate(tenant=None, key_id=key_id, **data)
         body = dict(KeySerializer(generated.key).data)
         if generated.hmac_secret is not None:
             body["secret"] = generated.hmac_secret  # shown this once; only the encrypted form is kept
         return Response({"key": body})
 
     def import_key(self, request: Request, pk: str | None = None) -> Response:
+        key_id = optional_path_uuid(pk)
         data = parse(KeyImportRequest, request.data)["key"]
-        key = signing_key_import(tenant=None, key_id=optional_path_uuid(pk), **data)
+        key = signing_key_import(tenant=None, key_id=key_id, **data)
         return Response({"key": KeySerializer(key).data})
 
     def update(self, request: Request, pk: str | None = None) -> Response:

@@ -60,9 +60,10 @@ class TenantViewSet(viewsets.ViewSet):
     def create(self, request: Request, pk: str | None = None) -> Response:
         if caller_of(request).locked_tenant is not None:
             raise NotAuthenticated()  # a tenant-locked key cannot create tenants
+        tenant_id = optional_path_uuid(pk)  # a path that is no id is a 404 before the body is read
         values = parse_body(request.data, "tenant", TenantSerializer, context={"tenant": None})
         with errors_on_wire("tenant", TenantSerializer):
-            tenant = tenant_create(tenant_id=optional_path_uuid(pk), **values)
+            tenant = tenant_create(tenant_id=tenant_id, **values)
         return Response({"tenant": TenantSerializer(tenant).data})
 
     def update(self, request: Request, pk: str | None = None) -> Response:
@@ -111,6 +112,7 @@ class ApplicationViewSet(viewsets.ViewSet):
 
     def create(self, request: Request, pk: str | None = None) -> Response:
         caller = caller_of(request)
+        application_id = optional_path_uuid(pk)
         tenant = caller.tenant()
         values = parse_body(
             request.data, "application", ApplicationCreateSerializer, context={"tenant": tenant}
@@ -120,7 +122,7 @@ class ApplicationViewSet(viewsets.ViewSet):
             application, configured = oauth_application_create(
                 oauth=oauth,
                 tenant=tenant,
-                application_id=optional_path_uuid(pk),
+                application_id=application_id,
                 tenant_locked=caller.locked_tenant is not None,
                 **values,
             )
@@ -161,11 +163,9 @@ class ApplicationViewSet(viewsets.ViewSet):
         return Response(status=200)
 
     def create_role(self, request: Request, pk: str | None = None, role_id: str | None = None) -> Response:
-        application = self._get(request, pk)
+        application, chosen = self._get(request, pk), optional_path_uuid(role_id)
         spec = parse_body(request.data, "role", RoleSerializer)
-        role = application_role_create(
-            application=application, spec=spec, role_id=optional_path_uuid(role_id)
-        )
+        role = application_role_create(application=application, spec=spec, role_id=chosen)
         return Response({"role": RoleSerializer(role).data})
 
     def update_role(self, request: Request, pk: str | None = None, role_id: str | None = None) -> Response:
@@ -212,12 +212,10 @@ class LoginBackendViewSet(viewsets.ViewSet):
         return Response({"loginBackend": LoginBackendSerializer(self._get(request, pk, backend_id)).data})
 
     def create(self, request: Request, pk: str | None = None, backend_id: str | None = None) -> Response:
-        application = self._application(request, pk)
+        application, chosen = self._application(request, pk), optional_path_uuid(backend_id)
         values = parse_body(request.data, "loginBackend", LoginBackendSerializer)
         with errors_on_wire("loginBackend", LoginBackendSerializer):
-            backend = login_backend_create(
-                application=application, backend_id=optional_path_uuid(backend_id), **values
-            )
+            backend = login_backend_create(application=application, backend_id=chosen, **values)
         return Response({"loginBackend": LoginBackendSerializer(backend).data})
 
     def update(self, request: Request, pk: str | None = None, backend_id: str | None = None) -> Response:

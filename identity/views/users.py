@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils.decorators import method_decorator
 from rest_framework import viewsets
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -40,6 +43,7 @@ from identity.services.registrations import (
     registration_update,
 )
 from identity.services.users import (
+    NewUser,
     user_change_password_as,
     user_create,
     user_delete,
@@ -67,8 +71,9 @@ class UserViewSet(viewsets.ViewSet):
     permission_classes = [HasAPIKey]
 
     def create(self, request: Request, pk: str | None = None) -> Response:
+        user_id = optional_path_uuid(pk)  # a path that is no id is a 404 before the body is read
         values = parse_new_user(request.data)
-        user = user_create(tenant=caller_of(request).tenant(), user_id=optional_path_uuid(pk), **values)
+        user = user_create(tenant=caller_of(request).tenant(), user_id=user_id, **values)
         return Response({"user": UserSerializer(user).data})
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
@@ -104,6 +109,27 @@ class UserViewSet(viewsets.ViewSet):
         return Response(status=200)
 
 
+def _registration_and_user(data: Any) -> tuple[dict[str, Any], NewUser]:
+    """Both halves of a combined registration, the field errors of both in one 400 (FusionAuth
+    names them all at once, not the registration's on one try and the user's on the next)."""
+    try:
+        values = parse_body(data, "registration", RegistrationSerializer)
+    except ValidationError as registration_errors:
+        try:
+            parse_new_user(data)
+        except ValidationError as user_errors:
+            raise ValidationError(_merged(registration_errors.detail, user_errors.detail)) from None
+        raise
+    return values, parse_new_user(data)
+
+
+def _merged(first: Any, second: Any) -> Any:
+    """Two DRF error details of one body (`{"registration": …}`, `{"user": …}`) as one."""
+    if isinstance(first, dict) and isinstance(second, dict):
+        return {**first, **second}
+    return first
+
+
 @method_decorator(never_cache, name="dispatch")
 class RegistrationViewSet(viewsets.ViewSet):
     authentication_classes = [APIKeyAuthentication]
@@ -112,16 +138,16 @@ class RegistrationViewSet(viewsets.ViewSet):
     def create(self, request: Request, user_id: str | None = None) -> Response:
         """Register an existing user, or (with a `user` object) create the user and register them
         in one transaction, as FusionAuth's combined registration does."""
-        values = parse_body(request.data, "registration", RegistrationSerializer)
         if "user" in request.data:
+            chosen = optional_path_uuid(user_id)  # a path that is no id is a 404 before the body
+            values, new_user = _registration_and_user(request.data)
             registration = registration_create_with_user(
-                tenant=caller_of(request).tenant(),
-                user=parse_new_user(request.data),
-                user_id=optional_path_uuid(user_id),
-                **values,
+                tenant=caller_of(request).tenant(), user=new_user, user_id=chosen, **values
             )
         else:
-            registration = registration_create_for(user=_registered_user(request, user_id), **values)
+            owner = _registered_user(request, user_id)
+            values = parse_body(request.data, "registration", RegistrationSerializer)
+            registration = registration_create_for(user=owner, **values)
         user = user_body(registration.user)
         return Response({"registration": RegistrationSerializer(registration).data, "user": user})
 
@@ -193,8 +219,9 @@ class APIKeyViewSet(viewsets.ViewSet):
         return caller_of(request).visible(api_key_get(api_key_id=path_uuid(pk)))
 
     def create(self, request: Request, pk: str | None = None) -> Response:
+        key_id = optional_path_uuid(pk)
         values = parse_body(request.data, "apiKey", APIKeySerializer)
-        api_key, value = api_key_create_as(caller=caller_of(request), key_id=optional_path_uuid(pk), **values)
+        api_key, value = api_key_create_as(caller=caller_of(request), key_id=key_id, **values)
         return Response({"apiKey": APIKeySerializer(api_key, context={"key": value}).data})
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:

@@ -171,3 +171,51 @@ def _fill(value, **ids):
     if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
         return ids[value[1:-1]]
     return value
+
+
+def test_a_combined_registration_names_every_field_error_at_once(api_client, world, manager):
+    """FusionAuth lists the user's and the registration's errors together, not one half per try."""
+    before = _rows()
+    response = api_client.post(
+        "/api/user/registration",
+        {
+            "user": {"email": "new@example.com", "username": ["x"], "password": PASSWORD},
+            "registration": {"applicationId": "x"},
+        },
+        format="json",
+        HTTP_AUTHORIZATION=manager,
+        HTTP_X_FUSIONAUTH_TENANTID=str(world.tenant.pk),
+    )
+    assert response.status_code == 400, response.content
+    assert {"user.username", "registration.applicationId"} <= set(response.json()["fieldErrors"])
+    assert _rows() == before
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/tenant/search", {"search": {"name": "*"}}),
+        ("/api/application/search", {"search": {"name": "*"}}),
+        ("/api/user/not-an-id", {"user": {}}),
+        ("/api/api-key/not-an-id", {}),
+        ("/api/key/generate/not-an-id", {}),
+        ("/api/key/import/not-an-id", {}),
+        ("/api/user/registration/not-an-id", {"registration": {}}),
+        ("/api/user/registration/not-an-id", {"registration": {}, "user": {}}),
+        ("/api/application/{app}/role/not-an-id", {}),
+        ("/api/application/{app}/login-backend/not-an-id", {}),
+    ],
+)
+def test_a_path_that_names_no_id_is_404_whatever_the_body(api_client, world, manager, path, body):
+    """A path we do not serve (FusionAuth's search endpoints) must not answer a misleading 400
+    about the body: the id in the path is read first."""
+    before = _rows()
+    response = api_client.post(
+        path.replace("{app}", str(world.application.pk)),
+        body,
+        format="json",
+        HTTP_AUTHORIZATION=manager,
+        HTTP_X_FUSIONAUTH_TENANTID=str(world.tenant.pk),
+    )
+    assert (response.status_code, response.content) == (404, b"")
+    assert _rows() == before
