@@ -12,10 +12,19 @@ from identity.serializers.common import Flag, Instant, Section, Text, UUIDValue,
 class EndpointPermissions(serializers.Field):
     """`permissions: {"endpoints": {"/api/path": ["GET", …]}}` ↔ the key's endpoint map. What the
     map may hold is the service's to check (its errors name `apiKey.permissions.endpoints`), so
-    anything else than an object is handed over as it is, to be refused there."""
+    anything else than an object is handed over as it is, to be refused there. An object with any
+    other member (`{"/api/user": ["GET"]}`, a misspelt `endpoint`) is `[invalid]`: read as "no
+    endpoints" it would make an unrestricted key out of a restricted one."""
+
+    # Doubled braces: DRF formats the message.
+    default_error_messages = {"invalid": 'permissions takes one member, endpoints: {{"/api/path": ["GET"]}}.'}
 
     def to_internal_value(self, data: Any) -> Any:
-        return data.get("endpoints", {}) if isinstance(data, dict) else data
+        if not isinstance(data, dict):
+            return data
+        if set(data) - {"endpoints"}:
+            self.fail("invalid")
+        return data.get("endpoints", {})
 
     def to_representation(self, value: dict[str, list[str]]) -> dict[str, Any]:
         return {"endpoints": value}

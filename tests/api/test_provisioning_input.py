@@ -137,6 +137,13 @@ CASES = [
     ("post", "api-keys", {"apiKey": {"keyManager": None}}, "[invalid]apiKey.keyManager"),
     ("patch", "api-key", {"apiKey": {"expirationInstant": 1}}, "[invalid]apiKey.expirationInstant"),
     ("put", "api-key", {"apiKey": {"permissions": 5}}, "[invalid]apiKey.permissions.endpoints"),
+    # permissions without the endpoints wrapper, or misspelt: never read as "no endpoints" (a super key)
+    ("post", "api-keys", {"apiKey": {"permissions": {"/api/user": ["GET"]}}}, "[invalid]apiKey.permissions"),
+    ("post", "api-keys", {"apiKey": {"permissions": {"endpoint": {"/api/user": ["GET"]}}}},
+     "[invalid]apiKey.permissions"),
+    ("patch", "api-key", {"apiKey": {"permissions": {"endpoints": {"/api/user": ["GET"]}, "x": 1}}},
+     "[invalid]apiKey.permissions"),
+    ("put", "api-key", {"apiKey": {"permissions": {"/api/user": ["GET"]}}}, "[invalid]apiKey.permissions"),
     ("put", "api-key", {"apiKey": {"name": "n" * 192}}, "[invalid]apiKey.name"),
 ]  # fmt: skip
 
