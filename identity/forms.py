@@ -104,6 +104,11 @@ def _adopt(target: models.Model, source: models.Model) -> None:
     target._state.db = source._state.db
 
 
+def _data_of(cleaned: Mapping[str, Any]) -> dict[str, Any]:
+    """The `data` a form would save, for the validators (absent when the form has no such field)."""
+    return {"data": cleaned["data"]} if "data" in cleaned else {}
+
+
 class ServiceModelForm(forms.ModelForm, Generic[M]):
     """A model form whose writes go through a service function instead of `Model.save()`.
 
@@ -470,7 +475,7 @@ class UserCreationForm(ServiceModelForm[User]):
 
     def validate(self) -> None:
         data = self.cleaned_data
-        values = {"email": data["email"], "username": data.get("username")}
+        values = {"email": data["email"], "username": data.get("username"), **_data_of(data)}
         user_validate(values=values, tenant=data["tenant"], user=None)
         if not data.get("is_bot"):
             user = User(tenant=data["tenant"], email=data["email"], username=data.get("username"))
@@ -499,7 +504,8 @@ class UserChangeForm(ServiceModelForm[User]):
         fields = ["email", *sorted(USER_FIELDS), "groups", "user_permissions"]
 
     def validate(self) -> None:
-        values = {"email": self.cleaned_data["email"], "username": self.cleaned_data.get("username")}
+        data = self.cleaned_data
+        values = {"email": data["email"], "username": data.get("username"), **_data_of(data)}
         user_validate(values=values, tenant=self.instance.tenant, user=self.instance)
 
     def update(self, current: User) -> User:
@@ -548,7 +554,7 @@ class RegistrationForm(ServiceModelForm[Registration]):
         data = self.cleaned_data
         registration_validate(
             # Left empty when registering, the service grants the default roles.
-            values={"roles": data["roles"] or (None if adding else [])},
+            values={"roles": data["roles"] or (None if adding else []), **_data_of(data)},
             user=data["user"] if adding else self.instance.user,
             application=data["application"] if adding else self.instance.application,
             registration=None if adding else self.instance,
@@ -602,7 +608,10 @@ class UserRegistrationForm(forms.ModelForm):
         adding = self.instance._state.adding
         try:
             registration_validate(
-                values={"roles": None if adding else self.cleaned_data["roles"]},
+                values={
+                    "roles": None if adding else self.cleaned_data["roles"],
+                    **_data_of(self.cleaned_data),
+                },
                 user=self.user,
                 application=self.cleaned_data["application"] if adding else self.instance.application,
                 registration=None if adding else self.instance,

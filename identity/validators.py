@@ -8,6 +8,7 @@ Nothing here writes; the name checks read, to find a clash.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
@@ -224,10 +225,63 @@ def email_validate(*, email: Any) -> None:
         raise errors
 
 
+MAX_DATA_DEPTH = 64
+"""How deep a user's or registration's `data` may nest (the API's JSON parser allows as much)."""
+
+
+def _data_problem(value: Any) -> str | None:
+    """What makes `value` unfit as free-form `data`, else None: it must be a JSON object that
+    PostgreSQL's jsonb, SQLite's JSON and every API answer can hold (no NUL or unpaired surrogate,
+    no non-finite number), at most MAX_DATA_DEPTH deep."""
+    if not isinstance(value, dict):
+        return "Must be a JSON object."
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DATA_DEPTH:
+            return f"Must nest at most {MAX_DATA_DEPTH} levels deep."
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str) or not _storable(key):
+                    return "A member name holds a NUL character or an unpaired surrogate."
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            if not _storable(item):
+                return "A value holds a NUL character or an unpaired surrogate."
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return "A number is out of range (NaN or infinite)."
+        elif item is not None and not isinstance(item, bool | int):
+            return "Must hold only JSON values."
+    return None
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _data_check(values: Mapping[str, Any], errors: ValidationFailed) -> None:
+    if "data" in values and values["data"] is not None:
+        problem = _data_problem(values["data"])
+        if problem is not None:
+            errors.add("data", "invalid", problem)
+
+
 def user_validate(*, values: Mapping[str, Any], tenant: Tenant, user: User | None) -> None:
     """The email and username a user would have (`user` None when creating), when in `values`:
-    a valid email, both in normal form and unique in the tenant by their keys."""
+    a valid email, both in normal form and unique in the tenant by their keys; and its `data`, a
+    JSON object every store and answer can hold (the console's form would otherwise keep a list
+    that makes the user's every login and API answer fail)."""
     errors = ValidationFailed()
+    _data_check(values, errors)
     login_ids = {}
     if "email" in values and _email_check(values["email"], errors):
         login_ids["email"] = values["email"].strip()
@@ -258,8 +312,10 @@ def registration_validate(
     *, values: Mapping[str, Any], user: User, application: Application, registration: Registration | None
 ) -> None:
     """A registration (`registration` None when creating): an application of the user's tenant, one
-    registration per user and application, and only role names of the application (any case)."""
+    registration per user and application, only role names of the application (any case), and
+    `data` as user_validate checks it."""
     errors = ValidationFailed()
+    _data_check(values, errors)
     if registration is None:
         if application.tenant_id != user.tenant_id:
             errors.add("application", "invalid", "The application belongs to another tenant.")

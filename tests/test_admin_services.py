@@ -540,3 +540,48 @@ def test_deleting_a_user_takes_their_tokens(admin_client: Client, rows: Rows) ->
     response = admin_client.post(url(User, "delete", rows.user.pk), {"post": "yes"})
     assert response.status_code == 302
     assert not RefreshToken.objects.filter(pk=rows.refresh_token.pk).exists()
+
+
+UNFIT_DATA = [
+    ("[1, 2]", "Must be a JSON object."),
+    ('"just a string"', "Must be a JSON object."),
+    ('{"a": "\\u0000"}', "A value holds a NUL character or an unpaired surrogate."),
+    ('{"a": NaN}', "A number is out of range (NaN or infinite)."),
+    ('{"a": 1e999}', "A number is out of range (NaN or infinite)."),
+    ('{"a": ' + "[" * 70 + "1" + "]" * 70 + "}", "Must nest at most 64 levels deep."),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), UNFIT_DATA, ids=[u[0][:20] for u in UNFIT_DATA])
+def test_user_and_registration_data_the_api_refuses_the_console_refuses(
+    admin_client: Client, rows: Rows, text: str, message: str, refused_in_clean: None
+) -> None:
+    """Data that is not a storable JSON object was saved by the console (a list, NUL, NaN) and
+    then made that user's every login and user API answer a 500, or the save itself one."""
+    before = state()
+    page = admin_client.get(url(User, "change", rows.user.pk))
+    response = admin_client.post(url(User, "change", rows.user.pk), form_data(page, data=text))
+    assert response.status_code == 200
+    assert field_errors(response)["data"] == [message]
+    page = admin_client.get(url(Registration, "change", rows.registration.pk))
+    response = admin_client.post(
+        url(Registration, "change", rows.registration.pk), form_data(page, data=text)
+    )
+    assert response.status_code == 200
+    assert field_errors(response)["data"] == [message]
+    assert state() == before
+
+
+@pytest.mark.parametrize("value", [[1, 2], "text", {"a": "\x00"}, {"a": float("nan")}])
+def test_the_services_refuse_unfit_data_whoever_calls(rows: Rows, value: Any) -> None:
+    from identity.services.registrations import registration_update
+    from identity.services.users import user_update
+
+    before = state()
+    with pytest.raises(ValidationFailed) as info:
+        user_update(user=rows.user, data=value)
+    assert "user.data" in info.value.field_errors
+    with pytest.raises(ValidationFailed) as info:
+        registration_update(registration=rows.registration, data=value)
+    assert "registration.data" in info.value.field_errors
+    assert state() == before

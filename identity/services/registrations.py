@@ -17,7 +17,11 @@ from identity.validators import MAPPABLE_USER_FIELDS as MAPPABLE_USER_FIELDS  # 
 from identity.validators import registration_validate, roles_validate
 
 # The API's error paths for the validators' model fields (identity.validators).
-REGISTRATION_ERROR_PATHS = {"roles": "registration.roles", "application": "registration.applicationId"}
+REGISTRATION_ERROR_PATHS = {
+    "roles": "registration.roles",
+    "application": "registration.applicationId",
+    "data": "registration.data",
+}
 
 
 def clean_roles(*, application: Application, roles: Iterable[str] | None) -> list[str]:
@@ -45,7 +49,9 @@ def registration_create(
     application's default roles are granted; unknown role names are refused, not silently dropped."""
     roles = None if roles is None else list(roles)
     with errors_keyed(REGISTRATION_ERROR_PATHS):
-        registration_validate(values={"roles": roles}, user=user, application=application, registration=None)
+        registration_validate(
+            values={"roles": roles, "data": data}, user=user, application=application, registration=None
+        )
     registration = Registration.objects.create(
         user=user,
         application=application,
@@ -127,7 +133,7 @@ def registration_update(
     roles = None if roles is None else list(roles)
     with errors_keyed(REGISTRATION_ERROR_PATHS):
         registration_validate(
-            values={"roles": roles},
+            values={"roles": roles, "data": data},
             user=registration.user,
             application=application,
             registration=registration,

@@ -74,12 +74,17 @@ def email_checked(email: str, field: str = "user.email") -> str:
 
 
 # The API's error paths for the validators' model fields (identity.validators).
-USER_ERROR_PATHS = {"email": "user.email", "username": "user.username", "password": "user.password"}
+USER_ERROR_PATHS = {
+    "email": "user.email",
+    "username": "user.username",
+    "password": "user.password",
+    "data": "user.data",
+}
 
 
 def _login_ids(*, tenant: Tenant, values: Mapping[str, Any], user: User | None) -> dict[str, Any]:
     """The email and username in `values`, validated (identity.validators.user_validate: look-alikes
-    refused, unique in the tenant by their keys), trimmed and with their keys."""
+    refused, unique in the tenant by their keys, and `data` when there), trimmed and with their keys."""
     with errors_keyed(USER_ERROR_PATHS):
         user_validate(values=values, tenant=tenant, user=user)
     cleaned: dict[str, Any] = {}
@@ -151,7 +156,8 @@ def user_create(
         raise TypeError(f"Unknown user fields: {', '.join(sorted(unknown))}")
     if user_id is not None and User.objects.filter(pk=user_id).exists():
         raise ValidationFailed.on_field("userId", "duplicate", "A user with this id already exists.")
-    login_ids = _login_ids(tenant=tenant, values={"email": email, "username": username}, user=None)
+    checked = {"email": email, "username": username, **({"data": fields["data"]} if "data" in fields else {})}
+    login_ids = _login_ids(tenant=tenant, values=checked, user=None)
     user = User(id=user_id or uuid.uuid4(), tenant=tenant, **login_ids, **fields)
     if password is not None and fields.get("is_bot"):
         raise ValidationFailed.on_field("user.password", "invalid", "A bot has no password.")
@@ -174,8 +180,8 @@ def user_update(*, user: User, **changes: Unpack[UserChanges]) -> User:
     if unknown:
         raise TypeError(f"Unknown user fields: {', '.join(sorted(unknown))}")
     values: dict[str, Any] = dict(changes)
-    login_ids: dict[str, Any] = {name: values[name] for name in ("email", "username") if name in values}
-    values.update(_login_ids(tenant=user.tenant, values=login_ids, user=user))
+    checked: dict[str, Any] = {name: values[name] for name in ("email", "username", "data") if name in values}
+    values.update(_login_ids(tenant=user.tenant, values=checked, user=user))
     deactivating = changes.get("is_active") is False and user.is_active
     before = audit_snapshot(user)
     for name, value in values.items():

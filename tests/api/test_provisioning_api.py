@@ -453,3 +453,20 @@ def test_a_patch_may_carry_any_members_inside_free_form_data(api_client, world, 
     response = _call(api_client, "patch", f"/api/user/{world.user.pk}", global_key, body)
     assert response.status_code == 200, response.json()
     assert response.json()["user"]["data"] == {"anything": {"nested": [1, 2]}}
+
+
+def test_a_user_whose_stored_data_is_not_an_object_still_logs_in_and_reads(api_client, world, global_key):
+    """Rows the console saved before it validated `data` (a list): answered as stored, never a 500."""
+    User.objects.filter(pk=world.user.pk).update(data=[1, 2])
+    Registration.objects.filter(user=world.user).update(data="text")
+    read = _call(api_client, "get", f"/api/user/{world.user.pk}", global_key)
+    assert read.status_code == 200 and read.json()["user"]["data"] == [1, 2]
+    login = api_client.post(
+        "/api/login",
+        {"loginId": world.user.email, "password": world.password, "applicationId": str(world.application.pk)},
+        format="json",
+        HTTP_AUTHORIZATION=world.api_key,
+    )
+    assert login.status_code == 200, login.content
+    fixed = _call(api_client, "patch", f"/api/user/{world.user.pk}", global_key, {"user": {"data": {"a": 1}}})
+    assert fixed.status_code == 200 and fixed.json()["user"]["data"] == {"a": 1}
