@@ -285,10 +285,12 @@ class ServiceAdmin(IdentityModelAdmin):
         return None
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
-        """Refresh tokens cannot be deleted one by one (TOKENS_ARE_KEPT), but they go with their
-        user, application or tenant: nothing is left for a replayed token to be measured against."""
+        """Refresh tokens and personal access tokens cannot be deleted one by one (they are revoked
+        and kept), but they go with their user, application or tenant, whose delete services revoke
+        them first (a PAT's id stays refused everywhere): no permission of their own is needed."""
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
         perms_needed.discard(RefreshToken._meta.verbose_name)
+        perms_needed.discard(PersonalAccessToken._meta.verbose_name)
         return deleted, counts, perms_needed, protected
 
     def service_delete(self, obj: Any) -> None:

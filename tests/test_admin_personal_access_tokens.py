@@ -360,3 +360,42 @@ def test_a_key_verifying_live_tokens_is_deleted_only_by_the_explicit_action(
     assert not SigningKey.objects.filter(pk=old.pk).exists()
     with pytest.raises(TokenInvalid):
         jwt_validate(token=created.value, now=timezone.now())
+
+
+@pytest.mark.parametrize("target", ["user", "application", "tenant"])
+def test_a_superuser_deletes_what_holds_personal_access_tokens(
+    admin_client: Client, api_client: APIClient, rows: Rows, target: str
+) -> None:
+    """PATs are revoked and kept, never deleted one by one, but they go with their user,
+    application or tenant: the console refused those deletes for want of a PAT delete permission.
+    What the PAT said stays refused afterwards."""
+    from identity.models import Application, Tenant
+    from identity.services.registrations import registration_find
+
+    assert registration_find(user=rows.user, application_id=rows.application.pk) is not None
+    created = pat_create(user=rows.user, name="ci", expiry="30", application_id=rows.application.pk)
+    pat_revoke(token=pat_create(user=rows.user, name="old", expiry="30").token, by="test")
+    model, pk = {"user": (User, rows.user.pk), "application": (Application, rows.application.pk),
+                 "tenant": (Tenant, rows.tenant.pk)}[target]  # fmt: skip
+    page = admin_client.get(url(model, "delete", pk))
+    assert page.status_code == 200 and b"permission to delete" not in page.content
+    response = admin_client.post(url(model, "delete", pk), {"post": "yes"})
+    assert response.status_code == 302, response.content[:500]
+    assert not model.objects.filter(pk=pk).exists()
+    validated = api_client.get("/api/jwt/validate", HTTP_AUTHORIZATION=f"Bearer {created.value}")
+    assert validated.status_code == 401
+
+
+def test_deleting_an_application_ends_the_tokens_bound_to_it(api_client: APIClient, rows: Rows) -> None:
+    """Its PAT rows go with it and a verifier reads no row: a token left live would have kept
+    working with nothing left to list or revoke it by."""
+    from identity.services.applications import application_delete
+
+    created = pat_create(user=rows.user, name="ci", expiry="Unlimited", application_id=rows.application.pk)
+    other = pat_create(user=rows.user, name="unbound", expiry="30")
+    application_delete(application=rows.application)
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {created.value}"}
+    assert api_client.get("/api/jwt/validate", **bearer).status_code == 401
+    assert RevokedToken.objects.filter(jti=str(created.token.pk)).exists()
+    unbound = api_client.get("/api/jwt/validate", HTTP_AUTHORIZATION=f"Bearer {other.value}")
+    assert unbound.status_code == 200  # a token not bound to the application is not its to end

@@ -13,6 +13,7 @@ from identity.exceptions import ValidationFailed
 from identity.key_store import key_store_invalidate
 from identity.models import JWT_CONFIGURATION_FIELDS, Application, ApplicationRole, Registration, Tenant
 from identity.services.audit import audit_changes, audit_record, audit_snapshot
+from identity.services.personal_access_tokens import pats_revoke_for_application
 from identity.services.signing_keys import signers_check, signers_retire
 from identity.services.webhooks import public_key_update_emit
 from identity.validators import application_validate
@@ -110,7 +111,10 @@ def application_set_active(*, application: Application, active: bool) -> Applica
 @transaction.atomic
 def application_delete(*, application: Application) -> None:
     """Delete an application with its roles, registrations and refresh tokens (FusionAuth's hard
-    delete; deactivating is the reversible way)."""
+    delete; deactivating is the reversible way). The personal access tokens bound to it are revoked
+    first: their rows go with it, and a verifier checks no row, so a token left live would keep
+    working with no record left to list or revoke it by."""
+    pats_revoke_for_application(application=application)
     audit_record(action="application.delete", obj=application, diff=audit_snapshot(application))
     application.delete()
     key_store_invalidate()

@@ -243,19 +243,18 @@ def pat_revoke_by_id(*, token_id: Any, by: str, now: datetime | None = None) -> 
 @transaction.atomic
 def pats_revoke_for_user(*, user: User, by: str = REVOKED_BY_SYSTEM, now: datetime | None = None) -> int:
     """End every live token of a user or bot (deactivation, deletion). Returns how many."""
-    now = now or timezone.now()
-    live = PersonalAccessToken.objects.select_related("tenant").filter(user=user, revoked_at__isnull=True)
-    count = _revoke_rows(list(live), by=by, now=now)
-    if count:
-        audit_record(
-            action="pat.revoke_all",
-            object_type="personalaccesstoken",
-            object_id=user.pk,
-            tenant_id=user.tenant_id,
-            diff={"revoked_by": by},
-            count=count,
-        )
-    return count
+    return _revoke_all(Q(user=user), object_id=user.pk, tenant_id=user.tenant_id, by=by, now=now)
+
+
+@transaction.atomic
+def pats_revoke_for_application(
+    *, application: Application, by: str = REVOKED_BY_SYSTEM, now: datetime | None = None
+) -> int:
+    """End every live token bound to an application that is being deleted: its rows go with it, so
+    a token left live could then be neither listed nor revoked. Returns how many."""
+    return _revoke_all(
+        Q(application=application), object_id=application.pk, tenant_id=application.tenant_id, by=by, now=now
+    )
 
 
 @transaction.atomic
@@ -263,16 +262,24 @@ def pats_revoke_for_key(*, key: SigningKey, by: str, now: datetime | None = None
     """End every live token a signing key signed (the key is being deleted). Returns how many; one
     audit entry with the count (its object id: the key's) when there were any."""
     now = now or timezone.now()
-    live = PersonalAccessToken.objects.select_related("tenant").filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=now), signing_key=key, revoked_at__isnull=True
+    unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    return _revoke_all(
+        unexpired & Q(signing_key=key), object_id=key.pk, tenant_id=key.tenant_id, by=by, now=now
     )
+
+
+def _revoke_all(which: Q, *, object_id: Any, tenant_id: Any, by: str, now: datetime | None) -> int:
+    """Revoke the live tokens `which` selects, with one audit entry counting them (its object id
+    names whose tokens they were) when there were any."""
+    now = now or timezone.now()
+    live = PersonalAccessToken.objects.select_related("tenant").filter(which, revoked_at__isnull=True)
     count = _revoke_rows(list(live), by=by, now=now)
     if count:
         audit_record(
             action="pat.revoke_all",
-            object_type="personalaccesstoken",  # as for a user's: object_id names whose tokens
-            object_id=key.pk,
-            tenant_id=key.tenant_id,
+            object_type="personalaccesstoken",
+            object_id=object_id,
+            tenant_id=tenant_id,
             diff={"revoked_by": by},
             count=count,
         )
