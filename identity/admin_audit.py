@@ -49,7 +49,9 @@ class AuditEntryAdmin(IdentityModelAdmin):
 
 
 class WebhookForm(ServiceModelForm[Webhook]):
-    url = forms.URLField(max_length=2048, assume_scheme="https")
+    # Text, checked by the webhook service as the API's is: Django's URLField would add a scheme
+    # the API refuses to assume (`hooks.example.com/x` saved as https://…).
+    url = forms.CharField(max_length=2048)  # trimmed, as the API's serializer trims it
     events = forms.MultipleChoiceField(
         choices=[(name, name) for name in EVENT_TYPES], widget=forms.CheckboxSelectMultiple, required=False
     )

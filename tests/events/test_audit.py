@@ -270,6 +270,33 @@ def test_webhook_admin_shows_the_secret_once_and_retries_failed_deliveries(admin
     assert delivery.status == DeliveryStatus.DELIVERED
 
 
+@pytest.mark.parametrize(
+    "url", ["hooks.example.com/x", "ftp://hooks.example.com/", "https://", "//hooks.example.com/x"]
+)
+def test_the_console_refuses_a_webhook_url_the_api_refuses(admin_client, api_client, url):
+    """Django's URLField saved `hooks.example.com/x` as https://hooks.example.com/x; the API
+    answers 400 for it. Both now refuse, with the API's message, and nothing is written."""
+    from identity.models import Webhook
+
+    tenant = TenantFactory()
+    _, key = make_api_key(name="hooks")
+    answer = api_client.post(
+        "/api/webhook",
+        {"webhook": {"url": url, "eventsEnabled": {"user.update": True}, "tenantIds": [str(tenant.pk)]}},
+        format="json",
+        HTTP_AUTHORIZATION=key,
+    )
+    assert answer.status_code == 400, answer.content
+    response = admin_client.post(
+        "/admin/identity/webhook/add/",
+        {"url": url, "tenants": [str(tenant.pk)], "events": ["user.update"], "connect_timeout_ms": 500,
+         "read_timeout_ms": 500, "max_attempts": 1},
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert b"An http or https URL is required." in response.content
+    assert not Webhook.objects.exists()
+
+
 def test_audit_log_command_filters_and_json():
     old = timezone.now() - timedelta(days=400)
     with acting_as(Actor(kind="command", id="alice", label="manage.py x")):
