@@ -13,10 +13,12 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin import widgets as admin_widgets
 from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.utils import quote, unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, F, Model, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, Concat
 from django.forms import BaseInlineFormSet, ModelForm
@@ -142,12 +144,29 @@ def _digest_prefix(digest: str) -> str:
     return f"{digest[:DIGEST_PREFIX_LENGTH]}…" if digest else ""
 
 
+class AutocompleteSelect(admin_widgets.AutocompleteSelect):
+    """Django's autocomplete widget, minus its 500 when a submitted value is no id of the model
+    (`tenant=zzz` in a hand-made POST): the form already says "Select a valid choice"; re-showing
+    the page then shows no selection instead of failing to look the value up."""
+
+    def optgroups(self, name: str, value: Any, attr: Any = None) -> Any:
+        try:
+            return super().optgroups(name, value, attr)
+        except (DjangoValidationError, ValueError):
+            return super().optgroups(name, [], attr)
+
+
 class IdentityModelAdmin(admin.ModelAdmin):
     """Shared by every identity admin: secret columns cannot be probed with URL lookups
-    (`?token_digest__startswith=…` would otherwise work on any local field), and revoking
-    refresh tokens is allowed to whoever may delete them."""
+    (`?token_digest__startswith=…` would otherwise work on any local field), revoking refresh
+    tokens is allowed to whoever may delete them, and autocomplete fields survive malformed ids."""
 
     secret_fields: Sequence[str] = ()
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = AutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using"))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
         return lookup.split("__")[0] not in self.secret_fields and super().lookup_allowed(

@@ -42,6 +42,7 @@ from identity.selectors import tenant_get_default
 from identity.services.applications import RoleSpec, application_role_create
 from identity.services.identity_providers import external_jwt_provider_create
 from identity.services.tenants import tenant_update
+from tests.api.helpers import db_state
 from tests.conftest import World
 from tests.factories import (
     DEFAULT_PASSWORD,
@@ -966,3 +967,31 @@ def test_rotate_action_keeps_the_previous_signer_trusted(admin_client: Client, r
     assert {previous.kid, new.kid} <= set(key_snapshot().trusted(tenant_id=rows.tenant.pk))
     previous.refresh_from_db()
     assert previous.expires_at is not None and previous.expires_at > timezone.now()
+
+
+@pytest.mark.parametrize(
+    ("model_name", "field"),
+    [
+        ("tenant", "access_token_signing_key"),
+        ("application", "tenant"),
+        ("user", "tenant"),
+        ("registration", "user"),
+        ("personalaccesstoken", "user"),
+        ("externaljwtprovider", "tenant"),
+    ],
+)
+@pytest.mark.parametrize("value", ["zzz", "12345", "00000000-0000-0000-0000-000000000000"])
+def test_a_malformed_or_unknown_id_in_an_autocomplete_field_is_a_form_error(
+    admin_client: Client, rows: Rows, model_name: str, field: str, value: str
+) -> None:
+    """Django's autocomplete widget looked a submitted value up to re-show it and raised on one
+    that is no UUID: a 500 for a hand-made POST. Now the form's own "Select a valid choice"."""
+    from django.apps import apps
+
+    model = apps.get_model("identity", model_name)
+    before = db_state()
+    add = admin_client.get(url(model, "add"))
+    response = admin_client.post(url(model, "add"), form_data(add, **{field: value}))
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    assert db_state() == before
