@@ -163,6 +163,27 @@ class IdentityModelAdmin(admin.ModelAdmin):
 
     secret_fields: Sequence[str] = ()
 
+    def confirmation(
+        self, request: HttpRequest, queryset: QuerySet[Any], *, action: str, question: str, submit: str
+    ) -> TemplateResponse | None:
+        """None once the operator confirmed (the page's "confirm"), else the page asking: what the
+        action `action` will do (`question`) to the selected rows. For actions that cannot be undone
+        and have no question of their own, as Django's delete asks first."""
+        if request.POST.get("confirm") == "yes":
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": submit,
+            "opts": self.opts,
+            "question": question,
+            "rows": [str(row) for row in queryset[:100]],
+            "submit": submit,
+            "action": action,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        }
+        return TemplateResponse(request, "admin/identity/action_confirmation.html", context)
+
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
             kwargs["widget"] = AutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using"))
@@ -236,9 +257,19 @@ def revoke_refresh_tokens_of(owner: str) -> Any:
     @admin.action(permissions=["revoke"], description=f"Revoke all refresh tokens of selected {owner}s")
     def revoke_refresh_tokens(
         modeladmin: IdentityModelAdmin, request: HttpRequest, queryset: QuerySet[Any]
-    ) -> None:
+    ) -> TemplateResponse | None:
+        page = modeladmin.confirmation(
+            request,
+            queryset,
+            action="revoke_refresh_tokens",
+            question=f"Every refresh token of these {owner}s will be revoked: their sessions end.",
+            submit="Revoke the refresh tokens",
+        )
+        if page is not None:
+            return page
         revoked = sum(refresh_tokens_revoke(reason=RevokeReason.ADMIN, **{owner: obj}) for obj in queryset)
         modeladmin.report_revoked(request, revoked)
+        return None
 
     return revoke_refresh_tokens
 
@@ -437,9 +468,18 @@ class TenantAdmin(ServiceAdmin):
     actions = ("rotate_signing_key",)
 
     @admin.action(permissions=["change"], description="Rotate the signing key of selected tenants")
-    def rotate_signing_key(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
-        """`manage.py rotate_signing_key` for each tenant, same algorithm; HMAC keys are left to the
-        command, which shows the new secret once."""
+    def rotate_signing_key(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> TemplateResponse | None:
+        """`manage.py rotate_signing_key` for each tenant, same algorithm, after a confirmation page;
+        HMAC keys are left to the command, which shows the new secret once."""
+        page = self.confirmation(
+            request,
+            queryset,
+            action="rotate_signing_key",
+            question="Each of these tenants will sign with a new key; its previous key keeps verifying.",
+            submit="Rotate the signing keys",
+        )
+        if page is not None:
+            return page
         for tenant in queryset.select_related("access_token_signing_key"):
             current = tenant.access_token_signing_key
             algorithm = current.algorithm if current is not None else "ES256"
@@ -456,6 +496,7 @@ class TenantAdmin(ServiceAdmin):
             self.message_user(
                 request, f"{tenant.name} now signs with kid {key.kid}; the previous key still verifies."
             )
+        return None
 
     def service_delete(self, obj: Tenant) -> None:
         tenant_delete(tenant=obj)
@@ -968,9 +1009,14 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
 
     @admin.action(permissions=["change"], description="Unlock selected users (lift a failed-login lockout)")
     def unlock_selected(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        now = timezone.now()
+        locked = [user.email for user in queryset if user.is_locked(now)]
         for user in queryset:
-            user_unlock(user=user)
-        self.message_user(request, f"Unlocked {len(queryset)} user(s).", messages.SUCCESS)
+            user_unlock(user=user)  # also clears the failure count of one not (yet) locked
+        if not locked:
+            self.message_user(request, "None of the selected users was locked.", messages.INFO)
+        else:
+            self.message_user(request, f"Unlocked {', '.join(locked)}.", messages.SUCCESS)
 
     def service_delete(self, obj: User) -> None:
         user_delete(user=obj)

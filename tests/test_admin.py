@@ -847,12 +847,43 @@ def test_registration_delete_goes_through_the_service(admin_client: Client, rows
 # --- revoke actions ---------------------------------------------------------------------------------
 
 
-def _run_action(client: Client, model: type[Model], action: str, selected: list[Model]) -> HttpResponse:
-    response = client.post(
-        url(model, "changelist"), {"action": action, "_selected_action": [str(obj.pk) for obj in selected]}
-    )
+def _run_action(
+    client: Client, model: type[Model], action: str, selected: list[Model], *, confirm: bool = False
+) -> HttpResponse:
+    """Run an admin action on `selected`; `confirm` answers its confirmation page beforehand."""
+    body = {"action": action, "_selected_action": [str(obj.pk) for obj in selected]}
+    response = client.post(url(model, "changelist"), {**body, **({"confirm": "yes"} if confirm else {})})
     assert response.status_code == 302
     return response
+
+
+@pytest.mark.parametrize(
+    ("model_name", "action", "submit"),
+    [
+        ("user", "revoke_refresh_tokens", "Revoke the refresh tokens"),
+        ("application", "revoke_refresh_tokens", "Revoke the refresh tokens"),
+        ("tenant", "rotate_signing_key", "Rotate the signing keys"),
+    ],
+)
+def test_actions_that_cannot_be_undone_ask_first(
+    admin_client: Client, rows: Rows, model_name: str, action: str, submit: str
+) -> None:
+    """As Django's delete does: the first post shows what will happen to which rows and changes
+    nothing; the page's own button (with `confirm`) runs the action."""
+    from django.apps import apps
+
+    model = apps.get_model("identity", model_name)
+    selected = rows.of(model)
+    before = db_state()
+    keys_before = set(SigningKey.objects.values_list("pk", flat=True))
+    page = admin_client.post(
+        url(model, "changelist"), {"action": action, "_selected_action": [str(selected.pk)]}
+    )
+    assert page.status_code == 200
+    assert submit.encode() in page.content and str(selected).encode() in page.content
+    assert b'name="confirm" value="yes"' in page.content
+    assert db_state() == before and set(SigningKey.objects.values_list("pk", flat=True)) == keys_before
+    assert not RefreshToken.objects.filter(revoked_at__isnull=False).exists()
 
 
 def test_revoke_selected_refresh_tokens(admin_client: Client, rows: Rows) -> None:
@@ -867,7 +898,7 @@ def test_revoke_refresh_tokens_of_selected_users(admin_client: Client, rows: Row
     other = UserFactory(tenant=rows.tenant, email="other@acme.test")
     spared = make_refresh_token(other, rows.application)
     second = make_refresh_token(rows.user, rows.application)
-    response = _run_action(admin_client, User, "revoke_refresh_tokens", [rows.user])
+    response = _run_action(admin_client, User, "revoke_refresh_tokens", [rows.user], confirm=True)
     assert messages_of(response) == ["Revoked 2 refresh tokens."]
     assert set(RefreshToken.objects.exclude(revoked_at=None).values_list("pk", flat=True)) == {
         rows.refresh_token.pk,
@@ -880,7 +911,9 @@ def test_revoke_refresh_tokens_of_selected_users(admin_client: Client, rows: Row
 def test_revoke_refresh_tokens_of_selected_applications(admin_client: Client, rows: Rows) -> None:
     other_app = ApplicationFactory(tenant=rows.tenant, name="Other")
     spared = make_refresh_token(rows.user, other_app)
-    response = _run_action(admin_client, Application, "revoke_refresh_tokens", [rows.application])
+    response = _run_action(
+        admin_client, Application, "revoke_refresh_tokens", [rows.application], confirm=True
+    )
     assert messages_of(response) == ["Revoked 1 refresh token."]
     rows.refresh_token.refresh_from_db()
     spared.refresh_from_db()
@@ -957,7 +990,7 @@ def test_refresh_tokens_filter_by_tenant(admin_client: Client, rows: Rows) -> No
 def test_rotate_action_keeps_the_previous_signer_trusted(admin_client: Client, rows: Rows) -> None:
     previous = rows.tenant.access_token_signing_key
     assert previous is not None
-    response = _run_action(admin_client, Tenant, "rotate_signing_key", [rows.tenant])
+    response = _run_action(admin_client, Tenant, "rotate_signing_key", [rows.tenant], confirm=True)
     rows.tenant.refresh_from_db()
     new = rows.tenant.access_token_signing_key
     assert new is not None and new.pk != previous.pk and new.algorithm == previous.algorithm

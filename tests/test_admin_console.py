@@ -259,8 +259,13 @@ def test_unlock_action_and_locked_column(admin_client: Client, rows: Rows) -> No
         url(User, "changelist"), {"action": "unlock_selected", "_selected_action": [str(rows.user.pk)]}
     )
     assert response.status_code == 302
+    assert messages_of(response) == ["Unlocked ada@acme.test."]
     rows.user.refresh_from_db()
     assert not rows.user.is_locked(timezone.now())
+    again = admin_client.post(
+        url(User, "changelist"), {"action": "unlock_selected", "_selected_action": [str(rows.user.pk)]}
+    )
+    assert messages_of(again)[-1] == "None of the selected users was locked."  # not "Unlocked 1 user(s)"
 
 
 def test_unlock_needs_a_post(admin_client: Client, rows: Rows) -> None:

@@ -27,11 +27,15 @@ def _refresh_status(server: Any, token: str) -> int:
     return server.request("POST", "/api/jwt/refresh", json_body={"refreshToken": token}).status
 
 
-def _run_action(page: Any, action: str, row_text: str) -> None:
-    """Tick the list row showing `row_text`, run the admin action, wait for its message."""
+def _run_action(page: Any, action: str, row_text: str, confirm: str | None = None) -> None:
+    """Tick the list row showing `row_text`, run the admin action (answering its confirmation page
+    with the `confirm` button when it asks first), wait for its message."""
     page.locator("#result_list tbody tr", has_text=row_text).locator("input.action-select").check()
     page.select_option("select[name=action]", action)
     page.click("button[name=index]")
+    if confirm is not None:
+        expect(page.locator("#content li", has_text=row_text)).to_be_visible()
+        page.click(f"input[type=submit][value='{confirm}']")
     expect(page.locator("ul.messagelist")).to_be_visible()
 
 
@@ -150,7 +154,7 @@ def test_an_operator_walks_the_console_tasks(page: Any, staff_user: Any, world: 
     _fits(page)
     screenshot(page, "console-key-status")
     page.goto(f"/admin/identity/tenant/?q={world.tenant.name}")
-    _run_action(page, "rotate_signing_key", world.tenant.name)
+    _run_action(page, "rotate_signing_key", world.tenant.name, confirm="Rotate the signing keys")
     world.tenant.refresh_from_db()
     rotated = world.tenant.access_token_signing_key
     assert rotated.pk not in {signer.pk, spare.pk}
