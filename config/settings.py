@@ -8,7 +8,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_map, env_str, load_env_file
+from config.env import env_bool, env_float, env_int, env_list, env_map, env_str, load_env_file
 from identity.app_settings import DEFAULTS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -111,12 +111,19 @@ IDENTITY_PREPARED_STATEMENTS = env_bool(
 # version of in-memory state such as the key store (identity/key_store.py). Without it each process
 # has its own memory cache and that version is read from the database, at most once per second.
 REDIS_URL = env_str("REDIS_URL")
+# A hung Redis must not hang requests: short client timeouts, and identity.shared_cache skips the
+# cache for a few seconds after a failure (the database is the fallback of all it holds).
+REDIS_TIMEOUT_SECONDS = env_float("REDIS_TIMEOUT_SECONDS", 0.25)
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "identity",
+            "OPTIONS": {
+                "socket_timeout": REDIS_TIMEOUT_SECONDS,
+                "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+            },
         }
     }
 IDENTITY_COHERENCE_CACHE = bool(REDIS_URL)

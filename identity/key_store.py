@@ -44,6 +44,7 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from identity.models import Application, ExternalJWTProvider, PersonalAccessToken, SigningKey, Tenant
+from identity.shared_cache import BREAKER
 from identity.signing import LoadedKey, load_key
 
 logger = logging.getLogger(__name__)
@@ -72,9 +73,11 @@ def _database_version(name: str) -> int:
 
 def channel_version(name: str) -> int:
     """The shared version of a channel: the cache's counter when one is shared, else (or when the
-    cache cannot answer) the database row's."""
-    if _cache_shared():
+    cache cannot answer, or failed a moment ago: identity.shared_cache) the database row's. A bump
+    this process could not make in the cache is made first (`_pending`)."""
+    if _cache_shared() and BREAKER.available():
         try:
+            _bump_pending()
             value = cache.get(CACHE_KEY_PREFIX + name)
             if value is None:
                 # A random start, so a flushed cache never brings back a version a process has seen.
@@ -82,14 +85,38 @@ def channel_version(name: str) -> int:
                 value = cache.get(CACHE_KEY_PREFIX + name)
             if value is not None:
                 return int(value)
-        except Exception:  # the cache is down: the database row is always kept current too
-            logger.warning("coherence cache unreachable; reading the %s version from the database", name)
+        except Exception as exc:  # the cache is down or hung: the database row is always current too
+            BREAKER.failed(exc, fallback="coherence versions are read from the database")
     return -1 - _database_version(name)  # never equal to a cache value (those are >= 0)
+
+
+_pending: set[str] = set()
+"""Channels whose cache counter this process failed to move after a commit: moved on its next
+successful use of the cache. Without this, a process that read the counter before and after an
+outage would see it unchanged and keep stale state until MAX_AGE_SECONDS (the row did move)."""
+_pending_lock = threading.Lock()
+
+
+def _cache_bump(name: str) -> None:
+    try:
+        cache.incr(CACHE_KEY_PREFIX + name)
+    except ValueError:  # no counter (a flushed cache): a new random one is a move too
+        cache.add(CACHE_KEY_PREFIX + name, secrets.randbits(62), timeout=None)
+
+
+def _bump_pending() -> None:
+    """Make the bumps that failed earlier (raises when the cache fails again; they stay pending)."""
+    if not _pending:
+        return
+    with _pending_lock:
+        for name in sorted(_pending):
+            _cache_bump(name)
+            _pending.discard(name)
 
 
 def channel_bump(name: str) -> None:
     """Tell every process that the channel's data changed: the row inside the current transaction,
-    the cache once it commits."""
+    the cache once it commits (or, when it cannot be reached then, on this process's next use of it)."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {VERSION_TABLE} (name, version) VALUES (%s, 1) "  # noqa: S608
@@ -99,12 +126,14 @@ def channel_bump(name: str) -> None:
     if _cache_shared():
 
         def bump_cache() -> None:
+            with _pending_lock:
+                _pending.add(name)
+            if not BREAKER.available():
+                return
             try:
-                cache.incr(CACHE_KEY_PREFIX + name)
-            except ValueError:
-                cache.add(CACHE_KEY_PREFIX + name, secrets.randbits(62), timeout=None)
-            except Exception:
-                logger.warning("coherence cache unreachable; %s bump only in the database", name)
+                _bump_pending()
+            except Exception as exc:
+                BREAKER.failed(exc, fallback=f"the {name} version moved in the database only, for now")
 
         transaction.on_commit(bump_cache)
 

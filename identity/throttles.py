@@ -45,6 +45,7 @@ from rest_framework.throttling import BaseThrottle
 
 from identity.counters import window_hit
 from identity.login_ids import login_id_key
+from identity.shared_cache import BREAKER
 
 logger = logging.getLogger("identity.throttle")
 
@@ -96,10 +97,12 @@ def count_hit(*, key: str, rate: Rate, now: float) -> float | None:
     window = int(now // rate.seconds)
     digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:40]
     cache_key = f"{CACHE_PREFIX}{digest}:{rate.seconds}:{window}"
+    if not BREAKER.available():
+        return None  # the cache failed a moment ago (identity.shared_cache): not counted, not waited on
     try:
         count = window_hit(cache_key, timeout=rate.seconds * 2)
-    except Exception:
-        logger.warning("throttle cache unreachable; a request was not counted")
+    except Exception as exc:
+        BREAKER.failed(exc, fallback="throttled requests are let through uncounted")
         return None
     if count <= rate.count:
         return None

@@ -40,6 +40,17 @@ def _webhook_subscriptions_forgotten():  # type: ignore[no-untyped-def]
     SUBSCRIPTIONS.reset()
 
 
+@pytest.fixture(autouse=True)
+def _shared_cache_breaker_closed():  # type: ignore[no-untyped-def]
+    """A test that breaks the cache must not make the next ones skip it (identity.shared_cache)."""
+    yield
+    from identity.key_store import _pending
+    from identity.shared_cache import BREAKER
+
+    BREAKER.reset()
+    _pending.clear()
+
+
 @pytest.fixture
 def default_tenant(db: None) -> Tenant:
     return tenant_get_default()
