@@ -92,6 +92,12 @@ DATABASES = {
         conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", False),
     )
 }
+# A database that does not answer a new connection must not hold a worker until gunicorn kills it:
+# the request fails after this long and is answered 503 with Retry-After (identity.exception_handler).
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 5)
+    )
 # Behind PgBouncer in transaction mode a server-side cursor (QuerySet.iterator() on PostgreSQL) may
 # outlive the transaction that pinned its server connection: turn them off there (docs/scaling.md).
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool(

@@ -16,6 +16,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -162,7 +164,37 @@ def _oauth_response(exc: Exception, context: dict[str, Any]) -> Response:
     return response
 
 
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def _database_unavailable(exc: Exception, context: dict[str, Any], body: dict[str, Any]) -> Response:
+    """A request the database could not serve (down, restarting, refusing connections): 503 with
+    Retry-After, and one log line naming the error, not a 500 and a traceback per request."""
+    request = context.get("request")
+    logger.warning(
+        "database unavailable on %s %s: %s: %s",
+        getattr(request, "method", "?"),
+        getattr(request, "path", "?"),
+        type(exc).__name__,
+        str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+    )
+    set_rollback()
+    return Response(body, status=503, headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
+
+
 def identity_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DatabaseOperationalError | DatabaseInterfaceError):
+        oauth = _oauth_path(context)
+        body = (
+            {"error": "temporarily_unavailable", "error_description": "The service is briefly unavailable."}
+            if oauth
+            else {"generalErrors": [{"code": "[ServiceUnavailable]", "message": "Retry later."}]}
+        )
+        unavailable = _database_unavailable(exc, context, body)
+        if oauth:
+            for name, value in NO_STORE.items():
+                unavailable[name] = value
+        return unavailable
     if _oauth_path(context):
         return _oauth_response(exc, context)
     if isinstance(exc, IdentityError):

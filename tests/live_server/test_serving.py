@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 
 import pytest
 
@@ -100,6 +101,18 @@ def test_status_is_503_and_liveness_200_when_the_database_is_down(gunicorn) -> N
     assert b"identity_nowhere" not in status.body
     live = server.request("GET", "/api/health/live")
     assert (live.status, live.json()) == (200, {"status": "ok"})
+    # What needs the database says so, with a time to come back, never a 500 (nor the address).
+    answer = server.request(
+        "POST", "/api/login", json_body={"loginId": "ann@example.com", "password": "x" * 12},
+        headers={"Authorization": "k" * 40},
+    )  # fmt: skip
+    assert (answer.status, answer.headers.get("Retry-After")) == (503, "5"), answer.body
+    assert b"identity_nowhere" not in answer.body and b"Traceback" not in answer.body
+    form = f"grant_type=client_credentials&client_id={uuid.uuid4()}&client_secret=b"
+    token = server.request(
+        "POST", "/oauth2/token", body=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert (token.status, token.json()["error"]) == (503, "temporarily_unavailable")
     ready = gunicorn(workers=1)
     assert (ready.request("GET", "/api/status").status, ready.request("GET", "/api/status").json()) == (
         200,
