@@ -109,6 +109,18 @@ def test_bad_imports_name_the_field_and_change_nothing(api_client, world, locked
     assert db_state() == before
 
 
+def test_every_problem_of_a_batch_is_named_at_once(api_client, world, locked_key):
+    """A bad hash in one user and an existing email in another: both in one 400 (the database's
+    clashes were only looked for once the batch itself had none)."""
+    body = {"users": [{"email": "new@example.com", "password": "not-a-hash"}, _user("ann@example.com")],
+            "validateDbConstraints": True}  # fmt: skip
+    before = db_state()
+    response = _post(api_client, "/api/user/import", locked_key, body)
+    assert response.status_code == 400
+    assert {"users[0].salt", "users[1].email"} <= set(response.json()["fieldErrors"]), response.json()
+    assert db_state() == before
+
+
 def test_import_needs_a_key_with_the_import_permission(api_client, world):
     _, login_only = make_api_key(name="login only", permissions={"/api/login": ["POST"]})
     before = db_state()
