@@ -762,6 +762,12 @@ OPERATIONS: dict[tuple[str, str], Op] = {
                                      ok=body("application"), tag="Applications"),
     ("GET", "/api/application/{id}"): Op("retrieveApplication", "One application.", ok=body("application"),
                                          errors=CRUD, tag="Applications"),
+    ("GET", "/api/application/{id}/oauth-configuration"): Op(
+        "retrieveOAuthConfiguration",
+        "The application's OAuth client configuration (never its secret); null for no OAuth client.",
+        ok=obj({"oauthConfiguration": {"allOf": [ref("OAuthConfiguration")], "nullable": True}}),
+        errors=CRUD, tag="Applications",
+    ),
     ("POST", "/api/application/{id}"): Op("createApplicationWithId", "Create an application with an id.",
                                           request=body("application"), ok=body("application"),
                                           tag="Applications"),

@@ -113,6 +113,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="application-login-backend",
     ),
     path(
+        "api/application/<str:pk>/oauth-configuration",
+        ApplicationViewSet.as_view({"get": "retrieve_oauth_configuration"}),
+        name="application-oauth-configuration",
+    ),
+    path(
         "api/application/<str:pk>/oauth-configuration/client-secret",
         ClientSecretApi.as_view(),
         name="application-client-secret",

@@ -110,6 +110,12 @@ class ApplicationViewSet(viewsets.ViewSet):
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         return Response({"application": ApplicationSerializer(self._get(request, pk)).data})
 
+    def retrieve_oauth_configuration(self, request: Request, pk: str | None = None) -> Response:
+        """`GET /api/application/{id}/oauth-configuration` (the SDK's retrieve_oauth_configuration):
+        the application's `oauthConfiguration` member, never the secret; null for no OAuth client."""
+        application = ApplicationSerializer(self._get(request, pk)).data
+        return Response({"oauthConfiguration": application.get("oauthConfiguration")})
+
     def create(self, request: Request, pk: str | None = None) -> Response:
         caller = caller_of(request)
         application_id = optional_path_uuid(pk)

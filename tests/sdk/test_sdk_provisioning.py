@@ -204,6 +204,10 @@ def test_an_oauth_client_created_with_the_sdk_gets_its_secret_once(admin_sdk, li
     secret = oauth["clientSecret"]
     read = _ok(sdk.retrieve_application(created["id"]))["application"]["oauthConfiguration"]
     assert "clientSecret" not in read and read["scopes"] == ["reports.read"]
+    assert _ok(sdk.retrieve_oauth_configuration(created["id"])) == {"oauthConfiguration": read}
+    plain = _ok(sdk.create_application({"application": {"name": "No client"}}))["application"]
+    assert _ok(sdk.retrieve_oauth_configuration(plain["id"])) == {"oauthConfiguration": None}
+    assert sdk.retrieve_oauth_configuration(str(uuid.uuid4())).status == 404
     grant = sdk.client_credentials_grant(client_id=created["id"], client_secret=secret, scope="reports.read")
     assert grant.status == 200, (grant.status, grant.error_response)
     assert grant.success_response["expires_in"] == 86_400  # no JWT configuration of its own: one day
