@@ -11,10 +11,11 @@ Paths are Ant-style patterns matched against the path Django routes on (`request
 `?` one character, `*` any characters inside one segment, `**` any number of whole segments.
 Because a web server, a proxy and Django's resolver may each read a path differently, a request is
 matched in several readings (as sent; percent-decoded until stable; with `.`/`..` resolved;
-repeated and trailing slashes removed; cut at `?`, `#` or `;`; backslashes as slashes; and, for
-protected patterns, in lower case). It is protected when any reading matches a protected pattern
-and it is not the case that every reading matches an exclusion: no spelling of a protected path
-escapes, and an exclusion never widens through a look-alike.
+repeated and trailing slashes removed; cut at `?`, `#` or `;`; backslashes as slashes), and
+protected patterns ignore case as a Django route written `(?i)` does. It is protected when any
+reading matches a protected pattern and it is not the case that every reading matches an
+exclusion: no spelling of a protected path escapes, and an exclusion never widens through a
+look-alike.
 """
 
 from __future__ import annotations
@@ -77,14 +78,18 @@ class ConfigError(ValueError):
     """One problem with the settings dict; the message names the field."""
 
 
-def compile_pattern(pattern: Any) -> re.Pattern[str]:
+def compile_pattern(pattern: Any, *, ignore_case: bool = False) -> re.Pattern[str]:
     """An Ant-style pattern as an anchored regular expression. Refuses what could be read two ways:
     no leading slash, empty segments (`//`), `.` or `..` segments, `**` mixed into a segment,
-    percent signs, whitespace and characters outside RFC 3986's path set."""
+    percent signs, whitespace and characters outside RFC 3986's path set. `ignore_case` (protected
+    patterns) compiles with Python's own IGNORECASE, the rule a Django route written `(?i)` routes
+    by: upper-case letters in the pattern, and U+0131, U+0130, U+017F, U+212A in a path (dotless i,
+    dotted I, long s, Kelvin sign), match as Django does."""
     if not isinstance(pattern, str) or not pattern.startswith("/"):
         raise ConfigError(f"pattern {pattern!r} must be a string starting with '/'")
+    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
     if pattern == "/":
-        return re.compile(r"/\Z")
+        return re.compile(r"/\Z", flags)
     parts = [r"\A"]
     for segment in pattern[1:].split("/"):
         if segment == "**":
@@ -97,7 +102,7 @@ def compile_pattern(pattern: Any) -> re.Pattern[str]:
         )
         parts.append("/" + translated)
     parts.append(r"/?\Z")
-    return re.compile("".join(parts), re.DOTALL)
+    return re.compile("".join(parts), flags)
 
 
 def path_readings(path: str) -> set[str]:
@@ -191,13 +196,15 @@ class PathRules:
 
     def _decide(self, path: str) -> Decision:
         readings = path_readings(path)
-        folded = {r.lower() for r in readings} | readings
-        # A requirement applies when any reading (case folded too) matches, exclusions or not: a
-        # path with a rule of its own always needs a token that meets it.
-        required = tuple(q for q in self.requirements if any(p.match(r) for p in q.patterns for r in folded))
+        # Protected and requirement patterns ignore case as Python's re does (compile_pattern). A
+        # requirement applies when any reading matches, exclusions or not: a path with a rule of
+        # its own always needs a token that meets it.
+        required = tuple(
+            q for q in self.requirements if any(p.match(r) for p in q.patterns for r in readings)
+        )
         if required:
             return Decision(protected=True, requirements=required)
-        if not any(p.match(r) for p in self.protected for r in folded):
+        if not any(p.match(r) for p in self.protected for r in readings):
             return UNPROTECTED
         if self.excluded and all(any(p.match(r) for p in self.excluded) for r in readings):
             return UNPROTECTED
@@ -258,14 +265,16 @@ def _number(raw: dict[str, Any], name: str, default: float, *, minimum: float) -
     return float(value)
 
 
-def _patterns(raw: dict[str, Any], name: str, default: list[str]) -> tuple[re.Pattern[str], ...]:
+def _patterns(
+    raw: dict[str, Any], name: str, default: list[str], *, ignore_case: bool = True
+) -> tuple[re.Pattern[str], ...]:
     value = raw.get(name, default)
     if isinstance(value, str) or not isinstance(value, list | tuple):
         raise ConfigError(f"{name} must be a list of patterns")
     compiled = []
     for pattern in value:
         try:
-            compiled.append(compile_pattern(pattern))
+            compiled.append(compile_pattern(pattern, ignore_case=ignore_case))
         except ConfigError as exc:
             raise ConfigError(f"{name}: {exc}") from exc
     return tuple(compiled)
@@ -342,7 +351,7 @@ def config_parse(raw: Any) -> TokenAuthorizationConfig:
     if not isinstance(enabled, bool):
         raise ConfigError("enabled must be true or false")
     protected = _patterns(raw, "protected_paths", ["/**"])
-    excluded = _patterns(raw, "exclude_paths", [])
+    excluded = _patterns(raw, "exclude_paths", [], ignore_case=False)  # an exclusion never widens
     location = raw.get("token_location", "header")
     if location not in LOCATIONS:
         raise ConfigError(f"token_location must be one of {', '.join(LOCATIONS)}, not {location!r}")

@@ -14,7 +14,9 @@ from identity.middleware_config import ConfigError, PathRules, compile_pattern, 
 
 SECRET = "s" * 32
 RULES = PathRules(
-    protected=tuple(compile_pattern(p) for p in ["/api/*/items", "/reports/**/*.pdf", "/admin/**"]),
+    protected=tuple(
+        compile_pattern(p, ignore_case=True) for p in ["/api/*/items", "/reports/**/*.pdf", "/admin/**"]
+    ),
     excluded=tuple(compile_pattern(p) for p in ["/public/**", "/api/open/items"]),
 )
 
@@ -76,10 +78,53 @@ def test_ant_patterns(pattern: str, path: str, matches: bool) -> None:
         "/ADMIN/users",
         "/public/../admin/users",
         "/public/../../admin",
+        # Letters Python's re (and so a Django route written `(?i)`) takes for ASCII ones
+        "/ap\u0131/books/items",
+        "/ap\u0130/books/ITEMS",
+        "/ap%C4%B1/books/items",
+        "/adm%C4%B1n/x",
+        "/ADM\u0130N/users",
+        "/report\u017f/x.pdf",
+        "/admin/%E2%84%AAey",
     ],
 )
 def test_no_spelling_of_a_protected_path_escapes(path: str) -> None:
     assert RULES.protects(path)
+
+
+@pytest.mark.parametrize("path", ["/admin/x", "/ADMIN/x", "/Admin/x", "/adm%C4%B1n/x"])
+def test_upper_case_in_a_protected_pattern_still_protects_every_case(path: str) -> None:
+    """`"/Admin/**"` protected only `/Admin/…`: the readings were lower-cased, the pattern not."""
+    config = config_parse({"protected_paths": ["/Admin/**"], "key_source": "hmac", "hmac_secret": SECRET})
+    assert config.rules.protects(path)
+
+
+def test_a_path_requirement_ignores_case_as_the_router_does() -> None:
+    config = config_parse(
+        {
+            "protected_paths": ["/api/**"],
+            "key_source": "hmac",
+            "hmac_secret": SECRET,
+            "path_requirements": [{"paths": ["/Admin/**"], "roles": ["admin"]}],
+        }
+    )
+    for path in ("/admin/x", "/adm%C4%B1n/x", "/ADM\u0130N/x"):
+        decision = config.rules.decide(path)
+        assert decision.protected and decision.requirements, path
+
+
+def test_an_exclusion_stays_exact() -> None:
+    """Exclusions never widen through case: `/public/**` excludes `/public/x` only."""
+    config = config_parse(
+        {
+            "protected_paths": ["/**"],
+            "exclude_paths": ["/public/**"],
+            "key_source": "hmac",
+            "hmac_secret": SECRET,
+        }
+    )
+    assert not config.rules.protects("/public/x")
+    assert config.rules.protects("/PUBLIC/x") and config.rules.protects("/publ\u0131c/x")
 
 
 @pytest.mark.parametrize(
