@@ -58,8 +58,7 @@ class TenantViewSet(viewsets.ViewSet):
         return Response({"tenant": TenantSerializer(self._get(request, pk)).data})
 
     def create(self, request: Request, pk: str | None = None) -> Response:
-        if caller_of(request).locked_tenant is not None:
-            raise NotAuthenticated()  # a tenant-locked key cannot create tenants
+        _not_tenant_locked(request)
         tenant_id = optional_path_uuid(pk)  # a path that is no id is a 404 before the body is read
         values = parse_body(request.data, "tenant", TenantSerializer, context={"tenant": None})
         with errors_on_wire("tenant", TenantSerializer):
@@ -81,8 +80,16 @@ class TenantViewSet(viewsets.ViewSet):
         return Response({"tenant": TenantSerializer(tenant).data})
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
+        _not_tenant_locked(request)
         tenant_delete(tenant=self._get(request, pk))
         return Response(status=200)
+
+
+def _not_tenant_locked(request: Request) -> None:
+    """Tenants are made and ended by global keys only: a tenant-locked key may change its tenant's
+    settings, not create tenants nor delete its own (with every user, session and key in it)."""
+    if caller_of(request).locked_tenant is not None:
+        raise NotAuthenticated()
 
 
 def _oauth_errors() -> AbstractContextManager[None]:

@@ -94,6 +94,17 @@ def test_user_creation_needs_a_tenant_when_ambiguous(api_client, world, global_k
     assert response.json()["generalErrors"][0]["code"] == "[TenantIdRequired]"
 
 
+@pytest.mark.parametrize("whose", ["own", "other", "unknown"])
+def test_a_tenant_locked_key_deletes_no_tenant(api_client, world, locked_key, whose):
+    """It may not create a tenant, nor delete one: its own went with every user, session and key
+    in it (the caller's included). The same 401 whatever the id, so nothing is learnt of others."""
+    target = {"own": world.tenant.pk, "other": TenantFactory().pk, "unknown": uuid.uuid4()}[whose]
+    before = db_state()
+    response = _call(api_client, "delete", f"/api/tenant/{target}", locked_key)
+    assert (response.status_code, response.content) == (401, b"")
+    assert db_state() == before
+
+
 def test_tenant_locked_key_never_sees_another_tenant(api_client, world, locked_key):
     other = TenantFactory()
     stranger = UserFactory(tenant=other, email="stranger@example.com")
@@ -101,7 +112,6 @@ def test_tenant_locked_key_never_sees_another_tenant(api_client, world, locked_k
     before = db_state()
     for method, path in [
         ("get", f"/api/tenant/{other.pk}"),
-        ("delete", f"/api/tenant/{other.pk}"),
         ("get", f"/api/user/{stranger.pk}"),
         ("patch", f"/api/user/{stranger.pk}"),
         ("delete", f"/api/user/{stranger.pk}?hardDelete=true"),
