@@ -7,6 +7,7 @@ Whatever authenticates (or nothing), `request.auth` is the one `identity.caller.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +32,25 @@ _OTHER_SCHEMES = frozenset({"bearer", "jwt", "basic"})
 def endpoint_of(request: Request) -> str:
     """The endpoint a request calls, named as FusionAuth names it in key permissions: its route up to
     the first path parameter (`/api/user/{id}` is `/api/user`; `/api/user/registration/{id}` is
-    `/api/user/registration`). Matched exactly, so a permission never reaches a neighbour below it."""
+    `/api/user/registration`). Matched exactly, so a permission never reaches a neighbour below it.
+    Our own resources nested under FusionAuth's are endpoints of their own (_endpoint_name)."""
     match = request.resolver_match
-    route = match.route if match is not None else request.path.lstrip("/")
+    return _endpoint_name(match.route if match is not None else request.path.lstrip("/"))
+
+
+# Resources of ours nested under a FusionAuth one: personal access tokens under a user, login
+# backends and the OAuth client-secret rotation under an application. A key allowed to create users
+# or change applications must not thereby mint a user's PAT or read a new client secret.
+OWN_NESTED_SEGMENTS = frozenset({"access-token", "login-backend", "client-secret"})
+
+
+@functools.cache
+def _endpoint_name(route: str) -> str:
+    """`/api/user/<id>/access-token/<pk>` → `/api/user/access-token` (every fixed segment) for our
+    nested resources; otherwise the route up to its first parameter."""
+    fixed = [segment for segment in route.split("/") if segment and "<" not in segment]
+    if OWN_NESTED_SEGMENTS.intersection(fixed):
+        return "/" + "/".join(fixed)
     return "/" + route.split("<", 1)[0].rstrip("/")
 
 
