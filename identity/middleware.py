@@ -107,9 +107,7 @@ class Authorizer:
                     raise Refused(MESSAGES["malformed"]) from exc
                 raise Refused(MESSAGES["refused"]) from exc
             self._remember(token, verified, generation, now)
-        return Authorized(
-            claims=verified.claims, refreshed=self._refreshed(token, verified.claims, verified.signer, now)
-        )
+        return Authorized(claims=verified.claims, refreshed=self._refreshed(token, verified, now))
 
     def unmet(self, decision: Decision, claims: dict[str, Any]) -> str | None:
         """Why a verified token may not use this path (its `path_requirements`), None if it may."""
@@ -153,9 +151,14 @@ class Authorizer:
                 self._cache.pop(next(iter(self._cache)), None)
             self._cache[key] = (verified, generation, until)
 
-    def _refreshed(self, token: str, claims: dict[str, Any], signer: Any, now: datetime) -> str | None:
+    def _refreshed(self, token: str, verified: Verified, now: datetime) -> str | None:
         """A user's access token re-signed when older than the interval. An OAuth client's own
-        token is never refreshed (nor turned into another kind): the client asks /oauth2/token."""
+        token is never refreshed (nor turned into another kind): the client asks /oauth2/token.
+        Nor is a token exchanged from a personal access token (`pat`: it never outlives its PAT),
+        nor one whose user may no longer log in or whose session ended, where the key source
+        knows (`Verified.renewable`: the identity service's own key store): a renewal extends
+        access, so a deleted user or a logged-out session is not kept alive by it."""
+        claims, signer = verified.claims, verified.signer
         interval = self.config.refresh_interval_ms
         issued = claims.get("iat")
         if not interval or signer is None or not isinstance(issued, int | float):
@@ -163,6 +166,8 @@ class Authorizer:
         if (now.timestamp() - issued) * 1000 < interval:
             return None
         if unverified_header(token, require_kid=False).get("tkn", TokenKind.ACCESS) != TokenKind.ACCESS:
+            return None
+        if "pat" in claims or (verified.renewable is not None and not verified.renewable(now)):
             return None
         current = int(now.timestamp())
         renewed = {**claims, "iat": current, "exp": current + self.config.expiration_ms // 1000}

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -29,6 +30,9 @@ class Verified:
     claims: dict[str, Any]
     signer: LoadedKey | None
     """A key this process may re-sign the token with (refresh), or None."""
+    renewable: Callable[[datetime], bool] | None = None
+    """Whether the token's user and session may still be given a later expiry (asked only when it
+    is due for a refresh); None where the source knows no state (HMAC and JWKS tokens)."""
 
 
 class KeySource(Protocol):

@@ -4,6 +4,7 @@ token to re-sign it on refresh."""
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from identity.exceptions import TokenInvalid
@@ -11,7 +12,8 @@ from identity.key_store import key_snapshot
 from identity.middleware_config import TokenAuthorizationConfig
 from identity.middleware_keys import Verified
 from identity.revocations import REVOKED
-from identity.services.access_tokens import access_token_verify
+from identity.services.access_tokens import VerifiedToken, access_token_verify
+from identity.services.jwt import access_token_renewable
 from identity.signing import TokenKind
 
 
@@ -36,4 +38,12 @@ class KeyStoreSource:
             if not held.intersection({wanted} if isinstance(wanted, str) else set(wanted)):
                 raise TokenInvalid()
         key = verified.key
-        return Verified(claims=claims, signer=key if key.can_sign and not key.expired(now) else None)
+        return Verified(
+            claims=claims,
+            signer=key if key.can_sign and not key.expired(now) else None,
+            renewable=functools.partial(_renewable, verified),
+        )
+
+
+def _renewable(verified: VerifiedToken, now: datetime) -> bool:
+    return access_token_renewable(verified=verified, now=now)

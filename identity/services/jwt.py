@@ -158,6 +158,18 @@ def _check_state(*, verified: VerifiedToken, found: TokenUser | None, now: datet
             raise TokenInvalid()
 
 
+def access_token_renewable(*, verified: VerifiedToken, now: datetime) -> bool:
+    """Whether a user's access token may be re-signed with a later expiry (identity.middleware's
+    refresh inside this service): validate's state mode, whatever the tenant's setting (its user
+    may still log in, its application is active, its session usable), since a renewal extends
+    access; one SELECT, asked only when a token is due for renewal."""
+    try:
+        _check_state(verified=verified, found=_token_user(verified), now=now)
+    except TokenInvalid:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class IssuedForApplication:
     access_token: AccessToken

@@ -97,6 +97,69 @@ def test_an_old_token_comes_back_refreshed(client: Client, world: World) -> None
     assert response["Cache-Control"] == "no-store"
 
 
+@pytest.mark.parametrize("ended", ["deactivated", "deleted", "locked"])
+def test_a_token_whose_user_may_no_longer_log_in_is_not_renewed(
+    client: Client, world: World, ended: str
+) -> None:
+    """The token still verifies until its `exp` (no SQL per request), but a renewal extends access:
+    the deleted user's token was renewed again and again, a new 15 minutes each time."""
+    from django.utils import timezone
+
+    from identity.models import User
+    from identity.services.users import user_delete, user_update
+
+    old = _token(world, age=timedelta(seconds=30))
+    if ended == "deactivated":
+        user_update(user=world.user, is_active=False)
+    elif ended == "deleted":
+        user_delete(user=world.user)
+    else:
+        User.objects.filter(pk=world.user.pk).update(locked_until=timezone.now() + timedelta(hours=1))
+    response = _hello(client, old)
+    assert "Authorization" not in response  # no renewed token handed back
+
+
+def test_a_token_of_an_ended_session_is_not_renewed(client: Client, world: World) -> None:
+    from identity.services.refresh_tokens import (
+        RevokeReason,
+        refresh_token_create,
+        refresh_tokens_revoke_family,
+    )
+
+    session = refresh_token_create(user=world.user, application=world.application)
+    now = datetime.now(UTC) - timedelta(seconds=30)
+    old = access_token_issue(
+        user=world.user,
+        tenant=world.tenant,
+        application=world.application,
+        roles=["user"],
+        authentication_type=AuthenticationType.PASSWORD,
+        now=now,
+        expires_at=now + timedelta(minutes=10),
+        session_id=session.token.pk,
+    ).value
+    assert "Authorization" in _hello(client, old)  # a live session: renewed
+    refresh_tokens_revoke_family(family_id=session.token.family_id, reason=RevokeReason.LOGOUT)
+    assert "Authorization" not in _hello(client, old)  # logged out: not kept alive
+
+
+def test_a_token_exchanged_from_a_pat_is_never_renewed(client: Client, world: World) -> None:
+    """Its lifetime never passes its PAT's; a renewal would have made it outlive the PAT."""
+    now = datetime.now(UTC) - timedelta(seconds=30)
+    old = access_token_issue(
+        user=world.user,
+        tenant=world.tenant,
+        application=world.application,
+        roles=["user"],
+        authentication_type=AuthenticationType.PERSONAL_ACCESS_TOKEN,
+        now=now,
+        expires_at=now + timedelta(minutes=5),
+        extra_claims={"pat": "00000000-0000-0000-0000-000000000001", "act": {"sub": "pat:x"}},
+    ).value
+    response = _hello(client, old)
+    assert "Authorization" not in response
+
+
 def test_paths_outside_the_patterns_are_untouched(client: Client, world: World) -> None:
     assert client.get("/.well-known/jwks.json").status_code == 200
 
