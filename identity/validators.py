@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db.models import Model, QuerySet
@@ -23,6 +24,7 @@ from django.utils import timezone
 from identity.exceptions import ValidationFailed
 from identity.login_ids import MAX_KEY_LENGTH, login_id_in_normal_form, login_id_key
 from identity.models import (
+    APIKey,
     Application,
     ClientAuthenticationMethod,
     ClientAuthenticationPolicy,
@@ -119,11 +121,36 @@ def _unique_check(
         errors.add(field, "duplicate", message)
 
 
+def _lengths_check(model: type[Model], values: Mapping[str, Any], errors: ValidationFailed) -> None:
+    """Text longer than its column: the same refusal at every door (the API's serializers say it
+    first; a command or a service call reached the database with it: a DataError traceback on
+    PostgreSQL, a silently long value on SQLite). The limits are the model's."""
+    for name, value in values.items():
+        if not isinstance(value, str):
+            continue
+        try:
+            limit = getattr(model._meta.get_field(name), "max_length", None)
+        except FieldDoesNotExist:
+            continue
+        if limit is not None and len(value) > limit:
+            errors.add(name, "invalid", f"Must be text of at most {limit} characters.")
+
+
+def text_length_validate(*, model: type[Model], values: Mapping[str, Any]) -> None:
+    """_lengths_check alone, for the values a service writes without a validator of their own
+    (a role's name, a user's profile fields)."""
+    errors = ValidationFailed()
+    _lengths_check(model, values, errors)
+    if errors:
+        raise errors
+
+
 def tenant_validate(*, values: Mapping[str, Any], tenant: Tenant | None) -> None:
     """The values a tenant would hold after the change (`tenant` None when creating): name and
     issuer present, name and issuer unique ignoring case, the lockout policy and JWT configuration in
     bounds."""
     errors = ValidationFailed()
+    _lengths_check(Tenant, values, errors)
     tenants = Tenant.objects.all()
     if "name" in values:
         message = "A tenant with this name already exists."
@@ -153,6 +180,7 @@ def application_validate(
     """The values an application would hold after the change (`application` None when creating):
     a name unique in its tenant ignoring case, and its JWT configuration override in bounds."""
     errors = ValidationFailed()
+    _lengths_check(Application, values, errors)
     if "name" in values:
         _unique_check(
             field="name",
@@ -282,6 +310,7 @@ def user_validate(*, values: Mapping[str, Any], tenant: Tenant, user: User | Non
     that makes the user's every login and API answer fail)."""
     errors = ValidationFailed()
     _data_check(values, errors)
+    _lengths_check(User, values, errors)
     login_ids = {}
     if "email" in values and _email_check(values["email"], errors):
         login_ids["email"] = values["email"].strip()
@@ -383,6 +412,7 @@ def api_key_validate(*, values: Mapping[str, Any], now: datetime | None = None) 
     else is an error, never a silent super key), an expiry in the future, and a supplied `key` value
     long enough to be unguessable and in the key alphabet."""
     errors = ValidationFailed()
+    _lengths_check(APIKey, {k: v for k, v in values.items() if k != "key"}, errors)  # key: its own rule
     key = values.get("key")
     if key is not None and len(key) < MIN_SUPPLIED_KEY_LENGTH:
         errors.add("key", "tooShort", f"A supplied key needs at least {MIN_SUPPLIED_KEY_LENGTH} characters.")
@@ -409,6 +439,7 @@ def signing_key_validate(*, values: Mapping[str, Any]) -> None:
     """A key's name, when in `values`, and for a key to generate its algorithm and length: RSA keys
     of 2048, 3072 or 4096 bits, HMAC secrets at least as long as the hash output (RFC 7518 §3.2)."""
     errors = ValidationFailed()
+    _lengths_check(SigningKey, values, errors)
     if "name" in values:
         _name_check(values["name"], errors)
     algorithm, length = values.get("algorithm"), values.get("length")

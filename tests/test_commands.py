@@ -721,3 +721,27 @@ def test_seed_demo_prints_the_exports_of_the_readmes_try_it_block(db: None, tmp_
     )
     assert data["shellExports"] in out
     assert f"http://127.0.0.1:8123/{data['tenantId']}/.well-known/openid-configuration" in out
+
+
+@pytest.mark.parametrize(
+    "command_line",
+    [
+        "create_tenant --name {long300} --issuer https://long.example.com",
+        "create_tenant --name Longissuer --issuer https://{long300}.example.com",
+        "create_application --tenant {tenant} --name {long300}",
+        "create_application --tenant {tenant} --name Roles --roles {long300}",
+        "create_api_key --tenant {tenant} --name {long300}",
+        "create_api_key --tenant {tenant} --name ok --description {long300}",
+        "generate_signing_key --tenant {tenant} --algorithm ES256 --name {long300}",
+    ],
+)
+def test_text_longer_than_its_column_is_one_line_and_writes_nothing(db: None, command_line: str) -> None:
+    """The API's serializers refused these; the commands reached the database (a DataError
+    traceback on PostgreSQL, a silently long value on SQLite). The validators refuse them now."""
+    tenant = TenantFactory(name="Lengthy")
+    before = row_counts()
+    line = command_line.format(long300="a" * 300, tenant=tenant.pk)
+    with pytest.raises(CommandError) as info:
+        run(line)
+    assert "at most" in str(info.value) and "\n" not in str(info.value).strip()
+    assert row_counts() == before

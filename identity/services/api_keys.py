@@ -29,6 +29,8 @@ API_KEY_ERROR_PATHS = {
     "key": "apiKey.key",
     "permissions": "apiKey.permissions.endpoints",
     "expires_at": "apiKey.expirationInstant",
+    "name": "apiKey.name",
+    "description": "apiKey.metaData.attributes.description",
 }
 
 
@@ -62,7 +64,13 @@ def api_key_create(
     A caller-supplied value must be long enough to be unguessable and use the key alphabet. Created
     through the API, a key never holds more than its `creator` (see `_within`)."""
     cleaned = _validated_permissions(
-        values={"key": key, "permissions": permissions, "expires_at": expires_at}
+        values={
+            "key": key,
+            "permissions": permissions,
+            "expires_at": expires_at,
+            "name": name,
+            "description": description,
+        }
     )
     if creator is not None:
         _within(actor=creator, target=_Reach(tenant.pk if tenant else None, cleaned, expires_at))
@@ -181,7 +189,11 @@ def api_key_update(
     (`_within`)."""
     expires_at = changes.get("expires_at", api_key.expires_at)
     cleaned = _validated_permissions(
-        values={"permissions": changes.get("permissions", api_key.permissions), "expires_at": expires_at}
+        values={
+            "permissions": changes.get("permissions", api_key.permissions),
+            "expires_at": expires_at,
+            **{name: changes[name] for name in ("name", "description") if name in changes},
+        }
     )
     if editor is not None:
         _within(actor=editor, target=_Reach.of(api_key))

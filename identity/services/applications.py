@@ -16,7 +16,7 @@ from identity.services.audit import audit_changes, audit_record, audit_snapshot
 from identity.services.personal_access_tokens import pats_revoke_for_application
 from identity.services.signing_keys import signers_check, signers_retire
 from identity.services.webhooks import public_key_update_emit
-from identity.validators import application_validate
+from identity.validators import application_validate, text_length_validate
 
 APPLICATION_FIELDS = frozenset(
     {
@@ -124,6 +124,10 @@ def _role_name(*, application: Application, name: str, role: ApplicationRole | N
     name = (name or "").strip()
     if not name:
         raise ValidationFailed.on_field("role.name", "blank", "A role name is required.")
+    try:
+        text_length_validate(model=ApplicationRole, values={"name": name})
+    except ValidationFailed as exc:
+        raise exc.keyed({"name": "role.name"}) from None
     others = application.roles.filter(name__iexact=name)
     if (others.exclude(pk=role.pk) if role is not None else others).exists():
         raise ValidationFailed.on_field("role.name", "duplicate", f"The role {name!r} already exists.")

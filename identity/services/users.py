@@ -156,7 +156,7 @@ def user_create(
         raise TypeError(f"Unknown user fields: {', '.join(sorted(unknown))}")
     if user_id is not None and User.objects.filter(pk=user_id).exists():
         raise ValidationFailed.on_field("userId", "duplicate", "A user with this id already exists.")
-    checked = {"email": email, "username": username, **({"data": fields["data"]} if "data" in fields else {})}
+    checked = {"email": email, "username": username, **fields}
     login_ids = _login_ids(tenant=tenant, values=checked, user=None)
     user = User(id=user_id or uuid.uuid4(), tenant=tenant, **login_ids, **fields)
     if password is not None and fields.get("is_bot"):
@@ -180,8 +180,7 @@ def user_update(*, user: User, **changes: Unpack[UserChanges]) -> User:
     if unknown:
         raise TypeError(f"Unknown user fields: {', '.join(sorted(unknown))}")
     values: dict[str, Any] = dict(changes)
-    checked: dict[str, Any] = {name: values[name] for name in ("email", "username", "data") if name in values}
-    values.update(_login_ids(tenant=user.tenant, values=checked, user=user))
+    values.update(_login_ids(tenant=user.tenant, values=dict(values), user=user))
     deactivating = changes.get("is_active") is False and user.is_active
     before = audit_snapshot(user)
     for name, value in values.items():
