@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models
+from django.db import models, transaction
 
 from identity.audit import current_actor
 from identity.models import (
@@ -270,9 +270,12 @@ def _tenant_of(obj: models.Model | None) -> Any:
     return None
 
 
+@transaction.atomic
 def audit_log_purge(*, older_than: datetime, batch_size: int = 5000) -> int:
     """Delete one batch of entries created before `older_than`; returns how many (0 when done).
-    Called in a loop by `purge_audit_log`, one short transaction per batch."""
+    Called in a loop by `purge_audit_log`, one short transaction per batch, which also records the
+    batch (`audit_log.purge` with its count): a purge stopped half-way leaves the record of what
+    it did delete."""
     ids = list(
         AuditEntry.objects.filter(created_at__lt=older_than)
         .order_by("id")
@@ -281,4 +284,5 @@ def audit_log_purge(*, older_than: datetime, batch_size: int = 5000) -> int:
     if not ids:
         return 0
     deleted, _ = AuditEntry.objects.filter(id__in=ids).delete()
+    audit_record(action="audit_log.purge", object_type="auditentry", count=deleted)
     return deleted

@@ -716,9 +716,12 @@ def refresh_tokens_purge(
     for column in PURGE_KEYS:
         after = None
         while True:
-            count, after = refresh_token_purge_batch(
-                column=column, cutoff=cutoff, after=after, size=batch_size
-            )
+            with transaction.atomic():  # the batch and its record: a stopped purge leaves both
+                count, after = refresh_token_purge_batch(
+                    column=column, cutoff=cutoff, after=after, size=batch_size
+                )
+                if count:
+                    audit_record(action="refresh_token.purge", object_type="refreshtoken", count=count)
             if after is None:
                 break
             yield count

@@ -7,14 +7,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import CommandParser
-from django.db import transaction
 from django.utils import timezone
 
 from identity.audit import acting_as, command_actor
 from identity.management.base import IdentityBaseCommand, positive_int
 from identity.management.output import progress
 from identity.selectors_events import audit_entries
-from identity.services.audit import audit_log_purge, audit_record
+from identity.services.audit import audit_log_purge
 
 
 class Command(IdentityBaseCommand):
@@ -39,10 +38,8 @@ class Command(IdentityBaseCommand):
                 progress(total=pending, unit="audit entries", enabled=not options["json"]) as advance,
             ):
                 while count := audit_log_purge(older_than=cutoff, batch_size=options["batch_size"]):
-                    deleted += count
+                    deleted += count  # each batch is recorded with its delete (audit_log_purge)
                     advance(count)
-                with transaction.atomic():
-                    audit_record(action="audit_log.purge", object_type="auditentry", count=deleted)
         if options["json"]:
             self.stdout.write(json.dumps({"purgeable": pending, "deleted": deleted}))
         elif options["dry_run"]:

@@ -10,12 +10,10 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import CommandParser
-from django.db import transaction
 
 from identity.audit import acting_as, command_actor
 from identity.management.base import IdentityBaseCommand, non_negative_float, positive_int
 from identity.management.output import progress
-from identity.services.audit import audit_record
 from identity.services.refresh_tokens import refresh_tokens_purge, refresh_tokens_purgeable
 from identity.services.revocations import revoked_tokens_purge, revoked_tokens_purgeable
 
@@ -65,9 +63,6 @@ class Command(IdentityBaseCommand):
                         advance(count)
                         if options["sleep"]:
                             time.sleep(options["sleep"])
-            if deleted:  # one entry for the whole purge, as purge_audit_log writes
-                with transaction.atomic():
-                    audit_record(action="refresh_token.purge", object_type="refreshtoken", count=deleted)
         if options["json"]:
             summary = {"purgeable": pending, "deleted": deleted, "expiredRevocations": revocations}
             self.stdout.write(json.dumps(summary))
