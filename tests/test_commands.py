@@ -410,7 +410,7 @@ BAD_INPUTS = [
     ],
     ("create_api_key --permission /api/login:FETCH", "Unknown HTTP methods for /api/login: FETCH."),
     ("create_api_key --permission login:GET", "'login' is not an API endpoint path."),
-    ("create_api_key --expires-in-days 0", "argument --expires-in-days: '0' is not a positive whole number"),
+    ("create_api_key --expires-in-days 0", "argument --expires-in-days: '0' is not a whole number from 1 to"),
     ("create_api_key --tenant nope", "No tenant has the id or name 'nope'."),
     ("generate_signing_key --algorithm XX256 --name k", "argument --algorithm: invalid choice: 'XX256'"),
     (
@@ -744,4 +744,29 @@ def test_text_longer_than_its_column_is_one_line_and_writes_nothing(db: None, co
     with pytest.raises(CommandError) as info:
         run(line)
     assert "at most" in str(info.value) and "\n" not in str(info.value).strip()
+    assert row_counts() == before
+
+
+@pytest.mark.parametrize(
+    "command_line",
+    [
+        "create_api_key --name k --expires-in-days 99999999999",
+        "create_api_key --name k --expires-in-days 3000000",
+        "rotate_signing_key --tenant Lengthy --algorithm RS256 --verify-for-seconds 99999999999999",
+        "purge_refresh_tokens --retention-days 99999999999 --dry-run",
+        "purge_audit_log --older-than 99999999999 --dry-run",
+        "purge_audit_log --older-than 365 --batch-size 99999999999999999999",
+        "audit_log --limit 99999999999999999999",
+        "deliver_webhooks --once --batch-size 99999999999999999999",
+        "deliver_webhooks --once --poll-seconds -1",
+        "deliver_webhooks --once --poll-seconds nan",
+        "deliver_webhooks --once --poll-seconds 0",
+    ],
+)
+def test_a_number_out_of_range_is_a_usage_error_before_anything_runs(db: None, command_line: str) -> None:
+    """These overflowed a date or a column (a traceback), or made deliver_webhooks spin at 100 % CPU."""
+    TenantFactory(name="Lengthy")
+    before = row_counts()
+    with pytest.raises(CommandError, match=r"from 1 to|seconds"):
+        run(command_line)
     assert row_counts() == before

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
@@ -104,14 +104,42 @@ class IdentityCommand(IdentityBaseCommand):
         return self.__class__.__module__.rsplit(".", 1)[-1]
 
 
-def positive_int(value: str) -> int:
-    """argparse type for counts and sizes, so `--length 0` is refused before anything runs."""
+MAX_COUNT = 1_000_000_000
+"""The largest count or size a command takes: beyond it a number only overflows a date or a column."""
+
+
+def positive_int(value: str, maximum: int = MAX_COUNT) -> int:
+    """argparse type for counts and sizes, so `--length 0` is refused before anything runs, and
+    so is a number too large for what it counts (a traceback from deep down, before)."""
     try:
         number = int(value)
     except ValueError:
         number = 0
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    if not 0 < number <= maximum:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number from 1 to {maximum}")
+    return number
+
+
+def at_most(maximum: int) -> Callable[[str], int]:
+    """positive_int with a tighter ceiling (days: a century; a batch: what one statement should hold)."""
+
+    def bounded(value: str) -> int:
+        return positive_int(value, maximum)
+
+    bounded.__name__ = "positive_int"  # argparse names the type in its message
+    return bounded
+
+
+DAYS = at_most(36_500)
+BATCH = at_most(100_000)
+SECONDS = at_most(10 * 366 * 24 * 3600)
+
+
+def positive_seconds(value: str) -> float:
+    """argparse type for a pause that must pass (a poll interval): more than 0, at most an hour."""
+    number = non_negative_float(value)
+    if number == 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds above 0")
     return number
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
-from identity.management.base import IdentityCommand, Report, positive_int, split_names, tenant_lookup
+from identity.management.base import DAYS, IdentityCommand, Report, split_names, tenant_lookup
 from identity.services.api_keys import api_key_create
 
 
@@ -43,7 +43,7 @@ class Command(IdentityCommand):
             metavar="PATH:METHODS",
             help="Allow only these endpoints; repeatable, e.g. --permission /api/jwt/refresh:GET,DELETE.",
         )
-        parser.add_argument("--expires-in-days", type=positive_int, metavar="N", help="Expire after N days.")
+        parser.add_argument("--expires-in-days", type=DAYS, metavar="N", help="Expire after N days.")
 
     def perform(self, options: dict[str, Any]) -> Report:
         days = options["expires_in_days"]

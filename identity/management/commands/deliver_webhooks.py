@@ -13,7 +13,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 from django.db import close_old_connections
 
-from identity.management.base import IdentityBaseCommand, positive_int
+from identity.management.base import BATCH, IdentityBaseCommand, positive_seconds
 from identity.management.output import progress
 from identity.services.webhooks import webhook_deliveries_send
 
@@ -26,9 +26,12 @@ class Command(IdentityBaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="Deliver what is due, then exit.")
-        parser.add_argument("--batch-size", type=positive_int, default=20)
+        parser.add_argument("--batch-size", type=BATCH, default=20)
         parser.add_argument(
-            "--poll-seconds", type=float, default=1.0, help="Pause when nothing is due (default 1)."
+            "--poll-seconds",
+            type=positive_seconds,
+            default=1.0,
+            help="Pause when nothing is due (default 1).",
         )
         parser.add_argument(
             "--json", action="store_true", help='Print only a JSON summary at the end: {"attempts": N}.'

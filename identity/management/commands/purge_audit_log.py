@@ -10,7 +10,7 @@ from django.core.management.base import CommandParser
 from django.utils import timezone
 
 from identity.audit import acting_as, command_actor
-from identity.management.base import IdentityBaseCommand, positive_int
+from identity.management.base import BATCH, DAYS, IdentityBaseCommand
 from identity.management.output import progress
 from identity.selectors_events import audit_entries
 from identity.services.audit import audit_log_purge
@@ -23,8 +23,8 @@ class Command(IdentityBaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--older-than", type=positive_int, required=True, help="Age in days.")
-        parser.add_argument("--batch-size", type=positive_int, default=5000)
+        parser.add_argument("--older-than", type=DAYS, required=True, help="Age in days.")
+        parser.add_argument("--batch-size", type=BATCH, default=5000)
         parser.add_argument("--dry-run", action="store_true", help="Only count what would be deleted.")
         parser.add_argument("--json", action="store_true", help="Print a JSON summary.")
 

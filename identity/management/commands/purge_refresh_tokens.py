@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from identity.audit import acting_as, command_actor
-from identity.management.base import IdentityBaseCommand, non_negative_float, positive_int
+from identity.management.base import DAYS, IdentityBaseCommand, non_negative_float, positive_int
 from identity.management.output import progress
 from identity.services.refresh_tokens import refresh_tokens_purge, refresh_tokens_purgeable
 from identity.services.revocations import revoked_tokens_purge, revoked_tokens_purgeable
@@ -38,7 +38,7 @@ class Command(IdentityBaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--retention-days", type=positive_int, default=7)
+        parser.add_argument("--retention-days", type=DAYS, default=7)
         parser.add_argument(
             "--batch-size", type=batch_size, default=5000, help=f"Rows per DELETE (at most {MAX_BATCH_SIZE})."
         )

@@ -9,7 +9,7 @@ from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from identity.management.base import IdentityCommand, Report, positive_int, tenant_lookup
+from identity.management.base import SECONDS, IdentityCommand, Report, positive_int, tenant_lookup
 from identity.models import KeyAlgorithm
 from identity.services.signing_keys import signer_retirement_deadline, signing_key_rotate
 
@@ -35,7 +35,7 @@ class Command(IdentityCommand):
         parser.add_argument("--length", type=positive_int, help="RSA bits or HMAC secret bytes.")
         group = parser.add_mutually_exclusive_group()
         group.add_argument("--verify-until", help="ISO 8601 instant until which the old keys stay trusted.")
-        group.add_argument("--verify-for-seconds", type=positive_int, help="Keep the old keys this long.")
+        group.add_argument("--verify-for-seconds", type=SECONDS, help="Keep the old keys this long.")
 
     def perform(self, options: dict[str, Any]) -> Report:
         tenant = tenant_lookup(options["tenant"])
