@@ -118,3 +118,18 @@ def test_the_json_of_a_backend_is_the_apis(world, api_client) -> None:
         HTTP_AUTHORIZATION=world.api_key,
     )
     assert answer.json()["loginBackend"] == created
+
+
+def test_tenant_alone_lists_that_tenants_backends_only(world) -> None:
+    """`--tenant` without `--application` was ignored: every tenant's backends were listed."""
+    from tests.factories import ApplicationFactory, TenantFactory
+
+    other = ApplicationFactory(tenant=TenantFactory(name="Elsewhere"), name="Theirs")
+    login_backend_create(application=world.application, name="ours")
+    login_backend_create(application=other, name="theirs")
+    mine = json.loads(run("list_login_backends", "--tenant", str(world.tenant.pk), "--json"))["loginBackends"]
+    assert [b["name"] for b in mine] == ["ours"]
+    assert {b["name"] for b in json.loads(run("list_login_backends", "--json"))["loginBackends"]} >= {
+        "ours",
+        "theirs",
+    }

@@ -188,8 +188,10 @@ def login_backend_list(*, application: Application) -> QuerySet[LoginBackend]:
     return application.login_backends.order_by("name")
 
 
-def login_backend_list_all() -> QuerySet[LoginBackend]:
-    return LoginBackend.objects.select_related("application").order_by("name")
+def login_backend_list_all(*, tenant: Tenant | None = None) -> QuerySet[LoginBackend]:
+    """Every login backend, or (`tenant`) those of that tenant's applications."""
+    found = LoginBackend.objects.select_related("application").order_by("name")
+    return found.filter(application__tenant=tenant) if tenant is not None else found
 
 
 def login_backend_find(*, name_or_id: str) -> LoginBackend | None:
