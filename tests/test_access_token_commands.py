@@ -105,6 +105,11 @@ def test_revoke_by_id_by_name_and_all(world):
         ("revoke_access_token --id nope", "is not a token id"),
         ("revoke_access_token --id 00000000-0000-0000-0000-000000000000", "No access token has the id"),
         ("revoke_access_token --user {user}", "exactly one of --name and --all"),
+        # --id with --user --all revoked the one token and silently ignored the rest of the request
+        (
+            "revoke_access_token --id 00000000-0000-0000-0000-000000000000 --user {user} --all",
+            "Give --id, or",
+        ),
         ("revoke_access_token --user {user} --name missing", "no live access token named 'missing'"),
     ],
 )

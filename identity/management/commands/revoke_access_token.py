@@ -25,6 +25,8 @@ class Command(IdentityCommand):
         parser.add_argument("--all", action="store_true", help="Every live token of --user.")
 
     def perform(self, options: dict[str, Any]) -> Report:
+        if options["id"] and (options["user"] or options["name"] or options["all"]):
+            raise CommandError("Give --id, or --user with exactly one of --name and --all.")
         if options["id"]:
             token = self._by_id(options["id"])
             pat_revoke(token=token, by=REVOKED_BY)
