@@ -770,3 +770,16 @@ def test_a_number_out_of_range_is_a_usage_error_before_anything_runs(db: None, c
     with pytest.raises(CommandError, match=r"from 1 to|seconds"):
         run(command_line)
     assert row_counts() == before
+
+
+def test_an_interrupted_command_says_so_on_one_line(db: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C printed a KeyboardInterrupt traceback (import_users, purge_refresh_tokens)."""
+    from identity.management.commands import purge_refresh_tokens
+
+    def interrupted(*args: Any, **kwargs: Any) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(purge_refresh_tokens, "refresh_tokens_purgeable", interrupted)
+    with pytest.raises(CommandError, match=r"^Interrupted: ") as info:
+        run("purge_refresh_tokens")
+    assert info.value.returncode == 130

@@ -63,7 +63,15 @@ class IdentityBaseCommand(BaseCommand):
 
     def execute(self, *args: Any, **options: Any) -> str | None:
         with server_logs_hidden(options.get("verbosity", 1)):
-            return super().execute(*args, **options)
+            try:
+                return super().execute(*args, **options)
+            except KeyboardInterrupt:
+                # One line, not a traceback: what ran in a transaction rolled back; a purge's
+                # finished batches stay deleted, each recorded; running the command again resumes.
+                raise CommandError(
+                    "Interrupted: work in progress was rolled back; run the command again to resume.",
+                    returncode=130,
+                ) from None
 
     def print_table(self, *, columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str = "") -> None:
         console_for(self.stdout).print(table(columns=columns, rows=rows, title=title or None))
