@@ -15,7 +15,7 @@ from identity import key_store
 from identity.key_store import channel_bump, channel_version
 from identity.shared_cache import BREAKER, OPEN_SECONDS
 from identity.throttles import Rate, count_hit
-from tests.redis_db import redis_url
+from tests.redis_db import redis_url, use_redis
 
 pytestmark = pytest.mark.django_db
 
@@ -85,23 +85,13 @@ def test_a_hung_redis_costs_one_short_timeout_then_nothing(settings, hung_redis)
     assert time.monotonic() - started < 0.5  # the pause: no further waits
 
 
-def _use_redis(settings, url: str) -> None:
-    redis = pytest.importorskip("redis")
-    try:
-        redis.Redis.from_url(url).flushdb()
-    except redis.ConnectionError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
-    settings.IDENTITY_COHERENCE_CACHE = True
-
-
 def test_a_bump_the_cache_missed_is_made_when_it_answers_again(
     settings, monkeypatch, django_capture_on_commit_callbacks
 ) -> None:
     """A revocation committed while Redis stalled moved only the database row; readers that read
     the counter before and after the outage would see it unchanged and keep stale state for minutes.
     The writing process makes the bump on its next use of the cache."""
-    _use_redis(settings, redis_url(5))
+    use_redis(settings, redis_url(5))
     before = channel_version("keys")
     bump = key_store._cache_bump
 

@@ -18,16 +18,21 @@ from tests.conftest import World
 pytestmark = pytest.mark.django_db
 
 
-def _token(world: World, *, age: timedelta = timedelta(0), ttl: timedelta = timedelta(minutes=10)) -> str:
+def _token(
+    world: World, *, age: timedelta = timedelta(0), ttl: timedelta = timedelta(minutes=10), **issue: Any
+) -> str:
+    """An access token of the world's user issued `age` ago; `issue` adds access_token_issue's
+    keywords (a session id, extra claims, another authentication type)."""
     now = datetime.now(UTC) - age
+    issue.setdefault("authentication_type", AuthenticationType.PASSWORD)
     return access_token_issue(
         user=world.user,
         tenant=world.tenant,
         application=world.application,
         roles=["user"],
-        authentication_type=AuthenticationType.PASSWORD,
         now=now,
         expires_at=now + ttl,
+        **issue,
     ).value
 
 
@@ -127,17 +132,7 @@ def test_a_token_of_an_ended_session_is_not_renewed(client: Client, world: World
     )
 
     session = refresh_token_create(user=world.user, application=world.application)
-    now = datetime.now(UTC) - timedelta(seconds=30)
-    old = access_token_issue(
-        user=world.user,
-        tenant=world.tenant,
-        application=world.application,
-        roles=["user"],
-        authentication_type=AuthenticationType.PASSWORD,
-        now=now,
-        expires_at=now + timedelta(minutes=10),
-        session_id=session.token.pk,
-    ).value
+    old = _token(world, age=timedelta(seconds=30), session_id=session.token.pk)
     assert "Authorization" in _hello(client, old)  # a live session: renewed
     refresh_tokens_revoke_family(family_id=session.token.family_id, reason=RevokeReason.LOGOUT)
     assert "Authorization" not in _hello(client, old)  # logged out: not kept alive
@@ -145,17 +140,13 @@ def test_a_token_of_an_ended_session_is_not_renewed(client: Client, world: World
 
 def test_a_token_exchanged_from_a_pat_is_never_renewed(client: Client, world: World) -> None:
     """Its lifetime never passes its PAT's; a renewal would have made it outlive the PAT."""
-    now = datetime.now(UTC) - timedelta(seconds=30)
-    old = access_token_issue(
-        user=world.user,
-        tenant=world.tenant,
-        application=world.application,
-        roles=["user"],
+    old = _token(
+        world,
+        age=timedelta(seconds=30),
+        ttl=timedelta(minutes=5),
         authentication_type=AuthenticationType.PERSONAL_ACCESS_TOKEN,
-        now=now,
-        expires_at=now + timedelta(minutes=5),
         extra_claims={"pat": "00000000-0000-0000-0000-000000000001", "act": {"sub": "pat:x"}},
-    ).value
+    )
     response = _hello(client, old)
     assert "Authorization" not in response
 

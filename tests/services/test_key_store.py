@@ -16,7 +16,7 @@ from identity.services.applications import application_update
 from identity.services.signing_keys import signing_key_generate, tenant_signing_key_set
 from identity.services.tenants import tenant_update
 from tests.factories import ApplicationFactory, TenantFactory
-from tests.redis_db import redis_url
+from tests.redis_db import redis_url, use_redis
 
 pytestmark = pytest.mark.django_db
 
@@ -113,18 +113,8 @@ def test_a_signer_the_snapshot_does_not_hold_is_loaded_at_once(world):
     assert token.value.count(".") == 2
 
 
-def _use_redis(settings, url: str) -> None:
-    redis = pytest.importorskip("redis")
-    try:
-        redis.Redis.from_url(url).flushdb()
-    except redis.ConnectionError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
-    settings.IDENTITY_COHERENCE_CACHE = True
-
-
 def test_with_redis_the_version_travels_through_the_cache(settings, django_capture_on_commit_callbacks):
-    _use_redis(settings, redis_url(4))
+    use_redis(settings, redis_url(4))
     first = channel_version("keys")
     assert first >= 0 and channel_version("keys") == first  # a counter in the cache, not the row
     with django_capture_on_commit_callbacks(execute=True):
@@ -181,7 +171,7 @@ def test_a_tenant_locked_caller_cannot_choose_a_global_key_another_tenant_signs_
 
 def test_a_snapshot_built_from_a_change_that_rolled_back_is_not_kept(monkeypatch, settings):
     """With Redis the version moves only on commit, so a rollback moves nothing."""
-    _use_redis(settings, redis_url(5))
+    use_redis(settings, redis_url(5))
     clock = Clock(monkeypatch)
     with pytest.raises(RuntimeError), transaction.atomic():
         phantom = signing_key_generate(tenant=None, algorithm="ES256", name="phantom").key
