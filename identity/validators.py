@@ -126,7 +126,7 @@ def _lengths_check(model: type[Model], values: Mapping[str, Any], errors: Valida
     first; a command or a service call reached the database with it: a DataError traceback on
     PostgreSQL, a silently long value on SQLite). The limits are the model's."""
     for name, value in values.items():
-        if not isinstance(value, str):
+        if not isinstance(value, str) or name in errors.field_errors:  # one refusal a field
             continue
         try:
             limit = getattr(model._meta.get_field(name), "max_length", None)
@@ -310,7 +310,6 @@ def user_validate(*, values: Mapping[str, Any], tenant: Tenant, user: User | Non
     that makes the user's every login and API answer fail)."""
     errors = ValidationFailed()
     _data_check(values, errors)
-    _lengths_check(User, values, errors)
     login_ids = {}
     if "email" in values and _email_check(values["email"], errors):
         login_ids["email"] = values["email"].strip()
@@ -322,6 +321,7 @@ def user_validate(*, values: Mapping[str, Any], tenant: Tenant, user: User | Non
         clash = User.objects.filter(tenant=tenant, **{f"{field}_key": key})
         if key is not None and (clash.exclude(pk=user.pk) if user is not None else clash).exists():
             errors.add(field, "duplicate", f"A user with this {field} already exists.")
+    _lengths_check(User, values, errors)  # last: a login id already refused keeps its one error
     if errors:
         raise errors
 
