@@ -133,3 +133,22 @@ def test_tenant_alone_lists_that_tenants_backends_only(world) -> None:
         "ours",
         "theirs",
     }
+
+
+def test_an_application_id_of_another_tenant_than_the_one_named_is_refused(world) -> None:
+    """`--tenant A --application <B's id>` created the backend in B; rotate_client_secret refuses it."""
+    from tests.factories import ApplicationFactory, TenantFactory
+
+    theirs = ApplicationFactory(tenant=TenantFactory(name="Elsewhere"), name="Theirs")
+    before = db_state()
+    with pytest.raises(CommandError, match="belongs to another tenant"):
+        run(
+            "create_login_backend",
+            "--tenant",
+            str(world.tenant.pk),
+            "--application",
+            str(theirs.pk),
+            "--name",
+            "x",
+        )
+    assert db_state() == before

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from identity.exceptions import errors_keyed
 from identity.management.base import IdentityCommand, Report, application_lookup, tenant_lookup
@@ -35,9 +35,13 @@ def add_application_arguments(parser: CommandParser, *, required: bool) -> None:
 
 
 def application_of(options: dict[str, Any]) -> Application:
-    """--application by id (any tenant), or by name in --tenant (default: the default tenant)."""
+    """--application by id, or by name in --tenant (default: the default tenant); an id of
+    another tenant than a --tenant given is refused, as rotate_client_secret refuses it."""
     tenant = tenant_lookup(options["tenant"]) if options["tenant"] else tenant_get_default()
-    return application_lookup(options["application"], tenant=tenant)
+    application = application_lookup(options["application"], tenant=tenant)
+    if options["tenant"] and application.tenant_id != tenant.pk:
+        raise CommandError(f"--application: {application.name} belongs to another tenant than {tenant.name}.")
+    return application
 
 
 class Command(IdentityCommand):
