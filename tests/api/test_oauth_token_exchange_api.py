@@ -62,6 +62,12 @@ def exchange_form(subject: str, **extra: str) -> dict[str, str]:
     return {"grant_type": EXCHANGE, "subject_token": subject, "subject_token_type": JWT_TYPE, **extra}
 
 
+def exchange(api_client, exchanger, body: dict[str, str], path: str = "/oauth2/token"):  # type: ignore[no-untyped-def]
+    """POST a token-exchange form as the exchanging client (HTTP Basic)."""
+    application, secret = exchanger
+    return form_post(api_client, path, body, HTTP_AUTHORIZATION=basic(str(application.pk), secret))
+
+
 def state() -> dict[str, Any]:
     return {
         **full_state(),
@@ -72,10 +78,7 @@ def state() -> dict[str, Any]:
 
 @pytest.mark.parametrize("path", TOKEN_PATHS)
 def test_a_pat_is_exchanged_for_a_short_lived_access_token(api_client, world, exchanger, pat, path) -> None:
-    application, secret = exchanger
-    response = form_post(
-        api_client, path, exchange_form(pat), HTTP_AUTHORIZATION=basic(str(application.pk), secret)
-    )
+    response = exchange(api_client, exchanger, exchange_form(pat), path)
     assert response.status_code == 200, response.content
     assert_no_store(response)
     body = response.json()
@@ -102,14 +105,8 @@ def test_scope_narrows_the_exchanged_token(api_client, exchanger, pat) -> None:
 
 
 def test_the_exchanged_token_dies_with_its_pat(api_client, world, exchanger) -> None:
-    application, secret = exchanger
     created = pat_create(user=world.user, name="short", expiry="30")
-    response = form_post(
-        api_client,
-        "/oauth2/token",
-        exchange_form(created.value),
-        HTTP_AUTHORIZATION=basic(str(application.pk), secret),
-    )
+    response = exchange(api_client, exchanger, exchange_form(created.value))
     assert response.status_code == 200, response.content
     assert "scope" not in response.json()  # a tenant-wide PAT without scopes
     pat_revoke(token=created.token, by="test")
@@ -238,12 +235,9 @@ HOSTILE: list[tuple[str, Any, int, str]] = [
 def test_hostile_exchanges_are_refused_in_rfc_shape_and_change_nothing(
     api_client, world, exchanger, pat, case, build, status, error
 ) -> None:
-    application, secret = exchanger
     body = build(pat, world)
     before = state()
-    response = form_post(
-        api_client, "/oauth2/token", body, HTTP_AUTHORIZATION=basic(str(application.pk), secret)
-    )
+    response = exchange(api_client, exchanger, body)
     assert response.status_code == status, response.content
     assert response.json()["error"] == error
     assert set(response.json()) == {"error", "error_description"}
@@ -286,32 +280,17 @@ def test_an_unauthenticated_client_may_not_exchange_whatever_its_policy(api_clie
 def test_every_unusable_subject_token_gets_the_same_answer(api_client, world, exchanger, pat) -> None:
     """RFC 8693 §2.2.2 (`invalid_request`), one description whatever the reason, so the answer does
     not tell a revoked PAT from a foreign one or a locked user's."""
-    application, secret = exchanger
     subjects = ["a.b.c", _revoked_pat(world), _other_tenant_pat(), _locked_users_pat(world)]
-    answers = {
-        form_post(
-            api_client,
-            "/oauth2/token",
-            exchange_form(subject),
-            HTTP_AUTHORIZATION=basic(str(application.pk), secret),
-        ).content
-        for subject in subjects
-    }
+    answers = {exchange(api_client, exchanger, exchange_form(subject)).content for subject in subjects}
     assert len(answers) == 1, answers
     assert b'"invalid_request"' in answers.pop()
 
 
 def test_a_pat_without_scopes_gives_a_token_without_a_scope(api_client, world, exchanger) -> None:
     """RFC 6749 §3.3: a scope is one name or more; none is no `scope` at all, not an empty one."""
-    application, secret = exchanger
     created = pat_create(user=world.user, name="bare", expiry="30")
     assert "scope" not in _claims(api_client, created.value)
-    response = form_post(
-        api_client,
-        "/oauth2/token",
-        exchange_form(created.value),
-        HTTP_AUTHORIZATION=basic(str(application.pk), secret),
-    )
+    response = exchange(api_client, exchanger, exchange_form(created.value))
     assert response.status_code == 200, response.content
     assert "scope" not in response.json()
     assert "scope" not in _claims(api_client, response.json()["access_token"])
