@@ -672,6 +672,8 @@ class ApplicationAdmin(ServiceAdmin):
             "clients": clients,
             "skipped": queryset.count() - len(clients),
             "form": form,
+            "action": "rotate_client_secret",
+            "submit": "Rotate the client secrets",
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
         }
