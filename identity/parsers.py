@@ -92,7 +92,9 @@ def _float_noting_overflow(overflowed: list[str]) -> Callable[[str], float]:
     return parse
 
 
-def _storable_text(text: str) -> bool:
+def storable_text(text: str) -> bool:
+    """No NUL and no lone surrogate: text PostgreSQL, SQLite's JSON and UTF-8 answers can hold
+    (also identity.validators' check of `data` from any door)."""
     if "\x00" in text:
         return False
     if text.isascii():
@@ -119,13 +121,13 @@ def _refuse_unstorable(document: Any) -> None:
         if isinstance(value, dict):
             for key, item in value.items():
                 child = f"{path}.{_shown(key)}" if path else _shown(key)
-                if not _storable_text(key):
+                if not storable_text(key):
                     _raise(child, "The member name holds a NUL character or an unpaired surrogate.")
                 stack.append((item, child))
         elif isinstance(value, list):
             stack.extend((item, path) for item in value)
         elif isinstance(value, str):
-            if not _storable_text(value):
+            if not storable_text(value):
                 _raise(path, "The value holds a NUL character or an unpaired surrogate.")
         elif isinstance(value, float) and not math.isfinite(value):
             _raise(path, "The number is out of range.")

@@ -43,6 +43,7 @@ from identity.models import (
     UsagePolicy,
     User,
 )
+from identity.parsers import storable_text
 
 INT_MAX = 2**31 - 1
 # The database refuses a grace period of a day or more (identity_*_grace_lt_day): the backstop.
@@ -270,13 +271,13 @@ def _data_problem(value: Any) -> str | None:
             return f"Must nest at most {MAX_DATA_DEPTH} levels deep."
         if isinstance(item, dict):
             for key, child in item.items():
-                if not isinstance(key, str) or not _storable(key):
+                if not isinstance(key, str) or not storable_text(key):
                     return "A member name holds a NUL character or an unpaired surrogate."
                 stack.append((child, depth + 1))
         elif isinstance(item, list):
             stack.extend((child, depth + 1) for child in item)
         elif isinstance(item, str):
-            if not _storable(item):
+            if not storable_text(item):
                 return "A value holds a NUL character or an unpaired surrogate."
         elif isinstance(item, float):
             if not math.isfinite(item):
@@ -284,16 +285,6 @@ def _data_problem(value: Any) -> str | None:
         elif item is not None and not isinstance(item, bool | int):
             return "Must hold only JSON values."
     return None
-
-
-def _storable(text: str) -> bool:
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _data_check(values: Mapping[str, Any], errors: ValidationFailed) -> None:
